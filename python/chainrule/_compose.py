@@ -1,0 +1,81 @@
+"""Network ops composed from a backend's layer ops (registered as ``generic``).
+
+A compiled backend may register its own, faster, version of any of these; this one
+is the definition they are tested against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import reference as ref
+from ._dispatch import register_generic
+
+
+@register_generic("forward")
+def forward(ops, X, Ws, bs, activations, masks=None):
+    Zs, As = [], [X]
+    for l in range(1, len(Ws) + 1):
+        Z, A = ops.dense_forward(As[-1], Ws[l - 1], bs[l - 1], activations[l - 1])
+        if masks is not None and masks[l] is not None:
+            A = A * masks[l]
+        Zs.append(Z)
+        As.append(A)
+    return Zs, As
+
+
+@register_generic("backward")
+def backward(ops, Y, Zs, As, Ws, activations, loss, convention="L", lambd=0.0, masks=None,
+             need_dA=False):
+    L = len(Ws)
+    dZs, dWs, dbs = [None] * L, [None] * L, [None] * L
+    dAs = [None] * L
+    dZ = ref.output_delta(As[L], Y, Zs[L - 1], activations[L - 1], loss, convention)
+    for l in range(L, 0, -1):
+        dZs[l - 1] = dZ
+        first = l == 1
+        dZ, dWs[l - 1], dbs[l - 1], dA_prev = ops.dense_backward(
+            dZ, As[l - 1], Ws[l - 1], None if first else Zs[l - 2],
+            None if first else activations[l - 2], convention, lambd,
+            None if (first or masks is None) else masks[l - 1], need_dA)
+        dAs[l - 1] = dA_prev
+    return dZs, dWs, dbs, dAs
+
+
+@register_generic("sgd_update")
+def sgd_update(ops, Ws, bs, dWs, dbs, learning_rate):
+    for W, b, dW, db in zip(Ws, bs, dWs, dbs):
+        W -= learning_rate * dW
+        b -= learning_rate * db
+
+
+def cost(Y, AL, Ws, loss, lambd=0.0):
+    """The cost J of the forward pass, with the L2 term when ``lambd``."""
+    J = ref.compute_cost(AL, Y, loss)
+    if lambd:
+        J += ref.l2_cost({f"W{l}": W for l, W in enumerate(Ws, 1)}, lambd, Y.shape[1])
+    return J
+
+
+@register_generic("train_step")
+def train_step(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
+               compute_cost=False):
+    Zs, As = ops.forward(X, Ws, bs, activations, masks)
+    J = cost(Y, As[-1], Ws, loss, lambd) if compute_cost else float("nan")
+    _, dWs, dbs, _ = ops.backward(Y, Zs, As, Ws, activations, loss, "L", lambd, masks, False)
+    if not all(np.isfinite(g).all() for g in dWs + dbs):
+        return False, J
+    ops.sgd_update(Ws, bs, dWs, dbs, learning_rate)
+    return True, J
+
+
+@register_generic("train_loop")
+def train_loop(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
+               cost_every=1):
+    costs = np.full(n_steps, np.nan)
+    for i in range(n_steps):
+        ok, costs[i] = ops.train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd,
+                                      None, cost_every > 0 and i % cost_every == 0)
+        if not ok:
+            return i, costs
+    return n_steps, costs
