@@ -105,6 +105,35 @@ class Network:
     def parameters(self, value):
         self._parameters = check.parameters(value, self.layer_dims, self.dtype)
 
+    def get_config(self):
+        """The constructor arguments as JSON-compatible values; ``Network.from_config`` inverts it."""
+        return {
+            "layer_dims": list(self.layer_dims),
+            "activations": [[name, alpha] for name, alpha in self.activations],
+            "loss": self.loss,
+            "init": self.init,
+            "seed": self.seed,
+            "dtype": self.dtype.name,
+            "backend": self._backend_request,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """A new network (freshly initialised) from :meth:`get_config`'s output."""
+        config = dict(config)
+        config["activations"] = [tuple(a) if isinstance(a, (list, tuple)) else a
+                                 for a in config["activations"]]
+        return cls(**config)
+
+    def get_state(self):
+        """Everything learned, as ``{name: ndarray}`` copies: the parameters ``W1, b1, ...``
+        (and, where training adds them, optimiser state)."""
+        return {k: v.copy() for k, v in self._parameters.items()}
+
+    def set_state(self, state):
+        """Restore :meth:`get_state`'s output (validated; the model is unchanged on error)."""
+        self.parameters = {k: v for k, v in state.items() if k[:1] in "Wb" and k[1:].isdigit()}
+
     def _Ws_bs(self):
         p = self._parameters
         return ([p[f"W{l}"] for l in range(1, self.L + 1)],
