@@ -49,6 +49,23 @@ def sgd_update(ops, Ws, bs, dWs, dbs, learning_rate):
         b -= learning_rate * db
 
 
+def update_is_safe(params, grads, learning_rate):
+    """True when every gradient is finite and ``p - lr g`` cannot overflow for any entry.
+
+    ``max|p| + lr max|g| < the dtype's max`` bounds every updated entry, so a step that
+    passes this check leaves only finite parameters; one that fails is not applied.
+    """
+    for p, g in zip(params, grads):
+        if p.size == 0:
+            continue
+        g_max = np.abs(g).max()
+        if not np.isfinite(g_max):
+            return False
+        if np.abs(p).max() + learning_rate * float(g_max) >= np.finfo(p.dtype).max:
+            return False
+    return True
+
+
 def cost(Y, AL, Ws, loss, lambd=0.0):
     """The cost J of the forward pass, with the L2 term when ``lambd``."""
     J = ref.compute_cost(AL, Y, loss)
@@ -63,7 +80,7 @@ def train_step(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, m
     Zs, As = ops.forward(X, Ws, bs, activations, masks)
     J = cost(Y, As[-1], Ws, loss, lambd) if compute_cost else float("nan")
     _, dWs, dbs, _ = ops.backward(Y, Zs, As, Ws, activations, loss, "L", lambd, masks, False)
-    if not all(np.isfinite(g).all() for g in dWs + dbs):
+    if not update_is_safe(Ws + bs, dWs + dbs, learning_rate):
         return False, J
     ops.sgd_update(Ws, bs, dWs, dbs, learning_rate)
     return True, J

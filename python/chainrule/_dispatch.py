@@ -33,9 +33,10 @@ backend may register a faster one of its own)
     in place: ``W -= lr dW``, ``b -= lr db``.
 ``train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
 compute_cost=False) -> (ok, cost)``
-    forward, backward and, only if every gradient is finite, the in-place SGD update;
-    ``ok`` says whether the update was applied (a failed step leaves ``Ws, bs``
-    untouched). ``cost`` is the cost of the forward pass (before the update, L2 term
+    forward, backward and, only if every gradient is finite and the update cannot
+    overflow (``_compose.update_is_safe``: ``max|p| + lr max|g| < dtype max``), the
+    in-place SGD update; ``ok`` says whether the update was applied (a failed step
+    leaves ``Ws, bs`` untouched). ``cost`` is the cost of the forward pass (before the update, L2 term
     included) when ``compute_cost``, else NaN.
 ``train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd, n_steps, cost_every)
 -> (n_done, costs)``

@@ -222,8 +222,9 @@ class Network:
         X, Y = self._check_XY(X, Y)
         ops = self._use_backend_for(X.shape[1])
         Ws, bs = self._Ws_bs()
-        ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
-                               None, True)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
+            ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
+                                   None, True)
         if not ok:
             raise NonFiniteError("the gradient of this step is not finite (NaN or inf); the "
                                  "parameters were left unchanged — lower the learning rate or "
@@ -273,8 +274,9 @@ class Network:
             while done < epochs:
                 # Chunks end where a cost is recorded, so a compiled loop runs between them.
                 chunk = min(cost_every - done % cost_every, epochs - done)
-                n_done, costs = ops.train_loop(X, Y, Ws, bs, self.activations, self.loss,
-                                               learning_rate, 0.0, chunk, cost_every)
+                with np.errstate(over="ignore", invalid="ignore"):  # reported below
+                    n_done, costs = ops.train_loop(X, Y, Ws, bs, self.activations, self.loss,
+                                                   learning_rate, 0.0, chunk, cost_every)
                 if n_done and (done % cost_every == 0):
                     self._record(done, float(costs[0]), print_cost, bar)
                 done += n_done
