@@ -1,0 +1,1 @@
+from .gradcheck import GradientCheckReport, gradient_check
