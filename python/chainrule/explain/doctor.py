@@ -856,6 +856,10 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
             diagnoses.append(d)
             continue
         if errors:
+            # Show the formulas with the shapes where it failed, which are the informative ones.
+            general = {f.split(" = ")[0]: f for f in _formulas_for(kind, errors[0][0], convention)}
+            for d in found:
+                d.formulas = [general.get(f.split(" = ")[0], f) for f in d.formulas]
             notes.append(f"on {errors[0][0].name} shapes{label} it raised {errors[0][1][1]}; "
                          f"the diagnosis comes from the square shapes, where it runs")
             if not found:
@@ -884,7 +888,8 @@ def _formulas_for(kind, probe, convention):
         L = len(caches)
         _, ctx = _simulate_model(AL, Y, caches, "ok", 0, ["relu"] * (L - 1) + ["sigmoid"], 1.0,
                                  convention)
-        return list(_model_formulas(ctx, caches, convention).values())
+        formulas = _model_formulas(ctx, caches, convention)
+        return [formulas[k] for k in sorted(formulas, key=lambda k: (-int(k[2:]), k))]
     if kind == "linear_backward":
         dZ, (A_prev, W, _) = probe.args
         return list(_linear_formulas(dZ, A_prev, W, convention).values())
