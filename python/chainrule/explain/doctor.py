@@ -282,15 +282,29 @@ def _close(actual, expected):
     return bool(np.allclose(actual, expected, rtol=_RTOL, atol=_RTOL * scale + 1e-300))
 
 
-def _factors(m, has_1_over_m):
-    if has_1_over_m:
+def _factors(m, role):
+    """The constant factors tried, and what each means for an output of this ``role``.
+
+    ``"average"``: dW, db in convention L (the 1/m belongs there); ``"sum"``: dW, db in
+    convention J (the 1/m is already in dZ); ``"none"``: dA_prev, dZ (no 1/m at all).
+    """
+    if role == "average":
         return [(1.0, None), (m, "missing_1_over_m"), (1.0 / m, "double_1_over_m"),
                 (-1.0, "sign_flipped")]
+    if role == "sum":
+        return [(1.0, None), (1.0 / m, "double_1_over_m"), (-1.0, "sign_flipped"),
+                (float(m), "wrong_factor")]
     return [(1.0, None), (1.0 / m, "extra_1_over_m"), (-1.0, "sign_flipped"),
             (float(m), "wrong_factor")]
 
 
-def _explain_output(U, E, alternatives, m, has_1_over_m):
+def _role(name, convention):
+    if name.startswith(("dW", "db")):
+        return "average" if convention == "L" else "sum"
+    return "none"
+
+
+def _explain_output(U, E, alternatives, m, role):
     """The mistakes turning the expected ``E`` into the actual ``U``: ``[]`` if equal, None if unknown.
 
     ``alternatives`` are ``(code, array)``: what a structural mistake computes, at the
@@ -303,7 +317,7 @@ def _explain_output(U, E, alternatives, m, has_1_over_m):
     for code, S in [(None, E)] + alternatives:
         if S is None or U.shape != np.shape(S):
             continue
-        for c, factor_code in _factors(m, has_1_over_m):
+        for c, factor_code in _factors(m, role):
             if _close(U, c * np.asarray(S)):
                 return [x for x in (code, factor_code) if x]
     return None
@@ -444,8 +458,7 @@ def _analyse_linear_outputs(outs, dZ, linear_cache, convention, upstream=()):
     alt = _linear_alternatives(dZ, A_prev, W, convention)
     per_output = {}
     for name, U, E in zip(_LINEAR_NAMES, outs, expected):
-        has = convention == "L" and name != "dA_prev"
-        codes = _explain_output(U, E, alt[name], m, has)
+        codes = _explain_output(U, E, alt[name], m, _role(name, convention))
         if codes is None:
             return None
         per_output[name] = codes
@@ -462,7 +475,9 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
     diagnoses = []
     if _mutated(before, probe.args):
         diagnoses.append(Diagnosis("mutates_input", ["inputs"],
-                                   "an input array was changed by the call"))
+                                   "an input array was changed by the call",
+                                   ["dZ = np.array(dA, copy=True); dZ[Z <= 0] = 0   (a new "
+                                    f"array of shape {_shape(probe.args[0])})"]))
     outs = _as_triple(result)
     if kind == "linear_backward":
         dZ, linear_cache = probe.args
@@ -649,7 +664,9 @@ def _diagnose_model_probe(fn, probe, convention):
         return None, error
     diagnoses = []
     if _mutated(before, probe.args):
-        diagnoses.append(Diagnosis("mutates_input", ["inputs"], "an input array was changed"))
+        diagnoses.append(Diagnosis("mutates_input", ["inputs"], "an input array was changed",
+                                   ["dZ = np.array(dA, copy=True); dZ[Z <= 0] = 0   (a new "
+                                    "array: the caches and grads stay as they were)"]))
     reference, ref_ctx = _simulate_model(AL, Y, caches, "ok", 0, ["relu"] * (L - 1) + ["sigmoid"],
                                          1.0, convention)
     formulas = _model_formulas(ref_ctx, caches, convention)
@@ -713,8 +730,7 @@ def _explain_model_outputs(result, present, sim, ctx, m, convention, h_codes):
         alt = _linear_alternatives(dZ, linear_cache[0], linear_cache[1], convention)
         name = k[:2] if not k.startswith("dA") else "dA_prev"
         alternatives = alt.get(name, [])
-        has = convention == "L" and name in ("dW", "db")
-        found = _explain_output(result[k], sim[k], alternatives, m, has)
+        found = _explain_output(result[k], sim[k], alternatives, m, _role(name, convention))
         if found is None:
             return None
         if found:

@@ -236,7 +236,12 @@ def gradient_check(model, X, Y, parameters=None, epsilon=EPSILON, threshold=None
         check = _parameter_check(name, params64[name].shape, flat, g[name], ga[name], threshold,
                                  worst, noise)
         if not check.passed and retry is not None and retry < threshold:
-            check.passed = ref.relative_difference(g[name], ga10[name]) < threshold
+            # Passes with 10 eps, or misses the 10-eps estimate by less than the two
+            # estimates differ from each other (the measured rounding noise at eps).
+            miss = float(np.max(np.abs(g[name] - ga10[name]), initial=0.0))
+            spread = float(np.max(np.abs(ga[name] - ga10[name]), initial=0.0))
+            check.passed = (ref.relative_difference(g[name], ga10[name]) < threshold
+                            or miss <= spread)
         checks.append(check)
     passed = (difference < threshold or (retry is not None and retry < threshold)) \
         and all(c.passed for c in checks)
@@ -265,6 +270,8 @@ def _parameter_check(name, shape, flat, g, ga, threshold, worst, noise):
                for j in order]
     passed = difference < threshold or float(np.max(np.abs(g - ga), initial=0.0)) <= noise
     factor = None if passed else constant_factor(g, ga)
+    if factor is not None and np.isclose(factor, 1.0, rtol=1e-3):
+        factor = None  # "1 x numeric" says nothing
     return ParameterCheck(name=name, shape=tuple(shape), difference=difference, passed=passed,
                           worst=entries, factor=factor, n_checked=len(flat))
 
