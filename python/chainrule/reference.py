@@ -458,7 +458,7 @@ def vector_to_dictionary(theta, keys, shapes):
 
 
 def central_difference(F, theta, epsilon=1e-7):
-    """``D[i] = (F(theta + eps e_i) - F(theta - eps e_i)) / (2 eps)`` for every entry ``i`` of ``theta``.
+    """``D[i] = (F(theta + eps e_i) - F(theta - eps e_i)) / (2 eps)`` for each entry i of theta.
 
     ``F`` maps an array shaped like ``theta`` to a scalar or an array; ``D`` has shape
     ``(theta.size,) + shape of F(theta)``, entries in ``theta``'s C order. For a scalar

@@ -1,4 +1,4 @@
-"""The gradient doctor: run a learner's backward function, compare it with the reference, name the bug.
+"""The gradient doctor: run a learner's backward function, compare with the reference, name the bug.
 
 How it works
 ------------
@@ -58,7 +58,8 @@ MISTAKES = {
     "double_1_over_m": (
         "1/m applied twice",
         "The 1/m enters once: either in dW, db (convention L, dZ[L] = A[L] - Y) or in dZ[L] = "
-        "(A[L] - Y)/m (convention J), never in both. Here the result is 1/m times the correct one."),
+        "(A[L] - Y)/m (convention J), never in both. Here the result is 1/m times the correct "
+        "one."),
     "transposed_result": (
         "transposed result",
         "A gradient has the shape of what it differentiates: dW like W (n[l], n[l-1]), dA_prev "
@@ -88,7 +89,8 @@ MISTAKES = {
         "so compute A = g(Z) first; here Z itself was used in place of A (Z(1 - Z), 1 - Z²)."),
     "g_instead_of_g_prime": (
         "g instead of g'",
-        "dZ = dA * g'(Z) multiplies by the derivative of the activation, not by the activation g(Z)."),
+        "dZ = dA * g'(Z) multiplies by the derivative of the activation, not by the activation "
+        "g(Z)."),
     "sigmoid_tanh_mixup": (
         "sigmoid/tanh derivative mixed up",
         "σ'(Z) = σ(Z)(1 - σ(Z)) and tanh'(Z) = 1 - tanh(Z)²: the derivative of the other "
@@ -193,7 +195,6 @@ class _Probe:
     name: str
     args: tuple
     m: int
-    context: dict
 
 
 def _linear_probe(name, n, n_prev, m, rng):
@@ -201,7 +202,7 @@ def _linear_probe(name, n, n_prev, m, rng):
     W = rng.standard_normal((n, n_prev))
     b = rng.standard_normal((n, 1))
     dZ = rng.standard_normal((n, m))
-    return _Probe(name, (dZ, (A_prev, W, b)), m, {})
+    return _Probe(name, (dZ, (A_prev, W, b)), m)
 
 
 def _activation_probe(name, n, n_prev, m, activation, rng):
@@ -210,7 +211,7 @@ def _activation_probe(name, n, n_prev, m, activation, rng):
     b = rng.standard_normal((n, 1)) * 0.5
     Z, linear_cache = ref.linear_forward(A_prev, W, b)
     dA = rng.standard_normal((n, m))
-    return _Probe(name, (dA, (linear_cache, Z), activation), m, {"activation": activation})
+    return _Probe(name, (dA, (linear_cache, Z), activation), m)
 
 
 def _model_probe(name, dims, m, rng):
@@ -221,7 +222,7 @@ def _model_probe(name, dims, m, rng):
     AL, caches = ref.model_forward(X, params)  # relu hidden, sigmoid output: the course's
     Y = (rng.random((dims[-1], m)) > 0.5).astype(np.float64)
     Y[:, 0], Y[:, 1] = 0.0, 1.0  # both labels present
-    return _Probe(name, (AL, Y, caches), m, {"dims": dims})
+    return _Probe(name, (AL, Y, caches), m)
 
 
 def _probes(kind, activation, seed):
@@ -305,7 +306,7 @@ def _role(name, convention):
 
 
 def _explain_output(U, E, alternatives, m, role):
-    """The mistakes turning the expected ``E`` into the actual ``U``: ``[]`` if equal, None if unknown.
+    """The mistakes turning the expected ``E`` into the actual ``U``: ``[]`` if equal, else None.
 
     ``alternatives`` are ``(code, array)``: what a structural mistake computes, at the
     correct scale; each is tried with the constant factors too.
@@ -451,7 +452,7 @@ def _describe(result):
 
 
 def _analyse_linear_outputs(outs, dZ, linear_cache, convention, upstream=()):
-    """Best ``(codes, per_output)`` explaining ``outs`` given the dZ that reached linear_backward."""
+    """``(codes, per_output)`` explaining ``outs`` given the dZ that reached linear_backward."""
     A_prev, W, _ = linear_cache
     m = A_prev.shape[1]
     expected = ref.linear_backward(dZ, linear_cache, convention)
@@ -482,13 +483,11 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
     if kind == "linear_backward":
         dZ, linear_cache = probe.args
         hypotheses = [((), dZ)]
-        shapes_ctx = dict(dZ=dZ)
     else:
         dA, (linear_cache, Z), activation = probe.args
         hypotheses = _dZ_hypotheses(dA, Z, linear_cache[0], activation)
-        shapes_ctx = dict(dZ=hypotheses[0][1])
     A_prev, W, _ = linear_cache
-    formulas = _linear_formulas(shapes_ctx["dZ"], A_prev, W, convention)
+    formulas = _linear_formulas(hypotheses[0][1], A_prev, W, convention)
     if kind == "linear_activation_backward":
         formulas = {"dZ": _dZ_formula(probe.args[2], _shape(probe.args[1][1])), **formulas}
     if outs is None:
@@ -512,18 +511,16 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
                 diagnoses.append(Diagnosis("wrong_output_order", ["return value"],
                                            f"returned ({order})", list(formulas.values())))
                 return diagnoses, None
-        expected = ref.linear_backward(hypotheses[0][1], linear_cache, convention)
         for name, U, E in zip(_LINEAR_NAMES, outs, expected):
             if not _close(U, E):
                 diagnoses.append(Diagnosis("unrecognised", [name], _difference_text(U, E),
-                                           [formulas[name if name != "dA_prev" else "dA_prev"]]))
+                                           [formulas[name]]))
         return diagnoses, None
 
     (codes, per_output), upstream, dZ_best = best
     for code in upstream:
-        where = [n for n in _LINEAR_NAMES]
         detail = "dZ is not dA * g'(Z): every output that uses it is off"
-        diagnoses.append(Diagnosis(code, ["dZ"] + where, detail,
+        diagnoses.append(Diagnosis(code, ["dZ", *_LINEAR_NAMES], detail,
                                    [formulas["dZ"]] + [formulas[n] for n in _LINEAR_NAMES]))
     expected = ref.linear_backward(dZ_best, linear_cache, convention)
     for name, out_codes in per_output.items():
@@ -715,7 +712,8 @@ def _diagnose_model_probe(fn, probe, convention):
                                    + _model_extra_formulas(code, L)))
     for k, out_codes in per_key.items():
         for code in out_codes:
-            diagnoses.append(Diagnosis(code, [k], _output_detail(code, k, result[k], reference[k], m),
+            detail = _output_detail(code, k, result[k], reference[k], m)
+            diagnoses.append(Diagnosis(code, [k], detail,
                                        [formulas[k]] if k in formulas else []))
     return _merge(diagnoses), None
 

@@ -136,7 +136,7 @@ def linear_backward_raises(dZ, cache):
     return dA_prev, dW, db
 
 
-# --------------------------------------------------------------------------- linear_activation_backward
+# ----------------------------------------------------------------- linear_activation_backward
 
 def correct_linear_activation_backward(dA, cache, activation):
     linear_cache, activation_cache = cache
@@ -191,9 +191,9 @@ def linear_activation_backward_relu_mask_on_dA(dA, cache, activation):
 def linear_activation_backward_dA_for_dZ(dA, cache, activation):
     linear_cache, activation_cache = cache
     if activation == "relu":
-        dZ = relu_backward(dA, activation_cache)
+        dZ = relu_backward(dA, activation_cache)  # noqa: F841  (computed, then not used)
     else:
-        dZ = sigmoid_backward(dA, activation_cache)
+        dZ = sigmoid_backward(dA, activation_cache)  # noqa: F841
     dA_prev, dW, db = correct_linear_backward(dA, linear_cache)  # dA where dZ belongs
     return dA_prev, dW, db
 

@@ -277,7 +277,8 @@ def _parameter_check(name, shape, flat, g, ga, threshold, worst, noise):
 
 
 def _factor_hint(c, m):
-    for value, text in ((m, "= m: the 1/m is missing"), (1 / m, "= 1/m: an extra 1/m (applied twice?)"),
+    for value, text in ((m, "= m: the 1/m is missing"),
+                        (1 / m, "= 1/m: an extra 1/m (applied twice?)"),
                         (-1, "= -1: the sign is flipped"), (m * m, "= m^2"),
                         (1 / (m * m), "= 1/m^2")):
         if np.isclose(c, value, rtol=1e-3):
@@ -312,7 +313,8 @@ def format_report(report):
     for p in report.parameters:
         index, g, ga = p.worst[0] if p.worst else ((), float("nan"), float("nan"))
         status = "ok" if p.passed else "WRONG"
-        sampled = "" if p.n_checked == int(np.prod(p.shape)) else f"  ({p.n_checked} entries sampled)"
+        sampled = ("" if p.n_checked == int(np.prod(p.shape))
+                   else f"  ({p.n_checked} entries sampled)")
         lines.append(f"{p.name:<7}{str(p.shape):<12}{p.difference:>12.3e}  {status:<6}"
                      f"{str(list(index)):<12}{g:>15.8g}{ga:>15.8g}{sampled}")
     for p in report.failed():

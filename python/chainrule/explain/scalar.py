@@ -151,7 +151,7 @@ def expand(n=2, n_prev=3, m=2, formulas=("Z", "dA_prev")):
 
 
 def _sympy_check(n, n_prev, m, formulas, use_sympy):
-    """Take the derivatives with sympy.diff and compare with the matrix formulas; None if skipped."""
+    """Derivatives by sympy.diff, compared with the matrix formulas; None when skipped."""
     try:
         import sympy
     except ImportError as exc:
@@ -216,7 +216,7 @@ def _render_text(data, n, n_prev, m, checked):
     for formula, rows in data.items():
         lines.append("")
         if formula == "Z":
-            lines.append(f"Z = W·A_prev + b, entry by entry (b[i,0] is added to every column):")
+            lines.append("Z = W·A_prev + b, entry by entry (b[i,0] is added to every column):")
             for (i, k), terms in rows:
                 lines.append(f"  Z[{i},{k}] = {_sum(terms, False)}")
             continue
