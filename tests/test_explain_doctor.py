@@ -198,3 +198,58 @@ def test_relu_backward_helper_copies():
     dA = np.array([[1.0, -1.0]])
     relu_backward(dA, np.array([[-1.0, 1.0]]))
     assert dA.tolist() == [[1.0, -1.0]]
+
+
+# Correct code in other styles must not be diagnosed (no false alarms).
+
+def _lb_matmul(dZ, cache):
+    A_prev, W, b = cache
+    m = dZ.shape[1]
+    return W.T @ dZ, (dZ @ A_prev.T) / m, dZ.sum(1, keepdims=True) / m
+
+
+def _lb_einsum(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[-1]
+    dW = np.einsum("ik,jk->ij", dZ, A_prev) / m
+    db = np.mean(dZ, axis=1).reshape(-1, 1)
+    return np.matmul(W.T, dZ), dW, db
+
+
+def _lab_one_line(dA, cache, activation):
+    (A_prev, W, b), Z = cache
+    if activation == "relu":
+        dZ = dA * (Z > 0)
+    else:
+        A = 1 / (1 + np.exp(-Z))
+        dZ = dA * A * (1 - A)
+    return _lb_matmul(dZ, (A_prev, W, b))
+
+
+def _L_model_shortcut(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    dZ = AL - Y  # sigmoid + cross-entropy
+    for l in range(L, 0, -1):
+        (A_prev, W, b), Z = caches[l - 1]
+        if l < L:
+            dZ = grads[f"dA{l}"] * (Z > 0)
+        grads[f"dA{l - 1}"], grads[f"dW{l}"], grads[f"db{l}"] = _lb_matmul(dZ, (A_prev, W, b))
+    return grads
+
+
+@pytest.mark.parametrize("fn, kind", [(_lb_matmul, "linear_backward"),
+                                      (_lb_einsum, "linear_backward"),
+                                      (_lab_one_line, "linear_activation_backward"),
+                                      (_L_model_shortcut, "L_model_backward")])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_diagnose_correct_variants_are_clean(fn, kind, seed):
+    report = diagnose(fn, kind=kind, seed=seed)
+    assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("name", [n for n, (_, _, e) in CATALOGUE.items() if e])
+@pytest.mark.parametrize("seed", [1, 7])
+def test_diagnose_catalogue_with_other_seeds(name, seed):
+    fn, kind, expected = CATALOGUE[name]
+    assert diagnose(fn, kind=kind, seed=seed).codes == expected

@@ -258,7 +258,7 @@ def _doctor_demo():
     from .examples import CATALOGUE
 
     named = 0
-    print(f"{'implementation':<50} {'expected':<24} {'named by the doctor':<24}")
+    print(f"{'implementation':<50} {'expected':<24} named by the doctor")
     for name, (fn, kind, expected) in CATALOGUE.items():
         found = diagnose(fn, kind=kind).codes
         ok = found == expected

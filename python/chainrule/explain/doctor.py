@@ -70,6 +70,15 @@ MISTAKES = {
         "dW = dZ·A_prevᵀ and dA_prev = Wᵀ·dZ: the transpose is what makes the shapes fit "
         "(dimension analysis: the sum runs over the example index k for dW and over the unit "
         "index i of layer l for dA_prev). Without it the product fails on general shapes."),
+    "elementwise_product": (
+        "* where a matrix product belongs",
+        "dW = (1/m) np.dot(dZ, A_prev.T) and dA_prev = np.dot(W.T, dZ) are matrix products "
+        "(np.dot or @); * multiplies entry by entry (and broadcasts), which fails on general "
+        "shapes."),
+    "wrong_m": (
+        "m from the wrong axis",
+        "m is the number of examples, the columns: m = A_prev.shape[1]. A_prev.shape[0] is "
+        "n[l-1] and dZ.shape[0] is n[l]."),
     "sum_wrong_axis": (
         "sum over the wrong axis",
         "db sums dZ over the examples, which are the columns: np.sum(dZ, axis=1, keepdims=True), "
@@ -335,13 +344,23 @@ def _linear_alternatives(dZ, A_prev, W, convention):
     alt["dW"].append(("transposed_result", dW.T))
     if dZ.shape[1] == A_prev.shape[0]:
         alt["dW"].append(("missing_transpose", s * (dZ @ A_prev)))
+    if dZ.shape == A_prev.T.shape:
+        alt["dW"].append(("elementwise_product", s * (dZ * A_prev.T)))
     alt["db"] += [("missing_keepdims", db.reshape(-1)),
                   ("sum_wrong_axis", s * np.sum(dZ, axis=0, keepdims=True)),
                   ("sum_wrong_axis", s * np.sum(dZ, axis=0)),
                   ("sum_wrong_axis", np.asarray(s * np.sum(dZ)))]
+    if convention == "L":
+        # m read from the wrong axis: A_prev.shape[0] (n_prev) or dZ.shape[0] (n)
+        for wrong in dict.fromkeys((A_prev.shape[0], dZ.shape[0])):
+            if wrong != m:
+                alt["dW"].append(("wrong_m", dW * m / wrong))
+                alt["db"].append(("wrong_m", db * m / wrong))
     alt["dA_prev"].append(("transposed_result", dA_prev.T))
     if W.shape[1] == dZ.shape[0]:
         alt["dA_prev"].append(("missing_transpose", W @ dZ))
+    if W.T.shape == dZ.shape:
+        alt["dA_prev"].append(("elementwise_product", W.T * dZ))
     alt["dA_prev"].append(("dA_dZ_mixup", dZ))
     return alt
 
@@ -583,6 +602,11 @@ def _output_detail(code, name, U, E, m):
         return f"{name}: shape {_shape(U)}, expected {_shape(E)}"
     if code == "dA_dZ_mixup":
         return f"{name}: equals dZ, not Wᵀ·dZ"
+    if code == "elementwise_product":
+        return (f"{name}: fails on general shapes; on square shapes it equals the entrywise "
+                f"product")
+    if code == "wrong_m":
+        return f"{name}: the 1/m divides by another dimension than m = {m}"
     return f"{name}: shape {_shape(U)}"
 
 

@@ -119,6 +119,24 @@ def linear_backward_missing_keepdims(dZ, cache):
     return dA_prev, dW, db
 
 
+def linear_backward_wrong_m(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[0]  # the rows are the units, not the examples
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_elementwise(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * dZ * A_prev.T  # * is not the matrix product
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
 def linear_backward_two_outputs(dZ, cache):
     A_prev, W, b = cache
     m = A_prev.shape[1]
@@ -356,6 +374,10 @@ CATALOGUE = {
         (linear_backward_sum_wrong_axis, "linear_backward", {"sum_wrong_axis"}),
     "linear_backward_missing_keepdims":
         (linear_backward_missing_keepdims, "linear_backward", {"missing_keepdims"}),
+    "linear_backward_wrong_m":
+        (linear_backward_wrong_m, "linear_backward", {"wrong_m"}),
+    "linear_backward_elementwise":
+        (linear_backward_elementwise, "linear_backward", {"elementwise_product"}),
     "linear_backward_two_outputs":
         (linear_backward_two_outputs, "linear_backward", {"wrong_outputs"}),
     "linear_backward_raises":
