@@ -11,7 +11,7 @@ import importlib
 import sys
 import time
 
-_SUBCOMMANDS = ["chainrule.cli"]  # modules with an add_parser(subparsers)
+_SUBCOMMANDS = ["chainrule.cli", "chainrule.explain.cli"]  # modules with an add_parser(subparsers)
 
 # Defaults per data set: the course's planar network, and small ones that fit the others.
 _DATASET_DEFAULTS = {

@@ -85,7 +85,8 @@ __all__ = [
     "linear_backward", "linear_activation_backward", "model_backward", "output_delta",
     "compute_cost", "cost_derivative", "l2_cost",
     "initialize_parameters", "update_parameters_with_gd",
-    "gradient_check", "dictionary_to_vector", "vector_to_dictionary",
+    "gradient_check", "dictionary_to_vector", "vector_to_dictionary", "central_difference",
+    "relative_difference",
 ]
 
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "leaky_relu", "identity", "softmax")
@@ -456,6 +457,24 @@ def vector_to_dictionary(theta, keys, shapes):
     return out
 
 
+def central_difference(F, theta, epsilon=1e-7):
+    """``D[i] = (F(theta + eps e_i) - F(theta - eps e_i)) / (2 eps)`` for each entry i of theta.
+
+    ``F`` maps an array shaped like ``theta`` to a scalar or an array; ``D`` has shape
+    ``(theta.size,) + shape of F(theta)``, entries in ``theta``'s C order. For a scalar
+    ``F`` this is the course's ``gradapprox``; for an array ``F``, ``D.T`` (after flattening
+    F) is the Jacobian in numerator layout.
+    """
+    theta = np.asarray(theta)
+    rows = []
+    for i in range(theta.size):
+        plus, minus = theta.copy(), theta.copy()
+        plus.reshape(-1)[i] += epsilon
+        minus.reshape(-1)[i] -= epsilon
+        rows.append((np.asarray(F(plus)) - np.asarray(F(minus))) / (2 * epsilon))
+    return np.array(rows)
+
+
 def gradient_check(parameters, X, Y, activations=None, loss="binary_crossentropy",
                    epsilon=1e-7, lambd=0.0):
     """The course's two-sided gradient check over every parameter.
@@ -480,21 +499,16 @@ def gradient_check(parameters, X, Y, activations=None, loss="binary_crossentropy
     grads = model_backward(AL, Y, caches, activations, loss, convention="L", lambd=lambd)
     theta, keys, shapes = dictionary_to_vector(parameters)
     grad = np.concatenate([grads["d" + k].reshape(-1) for k in keys]).reshape(-1, 1)
-    gradapprox = np.zeros_like(theta)
-    for i in range(theta.shape[0]):
-        plus, minus = theta.copy(), theta.copy()
-        plus[i, 0] += epsilon
-        minus[i, 0] -= epsilon
-        gradapprox[i, 0] = (J(vector_to_dictionary(plus, keys, shapes))
-                            - J(vector_to_dictionary(minus, keys, shapes))) / (2 * epsilon)
-    difference = _relative_difference(grad, gradapprox)
+    gradapprox = central_difference(lambda t: J(vector_to_dictionary(t, keys, shapes)), theta,
+                                    epsilon).reshape(-1, 1)
+    difference = relative_difference(grad, gradapprox)
     report, i = {}, 0
     for k, shape in zip(keys, shapes):
         size = int(np.prod(shape))
         g, ga = grad[i:i + size, 0], gradapprox[i:i + size, 0]
         worst = int(np.argmax(np.abs(g - ga)))
         report[k] = {
-            "difference": _relative_difference(g, ga),
+            "difference": relative_difference(g, ga),
             "worst_index": tuple(int(x) for x in np.unravel_index(worst, shape)),
             "analytic": float(g[worst]),
             "numeric": float(ga[worst]),
@@ -503,7 +517,8 @@ def gradient_check(parameters, X, Y, activations=None, loss="binary_crossentropy
     return difference, report
 
 
-def _relative_difference(g, ga):
+def relative_difference(g, ga):
+    """``||g - ga|| / (||g|| + ||ga||)`` (0 when both are zero), the course's ``difference``."""
     numerator = np.linalg.norm(g - ga)
     denominator = np.linalg.norm(g) + np.linalg.norm(ga)
     return float(numerator / denominator) if denominator else 0.0

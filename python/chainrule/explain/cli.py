@@ -1,0 +1,270 @@
+"""Command-line subcommands of the explain tools: ``explain``, ``gradcheck``, ``jacobians``,
+``expand`` and ``doctor`` (registered in :mod:`chainrule.cli`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+from ..cli import _int_list
+
+
+def _str_list(text):
+    return [x for x in text.replace(" ", "").split(",") if x]
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "explain", help="every formula of a network with the shapes, for conventions L and J",
+        description="Print every forward and backward formula of a network with the shape of "
+                    "every operand and result, for convention L (the lectures) and J, marking "
+                    "where the 1/m enters.")
+    p.add_argument("--layers", type=_int_list, default=[12288, 20, 7, 5, 1],
+                   help="layer sizes n[0],...,n[L] (default: 12288,20,7,5,1, the course's cat "
+                        "classifier)")
+    p.add_argument("--m", type=int, default=209, help="number of examples (default: 209)")
+    p.add_argument("--hidden", default="relu", help="hidden activation (default: relu)")
+    p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
+    p.add_argument("--loss", default=None, help="loss (default: from the output activation)")
+    p.add_argument("--convention", choices=["L", "J", "both"], default="both",
+                   help="which backward pass to show (default: both)")
+    p.set_defaults(func=run_explain)
+
+    p = subparsers.add_parser(
+        "gradcheck", help="the course's gradient check with a per-parameter report",
+        description="Two-sided gradient check (epsilon 1e-7, relative difference, threshold "
+                    "2e-7 in float64, 1e-4 in float32) of a network's backward pass, or of your "
+                    "own function fn(parameters, X, Y) -> (cost, grads).")
+    p.add_argument("--layers", type=_int_list, default=[2, 4, 3, 1],
+                   help="layer sizes (default: 2,4,3,1)")
+    p.add_argument("--hidden", default="tanh", help="hidden activation (default: tanh)")
+    p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
+    p.add_argument("--dataset", default="planar", choices=["planar", "moons", "circles"],
+                   help="built-in data set for X, Y (2 features; default: planar)")
+    p.add_argument("--m", type=int, default=20, help="number of examples (default: 20)")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--backend", default="numpy", help="backend whose gradient is checked "
+                                                      "(default: numpy)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights (default: 0)")
+    p.add_argument("--function", metavar="FILE.py:NAME", default=None,
+                   help="check your own fn(parameters, X, Y) -> (cost, grads) at the network's "
+                        "initial parameters (float64) instead of the network's backward pass")
+    p.add_argument("--worst", type=int, default=3, help="worst entries listed per failing "
+                                                        "parameter (default: 3)")
+    p.set_defaults(func=run_gradcheck)
+
+    p = subparsers.add_parser(
+        "jacobians", help="every Jacobian of a small network, numerator layout, two ways",
+        description="The Jacobians of each step (dZ/dW, dZ/db, dZ/dA_prev = W per example, "
+                    "dA/dZ diagonal, dloss/dZ[L]) in numerator layout, analytic and by finite "
+                    "differences, and the course's gradients as their transposes, reshaped.")
+    p.add_argument("--layers", type=_int_list, default=[3, 2, 1], help="layer sizes "
+                                                                      "(default: 3,2,1)")
+    p.add_argument("--m", type=int, default=2, help="number of examples (default: 2)")
+    p.add_argument("--hidden", default="tanh", help="hidden activation (default: tanh)")
+    p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_jacobians)
+
+    p = subparsers.add_parser(
+        "expand", help="Z = W·A_prev + b and the backward formulas, entry by entry",
+        description="Expand Z = W·A_prev + b and backward formulas into scalar equations and "
+                    "show that the scalar chain rule gives the matrix formula (dimensions at "
+                    "most 3).")
+    p.add_argument("--n", type=int, default=2, help="units of layer l (default: 2)")
+    p.add_argument("--n-prev", type=int, default=3, dest="n_prev",
+                   help="units of layer l-1 (default: 3)")
+    p.add_argument("--m", type=int, default=2, help="examples (default: 2)")
+    p.add_argument("--formulas", type=_str_list, default=["Z", "dA_prev"],
+                   help="comma-separated, from Z, dA_prev, dW, db (default: Z,dA_prev)")
+    p.add_argument("--latex", action="store_true", help="LaTeX instead of plain text")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--sympy", dest="use_sympy", action="store_const", const=True,
+                       default=None, help="require the SymPy check (the 'explain' extra)")
+    group.add_argument("--no-sympy", dest="use_sympy", action="store_const", const=False,
+                       help="skip the SymPy check")
+    p.set_defaults(func=run_expand)
+
+    p = subparsers.add_parser(
+        "doctor", help="run your backward function and name the mistake",
+        description="Run your linear_backward(dZ, cache), linear_activation_backward(dA, "
+                    "cache, activation) or L_model_backward(AL, Y, caches) on generated inputs, "
+                    "compare every output with the reference and name the mistake, with the "
+                    "correct formula and the shapes. Exit status 0: clean bill; 1: problems.")
+    p.add_argument("target", nargs="?", metavar="FILE.py[:FUNCTION]",
+                   help="the file, and the function (default: every function in the file named "
+                        "linear_backward, linear_activation_backward or L_model_backward)")
+    p.add_argument("--kind", choices=["linear_backward", "linear_activation_backward",
+                                      "L_model_backward"], default=None,
+                   help="which signature (default: from the name or the parameters)")
+    p.add_argument("--convention", choices=["L", "J"], default="L",
+                   help="where you put the 1/m (default: L, the course)")
+    p.add_argument("--activations", type=_str_list, default=["relu", "sigmoid"],
+                   help="activations tried with linear_activation_backward (default: "
+                        "relu,sigmoid)")
+    p.add_argument("--demo", action="store_true",
+                   help="diagnose the built-in catalogue of wrong implementations")
+    p.set_defaults(func=run_doctor)
+
+
+def run_explain(args):
+    from ..errors import ChainruleError
+    from .narrative import shape_narrative
+
+    conventions = ("L", "J") if args.convention == "both" else (args.convention,)
+    try:
+        print(shape_narrative(args.layers, args.m, hidden=args.hidden, output=args.output,
+                              loss=args.loss, conventions=conventions))
+    except ChainruleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _load(target):
+    """``(module, function name or None)`` for ``path.py[:name]``."""
+    path, _, name = target.partition(":") if not os.path.exists(target) else (target, "", "")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location(
+        "_chainrule_user_" + os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    return module, name or None
+
+
+def run_gradcheck(args):
+    import numpy as np
+
+    from .. import datasets
+    from ..errors import ChainruleError
+    from ..model import Network
+    from .gradcheck import gradient_check
+
+    X, Y = datasets.load(args.dataset, m=args.m)
+    try:
+        net = Network(args.layers, hidden=args.hidden, output=args.output, dtype=args.dtype,
+                      backend=args.backend, seed=args.seed)
+        if args.function:
+            try:
+                module, name = _load(args.function)
+                fn = getattr(module, name or "")
+            except (OSError, AttributeError, SyntaxError, ImportError) as exc:
+                print(f"error: cannot load {args.function}: {exc}", file=sys.stderr)
+                return 2
+            params = {k: v.astype(np.float64) for k, v in net.parameters.items()}
+            report = gradient_check(fn, X, Y.astype(np.float64), parameters=params,
+                                    worst=args.worst)
+            print(f"function {name} at the initial parameters of {args.layers}; {args.dataset}, "
+                  f"m = {X.shape[1]}")
+        else:
+            report = gradient_check(net, X, Y, worst=args.worst)
+            print(f"{net}; {args.dataset}, m = {X.shape[1]}")
+    except ChainruleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.passed else 1
+
+
+def run_jacobians(args):
+    import numpy as np
+
+    from ..errors import ChainruleError
+    from ..model import Network
+    from .jacobian import jacobians
+
+    rng = np.random.default_rng(args.seed)
+    try:
+        net = Network(args.layers, hidden=args.hidden, output=args.output, backend="numpy",
+                      seed=args.seed)
+        X = rng.standard_normal((args.layers[0], args.m))
+        if net.loss == "categorical_crossentropy":
+            Y = np.eye(args.layers[-1])[:, rng.integers(0, args.layers[-1], args.m)]
+        elif net.loss == "binary_crossentropy":
+            Y = (rng.random((args.layers[-1], args.m)) > 0.5).astype(float)
+        else:
+            Y = rng.standard_normal((args.layers[-1], args.m))
+        print(jacobians(net, X, Y))
+    except ChainruleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_expand(args):
+    from ..errors import ChainruleError
+    from .scalar import scalar_expansion
+
+    try:
+        print(scalar_expansion(args.n, args.n_prev, args.m, tuple(args.formulas), args.latex,
+                               args.use_sympy))
+    except ChainruleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_doctor(args):
+    from ..errors import ChainruleError
+    from .doctor import KINDS, diagnose
+
+    if args.demo:
+        return _doctor_demo()
+    if not args.target:
+        print("error: give FILE.py[:FUNCTION], or --demo", file=sys.stderr)
+        return 2
+    try:
+        module, name = _load(args.target)
+    except Exception as exc:  # the learner's file: report, don't crash
+        print(f"error: cannot load {args.target}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if name:
+        if not callable(getattr(module, name, None)):
+            print(f"error: {args.target}: no function {name!r}", file=sys.stderr)
+            return 2
+        names = [name]
+    else:
+        names = [k for k in KINDS if callable(getattr(module, k, None))]
+        if not names:
+            print(f"error: {args.target} defines none of {', '.join(KINDS)}; name the function "
+                  f"with FILE.py:FUNCTION", file=sys.stderr)
+            return 2
+    status = 0
+    for i, fn_name in enumerate(names):
+        try:
+            report = diagnose(getattr(module, fn_name), kind=args.kind,
+                              activations=args.activations, convention=args.convention)
+        except ChainruleError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if i:
+            print()
+        print(report)
+        status = status or (0 if report.ok else 1)
+    return status
+
+
+def _doctor_demo():
+    from .doctor import diagnose
+    from .examples import CATALOGUE
+
+    named = 0
+    print(f"{'implementation':<50} {'expected':<24} named by the doctor")
+    for name, (fn, kind, expected) in CATALOGUE.items():
+        found = diagnose(fn, kind=kind).codes
+        ok = found == expected
+        named += ok
+        print(f"{name:<50} {','.join(sorted(expected)) or 'clean':<24} "
+              f"{','.join(sorted(found)) or 'clean':<24} {'ok' if ok else 'MISSED'}")
+    print(f"\n{named} of {len(CATALOGUE)} named correctly")
+    return 0 if named == len(CATALOGUE) else 1
+

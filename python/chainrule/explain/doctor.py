@@ -1,0 +1,961 @@
+"""The gradient doctor: run a learner's backward function, compare with the reference, name the bug.
+
+How it works
+------------
+The function is called on generated inputs (seeded, float64) of two kinds of shapes:
+``distinct`` (every dimension different, so a transpose or a wrong array fails loudly or
+shows in a shape) and ``square`` (every dimension equal, so code with a shape bug still
+runs and its *values* can be examined). Every output is compared with the reference.
+
+When an output differs, the doctor looks for the mistake that explains it. It knows how
+each common mistake changes the result, computed from the reference's own functions:
+
+* upstream hypotheses, which change everything downstream: how ``dZ`` was formed (``g'``
+  at ``A``, the sigmoid/tanh derivative mixed up, the ReLU mask on ``dA``, the activation
+  skipped...) and, for ``L_model_backward``, how the pass starts (``A - Y`` used as
+  ``dAL``, ``dAL`` used as ``dZ[L]``, a ``1/m`` in ``dAL``), which cache each layer uses,
+  and whether ``dA_prev`` gained a ``1/m``;
+* per-output mistakes, which change one output only: a transposed result, a missing
+  transpose, a sum over the wrong axis or without ``keepdims``, and a constant factor
+  ``m``, ``1/m`` or ``-1``.
+
+The explanation with the fewest mistakes that reproduces every output (within a relative
+tolerance of 1e-7) is the diagnosis. If none does, the doctor says which outputs differ
+and how, and still prints the correct formulas with their shapes.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import reference as ref
+from ..errors import InputError
+
+KINDS = ("linear_backward", "linear_activation_backward", "L_model_backward")
+_SIGNATURES = {
+    "linear_backward": ("dZ", "cache"),
+    "linear_activation_backward": ("dA", "cache", "activation"),
+    "L_model_backward": ("AL", "Y", "caches"),
+}
+
+#: Every mistake the doctor can name: code -> (title, why it is wrong).
+MISTAKES = {
+    "missing_1_over_m": (
+        "missing 1/m",
+        "dW and db are averages over the m examples: in convention L, dW = (1/m) dZ·A_prevᵀ and "
+        "db = (1/m) Σ_k dZ. Without the 1/m the result is m times too large. (In convention J "
+        "the 1/m is already in dZ[L] = (A[L] - Y)/m, and then dW = dZ·A_prevᵀ has none.)"),
+    "extra_1_over_m": (
+        "extra 1/m",
+        "Only dW and db carry the 1/m (convention L). dA_prev = Wᵀ·dZ and dZ = dA * g'(Z) have "
+        "none: a 1/m there is one too many (and it compounds layer after layer)."),
+    "double_1_over_m": (
+        "1/m applied twice",
+        "The 1/m enters once: either in dW, db (convention L, dZ[L] = A[L] - Y) or in dZ[L] = "
+        "(A[L] - Y)/m (convention J), never in both. Here the result is 1/m times the correct "
+        "one."),
+    "transposed_result": (
+        "transposed result",
+        "A gradient has the shape of what it differentiates: dW like W (n[l], n[l-1]), dA_prev "
+        "like A_prev (n[l-1], m). The result is the transpose of the correct one: the product "
+        "was written in the other order (e.g. A_prev·dZᵀ instead of dZ·A_prevᵀ)."),
+    "missing_transpose": (
+        "missing transpose",
+        "dW = dZ·A_prevᵀ and dA_prev = Wᵀ·dZ: the transpose is what makes the shapes fit "
+        "(dimension analysis: the sum runs over the example index k for dW and over the unit "
+        "index i of layer l for dA_prev). Without it the product fails on general shapes."),
+    "elementwise_product": (
+        "* where a matrix product belongs",
+        "dW = (1/m) np.dot(dZ, A_prev.T) and dA_prev = np.dot(W.T, dZ) are matrix products "
+        "(np.dot or @); * multiplies entry by entry (and broadcasts), which fails on general "
+        "shapes."),
+    "wrong_m": (
+        "m from the wrong axis",
+        "m is the number of examples, the columns: m = A_prev.shape[1]. A_prev.shape[0] is "
+        "n[l-1] and dZ.shape[0] is n[l]."),
+    "sum_wrong_axis": (
+        "sum over the wrong axis",
+        "db sums dZ over the examples, which are the columns: np.sum(dZ, axis=1, keepdims=True), "
+        "shape (n[l], 1). axis=0 sums over the units instead (shape (1, m)), and no axis sums "
+        "everything to one number."),
+    "missing_keepdims": (
+        "missing keepdims",
+        "np.sum(dZ, axis=1) drops the summed axis and returns shape (n[l],); db must have the "
+        "shape of b, (n[l], 1): add keepdims=True (a (n,) db broadcasts wrongly in b - lr·db)."),
+    "g_prime_at_A": (
+        "g' evaluated at A instead of Z",
+        "dZ = dA * g'(Z): the derivative is taken at Z, the activation's input. Here g' was "
+        "evaluated at A = g(Z) (e.g. sigmoid(A)·(1 - sigmoid(A)))."),
+    "a_form_at_Z": (
+        "g' written with A but fed Z",
+        "σ'(Z) = A(1 - A) and tanh'(Z) = 1 - A² are written with A = g(Z). The cache holds Z, "
+        "so compute A = g(Z) first; here Z itself was used in place of A (Z(1 - Z), 1 - Z²)."),
+    "g_instead_of_g_prime": (
+        "g instead of g'",
+        "dZ = dA * g'(Z) multiplies by the derivative of the activation, not by the activation "
+        "g(Z)."),
+    "sigmoid_tanh_mixup": (
+        "sigmoid/tanh derivative mixed up",
+        "σ'(Z) = σ(Z)(1 - σ(Z)) and tanh'(Z) = 1 - tanh(Z)²: the derivative of the other "
+        "activation was used."),
+    "relu_mask_wrong_array": (
+        "ReLU mask on the wrong array",
+        "relu'(Z) = 1 where Z > 0: the mask is taken from Z (the cache), dZ = dA where Z > 0 "
+        "else 0. Here it was taken from another array (dA or A_prev)."),
+    "relu_mask_inverted": (
+        "ReLU mask inverted",
+        "dZ keeps dA where Z > 0 and is 0 where Z <= 0; here the mask kept the other entries."),
+    "dA_dZ_mixup": (
+        "dA and dZ mixed up",
+        "dA = ∂L/∂A and dZ = ∂L/∂Z differ by g': dZ = dA * g'(Z). linear_backward takes dZ; "
+        "for sigmoid with cross-entropy, A[L] - Y is already dZ[L] (not dA[L]), while "
+        "dA[L] = -(Y/A[L] - (1 - Y)/(1 - A[L])) still needs the sigmoid's backward step."),
+    "wrong_cache": (
+        "wrong cache (layer off by one)",
+        "Layer l (1-based) uses caches[l - 1]: in the course's loop over l in "
+        "reversed(range(L - 1)), current_cache = caches[l] for layer l + 1."),
+    "wrong_activation": (
+        "wrong activation for a layer",
+        "L_model_backward uses sigmoid for the output layer L and relu for layers 1..L-1."),
+    "sign_flipped": (
+        "sign flipped",
+        "The result is the negative of the correct one: dAL = -(Y/AL - (1 - Y)/(1 - AL)) "
+        "(with its leading minus), dZ[L] = A[L] - Y (not Y - A[L])."),
+    "wrong_factor": (
+        "off by a constant factor",
+        "The result is a constant multiple of the correct one."),
+    "wrong_output_order": (
+        "outputs in the wrong order",
+        "The course's backward functions return (dA_prev, dW, db), in that order."),
+    "wrong_outputs": (
+        "wrong number or kind of outputs",
+        "linear_backward and linear_activation_backward return the tuple (dA_prev, dW, db); "
+        "L_model_backward returns the dict grads with keys dA0..dA{L-1}, dW1..dWL, db1..dbL."),
+    "raises": (
+        "the function raises",
+        "The function raised an exception on inputs with the course's shapes."),
+    "mutates_input": (
+        "modifies its input in place",
+        "The function changed an array it was given (e.g. dZ = dA; dZ[Z <= 0] = 0 writes into "
+        "dA). Copy first: dZ = np.array(dA, copy=True)."),
+    "unrecognised": (
+        "wrong, but not a mistake the doctor knows",
+        "An output differs from the reference and none of the known mistakes reproduces it."),
+}
+
+_RTOL = 1e-7
+
+
+@dataclass
+class Diagnosis:
+    """One named mistake: ``code`` (a key of :data:`MISTAKES`), where it shows, and the fix."""
+
+    code: str
+    where: list = field(default_factory=list)
+    detail: str = ""
+    formulas: list = field(default_factory=list)
+
+    @property
+    def title(self):
+        return MISTAKES[self.code][0]
+
+    @property
+    def why(self):
+        return MISTAKES[self.code][1]
+
+
+@dataclass
+class DoctorReport:
+    """What :func:`diagnose` found. ``report.ok`` is the clean bill; ``print(report)`` explains."""
+
+    function: str
+    kind: str
+    convention: str
+    diagnoses: list
+    checked: list
+    notes: list = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return not self.diagnoses
+
+    @property
+    def codes(self):
+        """The set of mistake codes found (empty for a clean bill)."""
+        return {d.code for d in self.diagnoses}
+
+    def __bool__(self):
+        return self.ok
+
+    def __str__(self):
+        return format_report(self)
+
+
+# --------------------------------------------------------------------------- inputs
+
+@dataclass
+class _Probe:
+    name: str
+    args: tuple
+    m: int
+
+
+def _linear_probe(name, n, n_prev, m, rng):
+    A_prev = rng.standard_normal((n_prev, m))
+    W = rng.standard_normal((n, n_prev))
+    b = rng.standard_normal((n, 1))
+    dZ = rng.standard_normal((n, m))
+    return _Probe(name, (dZ, (A_prev, W, b)), m)
+
+
+def _activation_probe(name, n, n_prev, m, activation, rng):
+    A_prev = rng.standard_normal((n_prev, m))
+    W = rng.standard_normal((n, n_prev)) / np.sqrt(n_prev)
+    b = rng.standard_normal((n, 1)) * 0.5
+    Z, linear_cache = ref.linear_forward(A_prev, W, b)
+    dA = rng.standard_normal((n, m))
+    return _Probe(name, (dA, (linear_cache, Z), activation), m)
+
+
+def _model_probe(name, dims, m, rng):
+    params = ref.initialize_parameters(dims, "xavier", rng=rng)
+    for l in range(1, len(dims)):
+        params[f"b{l}"] = rng.standard_normal(params[f"b{l}"].shape) * 0.5
+    X = rng.standard_normal((dims[0], m))
+    AL, caches = ref.model_forward(X, params)  # relu hidden, sigmoid output: the course's
+    Y = (rng.random((dims[-1], m)) > 0.5).astype(np.float64)
+    Y[:, 0], Y[:, 1] = 0.0, 1.0  # both labels present
+    return _Probe(name, (AL, Y, caches), m)
+
+
+def _probes(kind, activation, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "linear_backward":
+        return [_linear_probe("distinct", 3, 4, 5, rng), _linear_probe("square", 3, 3, 3, rng)]
+    if kind == "linear_activation_backward":
+        return [_activation_probe("distinct", 3, 4, 5, activation, rng),
+                _activation_probe("square", 3, 3, 3, activation, rng)]
+    return [_model_probe("distinct", [5, 4, 3, 1], 6, rng),
+            _model_probe("square", [3, 3, 3, 3], 3, rng)]
+
+
+# --------------------------------------------------------------------------- formulas
+
+def _shape(a):
+    return str(tuple(int(x) for x in np.shape(a)))
+
+
+def _linear_formulas(dZ, A_prev, W, convention, suffix="", prev_suffix=""):
+    """The correct linear_backward formulas with this probe's shapes."""
+    m = A_prev.shape[1]
+    s = "(1/m) " if convention == "L" else ""
+    n, n_prev = W.shape
+    return {
+        f"dW{suffix}": f"dW{suffix} = {s}dZ{suffix} · A{prev_suffix or '_prev'}ᵀ        "
+                       f"({n}, {n_prev}) = ({n}, {m}) · ({m}, {n_prev}), m = {m}",
+        f"db{suffix}": f"db{suffix} = {s}np.sum(dZ{suffix}, axis=1, keepdims=True)   "
+                       f"({n}, 1) from ({n}, {m}), m = {m}",
+        f"dA{prev_suffix or '_prev'}": f"dA{prev_suffix or '_prev'} = W{suffix}ᵀ · dZ{suffix}"
+                                       f"           ({n_prev}, {m}) = ({n_prev}, {n}) · ({n}, {m})",
+    }
+
+
+_G_PRIME_TEXT = {
+    "sigmoid": "σ'(Z) = σ(Z)(1 - σ(Z))",
+    "tanh": "tanh'(Z) = 1 - tanh(Z)²",
+    "relu": "relu'(Z) = 1 where Z > 0 else 0",
+    "leaky_relu": "leaky_relu'(Z) = 1 where Z > 0 else alpha",
+    "identity": "identity'(Z) = 1",
+}
+
+
+def _dZ_formula(activation, shape, suffix=""):
+    name, _ = ref.parse_activation(activation)
+    return (f"dZ{suffix} = dA{suffix} * g'(Z{suffix}), {_G_PRIME_TEXT.get(name, name)}   "
+            f"{shape} = {shape} * {shape}")
+
+
+# --------------------------------------------------------------------------- matching
+
+def _close(actual, expected):
+    if actual.shape != expected.shape:
+        return False
+    if not np.all(np.isfinite(actual)):
+        return False
+    scale = float(np.max(np.abs(expected), initial=0.0))
+    return bool(np.allclose(actual, expected, rtol=_RTOL, atol=_RTOL * scale + 1e-300))
+
+
+def _factors(m, role):
+    """The constant factors tried, and what each means for an output of this ``role``.
+
+    ``"average"``: dW, db in convention L (the 1/m belongs there); ``"sum"``: dW, db in
+    convention J (the 1/m is already in dZ); ``"none"``: dA_prev, dZ (no 1/m at all).
+    """
+    if role == "average":
+        return [(1.0, None), (m, "missing_1_over_m"), (1.0 / m, "double_1_over_m"),
+                (-1.0, "sign_flipped")]
+    if role == "sum":
+        return [(1.0, None), (1.0 / m, "double_1_over_m"), (-1.0, "sign_flipped"),
+                (float(m), "wrong_factor")]
+    return [(1.0, None), (1.0 / m, "extra_1_over_m"), (-1.0, "sign_flipped"),
+            (float(m), "wrong_factor")]
+
+
+def _role(name, convention):
+    if name.startswith(("dW", "db")):
+        return "average" if convention == "L" else "sum"
+    return "none"
+
+
+def _explain_output(U, E, alternatives, m, role):
+    """The mistakes turning the expected ``E`` into the actual ``U``: ``[]`` if equal, else None.
+
+    ``alternatives`` are ``(code, array)``: what a structural mistake computes, at the
+    correct scale; each is tried with the constant factors too.
+    """
+    try:
+        U = np.asarray(U, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    for code, S in [(None, E)] + alternatives:
+        if S is None or U.shape != np.shape(S):
+            continue
+        for c, factor_code in _factors(m, role):
+            if _close(U, c * np.asarray(S)):
+                return [x for x in (code, factor_code) if x]
+    return None
+
+
+def _linear_alternatives(dZ, A_prev, W, convention):
+    """What each per-output structural mistake in linear_backward computes."""
+    m = A_prev.shape[1]
+    s = 1.0 / m if convention == "L" else 1.0
+    alt = {"dW": [], "db": [], "dA_prev": []}
+    dW = s * (dZ @ A_prev.T)
+    db = s * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = W.T @ dZ
+    alt["dW"].append(("transposed_result", dW.T))
+    if dZ.shape[1] == A_prev.shape[0]:
+        alt["dW"].append(("missing_transpose", s * (dZ @ A_prev)))
+    if dZ.shape == A_prev.T.shape:
+        alt["dW"].append(("elementwise_product", s * (dZ * A_prev.T)))
+    alt["db"] += [("missing_keepdims", db.reshape(-1)),
+                  ("sum_wrong_axis", s * np.sum(dZ, axis=0, keepdims=True)),
+                  ("sum_wrong_axis", s * np.sum(dZ, axis=0)),
+                  ("sum_wrong_axis", np.asarray(s * np.sum(dZ)))]
+    if convention == "L":
+        # m read from the wrong axis: A_prev.shape[0] (n_prev) or dZ.shape[0] (n)
+        for wrong in dict.fromkeys((A_prev.shape[0], dZ.shape[0])):
+            if wrong != m:
+                alt["dW"].append(("wrong_m", dW * m / wrong))
+                alt["db"].append(("wrong_m", db * m / wrong))
+    alt["dA_prev"].append(("transposed_result", dA_prev.T))
+    if W.shape[1] == dZ.shape[0]:
+        alt["dA_prev"].append(("missing_transpose", W @ dZ))
+    if W.T.shape == dZ.shape:
+        alt["dA_prev"].append(("elementwise_product", W.T * dZ))
+    alt["dA_prev"].append(("dA_dZ_mixup", dZ))
+    return alt
+
+
+# --------------------------------------------------------------------------- hypotheses
+
+def _dZ_hypotheses(dA, Z, A_prev, activation):
+    """``(codes, dZ)`` for the correct dZ and each upstream mistake in forming it."""
+    name, _ = ref.parse_activation(activation)
+    correct = ref.activation_backward(dA, Z, activation)
+    out = [((), correct)]
+    with np.errstate(all="ignore"):
+        A = ref.activation_forward(Z, activation)
+        if name in ("sigmoid", "tanh", "relu", "leaky_relu"):
+            out.append((("g_prime_at_A",), dA * ref.activation_derivative(A, activation)))
+            out.append((("g_instead_of_g_prime",), dA * A))
+        if name == "sigmoid":
+            out.append((("a_form_at_Z",), dA * Z * (1 - Z)))
+            out.append((("sigmoid_tanh_mixup",), dA * ref.tanh_prime(Z)))
+            out.append((("sigmoid_tanh_mixup",), dA * (1 - A ** 2)))
+        if name == "tanh":
+            out.append((("a_form_at_Z",), dA * (1 - Z ** 2)))
+            out.append((("sigmoid_tanh_mixup",), dA * ref.sigmoid_prime(Z)))
+            out.append((("sigmoid_tanh_mixup",), dA * A * (1 - A)))
+        if name in ("relu", "leaky_relu"):
+            out.append((("relu_mask_wrong_array",), np.where(dA > 0, dA, 0.0)))
+            if A_prev.shape == dA.shape:
+                out.append((("relu_mask_wrong_array",), np.where(A_prev > 0, dA, 0.0)))
+            out.append((("relu_mask_inverted",), np.where(Z > 0, 0.0, dA)))
+        if name != "identity":
+            out.append((("dA_dZ_mixup",), dA))
+    return out
+
+
+def _score(codes):
+    return (len(set(codes)), len(codes))
+
+
+# --------------------------------------------------------------------------- calling
+
+def _call(fn, args):
+    """``(result, None)`` or ``(None, (exception, one-line summary))``."""
+    try:
+        with np.errstate(all="ignore"):
+            return fn(*args), None
+    except Exception as exc:  # the learner's code: any exception is a finding, not a crash
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = ""
+        if len(tb) > 1:
+            frame = tb[-1]
+            where = f" (at {frame.name}, line {frame.lineno}: {frame.line})"
+        return None, (exc, f"{type(exc).__name__}: {exc}{where}")
+
+
+def _exception_hint(exc):
+    text = str(exc)
+    if isinstance(exc, ValueError) and any(w in text for w in ("matmul", "aligned", "broadcast",
+                                                               "shape")):
+        return ("a shape mismatch: compare with the formulas and shapes below; a missing "
+                "transpose or a wrong cache is the usual cause")
+    if isinstance(exc, IndexError):
+        return ("an index out of range: caches holds L entries, caches[0] .. caches[L-1]; layer "
+                "l's cache is caches[l-1]")
+    if isinstance(exc, KeyError):
+        return "a missing key: the course stores grads['dA' + str(l)], grads['dW' + str(l)], ..."
+    if isinstance(exc, NameError):
+        return "a name is not defined: is a helper (sigmoid_backward, relu_backward...) missing?"
+    if isinstance(exc, (TypeError, UnboundLocalError)):
+        return "check the signature and the names: the function is called as the course calls it"
+    return ""
+
+
+def _snapshot(args):
+    return copy.deepcopy(args)
+
+
+def _mutated(before, after):
+    """True when an array inside ``after`` differs from its copy ``before``."""
+    if isinstance(before, np.ndarray):
+        return not np.array_equal(before, after)
+    if isinstance(before, (tuple, list)):
+        return any(_mutated(b, a) for b, a in zip(before, after))
+    return False
+
+
+# --------------------------------------------------------------------------- linear kinds
+
+_LINEAR_NAMES = ("dA_prev", "dW", "db")
+
+
+def _as_triple(result):
+    if isinstance(result, (tuple, list)) and len(result) == 3:
+        try:
+            return [np.asarray(r, dtype=np.float64) for r in result]
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _describe(result):
+    if isinstance(result, (tuple, list)):
+        parts = ", ".join(_shape(r) if isinstance(r, np.ndarray) else type(r).__name__
+                          for r in result)
+        return f"a {type(result).__name__} of {len(result)} ({parts})"
+    if isinstance(result, np.ndarray):
+        return f"one array of shape {_shape(result)}"
+    return f"{type(result).__name__}"
+
+
+def _analyse_linear_outputs(outs, dZ, linear_cache, convention, upstream=()):
+    """``(codes, per_output)`` explaining ``outs`` given the dZ that reached linear_backward."""
+    A_prev, W, _ = linear_cache
+    m = A_prev.shape[1]
+    expected = ref.linear_backward(dZ, linear_cache, convention)
+    alt = _linear_alternatives(dZ, A_prev, W, convention)
+    per_output = {}
+    for name, U, E in zip(_LINEAR_NAMES, outs, expected):
+        codes = _explain_output(U, E, alt[name], m, _role(name, convention))
+        if codes is None:
+            return None
+        per_output[name] = codes
+    codes = list(upstream) + [c for v in per_output.values() for c in v]
+    return codes, per_output
+
+
+def _diagnose_linear_probe(fn, kind, probe, convention):
+    """Diagnoses on one probe, or ``None`` when the function raised there (with the error)."""
+    before = _snapshot(probe.args)
+    result, error = _call(fn, probe.args)
+    if error is not None:
+        return None, error
+    diagnoses = []
+    if _mutated(before, probe.args):
+        diagnoses.append(Diagnosis("mutates_input", ["inputs"],
+                                   "an input array was changed by the call",
+                                   ["dZ = np.array(dA, copy=True); dZ[Z <= 0] = 0   (a new "
+                                    f"array of shape {_shape(probe.args[0])})"]))
+    outs = _as_triple(result)
+    if kind == "linear_backward":
+        dZ, linear_cache = probe.args
+        hypotheses = [((), dZ)]
+    else:
+        dA, (linear_cache, Z), activation = probe.args
+        hypotheses = _dZ_hypotheses(dA, Z, linear_cache[0], activation)
+    A_prev, W, _ = linear_cache
+    formulas = _linear_formulas(hypotheses[0][1], A_prev, W, convention)
+    if kind == "linear_activation_backward":
+        formulas = {"dZ": _dZ_formula(probe.args[2], _shape(probe.args[1][1])), **formulas}
+    if outs is None:
+        diagnoses.append(Diagnosis("wrong_outputs", ["return value"],
+                                   f"returned {_describe(result)}; expected the tuple "
+                                   f"(dA_prev, dW, db) of shapes {_shape(A_prev)}, {_shape(W)}, "
+                                   f"({W.shape[0]}, 1)", list(formulas.values())))
+        return diagnoses, None
+
+    best = None
+    for upstream, dZ_h in hypotheses:
+        found = _analyse_linear_outputs(outs, dZ_h, linear_cache, convention, upstream)
+        if found is not None and (best is None or _score(found[0]) < _score(best[0][0])):
+            best = (found, upstream, dZ_h)
+    if best is None:
+        # The outputs in another order?
+        expected = ref.linear_backward(hypotheses[0][1], linear_cache, convention)
+        for perm in itertools.permutations(range(3)):
+            if perm != (0, 1, 2) and all(_close(outs[i], expected[j]) for i, j in enumerate(perm)):
+                order = ", ".join(_LINEAR_NAMES[j] for j in perm)
+                diagnoses.append(Diagnosis("wrong_output_order", ["return value"],
+                                           f"returned ({order})", list(formulas.values())))
+                return diagnoses, None
+        for name, U, E in zip(_LINEAR_NAMES, outs, expected):
+            if not _close(U, E):
+                diagnoses.append(Diagnosis("unrecognised", [name], _difference_text(U, E),
+                                           [formulas[name]]))
+        return diagnoses, None
+
+    (codes, per_output), upstream, dZ_best = best
+    for code in upstream:
+        detail = "dZ is not dA * g'(Z): every output that uses it is off"
+        diagnoses.append(Diagnosis(code, ["dZ", *_LINEAR_NAMES], detail,
+                                   [formulas["dZ"]] + [formulas[n] for n in _LINEAR_NAMES]))
+    expected = ref.linear_backward(dZ_best, linear_cache, convention)
+    for name, out_codes in per_output.items():
+        for code in out_codes:
+            i = _LINEAR_NAMES.index(name)
+            detail = _output_detail(code, name, outs[i], expected[i], probe.m)
+            diagnoses.append(Diagnosis(code, [name], detail, [formulas[name]]))
+    return _merge(diagnoses), None
+
+
+def _merge(diagnoses):
+    """One diagnosis per code, listing every place it shows."""
+    merged = {}
+    for d in diagnoses:
+        if d.code in merged:
+            m = merged[d.code]
+            m.where += [w for w in d.where if w not in m.where]
+            m.formulas += [f for f in d.formulas if f not in m.formulas]
+            if d.detail and d.detail not in m.detail:
+                m.detail = f"{m.detail}; {d.detail}" if m.detail else d.detail
+        else:
+            merged[d.code] = Diagnosis(d.code, list(d.where), d.detail, list(d.formulas))
+    for d in merged.values():
+        d.detail = _group_detail(d.detail)
+    return list(merged.values())
+
+
+def _group_detail(detail):
+    """``"dW: x; db: x"`` -> ``"dW, db: x"``."""
+    groups = {}
+    for part in detail.split("; "):
+        name, sep, rest = part.partition(": ")
+        key = rest if sep and " " not in name else part
+        groups.setdefault(key, []).append(name if sep and " " not in name else None)
+    out = []
+    for rest, names in groups.items():
+        names = [n for n in names if n]
+        out.append(f"{', '.join(names)}: {rest}" if names else rest)
+    return "; ".join(out)
+
+
+def _output_detail(code, name, U, E, m):
+    """What was seen, for a per-output mistake."""
+    U = np.asarray(U)
+    if code == "missing_1_over_m":
+        return f"{name}: m = {m} times the correct value"
+    if code in ("double_1_over_m", "extra_1_over_m"):
+        return f"{name}: 1/m = 1/{m} times the correct value"
+    if code == "wrong_factor":
+        return f"{name}: m = {m} times the correct value (no m belongs there)"
+    if code == "sign_flipped":
+        return f"{name}: the negative of the correct value"
+    if code == "transposed_result":
+        return f"{name}: shape {_shape(U)}, the transpose of the correct {_shape(E)}"
+    if code == "missing_transpose":
+        product = "dZ · A_prev" if name.startswith("dW") else "W · dZ"
+        return (f"{name}: fails on general shapes; on square shapes it equals {product}, the "
+                f"product without the transpose")
+    if code in ("sum_wrong_axis", "missing_keepdims"):
+        return f"{name}: shape {_shape(U)}, expected {_shape(E)}"
+    if code == "dA_dZ_mixup":
+        return f"{name}: equals dZ, not Wᵀ·dZ"
+    if code == "elementwise_product":
+        return (f"{name}: fails on general shapes; on square shapes it equals the entrywise "
+                f"product")
+    if code == "wrong_m":
+        return f"{name}: the 1/m divides by another dimension than m = {m}"
+    return f"{name}: shape {_shape(U)}"
+
+
+def _difference_text(U, E):
+    U = np.asarray(U)
+    if U.shape != E.shape:
+        return f"shape {_shape(U)}, expected {_shape(E)}"
+    diff = np.abs(U - E)
+    i = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    return (f"max |actual - expected| = {diff[i]:.3g} at {list(int(x) for x in i)} "
+            f"(actual {U[i]:.6g}, expected {E[i]:.6g})")
+
+
+# --------------------------------------------------------------------------- L_model_backward
+
+_STARTS = {
+    # name: (codes, how dZ[L] is formed)
+    "ok": (),
+    "A-Y as dAL": ("dA_dZ_mixup",),
+    "dAL as dZL": ("dA_dZ_mixup",),
+    "sign": ("sign_flipped",),
+    "dAL/m": ("double_1_over_m",),
+}
+
+
+def _simulate_model(AL, Y, caches, start, offset, activations, dA_scale, convention):
+    """A course-style L_model_backward with the given mistakes; returns (grads, per-layer ctx)."""
+    L = len(caches)
+    m = AL.shape[1]
+    grads, ctx = {}, {}
+    dAL = ref.cost_derivative(AL, Y, "binary_crossentropy")
+    if start == "sign":
+        dAL = -dAL
+    if start == "dAL/m" or convention == "J":
+        dAL = dAL / m
+    dA = None
+    for l in range(L, 0, -1):
+        index = l - 1 if l == L else (l - 1 + offset) % L
+        linear_cache, Z = caches[index]
+        if l == L and start == "A-Y as dAL":
+            dZ = ref.activation_backward(AL - Y, Z, activations[l - 1])
+        elif l == L and start == "dAL as dZL":
+            dZ = dAL
+        else:
+            dZ = ref.activation_backward(dAL if l == L else dA, Z, activations[l - 1])
+        if dZ.shape[0] != linear_cache[1].shape[0]:
+            raise ValueError("shapes do not fit")
+        dA_prev, dW, db = ref.linear_backward(dZ, linear_cache, convention)
+        dA_prev = dA_prev * dA_scale
+        grads[f"dA{l - 1}"], grads[f"dW{l}"], grads[f"db{l}"] = dA_prev, dW, db
+        grads[f"dZ{l}"] = dZ
+        ctx[l] = (dZ, linear_cache)
+        dA = dA_prev
+    return grads, ctx
+
+
+def _model_hypotheses(L):
+    acts_ok = ["relu"] * (L - 1) + ["sigmoid"]
+    acts = [((), acts_ok), (("wrong_activation",), ["relu"] * L),
+            (("wrong_activation",), ["sigmoid"] * L),
+            (("wrong_activation",), ["sigmoid"] * (L - 1) + ["relu"])]
+    for start, (offset, o_codes), (a_codes, activations), (scale_codes, scale) in itertools.product(
+            _STARTS, [(0, ()), (1, ("wrong_cache",)), (-1, ("wrong_cache",))], acts,
+            [((), None), (("extra_1_over_m",), "1/m")]):
+        codes = _STARTS[start] + o_codes + a_codes + scale_codes
+        yield codes, dict(start=start, offset=offset, activations=activations, scale=scale)
+
+
+def _diagnose_model_probe(fn, probe, convention):
+    AL, Y, caches = probe.args
+    L = len(caches)
+    m = AL.shape[1]
+    before = _snapshot(probe.args)
+    result, error = _call(fn, probe.args)
+    if error is not None:
+        return None, error
+    diagnoses = []
+    if _mutated(before, probe.args):
+        diagnoses.append(Diagnosis("mutates_input", ["inputs"], "an input array was changed",
+                                   ["dZ = np.array(dA, copy=True); dZ[Z <= 0] = 0   (a new "
+                                    "array: the caches and grads stay as they were)"]))
+    reference, ref_ctx = _simulate_model(AL, Y, caches, "ok", 0, ["relu"] * (L - 1) + ["sigmoid"],
+                                         1.0, convention)
+    formulas = _model_formulas(ref_ctx, caches, convention)
+    keys = [f"dA{l - 1}" for l in range(1, L + 1)] + [f"d{p}{l}" for l in range(1, L + 1)
+                                                      for p in "Wb"]
+    if not isinstance(result, dict):
+        diagnoses.append(Diagnosis("wrong_outputs", ["return value"],
+                                   f"returned {_describe(result)}; expected the dict grads",
+                                   [formulas[k] for k in keys if k in formulas]))
+        return diagnoses, None
+    missing = [k for k in keys if k not in result]
+    if missing:
+        diagnoses.append(Diagnosis("wrong_outputs", missing,
+                                   f"grads has no {', '.join(missing)}",
+                                   [formulas[k] for k in missing if k in formulas]))
+    present = [k for k in keys + [f"dZ{l}" for l in range(1, L + 1)] if k in result]
+    if not present:
+        return diagnoses, None
+
+    best = None
+    for h_codes, h in _model_hypotheses(L):
+        scale = 1.0 / m if h["scale"] else 1.0
+        try:
+            sim, ctx = _simulate_model(AL, Y, caches, h["start"], h["offset"], h["activations"],
+                                       scale, convention)
+        except ValueError:
+            continue
+        found = _explain_model_outputs(result, present, sim, ctx, m, convention, h_codes)
+        if found is not None and (best is None or _score(found[0]) < _score(best[0][0])):
+            best = (found, h_codes)
+        if best is not None and not best[0][0]:
+            break
+    if best is None:
+        for k in present:
+            E = reference[k]
+            if not _close(np.asarray(result[k], dtype=np.float64), E):
+                diagnoses.append(Diagnosis("unrecognised", [k], _difference_text(result[k], E),
+                                           [formulas[k]] if k in formulas else []))
+        return diagnoses, None
+    (codes, per_key), h_codes = best
+    affected = [k for k in present if not _close(np.asarray(result[k], dtype=np.float64),
+                                                 reference[k])]
+    for code in h_codes:
+        diagnoses.append(Diagnosis(code, affected, _model_detail(code),
+                                   [formulas[k] for k in affected if k in formulas][:4]
+                                   + _model_extra_formulas(code, L)))
+    for k, out_codes in per_key.items():
+        for code in out_codes:
+            detail = _output_detail(code, k, result[k], reference[k], m)
+            diagnoses.append(Diagnosis(code, [k], detail,
+                                       [formulas[k]] if k in formulas else []))
+    return _merge(diagnoses), None
+
+
+def _explain_model_outputs(result, present, sim, ctx, m, convention, h_codes):
+    codes, per_key = list(h_codes), {}
+    for k in present:
+        if k not in sim:
+            continue
+        l = int(k[2:]) if not k.startswith("dA") else int(k[2:]) + 1
+        dZ, linear_cache = ctx[l]
+        alt = _linear_alternatives(dZ, linear_cache[0], linear_cache[1], convention)
+        name = k[:2] if not k.startswith("dA") else "dA_prev"
+        alternatives = alt.get(name, [])
+        found = _explain_output(result[k], sim[k], alternatives, m, _role(name, convention))
+        if found is None:
+            return None
+        if found:
+            per_key[k] = found
+            codes += found
+    return codes, per_key
+
+
+def _model_detail(code):
+    return {
+        "dA_dZ_mixup": "the pass starts from the wrong quantity: dZ[L] must be dAL * σ'(Z[L]) "
+                       "= A[L] - Y",
+        "wrong_cache": "a hidden layer's gradients use another layer's cache",
+        "wrong_activation": "a layer's backward step uses another activation's derivative",
+        "double_1_over_m": "dAL (or dZ[L]) is divided by m and dW, db divide by m again",
+        "extra_1_over_m": "dA_prev is divided by m, which compounds layer after layer",
+        "sign_flipped": "dAL has the wrong sign; every gradient is negated",
+    }.get(code, "")
+
+
+def _model_extra_formulas(code, L):
+    if code == "wrong_cache":
+        return [f"layer l uses caches[l - 1]: layer {L} caches[{L - 1}], ..., layer 1 caches[0]"]
+    if code == "wrong_activation":
+        return [f"layers 1..{L - 1}: relu_backward; layer {L}: sigmoid_backward"]
+    if code in ("dA_dZ_mixup", "sign_flipped", "double_1_over_m"):
+        return ["dAL = -(Y/AL - (1 - Y)/(1 - AL));  dZ[L] = dAL * σ'(Z[L]) = A[L] - Y"]
+    return []
+
+
+def _model_formulas(ctx, caches, convention):
+    formulas = {}
+    L = len(caches)
+    for l, (dZ, linear_cache) in ctx.items():
+        A_prev, W, _ = linear_cache
+        f = _linear_formulas(dZ, A_prev, W, convention, suffix=str(l), prev_suffix=str(l - 1))
+        formulas.update(f)
+        Z = caches[l - 1][1]
+        act = "sigmoid" if l == L else "relu"
+        formulas[f"dZ{l}"] = _dZ_formula(act, _shape(Z), str(l))
+    return formulas
+
+
+# --------------------------------------------------------------------------- public
+
+def detect_kind(fn):
+    """``linear_backward``, ``linear_activation_backward`` or ``L_model_backward`` for ``fn``.
+
+    By its name if it is one of the three, else by its parameters' names.
+    """
+    name = getattr(fn, "__name__", "")
+    if name in KINDS:
+        return name
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()]
+    except (TypeError, ValueError):
+        params = []
+    for kind, signature in _SIGNATURES.items():
+        if tuple(params[:len(signature)]) == signature and len(params) >= len(signature):
+            return kind
+    if len(params) == 2:
+        return "linear_backward"
+    if "activation" in params:
+        return "linear_activation_backward"
+    if "caches" in params or "Y" in params:
+        return "L_model_backward"
+    raise InputError(f"cannot tell which backward function {name or fn!r} is: name it "
+                     f"linear_backward, linear_activation_backward or L_model_backward, or pass "
+                     f"kind=")
+
+
+def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", seed=0):
+    """Run a learner's backward function on generated inputs and name what is wrong with it.
+
+    Parameters
+    ----------
+    fn : callable
+        With one of the course's signatures: ``linear_backward(dZ, cache)`` with
+        ``cache = (A_prev, W, b)``; ``linear_activation_backward(dA, cache, activation)``
+        with ``cache = ((A_prev, W, b), Z)``; ``L_model_backward(AL, Y, caches)`` (relu
+        hidden layers, a sigmoid output with binary cross-entropy, as the course).
+    kind : str, optional
+        One of :data:`KINDS`; detected from the name or the signature when omitted.
+    activations : sequence of str
+        The activations ``linear_activation_backward`` is tried with.
+    convention : {"L", "J"}
+        Where the 1/m is expected: "L" (the course: in dW and db) or "J" (in dZ[L]).
+    seed : int
+        Seeds the generated inputs.
+
+    Returns
+    -------
+    DoctorReport
+        ``report.ok`` is True for a clean bill; ``report.codes`` is the set of mistake
+        codes (keys of :data:`MISTAKES`); ``print(report)`` shows each diagnosis with the
+        correct formula and the shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.explain import diagnose
+    >>> def linear_backward(dZ, cache):
+    ...     A_prev, W, b = cache
+    ...     dW = np.dot(dZ, A_prev.T)               # the 1/m is missing
+    ...     db = np.sum(dZ, axis=1, keepdims=True) / A_prev.shape[1]
+    ...     return np.dot(W.T, dZ), dW, db
+    >>> sorted(diagnose(linear_backward).codes)
+    ['missing_1_over_m']
+    """
+    if convention not in ref.CONVENTIONS:
+        raise InputError(f"convention must be 'L' or 'J', got {convention!r}")
+    kind = kind or detect_kind(fn)
+    if kind not in KINDS:
+        raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    name = getattr(fn, "__name__", repr(fn))
+    runs = [None] if kind != "linear_activation_backward" else list(activations)
+    diagnoses, checked, notes = [], [], []
+    for activation in runs:
+        probes = _probes(kind, activation, seed)
+        label = f" (activation {activation!r})" if activation else ""
+        errors = []
+        found = None
+        for probe in probes:
+            if kind == "L_model_backward":
+                found, error = _diagnose_model_probe(fn, probe, convention)
+            else:
+                found, error = _diagnose_linear_probe(fn, kind, probe, convention)
+            checked.append(f"{probe.name} shapes{label}")
+            if error is not None:
+                errors.append((probe, error))
+                continue
+            if found or probe is probes[-1]:
+                break
+        if found is None:
+            exc, summary = errors[0][1]
+            hint = _exception_hint(exc)
+            d = Diagnosis("raises", [f"call{label}"], summary + (f" — {hint}" if hint else ""),
+                          _formulas_for(kind, probes[0], convention))
+            diagnoses.append(d)
+            continue
+        if errors:
+            # Show the formulas with the shapes where it failed, which are the informative ones.
+            general = {f.split(" = ")[0]: f for f in _formulas_for(kind, errors[0][0], convention)}
+            for d in found:
+                d.formulas = [general.get(f.split(" = ")[0], f) for f in d.formulas]
+            notes.append(f"on {errors[0][0].name} shapes{label} it raised {errors[0][1][1]}; "
+                         f"the diagnosis comes from the square shapes, where it runs")
+            if not found:
+                exc, summary = errors[0][1]
+                found = [Diagnosis("raises", [f"call{label}"], summary,
+                                   _formulas_for(kind, errors[0][0], convention))]
+        for d in found:
+            if label:
+                d.detail = f"{d.detail}{label}" if d.detail else label.strip()
+        diagnoses.extend(found)
+    if diagnoses and kind == "L_model_backward" and convention == "L":
+        # Consistent convention J (dAL/m, no 1/m in dW, db) is right too: same dW, db.
+        other = diagnose(fn, kind, activations, "J", seed)
+        if other.ok:
+            other.notes.append("this is convention J: dZ[L] carries the 1/m and dW, db have "
+                               "none; dW, db equal the course's (convention L), every dA and "
+                               "dZ is 1/m times the course's")
+            return other
+    return DoctorReport(function=name, kind=kind, convention=convention,
+                        diagnoses=_merge(diagnoses), checked=checked, notes=notes)
+
+
+def _formulas_for(kind, probe, convention):
+    if kind == "L_model_backward":
+        AL, Y, caches = probe.args
+        L = len(caches)
+        _, ctx = _simulate_model(AL, Y, caches, "ok", 0, ["relu"] * (L - 1) + ["sigmoid"], 1.0,
+                                 convention)
+        formulas = _model_formulas(ctx, caches, convention)
+        return [formulas[k] for k in sorted(formulas, key=lambda k: (-int(k[2:]), k))]
+    if kind == "linear_backward":
+        dZ, (A_prev, W, _) = probe.args
+        return list(_linear_formulas(dZ, A_prev, W, convention).values())
+    dA, (linear_cache, Z), activation = probe.args
+    A_prev, W, _ = linear_cache
+    return [_dZ_formula(activation, _shape(Z))] + list(
+        _linear_formulas(dA, A_prev, W, convention).values())
+
+
+def format_report(report):
+    """The text of a :class:`DoctorReport`."""
+    head = f"{report.function}: {report.kind}, convention {report.convention}"
+    lines = [head, "checked on: " + ", ".join(dict.fromkeys(report.checked))]
+    if report.ok:
+        lines.append("clean bill: every output matches the reference (relative tolerance "
+                     f"{_RTOL:g}), and no input was modified.")
+    else:
+        lines.append(f"{len(report.diagnoses)} problem(s) found:")
+    for i, d in enumerate(report.diagnoses, 1):
+        lines.append("")
+        lines.append(f"{i}. {d.title} [{d.code}] in {', '.join(d.where)}")
+        if d.detail:
+            lines.append(f"   seen: {d.detail}")
+        lines.append(f"   why: {d.why}")
+        if d.formulas:
+            lines.append("   correct:")
+            lines += [f"     {f}" for f in d.formulas]
+    for note in report.notes:
+        lines.append("")
+        lines.append(f"note: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,421 @@
+"""A catalogue of backward functions written as a learner would, one mistake each.
+
+They are the doctor's test cases and its demonstration (``chainrule doctor --demo``).
+``CATALOGUE`` maps a name to ``(function, kind, expected mistake codes)``; the ``correct_*``
+functions are course-style code that must get a clean bill.
+
+Written deliberately in the course's style (``np.dot``, ``cache`` unpacking, helper
+functions), not with the reference's functions, so that the doctor is tested on code it
+did not write.
+"""
+
+# ruff: noqa: N802, N803, N806  (the course's names: L_model_backward, dZ, A_prev, ...)
+
+from __future__ import annotations
+
+import numpy as np
+
+
+# --------------------------------------------------------------------------- course helpers
+
+def sigmoid(Z):
+    return 1 / (1 + np.exp(-Z))
+
+
+def relu_backward(dA, cache):
+    Z = cache
+    dZ = np.array(dA, copy=True)
+    dZ[Z <= 0] = 0
+    return dZ
+
+
+def sigmoid_backward(dA, cache):
+    Z = cache
+    s = 1 / (1 + np.exp(-Z))
+    dZ = dA * s * (1 - s)
+    return dZ
+
+
+def tanh_backward(dA, cache):
+    Z = cache
+    return dA * (1 - np.tanh(Z) ** 2)
+
+
+def _backward_for(activation):
+    return {"relu": relu_backward, "sigmoid": sigmoid_backward, "tanh": tanh_backward}[activation]
+
+
+# --------------------------------------------------------------------------- linear_backward
+
+def correct_linear_backward(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_missing_1_over_m(dZ, cache):
+    A_prev, W, b = cache
+    dW = np.dot(dZ, A_prev.T)
+    db = np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_extra_1_over_m(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = 1 / m * np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_double_1_over_m(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dZ = dZ / m  # "dZ should be averaged too"
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ * m)
+    return dA_prev, dW, db
+
+
+def linear_backward_transposed_dW(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(A_prev, dZ.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_missing_transpose(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_sum_wrong_axis(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=0, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_missing_keepdims(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_wrong_m(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[0]  # the rows are the units, not the examples
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_elementwise(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * dZ * A_prev.T  # * is not the matrix product
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_backward_two_outputs(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    return dW, db
+
+
+def linear_backward_raises(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dz)  # noqa: F821  (a typo: dz for dZ)
+    return dA_prev, dW, db
+
+
+# ----------------------------------------------------------------- linear_activation_backward
+
+def correct_linear_activation_backward(dA, cache, activation):
+    linear_cache, activation_cache = cache
+    if activation == "relu":
+        dZ = relu_backward(dA, activation_cache)
+    elif activation == "sigmoid":
+        dZ = sigmoid_backward(dA, activation_cache)
+    elif activation == "tanh":
+        dZ = tanh_backward(dA, activation_cache)
+    dA_prev, dW, db = correct_linear_backward(dZ, linear_cache)
+    return dA_prev, dW, db
+
+
+def linear_activation_backward_g_prime_at_A(dA, cache, activation):
+    linear_cache, Z = cache
+    if activation == "relu":
+        dZ = relu_backward(dA, Z)
+    else:
+        A = sigmoid(Z)
+        dZ = sigmoid_backward(dA, A)  # the derivative evaluated at A
+    return correct_linear_backward(dZ, linear_cache)
+
+
+def linear_activation_backward_tanh_for_sigmoid(dA, cache, activation):
+    linear_cache, Z = cache
+    if activation == "relu":
+        dZ = relu_backward(dA, Z)
+    else:
+        dZ = dA * (1 - np.tanh(Z) ** 2)
+    return correct_linear_backward(dZ, linear_cache)
+
+
+def linear_activation_backward_sigmoid_of_Z_formula(dA, cache, activation):
+    linear_cache, Z = cache
+    if activation == "relu":
+        dZ = relu_backward(dA, Z)
+    else:
+        dZ = dA * Z * (1 - Z)  # "sigmoid'(z) = a(1 - a)", written with the cache's Z
+    return correct_linear_backward(dZ, linear_cache)
+
+
+def linear_activation_backward_relu_mask_on_dA(dA, cache, activation):
+    linear_cache, Z = cache
+    if activation == "relu":
+        dZ = np.array(dA, copy=True)
+        dZ[dA <= 0] = 0
+    else:
+        dZ = sigmoid_backward(dA, Z)
+    return correct_linear_backward(dZ, linear_cache)
+
+
+def linear_activation_backward_dA_for_dZ(dA, cache, activation):
+    linear_cache, activation_cache = cache
+    if activation == "relu":
+        dZ = relu_backward(dA, activation_cache)  # noqa: F841  (computed, then not used)
+    else:
+        dZ = sigmoid_backward(dA, activation_cache)  # noqa: F841
+    dA_prev, dW, db = correct_linear_backward(dA, linear_cache)  # dA where dZ belongs
+    return dA_prev, dW, db
+
+
+def linear_activation_backward_in_place(dA, cache, activation):
+    linear_cache, Z = cache
+    if activation == "relu":
+        dZ = dA  # no copy: the mask writes into dA
+        dZ[Z <= 0] = 0
+    else:
+        dZ = sigmoid_backward(dA, Z)
+    return correct_linear_backward(dZ, linear_cache)
+
+
+def linear_activation_backward_wrong_order(dA, cache, activation):
+    dA_prev, dW, db = correct_linear_activation_backward(dA, cache, activation)
+    return dW, db, dA_prev
+
+
+# --------------------------------------------------------------------------- L_model_backward
+
+def correct_L_model_backward(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    current_cache = caches[L - 1]
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, current_cache, "sigmoid")
+    for l in reversed(range(L - 1)):
+        current_cache = caches[l]
+        dA_prev_temp, dW_temp, db_temp = correct_linear_activation_backward(
+            grads["dA" + str(l + 1)], current_cache, "relu")
+        grads["dA" + str(l)] = dA_prev_temp
+        grads["dW" + str(l + 1)] = dW_temp
+        grads["db" + str(l + 1)] = db_temp
+    return grads
+
+
+def L_model_backward_wrong_cache(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    current_cache = caches[L - 1]
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, current_cache, "sigmoid")
+    for l in reversed(range(L - 1)):
+        current_cache = caches[l + 1]  # layer l + 1 is caches[l]
+        dA_prev_temp, dW_temp, db_temp = correct_linear_activation_backward(
+            grads["dA" + str(l + 1)], current_cache, "relu")
+        grads["dA" + str(l)] = dA_prev_temp
+        grads["dW" + str(l + 1)] = dW_temp
+        grads["db" + str(l + 1)] = db_temp
+    return grads
+
+
+def L_model_backward_A_minus_Y_as_dAL(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = AL - Y  # this is dZ[L], not dA[L]
+    current_cache = caches[L - 1]
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, current_cache, "sigmoid")
+    for l in reversed(range(L - 1)):
+        dA_prev_temp, dW_temp, db_temp = correct_linear_activation_backward(
+            grads["dA" + str(l + 1)], caches[l], "relu")
+        grads["dA" + str(l)] = dA_prev_temp
+        grads["dW" + str(l + 1)] = dW_temp
+        grads["db" + str(l + 1)] = db_temp
+    return grads
+
+
+def L_model_backward_double_1_over_m(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    m = AL.shape[1]
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL)) / m  # J's 1/m, and L's in dW too
+    current_cache = caches[L - 1]
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, current_cache, "sigmoid")
+    for l in reversed(range(L - 1)):
+        dA_prev_temp, dW_temp, db_temp = correct_linear_activation_backward(
+            grads["dA" + str(l + 1)], caches[l], "relu")
+        grads["dA" + str(l)] = dA_prev_temp
+        grads["dW" + str(l + 1)] = dW_temp
+        grads["db" + str(l + 1)] = db_temp
+    return grads
+
+
+def L_model_backward_missing_1_over_m(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    for l in reversed(range(L)):
+        linear_cache, Z = caches[l]
+        dZ = sigmoid_backward(dAL, Z) if l == L - 1 else relu_backward(grads["dA" + str(l + 1)], Z)
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = \
+            linear_backward_missing_1_over_m(dZ, linear_cache)
+    return grads
+
+
+def L_model_backward_sign_flipped(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = np.divide(Y, AL) - np.divide(1 - Y, 1 - AL)  # the leading minus is missing
+    current_cache = caches[L - 1]
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, current_cache, "sigmoid")
+    for l in reversed(range(L - 1)):
+        dA_prev_temp, dW_temp, db_temp = correct_linear_activation_backward(
+            grads["dA" + str(l + 1)], caches[l], "relu")
+        grads["dA" + str(l)] = dA_prev_temp
+        grads["dW" + str(l + 1)] = dW_temp
+        grads["db" + str(l + 1)] = db_temp
+    return grads
+
+
+def convention_J_L_model_backward(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    m = AL.shape[1]
+    dZ = (AL - Y) / m  # convention J: the 1/m is here, and only here
+    for l in reversed(range(L)):
+        (A_prev, W, b), Z = caches[l]
+        if l < L - 1:
+            dZ = relu_backward(grads["dA" + str(l + 1)], Z)
+        grads["dW" + str(l + 1)] = np.dot(dZ, A_prev.T)
+        grads["db" + str(l + 1)] = np.sum(dZ, axis=1, keepdims=True)
+        grads["dA" + str(l)] = np.dot(W.T, dZ)
+    return grads
+
+
+def L_model_backward_returns_tuple(AL, Y, caches):
+    grads = correct_L_model_backward(AL, Y, caches)
+    L = len(caches)
+    return [grads["dW" + str(l)] for l in range(1, L + 1)], [grads["db" + str(l)]
+                                                              for l in range(1, L + 1)]
+
+
+#: name -> (function, kind, the mistake codes the doctor must name; empty for a clean bill)
+CATALOGUE = {
+    "correct_linear_backward":
+        (correct_linear_backward, "linear_backward", set()),
+    "linear_backward_missing_1_over_m":
+        (linear_backward_missing_1_over_m, "linear_backward", {"missing_1_over_m"}),
+    "linear_backward_extra_1_over_m":
+        (linear_backward_extra_1_over_m, "linear_backward", {"extra_1_over_m"}),
+    "linear_backward_double_1_over_m":
+        (linear_backward_double_1_over_m, "linear_backward", {"double_1_over_m"}),
+    "linear_backward_transposed_dW":
+        (linear_backward_transposed_dW, "linear_backward", {"transposed_result"}),
+    "linear_backward_missing_transpose":
+        (linear_backward_missing_transpose, "linear_backward", {"missing_transpose"}),
+    "linear_backward_sum_wrong_axis":
+        (linear_backward_sum_wrong_axis, "linear_backward", {"sum_wrong_axis"}),
+    "linear_backward_missing_keepdims":
+        (linear_backward_missing_keepdims, "linear_backward", {"missing_keepdims"}),
+    "linear_backward_wrong_m":
+        (linear_backward_wrong_m, "linear_backward", {"wrong_m"}),
+    "linear_backward_elementwise":
+        (linear_backward_elementwise, "linear_backward", {"elementwise_product"}),
+    "linear_backward_two_outputs":
+        (linear_backward_two_outputs, "linear_backward", {"wrong_outputs"}),
+    "linear_backward_raises":
+        (linear_backward_raises, "linear_backward", {"raises"}),
+    "correct_linear_activation_backward":
+        (correct_linear_activation_backward, "linear_activation_backward", set()),
+    "linear_activation_backward_g_prime_at_A":
+        (linear_activation_backward_g_prime_at_A, "linear_activation_backward", {"g_prime_at_A"}),
+    "linear_activation_backward_tanh_for_sigmoid":
+        (linear_activation_backward_tanh_for_sigmoid, "linear_activation_backward",
+         {"sigmoid_tanh_mixup"}),
+    "linear_activation_backward_sigmoid_of_Z_formula":
+        (linear_activation_backward_sigmoid_of_Z_formula, "linear_activation_backward",
+         {"a_form_at_Z"}),
+    "linear_activation_backward_relu_mask_on_dA":
+        (linear_activation_backward_relu_mask_on_dA, "linear_activation_backward",
+         {"relu_mask_wrong_array"}),
+    "linear_activation_backward_dA_for_dZ":
+        (linear_activation_backward_dA_for_dZ, "linear_activation_backward", {"dA_dZ_mixup"}),
+    "linear_activation_backward_in_place":
+        (linear_activation_backward_in_place, "linear_activation_backward", {"mutates_input"}),
+    "linear_activation_backward_wrong_order":
+        (linear_activation_backward_wrong_order, "linear_activation_backward",
+         {"wrong_output_order"}),
+    "correct_L_model_backward":
+        (correct_L_model_backward, "L_model_backward", set()),
+    "L_model_backward_wrong_cache":
+        (L_model_backward_wrong_cache, "L_model_backward", {"wrong_cache"}),
+    "L_model_backward_A_minus_Y_as_dAL":
+        (L_model_backward_A_minus_Y_as_dAL, "L_model_backward", {"dA_dZ_mixup"}),
+    "L_model_backward_double_1_over_m":
+        (L_model_backward_double_1_over_m, "L_model_backward", {"double_1_over_m"}),
+    "L_model_backward_missing_1_over_m":
+        (L_model_backward_missing_1_over_m, "L_model_backward", {"missing_1_over_m"}),
+    "L_model_backward_sign_flipped":
+        (L_model_backward_sign_flipped, "L_model_backward", {"sign_flipped"}),
+    "convention_J_L_model_backward":
+        (convention_J_L_model_backward, "L_model_backward", set()),
+    "L_model_backward_returns_tuple":
+        (L_model_backward_returns_tuple, "L_model_backward", {"wrong_outputs"}),
+}

@@ -1,0 +1,154 @@
+"""The shape narrative: every forward and backward formula of a network with the shape of every
+operand and result, in convention L and J, marking where the 1/m enters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import reference as ref
+from .. import _validate as check
+
+_DEFAULT_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy"}
+
+_COST_TEXT = {
+    "binary_crossentropy": "J = -(1/m) Σ_k [Y log A{L} + (1 - Y) log(1 - A{L})][k]",
+    "categorical_crossentropy": "J = -(1/m) Σ_k Σ_i (Y log A{L})[i, k]",
+    "mean_squared_error": "J = (1/(2m)) Σ_k ||A{L}[:, k] - Y[:, k]||²",
+}
+_DA_TEXT = {
+    "binary_crossentropy": "-(Y / A{L} - (1 - Y) / (1 - A{L}))",
+    "categorical_crossentropy": "-Y / A{L}",
+    "mean_squared_error": "A{L} - Y",
+}
+MARK = "◀ 1/m"
+
+
+@dataclass
+class Step:
+    """One line of the narrative: ``result = formula`` with the shapes of operands and result."""
+
+    stage: str           # "forward", "cost", "backward L", "backward J"
+    result: str          # e.g. "dW2"
+    formula: str         # e.g. "(1/m) dZ2 · A1ᵀ"
+    shape: tuple         # the result's shape; () for the cost
+    operands: str        # e.g. "(1, 209) · (209, 5)"
+    one_over_m: bool     # whether a 1/m enters here
+
+
+def _s(shape):
+    return str(tuple(shape))
+
+
+def narrative_steps(layer_dims, m, activations=None, hidden="relu", output="sigmoid", loss=None,
+                    conventions=("L", "J")):
+    """The steps of the narrative (see :func:`shape_narrative`), as :class:`Step` objects."""
+    dims = check.layer_dims(layer_dims)
+    if isinstance(m, bool) or not isinstance(m, int) or m <= 0:
+        raise check.InputError(f"m must be a positive integer (the number of examples), got {m!r}")
+    L = len(dims) - 1
+    if activations is None:
+        activations = [hidden] * (L - 1) + [output]
+    acts = [check.activation(a, l, l == L)[0] for l, a in enumerate(activations, 1)]
+    loss = check.loss(loss or _DEFAULT_LOSS.get(acts[-1], "mean_squared_error"), acts[-1], dims[-1])
+    steps = []
+    for l in range(1, L + 1):
+        n, n_prev = dims[l], dims[l - 1]
+        steps.append(Step("forward", f"Z{l}", f"W{l} · A{l - 1} + b{l}", (n, m),
+                          f"{_s((n, n_prev))} · {_s((n_prev, m))} + {_s((n, 1))}", False))
+        steps.append(Step("forward", f"A{l}", f"{acts[l - 1]}(Z{l})", (n, m), _s((n, m)), False))
+    steps.append(Step("cost", "J", _COST_TEXT[loss].format(L=L).split(" = ", 1)[1], (),
+                      f"Y {_s((dims[-1], m))}, A{L} {_s((dims[-1], m))}: a mean over m = {m} "
+                      f"columns", True))
+    for convention in conventions:
+        check.convention(convention)
+        stage = f"backward {convention}"
+        s = "(1/m) " if convention == "L" else ""
+        nL = dims[-1]
+        fused = (acts[-1], loss) in ref.FUSED_OUTPUT_LOSS
+        if fused:
+            formula = f"A{L} - Y" if convention == "L" else f"(1/m)(A{L} - Y)"
+            steps.append(Step(stage, f"dZ{L}", formula, (nL, m), f"{_s((nL, m))} - {_s((nL, m))}",
+                              convention == "J"))
+        else:
+            dA = _DA_TEXT[loss].format(L=L)
+            formula = dA if convention == "L" else f"(1/m)({dA})"
+            steps.append(Step(stage, f"dA{L}", formula, (nL, m),
+                              f"from Y {_s((nL, m))}, A{L} {_s((nL, m))}", convention == "J"))
+            steps.append(Step(stage, f"dZ{L}", f"dA{L} * {acts[-1]}'(Z{L})", (nL, m),
+                              f"{_s((nL, m))} * {_s((nL, m))}", False))
+        for l in range(L, 0, -1):
+            n, n_prev = dims[l], dims[l - 1]
+            if l < L:
+                steps.append(Step(stage, f"dZ{l}", f"dA{l} * {acts[l - 1]}'(Z{l})", (n, m),
+                                  f"{_s((n, m))} * {_s((n, m))}", False))
+            steps.append(Step(stage, f"dW{l}", f"{s}dZ{l} · A{l - 1}ᵀ", (n, n_prev),
+                              f"{_s((n, m))} · {_s((m, n_prev))}", convention == "L"))
+            steps.append(Step(stage, f"db{l}", f"{s}np.sum(dZ{l}, axis=1, keepdims=True)", (n, 1),
+                              f"sum over the m = {m} columns of {_s((n, m))}", convention == "L"))
+            if l > 1:
+                steps.append(Step(stage, f"dA{l - 1}", f"W{l}ᵀ · dZ{l}", (n_prev, m),
+                                  f"{_s((n_prev, n))} · {_s((n, m))}", False))
+    return steps, dims, acts, loss
+
+
+def shape_narrative(layer_dims, m, activations=None, hidden="relu", output="sigmoid", loss=None,
+                    conventions=("L", "J")):
+    """Every formula of the network's forward and backward pass, with shapes, as text.
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n[0], ..., n[L]]``, e.g. ``[12288, 20, 7, 5, 1]``.
+    m : int
+        The number of examples (columns).
+    activations, hidden, output, loss
+        As for :class:`chainrule.Network`.
+    conventions : sequence of {"L", "J"}
+        The backward passes to show.
+
+    Returns
+    -------
+    str
+        One line per formula: ``result = formula`` then ``result shape = operand shapes``;
+        lines where a ``1/m`` enters end with ``◀ 1/m``.
+
+    Examples
+    --------
+    >>> from chainrule.explain import shape_narrative
+    >>> text = shape_narrative([12288, 20, 7, 5, 1], 209)
+    >>> "dW4 = (1/m) dZ4 · A3ᵀ" in text
+    True
+    """
+    steps, dims, acts, loss = narrative_steps(layer_dims, m, activations, hidden, output, loss,
+                                              conventions)
+    L = len(dims) - 1
+    width = max(len(f"{st.result} = {st.formula}") for st in steps) + 2
+    swidth = max(len(_s(st.shape)) if st.shape else 6 for st in steps)
+    params = ", ".join(f"W{l} {_s((dims[l], dims[l - 1]))}, b{l} {_s((dims[l], 1))}"
+                       for l in range(1, L + 1))
+    count = sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, L + 1))
+    lines = [f"Network {' -> '.join(map(str, dims))}, m = {m} examples (columns of X, shape "
+             f"{_s((dims[0], m))}); activations {', '.join(acts)}; loss {loss}",
+             f"parameters ({count}): {params}"]
+    headers = {
+        "forward": "Forward",
+        "backward L": "Backward, convention L (the lectures): dZ[L] = A[L] - Y is the derivative "
+                      "of the per-example losses; the 1/m enters in dW and db",
+        "backward J": "Backward, convention J: every d-quantity is a derivative of the cost J; "
+                      "the 1/m enters once, in dZ[L]",
+    }
+    stage = None
+    for st in steps:
+        if st.stage != stage and st.stage != "cost":
+            lines += ["", headers[st.stage]]
+        stage = st.stage
+        left = f"  {st.result} = {st.formula}".ljust(width + 2)
+        shape = _s(st.shape) if st.shape else "scalar"
+        middle = f"{shape.rjust(swidth)} = {st.operands}" if st.stage != "cost" else \
+            f"{shape.rjust(swidth)}: {st.operands}"
+        lines.append(f"{left}{middle}" + (f"   {MARK}" if st.one_over_m else ""))
+    if len(conventions) > 1:
+        lines += ["", f"dW and db are the same in both conventions; every dZ and dA of convention "
+                      f"L is m = {m} times the one of convention J."]
+    lines += [f"dA0 = W1ᵀ · dZ1 {_s((dims[0], m))} is not needed: X is data, not a parameter."]
+    return "\n".join(lines)
