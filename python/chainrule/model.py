@@ -331,6 +331,21 @@ class Network:
         total = np.sum((Yv - Yv.mean(axis=1, keepdims=True)) ** 2)
         return float(1 - residual / total) if total else 0.0
 
+    # ------------------------------------------------------------------ files
+    def save(self, path):
+        """Save to ``path`` atomically (``.npz`` + JSON metadata, no pickle); see :func:`chainrule.io.save`."""
+        from .io import save
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path, backend=None):
+        """A network from a :meth:`save`'d file; raises ``ModelFileError`` for a bad file.
+
+        See :func:`chainrule.io.load`.
+        """
+        from .io import load
+        return load(path, backend=backend)
+
 
 def _progress_bar(total, enabled):
     if not enabled:
