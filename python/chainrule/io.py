@@ -96,13 +96,18 @@ def _state_arrays(state):
 
 
 def _fsync_dir(directory):
-    if os.name != "posix":  # Windows cannot open a directory; os.replace is atomic there anyway
+    """Make the rename durable. Best effort: the new file is already in place, and some file
+    systems refuse to fsync a directory (EINVAL); Windows cannot open one."""
+    if os.name != "posix":
         return
-    fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def save(net, path):
