@@ -202,6 +202,20 @@ class Network:
             self.rng = rng
         self._train = train
 
+    def __getstate__(self):
+        # No backend objects in a pickle: only arrays, plain values and the generator.
+        state = dict(self.__dict__)
+        state.pop("_ops", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        try:
+            self._ops = Ops(self.backend)
+        except ImportError:  # unpickled where that backend is missing: let the policy choose
+            self.backend = choose_backend(self.layer_dims, None, self.dtype, "auto")
+            self._ops = Ops(self.backend)
+
     def _Ws_bs(self):
         p = self._parameters
         return ([p[f"W{l}"] for l in range(1, self.L + 1)],
