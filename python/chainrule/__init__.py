@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from . import datasets, reference
 from ._dispatch import available_backends
 from .errors import ChainruleError, InputError, ModelFileError, NonFiniteError, ShapeError
+from .io import load, save
 from .model import Network
 
 try:
@@ -21,6 +22,6 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "Network", "available_backends", "reference", "datasets", "__version__",
+    "Network", "available_backends", "reference", "datasets", "__version__", "save", "load",
     "ChainruleError", "ShapeError", "InputError", "NonFiniteError", "ModelFileError",
 ]

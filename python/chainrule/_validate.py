@@ -1,34 +1,85 @@
 """Validation at the public boundary: clear errors that name the layer and the dimension analysis.
 
 Kernels and the reference never validate; everything that reaches them went through here.
+
+Messages follow one pattern: ``<what> has <given> but <why>: expected <expected>[ — <hint>]``.
+
+Dtype policy
+------------
+Arrays given to the network (``X``, ``Y``, ``AL``, caches, parameters) may be bool, integer
+or floating point: they are converted to the network's dtype (``float32`` or ``float64``),
+C-contiguous, and must then be finite. Object, complex, string and other dtypes are
+refused. Parameters must all share one dtype.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from . import reference as ref
+from ._dispatch import BACKENDS
 from .errors import InputError, ShapeError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_NUMERIC_KINDS = "biuf"
+# numpy < 2 warns (instead of raising) on ragged nested lists.
+_RaggedWarning = getattr(np, "exceptions", np).VisibleDeprecationWarning  # bool, signed and unsigned integers, floating point
+# Outputs that make probabilities, for the cross-entropy losses.
+_LOSS_OUTPUTS = {
+    "binary_crossentropy": ("sigmoid",),
+    "categorical_crossentropy": ("softmax", "sigmoid"),
+    "mean_squared_error": ref.ACTIVATIONS,
+}
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def dtype(value):
     """``"float32"``/``"float64"`` (or the numpy dtypes) -> numpy dtype; anything else is refused."""
     try:
         dt = np.dtype(value)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise InputError(f"dtype must be 'float32' or 'float64', got {value!r}") from exc
     if dt not in FLOAT_DTYPES:
         raise InputError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
     return dt
 
 
+def backend(value):
+    """``"auto"`` or a known backend name (whether it is installed is checked by the dispatcher)."""
+    valid = ("auto",) + BACKENDS
+    if value is None:
+        return "auto"
+    if not isinstance(value, str) or value.strip().lower() not in valid:
+        raise InputError(f"unknown backend {value!r}; valid: {', '.join(valid)}")
+    return value.strip().lower()
+
+
+def seed(value, what="seed"):
+    """``None`` or an integer in ``[0, 2**32)`` (what ``np.random.seed`` also accepts)."""
+    if value is None:
+        return None
+    if not _is_int(value) or not 0 <= value < 2 ** 32:
+        raise InputError(f"{what} must be None or an integer in [0, 2**32), got {value!r}")
+    return int(value)
+
+
+def init(value):
+    if not isinstance(value, str) or value not in ref.INITIALIZERS:
+        raise InputError(f"unknown init {value!r}; valid: {', '.join(ref.INITIALIZERS)}")
+    return value
+
+
 def layer_dims(dims):
     """A sequence of at least two positive integers ``[n[0], ..., n[L]]``."""
+    if isinstance(dims, (str, bytes)):
+        raise InputError(f"layer_dims must be a list of layer sizes like [2, 4, 1], got {dims!r}")
     try:
         dims = list(dims)
     except TypeError as exc:
@@ -37,22 +88,41 @@ def layer_dims(dims):
         raise InputError(f"layer_dims needs the input size and at least one layer, got {dims!r}")
     out = []
     for l, n in enumerate(dims):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
+        if not _is_int(n) or n <= 0:
             raise InputError(f"layer_dims[{l}] = n[{l}] must be a positive integer, got {n!r}")
         out.append(int(n))
     return out
 
 
+def activations(specs, L):
+    """One activation spec per layer, ``L`` in all; a single string is one spec."""
+    if isinstance(specs, (str, tuple)) and L == 1:
+        specs = [specs]
+    try:
+        specs = list(specs)
+    except TypeError as exc:
+        raise InputError(f"activations must be a list with one activation per layer (L = {L}), "
+                         f"got {specs!r}") from exc
+    if len(specs) != L:
+        raise InputError(f"activations has {len(specs)} entries but the network has L = {L} "
+                         f"layers: give one per layer")
+    return [activation(a, l, l == L) for l, a in enumerate(specs, 1)]
+
+
 def activation(spec, layer, is_output):
     """Parse and check an activation spec for ``layer``; returns ``(name, alpha)``."""
+    valid = ", ".join(ref.ACTIVATIONS)
+    if not (isinstance(spec, str) or isinstance(spec, (tuple, list)) and len(spec) == 2
+            and isinstance(spec[0], str)):
+        raise InputError(f"layer {layer}: cannot read activation {spec!r}; give a name "
+                         f"({valid}) or (name, alpha)")
     try:
         name, alpha = ref.parse_activation(spec)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"layer {layer}: cannot read activation {spec!r}; use a name or "
-                         f"(name, alpha)") from exc
+        raise InputError(f"layer {layer}: cannot read activation {spec!r}; alpha must be a "
+                         f"number") from exc
     if name not in ref.ACTIVATIONS:
-        raise InputError(f"layer {layer}: unknown activation {name!r}; valid: "
-                         f"{', '.join(ref.ACTIVATIONS)}")
+        raise InputError(f"layer {layer}: unknown activation {name!r}; valid: {valid}")
     if name == "softmax" and not is_output:
         raise InputError(f"layer {layer}: softmax is only supported as the output activation")
     if not math.isfinite(alpha):
@@ -61,13 +131,16 @@ def activation(spec, layer, is_output):
 
 
 def loss(name, output_activation, n_out):
-    if name not in ref.LOSSES:
+    if not isinstance(name, str) or name not in ref.LOSSES:
         raise InputError(f"unknown loss {name!r}; valid: {', '.join(ref.LOSSES)}")
     if name == "categorical_crossentropy" and n_out < 2:
         raise InputError("categorical_crossentropy needs an output layer of at least 2 units "
                          "(one per class); use binary_crossentropy with 1 unit")
     if output_activation == "softmax" and name != "categorical_crossentropy":
         raise InputError(f"a softmax output goes with categorical_crossentropy, not {name!r}")
+    if output_activation not in _LOSS_OUTPUTS[name]:
+        raise InputError(f"{name} needs probabilities from the output layer: use a "
+                         f"{' or '.join(_LOSS_OUTPUTS[name])} output, not {output_activation!r}")
     return name
 
 
@@ -79,104 +152,217 @@ def positive_finite(value, what):
 
 
 def convention(value):
-    if value not in ref.CONVENTIONS:
+    if not isinstance(value, str) or value not in ref.CONVENTIONS:
         raise InputError(f"convention must be 'L' (the lectures) or 'J' (derivatives of the cost), "
                          f"got {value!r}")
     return value
 
 
+def _asarray(a, name):
+    """``np.asarray(a)`` with numpy's complaints (ragged lists...) turned into ``InputError``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", _RaggedWarning)
+            return np.asarray(a)
+    except (ValueError, TypeError, _RaggedWarning) as exc:
+        raise InputError(f"{name} cannot be read as an array ({exc}); give a rectangular numeric "
+                         f"array") from exc
+
+
 def _as_float_array(a, name, dt):
-    if isinstance(a, np.ndarray) and a.dtype == object or not isinstance(a, np.ndarray) and \
-            np.asarray(a).dtype == object:
-        raise InputError(f"{name} has dtype object; give a numeric array")
-    a = np.asarray(a)
-    if a.dtype.kind not in "fiub":
-        raise InputError(f"{name} has dtype {a.dtype}; give a numeric (float or integer) array")
-    return np.ascontiguousarray(a, dtype=dt)
+    """A numeric ``a`` as a C-contiguous array of ``dt``; object, complex, str... are refused."""
+    a = _asarray(a, name)
+    if a.dtype.kind not in _NUMERIC_KINDS:
+        raise InputError(f"{name} has dtype {a.dtype} but chainrule computes in {dt.name}: "
+                         f"expected a numeric (bool, integer or float) array")
+    if a.dtype == dt and a.flags.c_contiguous:
+        return a
+    # np.asarray keeps a 0-d array 0-d (ascontiguousarray would make it 1-d). An overflow to
+    # inf is reported by _finite, with its cause.
+    with np.errstate(over="ignore"):
+        return np.asarray(a, dtype=dt, order="C")
 
 
-def _finite(a, name):
+def _finite(a, name, original_dtype=None):
     if not np.isfinite(a).all():
-        bad = np.argwhere(~np.isfinite(a))[0]
-        raise InputError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        where = f"{name}[{', '.join(map(str, bad))}]" if bad else name
+        hint = ""
+        if original_dtype is not None and original_dtype != a.dtype:
+            hint = f" (it overflows {a.dtype.name} on conversion from {original_dtype.name})"
+        raise InputError(f"{name} contains NaN or inf: {where} = {a[bad].item()}{hint}; "
+                         f"expected finite values")
+
+
+def _float_finite(a, name, dt):
+    original = getattr(a, "dtype", None)
+    out = _as_float_array(a, name, dt)
+    _finite(out, name, original if isinstance(original, np.dtype) else None)
+    return out
 
 
 def X(X, n_x, dt):
     """``X`` of shape ``(n[0], m)``, converted to ``dt``, C-contiguous, finite."""
+    X = _asarray(X, "X")
+    original = X.dtype
     X = _as_float_array(X, "X", dt)
     if X.ndim == 1 and n_x == 1:
         X = X.reshape(1, -1)
     if X.ndim != 2:
-        raise ShapeError(f"X must be 2-D with shape (n[0], m) = ({n_x}, m), got {X.ndim}-D {X.shape}")
+        hint = (f" — a single example? pass X.reshape({n_x}, 1)"
+                if X.ndim == 1 and X.shape[0] == n_x else "")
+        raise ShapeError(f"X has {X.ndim}-D shape {X.shape} but layer 1 takes columns of "
+                         f"n[0] = {n_x} features: expected 2-D ({n_x}, m){hint}")
     if X.shape[0] != n_x:
-        hint = (f" — it looks like examples are rows: pass X.T (examples are columns)"
+        hint = (" — it looks like examples are rows: pass X.T (examples are columns)"
                 if X.shape[1] == n_x else "")
         raise ShapeError(f"X has shape {X.shape} but layer 1 expects n[0] = {n_x} input features: "
                          f"expected ({n_x}, m){hint}")
     if X.shape[1] == 0:
-        raise ShapeError(f"X has shape {X.shape}: m = 0 examples; give at least one column")
-    _finite(X, "X")
+        raise ShapeError(f"X has shape {X.shape}: m = 0 examples; expected ({n_x}, m) with m >= 1")
+    _finite(X, "X", original)
     return X
+
+
+def AL(AL, n_out, m, loss_name, dt, name="AL"):
+    """``AL`` of shape ``(n[L], m)`` (``m`` from the caches, or ``None`` to take AL's), finite;
+    probabilities in ``[0, 1]`` for the cross-entropy losses."""
+    AL = _float_finite(AL, name, dt)
+    if AL.ndim == 1 and n_out == 1:
+        AL = AL.reshape(1, -1)
+    if AL.ndim != 2 or AL.shape[0] != n_out or (m is not None and AL.shape[1] != m):
+        transposed = AL.ndim == 2 and AL.shape[1] == n_out and AL.shape[0] in (m, None if m
+                                                                                else AL.shape[0])
+        hint = f" — it looks transposed: pass {name}.T" if transposed else ""
+        examples = "" if m is None else f" and there are m = {m} examples"
+        raise ShapeError(f"{name} has shape {AL.shape} but the output layer has n[L] = {n_out} "
+                         f"units{examples}: expected ({n_out}, {'m' if m is None else m}){hint}")
+    if AL.shape[1] == 0:
+        raise ShapeError(f"{name} has shape {AL.shape}: m = 0 examples")
+    if loss_name in ("binary_crossentropy", "categorical_crossentropy") and \
+            (AL.min() < 0 or AL.max() > 1):
+        raise InputError(f"{name} has values outside [0, 1] but {loss_name} needs probabilities "
+                         f"(min {AL.min()}, max {AL.max()})")
+    return AL
 
 
 def Y(Y, n_out, m, loss_name, dt):
     """``Y`` of shape ``(n[L], m)``; integer class labels are one-hot encoded for softmax."""
-    Y = np.asarray(Y)
-    if Y.dtype == object:
-        raise InputError("Y has dtype object; give a numeric array")
+    Y = _asarray(Y, "Y")
+    if Y.dtype.kind not in _NUMERIC_KINDS:
+        raise InputError(f"Y has dtype {Y.dtype}: expected a numeric (bool, integer or float) "
+                         f"array")
     if loss_name == "categorical_crossentropy" and (Y.ndim == 1 or (Y.ndim == 2 and Y.shape[0] == 1)):
         labels = Y.reshape(-1)
         if labels.shape[0] != m:
-            raise ShapeError(f"Y has {labels.shape[0]} labels but X has m = {m} examples")
-        if labels.dtype.kind == "f" and np.any(labels != np.round(labels)) or \
-                np.any(labels < 0) or np.any(labels >= n_out):
-            raise InputError(f"class labels must be integers in [0, {n_out - 1}] "
-                             f"(the output layer has {n_out} units)")
+            raise ShapeError(f"Y has {labels.shape[0]} class labels but there are m = {m} "
+                             f"examples: expected shape ({m},) or one-hot ({n_out}, {m})")
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(labels) | (labels != np.round(labels)) | (labels < 0) \
+                | (labels >= n_out) if labels.dtype.kind == "f" else (labels < 0) | (labels >= n_out)
+        if bad.any():
+            raise InputError(f"Y has class label {labels[bad][0].item()!r} but the output layer has "
+                             f"{n_out} units: expected integers in [0, {n_out - 1}]")
         onehot = np.zeros((n_out, m), dtype=dt)
         onehot[labels.astype(np.intp), np.arange(m)] = 1
         return onehot
+    original = Y.dtype
     Y = _as_float_array(Y, "Y", dt)
     if Y.ndim == 1 and n_out == 1:
         Y = Y.reshape(1, -1)
     if Y.shape != (n_out, m):
         hint = " — it looks transposed: pass Y.T" if Y.shape == (m, n_out) else ""
         raise ShapeError(f"Y has shape {Y.shape} but the output layer has n[L] = {n_out} units and "
-                         f"X has m = {m} examples: expected ({n_out}, {m}){hint}")
-    _finite(Y, "Y")
+                         f"there are m = {m} examples: expected ({n_out}, {m}){hint}")
+    _finite(Y, "Y", original)
     if loss_name == "binary_crossentropy" and np.any((Y != 0) & (Y != 1)):
-        raise InputError("binary_crossentropy needs labels in {0, 1}; Y has other values "
-                         f"(e.g. {Y[(Y != 0) & (Y != 1)][0]!r})")
-    if loss_name == "categorical_crossentropy" and not np.allclose(Y.sum(axis=0), 1):
-        raise InputError("categorical_crossentropy needs one-hot columns in Y (each column sums "
-                         "to 1), or integer labels of shape (m,)")
+        raise InputError("Y has labels outside {0, 1} (e.g. "
+                         f"{Y[(Y != 0) & (Y != 1)][0].item()!r}) but binary_crossentropy needs 0 or 1")
+    if loss_name == "categorical_crossentropy" and (np.any(Y < 0) or
+                                                    not np.allclose(Y.sum(axis=0), 1)):
+        raise InputError("Y is not a distribution per column but categorical_crossentropy needs "
+                         "one-hot columns (each >= 0, summing to 1), or integer labels of "
+                         "shape (m,)")
     return Y
+
+
+def _check_array(a, key, shape, what, layer, n_prev, n, dt):
+    original = getattr(a, "dtype", None)
+    a = _as_float_array(a, key, dt)
+    if a.shape != shape:
+        hint = " — is it transposed?" if a.shape == shape[::-1] else ""
+        raise ShapeError(f"{key} has shape {a.shape} but layer {layer} maps {n_prev} units to "
+                         f"{n}: expected {shape} = {what}{hint}")
+    _finite(a, key, original if isinstance(original, np.dtype) else None)
+    return a
 
 
 def parameters(params, dims, dt):
     """Check ``W1, b1, ..., WL, bL`` against ``dims``; returns C-contiguous copies in ``dt``."""
     L = len(dims) - 1
     if not isinstance(params, dict):
-        raise InputError(f"parameters must be a dict with keys W1, b1, ..., W{L}, b{L}")
+        raise InputError(f"parameters must be a dict with keys W1, b1, ..., W{L}, b{L}, got "
+                         f"{type(params).__name__}")
     expected_keys = {f"{p}{l}" for l in range(1, L + 1) for p in "Wb"}
     if set(params) != expected_keys:
         missing = sorted(expected_keys - set(params))
-        extra = sorted(set(params) - expected_keys)
+        extra = sorted(map(str, set(params) - expected_keys))
         raise InputError(f"parameters keys do not match a {L}-layer network: missing {missing}, "
                          f"unexpected {extra}")
-    dtypes = {np.asarray(v).dtype for v in params.values()}
+    arrays = {k: _asarray(v, k) for k, v in params.items()}
+    dtypes = {a.dtype for a in arrays.values()}
     if len(dtypes) > 1:
         raise InputError(f"parameters mix dtypes {sorted(str(d) for d in dtypes)}; "
-                         f"use one dtype ({dt.name})")
+                         f"expected one dtype ({dt.name})")
     out = {}
     for l in range(1, L + 1):
         n, n_prev = dims[l], dims[l - 1]
-        for key, shape, what in ((f"W{l}", (n, n_prev), f"(n[{l}], n[{l - 1}])"),
-                                 (f"b{l}", (n, 1), f"(n[{l}], 1)")):
-            a = _as_float_array(params[key], key, dt)
-            if a.shape != shape:
-                hint = " — is it transposed?" if a.shape == shape[::-1] else ""
-                raise ShapeError(f"{key} has shape {a.shape} but layer {l} maps {n_prev} units to "
-                                 f"{n}: expected {shape} = {what}{hint}")
-            _finite(a, key)
-            out[key] = a.copy()
+        out[f"W{l}"] = _check_array(arrays[f"W{l}"], f"W{l}", (n, n_prev),
+                                    f"(n[{l}], n[{l - 1}])", l, n_prev, n, dt).copy()
+        out[f"b{l}"] = _check_array(arrays[f"b{l}"], f"b{l}", (n, 1), f"(n[{l}], 1)",
+                                    l, n_prev, n, dt).copy()
     return out
+
+
+def caches(caches, dims, dt):
+    """The course's caches ``[((A_prev, W, b), Z), ...]`` for a network of ``dims``.
+
+    Returns ``(As, Ws, Zs, m)`` with ``As[l-1] = A[l-1]`` (``l = 1..L``), converted to ``dt``.
+    """
+    L = len(dims) - 1
+    if not isinstance(caches, (list, tuple)):
+        raise InputError(f"caches must be the list of L = {L} caches that forward returned, got "
+                         f"{type(caches).__name__}")
+    if len(caches) != L:
+        raise InputError(f"caches has {len(caches)} entries but this network has L = {L} layers: "
+                         f"pass the caches of this network's forward")
+    As, Ws, Zs = [], [], []
+    m = None
+    for l, cache in enumerate(caches, 1):
+        try:
+            (A_prev, W, b), Z = cache
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"cache {l} is not ((A_prev, W, b), Z) as forward returns") from exc
+        n, n_prev = dims[l], dims[l - 1]
+        A_prev = _float_finite(A_prev, f"cache {l}: A[{l - 1}]", dt)
+        if m is None and A_prev.ndim == 2:
+            m = A_prev.shape[1]
+        if A_prev.ndim != 2 or A_prev.shape != (n_prev, m):
+            hint = " — is it transposed?" if A_prev.shape == (m, n_prev) else ""
+            raise ShapeError(f"cache {l}: A[{l - 1}] has shape {A_prev.shape} but layer {l} takes "
+                             f"n[{l - 1}] = {n_prev} units and m = {m} examples: expected "
+                             f"({n_prev}, {m}) = (n[{l - 1}], m){hint}")
+        if m == 0:
+            raise ShapeError(f"cache {l}: A[{l - 1}] has shape {A_prev.shape}: m = 0 examples")
+        W = _check_array(W, f"cache {l}: W{l}", (n, n_prev), f"(n[{l}], n[{l - 1}])", l,
+                         n_prev, n, dt)
+        _check_array(b, f"cache {l}: b{l}", (n, 1), f"(n[{l}], 1)", l, n_prev, n, dt)
+        Z = _float_finite(Z, f"cache {l}: Z{l}", dt)
+        if Z.shape != (n, m):
+            hint = " — is it transposed?" if Z.shape == (m, n) else ""
+            raise ShapeError(f"cache {l}: Z{l} has shape {Z.shape} but layer {l} has n[{l}] = {n} "
+                             f"units and m = {m} examples: expected ({n}, {m}){hint}")
+        As.append(A_prev)
+        Ws.append(W)
+        Zs.append(Z)
+    return As, Ws, Zs, m

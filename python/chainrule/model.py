@@ -74,24 +74,22 @@ class Network:
         L = len(self.layer_dims) - 1
         if activations is None:
             activations = [hidden] * (L - 1) + [output]
-        activations = list(activations) if not isinstance(activations, str) else [activations]
-        if len(activations) != L:
-            raise check.InputError(f"activations has {len(activations)} entries but the network "
-                                   f"has L = {L} layers: give one per layer")
-        self.activations = [check.activation(a, l, l == L) for l, a in enumerate(activations, 1)]
+        self.activations = check.activations(activations, L)
         out_name = self.activations[-1][0]
-        self.loss = check.loss(loss or _DEFAULT_LOSS.get(out_name, "mean_squared_error"),
-                               out_name, self.layer_dims[-1])
-        if init not in ref.INITIALIZERS:
-            raise check.InputError(f"unknown init {init!r}; valid: {', '.join(ref.INITIALIZERS)}")
-        self.init = init
-        self.seed = seed
+        self.loss = check.loss(_DEFAULT_LOSS.get(out_name, "mean_squared_error") if loss is None
+                               else loss, out_name, self.layer_dims[-1])
+        self.init = check.init(init)
+        self.seed = check.seed(seed)
         self.dtype = check.dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self._parameters = ref.initialize_parameters(self.layer_dims, init, rng=self.rng,
-                                                     legacy_seed=legacy_seed, dtype=self.dtype)
-        self._backend_request = backend
-        self.backend = choose_backend(self.layer_dims, None, self.dtype, backend)
+        self._parameters = ref.initialize_parameters(
+            self.layer_dims, init, rng=self.rng, legacy_seed=check.seed(legacy_seed, "legacy_seed"),
+            dtype=self.dtype)
+        self._backend_request = check.backend(backend)
+        try:
+            self.backend = choose_backend(self.layer_dims, None, self.dtype, self._backend_request)
+        except ValueError as exc:  # a bad CHAINRULE_BACKEND
+            raise check.InputError(str(exc)) from exc
         self._ops = Ops(self.backend)
         self.history_ = {"epoch": [], "cost": []}
         self.optimizer_ = None  # the Optimizer of the last fit (its state is model state)
@@ -229,10 +227,11 @@ class Network:
             self._ops = Ops(backend)
         return self._ops
 
-    def _check_XY(self, X, Y=None):
+    def _check_XY(self, X, *Y):
         X = check.X(X, self.layer_dims[0], self.dtype)
-        if Y is None:
+        if not Y:
             return X
+        Y, = Y
         return X, check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
 
     def __repr__(self):
@@ -257,6 +256,11 @@ class Network:
         ops = self._use_backend_for(X.shape[1])
         Ws, bs = self._Ws_bs()
         Zs, As = ops.forward(X, Ws, bs, self.activations)
+        if not np.isfinite(As[-1]).all():
+            l = next(l for l in range(1, self.L + 1) if not np.isfinite(As[l]).all())
+            raise NonFiniteError(f"forward: A[{l}] has NaN or inf (overflow in layer {l}, "
+                                 f"max |Z{l}| = {np.nanmax(np.abs(Zs[l - 1]))}); scale the "
+                                 f"inputs or check the parameters")
         caches = [((As[l - 1], Ws[l - 1], bs[l - 1]), Zs[l - 1]) for l in range(1, self.L + 1)]
         return As[-1], caches
 
@@ -270,15 +274,12 @@ class Network:
             each has the shape of what it differentiates.
         """
         convention = check.convention(convention)
-        if len(caches) != self.L:
-            raise check.InputError(f"caches has {len(caches)} entries; this network has "
-                                   f"L = {self.L} layers")
-        As = [caches[0][0][0]] + [caches[l][0][0] for l in range(1, self.L)] + [AL]
-        Zs = [c[1] for c in caches]
-        Y = check.Y(Y, self.layer_dims[-1], AL.shape[1], self.loss, self.dtype)
-        Ws, _ = self._Ws_bs()
-        dZs, dWs, dbs, dAs = self._ops.backward(Y, Zs, As, Ws, self.activations, self.loss,
-                                                convention, 0.0, None, True)
+        As, Ws, Zs, m = check.caches(caches, self.layer_dims, self.dtype)
+        As.append(check.AL(AL, self.layer_dims[-1], m, self.loss, self.dtype))
+        Y = check.Y(Y, self.layer_dims[-1], m, self.loss, self.dtype)
+        ops = self._use_backend_for(m)
+        dZs, dWs, dbs, dAs = ops.backward(Y, Zs, As, Ws, self.activations, self.loss,
+                                          convention, 0.0, None, True)
         grads = {}
         for l in range(1, self.L + 1):
             grads[f"dA{l - 1}"] = dAs[l - 1]
@@ -289,7 +290,7 @@ class Network:
 
     def cost(self, AL, Y):
         """The cost ``J`` of predictions ``AL`` against labels ``Y`` (a float)."""
-        AL = np.asarray(AL)
+        AL = check.AL(AL, self.layer_dims[-1], None, self.loss, self.dtype)
         Y = check.Y(Y, self.layer_dims[-1], AL.shape[1], self.loss, self.dtype)
         return _cost(Y, AL, self._Ws_bs()[0], self.loss)
 
@@ -785,6 +786,21 @@ class Network:
         residual = np.sum((Yv - pred) ** 2)
         total = np.sum((Yv - Yv.mean(axis=1, keepdims=True)) ** 2)
         return float(1 - residual / total) if total else 0.0
+
+    # ------------------------------------------------------------------ files
+    def save(self, path):
+        """Save to ``path`` atomically (``.npz`` + JSON metadata, no pickle); see :func:`chainrule.io.save`."""
+        from .io import save
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path, backend=None):
+        """A network from a :meth:`save`'d file; raises ``ModelFileError`` for a bad file.
+
+        See :func:`chainrule.io.load`.
+        """
+        from .io import load
+        return load(path, backend=backend)
 
 
 def _nonneg_int(value, what):
