@@ -144,3 +144,82 @@ def test_sigint_is_honoured_between_steps():
     assert seen == [0, 1]
     assert net._train["epoch"] == 2 and int(net.get_state()["opt/t"]) == 8
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+RESUME_KW = dict(KW, validation_fraction=0.25, early_stopping=True, patience=50,
+                 decay_rate=0.1)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "gd"])
+def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, optimizer):
+    X, Y = data(m=80)
+    kw = dict(RESUME_KW, optimizer=optimizer)
+    path = tmp_path / "ckpt.npz"
+    uninterrupted = make_net().fit(X, Y, epochs=7, **kw)
+
+    def crash(net, epoch, logs):
+        if epoch == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make_net().fit(X, Y, epochs=7, checkpoint=path, checkpoint_every=2, callbacks=[crash],
+                       **kw)
+    from chainrule import io
+
+    assert int(io.load(path).get_state()["train/epoch"][()]) == 4
+    resumed = make_net(seed=123).fit(X, Y, epochs=7, resume=path, checkpoint=path,
+                                     checkpoint_every=2, **kw)
+    assert_same_state(resumed.get_state(), uninterrupted.get_state())
+    assert resumed.history_ == uninterrupted.history_
+    np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
+    # The last checkpoint is the finished model.
+    assert_same_state(io.load(path).get_state(), uninterrupted.get_state())
+
+
+def test_resume_full_batch_fast_loop(tmp_path):
+    X, Y = data(m=40)
+    path = tmp_path / "ckpt.npz"
+    kw = dict(learning_rate=0.1, cost_every=10, progress=False)
+    uninterrupted = make_net().fit(X, Y, epochs=50, **kw)
+
+    def crash(net, epoch, logs):
+        if epoch == 30:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make_net().fit(X, Y, epochs=50, checkpoint=path, checkpoint_every=20,
+                       callbacks=[crash], **kw)
+    resumed = make_net().fit(X, Y, epochs=50, resume=path, **kw)
+    assert_same_state(resumed.get_state(), uninterrupted.get_state())
+    assert resumed.history_ == uninterrupted.history_
+
+
+def test_resume_refuses_other_arguments_data_or_network(tmp_path):
+    X, Y = data()
+    path = tmp_path / "ckpt.npz"
+    make_net().fit(X, Y, epochs=2, checkpoint=path, **KW)
+    with pytest.raises(ValueError, match="other arguments or data"):
+        make_net().fit(X, Y, epochs=3, resume=path, **KW)
+    with pytest.raises(ValueError, match="other arguments or data"):
+        make_net().fit(X * 2, Y, epochs=2, resume=path, **KW)
+    other = Network([3, 7, 4, 1], seed=0, backend="numpy")
+    with pytest.raises(ValueError, match="layer_dims"):
+        other.fit(X, Y, epochs=2, resume=path, **KW)
+    plain = tmp_path / "plain.npz"
+    make_net().save(plain)
+    with pytest.raises(ValueError, match="no training state"):
+        make_net().fit(X, Y, epochs=2, resume=plain, **KW)
+
+
+def test_checkpoint_holds_optimiser_state_and_loads_as_a_model(tmp_path):
+    from chainrule import io
+
+    X, Y = data()
+    path = tmp_path / "ckpt.npz"
+    net = make_net().fit(X, Y, epochs=3, checkpoint=path, checkpoint_every=1, **KW)
+    loaded = io.load(path)
+    assert_same_state(loaded.get_state(), net.get_state())
+    assert any(k.startswith("opt/v_dW") for k in loaded.get_state())
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))

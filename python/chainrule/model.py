@@ -172,11 +172,19 @@ class Network:
         train = None
         if "train/epoch" in state:
             try:
+                def scalar(key, kind):
+                    a = np.asarray(state[key]).reshape(-1)
+                    if a.size != 1:
+                        raise check.InputError(f"training state {key} must hold one number, "
+                                               f"got shape {np.shape(state[key])}")
+                    return kind(a[0])
+
                 train = {
-                    "epoch": int(state["train/epoch"]), "steps": int(state["train/steps"]),
-                    "skipped": int(state["train/skipped"]), "best": float(state["train/best"]),
-                    "best_epoch": int(state["train/best_epoch"]),
-                    "wait": int(state["train/wait"]),
+                    "epoch": scalar("train/epoch", int), "steps": scalar("train/steps", int),
+                    "skipped": scalar("train/skipped", int),
+                    "best": scalar("train/best", float),
+                    "best_epoch": scalar("train/best_epoch", int),
+                    "wait": scalar("train/wait", int),
                     "signature": _training.decode_json(state["train/signature"], "signature"),
                     "optimizer": _training.decode_json(state["train/optimizer"], "optimizer"),
                 }
@@ -452,6 +460,8 @@ class Network:
         w = _training.example_weights(sample_weight, class_weight, Y, out_name,
                                       self.layer_dims[-1], m, self.dtype)
 
+        saved = self._load_checkpoint(resume) if resume is not None else None
+
         # ---- validation data
         X_val = Y_val = None
         if validation_data is not None:
@@ -490,8 +500,8 @@ class Network:
         signature = _training.signature(args, [X, Y, w, X_val, Y_val])
 
         # ---- where to start
-        if resume is not None:
-            self._resume_from(resume, signature)
+        if saved is not None:
+            self._resume_from(saved, resume, signature)
             start, end = self._train["epoch"], epochs
             opt = self._adopt_optimizer(opt, required=True)
         elif continue_training and self._train is not None:
@@ -541,8 +551,12 @@ class Network:
                     record_at = min(end - 1, epoch + (-epoch) % cost_every)
                     lr = lr_of(epoch)
                     if fast:
-                        J = self._fast_chunk(fit, lr, epoch, record_at - epoch + 1, guard)
-                        done = record_at - epoch + 1
+                        # Up to the next record or checkpoint, in the backend's compiled loop.
+                        last = record_at
+                        if checkpoint is not None:
+                            last = min(last, epoch + (-(epoch + 1)) % checkpoint_every)
+                        done = last - epoch + 1
+                        J = self._fast_chunk(fit, lr, epoch, done, guard)
                     else:
                         J = self._epoch(fit, lr, epoch, guard)
                         done = 1
@@ -556,8 +570,8 @@ class Network:
                                                   early_stopping, patience, min_delta,
                                                   restore_best, callbacks, print_cost,
                                                   mini_batch_size is not None, bar)
-                    if checkpoint is not None and (epoch % checkpoint_every == 0 or stop
-                                                   or epoch == end):
+                    finished = stop or epoch == end  # its checkpoint is written below
+                    if checkpoint is not None and epoch % checkpoint_every == 0 and not finished:
                         self._save_checkpoint(checkpoint)
                     guard.check()
                     if stop:
@@ -574,6 +588,8 @@ class Network:
                 bar.close()
         if early_stopping and restore_best and self._train["best_params"] is not None:
             self._parameters = {k: v.copy() for k, v in self._train["best_params"].items()}
+        if checkpoint is not None and end > start:
+            self._save_checkpoint(checkpoint)  # the finished model
         for cb in callbacks:
             if hasattr(cb, "on_fit_end"):
                 cb.on_fit_end(self)
@@ -603,7 +619,9 @@ class Network:
         self.optimizer_, self._opt_pending = opt, None
         return opt
 
-    def _resume_from(self, path, signature):
+    def _load_checkpoint(self, path):
+        """The network saved at ``path``, checked to be this one; adopts its seed (which
+        decides the validation split)."""
         from .io import load
 
         saved = load(path, backend=self._backend_request)
@@ -612,10 +630,14 @@ class Network:
             if mine[key] != theirs[key]:
                 raise check.InputError(f"cannot resume from {path}: its network has {key} = "
                                        f"{theirs[key]!r}, this one {mine[key]!r}")
-        state = saved.get_state()
-        if "train/epoch" not in state:
+        if "train/epoch" not in saved.get_state():
             raise check.InputError(f"cannot resume from {path}: it holds no training state "
                                    f"(it was not written by fit(checkpoint=...))")
+        self.seed = saved.seed
+        return saved
+
+    def _resume_from(self, saved, path, signature):
+        state = saved.get_state()
         if _training.decode_json(state["train/signature"], "signature") != signature:
             raise check.InputError(f"cannot resume from {path}: it was written by a fit with "
                                    f"other arguments or data; resume with the same ones")

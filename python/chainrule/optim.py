@@ -102,7 +102,13 @@ class Optimizer:
                 raise InputError(f"optimiser state {k} has shape {a.shape}, expected {ref.shape}")
             new[k] = np.array(a, dtype=ref.dtype, order="C")
         self.state = new
-        self.t = int(state["t"]) if self.uses_t else 0
+        if self.uses_t:
+            t = np.asarray(state["t"]).reshape(-1)
+            if t.size != 1:
+                raise InputError(f"optimiser state t must be one number, got shape {t.shape}")
+            self.t = int(t[0])
+        else:
+            self.t = 0
 
     uses_t = False
 
