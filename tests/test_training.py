@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from chainrule import Network, NonFiniteError, available_backends, optim
+from chainrule import Network, available_backends, optim
 from chainrule._dispatch import BACKENDS
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-6)}

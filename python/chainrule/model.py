@@ -652,8 +652,27 @@ class Network:
     def _step(self, fit, Xb, Yb, wb, lr, where):
         """One step on a batch; returns its cost, or ``None`` if it was skipped."""
         ops, Ws, bs = fit["ops"], fit["Ws"], fit["bs"]
+        masks = _training.dropout_masks(self.rng, self.layer_dims, fit["probs"], Xb.shape[1],
+                                        self.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
+            J, dWs, dbs = self._cost_and_gradients(fit, Xb, Yb, wb, masks)
+        bad = _first_nonfinite(J, dWs, dbs)
+        if bad is not None:
+            if fit["on_nonfinite"] == "skip":
+                self._train["skipped"] += 1
+                return None
+            raise NonFiniteError(
+                f"{where}: the {bad} is not finite (NaN or inf); training stopped and the model "
+                f"kept the parameters and optimiser state of the last good step — lower the "
+                f"learning rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
+        fit["opt"].update(ops, Ws, bs, dWs, dbs, lr)
+        self._train["steps"] += 1
+        return J
+
+    def _cost_and_gradients(self, fit, Xb, Yb, wb, masks):
+        """The batch's cost and ``dWs, dbs`` (weighted by ``wb`` when given)."""
+        ops, Ws, bs = fit["ops"], fit["Ws"], fit["bs"]
         mb = Xb.shape[1]
-        masks = _training.dropout_masks(self.rng, self.layer_dims, fit["probs"], mb, self.dtype)
         Zs, As = ops.forward(Xb, Ws, bs, self.activations, masks)
         lambd = fit["lambd"]
         if wb is None:
@@ -669,18 +688,7 @@ class Network:
             dZL = dZL * (wb * self.dtype.type(mb / sw))
             _, dWs, dbs, _ = ops.backward_delta(dZL, Zs, As, Ws, self.activations, "L",
                                                 lambd * mb / sw, masks, False)
-        bad = _first_nonfinite(J, dWs, dbs)
-        if bad is not None:
-            if fit["on_nonfinite"] == "skip":
-                self._train["skipped"] += 1
-                return None
-            raise NonFiniteError(
-                f"{where}: the {bad} is not finite (NaN or inf); training stopped and the model "
-                f"kept the parameters and optimiser state of the last good step — lower the "
-                f"learning rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
-        fit["opt"].update(ops, Ws, bs, dWs, dbs, lr)
-        self._train["steps"] += 1
-        return J
+        return J, dWs, dbs
 
     def _epoch(self, fit, lr, epoch, guard):
         """One epoch in mini-batches; returns the epoch's cost (weighted mean of the batches')."""
@@ -706,8 +714,9 @@ class Network:
         cost of the last one (before its step)."""
         ops, Ws, bs = fit["ops"], fit["Ws"], fit["bs"]
         before = [W.copy() for W in Ws], [b.copy() for b in bs]
-        n_done, costs = ops.train_loop(fit["X"], fit["Y"], Ws, bs, self.activations, self.loss,
-                                       lr, fit["lambd"], n, 1)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
+            n_done, costs = ops.train_loop(fit["X"], fit["Y"], Ws, bs, self.activations,
+                                           self.loss, lr, fit["lambd"], n, 1)
         bad_cost = np.flatnonzero(~np.isfinite(costs[:n_done]))
         if bad_cost.size:
             # Replay up to the first non-finite cost from the chunk's start (deterministic).
@@ -715,8 +724,9 @@ class Network:
             for P, saved in zip(Ws + bs, before[0] + before[1]):
                 P[...] = saved
             if n_done:
-                ops.train_loop(fit["X"], fit["Y"], Ws, bs, self.activations, self.loss, lr,
-                               fit["lambd"], n_done, 0)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    ops.train_loop(fit["X"], fit["Y"], Ws, bs, self.activations, self.loss, lr,
+                                   fit["lambd"], n_done, 0)
         self._train["steps"] += n_done
         if n_done < n:
             self._train["epoch"] = epoch + n_done

@@ -392,9 +392,9 @@ def example_losses(AL, Y, loss="binary_crossentropy"):
 
 def l2_cost(parameters, lambd, m):
     """The L2 term of the cost, ``(lambd / (2m)) sum_l ||W[l]||_F^2``."""
-    # Every W[l] in the dict (callers pass the parameters, or only the W's).
-    return float(lambd / (2 * m) * sum(np.sum(np.square(W)) for key, W in parameters.items()
-                                       if key.startswith("W")))
+    L = sum(1 for key in parameters if key.startswith("W"))  # the b's may be absent
+    return float(lambd / (2 * m) * sum(np.sum(np.square(parameters[f"W{l}"]))
+                                       for l in range(1, L + 1)))
 
 
 # --------------------------------------------------------------------------- initialisation
