@@ -223,3 +223,17 @@ def test_checkpoint_holds_optimiser_state_and_loads_as_a_model(tmp_path):
     assert_same_state(loaded.get_state(), net.get_state())
     assert any(k.startswith("opt/v_dW") for k in loaded.get_state())
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+
+
+def test_set_state_refuses_optimiser_state_of_the_wrong_shape():
+    X, Y = data()
+    net = make_net().fit(X, Y, epochs=1, **KW)
+    state = net.get_state()
+    before = net.get_state()
+    state["opt/v_dW2"] = np.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"opt/v_dW2 has shape \(2, 2\)"):
+        net.set_state(state)
+    assert_same_state(net.get_state(), before)
+    state = dict(before, **{"opt/v_dW9": np.zeros((1, 1))})
+    with pytest.raises(ValueError, match="no such parameter"):
+        net.set_state(state)

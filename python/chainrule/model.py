@@ -55,7 +55,13 @@ class Network:
     backend : str
         The backend in use.
     history_ : dict
-        After :meth:`fit`: ``"epoch"`` and ``"cost"`` lists.
+        After :meth:`fit`: lists ``"epoch"``, ``"cost"``, ``"score"``, ``"lr"``,
+        ``"skipped"`` and, with validation data, ``"val_cost"``, ``"val_score"``.
+    optimizer_ : Optimizer or None
+        The optimiser of the last :meth:`fit`, with its state.
+    stop_reason_ : str or None
+        Why the last fit ended: ``"completed"``, ``"early_stopping"``, ``"callback"``,
+        ``"interrupted"`` or ``"nonfinite"``.
 
     Examples
     --------
@@ -166,9 +172,11 @@ class Network:
         params = check.parameters(params, self.layer_dims, self.dtype)
         opt = {k[4:]: np.asarray(v) for k, v in state.items() if k.startswith("opt/")}
         for k, v in opt.items():
-            if k != "t" and k[2:] in params and v.shape != params[k[2:]].shape:
-                raise check.InputError(f"optimiser state opt/{k} has shape {v.shape}, expected "
-                                       f"{params[k[2:]].shape}")
+            target = k.split("_d", 1)[-1]  # v_dW1 -> W1
+            if k != "t" and (target not in params or v.shape != params[target].shape):
+                expected = params[target].shape if target in params else "no such parameter"
+                raise check.InputError(f"optimiser state opt/{k} has shape {v.shape}; expected "
+                                       f"{expected} (the shape of {target})")
         train = None
         if "train/epoch" in state:
             try:
