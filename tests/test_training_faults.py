@@ -70,13 +70,26 @@ def test_nonfinite_gradient_stops_with_last_good_parameters_and_optimiser_state(
     net.fit(X, Y, epochs=1, continue_training=True, **KW)
 
 
-def test_nonfinite_step_can_be_skipped(poison_step):
+@pytest.mark.parametrize("optimizer", ["adam", "gd"])  # gd takes the fused train_step
+def test_nonfinite_step_can_be_skipped(poison_step, optimizer):
     X, Y = data()
     poison_step({3, 10})
-    net = make_net().fit(X, Y, epochs=4, on_nonfinite="skip", **KW)
+    net = make_net().fit(X, Y, epochs=4, on_nonfinite="skip", **dict(KW, optimizer=optimizer))
     assert net.history_["skipped"][-1] == 2
-    assert int(net.get_state()["opt/t"]) == 4 * 4 - 2
+    assert net._train["steps"] == 4 * 4 - 2
+    if optimizer == "adam":
+        assert int(net.get_state()["opt/t"]) == 4 * 4 - 2
     assert all(np.isfinite(v).all() for v in net.parameters.values())
+
+
+def test_nonfinite_gradient_in_fused_gd_step_keeps_last_good_parameters(poison_step):
+    X, Y = data()
+    clean = make_net().fit(X, Y, epochs=1, **dict(KW, optimizer="gd"))
+    poison_step({5})
+    net = make_net()
+    with pytest.raises(NonFiniteError, match="epoch 1, mini-batch 0"):
+        net.fit(X, Y, epochs=3, **dict(KW, optimizer="gd"))
+    assert_same_state(net.parameters, clean.parameters)
 
 
 def test_nonfinite_cost_with_finite_gradient_in_the_fast_loop():

@@ -544,6 +544,7 @@ class Network:
         fast = (opt.name == "gd" and (mini_batch_size is None) and dropout_off(probs)
                 and w is None and not decay_rate and on_nonfinite == "raise")
         fit = dict(X=X, Y=Y, w=w, m=m, ops=ops, Ws=Ws, bs=bs, opt=opt, lambd=lambd,
+                   fused_gd=opt.name == "gd" and self.loss != "mean_squared_error",
                    probs=probs, mini_batch_size=mini_batch_size, shuffle=shuffle,
                    shuffle_seed=shuffle_seed, on_nonfinite=on_nonfinite)
         bar = _progress_bar(end - start, progress)
@@ -662,9 +663,21 @@ class Network:
         ops, Ws, bs = fit["ops"], fit["Ws"], fit["bs"]
         masks = _training.dropout_masks(self.rng, self.layer_dims, fit["probs"], Xb.shape[1],
                                         self.dtype)
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
-            J, dWs, dbs = self._cost_and_gradients(fit, Xb, Yb, wb, masks)
-        bad = _first_nonfinite(J, dWs, dbs)
+        if fit["fused_gd"] and wb is None:
+            # The backend's fused step (mask and L2 inside). With a cross-entropy loss the
+            # clipped cost is finite whenever A[L] is, and a non-finite A[L] makes the
+            # gradient non-finite, which the step refuses: ok covers the cost too.
+            with np.errstate(over="ignore", invalid="ignore"):
+                ok, J = ops.train_step(Xb, Yb, Ws, bs, self.activations, self.loss, lr,
+                                       fit["lambd"], masks, True)
+            bad = None if ok and math.isfinite(J) else "gradient or cost"
+            if bad is None:
+                self._train["steps"] += 1
+                return J
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
+                J, dWs, dbs = self._cost_and_gradients(fit, Xb, Yb, wb, masks)
+            bad = _first_nonfinite(J, dWs, dbs)
         if bad is not None:
             if fit["on_nonfinite"] == "skip":
                 self._train["skipped"] += 1
