@@ -234,10 +234,13 @@ def test_fit_plain_full_batch_gd_matches_course_loop():
         costs.append(course_cost(cache[3], Y, p, 0.0))
         grads = course_backward(X, Y, p, cache, 0.0)
         course_update(p, grads, {}, "gd", 0.5, i + 1)
+    costs.append(course_cost(course_forward(X, p)[3], Y, p, 0.0))  # the trained model's
     net.fit(X, Y, epochs=300, learning_rate=0.5, cost_every=100, progress=False)
     assert_params_close(net.parameters, p)
-    assert net.history_["epoch"] == [0, 100, 200, 299]
-    np.testing.assert_allclose(net.history_["cost"], [costs[i] for i in (0, 100, 200, 299)],
+    # Record e: the parameters after e steps (the course's "Cost after iteration e"), and
+    # the trained model at the end.
+    assert net.history_["epoch"] == [0, 100, 200, 300]
+    np.testing.assert_allclose(net.history_["cost"], [costs[i] for i in (0, 100, 200, 300)],
                                **TOL[np.float64])
 
 
@@ -452,7 +455,8 @@ def test_validation_fraction_holds_out_a_seeded_split():
     b = net_2layer(seed=12).fit(X, Y, epochs=3, learning_rate=0.1, validation_fraction=0.2,
                                 progress=False, cost_every=1)
     assert a.history_["val_cost"] == b.history_["val_cost"]
-    assert len(a.history_["val_score"]) == 3
+    assert a.history_["epoch"] == [0, 1, 2, 3]  # full batch: after 0, 1, 2 and 3 steps
+    assert len(a.history_["val_score"]) == 4
 
 
 def test_callbacks_receive_logs_and_can_stop():

@@ -3,6 +3,7 @@ of its backend; the numerics live in the reference and the kernels."""
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -553,38 +554,15 @@ class Network:
             if hasattr(cb, "on_fit_begin"):
                 cb.on_fit_begin(self)
         guard = _training.InterruptGuard()
+        loop = self._loop_full_batch if mini_batch_size is None else self._loop_mini_batches
+        record = functools.partial(
+            self._record_epoch, fit=fit, X_val=X_val, Y_val=Y_val,
+            early_stopping=early_stopping, patience=patience, min_delta=min_delta,
+            restore_best=restore_best, callbacks=callbacks, print_cost=print_cost, bar=bar)
         try:
             with guard:
-                epoch = start
-                while epoch < end:
-                    record_at = min(end - 1, epoch + (-epoch) % cost_every)
-                    lr = lr_of(epoch)
-                    if fast:
-                        # Up to the next record or checkpoint, in the backend's compiled loop.
-                        last = record_at
-                        if checkpoint is not None:
-                            last = min(last, epoch + (-(epoch + 1)) % checkpoint_every)
-                        done = last - epoch + 1
-                        J = self._fast_chunk(fit, lr, epoch, done, guard)
-                    else:
-                        J = self._epoch(fit, lr, epoch, guard)
-                        done = 1
-                    epoch += done
-                    self._train["epoch"] = epoch
-                    if bar is not None:
-                        bar.update(done)
-                    stop = False
-                    if epoch - 1 == record_at:
-                        stop = self._record_epoch(epoch - 1, J, lr, fit, X_val, Y_val,
-                                                  early_stopping, patience, min_delta,
-                                                  restore_best, callbacks, print_cost,
-                                                  mini_batch_size is not None, bar)
-                    finished = stop or epoch == end  # its checkpoint is written below
-                    if checkpoint is not None and epoch % checkpoint_every == 0 and not finished:
-                        self._save_checkpoint(checkpoint)
-                    guard.check()
-                    if stop:
-                        break
+                loop(fit, start, end, cost_every, lr_of, fast, record, checkpoint,
+                     checkpoint_every, bar, guard)
             self.stop_reason_ = self.stop_reason_ or "completed"
         except KeyboardInterrupt:
             self.stop_reason_ = "interrupted"
@@ -605,6 +583,57 @@ class Network:
         return self
 
     # ---- pieces of fit
+    def _loop_full_batch(self, fit, start, end, cost_every, lr_of, fast, record, checkpoint,
+                         checkpoint_every, bar, guard):
+        """One step per epoch. Record ``e`` describes the parameters after ``e`` steps (the
+        course's "Cost after iteration e"): at ``e = 0, cost_every, ...`` and at ``end``."""
+        epoch = start
+        recorded = self.history_["epoch"]
+        while True:
+            if (epoch % cost_every == 0 or epoch == end) and \
+                    (not recorded or recorded[-1] < epoch):
+                if record(epoch, None, lr_of(epoch), per_epoch=False):
+                    return
+            if epoch == end:
+                return
+            if checkpoint is not None and epoch > start and epoch % checkpoint_every == 0:
+                self._save_checkpoint(checkpoint)
+            guard.check()
+            nxt = min(end, epoch + cost_every - epoch % cost_every)
+            if checkpoint is not None:
+                nxt = min(nxt, epoch + checkpoint_every - epoch % checkpoint_every)
+            if fast:  # the backend's compiled loop, up to the next record or checkpoint
+                self._fast_chunk(fit, lr_of(epoch), epoch, nxt - epoch, guard)
+            else:
+                for e in range(epoch, nxt):
+                    self._step(fit, fit["X"], fit["Y"], fit["w"], lr_of(e), f"epoch {e}")
+                    self._train["epoch"] = e + 1
+                    guard.check()
+            if bar is not None:
+                bar.update(nxt - epoch)
+            epoch = nxt
+            self._train["epoch"] = epoch
+
+    def _loop_mini_batches(self, fit, start, end, cost_every, lr_of, fast, record, checkpoint,
+                           checkpoint_every, bar, guard):
+        """Epochs of mini-batches. Record ``i`` describes epoch ``i``: its mean mini-batch
+        cost (the course's ``cost_avg``) and the scores after it; at ``i = 0, cost_every,
+        ...`` and at the last epoch."""
+        for epoch in range(start, end):
+            lr = lr_of(epoch)
+            J = self._epoch(fit, lr, epoch, guard)
+            self._train["epoch"] = epoch + 1
+            if bar is not None:
+                bar.update(1)
+            stop = False
+            if epoch % cost_every == 0 or epoch == end - 1:
+                stop = record(epoch, J, lr, per_epoch=True)
+            if stop or epoch == end - 1:
+                return  # the last checkpoint is written by fit
+            if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
+                self._save_checkpoint(checkpoint)
+            guard.check()
+
     def _adopt_optimizer(self, opt, required):
         """Continue the optimiser of the previous fit (or of a restored state) if it fits."""
         current = self.optimizer_
@@ -714,10 +743,6 @@ class Network:
     def _epoch(self, fit, lr, epoch, guard):
         """One epoch in mini-batches; returns the epoch's cost (weighted mean of the batches')."""
         X, Y, w, m = fit["X"], fit["Y"], fit["w"], fit["m"]
-        if fit["mini_batch_size"] is None:
-            J = self._step(fit, X, Y, w, lr, f"epoch {epoch}")
-            guard.check()
-            return float("nan") if J is None else J
         perm = _training.permutation(m, epoch, self.rng, fit["shuffle"], fit["shuffle_seed"])
         total = weight = 0.0
         for k, idx in enumerate(_training.batches(m, fit["mini_batch_size"], perm)):
@@ -731,8 +756,11 @@ class Network:
         return total / weight if weight else float("nan")
 
     def _fast_chunk(self, fit, lr, epoch, n, guard):
-        """``n`` full-batch gradient-descent epochs in the backend's compiled loop; returns the
-        cost of the last one (before its step)."""
+        """``n`` full-batch gradient-descent epochs in the backend's compiled loop.
+
+        The loop stops at a non-finite gradient; a non-finite cost (recorded every step)
+        is found afterwards and the chunk replayed up to it, so either way the model
+        ends at the last good step."""
         ops, Ws, bs = fit["ops"], fit["Ws"], fit["bs"]
         before = [W.copy() for W in Ws], [b.copy() for b in bs]
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
@@ -756,13 +784,27 @@ class Network:
                 f"epoch {epoch + n_done}: the {what} is not finite (NaN or inf); training "
                 f"stopped and the parameters of the last good step were kept — lower the "
                 f"learning rate (now {lr}) or scale the inputs")
-        return float(costs[n - 1])
 
-    def _record_epoch(self, epoch, J, lr, fit, X_val, Y_val, early_stopping, patience,
-                      min_delta, restore_best, callbacks, print_cost, per_epoch, bar):
-        """Append one record to ``history_``; run early stopping and callbacks. True = stop."""
+    def _record_epoch(self, epoch, J, lr, per_epoch, fit, X_val, Y_val, early_stopping,
+                      patience, min_delta, restore_best, callbacks, print_cost, bar):
+        """Append one record to ``history_``; run early stopping and callbacks. True = stop.
+
+        ``J=None``: evaluate the cost of the current parameters on the training data
+        (with the L2 term and the example weights, without dropout).
+        """
+        Ws, bs = fit["Ws"], fit["bs"]
+        with np.errstate(over="ignore", invalid="ignore"):
+            AL = fit["ops"].forward(fit["X"], Ws, bs, self.activations)[1][-1]
+        if J is None:
+            w, lambd = fit["w"], fit["lambd"]
+            if w is None:
+                J = _cost(fit["Y"], AL, Ws, self.loss, lambd)
+            else:
+                J = ref.compute_cost(AL, fit["Y"], self.loss, sample_weight=w)
+                if lambd:
+                    J += ref.l2_cost(self._parameters, lambd, float(np.sum(w, dtype=np.float64)))
         logs = {"epoch": int(epoch), "cost": float(J), "lr": float(lr),
-                "score": self._score_checked(fit["X"], fit["Y"]),
+                "score": self._score_checked(fit["X"], fit["Y"], AL),
                 "skipped": int(self._train["skipped"])}
         if X_val is not None:
             AL = fit["ops"].forward(X_val, fit["Ws"], fit["bs"], self.activations)[1][-1]
