@@ -378,6 +378,35 @@ def test_training_features_agree_across_backends(backend, dtype):
                                   expected.rng.bit_generator.state["state"]["state"])
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_dropout_masks_identical_across_backends(backend, monkeypatch):
+    from chainrule import _training
+
+    drawn = {}
+
+    def recording(name):
+        original = _training.dropout_masks
+
+        def masks(*args):
+            out = original(*args)
+            drawn.setdefault(name, []).append([None if D is None else D.copy() for D in out])
+            return out
+        return masks
+
+    X, Y = moons(m=50)
+    for name in ("numpy", backend):
+        monkeypatch.setattr(_training, "dropout_masks", recording(name))
+        Network([2, 6, 5, 1], seed=13, backend=name).fit(
+            X, Y, epochs=3, learning_rate=0.05, optimizer="momentum", mini_batch_size=20,
+            keep_prob=[0.6, 0.9], progress=False)
+    assert len(drawn[backend]) == 3 * 3  # 50 examples: batches of 20, 20, 10
+    for expected, actual in zip(drawn["numpy"], drawn[backend]):
+        assert expected[0] is None and expected[-1] is None
+        for D_expected, D_actual in zip(expected[1:-1], actual[1:-1]):
+            np.testing.assert_array_equal(D_actual, D_expected)
+            assert set(np.unique(D_expected)) <= {0.0, 1 / 0.6, 1 / 0.9}
+
+
 # --------------------------------------------------------------------------- weights
 
 def test_integer_sample_weights_equal_repeated_examples():

@@ -848,9 +848,10 @@ class Network:
             return float(np.mean((AL > 0.5) == Yv))
         if out == "softmax":
             return float(np.mean(np.argmax(AL, axis=0) == np.argmax(Yv, axis=0)))
-        residual = np.sum((Yv - AL) ** 2)
-        total = np.sum((Yv - Yv.mean(axis=1, keepdims=True)) ** 2)
-        return float(1 - residual / total) if total else 0.0
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit scores NaN/-inf
+            residual = np.sum((Yv - AL) ** 2)
+            total = np.sum((Yv - Yv.mean(axis=1, keepdims=True)) ** 2)
+            return float(1 - residual / total) if total else 0.0
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, X):
