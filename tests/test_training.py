@@ -383,10 +383,9 @@ def test_dropout_masks_identical_across_backends(backend, monkeypatch):
     from chainrule import _training
 
     drawn = {}
+    original = _training.dropout_masks
 
     def recording(name):
-        original = _training.dropout_masks
-
         def masks(*args):
             out = original(*args)
             drawn.setdefault(name, []).append([None if D is None else D.copy() for D in out])
@@ -395,6 +394,7 @@ def test_dropout_masks_identical_across_backends(backend, monkeypatch):
 
     X, Y = moons(m=50)
     for name in ("numpy", backend):
+        drawn[name] = []
         monkeypatch.setattr(_training, "dropout_masks", recording(name))
         Network([2, 6, 5, 1], seed=13, backend=name).fit(
             X, Y, epochs=3, learning_rate=0.05, optimizer="momentum", mini_batch_size=20,
