@@ -170,10 +170,11 @@ OPTIMISER_CASES = [
 ]
 
 
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("name, ours, theirs", OPTIMISER_CASES)
-def test_fit_optimiser_matches_course_model(name, ours, theirs):
+def test_fit_optimiser_matches_course_model(name, ours, theirs, backend):
     X, Y = moons()
-    net = net_2layer(seed=1)
+    net = net_2layer(seed=1, backend=backend)
     p0 = {k: v.copy() for k, v in net.parameters.items()}
     expected, costs, state, t = course_model(X, Y, p0, name, 0.01, 7, 32, seed=10, **theirs)
     net.fit(X, Y, epochs=7, learning_rate=0.01, optimizer=optim.make_optimizer(name, **ours),
@@ -224,9 +225,10 @@ def test_minibatches_from_the_model_generator_reshuffle_every_epoch():
     assert seen[-1] == rng.bit_generator.state["state"]["state"]
 
 
-def test_fit_plain_full_batch_gd_matches_course_loop():
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_fit_plain_full_batch_gd_matches_course_loop(backend):
     X, Y = moons()
-    net = net_2layer(seed=2)
+    net = net_2layer(seed=2, backend=backend)
     p = {k: v.copy() for k, v in net.parameters.items()}
     costs = []
     for i in range(300):
@@ -280,12 +282,14 @@ def test_fit_with_decay_matches_course_model(interval):
 
 # --------------------------------------------------------------------------- L2 and dropout
 
-def test_fit_with_l2_matches_course_regularisation():
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+@pytest.mark.parametrize("optimizer", ["adam", "gd"])
+def test_fit_with_l2_matches_course_regularisation(optimizer, backend):
     X, Y = moons()
-    net = net_2layer(seed=4)
+    net = net_2layer(seed=4, backend=backend)
     p0 = {k: v.copy() for k, v in net.parameters.items()}
-    expected, costs, _, _ = course_model(X, Y, p0, "adam", 0.01, 5, 50, seed=3, lambd=0.7)
-    net.fit(X, Y, epochs=5, learning_rate=0.01, optimizer="adam", mini_batch_size=50,
+    expected, costs, _, _ = course_model(X, Y, p0, optimizer, 0.01, 5, 50, seed=3, lambd=0.7)
+    net.fit(X, Y, epochs=5, learning_rate=0.01, optimizer=optimizer, mini_batch_size=50,
             shuffle_seed=3, lambd=0.7, progress=False)
     assert_params_close(net.parameters, expected)
     np.testing.assert_allclose(net.history_["cost"], costs, **TOL[np.float64])
@@ -327,9 +331,10 @@ def test_backward_with_l2_passes_gradient_check(backend):
     assert difference < 1e-7
 
 
-def test_fit_with_dropout_matches_course_dropout():
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_fit_with_dropout_matches_course_dropout(backend):
     X, Y = moons(m=40)
-    net = net_2layer(seed=6, n_h=7)
+    net = net_2layer(seed=6, n_h=7, backend=backend)
     p = {k: v.copy() for k, v in net.parameters.items()}
     rng = np.random.default_rng()
     rng.bit_generator.state = net.rng.bit_generator.state  # masks come from the model's generator
