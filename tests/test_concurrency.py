@@ -109,3 +109,30 @@ def test_training_while_another_model_predicts(backend):
                                    atol=1e-12)
     for p in predictions:
         np.testing.assert_allclose(p, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_threads_saving_and_loading_one_path(tmp_path):
+    """Several threads save different models to one path while others load it: every load
+    is exactly one of the saved models (the last rename wins; nothing is ever mixed)."""
+    path = tmp_path / "shared.npz"
+    nets = [Network([30, 40, 1], seed=s, backend="numpy") for s in range(4)]
+    nets[0].save(path)
+    W1s = [n.parameters["W1"] for n in nets]
+
+    def saver(net):
+        for _ in range(10):
+            net.save(path)
+
+    def loader():
+        found = []
+        for _ in range(20):
+            loaded = Network.load(path)
+            matches = [i for i, W in enumerate(W1s) if np.array_equal(W, loaded.parameters["W1"])]
+            assert len(matches) == 1
+            for k, v in nets[matches[0]].parameters.items():
+                np.testing.assert_array_equal(loaded.parameters[k], v)
+            found.append(matches[0])
+        return found
+
+    run_threads([lambda n=n: saver(n) for n in nets] + [loader, loader])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.npz"]

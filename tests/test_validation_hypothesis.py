@@ -467,24 +467,24 @@ def expect_activation(spec, is_output):
 
 
 def check_constructor(data):
-    def mostly(good, odd):  # mostly a valid value, so that valid configurations occur too
-        return data.draw(odd if data.draw(st.integers(0, 4)) == 4 else good)
+    def mostly_(good, odd):  # mostly a valid value, so that valid configurations occur too
+        return mostly(data, good, odd)
 
     good_dims = st.lists(st.integers(1, 5), min_size=2, max_size=4)
-    dims = mostly(good_dims, st.one_of(
+    dims = mostly_(good_dims, st.one_of(
         st.lists(DIM_ITEMS, max_size=4),
         st.sampled_from(["2,3,1", 5, None, (3, 2), np.array([2, 3])])))
-    acts = mostly(st.none(), st.one_of(st.lists(ACT_ITEMS, min_size=1, max_size=4), ACT_ITEMS))
+    acts = mostly_(st.none(), st.one_of(st.lists(ACT_ITEMS, min_size=1, max_size=4), ACT_ITEMS))
     if acts is None and isinstance(dims, list) and len(dims) >= 2 and data.draw(st.booleans()):
         acts = [data.draw(st.sampled_from(HIDDEN)) for _ in dims[2:]] + [
             data.draw(st.sampled_from(OUTPUTS))]
-    loss = mostly(st.none(), st.sampled_from([*ref.LOSSES, "mse", "", 0]))
-    init = mostly(st.sampled_from(ref.INITIALIZERS), st.sampled_from(["normal", None, 1]))
-    dtype = mostly(st.sampled_from(["float64", "float32", np.float32, "f8"]),
+    loss = mostly_(st.none(), st.sampled_from([*ref.LOSSES, "mse", "", 0]))
+    init = mostly_(st.sampled_from(ref.INITIALIZERS), st.sampled_from(["normal", None, 1]))
+    dtype = mostly_(st.sampled_from(["float64", "float32", np.float32, "f8"]),
                    st.sampled_from([None, "float16", "int32", "x"]))
-    backend = mostly(st.sampled_from([*BACKENDS, "auto"]), st.sampled_from([None, "gpu", 1,
+    backend = mostly_(st.sampled_from([*BACKENDS, "auto"]), st.sampled_from([None, "gpu", 1,
                                                                             " NumPy "]))
-    seed = mostly(st.sampled_from([0, 1, 2 ** 32 - 1, np.int64(5)]),
+    seed = mostly_(st.sampled_from([0, 1, 2 ** 32 - 1, np.int64(5)]),
                   st.sampled_from([-1, 2 ** 32, 1.5, None, "1", True]))
     outcome, net = call(Network, dims, activations=acts, loss=loss, init=init, dtype=dtype,
                         backend=backend, seed=seed)
@@ -627,9 +627,16 @@ def test_parameters_fuzz_valid_or_raises():
 
 # --------------------------------------------------------------------------- step / fit / score
 
-LEARNING_RATES = st.one_of(st.floats(1e-3, 1.0), st.sampled_from(
-    [1, np.float32(0.1), np.float64(0.5), 0, 0.0, -0.1, math.nan, math.inf, -math.inf, True,
-     "0.1", None, 1j, [0.1], np.array(0.1)]))
+GOOD_LEARNING_RATES = st.one_of(st.floats(1e-3, 1.0), st.sampled_from(
+    [1, np.float32(0.1), np.float64(0.5)]))
+BAD_LEARNING_RATES = st.sampled_from([0, 0.0, -0.1, math.nan, math.inf, -math.inf, True, "0.1",
+                                      None, 1j, [0.1], np.array(0.1)])
+
+
+def mostly(data, good, odd):
+    """Draw from ``good`` four times in five, else from ``odd`` (hypothesis' own choice
+    between strategies leans towards the later ones)."""
+    return data.draw(odd if data.draw(st.integers(0, 4)) == 4 else good)
 
 
 def expect_lr(lr):
@@ -643,11 +650,11 @@ def check_training(data):
     m = data.draw(st.integers(1, 5))
     X = rng.uniform(-1, 1, (net.layer_dims[0], m))
     Y = labels_for(net, m, rng)
-    lr = data.draw(LEARNING_RATES)
-    given_X = data.draw(variants(X)) if data.draw(st.booleans()) else X
-    given_Y = data.draw(label_variants(net, Y)) if data.draw(st.booleans()) else Y
+    lr = mostly(data, GOOD_LEARNING_RATES, BAD_LEARNING_RATES)
+    given_X = mostly(data, st.just(X), variants(X))
+    given_Y = mostly(data, st.just(Y), label_variants(net, Y))
     method = data.draw(st.sampled_from(["step", "fit", "score"]))
-    epochs = data.draw(st.sampled_from([1, 2, 3, 0, -1, 1.5, True, None]))
+    epochs = mostly(data, st.sampled_from([1, 2, 3, 0]), st.sampled_from([-1, 1.5, True, None]))
     before = {k: v.copy() for k, v in net.parameters.items()}
     if method == "step":
         outcome, result = call(net.step, given_X, given_Y, lr)
@@ -676,19 +683,23 @@ def check_training(data):
     if method == "score":
         AL, _ = ref.model_forward(Xc, params, net.activations)
         out = net.activations[-1][0]
+        compared = True
         if out == "sigmoid" and net.layer_dims[-1] == 1:
-            clear = np.abs(AL - 0.5) > 1e-3
-            if clear.all():
+            compared = bool((np.abs(AL - 0.5) > 1e-3).all())  # no prediction within rounding
+            if compared:
                 assert result == pytest.approx(np.mean((AL > 0.5) == Yc))
         elif out == "softmax":
             top2 = np.sort(AL, axis=0)[-2:]
-            if (top2[1] - top2[0] > 1e-3).all():
+            compared = bool((top2[1] - top2[0] > 1e-3).all())
+            if compared:
                 assert result == pytest.approx(np.mean(np.argmax(AL, 0) == np.argmax(Yc, 0)))
-        elif out not in ("sigmoid", "softmax"):
+        elif out != "sigmoid":
             total = np.sum((Yc - Yc.mean(axis=1, keepdims=True)) ** 2)
             r2 = 1 - np.sum((Yc - AL) ** 2) / total if total else 0.0
             assert result == pytest.approx(r2, rel=1e-3, abs=1e-4)
-        FUZZ_COUNTS["score: matched reference"] += 1
+        else:
+            compared = False
+        FUZZ_COUNTS["score: matched reference" if compared else "score: accepted, a tie"] += 1
         return
     steps = 1 if method == "step" else epochs
     J = None
@@ -720,9 +731,16 @@ def test_training_fuzz_matches_reference_or_raises():
 
 
 def test_fuzz_total_is_at_least_1000():
-    """Runs last in this file: the examples tried by the tests above (when they all ran)."""
-    tried = sum(v for k, v in FUZZ_COUNTS.items() if k.startswith("tried"))
-    print("\nfuzz counts:", dict(sorted(FUZZ_COUNTS.items())), "total tried:", tried)
-    if tried == 0:
-        pytest.skip("run with the fuzz tests to count")
-    assert tried >= 1000 or len([k for k in FUZZ_COUNTS if k.startswith("tried")]) < 6
+    """Runs last in this file: the inputs the tests above completed (when they all ran).
+    ("tried" also counts examples hypothesis abandoned while drawing them.)"""
+    outcomes = {k: v for k, v in FUZZ_COUNTS.items() if ": " in k and not k.startswith("variant")}
+    done = sum(outcomes.values())
+    refused = sum(v for k, v in outcomes.items() if k.endswith("refused"))
+    print("\nfuzz counts:", dict(sorted(FUZZ_COUNTS.items())))
+    matched = sum(v for k, v in outcomes.items() if k.endswith("matched reference"))
+    print(f"fuzz: {done} inputs completed: {matched} matched the reference, {refused} refused "
+          f"with a ChainruleError, {done - matched - refused} accepted where the reference has a "
+          f"tie (not compared); 0 other outcomes")
+    if len([k for k in FUZZ_COUNTS if k.startswith("tried")]) < 6:
+        pytest.skip("run with all the fuzz tests to count")
+    assert done >= 1000

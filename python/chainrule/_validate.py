@@ -25,9 +25,9 @@ from ._dispatch import BACKENDS
 from .errors import InputError, ShapeError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_NUMERIC_KINDS = "biuf"
+_NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floating point
 # numpy < 2 warns (instead of raising) on ragged nested lists.
-_RaggedWarning = getattr(np, "exceptions", np).VisibleDeprecationWarning  # bool, signed and unsigned integers, floating point
+_RaggedWarning = getattr(np, "exceptions", np).VisibleDeprecationWarning
 # Outputs that make probabilities, for the cross-entropy losses.
 _LOSS_OUTPUTS = {
     "binary_crossentropy": ("sigmoid",),
@@ -252,17 +252,19 @@ def Y(Y, n_out, m, loss_name, dt):
     if Y.dtype.kind not in _NUMERIC_KINDS:
         raise InputError(f"Y has dtype {Y.dtype}: expected a numeric (bool, integer or float) "
                          f"array")
-    if loss_name == "categorical_crossentropy" and (Y.ndim == 1 or (Y.ndim == 2 and Y.shape[0] == 1)):
+    if loss_name == "categorical_crossentropy" and (Y.ndim == 1 or Y.ndim == 2 and Y.shape[0] == 1):
         labels = Y.reshape(-1)
         if labels.shape[0] != m:
             raise ShapeError(f"Y has {labels.shape[0]} class labels but there are m = {m} "
                              f"examples: expected shape ({m},) or one-hot ({n_out}, {m})")
         with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(labels) | (labels != np.round(labels)) | (labels < 0) \
-                | (labels >= n_out) if labels.dtype.kind == "f" else (labels < 0) | (labels >= n_out)
+            bad = (labels < 0) | (labels >= n_out)
+            if labels.dtype.kind == "f":
+                bad |= ~np.isfinite(labels) | (labels != np.round(labels))
         if bad.any():
-            raise InputError(f"Y has class label {labels[bad][0].item()!r} but the output layer has "
-                             f"{n_out} units: expected integers in [0, {n_out - 1}]")
+            label = labels[bad][0].item()
+            raise InputError(f"Y has class label {label!r} but the output layer has {n_out} "
+                             f"units: expected integers in [0, {n_out - 1}]")
         onehot = np.zeros((n_out, m), dtype=dt)
         onehot[labels.astype(np.intp), np.arange(m)] = 1
         return onehot
@@ -276,8 +278,9 @@ def Y(Y, n_out, m, loss_name, dt):
                          f"there are m = {m} examples: expected ({n_out}, {m}){hint}")
     _finite(Y, "Y", original)
     if loss_name == "binary_crossentropy" and np.any((Y != 0) & (Y != 1)):
-        raise InputError("Y has labels outside {0, 1} (e.g. "
-                         f"{Y[(Y != 0) & (Y != 1)][0].item()!r}) but binary_crossentropy needs 0 or 1")
+        example = Y[(Y != 0) & (Y != 1)][0].item()
+        raise InputError(f"Y has labels outside {{0, 1}} (e.g. {example!r}) but "
+                         f"binary_crossentropy needs labels in {{0, 1}}")
     if loss_name == "categorical_crossentropy" and (np.any(Y < 0) or
                                                     not np.allclose(Y.sum(axis=0), 1)):
         raise InputError("Y is not a distribution per column but categorical_crossentropy needs "

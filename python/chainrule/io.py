@@ -96,13 +96,18 @@ def _state_arrays(state):
 
 
 def _fsync_dir(directory):
-    if os.name != "posix":  # Windows cannot open a directory; os.replace is atomic there anyway
+    """Make the rename durable. Best effort: the new file is already in place, and some file
+    systems refuse to fsync a directory (EINVAL); Windows cannot open one."""
+    if os.name != "posix":
         return
-    fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def save(net, path):
@@ -188,7 +193,7 @@ def _metadata(path, members):
     meta_bytes = raw.tobytes()
     try:
         meta = json.loads(meta_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ModelFileError(f"{path}: the metadata is not valid JSON ({exc}); the file is "
                              f"corrupted") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -206,8 +211,9 @@ def _metadata(path, members):
 
 def _arrays(path, meta, members):
     entries = meta.get("arrays")
-    if not isinstance(entries, list) or not all(
-            isinstance(e, dict) and {"name", "member", "dtype", "shape"} <= set(e) for e in entries):
+    fields = {"name", "member", "dtype", "shape"}
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and fields <= set(e)
+                                                for e in entries):
         raise ModelFileError(f"{path}: the metadata's array table is malformed")
     expected = {e["member"] for e in entries} | {_META, _DIGEST}
     if set(members) != expected:

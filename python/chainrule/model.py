@@ -885,7 +885,10 @@ class Network:
 
     # ------------------------------------------------------------------ files
     def save(self, path):
-        """Save to ``path`` atomically (``.npz`` + JSON metadata, no pickle); see :func:`chainrule.io.save`."""
+        """Save to ``path`` atomically (``.npz`` + JSON metadata, no pickle).
+
+        See :func:`chainrule.io.save`.
+        """
         from .io import save
         return save(self, path)
 
