@@ -28,9 +28,17 @@ def forward(ops, X, Ws, bs, activations, masks=None):
 def backward(ops, Y, Zs, As, Ws, activations, loss, convention="L", lambd=0.0, masks=None,
              need_dA=False):
     L = len(Ws)
+    dZL = ref.output_delta(As[L], Y, Zs[L - 1], activations[L - 1], loss, convention)
+    return ops.backward_delta(dZL, Zs, As, Ws, activations, convention, lambd, masks, need_dA)
+
+
+@register_generic("backward_delta")
+def backward_delta(ops, dZL, Zs, As, Ws, activations, convention="L", lambd=0.0, masks=None,
+                   need_dA=False):
+    L = len(Ws)
     dZs, dWs, dbs = [None] * L, [None] * L, [None] * L
     dAs = [None] * L
-    dZ = ref.output_delta(As[L], Y, Zs[L - 1], activations[L - 1], loss, convention)
+    dZ = dZL
     for l in range(L, 0, -1):
         dZs[l - 1] = dZ
         first = l == 1

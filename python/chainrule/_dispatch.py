@@ -29,6 +29,10 @@ backend may register a faster one of its own)
 -> (dZs, dWs, dbs, dAs)``
     ``dZs[l-1] = dZ[l]`` etc.; ``dAs[l] = dA[l]`` for ``l = 0 .. L-1`` when ``need_dA``,
     else ``None``.
+``backward_delta(dZL, Zs, As, Ws, activations, convention, lambd, masks, need_dA)
+-> (dZs, dWs, dbs, dAs)``
+    the same pass started from a given ``dZ[L]`` (``backward`` is ``output_delta`` then
+    this); training uses it for per-example weights, ``dZ[L][:, k] = w_k (A[L] - Y)[:, k]``.
 ``sgd_update(Ws, bs, dWs, dbs, learning_rate) -> None``
     in place: ``W -= lr dW``, ``b -= lr db``.
 ``train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
@@ -61,7 +65,7 @@ import numpy as np
 
 BACKENDS = ("numpy", "numba", "c")
 LAYER_OPS = ("dense_forward", "dense_backward")
-NETWORK_OPS = ("forward", "backward", "sgd_update", "train_step", "train_loop")
+NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "train_step", "train_loop")
 
 _MODULES = {
     "numpy": "chainrule._numpy_backend",

@@ -18,6 +18,9 @@ _DATASET_DEFAULTS = {
     "planar": dict(layers="2,4,1", hidden="tanh", epochs=10000, learning_rate=1.2),
     "moons": dict(layers="2,8,1", hidden="tanh", epochs=5000, learning_rate=0.5),
     "circles": dict(layers="2,8,1", hidden="tanh", epochs=5000, learning_rate=0.5),
+    # scikit-learn's bundled 8x8 digits (no download): a softmax network with Adam.
+    "digits": dict(layers="64,64,10", hidden="relu", epochs=30, learning_rate=0.01,
+                   output="softmax", optimizer="adam", mini_batch_size=64),
 }
 
 
@@ -40,11 +43,11 @@ def add_parser(subparsers):
                         "for planar)")
     p.add_argument("--hidden", default=None,
                    help="hidden activation: relu, tanh, sigmoid, leaky_relu, identity (default: tanh)")
-    p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
-    p.add_argument("--epochs", type=int, default=None, help="gradient-descent steps (default: 10000 "
-                                                              "for planar)")
+    p.add_argument("--output", default=None,
+                   help="output activation (default: sigmoid; softmax for digits)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 10000 for planar)")
     p.add_argument("--learning-rate", "--lr", type=float, default=None, dest="learning_rate",
-                   help="learning rate (default: 1.2 for planar)")
+                   help="learning rate lr0 (default: 1.2 for planar)")
     p.add_argument("--init", default="xavier", help="initializer: he, xavier, glorot_uniform, "
                                                     "random, zeros (default: xavier)")
     p.add_argument("--seed", type=int, default=2, help="seed of the model's generator (default: 2)")
@@ -57,42 +60,120 @@ def add_parser(subparsers):
     p.add_argument("--convention", default="L", choices=["L", "J"],
                    help="where the 1/m goes in the backward pass: L (lectures) or J (dZ[L] = "
                         "(A-Y)/m); both give the same dW, db and training")
-    p.add_argument("--cost-every", type=int, default=100, help="record the cost every N epochs")
+    p.add_argument("--cost-every", type=int, default=None,
+                   help="record the cost every N epochs (default: 1 with mini-batches, else 100)")
     p.add_argument("--plot", metavar="PNG", default=None,
-                   help="write the cost curve and the decision boundary to this file (matplotlib)")
+                   help="write the cost and validation curves and, for 2-D data, the decision "
+                        "boundary to this file (matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--print-cost", action="store_true", help="print the cost as it is recorded")
+    g = p.add_argument_group("optimisation (the course's formulas; see chainrule.optim)")
+    g.add_argument("--optimizer", choices=["gd", "momentum", "rmsprop", "adam"], default=None,
+                   help="default: gd (adam for digits)")
+    g.add_argument("--beta", type=float, default=0.9, help="momentum / RMSprop beta (0.9)")
+    g.add_argument("--beta1", type=float, default=0.9, help="Adam beta1 (0.9)")
+    g.add_argument("--beta2", type=float, default=0.999, help="Adam beta2 (0.999)")
+    g.add_argument("--epsilon", type=float, default=1e-8, help="RMSprop/Adam epsilon (1e-8)")
+    g.add_argument("--eps-inside-sqrt", action="store_true",
+                   help="epsilon inside the square root, as some course versions")
+    g.add_argument("--mini-batch-size", type=int, default=None,
+                   help="mini-batch size (default: full batch; 64 for digits)")
+    g.add_argument("--shuffle-seed", type=int, default=None,
+                   help="the course's seeding: epoch i shuffles with seed + i + 1")
+    g.add_argument("--decay-rate", type=float, default=0.0,
+                   help="learning-rate decay lr0 / (1 + decay_rate * epoch)")
+    g.add_argument("--decay-interval", type=int, default=None,
+                   help="decay every this many epochs (the scheduled variant)")
+    g = p.add_argument_group("regularisation and stopping")
+    g.add_argument("--lambd", type=float, default=0.0, help="L2 strength lambda")
+    g.add_argument("--keep-prob", type=float, default=1.0,
+                   help="inverted-dropout keep probability of the hidden layers")
+    g.add_argument("--class-weight", choices=["balanced"], default=None,
+                   help="weight classes inversely to their frequency")
+    g.add_argument("--validation-fraction", type=float, default=0.0,
+                   help="hold out this fraction of the training examples for validation")
+    g.add_argument("--early-stopping", action="store_true",
+                   help="stop when the validation cost stops improving; keep the best")
+    g.add_argument("--patience", type=int, default=10, help="records without improvement (10)")
+    g.add_argument("--on-nonfinite", choices=["raise", "skip"], default="raise",
+                   help="a NaN/inf step stops training (default) or is skipped")
+    g = p.add_argument_group("checkpoints")
+    g.add_argument("--checkpoint", metavar="NPZ", default=None,
+                   help="save model and training state to this file every --checkpoint-every "
+                        "epochs")
+    g.add_argument("--checkpoint-every", type=int, default=10, help="epochs between checkpoints")
+    g.add_argument("--resume", metavar="NPZ", default=None,
+                   help="continue the interrupted run of this checkpoint (same options)")
     p.set_defaults(func=run_train)
+
+
+def _load_data(args):
+    from . import datasets
+
+    if args.dataset == "digits":
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise SystemExit("error: --dataset digits needs scikit-learn: "
+                             "pip install 'chainrule[sklearn]'")
+        X, y = load_digits(return_X_y=True)
+        return X.T / 16.0, y.reshape(1, -1)
+    return datasets.load(args.dataset, seed=args.data_seed, m=args.m)
 
 
 def run_train(args):
     import numpy as np
 
-    from . import datasets
+    from . import datasets, optim
     from .errors import ChainruleError
     from .model import Network
 
     defaults = _DATASET_DEFAULTS[args.dataset]
     layers = args.layers or _int_list(defaults["layers"])
     hidden = args.hidden or defaults["hidden"]
+    output = args.output or defaults.get("output", "sigmoid")
     epochs = defaults["epochs"] if args.epochs is None else args.epochs
     lr = defaults["learning_rate"] if args.learning_rate is None else args.learning_rate
+    name = args.optimizer or defaults.get("optimizer", "gd")
+    batch = args.mini_batch_size or defaults.get("mini_batch_size")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             print("error: --plot needs matplotlib: pip install 'chainrule[plot]'", file=sys.stderr)
             return 2
-    X, Y = datasets.load(args.dataset, seed=args.data_seed, m=args.m)
+    X, Y = _load_data(args)
     X_train, Y_train, X_test, Y_test = datasets.train_test_split(X, Y, args.test_fraction, seed=0)
     try:
-        net = Network(layers, hidden=hidden, output=args.output, init=args.init, seed=args.seed,
+        hyper = {"momentum": dict(beta=args.beta),
+                 "rmsprop": dict(beta=args.beta, epsilon=args.epsilon,
+                                 eps_inside_sqrt=args.eps_inside_sqrt),
+                 "adam": dict(beta1=args.beta1, beta2=args.beta2, epsilon=args.epsilon,
+                              eps_inside_sqrt=args.eps_inside_sqrt)}.get(name, {})
+        opt = optim.make_optimizer(name, **hyper)
+        net = Network(layers, hidden=hidden, output=output, init=args.init, seed=args.seed,
                       dtype=args.dtype, backend=args.backend)
         print(f"{net}\ndata: {args.dataset}, {X_train.shape[1]} train / {X_test.shape[1]} test "
-              f"examples; {epochs} epochs, learning rate {lr}, convention {args.convention}")
+              f"examples; {epochs} epochs, {opt}, learning rate {lr}, "
+              f"{'full batch' if batch is None else f'mini-batches of {batch}'}, "
+              f"convention {args.convention}")
         start = time.perf_counter()
-        net.fit(X_train, Y_train, epochs=epochs, learning_rate=lr, cost_every=args.cost_every,
-                progress=not args.no_progress, print_cost=args.print_cost)
+        try:
+            net.fit(X_train, Y_train, epochs=epochs, learning_rate=lr,
+                    cost_every=args.cost_every, progress=not args.no_progress,
+                    print_cost=args.print_cost, optimizer=opt, mini_batch_size=batch,
+                    shuffle_seed=args.shuffle_seed, decay_rate=args.decay_rate,
+                    decay_interval=args.decay_interval, lambd=args.lambd,
+                    keep_prob=args.keep_prob, class_weight=args.class_weight,
+                    validation_fraction=args.validation_fraction,
+                    early_stopping=args.early_stopping, patience=args.patience,
+                    on_nonfinite=args.on_nonfinite, checkpoint=args.checkpoint,
+                    checkpoint_every=args.checkpoint_every, resume=args.resume)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted after epoch {net._train['epoch']}"
+                  + (f"; continue with --resume {args.checkpoint}" if args.checkpoint else ""),
+                  file=sys.stderr)
+            return 130
         seconds = time.perf_counter() - start
         if args.convention == "J":
             # Training is identical in both conventions; show the check on the trained model.
@@ -106,14 +187,20 @@ def run_train(args):
     except ChainruleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"final cost {net.history_['cost'][-1]:.6f} after {epochs} epochs in {seconds:.2f} s "
-          f"(backend {net.backend})")
+    history = net.history_
+    print(f"final cost {history['cost'][-1]:.6f} after {net._train['epoch']} epochs in "
+          f"{seconds:.2f} s (backend {net.backend}"
+          + (f", stopped early at epoch {history['epoch'][-1]}"
+             if net.stop_reason_ == "early_stopping" else "") + ")")
+    if "val_cost" in history:
+        print(f"validation cost {history['val_cost'][-1]:.6f}, accuracy "
+              f"{100 * history['val_score'][-1]:.1f}%")
     print(f"train accuracy: {100 * train_acc:.1f}%")
     print(f"test accuracy:  {100 * test_acc:.1f}%")
     if args.plot:
         from .plot import plot_training
 
-        plot_training(net, X, Y, args.plot, title=f"{args.dataset}: {layers}, {hidden}")
+        plot_training(net, X, Y, args.plot, title=f"{args.dataset}: {layers}, {hidden}, {name}")
         print(f"wrote {args.plot}")
     return 0
 

@@ -17,26 +17,46 @@ def _pyplot():
 
 
 def plot_training(net, X, Y, path, title=None):
-    """Write a PNG with the cost history of ``net`` and, for 2-D inputs, its decision boundary."""
+    """Write a PNG: the cost curves (train, and validation when ``fit`` had it), the accuracy
+    (or R²) curves and, for 2-D inputs, the decision boundary of ``net``.
+
+    ``X`` has shape ``(n[0], m)``; ``Y`` holds 0/1 labels ``(1, m)``, class indices or
+    one-hot columns.
+    """
     plt = _pyplot()
+    history = net.history_
     two_d = X.shape[0] == 2
-    fig, axes = plt.subplots(1, 2 if two_d else 1, figsize=(11 if two_d else 5.5, 4.5))
+    has_score = bool(history.get("score"))
+    n = 1 + has_score + two_d
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.0))
     axes = np.atleast_1d(axes)
     ax = axes[0]
-    ax.plot(net.history_["epoch"], net.history_["cost"])
+    ax.plot(history["epoch"], history["cost"], label="train")
+    if history.get("val_cost"):
+        ax.plot(history["epoch"], history["val_cost"], label="validation")
     ax.set_xlabel("epoch")
     ax.set_ylabel("cost J")
     ax.set_title("cost")
+    ax.legend()
+    if has_score:
+        ax = axes[1]
+        ax.plot(history["epoch"], history["score"], label="train")
+        if history.get("val_score"):
+            ax.plot(history["epoch"], history["val_score"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if net.activations[-1][0] in ("sigmoid", "softmax") else "R²")
+        ax.set_title("score")
+        ax.legend()
     if two_d:
-        plot_decision_boundary(net, X, Y, ax=axes[1])
+        plot_decision_boundary(net, X, Y, ax=axes[-1])
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
-def plot_decision_boundary(net, X, Y, ax=None, resolution=300):
+def plot_decision_boundary(net, X, Y, ax=None, resolution=200):
     """Shade the plane by ``net.predict`` and scatter ``X`` (shape ``(2, m)``) coloured by ``Y``."""
     plt = _pyplot()
     ax = ax or plt.gca()
@@ -46,7 +66,8 @@ def plot_decision_boundary(net, X, Y, ax=None, resolution=300):
     grid = np.vstack([xx.ravel(), yy.ravel()])
     Z = np.asarray(net.predict(grid)).reshape(xx.shape)
     ax.contourf(xx, yy, Z, cmap=plt.cm.Spectral, alpha=0.8)
-    labels = np.asarray(Y).reshape(-1) if np.asarray(Y).shape[0] == 1 else np.argmax(Y, axis=0)
+    Y = np.asarray(Y)
+    labels = Y.reshape(-1) if Y.ndim == 1 or Y.shape[0] == 1 else np.argmax(Y, axis=0)
     ax.scatter(X[0], X[1], c=labels, s=12, cmap=plt.cm.Spectral, edgecolors="k", linewidths=0.3)
     ax.set_title("decision boundary")
     return ax

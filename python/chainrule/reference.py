@@ -83,7 +83,7 @@ __all__ = [
     "activation_forward", "activation_derivative", "activation_backward",
     "linear_forward", "linear_activation_forward", "model_forward",
     "linear_backward", "linear_activation_backward", "model_backward", "output_delta",
-    "compute_cost", "cost_derivative", "l2_cost",
+    "compute_cost", "example_losses", "cost_derivative", "l2_cost",
     "initialize_parameters", "update_parameters_with_gd",
     "gradient_check", "dictionary_to_vector", "vector_to_dictionary", "central_difference",
     "relative_difference",
@@ -356,8 +356,15 @@ def _clip_probability(A):
     return np.clip(A, eps, 1 - eps)
 
 
-def compute_cost(AL, Y, loss="binary_crossentropy"):
-    """The cost ``J`` (a Python float) for ``AL, Y`` of shape ``(n[L], m)``; see the module docstring."""
+def compute_cost(AL, Y, loss="binary_crossentropy", sample_weight=None):
+    """The cost ``J`` (a Python float) for ``AL, Y`` of shape ``(n[L], m)``; see the module docstring.
+
+    With ``sample_weight`` ``w`` (shape ``(m,)``) the mean becomes the weighted mean
+    ``J = (1 / sum_k w_k) sum_k w_k L(a_k, y_k)`` of :func:`example_losses`.
+    """
+    if sample_weight is not None:
+        w = np.asarray(sample_weight)
+        return float(np.dot(w, example_losses(AL, Y, loss)) / np.sum(w))
     m = Y.shape[1]
     if loss == "binary_crossentropy":
         A = _clip_probability(AL)
@@ -372,9 +379,21 @@ def compute_cost(AL, Y, loss="binary_crossentropy"):
     return float(cost)
 
 
+def example_losses(AL, Y, loss="binary_crossentropy"):
+    """The per-example losses ``L(a_k, y_k)``, shape ``(m,)``: the terms whose mean is ``J``."""
+    if loss == "binary_crossentropy":
+        A = _clip_probability(AL)
+        return -np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A), axis=0)
+    if loss == "categorical_crossentropy":
+        return -np.sum(Y * np.log(_clip_probability(AL)), axis=0)
+    if loss == "mean_squared_error":
+        return np.sum((AL - Y) ** 2, axis=0) / 2
+    raise ValueError(f"unknown loss {loss!r}")
+
+
 def l2_cost(parameters, lambd, m):
     """The L2 term of the cost, ``(lambd / (2m)) sum_l ||W[l]||_F^2``."""
-    L = len(parameters) // 2
+    L = sum(1 for key in parameters if key.startswith("W"))  # the b's may be absent
     return float(lambd / (2 * m) * sum(np.sum(np.square(parameters[f"W{l}"]))
                                        for l in range(1, L + 1)))
 

@@ -1,0 +1,338 @@
+"""scikit-learn estimators around :class:`chainrule.Network`.
+
+Inputs are in scikit-learn's layout, examples as rows (``X`` of shape ``(n_samples,
+n_features)``); they are validated once and transposed once into the course's columns
+layout (``X.T``, shape ``(n[0], m)``) for the network.
+
+The estimators hold only their parameters, a fitted :class:`~chainrule.Network` (plain
+NumPy arrays, no compiled handles) and NumPy attributes, so they pickle, clone and run in
+``Pipeline``, ``GridSearchCV(n_jobs=...)`` and on a Dask cluster (joblib's ``dask``
+backend).
+
+Examples
+--------
+>>> from sklearn.datasets import load_iris
+>>> from chainrule.sklearn import NetworkClassifier
+>>> X, y = load_iris(return_X_y=True)
+>>> clf = NetworkClassifier(hidden_layer_sizes=(16,), learning_rate=0.01, max_iter=200,
+...                         random_state=0).fit(X / 8, y)
+>>> clf.score(X / 8, y) > 0.9
+True
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .model import Network
+
+__all__ = ["NetworkClassifier", "NetworkRegressor"]
+
+
+class _NetworkEstimator(BaseEstimator):
+    """Shared parameters and the fitting loop of both estimators."""
+
+    def __init__(self, hidden_layer_sizes=(32,), activation="relu", optimizer="adam",
+                 learning_rate=0.001, max_iter=200, mini_batch_size="auto", lambd=0.0,
+                 keep_prob=1.0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 decay_rate=0.0, early_stopping=False, validation_fraction=0.1, patience=10,
+                 init="he", dtype="float64", backend="auto", warm_start=False,
+                 random_state=None, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.mini_batch_size = mini_batch_size
+        self.lambd = lambd
+        self.keep_prob = keep_prob
+        self.beta = beta
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.decay_rate = decay_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.init = init
+        self.dtype = dtype
+        self.backend = backend
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---- what the subclasses define
+    _is_classifier = False
+    _multi_output = False
+
+    def _encode_y(self, y, first):
+        raise NotImplementedError
+
+    # ---- helpers
+    def _optimizer_spec(self):
+        name = self.optimizer
+        if name == "momentum":
+            return {"name": name, "beta": self.beta}
+        if name == "rmsprop":
+            return {"name": name, "beta": self.beta, "epsilon": self.epsilon}
+        if name == "adam":
+            return {"name": name, "beta1": self.beta1, "beta2": self.beta2,
+                    "epsilon": self.epsilon}
+        return {"name": name}
+
+    def _layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        sizes = list(sizes)
+        if any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0
+               for n in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got "
+                             f"{self.hidden_layer_sizes!r}")
+        return sizes
+
+    def _new_network(self, n_features, n_outputs):
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        dims = [n_features] + self._layer_sizes() + [n_outputs]
+        return Network(dims, hidden=self.activation, output=self._output_for(n_outputs),
+                       init=self.init, seed=seed, dtype=self.dtype, backend=self.backend)
+
+    def _fit(self, X, y, sample_weight, incremental, classes=None):
+        """``fit`` (``max_iter`` epochs) or, ``incremental``, one epoch continuing the last."""
+        fitted = hasattr(self, "network_")
+        first = not fitted or not (incremental or self.warm_start)
+        X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
+                             multi_output=self._multi_output,
+                             y_numeric=not self._is_classifier)
+        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+            if not sample_weight.sum() > 0:
+                raise ValueError("sample_weight sums to 0: there is nothing to learn from")
+        Y = self._encode_y(y, first, classes)
+        Xt = np.ascontiguousarray(X.T)  # the course's layout: examples are columns
+        if first:
+            self.network_ = self._new_network(Xt.shape[0], Y.shape[0])
+            self.n_iter_ = 0
+            self.t_ = 0
+        m = Xt.shape[1]
+        batch = self.mini_batch_size
+        batch = min(200, m) if batch == "auto" else batch
+        kwargs = dict(optimizer=self._optimizer_spec(), mini_batch_size=batch,
+                      decay_rate=self.decay_rate, lambd=self.lambd, keep_prob=self.keep_prob,
+                      sample_weight=sample_weight, progress=bool(self.verbose),
+                      print_cost=bool(self.verbose) and self.verbose > 1,
+                      class_weight=self._class_weight_indices())
+        if incremental:
+            self.network_.fit(Xt, Y, epochs=1, learning_rate=self.learning_rate,
+                              continue_training=not first, **kwargs)
+        else:
+            early = self.early_stopping and m >= 2
+            self.network_.fit(Xt, Y, epochs=self.max_iter, learning_rate=self.learning_rate,
+                              continue_training=not first,
+                              early_stopping=early, patience=self.patience,
+                              validation_fraction=self.validation_fraction if early else 0.0,
+                              **kwargs)
+        history = self.network_.history_
+        self.loss_curve_ = list(history["cost"])
+        self.n_iter_ = int(self.network_._train["epoch"])
+        self.t_ = int(self.network_._train["steps"])
+        if "val_score" in history:
+            self.validation_scores_ = list(history["val_score"])
+        return self
+
+    def _class_weight_indices(self):
+        return None
+
+    def _predict_columns(self, X):
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self.network_.predict_proba(np.ascontiguousarray(X.T))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
+    """A fully-connected classifier: a sigmoid output for two classes, softmax for more.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int
+        Units of each hidden layer (``n[1], ..., n[L-1]``).
+    activation : str
+        Hidden activation: ``relu``, ``tanh``, ``sigmoid``, ``leaky_relu``, ``identity``.
+    optimizer : {"adam", "gd", "momentum", "rmsprop"}
+    learning_rate : float
+    max_iter : int
+        Epochs per :meth:`fit` (:meth:`partial_fit` runs one).
+    mini_batch_size : int or "auto"
+        ``"auto"`` is ``min(200, n_samples)``.
+    lambd : float
+        L2 strength ``λ`` (cost ``+ λ/(2m) Σ‖W‖²``).
+    keep_prob : float
+        Inverted-dropout keep probability of the hidden layers.
+    beta, beta1, beta2, epsilon : float
+        Momentum/RMSprop ``β``; Adam ``β1, β2``; ``ε``.
+    decay_rate : float
+        ``lr = lr0 / (1 + decay_rate · epoch)``.
+    early_stopping, validation_fraction, patience
+        Stop when the cost on a held-out fraction stops improving; restore the best.
+    class_weight : dict, "balanced" or None
+        Weights by class label (keys are labels as in ``y``).
+    init, dtype, backend
+        Passed to :class:`~chainrule.Network`.
+    warm_start : bool
+        Continue from the previous fit's parameters and optimiser state.
+    random_state : int, RandomState or None
+        Seeds initialisation, shuffling and dropout.
+    verbose : bool or int
+        A progress bar (and, if > 1, the cost per epoch).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    network_ : Network
+    loss_curve_ : list of float
+        The cost per epoch.
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+    """
+
+    _multi_output = False
+
+    def __init__(self, hidden_layer_sizes=(32,), activation="relu", optimizer="adam",
+                 learning_rate=0.001, max_iter=200, mini_batch_size="auto", lambd=0.0,
+                 keep_prob=1.0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 decay_rate=0.0, early_stopping=False, validation_fraction=0.1, patience=10,
+                 class_weight=None, init="he", dtype="float64", backend="auto",
+                 warm_start=False, random_state=None, verbose=False):
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         optimizer=optimizer, learning_rate=learning_rate, max_iter=max_iter,
+                         mini_batch_size=mini_batch_size, lambd=lambd, keep_prob=keep_prob,
+                         beta=beta, beta1=beta1, beta2=beta2, epsilon=epsilon,
+                         decay_rate=decay_rate, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction, patience=patience,
+                         init=init, dtype=dtype, backend=backend, warm_start=warm_start,
+                         random_state=random_state, verbose=verbose)
+        self.class_weight = class_weight
+
+    def _output_for(self, n_outputs):
+        return "sigmoid" if n_outputs == 1 else "softmax"
+
+    _is_classifier = True
+
+    def _encode_y(self, y, first, classes=None):
+        check_classification_targets(y)
+        if first:
+            self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise ValueError(f"a classifier needs samples of at least 2 classes; the data "
+                                 f"has 1 class: {self.classes_[0]!r}")
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y has labels {unknown.tolist()} not among classes_ "
+                             f"{self.classes_.tolist()}")
+        idx = np.searchsorted(self.classes_, y)
+        if len(self.classes_) == 2:
+            return idx.reshape(1, -1).astype(np.float64)
+        onehot = np.zeros((len(self.classes_), len(y)))
+        onehot[idx, np.arange(len(y))] = 1
+        return onehot
+
+    def _class_weight_indices(self):
+        cw = self.class_weight
+        if cw is None or isinstance(cw, str):
+            return cw
+        index = {c: i for i, c in enumerate(self.classes_)}
+        return {index[c]: w for c, w in cw.items() if c in index}
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,). Returns self."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch on ``X, y``; the first call needs ``classes`` (all labels). Returns self."""
+        if not hasattr(self, "network_") and classes is None:
+            raise ValueError("the first call to partial_fit needs classes= (every label)")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), rows summing to 1."""
+        A = self._predict_columns(X)
+        if A.shape[0] == 1:
+            p = A[0]
+            return np.column_stack([1 - p, p])
+        return np.ascontiguousarray(A.T)
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class label of each row, shape (n_samples,)."""
+        check_is_fitted(self, "network_")
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class NetworkRegressor(RegressorMixin, _NetworkEstimator):
+    """A fully-connected regressor: identity output, the mean squared error
+    ``J = (1/(2m)) Σ_k ‖a_k - y_k‖²``; one or several targets.
+
+    Parameters are those of :class:`NetworkClassifier` without ``class_weight``.
+
+    Attributes
+    ----------
+    network_ : Network
+    loss_curve_ : list of float
+    n_iter_ : int
+    n_outputs_ : int
+    n_features_in_ : int
+    """
+
+    _multi_output = True
+
+    def _output_for(self, n_outputs):
+        return "identity"
+
+    def _encode_y(self, y, first, classes=None):
+        y = np.asarray(y, dtype=np.float64)
+        if first:
+            self._y_1d = y.ndim == 1
+            self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} targets; this regressor was fitted with "
+                             f"{self.n_outputs_}")
+        return np.ascontiguousarray(Y.T)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on ``X, y``. Returns self."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predictions, shape (n_samples,) (or (n_samples, n_targets))."""
+        A = self._predict_columns(X)
+        return A[0].copy() if self._y_1d else np.ascontiguousarray(A.T)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
