@@ -143,6 +143,7 @@ def _blas_from_numpy():
 
 _BLAS_SOURCES = {"mkl": _blas_from_mkl, "scipy": _blas_from_scipy, "numpy": _blas_from_numpy}
 _blas = {"source": "none", "filepath": None, "int_bytes": 4}
+_loaded_blas = {}  # source -> (dgemm, sgemm, int_bytes, path): each library is looked up once
 
 
 def use_blas(source="auto"):
@@ -158,10 +159,12 @@ def use_blas(source="auto"):
     errors = []
     for name in order:
         try:
-            dgemm, sgemm, int_bytes, path = _BLAS_SOURCES[name]()
+            if name not in _loaded_blas:
+                _loaded_blas[name] = _BLAS_SOURCES[name]()
         except Exception as exc:  # a missing package or library: try the next one
             errors.append(f"{name}: {exc}")
             continue
+        dgemm, sgemm, int_bytes, path = _loaded_blas[name]
         _check_status(lib.cr_set_blas(ffi.cast("cr_dgemm_t", dgemm),
                                       ffi.cast("cr_sgemm_t", sgemm), int_bytes), "cr_set_blas")
         _blas.update(source=name, filepath=path, int_bytes=int_bytes)
@@ -588,6 +591,18 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
         if not ok:
             return i, costs
     return n_steps, costs
+
+
+# --------------------------------------------------------------------------- auto policy
+
+def _prefer_c(layer_dims, m, dtype):
+    """Whether ``auto`` should pick the C backend for this network, batch and dtype."""
+    macs = sum(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:]))
+    return macs >= 50_000
+
+
+_AUTO_PREFERENCE.append("c")
+_AUTO_PREDICATES["c"] = _prefer_c
 
 
 # --------------------------------------------------------------------------- set-up
