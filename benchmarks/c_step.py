@@ -16,6 +16,17 @@ NumPy and via torch: the floor each BLAS sets).
 
 from __future__ import annotations
 
+import os
+import sys
+
+# Several thread pools share 2 cores here (NumPy's OpenBLAS, SciPy's, MKL's OpenMP, torch's
+# OpenMP). OpenMP runtimes spin for 200 ms after each parallel region by default, which takes
+# the core the next variant needs; interleaved timings would then measure who spins. So the
+# pools sleep at once unless --spin is given (set before any of them loads).
+if "--spin" not in sys.argv:
+    os.environ.setdefault("KMP_BLOCKTIME", "0")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import statistics
@@ -106,7 +117,7 @@ def gemm_floor(X, Ws, matmul):
     return lambda: [matmul(a, b) for a, b in ops]
 
 
-def run_workload(name, rounds, variants_wanted):
+def run_workload(name, rounds, variants_wanted, args_threads=None):
     dims, m, hidden, output, dtype = WORKLOADS[name]
     L = len(dims) - 1
     activations = [(hidden, 0.0)] * (L - 1) + [(output, 0.0)]
@@ -120,7 +131,7 @@ def run_workload(name, rounds, variants_wanted):
         variants[f"c/{source}"] = c_step(source, X, Y, Ws, bs, activations)
     try:
         import torch
-        torch.set_num_threads(2)
+        torch.set_num_threads(args_threads or 2)
         variants["torch"] = torch_step(X, Y, Ws, bs, hidden)
         variants["gemm/torch"] = gemm_floor(
             X, Ws, lambda a, b: torch.mm(torch.from_numpy(a), torch.from_numpy(b)))
@@ -181,7 +192,6 @@ def threshold_sweep(rounds):
                                  macs=n * n_prev * m, loops_us=round(med["loops"], 1),
                                  blas_us=round(med["blas"], 1)))
     cb.use_blas("auto")
-    cb.set_blas_threshold(cb._MEASURED_THRESHOLD)
     return rows
 
 
@@ -191,9 +201,21 @@ def main(argv=None):
     p.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
     p.add_argument("--variants", nargs="*", default=None)
     p.add_argument("--threshold", action="store_true")
+    p.add_argument("--spin", action="store_true",
+                   help="leave the OpenMP runtimes' spin-wait at their defaults")
+    p.add_argument("--threads", type=int, default=None,
+                   help="limit every BLAS/OpenMP pool (and torch) to this many threads")
     p.add_argument("--json", help="write the results there as well")
     args = p.parse_args(argv)
-    results = {}
+    results = {"loadavg_before": open("/proc/loadavg").read().split()[:3]}
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
     if args.threshold:
         results["threshold"] = threshold_sweep(args.rounds)
         for r in results["threshold"]:
@@ -201,7 +223,7 @@ def main(argv=None):
     else:
         results["steps"] = []
         for name in args.workloads:
-            r = run_workload(name, args.rounds, args.variants)
+            r = run_workload(name, args.rounds, args.variants, args.threads)
             results["steps"].append(r)
             print(f"\n{name} {r['dims']} m={r['m']} {r['dtype']} ({r['rounds']} rounds)")
             for k, v in r["median_ms"].items():
@@ -211,6 +233,8 @@ def main(argv=None):
                 if r["ratio_to_numpy"]:
                     extra += f"  x numpy {r['ratio_to_numpy'][k]:.2f}"
                 print(f"  {k:14s} {v:9.3f} ms{extra}")
+    results["loadavg_after"] = open("/proc/loadavg").read().split()[:3]
+    print(f"\nload average before {results['loadavg_before']}, after {results['loadavg_after']}")
     results["threadpoolctl"] = [{k: i.get(k) for k in ("internal_api", "version", "num_threads",
                                                       "architecture", "filepath")}
                                 for i in threadpool_info()]

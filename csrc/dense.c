@@ -13,6 +13,16 @@
 
 typedef long long i64;
 
+/* The exported kernels are compiled once per instruction set and the best one the CPU has is
+ * picked at load time (GCC's target_clones, an ifunc), so a portable build still runs AVX2 /
+ * AVX-512 loops. Elsewhere: one baseline version. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(CR_NO_CLONES)
+#define CR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CR_CLONES
+#endif
+
 static cr_dgemm_t cr_dgemm = NULL;
 static cr_sgemm_t cr_sgemm = NULL;
 static int cr_blas_int_bytes = 4;

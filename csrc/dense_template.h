@@ -131,7 +131,7 @@ static void CR_NAME(bias_activation)(const REAL *b, int activation, REAL alpha, 
     if (activation == CR_SOFTMAX) CR_NAME(softmax_columns)(Z, A, n, m);
 }
 
-int CR_NAME(cr_dense_forward)(const REAL *A_prev, const REAL *W, const REAL *b, int activation,
+CR_CLONES int CR_NAME(cr_dense_forward)(const REAL *A_prev, const REAL *W, const REAL *b, int activation,
                               REAL alpha, REAL *Z, REAL *A, i64 n, i64 n_prev, i64 m)
 {
     if (!sizes_ok(n, n_prev, m)) return CR_BAD_SIZE;
@@ -176,7 +176,7 @@ static void CR_NAME(times_gprime)(int activation, REAL alpha, const REAL *Z, con
     }
 }
 
-int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, const REAL *W,
+CR_CLONES int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, const REAL *W,
                                const REAL *Z_prev, const REAL *mask_prev, int activation_prev,
                                REAL alpha_prev, REAL s, REAL l2, REAL *dZ_prev, REAL *dW,
                                REAL *db, REAL *dA_prev, i64 n, i64 n_prev, i64 m)
@@ -236,7 +236,7 @@ int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, const REAL *W
 
 /* ------------------------------------------------------------------------- update */
 
-int CR_NAME(cr_sgd_update)(REAL *param, const REAL *grad, REAL learning_rate, i64 size)
+CR_CLONES int CR_NAME(cr_sgd_update)(REAL *param, const REAL *grad, REAL learning_rate, i64 size)
 {
     if (size < 0) return CR_BAD_SIZE;
     if (size > 0 && (!param || !grad)) return CR_MISSING_BUFFER;
@@ -244,7 +244,7 @@ int CR_NAME(cr_sgd_update)(REAL *param, const REAL *grad, REAL learning_rate, i6
     return CR_OK;
 }
 
-int CR_NAME(cr_all_finite)(const REAL *x, i64 size)
+CR_CLONES int CR_NAME(cr_all_finite)(const REAL *x, i64 size)
 {
     /* x - x is 0 for a finite x and NaN for an infinity or a NaN; blocks let it stop early */
     for (i64 k0 = 0; k0 < size; k0 += 4096) {

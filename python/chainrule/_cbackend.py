@@ -11,7 +11,7 @@ The C kernels call a Fortran ``?gemm`` through a function pointer handed over at
 so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
 
 ``auto`` (default)
-    the first of ``mkl``, ``scipy``, ``numpy`` that loads.
+    the first of ``mkl``, ``numpy``, ``scipy`` that loads.
 ``mkl``
     ``libmkl_rt`` of the ``mkl`` wheel (``pip install 'chainrule[mkl]'``), LP64 interface.
 ``scipy``
@@ -107,6 +107,12 @@ def _blas_from_scipy():
 
 
 def _blas_from_mkl():
+    # MKL's OpenMP threads spin 200 ms after each call by default; on 2 shared cores they
+    # then take the core the rest of the step (and every other process) needs. Measured with
+    # the mid32 workload of benchmarks/c_step.py on the loaded 2-core machine: one c step
+    # took 23.7 ms with the default spin and 6.0 ms with KMP_BLOCKTIME=0. A user's own
+    # setting wins; this only applies before the OpenMP runtime starts.
+    os.environ.setdefault("KMP_BLOCKTIME", "0")
     candidates = sorted(glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*")))
     found = ctypes.util.find_library("mkl_rt")
     if found:
@@ -141,7 +147,10 @@ def _blas_from_numpy():
     raise ImportError("NumPy's OpenBLAS was not found")
 
 
-_BLAS_SOURCES = {"mkl": _blas_from_mkl, "scipy": _blas_from_scipy, "numpy": _blas_from_numpy}
+# In the order "auto" tries them. MKL first: on the shared 2-core machine its GEMMs held up
+# under load where OpenBLAS's threads stalled (benchmarks/c_step.py, see the notes there).
+# Then NumPy's own OpenBLAS: always loaded already, so no third thread pool.
+_BLAS_SOURCES = {"mkl": _blas_from_mkl, "numpy": _blas_from_numpy, "scipy": _blas_from_scipy}
 _blas = {"source": "none", "filepath": None, "int_bytes": 4}
 _loaded_blas = {}  # source -> (dgemm, sgemm, int_bytes, path): each library is looked up once
 
@@ -150,7 +159,8 @@ def use_blas(source="auto"):
     """Point the C kernels at a BLAS: ``"auto"``, ``"mkl"``, ``"scipy"``, ``"numpy"`` or ``"none"``.
 
     Returns the source that was taken. ``"auto"`` tries ``mkl``, ``scipy``, ``numpy`` in
-    turn; a named source that does not load raises ``ImportError``.
+    turn; a named source that does not load raises ``ImportError``. It also sets the
+    measured C-loop cut-off for that library (see :func:`set_blas_threshold`).
     """
     source = (source or "auto").strip().lower()
     if source not in ("auto", "none") and source not in _BLAS_SOURCES:
@@ -168,6 +178,7 @@ def use_blas(source="auto"):
         _check_status(lib.cr_set_blas(ffi.cast("cr_dgemm_t", dgemm),
                                       ffi.cast("cr_sgemm_t", sgemm), int_bytes), "cr_set_blas")
         _blas.update(source=name, filepath=path, int_bytes=int_bytes)
+        set_blas_threshold(_MEASURED_THRESHOLD[name])
         return name
     if source not in ("auto", "none"):
         raise ImportError(f"BLAS source {source!r} did not load: {'; '.join(errors)}")
@@ -229,10 +240,12 @@ def blas_info():
     return info
 
 
-# Measured with benchmarks/c_step.py (2-core AMD EPYC, OpenBLAS and MKL): a layer whose
-# n * n_prev * m is below about 20 000 multiply-adds runs faster in the C loops than
-# through a BLAS call, whose fixed cost is 1-3 us.
-_MEASURED_THRESHOLD = 20_000
+# The C-loop cut-off per BLAS, in multiply-adds n * n_prev * m of one layer. Measured with
+# `python benchmarks/c_step.py --threshold` (one layer's forward + backward, C loops against
+# the BLAS call, 2-core AMD EPYC, shared): OpenBLAS costs 1-3 us a call and beats the loops
+# from about 4 000 multiply-adds; MKL costs 30-300 us a call for small products (it wakes its
+# OpenMP threads) and only beats the loops from about 250 000.
+_MEASURED_THRESHOLD = {"mkl": 250_000, "numpy": 4_096, "scipy": 4_096, "none": 0}
 
 
 # --------------------------------------------------------------------------- checks
@@ -596,9 +609,20 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
 # --------------------------------------------------------------------------- auto policy
 
 def _prefer_c(layer_dims, m, dtype):
-    """Whether ``auto`` should pick the C backend for this network, batch and dtype."""
-    macs = sum(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:]))
-    return macs >= 50_000
+    """Whether ``auto`` should pick the C backend for this network, batch and dtype.
+
+    Measured with benchmarks/c_step.py, one training step, interleaved, both dtypes: with a
+    BLAS behind it the C step was at most as slow as NumPy's on every workload (planar
+    [2, 4, 1] m=400: 0.43x; [2, 20, 7, 5, 1] m=300: 0.5x; cat m=209: 0.8-0.9x; mid
+    [784, 128, 64, 10]: 0.15-0.6x; wide [2048, 2048, 2048, 1] m=512: 0.9-1.0x, the same
+    GEMMs and fewer passes). It skips dA0 and allocates nothing per step. Without a BLAS
+    (``CHAINRULE_C_BLAS=none``) the C loops only win on small layers (below about 250 000
+    multiply-adds per layer and batch).
+    """
+    if _blas["source"] != "none":
+        return True
+    m = 256 if m is None else m
+    return max(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:])) * m <= 250_000
 
 
 _AUTO_PREFERENCE.append("c")
@@ -608,6 +632,5 @@ _AUTO_PREDICATES["c"] = _prefer_c
 # --------------------------------------------------------------------------- set-up
 
 use_blas(os.environ.get("CHAINRULE_C_BLAS", "auto"))
-set_blas_threshold(_MEASURED_THRESHOLD)
 if os.environ.get("CHAINRULE_C_THREADS"):
     set_num_threads(int(os.environ["CHAINRULE_C_THREADS"]))
