@@ -53,7 +53,7 @@ int cr_dense_forward_f32(const float *A_prev, const float *W, const float *b, in
 /* dW = s dZ A_prev^T + l2 W; db = s sum_k dZ;
  * dA_prev = (W^T dZ) * mask_prev (mask_prev may be NULL); dZ_prev = dA_prev * g'(Z_prev).
  * dZ_prev NULL (input layer): Z_prev is not read and W^T dZ is skipped unless dA_prev is given.
- * dA_prev NULL: not written. */
+ * dA_prev NULL: not written. dW NULL: dW is not computed (train_step's fused update). */
 int cr_dense_backward_f64(const double *dZ, const double *A_prev, const double *W,
                           const double *Z_prev, const double *mask_prev, int activation_prev,
                           double alpha_prev, double s, double l2, double *dZ_prev, double *dW,
@@ -63,6 +63,19 @@ int cr_dense_backward_f32(const float *dZ, const float *A_prev, const float *W,
                           const float *Z_prev, const float *mask_prev, int activation_prev,
                           float alpha_prev, float s, float l2, float *dZ_prev, float *dW,
                           float *db, float *dA_prev, long long n, long long n_prev, long long m);
+
+/* The fused update of train_step: W = beta W + alpha dZ A_prev^T (with alpha = -lr s and
+ * beta = 1 - lr l2 this is W - lr dW, dW never stored); b -= learning_rate db. */
+int cr_dense_update_f64(const double *dZ, const double *A_prev, const double *db, double alpha,
+                        double beta, double learning_rate, double *W, double *b, long long n,
+                        long long n_prev, long long m);
+int cr_dense_update_f32(const float *dZ, const float *A_prev, const float *db, float alpha,
+                        float beta, float learning_rate, float *W, float *b, long long n,
+                        long long n_prev, long long m);
+
+/* max_k |x[k]| as a double; +inf if any x[k] is not finite (or size < 1). */
+double cr_max_abs_f64(const double *x, long long size);
+double cr_max_abs_f32(const float *x, long long size);
 
 /* param -= learning_rate * grad, elementwise (param is both input and output). */
 int cr_sgd_update_f64(double *param, const double *grad, double learning_rate, long long size);

@@ -182,7 +182,7 @@ CR_CLONES int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, con
                                REAL *db, REAL *dA_prev, i64 n, i64 n_prev, i64 m)
 {
     if (!sizes_ok(n, n_prev, m)) return CR_BAD_SIZE;
-    if (!dZ || !A_prev || !W || !dW || !db) return CR_MISSING_BUFFER;
+    if (!dZ || !A_prev || !W || !db) return CR_MISSING_BUFFER;
     if (dZ_prev) {
         if (!Z_prev) return CR_MISSING_BUFFER;
         if (!activation_ok(activation_prev)) return CR_BAD_ACTIVATION;
@@ -191,7 +191,9 @@ CR_CLONES int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, con
     const int blas = CR_NAME(use_blas)(n, n_prev, m);
 
     /* dW = s dZ A_prev^T + l2 W */
-    if (blas) {
+    if (!dW) {
+        /* skipped: the caller updates W with cr_dense_update */
+    } else if (blas) {
         REAL beta = 0;
         if (l2 != 0) {
             for (i64 q = 0; q < n * n_prev; ++q) dW[q] = l2 * W[q];
@@ -235,6 +237,37 @@ CR_CLONES int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, con
 }
 
 /* ------------------------------------------------------------------------- update */
+
+CR_CLONES int CR_NAME(cr_dense_update)(const REAL *dZ, const REAL *A_prev, const REAL *db,
+                                       REAL alpha, REAL beta, REAL learning_rate, REAL *W,
+                                       REAL *b, i64 n, i64 n_prev, i64 m)
+{
+    if (!sizes_ok(n, n_prev, m)) return CR_BAD_SIZE;
+    if (!dZ || !A_prev || !db || !W || !b) return CR_MISSING_BUFFER;
+    if (CR_NAME(use_blas)(n, n_prev, m)) {
+        CR_NAME(gemm_rm)('N', 'T', n, n_prev, m, alpha, dZ, m, A_prev, m, beta, W, n_prev);
+    } else {
+        for (i64 i = 0; i < n; ++i)
+            for (i64 j = 0; j < n_prev; ++j)
+                W[i * n_prev + j] = beta * W[i * n_prev + j]
+                                    + alpha * CR_NAME(dot)(dZ + i * m, A_prev + j * m, m);
+    }
+    for (i64 i = 0; i < n; ++i) b[i] -= learning_rate * db[i];
+    return CR_OK;
+}
+
+CR_CLONES double CR_NAME(cr_max_abs)(const REAL *x, i64 size)
+{
+    if (size < 1 || !x) return INFINITY;
+    REAL mx = 0;
+    int ok = 1;
+    for (i64 k = 0; k < size; ++k) {
+        REAL a = x[k] < 0 ? -x[k] : x[k];
+        mx = a > mx ? a : mx;
+        ok &= (x[k] - x[k] == 0);
+    }
+    return ok ? (double)mx : INFINITY;
+}
 
 CR_CLONES int CR_NAME(cr_sgd_update)(REAL *param, const REAL *grad, REAL learning_rate, i64 size)
 {

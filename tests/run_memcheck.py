@@ -6,7 +6,8 @@ Usage::
     python tests/run_memcheck.py --inner    # the sweep alone (what valgrind runs)
 
 The sweep covers every op of the C backend (forward with every activation, backward with
-and without ``Z_prev``, mask, L2 and ``dA_prev``, SGD, the finiteness check), both dtypes,
+and without ``Z_prev``, mask, L2 and ``dA_prev``, SGD, the fused update of train_step, the
+finiteness checks), both dtypes,
 the C loops and the BLAS path, and shapes with ``m = 1``, ``n = 1``, ``n_prev = 1``.
 Each result is compared with the NumPy reference, so every output byte is read back.
 ``PYTHONMALLOC=malloc`` lets memcheck see Python's and NumPy's allocations at their exact
@@ -69,6 +70,13 @@ def sweep():
                 else:
                     np.testing.assert_allclose(actual, expected, **tol)
             count += 1
+        fn = cb._FN[np.dtype(dt)]
+        W3, b3 = W.copy(), b.copy()
+        cb._check_status(fn[4](cb._buf(dZ), cb._buf(A_prev), cb._buf(b), -0.1, 0.9, 0.1,
+                               cb._out(W3), cb._out(b3), n, n_prev, m), "cr_dense_update")
+        np.testing.assert_allclose(W3, 0.9 * W - 0.1 * (dZ @ A_prev.T), **tol)
+        np.testing.assert_allclose(b3, 0.9 * b, **tol)
+        assert fn[5](cb._buf(dZ), dZ.size) == np.abs(dZ).max()
         W2, b2 = W.copy(), b.copy()
         cb.sgd_update([W2], [b2], [dZ[:, :1] @ A_prev[:, :1].T], [b], 0.1)
         assert cb._all_finite([W2, b2])

@@ -218,7 +218,9 @@ NETS = [([3, 1], ["sigmoid"], "binary_crossentropy"),
         ([4, 5, 3, 1], ["relu", "tanh", "sigmoid"], "binary_crossentropy"),
         ([2, 6, 3], [("leaky_relu", 0.05), "softmax"], "categorical_crossentropy"),
         ([5, 4, 2], ["sigmoid", "identity"], "mean_squared_error"),
-        ([6, 4, 2], ["relu", "tanh"], "mean_squared_error")]
+        ([6, 4, 2], ["relu", "tanh"], "mean_squared_error"),
+        # a layer whose weights outweigh its activations: train_step's fused update
+        ([3, 40, 30, 2], ["tanh", "relu", "identity"], "mean_squared_error")]
 
 
 def problem(dims, loss, m, dtype, seed=0):
@@ -279,6 +281,25 @@ def test_train_loop_matches_numpy(dtype, net):
 
 
 @pytestmark_c
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_train_loop_fused_update_fallback_matches_numpy(monkeypatch, dtype):
+    """With a zero bound limit every fused layer falls back to storing and checking dW."""
+    dims, acts, loss = NETS[-1]
+    assert cb._fuse_update(30, 40, 23, 0.1)
+    monkeypatch.setitem(cb._BOUND_LIMIT, np.dtype(dtype), 0.0)
+    acts = [ref.parse_activation(a) for a in acts]
+    X, Y, Ws, bs = problem(dims, loss, 23, dtype)
+    runs = {}
+    for backend in ("numpy", "c"):
+        W_copy, b_copy = [W.copy() for W in Ws], [b.copy() for b in bs]
+        Ops(backend).train_loop(X, Y, W_copy, b_copy, acts, loss, 0.05, 0.1, 10, 0)
+        runs[backend] = W_copy + b_copy
+    tol = dict(rtol=1e-3, atol=1e-4) if dtype == "float32" else dict(rtol=1e-8, atol=1e-10)
+    for a, e in zip(runs["c"], runs["numpy"]):
+        np.testing.assert_allclose(a, e, **tol)
+
+
+@pytestmark_c
 def test_train_step_with_masks_and_cost_matches_numpy():
     dims, acts, loss = NETS[1]
     acts = [ref.parse_activation(a) for a in acts]
@@ -298,15 +319,20 @@ def test_train_step_with_masks_and_cost_matches_numpy():
 
 @pytestmark_c
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_train_step_non_finite_gradient_leaves_parameters(dtype):
-    dims, acts, loss = NETS[4]
+@pytest.mark.parametrize("net", [4, -1])
+def test_train_step_non_finite_gradient_leaves_parameters(dtype, net):
+    dims, acts, loss = NETS[net]
     acts = [ref.parse_activation(a) for a in acts]
     X, Y, Ws, bs = problem(dims, loss, 5, dtype)
     X[0, 0] = np.finfo(dtype).max  # overflows inside the products
-    Ws[0][:] = np.finfo(dtype).max / 4
+    for W in Ws:
+        W[:] = np.finfo(dtype).max / 4
     before = [W.copy() for W in Ws] + [b.copy() for b in bs]
-    ok, _ = Ops("c").train_step(X, Y, Ws, bs, acts, loss, 0.1)
-    assert not ok
+    with np.errstate(all="ignore"):
+        expected_ok, _ = Ops("numpy").train_step(X, Y, [W.copy() for W in Ws],
+                                                 [b.copy() for b in bs], acts, loss, 0.1)
+        ok, _ = Ops("c").train_step(X, Y, Ws, bs, acts, loss, 0.1)
+    assert not expected_ok and not ok
     for a, e in zip(Ws + bs, before):
         np.testing.assert_array_equal(a, e)
 
