@@ -138,6 +138,9 @@ def run_workload(name, rounds, variants_wanted, args_threads=None):
     except ImportError:
         pass
     variants["gemm/openblas"] = gemm_floor(X, Ws, np.matmul)
+    if args_threads:  # again: the BLAS libraries loaded since main() set the limit
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args_threads)
     if variants_wanted:
         variants = {k: v for k, v in variants.items() if k in variants_wanted}
     for fn in variants.values():  # warm-up: first-touch, thread pools, caches
