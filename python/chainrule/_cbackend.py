@@ -11,7 +11,7 @@ The C kernels call a Fortran ``?gemm`` through a function pointer handed over at
 so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
 
 ``auto`` (default)
-    the first of ``mkl``, ``numpy``, ``scipy`` that loads.
+    the first of ``numpy``, ``scipy``, ``mkl`` that loads.
 ``mkl``
     ``libmkl_rt`` of the ``mkl`` wheel (``pip install 'chainrule[mkl]'``), LP64 interface.
 ``scipy``
@@ -149,18 +149,22 @@ def _blas_from_numpy():
     raise ImportError("NumPy's OpenBLAS was not found")
 
 
-# In the order "auto" tries them. MKL first: on the shared 2-core machine its GEMMs held up
-# under load where OpenBLAS's threads stalled (benchmarks/c_step.py, see the notes there).
-# Then NumPy's own OpenBLAS: always loaded already, so no third thread pool.
-_BLAS_SOURCES = {"mkl": _blas_from_mkl, "numpy": _blas_from_numpy, "scipy": _blas_from_scipy}
+# In the order "auto" tries them. NumPy's own OpenBLAS first: it is loaded anyway (no extra
+# thread pool to stall the others) and, measured with benchmarks/c_step.py on this 2-core
+# AMD EPYC (Zen 4), it ran the GEMMs of every workload at least as fast as MKL 2026.2 with
+# one thread (cat step 8.3 vs 10.1 ms, wide 229 vs 258 ms; a 128 x 784 x 1000 sgemm 1.2 vs
+# 2.5 ms: MKL does not take its AVX-512 paths on AMD). MKL only helped with two threads on
+# the overloaded machine, where OpenBLAS's spinning threads stall; it is there on request
+# (CHAINRULE_C_BLAS=mkl, or use_blas("mkl")), and last for "auto".
+_BLAS_SOURCES = {"numpy": _blas_from_numpy, "scipy": _blas_from_scipy, "mkl": _blas_from_mkl}
 _blas = {"source": "none", "filepath": None, "int_bytes": 4}
 _loaded_blas = {}  # source -> (dgemm, sgemm, int_bytes, path): each library is looked up once
 
 
 def use_blas(source="auto"):
-    """Point the C kernels at a BLAS: ``"auto"``, ``"mkl"``, ``"scipy"``, ``"numpy"`` or ``"none"``.
+    """Point the C kernels at a BLAS: ``"auto"``, ``"numpy"``, ``"scipy"``, ``"mkl"`` or ``"none"``.
 
-    Returns the source that was taken. ``"auto"`` tries ``mkl``, ``scipy``, ``numpy`` in
+    Returns the source that was taken. ``"auto"`` tries ``numpy``, ``scipy``, ``mkl`` in
     turn; a named source that does not load raises ``ImportError``. It also sets the
     measured C-loop cut-off for that library (see :func:`set_blas_threshold`).
     """
@@ -660,13 +664,13 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
 def _prefer_c(layer_dims, m, dtype):
     """Whether ``auto`` should pick the C backend for this network, batch and dtype.
 
-    Measured with benchmarks/c_step.py, one training step, interleaved, both dtypes: with a
-    BLAS behind it the C step was at most as slow as NumPy's on every workload (planar
-    [2, 4, 1] m=400: 0.43x; [2, 20, 7, 5, 1] m=300: 0.5x; cat m=209: 0.8-0.9x; mid
-    [784, 128, 64, 10]: 0.15-0.6x; wide [2048, 2048, 2048, 1] m=512: 0.9-1.0x, the same
-    GEMMs and fewer passes). It skips dA0 and allocates nothing per step. Without a BLAS
-    (``CHAINRULE_C_BLAS=none``) the C loops only win on small layers (below about 250 000
-    multiply-adds per layer and batch).
+    Measured with benchmarks/c_step.py, one training step, NumPy's OpenBLAS behind both,
+    interleaved (benchmarks/C_STEP_NOTES.md): the C step was never slower than NumPy's
+    beyond noise, and faster where the Python overhead of NumPy's many small calls counts
+    (planar [2, 4, 1] m=400: 0.5-0.7x; [2, 20, 7, 5, 1] m=300: 0.45-0.5x; [784, 128, 64,
+    10]: 0.93-1.0x; cat: 0.9-0.95x; wide: 0.96-0.98x; the same GEMMs, fewer passes, no
+    allocation per step). Without a BLAS (``CHAINRULE_C_BLAS=none``) the C loops only win
+    on small layers (below about 250 000 multiply-adds per layer and batch).
     """
     if _blas["source"] != "none":
         return True
