@@ -22,7 +22,7 @@ from chainrule.errors import InputError, ShapeError  # noqa: E402
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("chainrule._cdense") is None,
                                 reason="chainrule._cdense was not built")
 
-LAYOUTS = ["C", "F", "transposed", "strided", "readonly"]
+LAYOUTS = ["C", "F", "transposed", "strided", "readonly", "misaligned", "big-endian"]
 DTYPES = ["float64", "float32"]
 ODD_DTYPES = ["float16", "int32", "int64", "complex128"]
 TOL = {"float64": dict(rtol=1e-9, atol=1e-11), "float32": dict(rtol=1e-3, atol=1e-4)}
@@ -41,6 +41,13 @@ def make(values, shape, dtype, layout):
         return wide[:, ::2]
     if layout == "readonly":
         x.flags.writeable = False
+    if layout == "misaligned":  # one byte into a byte buffer: C-contiguous but not aligned
+        raw = np.zeros(x.nbytes + 1, np.uint8)[1:]
+        y = raw.view(x.dtype).reshape(shape)
+        y[...] = x
+        return y
+    if layout == "big-endian":  # the same values, another dtype: must be refused, not misread
+        return x.astype(x.dtype.newbyteorder(">"))
     return x
 
 

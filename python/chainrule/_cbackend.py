@@ -275,9 +275,14 @@ def _array(x, name, dt, shape):
                          f"the same dtype (float32 or float64)")
     if x.shape != shape:
         raise ShapeError(f"{name} has shape {x.shape}, expected {shape}")
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
-    return x
+    return _contiguous(x)
+
+
+def _contiguous(x):
+    """``x``, or a C-contiguous, aligned copy of it (C reads whole elements in row order)."""
+    if x.flags.c_contiguous and x.flags.aligned:
+        return x
+    return np.array(x, order="C", copy=True)
 
 
 def _buf(x):
@@ -341,8 +346,9 @@ def _backward_into(dZ, A_prev, W, Z_prev, mask_prev, code_prev, alpha_prev, s, l
 def _writable_param(x, name, dt):
     if not isinstance(x, np.ndarray) or x.dtype != dt:
         raise InputError(f"{name} must be a NumPy array of dtype {dt}")
-    if not (x.flags.c_contiguous and x.flags.writeable):
-        raise InputError(f"{name} is updated in place: it must be C-contiguous and writeable")
+    if not (x.flags.c_contiguous and x.flags.aligned and x.flags.writeable):
+        raise InputError(f"{name} is updated in place: it must be C-contiguous, aligned and "
+                         f"writeable")
     return x
 
 
@@ -359,8 +365,7 @@ def dense_forward(A_prev, W, b, activation):
     code, alpha = _activation(activation, "activation")
     Z = np.empty((n, m), dt)
     A = np.empty((n, m), dt)
-    _forward_into(A_prev, W if W.flags.c_contiguous else np.ascontiguousarray(W), b, code,
-                  alpha, Z, A)
+    _forward_into(A_prev, _contiguous(W), b, code, alpha, Z, A)
     return Z, A
 
 
@@ -376,7 +381,7 @@ def dense_backward(dZ, A_prev, W, Z_prev, activation_prev, convention="L", lambd
     dt = _dtype_of(W)
     n, n_prev = _2d(W, "W")
     _, m = _2d(dZ, "dZ")
-    W = W if W.flags.c_contiguous else np.ascontiguousarray(W)
+    W = _contiguous(W)
     dZ = _array(dZ, "dZ", dt, (n, m))
     A_prev = _array(A_prev, "A_prev", dt, (n_prev, m))
     code_prev, alpha_prev = 0, 0.0
