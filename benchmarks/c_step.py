@@ -123,13 +123,17 @@ def run_workload(name, rounds, variants_wanted, args_threads=None):
     activations = [(hidden, 0.0)] * (L - 1) + [(output, 0.0)]
     X, Y, Ws, bs = make_problem(dims, m, dtype)
     variants = {"numpy": chainrule_step("numpy", X, Y, Ws, bs, activations)}
-    for source in ("mkl", "scipy", "numpy"):
+    for source in ("numpy", "scipy", "mkl"):
+        if variants_wanted and f"c/{source}" not in variants_wanted:
+            continue  # loading a BLAS adds a thread pool that can stall the others
         try:
             cb.use_blas(source)
         except ImportError:
             continue
         variants[f"c/{source}"] = c_step(source, X, Y, Ws, bs, activations)
     try:
+        if variants_wanted and not {"torch", "gemm/torch"} & set(variants_wanted):
+            raise ImportError("torch not asked for")
         import torch
         torch.set_num_threads(args_threads or 2)
         variants["torch"] = torch_step(X, Y, Ws, bs, hidden)

@@ -24,7 +24,8 @@ so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
 Threads
 -------
 :func:`set_num_threads` limits the threads of that BLAS (``CHAINRULE_C_THREADS`` does the
-same at import); :func:`blas_info` says which library runs.
+same at import); :func:`blas_info` says which library runs. Measurements and the reasons
+for these defaults: ``benchmarks/C_STEP_NOTES.md``.
 """
 
 from __future__ import annotations
@@ -216,8 +217,10 @@ def _controller():
 def set_num_threads(n_threads):
     """Limit the threads of the BLAS the C kernels call (the C loops are single-threaded).
 
-    Returns the previous number, or ``None`` when no BLAS is in use. ``Network`` exposes
-    this as its ``n_threads``; ``CHAINRULE_C_THREADS`` sets it at import.
+    Returns the previous number, or ``None`` when no BLAS is in use. A model's
+    ``n_threads`` setting is meant to call this when its backend is ``"c"``;
+    ``CHAINRULE_C_THREADS`` sets it at import. On a 2-core machine shared with other work,
+    one thread gave steadier and often faster steps than two (benchmarks/C_STEP_NOTES.md).
     """
     n_threads = int(n_threads)
     if n_threads < 1:
