@@ -18,7 +18,7 @@ def dense_backward(dZ, A_prev, W, Z_prev, activation_prev, convention="L", lambd
                    mask_prev=None, need_dA_prev=False):
     dA_prev, dW, db = ref.linear_backward(dZ, (A_prev, W, None), convention, lambd,
                                           compute_dA_prev=Z_prev is not None or need_dA_prev)
-    if mask_prev is not None:
+    if mask_prev is not None and dA_prev is not None:
         dA_prev = dA_prev * mask_prev
     dZ_prev = None
     if Z_prev is not None:

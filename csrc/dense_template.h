@@ -1,0 +1,290 @@
+/* The kernels of one dtype. dense.c includes this file twice, with
+ * REAL (double or float), CR_NAME(x) (x_f64 or x_f32), EXP, TANH, GEMM_PTR and GEMM_T.
+ *
+ * Every loop over an activation has the switch outside it, so that the compiler can vectorise
+ * the loop body. Products: W A_prev (forward), dZ A_prev^T and W^T dZ (backward).
+ */
+
+#ifndef CR_TEMPLATE_ONCE
+#define CR_TEMPLATE_ONCE
+/* dst[k] = src[k] (* mask[k]) * GP, GP an expression of z = Z[k]. */
+#define CR_GPRIME_LOOP(GP)                                                                    \
+    do {                                                                                      \
+        if (mask) {                                                                           \
+            for (i64 k = 0; k < size; ++k) { REAL z = Z[k]; dst[k] = src[k] * mask[k] * (GP); } \
+        } else {                                                                              \
+            for (i64 k = 0; k < size; ++k) { REAL z = Z[k]; dst[k] = src[k] * (GP); }         \
+        }                                                                                     \
+    } while (0)
+#endif
+
+/* Row-major C = alpha op(A) op(B) + beta C through a column-major (Fortran) BLAS:
+ * the column-major view of a row-major matrix is its transpose, so C^T = op(B)^T op(A)^T
+ * is the same call with the operands swapped and the same transpose flags. */
+static void CR_NAME(gemm_rm)(char ta, char tb, i64 M, i64 N, i64 K, REAL alpha, const REAL *A,
+                             i64 lda, const REAL *B, i64 ldb, REAL beta, REAL *C, i64 ldc)
+{
+    if (cr_blas_int_bytes == 8) {
+        int64_t m_ = N, n_ = M, k_ = K, la = ldb, lb = lda, lc = ldc;
+        GEMM_PTR(&tb, &ta, &m_, &n_, &k_, &alpha, B, &la, A, &lb, &beta, C, &lc);
+    } else {
+        int m_ = (int)N, n_ = (int)M, k_ = (int)K, la = (int)ldb, lb = (int)lda, lc = (int)ldc;
+        GEMM_PTR(&tb, &ta, &m_, &n_, &k_, &alpha, B, &la, A, &lb, &beta, C, &lc);
+    }
+}
+
+static int CR_NAME(use_blas)(i64 n, i64 n_prev, i64 m)
+{
+    if (GEMM_PTR == NULL || !fits_blas_int(n, n_prev, m)) return 0;
+    /* n * n_prev * m may overflow: compare by division */
+    if (cr_blas_threshold == 0) return 1;
+    return (double)n * (double)n_prev * (double)m >= (double)cr_blas_threshold;
+}
+
+/* sum_k x[k] y[k] with eight partial sums (vectorisable, and more accurate than one). */
+static REAL CR_NAME(dot)(const REAL *x, const REAL *y, i64 size)
+{
+    REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    i64 k = 0;
+    for (; k + 8 <= size; k += 8)
+        for (int u = 0; u < 8; ++u) acc[u] += x[k + u] * y[k + u];
+    REAL total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; k < size; ++k) total += x[k] * y[k];
+    return total;
+}
+
+static REAL CR_NAME(sum)(const REAL *x, i64 size)
+{
+    REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    i64 k = 0;
+    for (; k + 8 <= size; k += 8)
+        for (int u = 0; u < 8; ++u) acc[u] += x[k + u];
+    REAL total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; k < size; ++k) total += x[k];
+    return total;
+}
+
+/* y[k] += a x[k] */
+static void CR_NAME(axpy)(REAL a, const REAL *x, REAL *y, i64 size)
+{
+    for (i64 k = 0; k < size; ++k) y[k] += a * x[k];
+}
+
+/* ------------------------------------------------------------------------- forward */
+
+/* Column-wise softmax of Z (n, m) into A, shifted by the column max, in blocks of columns so
+ * that every pass runs along rows. */
+static void CR_NAME(softmax_columns)(const REAL *Z, REAL *A, i64 n, i64 m)
+{
+    enum { BLOCK = 64 };
+    REAL mx[BLOCK], total[BLOCK];
+    for (i64 k0 = 0; k0 < m; k0 += BLOCK) {
+        i64 width = m - k0 < BLOCK ? m - k0 : BLOCK;
+        for (i64 k = 0; k < width; ++k) { mx[k] = Z[k0 + k]; total[k] = 0; }
+        for (i64 i = 1; i < n; ++i) {
+            const REAL *z = Z + i * m + k0;
+            /* a NaN sticks, as in NumPy's max */
+            for (i64 k = 0; k < width; ++k) mx[k] = (z[k] > mx[k] || z[k] != z[k]) ? z[k] : mx[k];
+        }
+        for (i64 i = 0; i < n; ++i) {
+            const REAL *z = Z + i * m + k0;
+            REAL *a = A + i * m + k0;
+            for (i64 k = 0; k < width; ++k) { a[k] = EXP(z[k] - mx[k]); total[k] += a[k]; }
+        }
+        for (i64 i = 0; i < n; ++i) {
+            REAL *a = A + i * m + k0;
+            for (i64 k = 0; k < width; ++k) a[k] = a[k] / total[k];
+        }
+    }
+}
+
+/* Z += b (broadcast along rows) and A = g(Z), in one sweep. */
+static void CR_NAME(bias_activation)(const REAL *b, int activation, REAL alpha, REAL *Z, REAL *A,
+                                     i64 n, i64 m)
+{
+    for (i64 i = 0; i < n; ++i) {
+        const REAL bi = b[i];
+        REAL *z = Z + i * m;
+        REAL *a = A + i * m;
+        switch (activation) {
+        case CR_SIGMOID:
+            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = 1 / (1 + EXP(-v)); }
+            break;
+        case CR_RELU:
+            /* v < 0 ? 0 : v keeps a NaN, as np.maximum does */
+            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = v < 0 ? 0 : v; }
+            break;
+        case CR_TANH:
+            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = TANH(v); }
+            break;
+        case CR_LEAKY_RELU:
+            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = v > 0 ? v : v * alpha; }
+            break;
+        case CR_IDENTITY:
+            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = v; }
+            break;
+        default: /* CR_SOFTMAX: the bias now, the column-wise normalisation after */
+            for (i64 k = 0; k < m; ++k) z[k] += bi;
+            break;
+        }
+    }
+    if (activation == CR_SOFTMAX) CR_NAME(softmax_columns)(Z, A, n, m);
+}
+
+CR_CLONES int CR_NAME(cr_dense_forward)(const REAL *A_prev, const REAL *W, const REAL *b, int activation,
+                              REAL alpha, REAL *Z, REAL *A, i64 n, i64 n_prev, i64 m)
+{
+    if (!sizes_ok(n, n_prev, m)) return CR_BAD_SIZE;
+    if (!A_prev || !W || !b || !Z || !A) return CR_MISSING_BUFFER;
+    if (!activation_ok(activation)) return CR_BAD_ACTIVATION;
+    if (CR_NAME(use_blas)(n, n_prev, m)) {
+        CR_NAME(gemm_rm)('N', 'N', n, m, n_prev, 1, W, n_prev, A_prev, m, 0, Z, m);
+    } else {
+        for (i64 i = 0; i < n; ++i) {
+            REAL *z = Z + i * m;
+            for (i64 k = 0; k < m; ++k) z[k] = 0;
+            for (i64 j = 0; j < n_prev; ++j) CR_NAME(axpy)(W[i * n_prev + j], A_prev + j * m, z, m);
+        }
+    }
+    CR_NAME(bias_activation)(b, activation, alpha, Z, A, n, m);
+    return CR_OK;
+}
+
+/* ------------------------------------------------------------------------- backward */
+
+/* dst = src (* mask) * g'(Z), elementwise over size entries; dst may be src. */
+static void CR_NAME(times_gprime)(int activation, REAL alpha, const REAL *Z, const REAL *src,
+                                  const REAL *mask, REAL *dst, i64 size)
+{
+    switch (activation) {
+    case CR_SIGMOID:
+        CR_GPRIME_LOOP((1 / (1 + EXP(-z))) * (1 - 1 / (1 + EXP(-z))));
+        break;
+    case CR_RELU:
+        /* g'(0) = 0, as the course's dZ[Z <= 0] = 0; a product, so inf * 0 gives NaN as in NumPy */
+        CR_GPRIME_LOOP((REAL)(z > 0));
+        break;
+    case CR_TANH:
+        CR_GPRIME_LOOP(1 - TANH(z) * TANH(z));
+        break;
+    case CR_LEAKY_RELU:
+        CR_GPRIME_LOOP(z > 0 ? (REAL)1 : alpha);
+        break;
+    default: /* CR_IDENTITY */
+        CR_GPRIME_LOOP(((void)z, (REAL)1));
+        break;
+    }
+}
+
+CR_CLONES int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, const REAL *W,
+                               const REAL *Z_prev, const REAL *mask_prev, int activation_prev,
+                               REAL alpha_prev, REAL s, REAL l2, REAL *dZ_prev, REAL *dW,
+                               REAL *db, REAL *dA_prev, i64 n, i64 n_prev, i64 m)
+{
+    if (!sizes_ok(n, n_prev, m)) return CR_BAD_SIZE;
+    if (!dZ || !A_prev || !W || !db) return CR_MISSING_BUFFER;
+    if (dZ_prev) {
+        if (!Z_prev) return CR_MISSING_BUFFER;
+        if (!activation_ok(activation_prev)) return CR_BAD_ACTIVATION;
+        if (activation_prev == CR_SOFTMAX) return CR_NO_DERIVATIVE;
+    }
+    const int blas = CR_NAME(use_blas)(n, n_prev, m);
+
+    /* dW = s dZ A_prev^T + l2 W */
+    if (!dW) {
+        /* skipped: the caller updates W with cr_dense_update */
+    } else if (blas) {
+        REAL beta = 0;
+        if (l2 != 0) {
+            for (i64 q = 0; q < n * n_prev; ++q) dW[q] = l2 * W[q];
+            beta = 1;
+        }
+        CR_NAME(gemm_rm)('N', 'T', n, n_prev, m, s, dZ, m, A_prev, m, beta, dW, n_prev);
+    } else {
+        for (i64 i = 0; i < n; ++i)
+            for (i64 j = 0; j < n_prev; ++j)
+                dW[i * n_prev + j] = s * CR_NAME(dot)(dZ + i * m, A_prev + j * m, m)
+                                     + l2 * W[i * n_prev + j];
+    }
+
+    /* db = s sum_k dZ */
+    for (i64 i = 0; i < n; ++i) db[i] = s * CR_NAME(sum)(dZ + i * m, m);
+
+    if (!dZ_prev && !dA_prev) return CR_OK; /* the input layer: W^T dZ skipped */
+
+    /* W^T dZ, into dA_prev when it is wanted, else straight into dZ_prev */
+    REAL *out = dA_prev ? dA_prev : dZ_prev;
+    if (blas) {
+        CR_NAME(gemm_rm)('T', 'N', n_prev, m, n, 1, W, n_prev, dZ, m, 0, out, m);
+    } else {
+        for (i64 j = 0; j < n_prev; ++j) {
+            REAL *o = out + j * m;
+            for (i64 k = 0; k < m; ++k) o[k] = 0;
+            for (i64 i = 0; i < n; ++i) CR_NAME(axpy)(W[i * n_prev + j], dZ + i * m, o, m);
+        }
+    }
+    const i64 size = n_prev * m;
+    if (dA_prev) {
+        if (mask_prev)
+            for (i64 k = 0; k < size; ++k) dA_prev[k] *= mask_prev[k];
+        if (dZ_prev) CR_NAME(times_gprime)(activation_prev, alpha_prev, Z_prev, dA_prev, NULL,
+                                           dZ_prev, size);
+    } else {
+        CR_NAME(times_gprime)(activation_prev, alpha_prev, Z_prev, dZ_prev, mask_prev, dZ_prev,
+                              size);
+    }
+    return CR_OK;
+}
+
+/* ------------------------------------------------------------------------- update */
+
+CR_CLONES int CR_NAME(cr_dense_update)(const REAL *dZ, const REAL *A_prev, const REAL *db,
+                                       REAL alpha, REAL beta, REAL learning_rate, REAL *W,
+                                       REAL *b, i64 n, i64 n_prev, i64 m)
+{
+    if (!sizes_ok(n, n_prev, m)) return CR_BAD_SIZE;
+    if (!dZ || !A_prev || !db || !W || !b) return CR_MISSING_BUFFER;
+    if (CR_NAME(use_blas)(n, n_prev, m)) {
+        CR_NAME(gemm_rm)('N', 'T', n, n_prev, m, alpha, dZ, m, A_prev, m, beta, W, n_prev);
+    } else {
+        for (i64 i = 0; i < n; ++i)
+            for (i64 j = 0; j < n_prev; ++j)
+                W[i * n_prev + j] = beta * W[i * n_prev + j]
+                                    + alpha * CR_NAME(dot)(dZ + i * m, A_prev + j * m, m);
+    }
+    for (i64 i = 0; i < n; ++i) b[i] -= learning_rate * db[i];
+    return CR_OK;
+}
+
+CR_CLONES double CR_NAME(cr_max_abs)(const REAL *x, i64 size)
+{
+    if (size < 1 || !x) return INFINITY;
+    REAL mx = 0;
+    int ok = 1;
+    for (i64 k = 0; k < size; ++k) {
+        REAL a = x[k] < 0 ? -x[k] : x[k];
+        mx = a > mx ? a : mx;
+        ok &= (x[k] - x[k] == 0);
+    }
+    return ok ? (double)mx : INFINITY;
+}
+
+CR_CLONES int CR_NAME(cr_sgd_update)(REAL *param, const REAL *grad, REAL learning_rate, i64 size)
+{
+    if (size < 0) return CR_BAD_SIZE;
+    if (size > 0 && (!param || !grad)) return CR_MISSING_BUFFER;
+    for (i64 q = 0; q < size; ++q) param[q] -= learning_rate * grad[q];
+    return CR_OK;
+}
+
+CR_CLONES int CR_NAME(cr_all_finite)(const REAL *x, i64 size)
+{
+    /* x - x is 0 for a finite x and NaN for an infinity or a NaN; blocks let it stop early */
+    for (i64 k0 = 0; k0 < size; k0 += 4096) {
+        i64 k1 = size - k0 < 4096 ? size : k0 + 4096;
+        int ok = 1;
+        for (i64 k = k0; k < k1; ++k) ok &= (x[k] - x[k] == 0);
+        if (!ok) return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,138 @@
+"""Run the C kernels over a sweep of shapes under valgrind memcheck; report invalid accesses.
+
+Usage::
+
+    python tests/run_memcheck.py            # runs itself under valgrind, prints a summary
+    python tests/run_memcheck.py --inner    # the sweep alone (what valgrind runs)
+
+The sweep covers every op of the C backend (forward with every activation, backward with
+and without ``Z_prev``, mask, L2 and ``dA_prev``, SGD, the fused update of train_step, the
+finiteness checks), both dtypes,
+the C loops and the BLAS path, and shapes with ``m = 1``, ``n = 1``, ``n_prev = 1``.
+Each result is compared with the NumPy reference, so every output byte is read back.
+``PYTHONMALLOC=malloc`` lets memcheck see Python's and NumPy's allocations at their exact
+sizes, so one element past an array is an invalid access.
+
+Exit status 0 when valgrind reports no invalid read or write, no use of an uninitialised
+value inside the C module, and the sweep itself passed; 1 otherwise; 77 when valgrind is
+not installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+SHAPES = [(1, 1, 1), (1, 3, 1), (3, 1, 2), (2, 5, 1), (1, 1, 7), (4, 3, 9), (7, 2, 17)]
+ACTIVATIONS = ["sigmoid", "relu", "tanh", ("leaky_relu", 0.1), "identity"]
+
+
+def sweep():
+    import numpy as np
+
+    from chainrule import _cbackend as cb
+    from chainrule import _numpy_backend as nb
+
+    rng = np.random.default_rng(0)
+    count = 0
+    # the C loops, and the first BLAS that loads (NumPy's ILP64 OpenBLAS, else SciPy's)
+    blas = next((source for source in ("numpy", "scipy") if _loads(cb, source)), None)
+    sources = ["none"] + ([blas] if blas else [])
+    for source, dt, (n, n_prev, m) in itertools.product(sources, ("float64", "float32"), SHAPES):
+        cb.use_blas(source)
+        cb.set_blas_threshold(0)
+        tol = dict(rtol=1e-4, atol=1e-5) if dt == "float32" else dict(rtol=1e-9, atol=1e-12)
+        A_prev = rng.standard_normal((n_prev, m)).astype(dt)
+        W = rng.standard_normal((n, n_prev)).astype(dt)
+        b = rng.standard_normal((n, 1)).astype(dt)
+        dZ = rng.standard_normal((n, m)).astype(dt)
+        Z_prev = rng.standard_normal((n_prev, m)).astype(dt)
+        mask = (rng.random((n_prev, m)) < 0.5).astype(dt) * 2
+        for act in ACTIVATIONS + ["softmax"]:
+            for actual, expected in zip(cb.dense_forward(A_prev, W, b, act),
+                                        nb.dense_forward(A_prev, W, b, act)):
+                np.testing.assert_allclose(actual, expected, **tol)
+            count += 1
+        for act, (conv, lambd), mk, need, first in itertools.product(
+                ACTIVATIONS, (("L", 0.0), ("J", 0.5)), (None, mask), (False, True), (False, True)):
+            if first and mk is not None and not need:
+                continue  # nothing to mask: the input layer computes no dA_prev
+            args = (dZ, A_prev, W, None if first else Z_prev, None if first else act, conv,
+                    lambd, mk, need)
+            for actual, expected in zip(cb.dense_backward(*args), nb.dense_backward(*args)):
+                if expected is None:
+                    assert actual is None
+                else:
+                    np.testing.assert_allclose(actual, expected, **tol)
+            count += 1
+        fn = cb._FN[np.dtype(dt)]
+        W3, b3 = W.copy(), b.copy()
+        cb._check_status(fn[4](cb._buf(dZ), cb._buf(A_prev), cb._buf(b), -0.1, 0.9, 0.1,
+                               cb._out(W3), cb._out(b3), n, n_prev, m), "cr_dense_update")
+        np.testing.assert_allclose(W3, 0.9 * W - 0.1 * (dZ @ A_prev.T), **tol)
+        np.testing.assert_allclose(b3, 0.9 * b, **tol)
+        assert fn[5](cb._buf(dZ), dZ.size) == np.abs(dZ).max()
+        W2, b2 = W.copy(), b.copy()
+        cb.sgd_update([W2], [b2], [dZ[:, :1] @ A_prev[:, :1].T], [b], 0.1)
+        assert cb._all_finite([W2, b2])
+    cb.use_blas("auto")
+    print(f"memcheck sweep: {count} kernel calls checked (BLAS: {blas})", flush=True)
+
+
+def _loads(cb, source):
+    try:
+        cb.use_blas(source)
+    except ImportError:
+        return False
+    return True
+
+
+_ERROR = re.compile(r"==\d+== (Invalid (read|write|free)|Conditional jump or move depends on "
+                    r"uninitialised|Use of uninitialised|Syscall param .* uninitialised|"
+                    r"Source and destination overlap|Mismatched free)")
+
+
+def run_under_valgrind():
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        print("valgrind is not installed")
+        return 77
+    env = dict(os.environ, PYTHONMALLOC="malloc", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", OMP_NUM_THREADS="1", CHAINRULE_C_BLAS="none")
+    cmd = [valgrind, "--tool=memcheck", "--leak-check=no", "--track-origins=no",
+           "--num-callers=30", sys.executable, os.path.abspath(__file__), "--inner"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    log = proc.stderr.splitlines()
+    # group valgrind's report into error blocks (an error line, then its stack)
+    blocks, current = [], None
+    for line in log:
+        if _ERROR.search(line):
+            current = [line]
+            blocks.append(current)
+        elif current is not None and re.match(r"==\d+== +(at|by) ", line):
+            current.append(line)
+        else:
+            current = None
+    # glibc's dynamic loader reads past strings with word-sized loads on purpose (a known
+    # memcheck false positive while libraries load); anything else invalid counts
+    invalid = [b for b in blocks if ("Invalid" in b[0] or "overlap" in b[0] or "free" in b[0])
+               and not any("dl-load.c" in x or "dl-open.c" in x for x in b)]
+    ours = [b for b in blocks if any("_cdense" in x or " cr_" in x for x in b)]
+    print(proc.stdout.strip())
+    print(f"valgrind: {len(blocks)} error blocks, {len(invalid)} invalid accesses, "
+          f"{len(ours)} inside chainrule._cdense; sweep exit status {proc.returncode}")
+    for b in (invalid + ours)[:10]:
+        print("\n".join(b[:12]))
+    return 0 if (proc.returncode == 0 and not invalid and not ours
+                 and "memcheck sweep:" in proc.stdout) else 1
+
+
+if __name__ == "__main__":
+    if "--inner" in sys.argv:
+        sweep()
+    else:
+        sys.exit(run_under_valgrind())
