@@ -1,0 +1,13 @@
+"""Fused Numba kernels (installed as ``chainrule.core``): arithmetic only.
+
+The caller validates, casts every array to one float dtype, makes it C-contiguous and
+allocates the outputs; see ``chainrule._numba_backend``.
+"""
+
+from ._config import FASTMATH, UNCACHED
+from .dense import (ACTIVATION_CODES, LOSS_CODES, bias_activation, dense_backward,
+                    dense_forward)
+from .network import train_loop, train_step
+
+__all__ = ["FASTMATH", "UNCACHED", "ACTIVATION_CODES", "LOSS_CODES", "bias_activation",
+           "dense_forward", "dense_backward", "train_step", "train_loop"]

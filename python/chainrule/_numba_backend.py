@@ -1,0 +1,167 @@
+"""The ``numba`` backend: thin wrappers that cast, allocate and call the kernels of
+``chainrule.core``.
+
+Validation is the model's job; here every array is made C-contiguous in the one dtype
+of the call (a copy only when it is not already), outputs are allocated, and the
+kernels do the arithmetic. Importing this module fails (and the backend is unavailable)
+when numba or scipy is missing: numba's ``np.dot`` inside ``@njit`` needs SciPy's BLAS.
+
+Workspaces of the fused training step are cached per thread (``threading.local``) and
+per (layer sizes, m, dtype), so two models training in two threads never share buffers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot needs it; fail early here)
+
+import chainrule.core as core
+
+from . import _compose  # noqa: F401  (registers the generic network ops)
+from . import _dispatch
+from . import reference as ref
+from ._dispatch import register
+
+_ACT = core.ACTIVATION_CODES
+_LOSS = core.LOSS_CODES
+_EMPTY = {np.dtype(np.float32): np.zeros((0, 0), np.float32),
+          np.dtype(np.float64): np.zeros((0, 0), np.float64)}
+_WORKSPACES_PER_THREAD = 4
+
+
+def _c(x, dtype):
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+@register("dense_forward", "numba")
+def dense_forward(A_prev, W, b, activation):
+    dtype = W.dtype
+    A_prev, W, b = _c(A_prev, dtype), _c(W, dtype), _c(b, dtype)
+    name, alpha = ref.parse_activation(activation)
+    n, m = W.shape[0], A_prev.shape[1]
+    Z = np.empty((n, m), dtype)
+    A = np.empty((n, m), dtype)
+    scratch = np.empty((2, m))
+    core.dense_forward(A_prev, W, b, Z, A, _ACT[name], alpha, scratch[0], scratch[1])
+    return Z, A
+
+
+@register("dense_backward", "numba")
+def dense_backward(dZ, A_prev, W, Z_prev, activation_prev, convention="L", lambd=0.0,
+                   mask_prev=None, need_dA_prev=False):
+    dtype = W.dtype
+    dZ, A_prev, W = _c(dZ, dtype), _c(A_prev, dtype), _c(W, dtype)
+    m = A_prev.shape[1]
+    has_prev = Z_prev is not None
+    has_mask = has_prev and mask_prev is not None
+    empty = _EMPTY[dtype]
+    dW = np.empty(W.shape, dtype)
+    db = np.empty((W.shape[0], 1), dtype)
+    dZ_prev = np.empty(A_prev.shape, dtype) if has_prev else empty
+    dA_prev = np.empty(A_prev.shape, dtype) if need_dA_prev else empty
+    act, alpha = (_ACT[activation_prev[0]], float(activation_prev[1])) if has_prev else (0, 0.0)
+    if not has_mask and need_dA_prev and mask_prev is not None:
+        # The input layer with a mask asked for: dA0 = (W^T dZ) * mask.
+        mask_prev = _c(mask_prev, dtype)
+    core.dense_backward(dZ, A_prev, W, _c(Z_prev, dtype) if has_prev else empty, act, alpha,
+                        1.0 / m if convention == "L" else 1.0, lambd / m,
+                        _c(mask_prev, dtype) if has_mask else empty, has_mask, has_prev,
+                        need_dA_prev, dW, db, dZ_prev, dA_prev)
+    if need_dA_prev and not has_prev and mask_prev is not None:
+        dA_prev *= mask_prev
+    return (dZ_prev if has_prev else None), dW, db, (dA_prev if need_dA_prev else None)
+
+
+# --------------------------------------------------------------------------- fused training step
+
+class _Workspace:
+    """The buffers of one fused step: Zs, As, dZs (n[l], m), dWs, dbs, two scratch rows."""
+
+    def __init__(self, layer_dims, m, dtype):
+        dims = layer_dims
+        L = len(dims) - 1
+        self.Zs = tuple(np.empty((dims[l], m), dtype) for l in range(1, L + 1))
+        self.As = tuple(np.empty((dims[l], m), dtype) for l in range(1, L + 1))
+        self.dZs = tuple(np.empty((dims[l], m), dtype) for l in range(1, L + 1))
+        self.dWs = tuple(np.empty((dims[l], dims[l - 1]), dtype) for l in range(1, L + 1))
+        self.dbs = tuple(np.empty((dims[l], 1), dtype) for l in range(1, L + 1))
+        scratch = np.empty((2, m))
+        self.colmax, self.colsum = scratch[0], scratch[1]
+
+
+class _Plan:
+    """What a fused call needs besides the arrays: activation codes, loss code, workspace."""
+
+    __slots__ = ("acts", "alphas", "loss", "eps", "ws", "args")
+
+    def __init__(self, layer_dims, m, dtype, activations, loss):
+        self.acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
+        self.alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
+        self.loss = _LOSS[loss]
+        self.eps = float(np.finfo(dtype).eps)
+        self.ws = _Workspace(layer_dims, m, dtype)
+        ws = self.ws
+        self.args = (ws.Zs, ws.As, ws.dZs, ws.dWs, ws.dbs, ws.colmax, ws.colsum)
+
+
+_local = threading.local()
+
+
+def _plan(X, Y, Ws, activations, loss):
+    """The cached plan of this thread for these shapes, dtype, activations and loss."""
+    cache = getattr(_local, "plans", None)
+    if cache is None:
+        cache = _local.plans = OrderedDict()
+    dims = (X.shape[0],) + tuple(W.shape[0] for W in Ws)
+    key = (dims, X.shape[1], X.dtype.char, tuple(activations), loss)
+    plan = cache.get(key)
+    if plan is None:
+        plan = cache[key] = _Plan(dims, X.shape[1], X.dtype, activations, loss)
+        while len(cache) > _WORKSPACES_PER_THREAD:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return plan
+
+
+def _fusable(activations, loss):
+    # Softmax only comes with categorical CE (the model checks); anything else goes generic.
+    return activations[-1][0] != "softmax" or loss == "categorical_crossentropy"
+
+
+_generic_step = _dispatch._REGISTRY["train_step"]["generic"]
+_generic_loop = _dispatch._REGISTRY["train_loop"]["generic"]
+
+
+@register("train_step", "numba")
+def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
+               compute_cost=False):
+    if masks is not None or not _fusable(activations, loss):
+        return _generic_step(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
+                             learning_rate, lambd, masks, compute_cost)
+    dtype = Ws[0].dtype
+    X, Y = _c(X, dtype), _c(Y, dtype)
+    plan = _plan(X, Y, Ws, activations, loss)
+    ok, J = core.train_step(X, Y, tuple(Ws), tuple(bs), plan.acts, plan.alphas, plan.loss,
+                            float(learning_rate), float(lambd), bool(compute_cost), plan.eps,
+                            *plan.args)
+    return ok, J
+
+
+@register("train_loop", "numba")
+def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
+               cost_every=1):
+    if not _fusable(activations, loss):
+        return _generic_loop(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
+                             learning_rate, lambd, n_steps, cost_every)
+    dtype = Ws[0].dtype
+    X, Y = _c(X, dtype), _c(Y, dtype)
+    plan = _plan(X, Y, Ws, activations, loss)
+    costs = np.full(n_steps, np.nan)
+    n_done = core.train_loop(X, Y, tuple(Ws), tuple(bs), plan.acts, plan.alphas, plan.loss,
+                             float(learning_rate), float(lambd), int(n_steps), int(cost_every),
+                             plan.eps, *plan.args, costs)
+    return int(n_done), costs
