@@ -127,16 +127,35 @@ def sum_squares(W):
 
 
 @kernel
-def all_finite(G):
-    """True when no entry of G is NaN or inf (``x - x`` is 0 exactly for finite x, NaN otherwise,
-    so the check is a vectorisable sum)."""
+def update_bound(P, G):
+    """``(finite, max|P|, max|G|)``: ``finite`` is False when any entry of G is NaN or inf.
+
+    ``x - x`` is 0 exactly for finite x and NaN otherwise, so the check is a vectorisable
+    sum next to the two maxima.
+    """
     n, n_prev = G.shape
     acc = 0.0
+    p_max = 0.0
+    g_max = 0.0
     for i in range(n):
+        pr = P[i]
         gr = G[i]
         for j in range(n_prev):
-            acc += gr[j] - gr[j]
-    return acc == 0.0
+            g = gr[j]
+            acc += g - g
+            a = abs(g)
+            g_max = a if a > g_max else g_max
+            a = abs(pr[j])
+            p_max = a if a > p_max else p_max
+    return acc == 0.0, p_max, g_max
+
+
+@inline
+def update_is_safe(P, G, learning_rate, dtype_max):
+    """Every ``G`` finite and ``max|P| + lr max|G| < dtype max``: ``P - lr G`` cannot overflow
+    (the rule of ``chainrule._compose.update_is_safe``)."""
+    finite, p_max, g_max = update_bound(P, G)
+    return finite and p_max + learning_rate * g_max < dtype_max
 
 
 @kernel
@@ -152,8 +171,9 @@ def sgd_update(W, dW, learning_rate):
 
 @kernel
 def train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want_cost, eps,
-               Zs, As, dZs, dWs, dbs, colmax, colsum):
-    """Forward, backward and, only if every ``dW, db`` is finite, ``W -= lr dW; b -= lr db``.
+               dtype_max, Zs, As, dZs, dWs, dbs, colmax, colsum):
+    """Forward, backward and, only if the update is safe (every ``dW, db`` finite and
+    ``max|p| + lr max|g| < dtype_max``), ``W -= lr dW; b -= lr db``.
 
     X (n[0], m), Y (n[L], m); Ws, bs tuples of the L layers' parameters (updated in place);
     acts (L,) int64 codes, alphas (L,) float64; the workspace as in the module docstring.
@@ -189,7 +209,8 @@ def train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want_cost
     for l in range(L):
         if lambd != 0.0:
             scale_add(dWs[l], 1.0, lambd * inv_m, Ws[l])
-        ok = ok and all_finite(dWs[l]) and all_finite(dbs[l])
+        ok = (ok and update_is_safe(Ws[l], dWs[l], learning_rate, dtype_max)
+              and update_is_safe(bs[l], dbs[l], learning_rate, dtype_max))
     if ok:
         for l in range(L):
             sgd_update(Ws[l], dWs[l], learning_rate)
@@ -199,14 +220,14 @@ def train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want_cost
 
 @kernel
 def train_loop(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, n_steps, cost_every,
-               eps, Zs, As, dZs, dWs, dbs, colmax, colsum, costs):
+               eps, dtype_max, Zs, As, dZs, dWs, dbs, colmax, colsum, costs):
     """``n_steps`` full-batch steps; ``costs[i]`` is the cost before step i when
     ``i % cost_every == 0`` (else NaN). Stops at the first step whose gradient is not finite
-    (its parameters untouched) and returns the number of steps applied."""
+    (or whose update is unsafe; its parameters untouched) and returns the number of steps applied."""
     for i in range(n_steps):
         want = cost_every > 0 and i % cost_every == 0
         ok, J = train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want, eps,
-                           Zs, As, dZs, dWs, dbs, colmax, colsum)
+                           dtype_max, Zs, As, dZs, dWs, dbs, colmax, colsum)
         costs[i] = J
         if not ok:
             return i

@@ -95,13 +95,14 @@ class _Workspace:
 class _Plan:
     """What a fused call needs besides the arrays: activation codes, loss code, workspace."""
 
-    __slots__ = ("acts", "alphas", "loss", "eps", "ws", "args")
+    __slots__ = ("acts", "alphas", "loss", "eps", "dtype_max", "ws", "args")
 
     def __init__(self, layer_dims, m, dtype, activations, loss):
         self.acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
         self.alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
         self.loss = _LOSS[loss]
         self.eps = float(np.finfo(dtype).eps)
+        self.dtype_max = float(np.finfo(dtype).max)
         self.ws = _Workspace(layer_dims, m, dtype)
         ws = self.ws
         self.args = (ws.Zs, ws.As, ws.dZs, ws.dWs, ws.dbs, ws.colmax, ws.colsum)
@@ -145,10 +146,9 @@ def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=
     dtype = Ws[0].dtype
     X, Y = _c(X, dtype), _c(Y, dtype)
     plan = _plan(X, Y, Ws, activations, loss)
-    ok, J = core.train_step(X, Y, tuple(Ws), tuple(bs), plan.acts, plan.alphas, plan.loss,
-                            float(learning_rate), float(lambd), bool(compute_cost), plan.eps,
-                            *plan.args)
-    return ok, J
+    return core.train_step(X, Y, tuple(Ws), tuple(bs), plan.acts, plan.alphas, plan.loss,
+                           float(learning_rate), float(lambd), bool(compute_cost), plan.eps,
+                           plan.dtype_max, *plan.args)
 
 
 @register("train_loop", "numba")
@@ -163,5 +163,5 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
     costs = np.full(n_steps, np.nan)
     n_done = core.train_loop(X, Y, tuple(Ws), tuple(bs), plan.acts, plan.alphas, plan.loss,
                              float(learning_rate), float(lambd), int(n_steps), int(cost_every),
-                             plan.eps, *plan.args, costs)
+                             plan.eps, plan.dtype_max, *plan.args, costs)
     return int(n_done), costs
