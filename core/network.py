@@ -1,9 +1,9 @@
 """A whole training step (forward, backward, SGD update) in one compiled call, and a loop of them.
 
-Everything lives in a workspace the caller allocates once per (layer sizes, m, dtype):
-``Zs[l], As[l], dZs[l]`` of shape ``(n[l+1], m)``, ``dWs[l], dbs[l]`` like ``Ws[l], bs[l]``
-(tuples, 0-based: index ``l`` is layer ``l + 1``), and two float64 scratch rows of length m
-for softmax. A step allocates nothing.
+Everything lives in a workspace the caller allocates once per (layer sizes, m, dtype): one
+flat buffer holding each layer's ``Z, A, dZ`` (n[l], m), ``dW`` and ``db`` (see
+:func:`workspace_layout`), and two float64 scratch rows of length m for softmax. A step
+allocates nothing.
 
 Inside, the backward pass uses convention "J" (``dZ[L] = (A[L] - Y) / m``, no ``1/m`` in
 ``dW, db``): the gradients are those of convention "L" without a scaling sweep, and the
@@ -169,66 +169,110 @@ def sgd_update(W, dW, learning_rate):
             wr[j] -= learning_rate * gr[j]
 
 
+@inline
+def _view(buf, start, rows, cols):
+    """The ``(rows, cols)`` C-contiguous block of the flat workspace starting at ``start``."""
+    return buf[start:start + rows * cols].reshape((rows, cols))
+
+
 @kernel
 def train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want_cost, eps,
-               dtype_max, Zs, As, dZs, dWs, dbs, colmax, colsum):
+               dtype_max, buf, offs, scratch):
     """Forward, backward and, only if the update is safe (every ``dW, db`` finite and
     ``max|p| + lr max|g| < dtype_max``), ``W -= lr dW; b -= lr db``.
 
     X (n[0], m), Y (n[L], m); Ws, bs tuples of the L layers' parameters (updated in place);
-    acts (L,) int64 codes, alphas (L,) float64; the workspace as in the module docstring.
+    acts (L,) int64 codes, alphas (L,) float64. The workspace is one flat buffer ``buf`` of
+    the parameters' dtype: layer ``l`` (0-based) keeps ``Z, A, dZ`` (n, m), ``dW`` (n, n_prev)
+    and ``db`` (n, 1) at the offsets ``offs[l, 0..4]``; ``scratch`` (2, m) float64. One flat
+    buffer instead of five tuples of arrays: each array argument costs about 0.07 us to
+    unbox at every call, which matters at 6 us per step.
     Returns ``(ok, J)``: whether the update was applied, and the cost before it (L2 term
     included) when ``want_cost``, else NaN.
     """
     L = len(Ws)
     m = X.shape[1]
     inv_m = 1.0 / m
+    colmax = scratch[0]
+    colsum = scratch[1]
     # forward: the input layer reads X, the others the previous A
-    np.dot(Ws[0], X, Zs[0])
-    bias_activation(Zs[0], bs[0], As[0], acts[0], alphas[0], colmax, colsum)
-    for l in range(1, L):
-        np.dot(Ws[l], As[l - 1], Zs[l])
-        bias_activation(Zs[l], bs[l], As[l], acts[l], alphas[l], colmax, colsum)
+    for l in range(L):
+        n, n_prev = Ws[l].shape
+        Z = _view(buf, offs[l, 0], n, m)
+        if l == 0:
+            np.dot(Ws[0], X, Z)
+        else:
+            np.dot(Ws[l], _view(buf, offs[l - 1, 1], n_prev, m), Z)
+        bias_activation(Z, bs[l], _view(buf, offs[l, 1], n, m), acts[l], alphas[l], colmax,
+                        colsum)
+    n_L = Ws[L - 1].shape[0]
+    AL = _view(buf, offs[L - 1, 1], n_L, m)
     J = np.nan
     if want_cost:
-        J = cost(As[L - 1], Y, loss, eps)
+        J = cost(AL, Y, loss, eps)
         if lambd != 0.0:
             squares = 0.0
             for l in range(L):
                 squares += sum_squares(Ws[l])
             J += lambd / (2.0 * m) * squares
     # backward
-    output_delta(As[L - 1], Y, Zs[L - 1], acts[L - 1], alphas[L - 1], loss, inv_m,
-                 dZs[L - 1], dbs[L - 1])
-    for l in range(L - 1, 0, -1):
-        np.dot(dZs[l], As[l - 1].T, dWs[l])
-        np.dot(Ws[l].T, dZs[l], dZs[l - 1])
-        delta_from_a(dZs[l - 1], As[l - 1], Zs[l - 1], acts[l - 1], alphas[l - 1], dbs[l - 1])
-    np.dot(dZs[0], X.T, dWs[0])  # the input layer: no W^T dZ
+    output_delta(AL, Y, _view(buf, offs[L - 1, 0], n_L, m), acts[L - 1], alphas[L - 1], loss,
+                 inv_m, _view(buf, offs[L - 1, 2], n_L, m), _view(buf, offs[L - 1, 4], n_L, 1))
+    for l in range(L - 1, -1, -1):
+        n, n_prev = Ws[l].shape
+        dZ = _view(buf, offs[l, 2], n, m)
+        dW = _view(buf, offs[l, 3], n, n_prev)
+        if l == 0:
+            np.dot(dZ, X.T, dW)  # the input layer: no W^T dZ
+        else:
+            A_prev = _view(buf, offs[l - 1, 1], n_prev, m)
+            np.dot(dZ, A_prev.T, dW)
+            dZ_prev = _view(buf, offs[l - 1, 2], n_prev, m)
+            np.dot(Ws[l].T, dZ, dZ_prev)
+            delta_from_a(dZ_prev, A_prev, _view(buf, offs[l - 1, 0], n_prev, m), acts[l - 1],
+                         alphas[l - 1], _view(buf, offs[l - 1, 4], n_prev, 1))
     ok = True
     for l in range(L):
+        n, n_prev = Ws[l].shape
+        dW = _view(buf, offs[l, 3], n, n_prev)
         if lambd != 0.0:
-            scale_add(dWs[l], 1.0, lambd * inv_m, Ws[l])
-        ok = (ok and update_is_safe(Ws[l], dWs[l], learning_rate, dtype_max)
-              and update_is_safe(bs[l], dbs[l], learning_rate, dtype_max))
+            scale_add(dW, 1.0, lambd * inv_m, Ws[l])
+        ok = (ok and update_is_safe(Ws[l], dW, learning_rate, dtype_max)
+              and update_is_safe(bs[l], _view(buf, offs[l, 4], n, 1), learning_rate, dtype_max))
     if ok:
         for l in range(L):
-            sgd_update(Ws[l], dWs[l], learning_rate)
-            sgd_update(bs[l], dbs[l], learning_rate)
+            n, n_prev = Ws[l].shape
+            sgd_update(Ws[l], _view(buf, offs[l, 3], n, n_prev), learning_rate)
+            sgd_update(bs[l], _view(buf, offs[l, 4], n, 1), learning_rate)
     return ok, J
 
 
 @kernel
 def train_loop(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, n_steps, cost_every,
-               eps, dtype_max, Zs, As, dZs, dWs, dbs, colmax, colsum, costs):
+               eps, dtype_max, buf, offs, scratch, costs):
     """``n_steps`` full-batch steps; ``costs[i]`` is the cost before step i when
     ``i % cost_every == 0`` (else NaN). Stops at the first step whose gradient is not finite
-    (or whose update is unsafe; its parameters untouched) and returns the number of steps applied."""
+    (or whose update is unsafe; its parameters untouched) and returns the number of steps
+    applied."""
     for i in range(n_steps):
         want = cost_every > 0 and i % cost_every == 0
         ok, J = train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want, eps,
-                           dtype_max, Zs, As, dZs, dWs, dbs, colmax, colsum)
+                           dtype_max, buf, offs, scratch)
         costs[i] = J
         if not ok:
             return i
     return n_steps
+
+
+def workspace_layout(layer_dims, m):
+    """``(size, offs)``: the flat workspace's length and the (L, 5) offsets of each layer's
+    ``Z, A, dZ, dW, db`` for :func:`train_step` (plain Python; the caller allocates)."""
+    L = len(layer_dims) - 1
+    offs = np.empty((L, 5), dtype=np.int64)
+    at = 0
+    for l in range(L):
+        n, n_prev = layer_dims[l + 1], layer_dims[l]
+        for k, size in enumerate((n * m, n * m, n * m, n * n_prev, n)):
+            offs[l, k] = at
+            at += size
+    return at, offs

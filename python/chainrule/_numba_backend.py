@@ -77,60 +77,38 @@ def dense_backward(dZ, A_prev, W, Z_prev, activation_prev, convention="L", lambd
 
 # --------------------------------------------------------------------------- fused training step
 
-class _Workspace:
-    """The buffers of one fused step: Zs, As, dZs (n[l], m), dWs, dbs, two scratch rows."""
-
-    def __init__(self, layer_dims, m, dtype):
-        dims = layer_dims
-        L = len(dims) - 1
-        self.Zs = tuple(np.empty((dims[l], m), dtype) for l in range(1, L + 1))
-        self.As = tuple(np.empty((dims[l], m), dtype) for l in range(1, L + 1))
-        self.dZs = tuple(np.empty((dims[l], m), dtype) for l in range(1, L + 1))
-        self.dWs = tuple(np.empty((dims[l], dims[l - 1]), dtype) for l in range(1, L + 1))
-        self.dbs = tuple(np.empty((dims[l], 1), dtype) for l in range(1, L + 1))
-        scratch = np.empty((2, m))
-        self.colmax, self.colsum = scratch[0], scratch[1]
-
-
 class _Plan:
-    """What a fused call needs besides the arrays: activation codes, loss code, workspace."""
+    """What a fused call needs besides X, Y, Ws, bs: codes, constants and the workspace."""
 
-    __slots__ = ("acts", "alphas", "loss", "eps", "dtype_max", "ws", "args")
+    __slots__ = ("fusable", "args")
 
     def __init__(self, layer_dims, m, dtype, activations, loss):
-        self.acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
-        self.alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
-        self.loss = _LOSS[loss]
-        self.eps = float(np.finfo(dtype).eps)
-        self.dtype_max = float(np.finfo(dtype).max)
-        self.ws = _Workspace(layer_dims, m, dtype)
-        ws = self.ws
-        self.args = (ws.Zs, ws.As, ws.dZs, ws.dWs, ws.dbs, ws.colmax, ws.colsum)
+        # Softmax only comes with categorical CE (the model checks); else the generic step.
+        self.fusable = activations[-1][0] != "softmax" or loss == "categorical_crossentropy"
+        acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
+        alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
+        size, offs = core.workspace_layout(layer_dims, m)
+        self.args = (acts, alphas, _LOSS[loss], float(np.finfo(dtype).eps),
+                     float(np.finfo(dtype).max), np.empty(size, dtype), offs, np.empty((2, m)))
 
 
 _local = threading.local()
 
 
-def _plan(X, Y, Ws, activations, loss):
-    """The cached plan of this thread for these shapes, dtype, activations and loss."""
-    cache = getattr(_local, "plans", None)
-    if cache is None:
+def _plan(X, Ws, activations, loss):
+    """This thread's cached plan for these shapes, dtype, activations and loss."""
+    try:
+        cache = _local.plans
+    except AttributeError:
         cache = _local.plans = OrderedDict()
-    dims = (X.shape[0],) + tuple(W.shape[0] for W in Ws)
-    key = (dims, X.shape[1], X.dtype.char, tuple(activations), loss)
+    key = (X.shape, X.dtype.num, tuple(map(len, Ws)), loss, *activations)
     plan = cache.get(key)
     if plan is None:
+        dims = (X.shape[0],) + tuple(W.shape[0] for W in Ws)
         plan = cache[key] = _Plan(dims, X.shape[1], X.dtype, activations, loss)
         while len(cache) > _WORKSPACES_PER_THREAD:
             cache.popitem(last=False)
-    else:
-        cache.move_to_end(key)
     return plan
-
-
-def _fusable(activations, loss):
-    # Softmax only comes with categorical CE (the model checks); anything else goes generic.
-    return activations[-1][0] != "softmax" or loss == "categorical_crossentropy"
 
 
 _generic_step = _dispatch._REGISTRY["train_step"]["generic"]
@@ -140,28 +118,30 @@ _generic_loop = _dispatch._REGISTRY["train_loop"]["generic"]
 @register("train_step", "numba")
 def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
                compute_cost=False):
-    if masks is not None or not _fusable(activations, loss):
-        return _generic_step(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
-                             learning_rate, lambd, masks, compute_cost)
     dtype = Ws[0].dtype
     X, Y = _c(X, dtype), _c(Y, dtype)
-    plan = _plan(X, Y, Ws, activations, loss)
-    return core.train_step(X, Y, tuple(Ws), tuple(bs), plan.acts, plan.alphas, plan.loss,
-                           float(learning_rate), float(lambd), bool(compute_cost), plan.eps,
-                           plan.dtype_max, *plan.args)
+    plan = _plan(X, Ws, activations, loss)
+    if masks is not None or not plan.fusable:
+        return _generic_step(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
+                             learning_rate, lambd, masks, compute_cost)
+    acts, alphas, loss_code, eps, dtype_max, buf, offs, scratch = plan.args
+    return core.train_step(X, Y, tuple(Ws), tuple(bs), acts, alphas, loss_code,
+                           float(learning_rate), float(lambd), bool(compute_cost), eps,
+                           dtype_max, buf, offs, scratch)
 
 
 @register("train_loop", "numba")
 def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
                cost_every=1):
-    if not _fusable(activations, loss):
-        return _generic_loop(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
-                             learning_rate, lambd, n_steps, cost_every)
     dtype = Ws[0].dtype
     X, Y = _c(X, dtype), _c(Y, dtype)
-    plan = _plan(X, Y, Ws, activations, loss)
+    plan = _plan(X, Ws, activations, loss)
+    if not plan.fusable:
+        return _generic_loop(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
+                             learning_rate, lambd, n_steps, cost_every)
+    acts, alphas, loss_code, eps, dtype_max, buf, offs, scratch = plan.args
     costs = np.full(n_steps, np.nan)
-    n_done = core.train_loop(X, Y, tuple(Ws), tuple(bs), plan.acts, plan.alphas, plan.loss,
+    n_done = core.train_loop(X, Y, tuple(Ws), tuple(bs), acts, alphas, loss_code,
                              float(learning_rate), float(lambd), int(n_steps), int(cost_every),
-                             plan.eps, plan.dtype_max, *plan.args, costs)
+                             eps, dtype_max, buf, offs, scratch, costs)
     return int(n_done), costs
