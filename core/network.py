@@ -13,9 +13,10 @@ Inside, the backward pass uses convention "J" (``dZ[L] = (A[L] - Y) / m``, no ``
 from __future__ import annotations
 
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
-from . import vmath
-from ._config import inline, kernel
+from ._config import FASTMATH, inline, kernel
 from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, LEAKY_RELU, MSE, RELU, SIGMOID,
                     SOFTMAX, TANH, bias_activation, scale_add)
 
@@ -126,36 +127,46 @@ def sum_squares(W):
     return total
 
 
-@kernel
-def update_bound(P, G):
-    """``(finite, max|P|, max|G|)``: ``finite`` is False when any entry of G is NaN or inf.
+def abs_max(G):
+    """``(finite, max|G|)``; compiled through the overload below."""
+    raise NotImplementedError("abs_max only runs compiled, inside a kernel")
 
-    ``x - x`` is 0 exactly for finite x and NaN otherwise, so the check is a vectorisable
-    sum next to the two maxima.
-    """
-    n, n_prev = G.shape
-    acc = 0.0
-    p_max = 0.0
-    g_max = 0.0
-    for i in range(n):
-        pr = P[i]
-        gr = G[i]
-        for j in range(n_prev):
-            g = gr[j]
-            acc += g - g
-            a = abs(g)
-            g_max = a if a > g_max else g_max
-            a = abs(pr[j])
-            p_max = a if a > p_max else p_max
-    return acc == 0.0, p_max, g_max
+
+@overload(abs_max, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))
+def _abs_max(G):
+    """One pass over G's bits: the largest ``|g|`` is the largest sign-cleared bit pattern
+    (IEEE order), and it is at or above the bits of inf exactly when some g is inf or NaN.
+    An integer max reduction vectorises; a float one does not unless NaNs are ruled out."""
+    if G.dtype == types.float32:
+        int_t, float_t = np.int32, np.float32
+        magnitude, inf_bits = np.int32(0x7FFFFFFF), np.int32(0x7F800000)
+    else:
+        int_t, float_t = np.int64, np.float64
+        magnitude, inf_bits = np.int64(0x7FFFFFFFFFFFFFFF), np.int64(0x7FF0000000000000)
+
+    def impl(G):
+        B = G.view(int_t)
+        n, n_prev = B.shape
+        best = int_t(0)
+        for i in range(n):
+            br = B[i]
+            for j in range(n_prev):
+                b = br[j] & magnitude
+                best = b if b > best else best
+        return best < inf_bits, int_t(best).view(float_t)
+
+    return impl
 
 
 @inline
 def update_is_safe(P, G, learning_rate, dtype_max):
     """Every ``G`` finite and ``max|P| + lr max|G| < dtype max``: ``P - lr G`` cannot overflow
     (the rule of ``chainrule._compose.update_is_safe``)."""
-    finite, p_max, g_max = update_bound(P, G)
-    return finite and p_max + learning_rate * g_max < dtype_max
+    finite, g_max = abs_max(G)
+    if not finite:
+        return False
+    _, p_max = abs_max(P)
+    return p_max + learning_rate * g_max < dtype_max
 
 
 @kernel
