@@ -145,3 +145,26 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
                              float(learning_rate), float(lambd), int(n_steps), int(cost_every),
                              eps, dtype_max, buf, offs, scratch, costs)
     return int(n_done), costs
+
+
+# --------------------------------------------------------------------------- auto policy
+
+def _numba_is_faster(layer_dims, m, dtype):
+    """Where ``backend="auto"`` picks numba: every float32/float64 network measured so far.
+
+    Measured on the 2-core development machine (shared, so medians of single calls,
+    interleaved; SciPy's and NumPy's OpenBLAS limited to 1 thread), one training step,
+    ReLU hidden / sigmoid output, numba / numpy time:
+    [2,4,1] m=1: 0.09; m=4096: 0.19-0.20; m=65536: 0.04. [3,100,100,100,1] m=32: 0.33-0.41.
+    [64,256,256,10] m=64: 0.55-0.69; m=2048: 0.67-0.71. [1000,1000,1] m=512: 0.76-0.92.
+    [784,128,64,10] m=8192: 0.80-0.95 (GEMM-bound: the two are within noise there).
+    Small networks gain most (the step is one compiled call instead of dozens of NumPy
+    calls); large ones are GEMM-bound and numba is never measurably slower.
+    benchmarks/numba_step.py reproduces the two workloads of issue 3.
+    """
+    return np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64))
+
+
+if "numba" not in _dispatch._AUTO_PREFERENCE:
+    _dispatch._AUTO_PREFERENCE.append("numba")
+_dispatch._AUTO_PREDICATES["numba"] = _numba_is_faster
