@@ -28,7 +28,8 @@ FASTMATH_FLAGS = frozenset({"contract", "reassoc", "nsz", "arcp", "afn"})
 _FASTMATH_DEFAULT = True
 
 _fastmath_env = os.environ.get("CHAINRULE_NUMBA_FASTMATH", "").strip()
-FASTMATH_ON = _FASTMATH_DEFAULT if _fastmath_env == "" else _fastmath_env not in ("0", "false", "no")
+FASTMATH_ON = (_FASTMATH_DEFAULT if _fastmath_env == ""
+               else _fastmath_env not in ("0", "false", "no"))
 FASTMATH = set(FASTMATH_FLAGS) if FASTMATH_ON else False
 CACHE_WANTED = (os.environ.get("CHAINRULE_NUMBA_CACHE", "1").strip() not in ("0", "false", "no")
                 and FASTMATH_ON == _FASTMATH_DEFAULT)

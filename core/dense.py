@@ -100,7 +100,8 @@ def dense_forward(A_prev, W, b, Z, A, act, alpha, colmax, colsum):
 
 @inline
 def g_prime_from_z(z, act, alpha):
-    """``g'(z)`` for the elementwise activations; ``g'(0) = 0`` for ReLU (course: dZ[Z <= 0] = 0)."""
+    """``g'(z)`` for the elementwise activations; ``g'(0) = 0`` for ReLU (the course's
+    ``dZ[Z <= 0] = 0``)."""
     if act == SIGMOID:
         s = vmath.sigmoid(z)
         return s * (1.0 - s)
@@ -186,7 +187,8 @@ def scale_add(dW, s, c, W):
 @kernel
 def dense_backward(dZ, A_prev, W, Z_prev, act_prev, alpha_prev, s, l2, mask_prev, has_mask,
                    has_prev, need_dA, dW, db, dZ_prev, dA_prev):
-    """``dW = s dZ A_prev^T + l2 W``, ``db = s sum_k dZ``, ``dZ_prev = (W^T dZ) * mask_prev * g'(Z_prev)``.
+    """``dW = s dZ A_prev^T + l2 W``, ``db = s sum_k dZ``,
+    ``dZ_prev = (W^T dZ) * mask_prev * g'(Z_prev)``.
 
     dZ (n, m), A_prev (n_prev, m), W and dW (n, n_prev), db (n, 1); Z_prev, mask_prev,
     dZ_prev, dA_prev (n_prev, m). ``s`` is 1/m (convention "L") or 1 ("J"), ``l2`` is

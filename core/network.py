@@ -38,7 +38,8 @@ def g_prime_from_a(a, z, act, alpha):
 
 @kernel
 def delta_from_a(D, A, Z, act, alpha, db):
-    """``D = D * g'(Z)`` in place (D holds ``W^T dZ`` on entry) and ``db = sum_k D`` in the same sweep."""
+    """``D = D * g'(Z)`` in place (D holds ``W^T dZ`` on entry); ``db = sum_k D`` in the same
+    sweep."""
     n, m = D.shape
     for i in range(n):
         dr = D[i]
@@ -128,8 +129,9 @@ def sum_squares(W):
 
 
 def abs_max(G):
-    """``(finite, max|G|)``; compiled through the overload below."""
-    raise NotImplementedError("abs_max only runs compiled, inside a kernel")
+    """``(finite, max|G|)``. This plain version runs under ``NUMBA_DISABLE_JIT=1``; kernels
+    compile the overload below."""
+    return bool(np.isfinite(G).all()), np.abs(G).max(initial=0)
 
 
 @overload(abs_max, jit_options=dict(fastmath=FASTMATH, error_model="numpy"))

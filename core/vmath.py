@@ -35,7 +35,7 @@ Y_MIN = -708.0
 def exp_parts(y):
     """``(s, q)`` with ``e^y = s (1 + q)``, ``s = 2^n`` and ``q = e^r - 1``; for ``y <= 0``."""
     y = Y_MIN if y < Y_MIN else y
-    n = math.floor(y * LOG2E + 0.5)
+    n = np.floor(y * LOG2E + 0.5)
     n = 0.0 if n != n else n  # NaN: keep the bit cast defined; q carries the NaN
     r = (y - n * LN2_HI) - n * LN2_LO
     p = 1.0 / 6227020800.0

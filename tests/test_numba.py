@@ -1,4 +1,4 @@
-"""The numba backend (chainrule.core kernels + chainrule._numba_backend) against the NumPy reference."""
+"""The numba backend (chainrule.core + chainrule._numba_backend) against the NumPy reference."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from chainrule import _dispatch
 from chainrule import reference as ref
 from chainrule._dispatch import Ops
 
-pytestmark = pytest.mark.skipif("numba" not in chainrule.available_backends(),
-                                reason=f"numba backend unavailable: {_dispatch.import_error('numba')}")
+pytestmark = pytest.mark.skipif(
+    "numba" not in chainrule.available_backends(),
+    reason=f"numba backend unavailable: {_dispatch.import_error('numba')}")
 
 DTYPES = [np.float32, np.float64]
 # float32: the kernels compute exp/tanh in float64 and round once; NumPy works in float32.
@@ -29,7 +30,8 @@ HIDDEN = [("sigmoid", 0.0), ("relu", 0.0), ("tanh", 0.0), ("leaky_relu", 0.01),
 OUTPUTS = HIDDEN + [("softmax", 0.0)]
 # (n, n_prev, m): odd shapes first
 SHAPES = [(3, 5, 7), (1, 1, 1), (4, 1, 9), (1, 6, 1), (5, 3, 1), (2, 4, 33)]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
+needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="measures compiled code (NUMBA_DISABLE_JIT set)")
 
 
 @pytest.fixture(scope="module")
@@ -378,6 +380,7 @@ def test_mnist_like_run_matches_numpy_backend(rng):
 
 # --------------------------------------------------------------------------- allocation, threads
 
+@needs_jit
 def test_train_step_allocates_nothing(numba_ops, rng):
     X, Y, Ws, bs, acts = _network(rng, np.float64, [20, 30, 5], ("relu", 0.0), ("softmax", 0.0),
                                   "categorical_crossentropy", 500)
@@ -398,6 +401,7 @@ def test_train_step_allocates_nothing(numba_ops, rng):
     assert peak < 4096, peak
 
 
+@needs_jit
 def test_compiled_steps_make_no_nrt_allocation():
     # numba's own allocator (NRT) is invisible to tracemalloc: count its allocations. Every
     # array argument costs one when it crosses into numba, so compare a 1-step loop with a
@@ -497,6 +501,7 @@ def test_import_works_without_numba_or_scipy(missing):
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 
+@needs_jit
 def test_import_without_a_writable_cache_dir():
     # Simulate a read-only install with no writable cache anywhere: no numba cache locator
     # can place a cache (ZipCacheLocator only serves zip imports), so cache=True would raise.

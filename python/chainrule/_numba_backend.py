@@ -63,15 +63,12 @@ def dense_backward(dZ, A_prev, W, Z_prev, activation_prev, convention="L", lambd
     dZ_prev = np.empty(A_prev.shape, dtype) if has_prev else empty
     dA_prev = np.empty(A_prev.shape, dtype) if need_dA_prev else empty
     act, alpha = (_ACT[activation_prev[0]], float(activation_prev[1])) if has_prev else (0, 0.0)
-    if not has_mask and need_dA_prev and mask_prev is not None:
-        # The input layer with a mask asked for: dA0 = (W^T dZ) * mask.
-        mask_prev = _c(mask_prev, dtype)
     core.dense_backward(dZ, A_prev, W, _c(Z_prev, dtype) if has_prev else empty, act, alpha,
                         1.0 / m if convention == "L" else 1.0, lambd / m,
                         _c(mask_prev, dtype) if has_mask else empty, has_mask, has_prev,
                         need_dA_prev, dW, db, dZ_prev, dA_prev)
     if need_dA_prev and not has_prev and mask_prev is not None:
-        dA_prev *= mask_prev
+        dA_prev *= mask_prev  # the input layer's dA0 = (W^T dZ) * mask, as the reference
     return (dZ_prev if has_prev else None), dW, db, (dA_prev if need_dA_prev else None)
 
 
