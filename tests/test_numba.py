@@ -438,24 +438,31 @@ def test_compiled_steps_make_no_nrt_allocation():
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 
-def test_two_models_train_in_two_threads(numba_ops, rng):
-    # Same shapes, so the same workspace key: each thread must get its own buffers.
+def test_two_models_train_in_two_threads(numba_ops):
+    # Same shapes, so the same workspace key: each thread must get its own buffers. The
+    # kernels release the GIL, so the two threads' steps really overlap.
     problems = [_network(np.random.default_rng(s), np.float64, [5, 8, 1], ("tanh", 0.0),
                          ("sigmoid", 0.0), "binary_crossentropy", 64) for s in (1, 2)]
+
+    def train(X, Y, Ws, bs, acts, barrier=None):
+        if barrier is not None:
+            barrier.wait()
+        for _ in range(40):
+            for _ in range(25):
+                numba_ops.train_step(X, Y, Ws, bs, acts, "binary_crossentropy", 0.5)
+            numba_ops.train_loop(X, Y, Ws, bs, acts, "binary_crossentropy", 0.5, 0.0, 25, 7)
+
     sequential = []
     for X, Y, Ws, bs, acts in problems:
         Wc, bc = [W.copy() for W in Ws], [b.copy() for b in bs]
-        for _ in range(200):
-            numba_ops.train_step(X, Y, Wc, bc, acts, "binary_crossentropy", 0.5)
-        numba_ops.train_loop(X, Y, Wc, bc, acts, "binary_crossentropy", 0.5, 0.0, 200, 7)
+        train(X, Y, Wc, bc, acts)
         sequential.append(Wc + bc)
     errors = []
+    barrier = threading.Barrier(2)
 
-    def work(X, Y, Ws, bs, acts):
+    def work(*args):
         try:
-            for _ in range(200):
-                numba_ops.train_step(X, Y, Ws, bs, acts, "binary_crossentropy", 0.5)
-            numba_ops.train_loop(X, Y, Ws, bs, acts, "binary_crossentropy", 0.5, 0.0, 200, 7)
+            train(*args, barrier)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
