@@ -236,9 +236,11 @@ def _network(rng, dtype, dims, hidden, output, loss, m):
 @pytest.mark.parametrize("pair", PAIRS, ids=lambda p: f"{p[0][0]}-{p[1][0]}-{p[2][:3]}")
 @pytest.mark.parametrize("m", [1, 2, 37])
 @pytest.mark.parametrize("lambd", [0.0, 0.5])
-def test_train_step_matches_reference(numba_ops, numpy_ops, rng, dtype, pair, m, lambd):
+@pytest.mark.parametrize("hidden_dims", [[5, 1, 4], []], ids=["L4", "L1"])
+def test_train_step_matches_reference(numba_ops, numpy_ops, rng, dtype, pair, m, lambd,
+                                      hidden_dims):
     hidden, output, loss, n_out = pair
-    X, Y, Ws, bs, acts = _network(rng, dtype, [3, 5, 1, 4, n_out], hidden, output, loss, m)
+    X, Y, Ws, bs, acts = _network(rng, dtype, [3, *hidden_dims, n_out], hidden, output, loss, m)
     Wn, bn = [W.copy() for W in Ws], [b.copy() for b in bs]
     ok_e, J_e = numpy_ops.train_step(X, Y, Wn, bn, acts, loss, 0.1, lambd, None, True)
     ok_a, J_a = numba_ops.train_step(X, Y, Ws, bs, acts, loss, 0.1, lambd, None, True)
