@@ -117,8 +117,8 @@ def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=
                compute_cost=False):
     dtype = Ws[0].dtype
     X, Y = _c(X, dtype), _c(Y, dtype)
-    plan = _plan(X, Ws, activations, loss)
-    if masks is not None or not plan.fusable:
+    plan = None if masks is not None else _plan(X, Ws, activations, loss)
+    if plan is None or not plan.fusable:  # dropout steps go through the layer ops
         return _generic_step(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
                              learning_rate, lambd, masks, compute_cost)
     acts, alphas, loss_code, eps, dtype_max, buf, offs, scratch = plan.args
