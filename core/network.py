@@ -16,6 +16,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
+from . import vmath
 from ._config import FASTMATH, inline, kernel
 from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, LEAKY_RELU, MSE, RELU, SIGMOID,
                     SOFTMAX, TANH, bias_activation, scale_add)
@@ -93,7 +94,8 @@ def output_delta(AL, Y, ZL, act, alpha, loss, inv_m, dZ, db):
 @kernel
 def cost(AL, Y, loss, eps):
     """``J``: ``-(1/m) sum(Y log A + (1-Y) log(1-A))``, ``-(1/m) sum(Y log A)`` or
-    ``(1/(2m)) sum (A-Y)^2``; ``A`` clipped to ``[eps, 1-eps]`` inside the logs only."""
+    ``(1/(2m)) sum (A-Y)^2``; ``A`` clipped to ``[eps, 1-eps]`` inside the logs only (so the
+    vectorisable :func:`vmath.log_positive` applies)."""
     n, m = AL.shape
     total = 0.0
     for i in range(n):
@@ -110,9 +112,9 @@ def cost(AL, Y, loss, eps):
                 a = 1.0 - eps if a > 1.0 - eps else a
                 y = yr[k]
                 if loss == BINARY_CE:
-                    total -= y * np.log(a) + (1.0 - y) * np.log(1.0 - a)
+                    total -= y * vmath.log_positive(a) + (1.0 - y) * vmath.log_positive(1.0 - a)
                 else:
-                    total -= y * np.log(a)
+                    total -= y * vmath.log_positive(a)
     return total / (2.0 * m) if loss == MSE else total / m
 
 

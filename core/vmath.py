@@ -78,3 +78,43 @@ def tanh(z):
     s, q = exp_parts(-2.0 * a)
     em = s * q + (s - 1.0)
     return math.copysign(-em / (2.0 + em), z)
+
+
+SQRT2 = 1.4142135623730951
+EXPONENT_BIAS = 1023
+MANTISSA_BITS = np.int64(0x000FFFFFFFFFFFFF)
+ONE_BITS = np.int64(0x3FF0000000000000)
+
+
+@inline
+def log_positive(a):
+    """``log(a)`` for a normal ``a > 0`` (the cost's clipped probabilities); NaN passes through.
+
+    ``a = 2^e m`` from the IEEE bits with ``m`` in ``[sqrt(1/2), sqrt(2))``; then
+    ``log(m) = 2 atanh(s) = 2 (s + s^3/3 + ... + s^21/21)`` with ``s = (m - 1)/(m + 1)``,
+    ``|s| <= 0.172`` (the next term is below 2^-55 relative), and ``log(a) = e ln 2 + log(m)``
+    with ``ln 2`` split as in :func:`exp_parts`.
+    """
+    x = np.float64(a)
+    bits = x.view(np.int64)
+    e = (bits >> 52) - EXPONENT_BIAS
+    m = np.int64((bits & MANTISSA_BITS) | ONE_BITS).view(np.float64)
+    big = m > SQRT2
+    m = m * 0.5 if big else m
+    k = np.float64(e + 1 if big else e)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    p = 1.0 / 21.0
+    p = p * z + 1.0 / 19.0
+    p = p * z + 1.0 / 17.0
+    p = p * z + 1.0 / 15.0
+    p = p * z + 1.0 / 13.0
+    p = p * z + 1.0 / 11.0
+    p = p * z + 1.0 / 9.0
+    p = p * z + 1.0 / 7.0
+    p = p * z + 1.0 / 5.0
+    p = p * z + 1.0 / 3.0
+    log_m = 2.0 * s + 2.0 * s * (z * p)
+    log_a = k * LN2_HI + (k * LN2_LO + log_m)
+    return log_a if x == x else x  # NaN in, NaN out

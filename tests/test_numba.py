@@ -92,6 +92,25 @@ def test_vmath_matches_numpy_to_a_few_ulp():
     assert np.isnan(t[0]) and np.isnan(s[0])
 
 
+def test_vmath_log_matches_numpy_to_a_few_ulp():
+    from numba import njit
+
+    from chainrule.core import vmath
+
+    @njit
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = vmath.log_positive(x[i])
+
+    x = np.concatenate([np.logspace(-307, 0, 20001), np.linspace(1e-16, 1, 20001),
+                        1 - np.logspace(-16, -1, 2000), [np.finfo(np.float32).eps, 2.0, 1e300]])
+    out = np.empty_like(x)
+    apply(x, out)
+    np.testing.assert_allclose(out, np.log(x), rtol=4 * np.finfo(float).eps, atol=0)
+    apply(np.array([np.nan]), out[:1])
+    assert np.isnan(out[0])
+
+
 def test_l2_cost_counts_every_layer_without_the_biases():
     Ws = {f"W{l}": np.full((2, 2), float(l)) for l in range(1, 5)}
     expected = 0.5 / (2 * 3) * sum(4 * l * l for l in range(1, 5))
