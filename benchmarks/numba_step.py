@@ -10,8 +10,8 @@ this script with their own settings and no disk cache.
 
 Rows: "numpy step" / "numba step" are ``Ops(backend).train_step(...)`` called from Python
 (no cost), "+cost" with ``compute_cost=True``; "numba loop/200" is the time per step inside
-one ``train_loop`` of 200 steps; "bare GEMMs" are the 2L - 1 matrix products a step needs
-(L forward, L for dW, L - 1 for dA; "+dA0" adds the input layer's, which training skips),
+one ``train_loop`` of 200 steps (cost once; "+cost": every step, as ``Network.fit`` asks);
+"bare GEMMs" are the 2L - 1 matrix products a step needs(L forward, L for dW, L - 1 for dA; "+dA0" adds the input layer's, which training skips),
 through NumPy's BLAS or, inside one @njit call, through SciPy's BLAS as the kernels do.
 The mnist-like workload runs twice: BLAS threads as configured, and limited to 1 (on a
 shared 2-core machine two OpenBLAS pools of 2 threads each stall one another).
@@ -86,6 +86,9 @@ def step_fns(name, lambd=0.0):
     def numba_loop():
         numba_ops.train_loop(X, Y, Ws, bs, acts, loss, lr, lambd, n_loop, n_loop)
 
+    def numba_loop_cost():  # the cost of every step, as Network.fit's compiled chunks ask
+        numba_ops.train_loop(X, Y, Ws, bs, acts, loss, lr, lambd, n_loop, 1)
+
     # The GEMMs a step needs: L forward, L for dW, L - 1 for dA (not the input layer's).
     m = X.shape[1]
     Zs = [np.empty((W.shape[0], m), W.dtype) for W in Ws]
@@ -124,6 +127,7 @@ def step_fns(name, lambd=0.0):
         "numba step +cost": lambda: numba_ops.train_step(X, Y, Ws, bs, acts, loss, lr, lambd,
                                                          None, True),
         f"numba loop/{n_loop}": numba_loop,
+        f"numba loop/{n_loop} +cost": numba_loop_cost,
         "bare GEMMs numpy": gemms_numpy,
         "bare GEMMs numpy +dA0": gemms_numpy_with_dA0,
         "bare GEMMs numba(scipy BLAS)": lambda: _gemms_numba(X, Wt, Zt, dWt, dAt),
@@ -135,7 +139,6 @@ def measure(name, repeats, threads):
     from threadpoolctl import threadpool_limits
     fns, n_loop = step_fns(name)
     number = 100 if name == "planar" else 3
-    fns[f"numba loop/{n_loop}"] = fns.pop(f"numba loop/{n_loop}")
     with threadpool_limits(limits=threads):
         loop = {k: v for k, v in fns.items() if k.startswith("numba loop")}
         rest = {k: v for k, v in fns.items() if k not in loop}
