@@ -12,7 +12,8 @@ Rows: "numpy step" / "numba step" are ``Ops(backend).train_step(...)`` called fr
 (no cost), "+cost" with ``compute_cost=True``; "numba loop/200" is the time per step inside
 one ``train_loop`` of 200 steps (cost once; "+cost": every step, as ``Network.fit`` asks);
 "bare GEMMs" are the 2L - 1 matrix products a step needs (L forward, L for dW, L - 1 for
-dA; "+dA0" adds the input layer's, which training skips), through NumPy's BLAS or, inside one @njit call, through SciPy's BLAS as the kernels do.
+dA; "+dA0" adds the input layer's, which training skips), through NumPy's BLAS or,
+inside one @njit call, through SciPy's BLAS as the kernels do.
 The mnist-like workload runs twice: BLAS threads as configured, and limited to 1 (on a
 shared 2-core machine two OpenBLAS pools of 2 threads each stall one another).
 """
