@@ -235,10 +235,10 @@ def main():
                 print(f"  {k:32s} {v:10.2f} us")
     for key, res in results.items():
         if key.startswith("mnist"):
-            g = res["bare GEMMs numpy"]
-            print(f"{key}: numba step / bare GEMMs (numpy) = {res['numba step'] / g:.3f}, "
-                  f"/ bare GEMMs (numba) = {res['numba step'] / res['bare GEMMs numba(scipy BLAS)']:.3f}, "
-                  f"/ bare GEMMs +dA0 = {res['numba step'] / res['bare GEMMs numpy +dA0']:.3f}; "
+            g, step = res["bare GEMMs numpy"], res["numba step"]
+            print(f"{key}: numba step / bare GEMMs (numpy) = {step / g:.3f}, "
+                  f"/ bare GEMMs (numba) = {step / res['bare GEMMs numba(scipy BLAS)']:.3f}, "
+                  f"/ bare GEMMs +dA0 = {step / res['bare GEMMs numpy +dA0']:.3f}; "
                   f"numpy step / bare GEMMs = {res['numpy step'] / g:.3f}")
 
 

@@ -31,7 +31,8 @@ OUTPUTS = HIDDEN + [("softmax", 0.0)]
 # (n, n_prev, m): odd shapes first
 SHAPES = [(3, 5, 7), (1, 1, 1), (4, 1, 9), (1, 6, 1), (5, 3, 1), (2, 4, 33)]
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
-needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="measures compiled code (NUMBA_DISABLE_JIT set)")
+needs_jit = pytest.mark.skipif(JIT_DISABLED,
+                               reason="measures compiled code (NUMBA_DISABLE_JIT set)")
 
 
 @pytest.fixture(scope="module")
