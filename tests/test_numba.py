@@ -517,7 +517,7 @@ def test_import_works_without_numba_or_scipy(missing):
         assert "numba" not in chainrule.available_backends(), chainrule.available_backends()
         X, Y = load_planar_dataset()
         net = chainrule.Network([2, 4, 1], hidden="tanh")
-        assert net.backend == "numpy"
+        assert net.backend in ("numpy", "c"), net.backend
         net.fit(X, Y, epochs=5, progress=False)
         try:
             chainrule.Network([2, 4, 1], backend="numba")
