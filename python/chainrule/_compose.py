@@ -69,7 +69,7 @@ def update_is_safe(params, grads, learning_rate):
         g_max = np.abs(g).max()
         if not np.isfinite(g_max):
             return False
-        if np.abs(p).max() + learning_rate * float(g_max) >= np.finfo(p.dtype).max:
+        if float(np.abs(p).max()) + learning_rate * float(g_max) >= float(np.finfo(p.dtype).max):
             return False
     return True
 
