@@ -151,6 +151,19 @@ def positive_finite(value, what):
     return float(value)
 
 
+def nonneg_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InputError(f"{what} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def nonneg_float(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(value) or value < 0:
+        raise InputError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def convention(value):
     if not isinstance(value, str) or value not in ref.CONVENTIONS:
         raise InputError(f"convention must be 'L' (the lectures) or 'J' (derivatives of the cost), "

@@ -3,10 +3,6 @@ of its backend; the numerics live in the reference and the kernels."""
 
 from __future__ import annotations
 
-import functools
-import math
-import numbers
-
 import numpy as np
 
 from . import _training
@@ -15,7 +11,6 @@ from . import reference as ref
 from ._compose import cost as _cost
 from ._dispatch import Ops, choose_backend
 from .errors import NonFiniteError
-from .optim import inverse_time_decay, make_optimizer, scheduled_decay
 
 _DEFAULT_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy"}
 
@@ -434,425 +429,28 @@ class Network:
             Ctrl-C is honoured between steps; a second one interrupts at once), with its
             history; ``stop_reason_ == "interrupted"``.
         """
-        # ---- arguments
-        learning_rate = check.positive_finite(learning_rate, "learning_rate")
-        epochs = _nonneg_int(epochs, "epochs")
-        X, Y = self._check_XY(X, Y)
-        m = X.shape[1]
-        if mini_batch_size is not None:
-            mini_batch_size = _nonneg_int(mini_batch_size, "mini_batch_size")
-            if mini_batch_size == 0:
-                raise check.InputError("mini_batch_size must be >= 1 (or None for full batch)")
-        if cost_every is None:
-            cost_every = 1 if mini_batch_size is not None else 100
-        cost_every = _nonneg_int(cost_every, "cost_every")
-        if cost_every == 0:
-            raise check.InputError("cost_every must be an integer > 0")
-        if shuffle_seed is not None:
-            shuffle_seed = _nonneg_int(shuffle_seed, "shuffle_seed")
-        decay_rate = _nonneg_float(decay_rate, "decay_rate")
-        if decay_interval is not None:
-            decay_interval = _nonneg_int(decay_interval, "decay_interval")
-            if decay_interval == 0:
-                raise check.InputError("decay_interval must be an integer > 0")
-        lambd = _nonneg_float(lambd, "lambd")
-        probs = _training.keep_probs(keep_prob, self.L)
-        opt = make_optimizer(optimizer)
-        if on_nonfinite not in ("raise", "skip"):
-            raise check.InputError(f"on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
-        patience = _nonneg_int(patience, "patience")
-        min_delta = _nonneg_float(min_delta, "min_delta")
-        checkpoint_every = _nonneg_int(checkpoint_every, "checkpoint_every")
-        if checkpoint is not None and checkpoint_every == 0:
-            raise check.InputError("checkpoint_every must be an integer > 0")
-        callbacks = list(callbacks or [])
-        out_name = self.activations[-1][0]
-        w = _training.example_weights(sample_weight, class_weight, Y, out_name,
-                                      self.layer_dims[-1], m, self.dtype)
-
-        saved = self._load_checkpoint(resume) if resume is not None else None
-
-        # ---- validation data
-        X_val = Y_val = None
-        if validation_data is not None:
-            try:
-                X_val, Y_val = validation_data
-            except (TypeError, ValueError) as exc:
-                raise check.InputError("validation_data must be a pair (X_val, Y_val)") from exc
-            X_val, Y_val = self._check_XY(X_val, Y_val)
-        elif validation_fraction:
-            if isinstance(validation_fraction, bool) or \
-                    not isinstance(validation_fraction, numbers.Real) or \
-                    not 0 < validation_fraction < 1:
-                raise check.InputError(f"validation_fraction must be in (0, 1), got "
-                                       f"{validation_fraction!r}")
-            n_val = int(round(m * validation_fraction))
-            if not 1 <= n_val < m:
-                raise check.InputError(f"validation_fraction={validation_fraction} of m = {m} "
-                                       f"examples leaves {n_val} for validation and {m - n_val} "
-                                       f"for training; each needs at least 1")
-            split_seed = None if self.seed is None else [int(self.seed), 0x5EED]
-            perm = np.random.default_rng(split_seed).permutation(m)
-            val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-            X_val, Y_val = np.ascontiguousarray(X[:, val]), np.ascontiguousarray(Y[:, val])
-            X, Y = np.ascontiguousarray(X[:, tr]), np.ascontiguousarray(Y[:, tr])
-            w = None if w is None else w[tr]
-            m = X.shape[1]
-
-        args = {"epochs": epochs, "learning_rate": learning_rate, "cost_every": cost_every,
-                "optimizer": opt.get_config(), "mini_batch_size": mini_batch_size,
-                "shuffle": bool(shuffle), "shuffle_seed": shuffle_seed,
-                "decay_rate": decay_rate, "decay_interval": decay_interval, "lambd": lambd,
-                "keep_prob": probs, "validation_fraction": float(validation_fraction or 0),
-                "early_stopping": bool(early_stopping), "patience": patience,
-                "min_delta": min_delta, "restore_best": bool(restore_best),
-                "on_nonfinite": on_nonfinite, "class_weight": repr(class_weight)}
-        signature = _training.signature(args, [X, Y, w, X_val, Y_val])
-
-        # ---- where to start
-        if saved is not None:
-            self._resume_from(saved, resume, signature)
-            start, end = self._train["epoch"], epochs
-            opt = self._adopt_optimizer(opt, required=True)
-        elif continue_training and self._train is not None:
-            start = self._train["epoch"]
-            end = start + epochs
-            opt = self._adopt_optimizer(opt, required=False)
-            self._train["signature"] = signature
-        else:
-            start, end = 0, epochs
-            opt.reset(self._parameters)
-            self.optimizer_, self._opt_pending = opt, None
-            self.history_ = {"epoch": [], "cost": [], "score": [], "lr": [], "skipped": []}
-            if X_val is not None:
-                self.history_.update(val_cost=[], val_score=[])
-            self._train = {"epoch": 0, "steps": 0, "skipped": 0, "best": float("inf"),
-                           "best_epoch": -1, "wait": 0, "best_params": None,
-                           "signature": signature, "optimizer": opt.get_config()}
-        for key in ("score", "lr", "skipped") + (("val_cost", "val_score")
-                                                 if X_val is not None else ()):
-            self.history_.setdefault(key, [])
-        self._train["optimizer"] = opt.get_config()
-
-        def lr_of(epoch):
-            if not decay_rate or epoch <= 1:
-                return learning_rate
-            if decay_interval is None:
-                return float(inverse_time_decay(learning_rate, epoch - 1, decay_rate))
-            return float(scheduled_decay(learning_rate, epoch - 1, decay_rate, decay_interval))
-
-        ops = self._use_backend_for(m if mini_batch_size is None else min(mini_batch_size, m))
-        Ws, bs = self._Ws_bs()
-        fast = (opt.name == "gd" and (mini_batch_size is None) and dropout_off(probs)
-                and w is None and not decay_rate and on_nonfinite == "raise")
-        fit = dict(X=X, Y=Y, w=w, m=m, ops=ops, Ws=Ws, bs=bs, opt=opt, lambd=lambd,
-                   fused_gd=opt.name == "gd" and self.loss != "mean_squared_error",
-                   probs=probs, mini_batch_size=mini_batch_size, shuffle=shuffle,
-                   shuffle_seed=shuffle_seed, on_nonfinite=on_nonfinite)
-        bar = _progress_bar(end - start, progress)
-        self.stop_reason_ = None
-        for cb in callbacks:
-            if hasattr(cb, "on_fit_begin"):
-                cb.on_fit_begin(self)
-        guard = _training.InterruptGuard()
-        loop = self._loop_full_batch if mini_batch_size is None else self._loop_mini_batches
-        record = functools.partial(
-            self._record_epoch, fit=fit, X_val=X_val, Y_val=Y_val,
+        _training.FitRun(
+            self, X, Y, epochs=epochs, learning_rate=learning_rate, cost_every=cost_every,
+            progress=progress, print_cost=print_cost, optimizer=optimizer,
+            mini_batch_size=mini_batch_size, shuffle=shuffle, shuffle_seed=shuffle_seed,
+            decay_rate=decay_rate, decay_interval=decay_interval, lambd=lambd,
+            keep_prob=keep_prob, sample_weight=sample_weight, class_weight=class_weight,
+            validation_data=validation_data, validation_fraction=validation_fraction,
             early_stopping=early_stopping, patience=patience, min_delta=min_delta,
-            restore_best=restore_best, callbacks=callbacks, print_cost=print_cost, bar=bar)
-        try:
-            with guard:
-                loop(fit, start, end, cost_every, lr_of, fast, record, checkpoint,
-                     checkpoint_every, bar, guard)
-            self.stop_reason_ = self.stop_reason_ or "completed"
-        except KeyboardInterrupt:
-            self.stop_reason_ = "interrupted"
-            raise
-        except NonFiniteError:
-            self.stop_reason_ = "nonfinite"
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        if early_stopping and restore_best and self._train["best_params"] is not None:
-            self._parameters = {k: v.copy() for k, v in self._train["best_params"].items()}
-        if checkpoint is not None and end > start:
-            self._save_checkpoint(checkpoint)  # the finished model
-        for cb in callbacks:
-            if hasattr(cb, "on_fit_end"):
-                cb.on_fit_end(self)
+            restore_best=restore_best, callbacks=callbacks, on_nonfinite=on_nonfinite,
+            checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+            continue_training=continue_training).execute()
         return self
 
-    # ---- pieces of fit
-    def _loop_full_batch(self, fit, start, end, cost_every, lr_of, fast, record, checkpoint,
-                         checkpoint_every, bar, guard):
-        """One step per epoch. Record ``e`` describes the parameters after ``e`` steps (the
-        course's "Cost after iteration e"): at ``e = 0, cost_every, ...`` and at ``end``."""
-        epoch = start
-        recorded = self.history_["epoch"]
-        while True:
-            if (epoch % cost_every == 0 or epoch == end) and \
-                    (not recorded or recorded[-1] < epoch):
-                if record(epoch, None, lr_of(epoch), per_epoch=False):
-                    return
-            if epoch == end:
-                return
-            if checkpoint is not None and epoch > start and epoch % checkpoint_every == 0:
-                self._save_checkpoint(checkpoint)
-            guard.check()
-            nxt = min(end, epoch + cost_every - epoch % cost_every)
-            if checkpoint is not None:
-                nxt = min(nxt, epoch + checkpoint_every - epoch % checkpoint_every)
-            if fast:  # the backend's compiled loop, up to the next record or checkpoint
-                self._fast_chunk(fit, lr_of(epoch), epoch, nxt - epoch, guard)
-            else:
-                for e in range(epoch, nxt):
-                    self._step(fit, fit["X"], fit["Y"], fit["w"], lr_of(e), f"epoch {e}")
-                    self._train["epoch"] = e + 1
-                    guard.check()
-            if bar is not None:
-                bar.update(nxt - epoch)
-            epoch = nxt
-            self._train["epoch"] = epoch
-
-    def _loop_mini_batches(self, fit, start, end, cost_every, lr_of, fast, record, checkpoint,
-                           checkpoint_every, bar, guard):
-        """Epochs of mini-batches. Record ``i`` describes epoch ``i``: its mean mini-batch
-        cost (the course's ``cost_avg``) and the scores after it; at ``i = 0, cost_every,
-        ...`` and at the last epoch."""
-        for epoch in range(start, end):
-            lr = lr_of(epoch)
-            J = self._epoch(fit, lr, epoch, guard)
-            self._train["epoch"] = epoch + 1
-            if bar is not None:
-                bar.update(1)
-            stop = False
-            if epoch % cost_every == 0 or epoch == end - 1:
-                stop = record(epoch, J, lr, per_epoch=True)
-            if stop or epoch == end - 1:
-                return  # the last checkpoint is written by fit
-            if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
-                self._save_checkpoint(checkpoint)
-            guard.check()
-
-    def _adopt_optimizer(self, opt, required):
-        """Continue the optimiser of the previous fit (or of a restored state) if it fits."""
-        current = self.optimizer_
-        if current is not None and current.get_config() == opt.get_config():
-            return current
-        state = current.get_state() if current is not None else self._opt_pending
-        if current is None and state is None and not opt._prefixes:
-            state = {}
-        if state is not None and (current is None or current.name == opt.name):
-            try:
-                opt.set_state(state, self._parameters)
-            except check.InputError:
-                if required:
-                    raise
-                opt.reset(self._parameters)
-        elif required and opt._prefixes:
-            raise check.InputError("the checkpoint holds no state for the "
-                                   f"{opt.name} optimiser")
-        else:
-            opt.reset(self._parameters)
-        self.optimizer_, self._opt_pending = opt, None
-        return opt
-
-    def _load_checkpoint(self, path):
-        """The network saved at ``path``, checked to be this one; adopts its seed (which
-        decides the validation split)."""
-        from .io import load
-
-        saved = load(path, backend=self._backend_request)
-        mine, theirs = self.get_config(), saved.get_config()
-        for key in ("layer_dims", "activations", "loss", "dtype"):
-            if mine[key] != theirs[key]:
-                raise check.InputError(f"cannot resume from {path}: its network has {key} = "
-                                       f"{theirs[key]!r}, this one {mine[key]!r}")
-        if "train/epoch" not in saved.get_state():
-            raise check.InputError(f"cannot resume from {path}: it holds no training state "
-                                   f"(it was not written by fit(checkpoint=...))")
-        self.seed = saved.seed
-        return saved
-
-    def _resume_from(self, saved, path, signature):
-        state = saved.get_state()
-        if _training.decode_json(state["train/signature"], "signature") != signature:
-            raise check.InputError(f"cannot resume from {path}: it was written by a fit with "
-                                   f"other arguments or data; resume with the same ones")
-        self.set_state(state)
-        self.history_ = {k: list(v) for k, v in saved.history_.items()}
-
-    def _save_checkpoint(self, path):
-        from .io import save
-
-        save(self, path)
-
-    def _step(self, fit, Xb, Yb, wb, lr, where):
-        """One step on a batch; returns its cost, or ``None`` if it was skipped."""
-        ops, Ws, bs = fit["ops"], fit["Ws"], fit["bs"]
-        masks = _training.dropout_masks(self.rng, self.layer_dims, fit["probs"], Xb.shape[1],
-                                        self.dtype)
-        if fit["fused_gd"] and wb is None:
-            # The backend's fused step (mask and L2 inside). With a cross-entropy loss the
-            # clipped cost is finite whenever A[L] is, and a non-finite A[L] makes the
-            # gradient non-finite, which the step refuses: ok covers the cost too.
-            with np.errstate(over="ignore", invalid="ignore"):
-                ok, J = ops.train_step(Xb, Yb, Ws, bs, self.activations, self.loss, lr,
-                                       fit["lambd"], masks, True)
-            bad = None if ok and math.isfinite(J) else "gradient or cost"
-            if bad is None:
-                self._train["steps"] += 1
-                return J
-        else:
-            with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
-                J, dWs, dbs = self._cost_and_gradients(fit, Xb, Yb, wb, masks)
-            bad = _first_nonfinite(J, dWs, dbs)
-        if bad is not None:
-            if fit["on_nonfinite"] == "skip":
-                self._train["skipped"] += 1
-                return None
-            raise NonFiniteError(
-                f"{where}: the {bad} is not finite (NaN or inf); training stopped and the model "
-                f"kept the parameters and optimiser state of the last good step — lower the "
-                f"learning rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
-        fit["opt"].update(ops, Ws, bs, dWs, dbs, lr)
-        self._train["steps"] += 1
-        return J
-
-    def _cost_and_gradients(self, fit, Xb, Yb, wb, masks):
-        """The batch's cost and ``dWs, dbs`` (weighted by ``wb`` when given)."""
-        ops, Ws, bs = fit["ops"], fit["Ws"], fit["bs"]
-        mb = Xb.shape[1]
-        Zs, As = ops.forward(Xb, Ws, bs, self.activations, masks)
-        lambd = fit["lambd"]
-        if wb is None:
-            J = _cost(Yb, As[-1], Ws, self.loss, lambd)
-            _, dWs, dbs, _ = ops.backward(Yb, Zs, As, Ws, self.activations, self.loss, "L",
-                                          lambd, masks, False)
-        else:
-            sw = float(np.sum(wb, dtype=np.float64))
-            J = ref.compute_cost(As[-1], Yb, self.loss, sample_weight=wb)
-            if lambd:
-                J += ref.l2_cost(self._parameters, lambd, sw)
-            dZL = ref.output_delta(As[-1], Yb, Zs[-1], self.activations[-1], self.loss, "L")
-            dZL = dZL * (wb * self.dtype.type(mb / sw))
-            _, dWs, dbs, _ = ops.backward_delta(dZL, Zs, As, Ws, self.activations, "L",
-                                                lambd * mb / sw, masks, False)
-        return J, dWs, dbs
-
-    def _epoch(self, fit, lr, epoch, guard):
-        """One epoch in mini-batches; returns the epoch's cost (weighted mean of the batches')."""
-        X, Y, w, m = fit["X"], fit["Y"], fit["w"], fit["m"]
-        perm = _training.permutation(m, epoch, self.rng, fit["shuffle"], fit["shuffle_seed"])
-        total = weight = 0.0
-        for k, idx in enumerate(_training.batches(m, fit["mini_batch_size"], perm)):
-            wb = None if w is None else w[idx]
-            J = self._step(fit, X[:, idx], Y[:, idx], wb, lr, f"epoch {epoch}, mini-batch {k}")
-            if J is not None:
-                share = len(idx) if wb is None else float(np.sum(wb, dtype=np.float64))
-                total += J * share
-                weight += share
-            guard.check()
-        return total / weight if weight else float("nan")
-
-    def _fast_chunk(self, fit, lr, epoch, n, guard):
-        """``n`` full-batch gradient-descent epochs in the backend's compiled loop.
-
-        The loop stops at a non-finite gradient; a non-finite cost (recorded every step)
-        is found afterwards and the chunk replayed up to it, so either way the model
-        ends at the last good step."""
-        ops, Ws, bs = fit["ops"], fit["Ws"], fit["bs"]
-        before = [W.copy() for W in Ws], [b.copy() for b in bs]
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
-            n_done, costs = ops.train_loop(fit["X"], fit["Y"], Ws, bs, self.activations,
-                                           self.loss, lr, fit["lambd"], n, 1)
-        bad_cost = np.flatnonzero(~np.isfinite(costs[:n_done]))
-        if bad_cost.size:
-            # Replay up to the first non-finite cost from the chunk's start (deterministic).
-            n_done = int(bad_cost[0])
-            for P, saved in zip(Ws + bs, before[0] + before[1]):
-                P[...] = saved
-            if n_done:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    ops.train_loop(fit["X"], fit["Y"], Ws, bs, self.activations, self.loss, lr,
-                                   fit["lambd"], n_done, 0)
-        self._train["steps"] += n_done
-        if n_done < n:
-            self._train["epoch"] = epoch + n_done
-            what = "cost" if bad_cost.size else "gradient"
-            raise NonFiniteError(
-                f"epoch {epoch + n_done}: the {what} is not finite (NaN or inf); training "
-                f"stopped and the parameters of the last good step were kept — lower the "
-                f"learning rate (now {lr}) or scale the inputs")
-
-    def _record_epoch(self, epoch, J, lr, per_epoch, fit, X_val, Y_val, early_stopping,
-                      patience, min_delta, restore_best, callbacks, print_cost, bar):
-        """Append one record to ``history_``; run early stopping and callbacks. True = stop.
-
-        ``J=None``: evaluate the cost of the current parameters on the training data
-        (with the L2 term and the example weights, without dropout).
-        """
-        Ws, bs = fit["Ws"], fit["bs"]
-        with np.errstate(over="ignore", invalid="ignore"):
-            AL = fit["ops"].forward(fit["X"], Ws, bs, self.activations)[1][-1]
-        if J is None:
-            w, lambd = fit["w"], fit["lambd"]
-            if w is None:
-                J = _cost(fit["Y"], AL, Ws, self.loss, lambd)
-            else:
-                J = ref.compute_cost(AL, fit["Y"], self.loss, sample_weight=w)
-                if lambd:
-                    J += ref.l2_cost(self._parameters, lambd, float(np.sum(w, dtype=np.float64)))
-        logs = {"epoch": int(epoch), "cost": float(J), "lr": float(lr),
-                "score": self._score_checked(fit["X"], fit["Y"], AL),
-                "skipped": int(self._train["skipped"])}
-        if X_val is not None:
-            AL = fit["ops"].forward(X_val, fit["Ws"], fit["bs"], self.activations)[1][-1]
-            logs["val_cost"] = ref.compute_cost(AL, Y_val, self.loss)
-            logs["val_score"] = self._score_checked(X_val, Y_val, AL)
-        for key, value in logs.items():
-            self.history_.setdefault(key, []).append(value)
-        stop = False
-        t = self._train
-        if early_stopping:
-            value = logs.get("val_cost", logs["cost"])
-            if value < t["best"] - min_delta:
-                t["best"], t["best_epoch"], t["wait"] = float(value), int(epoch), 0
-                if restore_best:
-                    t["best_params"] = {k: v.copy() for k, v in self._parameters.items()}
-            else:
-                t["wait"] += 1
-                if t["wait"] >= patience:
-                    stop = True
-                    self.stop_reason_ = "early_stopping"
-        if bar is not None:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
-                             if k in ("cost", "val_cost", "val_score")})
-        if print_cost:
-            unit = "epoch" if per_epoch else "iteration"
-            print(f"Cost after {unit} {epoch}: {J}")
-        for cb in callbacks:
-            fn = getattr(cb, "on_epoch_end", cb)
-            if fn(self, int(epoch), dict(logs)) is True:
-                stop = True
-                self.stop_reason_ = self.stop_reason_ or "callback"
-        return stop
-
-    def _score_checked(self, X, Yv, AL=None):
-        """:meth:`score` on validated arrays (``AL`` if already computed)."""
-        if AL is None:
-            Ws, bs = self._Ws_bs()
-            AL = self._ops.forward(X, Ws, bs, self.activations)[1][-1]
+    def _score_checked(self, X, Yv, AL):
+        """:meth:`score` on validated arrays, from their forward pass ``AL``."""
         out = self.activations[-1][0]
         if out == "sigmoid" and self.layer_dims[-1] == 1:
             return float(np.mean((AL > 0.5) == Yv))
         if out == "softmax":
             return float(np.mean(np.argmax(AL, axis=0) == np.argmax(Yv, axis=0)))
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit scores NaN/-inf
-            residual = np.sum((Yv - AL) ** 2)
-            total = np.sum((Yv - Yv.mean(axis=1, keepdims=True)) ** 2)
-            return float(1 - residual / total) if total else 0.0
+            return _r_squared(Yv, AL)
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, X):
@@ -880,9 +478,7 @@ class Network:
             return float(np.mean(pred == Yv))
         if out == "softmax":
             return float(np.mean(pred == np.argmax(Yv, axis=0)))
-        residual = np.sum((Yv - pred) ** 2)
-        total = np.sum((Yv - Yv.mean(axis=1, keepdims=True)) ** 2)
-        return float(1 - residual / total) if total else 0.0
+        return _r_squared(Yv, pred)
 
     # ------------------------------------------------------------------ files
     def save(self, path):
@@ -903,40 +499,8 @@ class Network:
         return load(path, backend=backend)
 
 
-def _nonneg_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise check.InputError(f"{what} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def _nonneg_float(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-            not math.isfinite(value) or value < 0:
-        raise check.InputError(f"{what} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def dropout_off(probs):
-    return all(p == 1.0 for p in probs)
-
-
-def _first_nonfinite(J, dWs, dbs):
-    """The name of the first non-finite quantity of a step (``"cost"``, ``"gradient dW2"``), or None."""
-    if not math.isfinite(J):
-        return "cost"
-    for l, (dW, db) in enumerate(zip(dWs, dbs), 1):
-        if not np.isfinite(dW).all():
-            return f"gradient dW{l}"
-        if not np.isfinite(db).all():
-            return f"gradient db{l}"
-    return None
-
-
-def _progress_bar(total, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a dependency, but the model must not need it to train
-        return None
-    return tqdm(total=total, unit="epoch", leave=False, dynamic_ncols=True)
+def _r_squared(Y, P):
+    """``R² = 1 - Σ(Y - P)² / Σ(Y - mean(Y))²`` (0 when ``Y`` is constant)."""
+    residual = np.sum((Y - P) ** 2)
+    total = np.sum((Y - Y.mean(axis=1, keepdims=True)) ** 2)
+    return float(1 - residual / total) if total else 0.0
