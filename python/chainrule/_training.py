@@ -268,21 +268,17 @@ class FitRun:
         X, Y = net._check_XY(X, Y)
         m = X.shape[1]
         if mini_batch_size is not None:
-            mini_batch_size = check.nonneg_int(mini_batch_size, "mini_batch_size")
-            if mini_batch_size == 0:
-                raise InputError("mini_batch_size must be >= 1 (or None for full batch)")
+            mini_batch_size = check.positive_int(
+                mini_batch_size, "mini_batch_size",
+                "mini_batch_size must be >= 1 (or None for full batch)")
         if cost_every is None:
             cost_every = 1 if mini_batch_size is not None else 100
-        cost_every = check.nonneg_int(cost_every, "cost_every")
-        if cost_every == 0:
-            raise InputError("cost_every must be an integer > 0")
+        cost_every = check.positive_int(cost_every, "cost_every")
         if shuffle_seed is not None:
             shuffle_seed = check.nonneg_int(shuffle_seed, "shuffle_seed")
         decay_rate = check.nonneg_float(decay_rate, "decay_rate")
         if decay_interval is not None:
-            decay_interval = check.nonneg_int(decay_interval, "decay_interval")
-            if decay_interval == 0:
-                raise InputError("decay_interval must be an integer > 0")
+            decay_interval = check.positive_int(decay_interval, "decay_interval")
         lambd = check.nonneg_float(lambd, "lambd")
         probs = keep_probs(keep_prob, net.L)
         opt = make_optimizer(optimizer)

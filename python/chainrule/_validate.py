@@ -151,10 +151,27 @@ def positive_finite(value, what):
     return float(value)
 
 
+def n_threads(value):
+    """``None`` (leave the BLAS thread pools alone) or an integer >= 1."""
+    if value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise InputError(f"n_threads must be None or an integer >= 1, got {value!r}")
+    return int(value)
+
+
 def nonneg_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InputError(f"{what} must be an integer >= 0, got {value!r}")
     return int(value)
+
+
+def positive_int(value, what, zero_message=None):
+    """An integer > 0; a negative one gets :func:`nonneg_int`'s message, 0 ``zero_message``."""
+    value = nonneg_int(value, what)
+    if value == 0:
+        raise InputError(zero_message or f"{what} must be an integer > 0")
+    return value
 
 
 def nonneg_float(value, what):

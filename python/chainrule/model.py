@@ -3,9 +3,11 @@ of its backend; the numerics live in the reference and the kernels."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from . import _training
+from . import _threads, _training
 from . import _validate as check
 from . import reference as ref
 from ._compose import cost as _cost
@@ -13,6 +15,18 @@ from ._dispatch import Ops, choose_backend
 from .errors import NonFiniteError
 
 _DEFAULT_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy"}
+
+
+def _thread_limited(method):
+    """Run a public method with the BLAS pools limited to ``n_threads``: entered once per
+    call (nested public calls reuse it), never per step."""
+    @functools.wraps(method)
+    def limited(self, *args, **kwargs):
+        if self.n_threads is None:
+            return method(self, *args, **kwargs)
+        with _threads.limited(self.n_threads):
+            return method(self, *args, **kwargs)
+    return limited
 
 
 class Network:
@@ -43,6 +57,11 @@ class Network:
         The dtype of parameters and computation; float32 stays float32 end to end.
     backend : {"auto", "numpy", "numba", "c"}
         Which kernels to run; ``CHAINRULE_BACKEND`` overrides ``"auto"``.
+    n_threads : int, optional
+        Limit every BLAS thread pool (threadpoolctl, ``user_api="blas"``; this includes the
+        BLAS the C backend calls) to this many threads while the model computes
+        (:meth:`forward`, :meth:`backward`, :meth:`step`, :meth:`fit`, :meth:`predict`, ...),
+        restoring the previous numbers after each call. ``None`` leaves the pools alone.
 
     Attributes
     ----------
@@ -71,7 +90,8 @@ class Network:
     """
 
     def __init__(self, layer_dims, activations=None, hidden="relu", output="sigmoid", loss=None,
-                 init="he", seed=0, dtype="float64", backend="auto", legacy_seed=None):
+                 init="he", seed=0, dtype="float64", backend="auto", legacy_seed=None,
+                 n_threads=None):
         self.layer_dims = check.layer_dims(layer_dims)
         L = len(self.layer_dims) - 1
         if activations is None:
@@ -88,6 +108,7 @@ class Network:
             self.layer_dims, init, rng=self.rng, legacy_seed=check.seed(legacy_seed, "legacy_seed"),
             dtype=self.dtype)
         self._backend_request = check.backend(backend)
+        self.n_threads = check.n_threads(n_threads)
         try:
             self.backend = choose_backend(self.layer_dims, None, self.dtype, self._backend_request)
         except ValueError as exc:  # a bad CHAINRULE_BACKEND
@@ -124,6 +145,7 @@ class Network:
             "seed": self.seed,
             "dtype": self.dtype.name,
             "backend": self._backend_request,
+            "n_threads": self.n_threads,
         }
 
     @classmethod
@@ -220,6 +242,7 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("n_threads", None)  # pickled before n_threads existed
         try:
             self._ops = Ops(self.backend)
         except ImportError:  # unpickled where that backend is missing: let the policy choose
@@ -252,6 +275,7 @@ class Network:
                 f"dtype={self.dtype.name!r}, backend={self.backend!r})")
 
     # ------------------------------------------------------------------ forward / backward
+    @_thread_limited
     def forward(self, X):
         """Forward pass. Returns ``(AL, caches)`` with the course's caches ``((A_prev, W, b), Z)``.
 
@@ -276,6 +300,7 @@ class Network:
         caches = [((As[l - 1], Ws[l - 1], bs[l - 1]), Zs[l - 1]) for l in range(1, self.L + 1)]
         return As[-1], caches
 
+    @_thread_limited
     def backward(self, AL, Y, caches, convention="L"):
         """Backward pass from a :meth:`forward`'s output.
 
@@ -300,6 +325,7 @@ class Network:
             grads[f"db{l}"] = dbs[l - 1]
         return grads
 
+    @_thread_limited
     def cost(self, AL, Y):
         """The cost ``J`` of predictions ``AL`` against labels ``Y`` (a float)."""
         AL = check.AL(AL, self.layer_dims[-1], None, self.loss, self.dtype)
@@ -307,6 +333,7 @@ class Network:
         return _cost(Y, AL, self._Ws_bs()[0], self.loss)
 
     # ------------------------------------------------------------------ training
+    @_thread_limited
     def step(self, X, Y, learning_rate):
         """One step of gradient descent on ``X, Y``; returns the cost before the update.
 
@@ -326,6 +353,7 @@ class Network:
                                  "check the input scale")
         return J
 
+    @_thread_limited
     def fit(self, X, Y, epochs=1000, learning_rate=0.0075, cost_every=None, progress=True,
             print_cost=False, *, optimizer="gd", mini_batch_size=None, shuffle=True,
             shuffle_seed=None, decay_rate=0.0, decay_interval=None, lambd=0.0, keep_prob=1.0,
@@ -453,10 +481,12 @@ class Network:
             return _r_squared(Yv, AL)
 
     # ------------------------------------------------------------------ prediction
+    @_thread_limited
     def predict_proba(self, X):
         """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``."""
         return self.forward(X)[0]
 
+    @_thread_limited
     def predict(self, X):
         """Predictions: 0/1 of shape ``(1, m)`` (sigmoid), class indices ``(m,)`` (softmax),
         or ``A[L]`` for other outputs."""
@@ -468,6 +498,7 @@ class Network:
             return np.argmax(AL, axis=0)
         return AL
 
+    @_thread_limited
     def score(self, X, Y):
         """Accuracy for classifiers (fraction of correct predictions); R² for regression."""
         X = self._check_XY(X)

@@ -1,0 +1,101 @@
+"""Network(n_threads=...): the BLAS pools are limited during a call and restored after it."""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from chainrule import Network
+from chainrule.errors import InputError
+
+
+def _blas_threads():
+    return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+
+def _data(rng, n_x=48, m=300):
+    X = rng.standard_normal((n_x, m))
+    Y = (X[:3].sum(axis=0, keepdims=True) > 0).astype(float)
+    return X, Y
+
+
+def test_n_threads_results_identical_to_unlimited(backend, rng):
+    X, Y = _data(rng)
+    nets = [Network([48, 64, 32, 1], backend=backend, seed=3, n_threads=n) for n in (1, None)]
+    for net in nets:
+        net.fit(X, Y, epochs=4, mini_batch_size=64, optimizer="adam", learning_rate=0.01,
+                progress=False)
+        net.fit(X, Y, epochs=30, cost_every=10, progress=False, continue_training=True)
+    limited, free = nets
+    for key, expected in free.parameters.items():
+        np.testing.assert_array_equal(limited.parameters[key], expected)
+    assert limited.history_ == free.history_
+    np.testing.assert_array_equal(limited.predict_proba(X), free.predict_proba(X))
+    AL, caches = free.forward(X)
+    expected = free.backward(AL, Y, caches)
+    AL, caches = limited.forward(X)
+    actual = limited.backward(AL, Y, caches)
+    for key in expected:
+        np.testing.assert_array_equal(actual[key], expected[key])
+    assert limited.step(X, Y, 0.1) == free.step(X, Y, 0.1)
+    assert limited.score(X, Y) == free.score(X, Y)
+
+
+def test_n_threads_limits_blas_during_fit_and_restores(backend, rng):
+    X, Y = _data(rng, m=40)
+    net = Network([48, 8, 1], backend=backend, n_threads=1)
+    seen = []
+
+    def record(net_, epoch, logs):
+        seen.append(_blas_threads())
+        if backend == "c":
+            from chainrule import _cbackend
+            seen.append([_cbackend.get_num_threads()])
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        net.fit(X, Y, epochs=3, mini_batch_size=16, progress=False, callbacks=[record])
+        after = _blas_threads()
+    assert before == [2]
+    assert seen and all(s in ([1], [None]) for s in seen)  # None: the C backend without BLAS
+    assert after == before
+
+
+def test_n_threads_limits_every_public_call(backend, rng, monkeypatch):
+    X, Y = _data(rng, m=20)
+    net = Network([48, 5, 1], backend=backend, n_threads=1)
+    seen = []
+    check_XY = net._check_XY
+    monkeypatch.setattr(net, "_check_XY", lambda *a: (seen.append(_blas_threads()),
+                                                      check_XY(*a))[1])
+    with threadpool_limits(limits=2, user_api="blas"):
+        AL, caches = net.forward(X)
+        net.step(X, Y, 0.1)
+        net.predict(X)
+        net.score(X, Y)
+        assert _blas_threads() == [2]
+    assert len(seen) == 5 and all(s == [1] for s in seen)  # score validates, then predicts
+
+
+def test_n_threads_none_leaves_pools_alone(rng):
+    X, Y = _data(rng, m=20)
+    net = Network([48, 5, 1], backend="numpy")
+    seen = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        net.fit(X, Y, epochs=2, cost_every=1, progress=False,
+                callbacks=[lambda *a: seen.append(_blas_threads())])
+    assert seen == [[2], [2], [2]]
+
+
+def test_n_threads_in_config_and_file(tmp_path):
+    net = Network([3, 2, 1], n_threads=2, backend="numpy")
+    assert net.get_config()["n_threads"] == 2
+    assert Network.from_config(net.get_config()).n_threads == 2
+    net.save(tmp_path / "m.npz")
+    assert Network.load(tmp_path / "m.npz").n_threads == 2
+    assert Network([3, 1], backend="numpy").get_config()["n_threads"] is None
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_n_threads_rejects_non_positive_integers(bad):
+    with pytest.raises(InputError, match="n_threads"):
+        Network([3, 1], n_threads=bad)
