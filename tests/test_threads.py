@@ -47,16 +47,16 @@ def test_n_threads_limits_blas_during_fit_and_restores(backend, rng):
 
     def record(net_, epoch, logs):
         seen.append(_blas_threads())
-        if backend == "c":
+        if backend == "c":  # the BLAS the C kernels call, or None when they call none
             from chainrule import _cbackend
-            seen.append([_cbackend.get_num_threads()])
+            seen.append([_cbackend.get_num_threads() or 1])
 
     with threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
         net.fit(X, Y, epochs=3, mini_batch_size=16, progress=False, callbacks=[record])
         after = _blas_threads()
     assert before == [2]
-    assert seen and all(s in ([1], [None]) for s in seen)  # None: the C backend without BLAS
+    assert seen and all(s == [1] for s in seen)
     assert after == before
 
 
@@ -99,3 +99,29 @@ def test_n_threads_in_config_and_file(tmp_path):
 def test_n_threads_rejects_non_positive_integers(bad):
     with pytest.raises(InputError, match="n_threads"):
         Network([3, 1], n_threads=bad)
+
+
+def test_n_threads_follows_a_c_backend_blas_switch(rng):
+    _cbackend = pytest.importorskip("chainrule._cbackend")
+    X, Y = _data(rng, m=40)
+    net = Network([48, 8, 1], backend="c", n_threads=1)
+    net.predict(X)  # the limit's library scan happens here, before the switch
+    previous = _cbackend.blas_info()["source"]
+    sources = [s for s in ("scipy", "numpy", "mkl") if s != previous]
+    seen = []
+    try:
+        for source in sources:
+            try:
+                _cbackend.use_blas(source)
+            except ImportError:
+                continue
+            with threadpool_limits(limits=2, user_api="blas"):
+                net.fit(X, Y, epochs=1, mini_batch_size=16, progress=False,
+                        callbacks=[lambda *a: seen.append(_cbackend.get_num_threads())])
+                assert _cbackend.get_num_threads() == 2
+            break
+    finally:
+        _cbackend.use_blas(previous)
+    if not seen:
+        pytest.skip("no other BLAS source loads here")
+    assert seen == [1]

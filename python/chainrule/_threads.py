@@ -14,20 +14,26 @@ import contextlib
 import sys
 import threading
 
-_cache = {"modules": -1, "controller": None}
+_cache = {"key": None, "controller": None}
 _active = threading.local()  # the limit in force in this thread, so nested calls skip it
+
+
+def _loaded_blas_key():
+    # BLAS libraries arrive with imports (numpy, scipy, numba, the C backend) or when the C
+    # backend switches library (_cbackend.use_blas may dlopen one without an import).
+    cbackend = sys.modules.get("chainrule._cbackend")
+    return len(sys.modules), None if cbackend is None else cbackend._blas["filepath"]
 
 
 def _controller():
     # Building a ThreadpoolController scans the loaded libraries (about 1 ms here); reusing
-    # one makes entering a limit about 13 µs. BLAS libraries arrive with imports (numpy,
-    # scipy, numba, the C backend loading its BLAS), so the scan is redone only when
-    # sys.modules has grown since the last one.
-    n_modules = len(sys.modules)
-    if _cache["modules"] != n_modules:
+    # one makes entering a limit about 10-25 µs. The scan is redone when a BLAS may have
+    # been loaded since the last one.
+    key = _loaded_blas_key()
+    if _cache["key"] != key:
         from threadpoolctl import ThreadpoolController
         _cache["controller"] = ThreadpoolController()
-        _cache["modules"] = len(sys.modules)
+        _cache["key"] = _loaded_blas_key()
     return _cache["controller"]
 
 
