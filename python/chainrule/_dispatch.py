@@ -152,20 +152,68 @@ def choose_backend(layer_dims, m, dtype, backend="auto"):
     return auto_rule(layer_dims, m, np.dtype(dtype), available_backends())
 
 
-def auto_rule(layer_dims, m, dtype, available):
-    """The measured rule behind ``backend="auto"``; see ``benchmarks/`` for how it was derived.
+def auto_rule(layer_dims, m, dtype, available, *, table=None):
+    """The measured rule behind ``backend="auto"``.
 
-    Until a compiled backend registers a rule, NumPy is the answer.
+    ``chainrule bench --calibrate --write`` times every backend's ``train_step`` on
+    networks ``[w, w, ..., 1]`` over a grid of width ``w``, batch ``m`` and dtype, and
+    writes the medians to ``chainrule/_auto_table.py``. Here a network is placed on that
+    grid by its effective width ``sqrt(mean_l n[l] n[l-1])`` (the per-layer products set
+    the work per example) and its ``m``, the nearest measured cell (log scale) is
+    looked up, and the fastest available backend there is picked, but only if it was
+    measured at least ``_AUTO_MARGIN`` faster than NumPy. A backend the table has no
+    measurement for is never picked; neither is one whose registered predicate
+    (``_AUTO_PREDICATES``) declines the shape. With ``m`` unknown (``None``) a backend
+    must beat NumPy at every measured ``m`` of the nearest width.
     """
-    for backend in _AUTO_PREFERENCE:
-        if backend in available and _AUTO_PREDICATES[backend](layer_dims, m, dtype):
-            return backend
-    return "numpy"
+    table = _auto_table() if table is None else table
+    dtype = np.dtype(dtype).name
+    cells = [c for c in table.get("cells", ()) if c["dtype"] == dtype]
+    if not cells:
+        return "numpy"
+    dims = [int(n) for n in layer_dims]
+    work = [dims[l] * dims[l - 1] for l in range(1, len(dims))]
+    width = float(np.sqrt(np.mean(work))) if work else 1.0
+    log_w = np.log(max(width, 1.0))
+    nearest_w = min({c["width"] for c in cells}, key=lambda w: abs(np.log(w) - log_w))
+    row = [c for c in cells if c["width"] == nearest_w]
+    if m is not None:
+        log_m = np.log(max(int(m), 1))
+        row = [min(row, key=lambda c: abs(np.log(c["m"]) - log_m))]
+    best, best_seconds = "numpy", None
+    for backend in available:
+        if backend == "numpy":
+            continue
+        predicate = _AUTO_PREDICATES.get(backend)
+        if predicate is not None and not predicate(layer_dims, m, np.dtype(dtype)):
+            continue
+        ratios = [c["seconds"].get(backend, np.inf) / c["seconds"].get("numpy", np.nan)
+                  for c in row]
+        if not all(r <= _AUTO_MARGIN for r in ratios):  # NaN (no numpy timing) fails too
+            continue
+        seconds = max(ratios)
+        if best_seconds is None or seconds < best_seconds:
+            best, best_seconds = backend, seconds
+    return best
 
 
-# Filled in by compiled backends as they earn their place by measurement.
+# A backend must be measured this much faster than NumPy (median ratio) to be picked:
+# medians on a shared 2-core machine move by a few per cent between runs.
+_AUTO_MARGIN = 0.9
+
+# Optional vetoes that compiled backends may register: predicate(layer_dims, m, dtype) -> bool.
+# (_AUTO_PREFERENCE is kept for backends that append to it; the measured table orders them.)
 _AUTO_PREFERENCE: list[str] = []
 _AUTO_PREDICATES: dict[str, object] = {}
+
+
+def _auto_table():
+    """The calibration table (``chainrule._auto_table.TABLE``); empty if it is missing."""
+    try:
+        from ._auto_table import TABLE
+    except ImportError:
+        return {}
+    return TABLE
 
 
 class Ops:

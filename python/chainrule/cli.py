@@ -12,6 +12,7 @@ import sys
 import time
 
 _SUBCOMMANDS = ["chainrule.cli", "chainrule.explain.cli"]  # modules with an add_parser(subparsers)
+_SUBCOMMANDS.append("chainrule.bench")
 
 # Defaults per data set: the course's planar network, and small ones that fit the others.
 _DATASET_DEFAULTS = {
