@@ -1,0 +1,33 @@
+"""Peak memory (whole process, as asv measures it) of a training step.
+
+``peakmem_reference`` does nothing after the same setup: it is the baseline (imports,
+data, parameters; numba alone adds about 170 MB), so compare a step with the reference
+of the same backend, not across backends.
+"""
+
+from . import common
+
+
+class Memory:
+    params = common.PARAMS
+    param_names = common.PARAM_NAMES
+    timeout = 600
+
+    def setup(self, backend, workload, dtype):
+        self.ops = common.ops(backend)
+        p = self.p = common.Problem(workload, dtype)
+        self.Ws, self.bs = p.copies()
+        # Warm up on one example: compiled code is loaded (numba specialises on dtypes,
+        # not shapes) while the process's peak stays below what a full step needs;
+        # a full-size warm-up would raise the peak that asv reads and hide the step.
+        tiny = common.Problem(workload, dtype, m=1)
+        self.ops.train_step(tiny.X, tiny.Y, tiny.Ws, tiny.bs, tiny.activations, tiny.loss,
+                            tiny.learning_rate, 0.0, None, False)
+
+    def peakmem_reference(self, backend, workload, dtype):
+        pass
+
+    def peakmem_train_step(self, backend, workload, dtype):
+        p = self.p
+        self.ops.train_step(p.X, p.Y, self.Ws, self.bs, p.activations, p.loss, p.learning_rate,
+                            0.0, None, False)
