@@ -255,6 +255,14 @@ def _owner(path):
     return "system"
 
 
+def _load_average():
+    """The 1-minute load average (other processes share the cores), or None."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def _limit_threads(threads):
     try:
         from threadpoolctl import threadpool_limits
@@ -332,7 +340,7 @@ def compare(workloads=QUICK_WORKLOADS, include=None, repeats=15, target_s=0.002,
                 row.median = float(np.median(t))
                 row.q1, row.q3 = (float(q) for q in np.percentile(t, [25, 75]))
                 row.peak = peak_memory(impl)
-        info = dict(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        info = dict(load=_load_average(), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     cpu=cpu_model(), cores=os.cpu_count(), platform=platform.platform(),
                     threads=threads, repeats=repeats, versions=versions(used), blas=blas_info())
     finally:
@@ -356,7 +364,9 @@ def _ratio(a, b):
 def markdown(rows, info):
     """The comparison as a markdown table with its date, machine and versions."""
     lines = [f"### chainrule bench — {info['date']}", "",
-             f"- machine: {info['cpu']}, {info['cores']} logical cores; {info['platform']}",
+             f"- machine: {info['cpu']}, {info['cores']} logical cores; {info['platform']}"
+             + (f"; load average {info['load']:.1f} at the end" if info.get("load") is not None
+                else ""),
              f"- threads: {info['threads']} (BLAS limited with threadpoolctl; torch.set_num_threads; "
              "XLA single-threaded when 1)",
              "- versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items())]
@@ -388,7 +398,7 @@ def markdown(rows, info):
             peak = "n/a (not traced)" if r.peak is None and r.status == "ok" else (
                 f"{r.peak / 2**20:.2f}" if r.peak is not None else "—")
             check = ("no update to check" if r.kind == "floor" else
-                     f"ok ({r.error:.0e})" if r.status == "ok" else r.status)
+                     f"ok (rel. err {r.error:.1g})" if r.status == "ok" else r.status)
             lines.append(f"| {label} | {r.name} | {_us(r.median)} | {_us(r.q3 - r.q1)} | "
                          f"{_ratio(r.median, course)} | {_ratio(r.median, best_peer)} | "
                          f"{_ratio(r.median, floor)} | {peak} | {check} |")
