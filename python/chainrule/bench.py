@@ -412,7 +412,7 @@ QUICK_CALIBRATION_GRID = dict(widths=(4, 64), ms=(16, 256), dtypes=("float64", "
 
 
 def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backends=None,
-              log=print):
+              log=print, note=""):
     """Median seconds per ``train_step`` of each available backend on networks
     ``[w] * (depth + 1) + [1]`` (ReLU, sigmoid output) for every ``(w, m, dtype)`` of the grid.
 
@@ -442,6 +442,7 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
         if limiter is not None:
             limiter.restore_original_limits()
     return dict(backends=list(backends), grid=dict(grid), threads=threads, cpu=cpu_model(),
+                note=note, load=_load_average(), versions=versions([]),
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
                 cells=cells)
 
@@ -496,6 +497,8 @@ def add_parser(subparsers):
     p.add_argument("--calibrate", action="store_true",
                    help="time the backends on a grid of (width, m, dtype) and print the rule "
                         "behind backend='auto'")
+    p.add_argument("--note", default="", help="with --calibrate: a note stored in the table "
+                                               "(e.g. which commits were measured)")
     p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
                    help="with --calibrate: write the table (default: chainrule/_auto_table.py "
                         "of this installation)")
@@ -509,7 +512,7 @@ def run_bench(args):
     if args.calibrate:
         grid = CALIBRATION_GRID if args.full else QUICK_CALIBRATION_GRID
         table = calibrate(grid, repeats=args.repeats or (9 if args.full else 5),
-                          threads=args.threads)
+                          threads=args.threads, note=args.note)
         print(rule_summary(table))
         if args.write is not None:
             from . import _auto_table
