@@ -299,6 +299,7 @@ class Row:
     median: float = float("nan")
     q1: float = float("nan")
     q3: float = float("nan")
+    best: float = float("nan")
     peak: int | None = None
     error: float = float("nan")
 
@@ -339,6 +340,7 @@ def compare(workloads=QUICK_WORKLOADS, include=None, repeats=15, target_s=0.002,
                 row = wrows[impl.name]
                 row.median = float(np.median(t))
                 row.q1, row.q3 = (float(q) for q in np.percentile(t, [25, 75]))
+                row.best = float(np.min(t))
                 row.peak = peak_memory(impl)
         info = dict(load=_load_average(), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     cpu=cpu_model(), cores=os.cpu_count(), platform=platform.platform(),
@@ -374,11 +376,12 @@ def markdown(rows, info):
                    f"threads)" for b in info["blas"]})
     lines.append("- BLAS/OpenMP loaded: " + ("; ".join(blas) if blas else "unknown"))
     lines.append(f"- one full-batch step (forward, backward, SGD update), median of {info['repeats']} "
-                 "interleaved samples; IQR = interquartile range; peak = tracemalloc peak per step")
+                 "interleaved samples; IQR = interquartile range; min = fastest sample (the least disturbed by "
+                 "other processes); ratios are of medians; peak = tracemalloc peak per step")
     lines.append("")
-    lines.append("| workload | implementation | µs/step (median) | IQR µs | × numpy course | "
-                 "× best peer | × GEMM floor | peak MiB/step | check |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    lines.append("| workload | implementation | µs/step (median) | IQR µs | min µs | "
+                 "× numpy course | × best peer | × GEMM floor | peak MiB/step | check |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     by_workload = {}
     for r in rows:
         by_workload.setdefault(r.workload, []).append(r)
@@ -393,13 +396,14 @@ def markdown(rows, info):
         best_peer = min(peers) if peers else float("nan")
         for r in wrows:
             if r.status.startswith("missing"):
-                lines.append(f"| {label} | {r.name} | — | — | — | — | — | — | {r.status} |")
+                lines.append(f"| {label} | {r.name} | — | — | — | — | — | — | — | {r.status} |")
                 continue
             peak = "n/a (not traced)" if r.peak is None and r.status == "ok" else (
                 f"{r.peak / 2**20:.2f}" if r.peak is not None else "—")
             check = ("no update to check" if r.kind == "floor" else
                      f"ok (rel. err {r.error:.1g})" if r.status == "ok" else r.status)
             lines.append(f"| {label} | {r.name} | {_us(r.median)} | {_us(r.q3 - r.q1)} | "
+                         f"{_us(r.best)} | "
                          f"{_ratio(r.median, course)} | {_ratio(r.median, best_peer)} | "
                          f"{_ratio(r.median, floor)} | {peak} | {check} |")
     return "\n".join(lines) + "\n"
