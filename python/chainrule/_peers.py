@@ -195,13 +195,16 @@ def update_parameters(params, grads, learning_rate):
     parameters = params.copy()
     L = len(parameters) // 2
     for l in range(L):
-        parameters["W" + str(l + 1)] = parameters["W" + str(l + 1)] - learning_rate * grads["dW" + str(l + 1)]
-        parameters["b" + str(l + 1)] = parameters["b" + str(l + 1)] - learning_rate * grads["db" + str(l + 1)]
+        parameters["W" + str(l + 1)] = (parameters["W" + str(l + 1)]
+                                        - learning_rate * grads["dW" + str(l + 1)])
+        parameters["b" + str(l + 1)] = (parameters["b" + str(l + 1)]
+                                        - learning_rate * grads["db" + str(l + 1)])
     return parameters
 
 
 class CourseNumpy(Implementation):
-    """NumPy as the course writes it: caches, a grads dict, ``dA0`` computed, new arrays per update."""
+    """NumPy as the course writes it: caches, a grads dict, ``dA0`` computed, new arrays
+    at every update."""
 
     name = "numpy course-style"
 

@@ -342,7 +342,8 @@ def compare(workloads=QUICK_WORKLOADS, include=None, repeats=15, target_s=0.002,
                 row.q1, row.q3 = (float(q) for q in np.percentile(t, [25, 75]))
                 row.best = float(np.min(t))
                 row.peak = peak_memory(impl)
-        info = dict(load=_load_average(), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        now = datetime.datetime.now(datetime.timezone.utc)
+        info = dict(load=_load_average(), date=now.strftime("%Y-%m-%d %H:%M UTC"),
                     cpu=cpu_model(), cores=os.cpu_count(), platform=platform.platform(),
                     threads=threads, repeats=repeats, versions=versions(used), blas=blas_info())
     finally:
@@ -369,15 +370,16 @@ def markdown(rows, info):
              f"- machine: {info['cpu']}, {info['cores']} logical cores; {info['platform']}"
              + (f"; load average {info['load']:.1f} at the end" if info.get("load") is not None
                 else ""),
-             f"- threads: {info['threads']} (BLAS limited with threadpoolctl; torch.set_num_threads; "
-             "XLA single-threaded when 1)",
+             f"- threads: {info['threads']} (BLAS limited with threadpoolctl; "
+             "torch.set_num_threads; XLA single-threaded when 1)",
              "- versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items())]
     blas = sorted({f"{b['api']} {b['version']} from {b['owner']} ({b['lib']}, {b['threads']} "
                    f"threads)" for b in info["blas"]})
     lines.append("- BLAS/OpenMP loaded: " + ("; ".join(blas) if blas else "unknown"))
-    lines.append(f"- one full-batch step (forward, backward, SGD update), median of {info['repeats']} "
-                 "interleaved samples; IQR = interquartile range; min = fastest sample (the least disturbed by "
-                 "other processes); ratios are of medians; peak = tracemalloc peak per step")
+    lines.append(f"- one full-batch step (forward, backward, SGD update), median of "
+                 f"{info['repeats']} interleaved samples; IQR = interquartile range; min = fastest "
+                 "sample (the least disturbed by other processes); ratios are of medians; peak = "
+                 "tracemalloc peak per step")
     lines.append("")
     lines.append("| workload | implementation | µs/step (median) | IQR µs | min µs | "
                  "× numpy course | × best peer | × GEMM floor | peak MiB/step | check |")
@@ -396,7 +398,8 @@ def markdown(rows, info):
         best_peer = min(peers) if peers else float("nan")
         for r in wrows:
             if r.status.startswith("missing"):
-                lines.append(f"| {label} | {r.name} | — | — | — | — | — | — | — | {r.status} |")
+                dashes = " — |" * 7
+                lines.append(f"| {label} | {r.name} |{dashes} {r.status} |")
                 continue
             peak = "n/a (not traced)" if r.peak is None and r.status == "ok" else (
                 f"{r.peak / 2**20:.2f}" if r.peak is not None else "—")
@@ -485,15 +488,15 @@ def add_parser(subparsers):
                     "With --calibrate, measure the rule behind backend='auto'.")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true",
-                      help="small workloads (planar, mnist-like) and few repeats: seconds (default)")
+                      help="small workloads (planar, mnist-like), few repeats: seconds (default)")
     mode.add_argument("--full", action="store_true",
                       help="all workloads (planar, cat, mnist-like, wide), more repeats: minutes")
     p.add_argument("--workloads", default=None,
                    help=f"comma-separated subset of {', '.join(WORKLOADS)}")
     p.add_argument("--impls", default=None,
                    help="comma-separated subset of " + ", ".join(implementation_names()))
-    p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 15 quick, "
-                                                             "41 full)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="interleaved rounds (default 15 quick, 41 full)")
     p.add_argument("--threads", type=int, default=1,
                    help="BLAS/torch/XLA/numba threads (default 1: repeatable numbers)")
     p.add_argument("--output", "-o", default="chainrule-bench.md",
