@@ -200,7 +200,8 @@ def test_auto_rule_picks_the_fastest_measured_backend(no_predicates):
     assert _dispatch.auto_rule([4, 4, 1], 700, np.float64, both, table=FAST_SMALL) == "numba"
 
 
-def test_auto_rule_never_picks_a_backend_measured_slower_or_barely_faster_than_numpy(no_predicates):
+def test_auto_rule_never_picks_a_backend_measured_slower_or_barely_faster_than_numpy(
+        no_predicates):
     both = ["numpy", "numba", "c"]
     assert _dispatch.auto_rule([1024, 1024, 1], 16, np.float64, both, table=FAST_SMALL) == "numpy"
     assert _dispatch.auto_rule([2048, 2048, 1], 4096, np.float64, both,
@@ -239,13 +240,13 @@ def test_auto_rule_never_returns_an_unavailable_backend():
                     assert c["seconds"][pick] <= _dispatch._AUTO_MARGIN * c["seconds"]["numpy"]
 
 
-def test_auto_rule_respects_a_registered_predicate(monkeypatchno_predicates):
+def test_auto_rule_respects_a_registered_predicate(monkeypatch, no_predicates):
     monkeypatch.setitem(_dispatch._AUTO_PREDICATES, "c", lambda dims, m, dtype: False)
     assert _dispatch.auto_rule([4, 4, 1], 16, np.float64, ["numpy", "numba", "c"],
                                table=FAST_SMALL) == "numba"
 
 
-def test_environment_override_beats_the_table(monkeypatchno_predicates):
+def test_environment_override_beats_the_table(monkeypatch, no_predicates):
     monkeypatch.setattr(_dispatch, "_auto_table", lambda: FAST_SMALL)
     monkeypatch.setattr(_dispatch, "available_backends", lambda: ["numpy", "numba"])
     monkeypatch.delenv("CHAINRULE_BACKEND", raising=False)
