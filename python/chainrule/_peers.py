@@ -331,7 +331,10 @@ class Torch(Implementation):
 
 # --------------------------------------------------------------------------- JAX
 def _configure_jax_threads(threads):
-    """XLA reads its thread settings once, at import: set them before the first import."""
+    """XLA reads its thread settings once, at import: set them before the first import.
+    Its CPU client still starts a pool as large as the CPUs it may run on, so
+    ``chainrule.bench`` also pins the process to ``threads`` CPUs (measured: without the pin,
+    "one thread" JAX ran the wide step on both cores, 2x the CPU time of its wall time)."""
     if "jax" in sys.modules or threads != 1:
         return
     flags = os.environ.get("XLA_FLAGS", "")

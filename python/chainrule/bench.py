@@ -271,6 +271,18 @@ def _configure_numba_threads(threads):
         os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))
 
 
+def _pin_to_cpus(threads):
+    """Restrict this thread (and the threads it starts later, such as XLA's pool, which
+    ignores every thread setting) to ``threads`` CPUs. Returns the previous set, or None."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if threads >= len(allowed):
+        return None
+    os.sched_setaffinity(0, allowed[:threads])
+    return set(allowed)
+
+
 def _limit_threads(threads):
     try:
         from threadpoolctl import threadpool_limits
@@ -317,6 +329,7 @@ def compare(workloads=QUICK_WORKLOADS, include=None, repeats=15, target_s=0.002,
     """Check, then time, every implementation on every workload. Returns ``(rows, info)``."""
     _configure_numba_threads(threads)
     limiters, rows, used = [], [], []
+    pinned = _pin_to_cpus(threads)
     try:
         for wname in workloads:
             problem = workload_problem(wname, threads=threads)
@@ -353,12 +366,15 @@ def compare(workloads=QUICK_WORKLOADS, include=None, repeats=15, target_s=0.002,
                 row.peak = peak_memory(impl)
         now = datetime.datetime.now(datetime.timezone.utc)
         info = dict(load=_load_average(), date=now.strftime("%Y-%m-%d %H:%M UTC"),
+                    pinned=pinned is not None,
                     cpu=cpu_model(), cores=os.cpu_count(), platform=platform.platform(),
                     threads=threads, repeats=repeats, versions=versions(used), blas=blas_info())
     finally:
         for limiter in reversed(limiters):
             if limiter is not None:
                 limiter.restore_original_limits()
+        if pinned is not None:
+            os.sched_setaffinity(0, pinned)
     return rows, info
 
 
@@ -379,8 +395,10 @@ def markdown(rows, info):
              f"- machine: {info['cpu']}, {info['cores']} logical cores; {info['platform']}"
              + (f"; load average {info['load']:.1f} at the end" if info.get("load") is not None
                 else ""),
-             f"- threads: {info['threads']} (BLAS limited with threadpoolctl; "
-             "torch.set_num_threads; XLA single-threaded when 1)",
+             f"- threads: {info['threads']} (BLAS limited with threadpoolctl, "
+             "torch.set_num_threads, NUMBA_NUM_THREADS"
+             + ("; the process pinned to as many CPUs, for XLA's pool)" if info.get("pinned")
+                else ")"),
              "- versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items())]
     blas = sorted({f"{b['api']} {b['version']} from {b['owner']} ({b['lib']}, {b['threads']} "
                    f"threads)" for b in info["blas"]})
@@ -438,6 +456,7 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
     _configure_numba_threads(threads)
     backends = backends or _dispatch.available_backends()
     limiter = _limit_threads(threads)
+    pinned = _pin_to_cpus(threads)
     cells = []
     try:
         for dtype in grid["dtypes"]:
@@ -458,6 +477,8 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
     finally:
         if limiter is not None:
             limiter.restore_original_limits()
+        if pinned is not None:
+            os.sched_setaffinity(0, pinned)
     return dict(backends=list(backends), grid=dict(grid), threads=threads, cpu=cpu_model(),
                 note=note, load=_load_average(), versions=versions([]),
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
