@@ -289,3 +289,19 @@ def test_calibrate_quick_writes_a_table_that_auto_reads(tmp_path):
     assert pick in _dispatch.available_backends()
     summary = bench.rule_summary(loaded)
     assert "auto picks" in summary and summary.count("\n") == 1 + len(loaded["cells"])
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity here")
+def test_compare_pins_while_timing_and_restores_the_cpu_affinity(monkeypatch):
+    before = os.sched_getaffinity(0)
+    seen = []
+    original = bench.time_interleaved
+
+    def spy(impls, repeats, target_s):
+        seen.append(os.sched_getaffinity(0))
+        return original(impls, repeats, target_s)
+
+    monkeypatch.setattr(bench, "time_interleaved", spy)
+    bench.compare(["planar"], include=["numpy"], repeats=2, target_s=1e-4, threads=1)
+    assert os.sched_getaffinity(0) == before
+    assert len(seen[0]) == 1  # one thread: one CPU while timing
