@@ -212,6 +212,20 @@ def test_auto_rule_never_picks_a_backend_measured_slower_or_barely_faster_than_n
     assert _dispatch.auto_rule([4, 4, 1], 16, np.float64, both, table={}) == "numpy"
 
 
+def test_auto_rule_looks_up_a_measured_network_by_its_own_shape(no_predicates):
+    table = dict(FAST_SMALL, networks=[
+        dict(layer_dims=[1000, 4, 1], m=200, dtype="float64",
+             seconds={"numpy": 10.0, "numba": 9.5, "c": 5.0})])
+    both = ["numpy", "numba", "c"]
+    # its effective width (~63) would fall on the width-4 cells, where numba is fastest
+    assert _dispatch.auto_rule([1000, 4, 1], 200, np.float64, both, table=table) == "c"
+    assert _dispatch.auto_rule([1000, 4, 1], None, np.float64, both, table=table) == "c"
+    assert _dispatch.auto_rule([1000, 4, 1], 200, np.float64, ["numpy", "numba"],
+                               table=table) == "numpy"
+    # another dtype: the grid again
+    assert _dispatch.auto_rule([1000, 4, 1], 200, np.float32, both, table=table) == "numpy"
+
+
 def test_auto_rule_with_unknown_m_needs_a_win_at_every_m(no_predicates):
     both = ["numpy", "numba", "c"]
     # at width 4, numba wins at m=16 and m=1024; c only at m=16
@@ -276,10 +290,11 @@ def test_committed_table_is_well_formed():
 
 
 def test_calibrate_quick_writes_a_table_that_auto_reads(tmp_path):
-    grid = dict(widths=(4, 16), ms=(8,), dtypes=("float64",), depth=1)
+    grid = dict(widths=(4, 16), ms=(8,), dtypes=("float64",), depth=1, workloads=("planar",))
     table = bench.calibrate(grid, repeats=2, target_s=1e-4, log=lambda s: None)
     assert table["backends"] == _dispatch.available_backends()
     assert len(table["cells"]) == 2
+    assert [n["layer_dims"] for n in table["networks"]] == [[2, 4, 1]]
     path = tmp_path / "_auto_table.py"
     bench.write_table(table, path)
     loaded = runpy.run_path(str(path))["TABLE"]
@@ -288,7 +303,8 @@ def test_calibrate_quick_writes_a_table_that_auto_reads(tmp_path):
                                table=loaded)
     assert pick in _dispatch.available_backends()
     summary = bench.rule_summary(loaded)
-    assert "auto picks" in summary and summary.count("\n") == 1 + len(loaded["cells"])
+    assert "auto picks" in summary
+    assert summary.count("\n") == 1 + len(loaded["cells"]) + len(loaded["networks"])
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity here")

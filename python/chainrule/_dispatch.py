@@ -159,7 +159,8 @@ def auto_rule(layer_dims, m, dtype, available, *, table=None):
     networks ``[w, w, ..., 1]`` over a grid of width ``w``, batch ``m`` and dtype, and
     writes the medians to ``chainrule/_auto_table.py``. Here a network is placed on that
     grid by its effective width ``sqrt(mean_l n[l] n[l-1])`` (the per-layer products set
-    the work per example) and its ``m``, the nearest measured cell (log scale) is
+    the work per example) and its ``m`` (a network the table measured itself, as the
+    benchmark workloads, is looked up under its own layer sizes instead), the nearest measured cell (log scale) is
     looked up, and the fastest available backend there is picked, but only if it was
     measured at least ``_AUTO_MARGIN`` faster than NumPy. A backend the table has no
     measurement for is never picked; neither is one whose registered predicate
@@ -168,15 +169,19 @@ def auto_rule(layer_dims, m, dtype, available, *, table=None):
     """
     table = _auto_table() if table is None else table
     dtype = np.dtype(dtype).name
-    cells = [c for c in table.get("cells", ()) if c["dtype"] == dtype]
-    if not cells:
-        return "numpy"
     dims = [int(n) for n in layer_dims]
-    work = [dims[l] * dims[l - 1] for l in range(1, len(dims))]
-    width = float(np.sqrt(np.mean(work))) if work else 1.0
-    log_w = np.log(max(width, 1.0))
-    nearest_w = min({c["width"] for c in cells}, key=lambda w: abs(np.log(w) - log_w))
-    row = [c for c in cells if c["width"] == nearest_w]
+    # A network measured as such (the benchmark workloads) is looked up by its own shape.
+    row = [c for c in table.get("networks", ())
+           if c["dtype"] == dtype and [int(n) for n in c["layer_dims"]] == dims]
+    if not row:
+        cells = [c for c in table.get("cells", ()) if c["dtype"] == dtype]
+        if not cells:
+            return "numpy"
+        work = [dims[l] * dims[l - 1] for l in range(1, len(dims))]
+        width = float(np.sqrt(np.mean(work))) if work else 1.0
+        log_w = np.log(max(width, 1.0))
+        nearest_w = min({c["width"] for c in cells}, key=lambda w: abs(np.log(w) - log_w))
+        row = [c for c in cells if c["width"] == nearest_w]
     if m is not None:
         log_m = np.log(max(int(m), 1))
         row = [min(row, key=lambda c: abs(np.log(c["m"]) - log_m))]

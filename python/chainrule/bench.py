@@ -441,14 +441,16 @@ def markdown(rows, info):
 
 # --------------------------------------------------------------------------- calibration for auto
 CALIBRATION_GRID = dict(widths=(4, 16, 64, 256, 1024), ms=(16, 64, 256, 1024),
-                        dtypes=("float64", "float32"), depth=3)
-QUICK_CALIBRATION_GRID = dict(widths=(4, 64), ms=(16, 256), dtypes=("float64", "float32"), depth=2)
+                        dtypes=("float64", "float32"), depth=3, workloads=tuple(WORKLOADS))
+QUICK_CALIBRATION_GRID = dict(widths=(4, 64), ms=(16, 256), dtypes=("float64", "float32"),
+                              depth=2, workloads=QUICK_WORKLOADS)
 
 
 def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backends=None,
               log=print, note=""):
     """Median seconds per ``train_step`` of each available backend on networks
-    ``[w] * (depth + 1) + [1]`` (ReLU, sigmoid output) for every ``(w, m, dtype)`` of the grid.
+    ``[w] * (depth + 1) + [1]`` (ReLU, sigmoid output) for every ``(w, m, dtype)`` of the
+    grid, and on the grid's ``workloads`` as they are (``networks``).
 
     Returns the table ``chainrule._auto_table`` holds: ``{"backends": [...], "cells":
     [{"width", "m", "dtype", "seconds": {backend: median}}]}``.
@@ -474,6 +476,19 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
                     cells.append(dict(width=w, m=m, dtype=dtype, seconds=seconds))
                     log(f"{dtype} width {w:5d} m {m:5d}: " + "  ".join(
                         f"{b} {s * 1e6:9.1f} µs" for b, s in seconds.items()))
+        networks = []
+        for name in grid.get("workloads", ()):
+            problem = workload_problem(name, threads=threads)
+            impls = []
+            for b in backends:
+                impl = _peers.Chainrule(b)
+                impl.setup(problem)
+                impls.append(impl)
+            times = time_interleaved(impls, repeats, target_s)
+            seconds = {i.backend: float(np.median(times[i.name])) for i in impls}
+            networks.append(dict(layer_dims=list(problem.layer_dims), m=problem.m,
+                                 dtype=problem.dtype.name, seconds=seconds))
+            log(f"{name}: " + "  ".join(f"{b} {s * 1e6:9.1f} µs" for b, s in seconds.items()))
     finally:
         if limiter is not None:
             limiter.restore_original_limits()
@@ -482,19 +497,22 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
     return dict(backends=list(backends), grid=dict(grid), threads=threads, cpu=cpu_model(),
                 note=note, load=_load_average(), versions=versions([]),
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-                cells=cells)
+                cells=cells, networks=networks)
 
 
 def rule_summary(table):
     """Lines saying, per cell, which backend ``auto`` picks and its speed-up over NumPy."""
-    lines = ["| dtype | width | m | " + " | ".join(f"{b} µs" for b in table["backends"])
-             + " | auto picks |",
+    rows = [(c["dtype"], c["width"], c["m"], c["seconds"],
+             (c["width"],) * (table["grid"]["depth"] + 1) + (1,)) for c in table["cells"]]
+    rows += [(c["dtype"], str(c["layer_dims"]), c["m"], c["seconds"], c["layer_dims"])
+             for c in table.get("networks", ())]
+    lines = ["| dtype | width (or network) | m | "
+             + " | ".join(f"{b} µs" for b in table["backends"]) + " | auto picks |",
              "|---|---:|---:|" + "---:|" * len(table["backends"]) + "---|"]
-    for c in table["cells"]:
-        pick = _dispatch.auto_rule((c["width"],) * (table["grid"]["depth"] + 1) + (1,), c["m"],
-                                   np.dtype(c["dtype"]), table["backends"], table=table)
-        lines.append(f"| {c['dtype']} | {c['width']} | {c['m']} | " + " | ".join(
-            f"{c['seconds'][b] * 1e6:.1f}" for b in table["backends"]) + f" | {pick} |")
+    for dtype, width, m, seconds, dims in rows:
+        pick = _dispatch.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table)
+        lines.append(f"| {dtype} | {width} | {m} | " + " | ".join(
+            f"{seconds[b] * 1e6:.1f}" for b in table["backends"]) + f" | {pick} |")
     return "\n".join(lines)
 
 
