@@ -236,7 +236,8 @@ class Ops:
         table = _REGISTRY.get(op, {})
         fn = table.get(self.backend) or table.get("generic")
         if fn is None:
-            raise NotImplementedError(f"op {op!r} is not registered for backend {self.backend!r}")
+            raise AttributeError(f"op {op!r} is registered neither for backend {self.backend!r} "
+                                 f"nor as a generic composition")
         if fn is table.get("generic"):
             # Generic compositions call back into this backend's layer ops.
             fn = functools.partial(fn, self)

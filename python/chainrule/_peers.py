@@ -17,30 +17,35 @@ memory goes through Python's allocator (so ``tracemalloc`` sees it).
 
 from __future__ import annotations
 
+import abc
 import os
 import sys
 
 import numpy as np
 
 
-class Implementation:
+class Implementation(abc.ABC):
+    """One implementation of a training step; ``setup`` once, then ``step`` is timed."""
+
     name = "?"
     kind = "peer"
     traced = True
-    #: ``get_params`` is meaningful (the floor only multiplies matrices).
+    #: ``set_params``/``get_params`` are meaningful (the floor only multiplies matrices).
     trains = True
 
+    @abc.abstractmethod
     def setup(self, problem):
-        raise NotImplementedError
+        """Prepare for ``problem`` (a ``bench.Problem``): copy its parameters and data."""
+
+    @abc.abstractmethod
+    def step(self):
+        """One training step (forward, backward, SGD update) on the problem's batch."""
 
     def set_params(self, Ws, bs):
-        raise NotImplementedError
+        raise TypeError(f"{self.name} does not train: it has no parameters to set")
 
     def get_params(self):
-        raise NotImplementedError
-
-    def step(self):
-        raise NotImplementedError
+        raise TypeError(f"{self.name} does not train: it has no parameters to read")
 
     def version(self):
         return ""
