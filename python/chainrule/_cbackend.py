@@ -452,6 +452,7 @@ class _Workspace(threading.local):
     def __init__(self):
         self.key = None
         self.buffers = None
+        self.plan = None
 
 
 _workspace = _Workspace()
@@ -639,26 +640,161 @@ def _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost
     return True, J
 
 
+# --------------------------------------------------------------------------- whole step in C
+# For the output activations and losses whose dZ[L] is A[L] - Y (ref.FUSED_OUTPUT_LOSS),
+# without dropout, cr_train_step runs the whole step in one call: forward, backward,
+# update_is_safe's check and the update. A plan holds what it needs for one network shape:
+# the buffers, cffi pointer arrays to them, and pointer arrays to the last parameters seen
+# (kept while the same arrays come back, so that a step passes only X and Y).
+
+_CSCALAR = {np.dtype(np.float64): "double", np.dtype(np.float32): "float"}
+_STEP_FN = {np.dtype(np.float64): lib.cr_train_step_f64,
+            np.dtype(np.float32): lib.cr_train_step_f32}
+
+
+class _Plan:
+    """Buffers and pointers of cr_train_step for one (dtype, dims, m, activations, loss, L2)."""
+
+    def __init__(self, dt, dims, m, acts, codes, loss, l2):
+        L = len(dims) - 1
+        self.key = (dt, tuple(dims), m, acts, loss, l2)
+        self.dt, self.dims, self.m, self.L = dt, tuple(dims), m, L
+        self.acts, self.loss, self.l2 = acts, loss, l2
+        self.X_shape, self.Y_shape = (dims[0], m), (dims[-1], m)
+        self.W_shapes = [(dims[l], dims[l - 1]) for l in range(1, L + 1)]
+        self.b_shapes = [(dims[l], 1) for l in range(1, L + 1)]
+        buf = _fresh(dt, dims, m)
+        self.As = buf["As"][1:]
+        self.arrays = buf  # the buffers the pointers below point into
+        self._keep = []  # their cffi views, alive as long as the plan
+        scalar = _CSCALAR[dt]
+        self.ptr_type = f"{scalar} *[]"
+        self.Z, self.A, self.dZ, self.dW, self.db = (
+            self._pointers(a) for a in (buf["Zs"], self.As, buf["dZs"], buf["dWs"], buf["dbs"]))
+        self.codes = ffi.new("int[]", [c for c, _ in codes])
+        self.alphas = ffi.new(f"{scalar}[]", [a for _, a in codes])
+        self.fuse = ffi.new("int[]", [int(_fuse_update(*shape, m, l2))
+                                      for shape in self.W_shapes])
+        self.fused_now = ffi.new("int[]", L)
+        self.dims_c = ffi.new("long long[]", list(dims))
+        self.applied = ffi.new("int *")
+        self.Ws = self.bs = None  # the parameters the pointers W_ptr, b_ptr point into
+        self.W_ptr = self.b_ptr = None
+
+    def _pointers(self, arrays):
+        views = [_out(a) for a in arrays]
+        self._keep.extend(views)
+        return ffi.new(self.ptr_type, views)
+
+    def set_params(self, Ws, bs):
+        self.Ws, self.bs = list(Ws), list(bs)
+        self._param_bufs = [_out(p) for p in self.Ws + self.bs]
+        self.W_ptr = ffi.new(self.ptr_type, self._param_bufs[:self.L])
+        self.b_ptr = ffi.new(self.ptr_type, self._param_bufs[self.L:])
+
+    def same_params(self, Ws, bs):
+        """Whether ``Ws, bs`` are the arrays of the last call and still fit (a shape, dtype
+        or flag can be changed in place)."""
+        if self.Ws is None or len(Ws) != self.L or len(bs) != self.L:
+            return False
+        dt = self.dt
+        for p, q, shape in zip(Ws, self.Ws, self.W_shapes):
+            if p is not q or p.shape != shape or p.dtype != dt:
+                return False
+        for p, q, shape in zip(bs, self.bs, self.b_shapes):
+            if p is not q or p.shape != shape or p.dtype != dt:
+                return False
+        for p in self.Ws + self.bs:
+            flags = p.flags
+            if not (flags.writeable and flags.c_contiguous and flags.aligned):
+                return False
+        return True
+
+
+def _plan(X, Y, Ws, bs, activations, loss, lambd, masks):
+    """The plan for this call, its arguments checked; ``None`` where cr_train_step does not
+    apply (dropout masks, an output and loss without ``dZ[L] = A[L] - Y``)."""
+    if masks is not None and any(mask is not None for mask in masks):
+        return None, X, Y
+    try:
+        acts = tuple(activations)
+        hash((acts, loss))
+    except TypeError:
+        return None, X, Y
+    l2 = bool(lambd)
+    plan = _workspace.plan
+    if (plan is not None and plan.acts == acts and plan.loss == loss and plan.l2 == l2
+            and isinstance(X, np.ndarray) and isinstance(Y, np.ndarray)
+            and X.dtype == plan.dt and Y.dtype == plan.dt
+            and X.shape == plan.X_shape and Y.shape == plan.Y_shape
+            and plan.same_params(Ws, bs)):
+        return plan, _contiguous(X), _contiguous(Y)
+    try:
+        fused_output = (ref.parse_activation(acts[-1])[0], loss) in ref.FUSED_OUTPUT_LOSS
+    except Exception:  # no layers, or a bad activation: the checks below say what is wrong
+        fused_output = False
+    if not fused_output:
+        return None, X, Y
+    dt, X, Ws, bs, codes, _ = _check_network(X, Ws, bs, activations, None, update=True)
+    Y = _check_Y(Y, dt, (Ws[-1].shape[0], X.shape[1]))
+    dims, m = _dims(Ws), X.shape[1]
+    key = (dt, tuple(dims), m, acts, loss, l2)
+    if plan is None or plan.key != key:
+        plan = _workspace.plan = None  # free the old buffers first
+        plan = _workspace.plan = _Plan(dt, dims, m, acts, codes, loss, l2)
+    plan.set_params(Ws, bs)
+    return plan, X, Y
+
+
+def _run_plan(plan, X, Y, lr, lambd, compute_cost):
+    """One step through cr_train_step; ``(ok, cost)`` as train_step's."""
+    J_l2 = 0.0
+    if compute_cost and lambd:  # of the parameters before the update
+        J_l2 = ref.l2_cost({f"W{l}": W for l, W in enumerate(plan.Ws, 1)}, lambd, plan.m)
+    _check_status(_STEP_FN[plan.dt](
+        _buf(X), _buf(Y), plan.W_ptr, plan.b_ptr, plan.codes, plan.alphas, plan.Z, plan.A,
+        plan.dZ, plan.dW, plan.db, plan.fuse, plan.fused_now, plan.dims_c, plan.L, plan.m,
+        lr, lambd, _BOUND_LIMIT[plan.dt], plan.applied), "cr_train_step")
+    J = float("nan")
+    if compute_cost:
+        J = ref.compute_cost(plan.As[-1], Y, plan.loss)
+        if lambd:
+            J += J_l2
+    return bool(plan.applied[0]), J
+
+
 @register("train_step", "c")
 def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
                compute_cost=False):
-    """Forward, backward and (if every gradient is finite) the SGD update, in reused buffers."""
+    """Forward, backward and (if update_is_safe) the SGD update, in reused buffers: one C
+    call (cr_train_step) where the output's dZ[L] is A[L] - Y and there is no dropout."""
+    lr, lambd = float(learning_rate), float(lambd)
+    plan, X_c, Y_c = _plan(X, Y, Ws, bs, activations, loss, lambd, masks)
+    if plan is not None:
+        return _run_plan(plan, X_c, Y_c, lr, lambd, compute_cost)
     dt, X, Ws, bs, codes, masks = _check_network(X, Ws, bs, activations, masks, update=True)
     Y = _check_Y(Y, dt, (Ws[-1].shape[0], X.shape[1]))
     buf = _buffers(dt, _dims(Ws), X.shape[1])
-    return _step(X, Y, Ws, bs, activations, codes, loss, float(learning_rate), float(lambd),
-                 masks, compute_cost, buf)
+    return _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost, buf)
 
 
 @register("train_loop", "c")
 def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
                cost_every=1):
     """``n_steps`` full-batch steps, checking the arguments once."""
+    lr, lambd = float(learning_rate), float(lambd)
+    costs = np.full(n_steps, np.nan)
+    plan, X_c, Y_c = _plan(X, Y, Ws, bs, activations, loss, lambd, None)
+    if plan is not None:
+        for i in range(n_steps):
+            ok, costs[i] = _run_plan(plan, X_c, Y_c, lr, lambd,
+                                     cost_every > 0 and i % cost_every == 0)
+            if not ok:
+                return i, costs
+        return n_steps, costs
     dt, X, Ws, bs, codes, _ = _check_network(X, Ws, bs, activations, update=True)
     Y = _check_Y(Y, dt, (Ws[-1].shape[0], X.shape[1]))
     buf = _buffers(dt, _dims(Ws), X.shape[1])
-    costs = np.full(n_steps, np.nan)
-    lr, lambd = float(learning_rate), float(lambd)
     for i in range(n_steps):
         ok, costs[i] = _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, None,
                              cost_every > 0 and i % cost_every == 0, buf)
