@@ -21,6 +21,18 @@ so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
 ``none``
     no BLAS: the C loops compute every product (slow on large layers; for testing).
 
+Training step
+-------------
+``train_step`` and ``train_loop`` run a whole step in one C call (``cr_train_step``) where
+the output's ``dZ[L]`` is ``A[L] - Y`` (``ref.FUSED_OUTPUT_LOSS``) and there is no dropout:
+forward, backward, ``update_is_safe``'s check and the update, in buffers kept per thread
+with the cffi pointers to them, and to the parameters while the same arrays come back
+(checked again at every call: shape, dtype, C-contiguous, aligned, writeable). Other
+outputs and dropout take the per-layer path (``_step``). On planar [2, 4, 1] m=400 the
+Python calls of the per-layer path and libm's scalar ``tanh``/``exp`` made the step slower
+than NumPy's; the whole step with the vectorised ``sigmoid``/``tanh`` of ``dense.c`` is
+about 5x faster than NumPy's (benchmarks/C_STEP_NOTES.md).
+
 Threads
 -------
 :func:`set_num_threads` limits the threads of that BLAS (``CHAINRULE_C_THREADS`` does the
