@@ -96,7 +96,8 @@ int cr_all_finite_f32(const float *x, long long size);
  * A[l] is layer l's output; layer 0 reads X (dims[0], m); Y is (dims[n_layers], m).
  * fuse[l] != 0: W[l] is updated straight from dZ A_prev^T (no dW stored) when a bound on
  * |dW| proves the update safe (bound and max|W| + learning_rate bound below bound_limit, a
- * margin under the dtype's maximum for the rounding inside the product); otherwise dW[l] is computed and checked exactly.
+ * margin under the dtype's maximum for the rounding inside the product); otherwise dW[l]
+ * is computed and checked exactly.
  * fused_now (n_layers ints, scratch): which layers this step updated fused. */
 int cr_train_step_f64(const double *X, const double *Y, double **W, double **b,
                       const int *activation, const double *alpha, double **Z, double **A,

@@ -99,8 +99,8 @@ CR_CLONES static void CR_NAME(softmax_columns)(const REAL *Z, REAL *A, i64 n, i6
 }
 
 /* Z += b (broadcast along rows) and A = g(Z), in one sweep. */
-CR_CLONES static void CR_NAME(bias_activation)(const REAL *b, int activation, REAL alpha, REAL *Z, REAL *A,
-                                     i64 n, i64 m)
+CR_CLONES static void CR_NAME(bias_activation)(const REAL *b, int activation, REAL alpha,
+                                               REAL *Z, REAL *A, i64 n, i64 m)
 {
     for (i64 i = 0; i < n; ++i) {
         const REAL bi = b[i];
@@ -108,7 +108,11 @@ CR_CLONES static void CR_NAME(bias_activation)(const REAL *b, int activation, RE
         REAL *a = A + i * m;
         switch (activation) {
         case CR_SIGMOID:
-            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = (REAL)cr_sigmoid(v); }
+            for (i64 k = 0; k < m; ++k) {
+                REAL v = z[k] + bi;
+                z[k] = v;
+                a[k] = (REAL)cr_sigmoid(v);
+            }
             break;
         case CR_RELU:
             /* v < 0 ? 0 : v keeps a NaN, as np.maximum does */
@@ -153,8 +157,9 @@ CR_CLONES int CR_NAME(cr_dense_forward)(const REAL *A_prev, const REAL *W, const
 /* ------------------------------------------------------------------------- backward */
 
 /* dst = src (* mask) * g'(Z), elementwise over size entries; dst may be src. */
-CR_CLONES static void CR_NAME(times_gprime)(int activation, REAL alpha, const REAL *Z, const REAL *src,
-                                  const REAL *mask, REAL *dst, i64 size)
+CR_CLONES static void CR_NAME(times_gprime)(int activation, REAL alpha, const REAL *Z,
+                                            const REAL *src, const REAL *mask, REAL *dst,
+                                            i64 size)
 {
     switch (activation) {
     case CR_SIGMOID:
@@ -391,9 +396,9 @@ CR_CLONES int CR_NAME(cr_train_step)(const REAL *X, const REAL *Y, REAL **W, REA
     }
 
     /* update_is_safe over every W and b before any is touched. A fused layer's dW is bounded,
-     * |dW| <= s m max|dZ| max|A_prev| + l2 max|W|, below bound_limit (a margin for the rounding
-     * inside the product); where the bound cannot prove the update safe, dW is computed and checked
-     * exactly (so the answer is update_is_safe's). */
+     * |dW| <= s m max|dZ| max|A_prev| + l2 max|W|, below bound_limit (a margin for the
+     * rounding inside the product); where the bound cannot prove the update safe, dW is
+     * computed and checked exactly (so the answer is update_is_safe's). */
     for (i64 l = 0; l < n_layers; ++l) {
         const i64 n = dims[l + 1], n_prev = dims[l];
         const REAL *A_prev = l ? A[l - 1] : X;
@@ -411,7 +416,8 @@ CR_CLONES int CR_NAME(cr_train_step)(const REAL *X, const REAL *Y, REAL **W, REA
                 if (status) return status;
             }
         }
-        if (!fused && !CR_NAME(pair_is_safe)(W_max, dW[l], n * n_prev, learning_rate)) return CR_OK;
+        if (!fused && !CR_NAME(pair_is_safe)(W_max, dW[l], n * n_prev, learning_rate))
+            return CR_OK;
         if (!CR_NAME(pair_is_safe)(CR_NAME(max_abs_nan)(b[l], n), db[l], n, learning_rate))
             return CR_OK;
         fused_now[l] = fused;

@@ -7,8 +7,8 @@ Usage::
 
 The sweep covers every op of the C backend (forward with every activation, backward with
 and without ``Z_prev``, mask, L2 and ``dA_prev``, SGD, the fused update of train_step, the
-finiteness checks), both dtypes,
-the whole step of cr_train_step on small networks, the C loops and the BLAS path, and shapes with ``m = 1``, ``n = 1``, ``n_prev = 1``.
+finiteness checks, the whole step of cr_train_step on small networks), both dtypes,
+the C loops and the BLAS path, and shapes with ``m = 1``, ``n = 1``, ``n_prev = 1``.
 Each result is compared with the NumPy reference, so every output byte is read back.
 ``PYTHONMALLOC=malloc`` lets memcheck see Python's and NumPy's allocations at their exact
 sizes, so one element past an array is an invalid access.
