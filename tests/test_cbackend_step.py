@@ -216,3 +216,20 @@ def test_two_models_in_two_threads():
     for X, Y, params, acts, loss, alone in setups:
         for a, e in zip(params[0] + params[1], alone[0] + alone[1]):
             np.testing.assert_array_equal(a, e)
+
+
+def test_alternating_batch_sizes_keep_two_plans():
+    """Mini-batches with a smaller last batch: both plans are kept, and each step still
+    matches the numpy step."""
+    dims, loss = [3, 6, 1], "binary_crossentropy"
+    acts = [ref.parse_activation(a) for a in ["relu", "sigmoid"]]
+    X, Y, Ws, bs = problem(dims, loss, 13, "float64")
+    expected, actual = copies(Ws, bs), copies(Ws, bs)
+    plans = []  # the objects themselves: alive, so their ids are distinct
+    for _ in range(3):
+        for cols in (slice(0, 8), slice(8, 13)):
+            Ops("numpy").train_step(X[:, cols], Y[:, cols], *expected, acts, loss, 0.1)
+            cb.train_step(X[:, cols], Y[:, cols], *actual, acts, loss, 0.1)
+            plans.append(cb._workspace.plan)
+    assert len({id(plan) for plan in plans}) == 2
+    assert_params(actual, expected, "float64")

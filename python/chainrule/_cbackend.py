@@ -464,7 +464,8 @@ class _Workspace(threading.local):
     def __init__(self):
         self.key = None
         self.buffers = None
-        self.plan = None
+        self.plan = None  # the plan of the last whole-step call
+        self.spare_plan = None  # the one before it, of another shape (a smaller last batch)
 
 
 _workspace = _Workspace()
@@ -752,8 +753,13 @@ def _plan(X, Y, Ws, bs, activations, loss, lambd, masks):
     dims, m = _dims(Ws), X.shape[1]
     key = (dt, tuple(dims), m, acts, loss, l2)
     if plan is None or plan.key != key:
-        plan = _workspace.plan = None  # free the old buffers first
-        plan = _workspace.plan = _Plan(dt, dims, m, acts, codes, loss, l2)
+        spare = _workspace.spare_plan
+        if spare is not None and spare.key == key:
+            _workspace.spare_plan, plan = plan, spare
+        else:
+            _workspace.spare_plan = None  # free the older buffers first
+            _workspace.spare_plan, plan = plan, _Plan(dt, dims, m, acts, codes, loss, l2)
+        _workspace.plan = plan
     plan.set_params(Ws, bs)
     return plan, X, Y
 
