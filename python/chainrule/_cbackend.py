@@ -704,6 +704,9 @@ class _Plan:
         self._param_bufs = [_out(p) for p in self.Ws + self.bs]
         self.W_ptr = ffi.new(self.ptr_type, self._param_bufs[:self.L])
         self.b_ptr = ffi.new(self.ptr_type, self._param_bufs[self.L:])
+        # cr_train_step's arguments after X and Y, up to the learning rate
+        self.args = (self.W_ptr, self.b_ptr, self.codes, self.alphas, self.Z, self.A, self.dZ,
+                     self.dW, self.db, self.fuse, self.fused_now, self.dims_c, self.L, self.m)
 
     def same_params(self, Ws, bs):
         """Whether ``Ws, bs`` are the arrays of the last call and still fit (a shape, dtype
@@ -731,7 +734,6 @@ def _plan(X, Y, Ws, bs, activations, loss, lambd, masks):
         return None, X, Y
     try:
         acts = tuple(activations)
-        hash((acts, loss))
     except TypeError:
         return None, X, Y
     l2 = bool(lambd)
@@ -769,10 +771,10 @@ def _run_plan(plan, X, Y, lr, lambd, compute_cost):
     J_l2 = 0.0
     if compute_cost and lambd:  # of the parameters before the update
         J_l2 = ref.l2_cost({f"W{l}": W for l, W in enumerate(plan.Ws, 1)}, lambd, plan.m)
-    _check_status(_STEP_FN[plan.dt](
-        _buf(X), _buf(Y), plan.W_ptr, plan.b_ptr, plan.codes, plan.alphas, plan.Z, plan.A,
-        plan.dZ, plan.dW, plan.db, plan.fuse, plan.fused_now, plan.dims_c, plan.L, plan.m,
-        lr, lambd, _BOUND_LIMIT[plan.dt], plan.applied), "cr_train_step")
+    status = _STEP_FN[plan.dt](_buf(X), _buf(Y), *plan.args, lr, lambd, _BOUND_LIMIT[plan.dt],
+                               plan.applied)
+    if status:
+        _check_status(status, "cr_train_step")
     J = float("nan")
     if compute_cost:
         J = ref.compute_cost(plan.As[-1], Y, plan.loss)
