@@ -828,12 +828,10 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
 def _prefer_c(layer_dims, m, dtype):
     """Whether ``auto`` should pick the C backend for this network, batch and dtype.
 
-    Measured with benchmarks/c_step.py, one training step, NumPy's OpenBLAS behind both,
-    interleaved (benchmarks/C_STEP_NOTES.md): the C step was never slower than NumPy's
-    beyond noise, and faster where the Python overhead of NumPy's many small calls counts
-    (planar [2, 4, 1] m=400: 0.5-0.7x; [2, 20, 7, 5, 1] m=300: 0.45-0.5x; [784, 128, 64,
-    10]: 0.93-1.0x; cat: 0.9-0.95x; wide: 0.96-0.98x; the same GEMMs, fewer passes, no
-    allocation per step). Without a BLAS (``CHAINRULE_C_BLAS=none``) the C loops only win
+    Measured with ``chainrule bench``, one training step, NumPy's OpenBLAS behind both,
+    interleaved (benchmarks/C_STEP_NOTES.md): with the whole step in one C call the C step
+    is faster than NumPy's (planar [2, 4, 1] m=400: 0.13-0.17x; [784, 128, 64, 10]:
+    0.80x; cat 0.92x; wide 0.93x: the same GEMMs, fewer passes, no allocation per step). Without a BLAS (``CHAINRULE_C_BLAS=none``) the C loops only win
     on small layers (below about 250 000 multiply-adds per layer and batch).
     """
     if _blas["source"] != "none":
