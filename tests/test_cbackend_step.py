@@ -233,3 +233,31 @@ def test_alternating_batch_sizes_keep_two_plans():
             plans.append(cb._workspace.plan)
     assert len({id(plan) for plan in plans}) == 2
     assert_params(actual, expected, "float64")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fused", [False, True])
+def test_per_layer_path_refuses_an_overflowing_update(dtype, fused):
+    """With dropout masks (the per-layer path, not cr_train_step) an update that would pass
+    the dtype's maximum is refused too, as update_is_safe refuses it."""
+    dims = [3, 40, 30, 2] if fused else [4, 5, 1]
+    loss = "mean_squared_error"
+    acts = [ref.parse_activation(a) for a in ["tanh"] * (len(dims) - 2) + ["identity"]]
+    X, Y, Ws, bs = problem(dims, loss, 6, dtype)
+    Y = 100 * Y
+    masks = [None] + [np.ones((n, 6), dtype) for n in dims[1:-1]] + [None]
+    lr = float(np.finfo(dtype).max) / 4
+    Zs, As = Ops("numpy").forward(X, Ws, bs, acts)
+    _, dWs, dbs, _ = Ops("numpy").backward(Y, Zs, As, Ws, acts, loss)
+    assert not update_is_safe(Ws + bs, dWs + dbs, lr)
+    before = copies(Ws, bs)
+    with np.errstate(all="ignore"):
+        ok, _ = cb.train_step(X, Y, Ws, bs, acts, loss, lr, 0.0, masks)
+    assert not ok
+    for a, e in zip(Ws + bs, before[0] + before[1]):
+        np.testing.assert_array_equal(a, e)
+    ok, _ = cb.train_step(X, Y, Ws, bs, acts, loss, 0.01, 0.0, masks)
+    expected = copies(*before)
+    Ops("numpy").train_step(X, Y, *expected, acts, loss, 0.01, 0.0, masks)
+    assert ok
+    assert_params((Ws, bs), expected, dtype)

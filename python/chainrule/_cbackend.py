@@ -53,6 +53,7 @@ import numpy as np
 
 from . import reference as ref
 from ._compose import cost as _cost
+from ._compose import update_is_safe as _update_is_safe
 from ._dispatch import _AUTO_PREDICATES, _AUTO_PREFERENCE, register
 from .errors import ChainruleError, InputError, ShapeError
 
@@ -614,7 +615,8 @@ def _fuse_update(n, n_prev, m, lambd):
 
 
 def _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost, buf):
-    """One training step; ``(ok, cost)``. Updates nothing unless every gradient is finite."""
+    """One training step; ``(ok, cost)``. Updates nothing unless update_is_safe (every
+    gradient finite, no update past the dtype's maximum)."""
     fn = _FN[X.dtype]
     Zs, As = _forward_checked(X, Ws, bs, codes, masks, buf)
     J = _cost(Y, As[-1], Ws, loss, lambd) if compute_cost else float("nan")
@@ -632,14 +634,16 @@ def _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost
             bound = bound_db * fn[5](_buf(As[l]), As[l].size)
             if l2:
                 bound += l2 * fn[5](_buf(W), W.size)
-            if bound < limit and bound_db < limit:
-                continue  # dW and db are finite: no need to store them
+            if (bound < limit and bound_db < limit and lr >= 0
+                    and fn[5](_buf(W), W.size) + lr * bound < limit
+                    and fn[5](_buf(bs[l]), bs[l].size) + lr * bound_db < limit):
+                continue  # update_is_safe holds for W and b: no need to store dW
             # too large to be sure: compute dW after all and check it exactly
             fused[l] = False
             dWs[l] = buf["dWs"][l]
             _backward_into(dZs[l], As[l], W, None, None, 0, 0.0, s, l2, None, dWs[l],
                            dbs[l], None)
-        if not (fn[3](_buf(dWs[l]), dWs[l].size) and fn[3](_buf(dbs[l]), dbs[l].size)):
+        if not _update_is_safe([W, bs[l]], [dWs[l], dbs[l]], lr):
             return False, J
     for l, (W, b) in enumerate(zip(Ws, bs)):
         if fused[l]:
