@@ -29,8 +29,11 @@ ffibuilder.set_source(
     include_dirs=["csrc"],
     depends=["csrc/dense.h", "csrc/dense_template.h"],
     # -fno-math-errno: exp/tanh set no errno, so they can be hoisted and shared (the results
-    # are unchanged); no -ffast-math, which would reorder sums and drop NaN checks.
-    extra_compile_args=["-O3", "-std=c99", "-fno-math-errno"],
+    # are unchanged); -fno-trapping-math: no floating-point trap is enabled, so a select
+    # between two computed values may compute both (the loops of sigmoid, tanh and the
+    # maxima vectorise; the results are unchanged); no -ffast-math, which would reorder
+    # sums and drop NaN checks.
+    extra_compile_args=["-O3", "-std=c99", "-fno-math-errno", "-fno-trapping-math"],
     optional=True,
 )
 

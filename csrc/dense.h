@@ -84,3 +84,30 @@ int cr_sgd_update_f32(float *param, const float *grad, float learning_rate, long
 /* 1 if every x[i] is finite, else 0 (the return value is the answer, not a status). */
 int cr_all_finite_f64(const double *x, long long size);
 int cr_all_finite_f32(const float *x, long long size);
+
+/* One whole training step for an output activation and loss whose dZ[L] is A[L] - Y
+ * (sigmoid + binary CE, softmax + categorical CE, identity + MSE), convention "L":
+ * forward, backward, the check of update_is_safe (every gradient finite and
+ * max|p| + learning_rate max|g| below the dtype's maximum, for every W and b) and, only if
+ * it passes, W -= learning_rate dW, b -= learning_rate db. *applied is 1 if the update was
+ * made, 0 if it was refused (then no W or b has been touched).
+ * Layer l = 0 .. n_layers-1: W[l] (dims[l+1], dims[l]), b[l] (dims[l+1], 1), activation[l]
+ * and alpha[l]; buffers Z[l], A[l], dZ[l] (dims[l+1], m), dW[l] like W[l], db[l] like b[l].
+ * A[l] is layer l's output; layer 0 reads X (dims[0], m); Y is (dims[n_layers], m).
+ * fuse[l] != 0: W[l] is updated straight from dZ A_prev^T (no dW stored) when a bound on
+ * |dW| proves the update safe (bound and max|W| + learning_rate bound below bound_limit, a
+ * margin under the dtype's maximum for the rounding inside the product); otherwise dW[l]
+ * is computed and checked exactly.
+ * fused_now (n_layers ints, scratch): which layers this step updated fused. */
+int cr_train_step_f64(const double *X, const double *Y, double **W, double **b,
+                      const int *activation, const double *alpha, double **Z, double **A,
+                      double **dZ, double **dW, double **db, const int *fuse, int *fused_now,
+                      const long long *dims, long long n_layers, long long m,
+                      double learning_rate, double lambd, double bound_limit,
+                      int *applied);
+int cr_train_step_f32(const float *X, const float *Y, float **W, float **b,
+                      const int *activation, const float *alpha, float **Z, float **A,
+                      float **dZ, float **dW, float **db, const int *fuse, int *fused_now,
+                      const long long *dims, long long n_layers, long long m,
+                      double learning_rate, double lambd, double bound_limit,
+                      int *applied);

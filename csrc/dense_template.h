@@ -74,7 +74,7 @@ static void CR_NAME(axpy)(REAL a, const REAL *x, REAL *y, i64 size)
 
 /* Column-wise softmax of Z (n, m) into A, shifted by the column max, in blocks of columns so
  * that every pass runs along rows. */
-static void CR_NAME(softmax_columns)(const REAL *Z, REAL *A, i64 n, i64 m)
+CR_CLONES static void CR_NAME(softmax_columns)(const REAL *Z, REAL *A, i64 n, i64 m)
 {
     enum { BLOCK = 64 };
     REAL mx[BLOCK], total[BLOCK];
@@ -99,8 +99,8 @@ static void CR_NAME(softmax_columns)(const REAL *Z, REAL *A, i64 n, i64 m)
 }
 
 /* Z += b (broadcast along rows) and A = g(Z), in one sweep. */
-static void CR_NAME(bias_activation)(const REAL *b, int activation, REAL alpha, REAL *Z, REAL *A,
-                                     i64 n, i64 m)
+CR_CLONES static void CR_NAME(bias_activation)(const REAL *b, int activation, REAL alpha,
+                                               REAL *Z, REAL *A, i64 n, i64 m)
 {
     for (i64 i = 0; i < n; ++i) {
         const REAL bi = b[i];
@@ -108,14 +108,18 @@ static void CR_NAME(bias_activation)(const REAL *b, int activation, REAL alpha, 
         REAL *a = A + i * m;
         switch (activation) {
         case CR_SIGMOID:
-            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = 1 / (1 + EXP(-v)); }
+            for (i64 k = 0; k < m; ++k) {
+                REAL v = z[k] + bi;
+                z[k] = v;
+                a[k] = (REAL)cr_sigmoid(v);
+            }
             break;
         case CR_RELU:
             /* v < 0 ? 0 : v keeps a NaN, as np.maximum does */
             for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = v < 0 ? 0 : v; }
             break;
         case CR_TANH:
-            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = TANH(v); }
+            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = (REAL)cr_tanh(v); }
             break;
         case CR_LEAKY_RELU:
             for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = v > 0 ? v : v * alpha; }
@@ -153,19 +157,20 @@ CR_CLONES int CR_NAME(cr_dense_forward)(const REAL *A_prev, const REAL *W, const
 /* ------------------------------------------------------------------------- backward */
 
 /* dst = src (* mask) * g'(Z), elementwise over size entries; dst may be src. */
-static void CR_NAME(times_gprime)(int activation, REAL alpha, const REAL *Z, const REAL *src,
-                                  const REAL *mask, REAL *dst, i64 size)
+CR_CLONES static void CR_NAME(times_gprime)(int activation, REAL alpha, const REAL *Z,
+                                            const REAL *src, const REAL *mask, REAL *dst,
+                                            i64 size)
 {
     switch (activation) {
     case CR_SIGMOID:
-        CR_GPRIME_LOOP((1 / (1 + EXP(-z))) * (1 - 1 / (1 + EXP(-z))));
+        CR_GPRIME_LOOP(((REAL)cr_sigmoid(z)) * (1 - (REAL)cr_sigmoid(z)));
         break;
     case CR_RELU:
         /* g'(0) = 0, as the course's dZ[Z <= 0] = 0; a product, so inf * 0 gives NaN as in NumPy */
         CR_GPRIME_LOOP((REAL)(z > 0));
         break;
     case CR_TANH:
-        CR_GPRIME_LOOP(1 - TANH(z) * TANH(z));
+        CR_GPRIME_LOOP(1 - ((REAL)cr_tanh(z)) * (REAL)cr_tanh(z));
         break;
     case CR_LEAKY_RELU:
         CR_GPRIME_LOOP(z > 0 ? (REAL)1 : alpha);
@@ -256,17 +261,33 @@ CR_CLONES int CR_NAME(cr_dense_update)(const REAL *dZ, const REAL *A_prev, const
     return CR_OK;
 }
 
+/* max_k |x[k]| into *mx and whether some x[k] is NaN (return value). On the IEEE bits with
+ * the sign cleared, the order of the unsigned integers is the order of |x| and every NaN is
+ * above infinity, so the loop is an integer maximum, which vectorises (a floating-point
+ * maximum with NaN checks does not). */
+CR_CLONES static int CR_NAME(max_abs_lanes)(const REAL *x, i64 size, REAL *mx)
+{
+    const CR_UINT abs_mask = ~(CR_UINT)0 >> 1;
+    const REAL inf = (REAL)INFINITY;
+    CR_UINT inf_bits;
+    memcpy(&inf_bits, &inf, sizeof inf_bits);
+    CR_UINT best = 0;
+    for (i64 k = 0; k < size; ++k) {
+        CR_UINT bits;
+        memcpy(&bits, x + k, sizeof bits);
+        bits &= abs_mask;
+        best = bits > best ? bits : best;
+    }
+    memcpy(mx, &best, sizeof best);
+    return best > inf_bits;
+}
+
 CR_CLONES double CR_NAME(cr_max_abs)(const REAL *x, i64 size)
 {
     if (size < 1 || !x) return INFINITY;
-    REAL mx = 0;
-    int ok = 1;
-    for (i64 k = 0; k < size; ++k) {
-        REAL a = x[k] < 0 ? -x[k] : x[k];
-        mx = a > mx ? a : mx;
-        ok &= (x[k] - x[k] == 0);
-    }
-    return ok ? (double)mx : INFINITY;
+    REAL mx;
+    int nan = CR_NAME(max_abs_lanes)(x, size, &mx);
+    return nan || mx > REAL_MAX ? INFINITY : (double)mx;
 }
 
 CR_CLONES int CR_NAME(cr_sgd_update)(REAL *param, const REAL *grad, REAL learning_rate, i64 size)
@@ -287,4 +308,135 @@ CR_CLONES int CR_NAME(cr_all_finite)(const REAL *x, i64 size)
         if (!ok) return 0;
     }
     return 1;
+}
+
+/* ------------------------------------------------------------------------- whole step */
+
+/* max_k |x[k]| as a double, NaN if any x[k] is NaN: what float(np.abs(x).max()) gives. */
+static double CR_NAME(max_abs_nan)(const REAL *x, i64 size)
+{
+    REAL mx;
+    int nan = CR_NAME(max_abs_lanes)(x, size, &mx);
+    return nan ? (double)NAN : (double)mx;
+}
+
+/* dst *= g'(Z) for an elementwise activation, g' taken from A = g(Z) where that is cheaper
+ * (sigmoid: A (1 - A), tanh: 1 - A^2; the same numbers as from Z, without the exponential). */
+CR_CLONES static void CR_NAME(times_gprime_from_a)(int activation, REAL alpha, const REAL *Z,
+                                                   const REAL *A, REAL *dst, i64 size)
+{
+    switch (activation) {
+    case CR_SIGMOID:
+        for (i64 k = 0; k < size; ++k) dst[k] = dst[k] * (A[k] * (1 - A[k]));
+        break;
+    case CR_TANH:
+        for (i64 k = 0; k < size; ++k) dst[k] = dst[k] * (1 - A[k] * A[k]);
+        break;
+    case CR_RELU:
+        for (i64 k = 0; k < size; ++k) dst[k] = dst[k] * (REAL)(Z[k] > 0);
+        break;
+    case CR_LEAKY_RELU:
+        for (i64 k = 0; k < size; ++k) dst[k] = dst[k] * (Z[k] > 0 ? (REAL)1 : alpha);
+        break;
+    default: /* CR_IDENTITY */
+        break;
+    }
+}
+
+/* One pair of update_is_safe: g finite and max|p| + lr max|g| below the dtype's maximum. */
+static int CR_NAME(pair_is_safe)(double p_max, const REAL *g, i64 size, double learning_rate)
+{
+    double g_max = CR_NAME(max_abs_nan)(g, size);
+    if (!isfinite(g_max)) return 0;
+    return !(p_max + learning_rate * g_max >= (double)REAL_MAX);
+}
+
+CR_CLONES int CR_NAME(cr_train_step)(const REAL *X, const REAL *Y, REAL **W, REAL **b,
+                                     const int *activation, const REAL *alpha, REAL **Z,
+                                     REAL **A, REAL **dZ, REAL **dW, REAL **db, const int *fuse,
+                                     int *fused_now,
+                                     const i64 *dims, i64 n_layers, i64 m,
+                                     double learning_rate, double lambd, double bound_limit,
+                                     int *applied)
+{
+    if (!dims || n_layers < 1 || m < 1) return CR_BAD_SIZE;
+    if (!X || !Y || !W || !b || !activation || !alpha || !Z || !A || !dZ || !dW || !db || !fuse
+        || !fused_now || !applied)
+        return CR_MISSING_BUFFER;
+    *applied = 0;
+    for (i64 l = 0; l < n_layers; ++l) {
+        if (!sizes_ok(dims[l + 1], dims[l], m)) return CR_BAD_SIZE;
+        if (!W[l] || !b[l] || !Z[l] || !A[l] || !dZ[l] || !dW[l] || !db[l])
+            return CR_MISSING_BUFFER;
+        if (!activation_ok(activation[l])) return CR_BAD_ACTIVATION;
+        if (activation[l] == CR_SOFTMAX && l + 1 < n_layers) return CR_NO_DERIVATIVE;
+    }
+    const double s_d = 1.0 / (double)m, l2_d = lambd / (double)m;
+    const REAL s = (REAL)s_d, l2 = (REAL)l2_d;
+    int status;
+
+    /* forward */
+    for (i64 l = 0; l < n_layers; ++l) {
+        status = CR_NAME(cr_dense_forward)(l ? A[l - 1] : X, W[l], b[l], activation[l], alpha[l],
+                                           Z[l], A[l], dims[l + 1], dims[l], m);
+        if (status) return status;
+    }
+
+    /* dZ[L] = A[L] - Y, then backward; fused layers store no dW */
+    const i64 L = n_layers - 1, out_size = dims[n_layers] * m;
+    for (i64 k = 0; k < out_size; ++k) dZ[L][k] = A[L][k] - Y[k];
+    for (i64 l = L; l >= 0; --l) {
+        /* W^T dZ into dZ[l-1], then times g'(Z[l-1]) from A[l-1] (no mask in this step) */
+        status = CR_NAME(cr_dense_backward)(dZ[l], l ? A[l - 1] : X, W[l], NULL, NULL, 0, 0, s,
+                                            l2, NULL, fuse[l] ? NULL : dW[l], db[l],
+                                            l ? dZ[l - 1] : NULL, dims[l + 1], dims[l], m);
+        if (status) return status;
+        if (l) CR_NAME(times_gprime_from_a)(activation[l - 1], alpha[l - 1], Z[l - 1], A[l - 1],
+                                            dZ[l - 1], dims[l] * m);
+    }
+
+    /* update_is_safe over every W and b before any is touched. A fused layer's dW is bounded,
+     * |dW| <= s m max|dZ| max|A_prev| + l2 max|W|, below bound_limit (a margin for the
+     * rounding inside the product); where the bound cannot prove the update safe, dW is
+     * computed and checked exactly (so the answer is update_is_safe's). */
+    for (i64 l = 0; l < n_layers; ++l) {
+        const i64 n = dims[l + 1], n_prev = dims[l];
+        const REAL *A_prev = l ? A[l - 1] : X;
+        double W_max = CR_NAME(max_abs_nan)(W[l], n * n_prev);
+        int fused = 0;
+        if (fuse[l]) {
+            double bound = s_d * (double)m * CR_NAME(cr_max_abs)(dZ[l], n * m)
+                           * CR_NAME(cr_max_abs)(A_prev, n_prev * m);
+            if (l2_d != 0) bound += l2_d * CR_NAME(cr_max_abs)(W[l], n * n_prev);
+            fused = learning_rate >= 0 && bound < bound_limit
+                    && W_max + learning_rate * bound < bound_limit;
+            if (!fused) {
+                status = CR_NAME(cr_dense_backward)(dZ[l], A_prev, W[l], NULL, NULL, 0, 0, s, l2,
+                                                    NULL, dW[l], db[l], NULL, n, n_prev, m);
+                if (status) return status;
+            }
+        }
+        if (!fused && !CR_NAME(pair_is_safe)(W_max, dW[l], n * n_prev, learning_rate))
+            return CR_OK;
+        if (!CR_NAME(pair_is_safe)(CR_NAME(max_abs_nan)(b[l], n), db[l], n, learning_rate))
+            return CR_OK;
+        fused_now[l] = fused;
+    }
+
+    /* the update: W - lr (s dZ A_prev^T + l2 W) = (1 - lr l2) W + (-lr s) dZ A_prev^T */
+    for (i64 l = 0; l < n_layers; ++l) {
+        const i64 n = dims[l + 1], n_prev = dims[l];
+        if (fused_now[l]) {
+            status = CR_NAME(cr_dense_update)(dZ[l], l ? A[l - 1] : X, db[l],
+                                              (REAL)(-learning_rate * s_d),
+                                              (REAL)(1.0 - learning_rate * l2_d),
+                                              (REAL)learning_rate, W[l], b[l], n, n_prev, m);
+            if (status) return status;
+        } else {
+            CR_NAME(cr_sgd_update)(W[l], dW[l], (REAL)learning_rate, n * n_prev);
+            CR_NAME(cr_sgd_update)(b[l], db[l], (REAL)learning_rate, n);
+        }
+    }
+    *applied = 1;
+    return CR_OK;
 }

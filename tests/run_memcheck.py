@@ -7,7 +7,7 @@ Usage::
 
 The sweep covers every op of the C backend (forward with every activation, backward with
 and without ``Z_prev``, mask, L2 and ``dA_prev``, SGD, the fused update of train_step, the
-finiteness checks), both dtypes,
+finiteness checks, the whole step of cr_train_step on small networks), both dtypes,
 the C loops and the BLAS path, and shapes with ``m = 1``, ``n = 1``, ``n_prev = 1``.
 Each result is compared with the NumPy reference, so every output byte is read back.
 ``PYTHONMALLOC=malloc`` lets memcheck see Python's and NumPy's allocations at their exact
@@ -79,8 +79,64 @@ def sweep():
         W2, b2 = W.copy(), b.copy()
         cb.sgd_update([W2], [b2], [dZ[:, :1] @ A_prev[:, :1].T], [b], 0.1)
         assert cb._all_finite([W2, b2])
+    count += _sweep_train_step(cb, sources, rng)
     cb.use_blas("auto")
     print(f"memcheck sweep: {count} kernel calls checked (BLAS: {blas})", flush=True)
+
+
+STEP_NETS = [([1, 1], ["sigmoid"], "binary_crossentropy"),
+             ([3, 1, 2], ["tanh", "softmax"], "categorical_crossentropy"),
+             ([2, 5, 4, 1], ["relu", ("leaky_relu", 0.1), "identity"], "mean_squared_error"),
+             ([1, 6, 1], ["identity", "sigmoid"], "binary_crossentropy"),
+             # weights outweigh activations: the fused update (and its exact fallback)
+             ([3, 40, 30, 2], ["tanh", "relu", "softmax"], "categorical_crossentropy")]
+
+
+def _sweep_train_step(cb, sources, rng):
+    """cr_train_step (the whole step in C) against the generic step of the numpy backend."""
+    import numpy as np
+
+    from chainrule import reference as ref
+    from chainrule._dispatch import Ops
+
+    count = refused = 0
+    for source, dt, (dims, acts, loss), m, lambd in itertools.product(
+            sources, ("float64", "float32"), STEP_NETS, (1, 5), (0.0, 0.3)):
+        cb.use_blas(source)
+        cb.set_blas_threshold(0)
+        tol = dict(rtol=1e-4, atol=1e-5) if dt == "float32" else dict(rtol=1e-9, atol=1e-12)
+        acts = [ref.parse_activation(a) for a in acts]
+        X = rng.standard_normal((dims[0], m)).astype(dt)
+        if loss == "categorical_crossentropy":
+            Y = np.eye(dims[-1], dtype=dt)[:, rng.integers(0, dims[-1], m)]
+        else:
+            Y = (rng.random((dims[-1], m)) < 0.5).astype(dt)
+        p = ref.initialize_parameters(dims, rng=rng, dtype=dt)
+        L = len(dims) - 1
+        Ws = [p[f"W{l}"] for l in range(1, L + 1)]
+        bs = [p[f"b{l}"] for l in range(1, L + 1)]
+        expected = ([W.copy() for W in Ws], [b.copy() for b in bs])
+        ok_e, J_e = Ops("numpy").train_step(X, Y, *expected, acts, loss, 0.1, lambd, None, True)
+        ok, J = cb.train_step(X, Y, Ws, bs, acts, loss, 0.1, lambd, None, True)
+        assert ok and ok_e and abs(J - J_e) <= 1e-4 * abs(J_e)
+        for actual, wanted in zip(Ws + bs, expected[0] + expected[1]):
+            np.testing.assert_allclose(actual, wanted, **tol)
+        # a learning rate that overflows the update unless a gradient is tiny: refused as
+        # update_is_safe refuses it, and then nothing is touched
+        before = [x.copy() for x in Ws + bs]
+        huge = float(np.finfo(dt).max)
+        with np.errstate(all="ignore"):
+            ok_e, _ = Ops("numpy").train_step(X, Y, [W.copy() for W in Ws],
+                                              [b.copy() for b in bs], acts, loss, huge, lambd)
+            ok, _ = cb.train_step(X, Y, Ws, bs, acts, loss, huge, lambd)
+        assert ok == ok_e
+        if not ok:
+            refused += 1
+            for actual, wanted in zip(Ws + bs, before):
+                np.testing.assert_array_equal(actual, wanted)
+        count += 2
+    assert refused > 0
+    return count
 
 
 def _loads(cb, source):

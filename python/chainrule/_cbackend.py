@@ -21,6 +21,18 @@ so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
 ``none``
     no BLAS: the C loops compute every product (slow on large layers; for testing).
 
+Training step
+-------------
+``train_step`` and ``train_loop`` run a whole step in one C call (``cr_train_step``) where
+the output's ``dZ[L]`` is ``A[L] - Y`` (``ref.FUSED_OUTPUT_LOSS``) and there is no dropout:
+forward, backward, ``update_is_safe``'s check and the update, in buffers kept per thread
+with the cffi pointers to them, and to the parameters while the same arrays come back
+(checked again at every call: shape, dtype, C-contiguous, aligned, writeable). Other
+outputs and dropout take the per-layer path (``_step``). On planar [2, 4, 1] m=400 the
+Python calls of the per-layer path and libm's scalar ``tanh``/``exp`` made the step slower
+than NumPy's; the whole step with the vectorised ``sigmoid``/``tanh`` of ``dense.c`` is
+about 5x faster than NumPy's (benchmarks/C_STEP_NOTES.md).
+
 Threads
 -------
 :func:`set_num_threads` limits the threads of that BLAS (``CHAINRULE_C_THREADS`` does the
@@ -41,6 +53,7 @@ import numpy as np
 
 from . import reference as ref
 from ._compose import cost as _cost
+from ._compose import update_is_safe as _update_is_safe
 from ._dispatch import _AUTO_PREDICATES, _AUTO_PREFERENCE, register
 from .errors import ChainruleError, InputError, ShapeError
 
@@ -452,6 +465,8 @@ class _Workspace(threading.local):
     def __init__(self):
         self.key = None
         self.buffers = None
+        self.plan = None  # the plan of the last whole-step call
+        self.spare_plan = None  # the one before it, of another shape (a smaller last batch)
 
 
 _workspace = _Workspace()
@@ -600,7 +615,8 @@ def _fuse_update(n, n_prev, m, lambd):
 
 
 def _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost, buf):
-    """One training step; ``(ok, cost)``. Updates nothing unless every gradient is finite."""
+    """One training step; ``(ok, cost)``. Updates nothing unless update_is_safe (every
+    gradient finite, no update past the dtype's maximum)."""
     fn = _FN[X.dtype]
     Zs, As = _forward_checked(X, Ws, bs, codes, masks, buf)
     J = _cost(Y, As[-1], Ws, loss, lambd) if compute_cost else float("nan")
@@ -618,14 +634,16 @@ def _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost
             bound = bound_db * fn[5](_buf(As[l]), As[l].size)
             if l2:
                 bound += l2 * fn[5](_buf(W), W.size)
-            if bound < limit and bound_db < limit:
-                continue  # dW and db are finite: no need to store them
+            if (bound < limit and bound_db < limit and lr >= 0
+                    and fn[5](_buf(W), W.size) + lr * bound < limit
+                    and fn[5](_buf(bs[l]), bs[l].size) + lr * bound_db < limit):
+                continue  # update_is_safe holds for W and b: no need to store dW
             # too large to be sure: compute dW after all and check it exactly
             fused[l] = False
             dWs[l] = buf["dWs"][l]
             _backward_into(dZs[l], As[l], W, None, None, 0, 0.0, s, l2, None, dWs[l],
                            dbs[l], None)
-        if not (fn[3](_buf(dWs[l]), dWs[l].size) and fn[3](_buf(dbs[l]), dbs[l].size)):
+        if not _update_is_safe([W, bs[l]], [dWs[l], dbs[l]], lr):
             return False, J
     for l, (W, b) in enumerate(zip(Ws, bs)):
         if fused[l]:
@@ -639,26 +657,168 @@ def _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost
     return True, J
 
 
+# --------------------------------------------------------------------------- whole step in C
+# For the output activations and losses whose dZ[L] is A[L] - Y (ref.FUSED_OUTPUT_LOSS),
+# without dropout, cr_train_step runs the whole step in one call: forward, backward,
+# update_is_safe's check and the update. A plan holds what it needs for one network shape:
+# the buffers, cffi pointer arrays to them, and pointer arrays to the last parameters seen
+# (kept while the same arrays come back, so that a step passes only X and Y).
+
+_CSCALAR = {np.dtype(np.float64): "double", np.dtype(np.float32): "float"}
+_STEP_FN = {np.dtype(np.float64): lib.cr_train_step_f64,
+            np.dtype(np.float32): lib.cr_train_step_f32}
+
+
+class _Plan:
+    """Buffers and pointers of cr_train_step for one (dtype, dims, m, activations, loss, L2)."""
+
+    def __init__(self, dt, dims, m, acts, codes, loss, l2):
+        L = len(dims) - 1
+        self.key = (dt, tuple(dims), m, acts, loss, l2)
+        self.dt, self.dims, self.m, self.L = dt, tuple(dims), m, L
+        self.acts, self.loss, self.l2 = acts, loss, l2
+        self.X_shape, self.Y_shape = (dims[0], m), (dims[-1], m)
+        self.W_shapes = [(dims[l], dims[l - 1]) for l in range(1, L + 1)]
+        self.b_shapes = [(dims[l], 1) for l in range(1, L + 1)]
+        buf = _fresh(dt, dims, m)
+        self.As = buf["As"][1:]
+        self.arrays = buf  # the buffers the pointers below point into
+        self._keep = []  # their cffi views, alive as long as the plan
+        scalar = _CSCALAR[dt]
+        self.ptr_type = f"{scalar} *[]"
+        self.Z, self.A, self.dZ, self.dW, self.db = (
+            self._pointers(a) for a in (buf["Zs"], self.As, buf["dZs"], buf["dWs"], buf["dbs"]))
+        self.codes = ffi.new("int[]", [c for c, _ in codes])
+        self.alphas = ffi.new(f"{scalar}[]", [a for _, a in codes])
+        self.fuse = ffi.new("int[]", [int(_fuse_update(*shape, m, l2))
+                                      for shape in self.W_shapes])
+        self.fused_now = ffi.new("int[]", L)
+        self.dims_c = ffi.new("long long[]", list(dims))
+        self.applied = ffi.new("int *")
+        self.Ws = self.bs = None  # the parameters the pointers W_ptr, b_ptr point into
+        self.W_ptr = self.b_ptr = None
+
+    def _pointers(self, arrays):
+        views = [_out(a) for a in arrays]
+        self._keep.extend(views)
+        return ffi.new(self.ptr_type, views)
+
+    def set_params(self, Ws, bs):
+        self.Ws, self.bs = list(Ws), list(bs)
+        self._param_bufs = [_out(p) for p in self.Ws + self.bs]
+        self.W_ptr = ffi.new(self.ptr_type, self._param_bufs[:self.L])
+        self.b_ptr = ffi.new(self.ptr_type, self._param_bufs[self.L:])
+        # cr_train_step's arguments after X and Y, up to the learning rate
+        self.args = (self.W_ptr, self.b_ptr, self.codes, self.alphas, self.Z, self.A, self.dZ,
+                     self.dW, self.db, self.fuse, self.fused_now, self.dims_c, self.L, self.m)
+
+    def same_params(self, Ws, bs):
+        """Whether ``Ws, bs`` are the arrays of the last call and still fit (a shape, dtype
+        or flag can be changed in place)."""
+        if self.Ws is None or len(Ws) != self.L or len(bs) != self.L:
+            return False
+        dt = self.dt
+        for p, q, shape in zip(Ws, self.Ws, self.W_shapes):
+            if p is not q or p.shape != shape or p.dtype != dt:
+                return False
+        for p, q, shape in zip(bs, self.bs, self.b_shapes):
+            if p is not q or p.shape != shape or p.dtype != dt:
+                return False
+        for p in self.Ws + self.bs:
+            flags = p.flags
+            if not (flags.writeable and flags.c_contiguous and flags.aligned):
+                return False
+        return True
+
+
+def _plan(X, Y, Ws, bs, activations, loss, lambd, masks):
+    """The plan for this call, its arguments checked; ``None`` where cr_train_step does not
+    apply (dropout masks, an output and loss without ``dZ[L] = A[L] - Y``)."""
+    if masks is not None and any(mask is not None for mask in masks):
+        return None, X, Y
+    try:
+        acts = tuple(activations)
+    except TypeError:
+        return None, X, Y
+    l2 = bool(lambd)
+    plan = _workspace.plan
+    if (plan is not None and plan.acts == acts and plan.loss == loss and plan.l2 == l2
+            and isinstance(X, np.ndarray) and isinstance(Y, np.ndarray)
+            and X.dtype == plan.dt and Y.dtype == plan.dt
+            and X.shape == plan.X_shape and Y.shape == plan.Y_shape
+            and plan.same_params(Ws, bs)):
+        return plan, _contiguous(X), _contiguous(Y)
+    try:
+        fused_output = (ref.parse_activation(acts[-1])[0], loss) in ref.FUSED_OUTPUT_LOSS
+    except Exception:  # no layers, or a bad activation: the checks below say what is wrong
+        fused_output = False
+    if not fused_output:
+        return None, X, Y
+    dt, X, Ws, bs, codes, _ = _check_network(X, Ws, bs, activations, None, update=True)
+    Y = _check_Y(Y, dt, (Ws[-1].shape[0], X.shape[1]))
+    dims, m = _dims(Ws), X.shape[1]
+    key = (dt, tuple(dims), m, acts, loss, l2)
+    if plan is None or plan.key != key:
+        spare = _workspace.spare_plan
+        if spare is not None and spare.key == key:
+            _workspace.spare_plan, plan = plan, spare
+        else:
+            _workspace.spare_plan = None  # free the older buffers first
+            _workspace.spare_plan, plan = plan, _Plan(dt, dims, m, acts, codes, loss, l2)
+        _workspace.plan = plan
+    plan.set_params(Ws, bs)
+    return plan, X, Y
+
+
+def _run_plan(plan, X, Y, lr, lambd, compute_cost):
+    """One step through cr_train_step; ``(ok, cost)`` as train_step's."""
+    J_l2 = 0.0
+    if compute_cost and lambd:  # of the parameters before the update
+        J_l2 = ref.l2_cost({f"W{l}": W for l, W in enumerate(plan.Ws, 1)}, lambd, plan.m)
+    status = _STEP_FN[plan.dt](_buf(X), _buf(Y), *plan.args, lr, lambd, _BOUND_LIMIT[plan.dt],
+                               plan.applied)
+    if status:
+        _check_status(status, "cr_train_step")
+    J = float("nan")
+    if compute_cost:
+        J = ref.compute_cost(plan.As[-1], Y, plan.loss)
+        if lambd:
+            J += J_l2
+    return bool(plan.applied[0]), J
+
+
 @register("train_step", "c")
 def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
                compute_cost=False):
-    """Forward, backward and (if every gradient is finite) the SGD update, in reused buffers."""
+    """Forward, backward and (if update_is_safe) the SGD update, in reused buffers: one C
+    call (cr_train_step) where the output's dZ[L] is A[L] - Y and there is no dropout."""
+    lr, lambd = float(learning_rate), float(lambd)
+    plan, X_c, Y_c = _plan(X, Y, Ws, bs, activations, loss, lambd, masks)
+    if plan is not None:
+        return _run_plan(plan, X_c, Y_c, lr, lambd, compute_cost)
     dt, X, Ws, bs, codes, masks = _check_network(X, Ws, bs, activations, masks, update=True)
     Y = _check_Y(Y, dt, (Ws[-1].shape[0], X.shape[1]))
     buf = _buffers(dt, _dims(Ws), X.shape[1])
-    return _step(X, Y, Ws, bs, activations, codes, loss, float(learning_rate), float(lambd),
-                 masks, compute_cost, buf)
+    return _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost, buf)
 
 
 @register("train_loop", "c")
 def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
                cost_every=1):
     """``n_steps`` full-batch steps, checking the arguments once."""
+    lr, lambd = float(learning_rate), float(lambd)
+    costs = np.full(n_steps, np.nan)
+    plan, X_c, Y_c = _plan(X, Y, Ws, bs, activations, loss, lambd, None)
+    if plan is not None:
+        for i in range(n_steps):
+            ok, costs[i] = _run_plan(plan, X_c, Y_c, lr, lambd,
+                                     cost_every > 0 and i % cost_every == 0)
+            if not ok:
+                return i, costs
+        return n_steps, costs
     dt, X, Ws, bs, codes, _ = _check_network(X, Ws, bs, activations, update=True)
     Y = _check_Y(Y, dt, (Ws[-1].shape[0], X.shape[1]))
     buf = _buffers(dt, _dims(Ws), X.shape[1])
-    costs = np.full(n_steps, np.nan)
-    lr, lambd = float(learning_rate), float(lambd)
     for i in range(n_steps):
         ok, costs[i] = _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, None,
                              cost_every > 0 and i % cost_every == 0, buf)
@@ -672,12 +832,10 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
 def _prefer_c(layer_dims, m, dtype):
     """Whether ``auto`` should pick the C backend for this network, batch and dtype.
 
-    Measured with benchmarks/c_step.py, one training step, NumPy's OpenBLAS behind both,
-    interleaved (benchmarks/C_STEP_NOTES.md): the C step was never slower than NumPy's
-    beyond noise, and faster where the Python overhead of NumPy's many small calls counts
-    (planar [2, 4, 1] m=400: 0.5-0.7x; [2, 20, 7, 5, 1] m=300: 0.45-0.5x; [784, 128, 64,
-    10]: 0.93-1.0x; cat: 0.9-0.95x; wide: 0.96-0.98x; the same GEMMs, fewer passes, no
-    allocation per step). Without a BLAS (``CHAINRULE_C_BLAS=none``) the C loops only win
+    Measured with ``chainrule bench``, one training step, NumPy's OpenBLAS behind both,
+    interleaved (benchmarks/C_STEP_NOTES.md): with the whole step in one C call the C step
+    is faster than NumPy's (planar [2, 4, 1] m=400: 0.13-0.17x; [784, 128, 64, 10]:
+    0.80x; cat 0.92x; wide 0.93x: the same GEMMs, fewer passes, no allocation per step). Without a BLAS (``CHAINRULE_C_BLAS=none``) the C loops only win
     on small layers (below about 250 000 multiply-adds per layer and batch).
     """
     if _blas["source"] != "none":
