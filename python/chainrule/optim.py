@@ -28,6 +28,7 @@ Schedules (the course's week-2 ``update_lr`` and ``schedule_lr_decay``):
 
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 
@@ -52,7 +53,7 @@ def _positive(value, what):
     return float(value)
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class: ``update`` applies one step in place; ``state`` holds the moving averages.
 
     Subclasses name their state arrays ``<prefix>_d<param>`` (``v_dW1``, ``s_db2``) as the
@@ -112,9 +113,9 @@ class Optimizer:
 
     uses_t = False
 
+    @abc.abstractmethod
     def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
         """Apply one step in place to the lists ``Ws, bs`` (``Ws[l-1] = W[l]``)."""
-        raise NotImplementedError
 
     def _pairs(self, Ws, bs, dWs, dbs):
         """``(key, param, grad)`` for every ``W[l]`` and ``b[l]``, in the order ``W1, b1, W2, ...``."""

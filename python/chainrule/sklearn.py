@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import abc
 import numbers
 
 import numpy as np
@@ -35,7 +36,7 @@ from .model import Network
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
 
 
-class _NetworkEstimator(BaseEstimator):
+class _NetworkEstimator(BaseEstimator, abc.ABC):
     """Shared parameters and the fitting loop of both estimators."""
 
     def __init__(self, hidden_layer_sizes=(32,), activation="relu", optimizer="adam",
@@ -71,8 +72,9 @@ class _NetworkEstimator(BaseEstimator):
     _is_classifier = False
     _multi_output = False
 
+    @abc.abstractmethod
     def _encode_y(self, y, first):
-        raise NotImplementedError
+        """``y`` (rows are examples) as the network's ``Y`` (columns are examples)."""
 
     # ---- helpers
     def _optimizer_spec(self):
