@@ -138,15 +138,7 @@ static inline double cr_tanh(double z)
 #define CR_UINT uint64_t
 #define GEMM_PTR cr_dgemm
 #define GEMM_T cr_dgemm_t
-#include "dense_template.h"
-#undef REAL
-#undef CR_NAME
-#undef EXP
-#undef TANH
-#undef REAL_MAX
-#undef CR_UINT
-#undef GEMM_PTR
-#undef GEMM_T
+#include "dense_template.h"  /* undefines its parameters */
 
 #define REAL float
 #define CR_NAME(x) x##_f32
@@ -156,12 +148,4 @@ static inline double cr_tanh(double z)
 #define CR_UINT uint32_t
 #define GEMM_PTR cr_sgemm
 #define GEMM_T cr_sgemm_t
-#include "dense_template.h"
-#undef REAL
-#undef CR_NAME
-#undef EXP
-#undef TANH
-#undef REAL_MAX
-#undef CR_UINT
-#undef GEMM_PTR
-#undef GEMM_T
+#include "dense_template.h"  /* undefines its parameters */

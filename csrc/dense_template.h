@@ -440,3 +440,13 @@ CR_CLONES int CR_NAME(cr_train_step)(const REAL *X, const REAL *Y, REAL **W, REA
     *applied = 1;
     return CR_OK;
 }
+
+/* The template's parameters, undefined so it can be included again for another dtype. */
+#undef REAL
+#undef CR_NAME
+#undef EXP
+#undef TANH
+#undef REAL_MAX
+#undef CR_UINT
+#undef GEMM_PTR
+#undef GEMM_T

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from chainrule import _dispatch
+from chainrule import reference as ref
 
 # Tolerances keyed by dtype, tuned by measurement (see the style guide's starting points).
 TOLERANCES = {
@@ -49,3 +50,18 @@ def assert_close(actual, expected, dtype=None, name=""):
     if dtype is not None:
         assert actual.dtype == dt, f"{name}: dtype {actual.dtype} != {dt}"
     np.testing.assert_allclose(actual, expected, err_msg=name, **TOLERANCES[dt])
+
+
+def network_problem(dims, loss, m, dtype, seed=0):
+    """Seeded ``X, Y, Ws, bs`` for a network ``dims`` and ``loss`` (labels fit the loss)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    if loss == "categorical_crossentropy":
+        Y = np.eye(dims[-1], dtype=dtype)[:, rng.integers(0, dims[-1], m)]
+    elif loss == "binary_crossentropy":
+        Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
+    else:
+        Y = rng.standard_normal((dims[-1], m)).astype(dtype)
+    p = ref.initialize_parameters(dims, rng=rng, dtype=dtype)
+    L = len(dims) - 1
+    return X, Y, [p[f"W{l}"] for l in range(1, L + 1)], [p[f"b{l}"] for l in range(1, L + 1)]

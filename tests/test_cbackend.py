@@ -17,6 +17,7 @@ from chainrule import _numpy_backend as nb
 from chainrule import reference as ref
 from chainrule._dispatch import Ops, auto_rule, available_backends
 from chainrule.errors import InputError, ShapeError
+from conftest import network_problem
 
 HAVE_C = importlib.util.find_spec("chainrule._cdense") is not None
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -223,18 +224,7 @@ NETS = [([3, 1], ["sigmoid"], "binary_crossentropy"),
         ([3, 40, 30, 2], ["tanh", "relu", "identity"], "mean_squared_error")]
 
 
-def problem(dims, loss, m, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    if loss == "categorical_crossentropy":
-        Y = np.eye(dims[-1], dtype=dtype)[:, rng.integers(0, dims[-1], m)]
-    elif loss == "binary_crossentropy":
-        Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
-    else:
-        Y = rng.standard_normal((dims[-1], m)).astype(dtype)
-    p = ref.initialize_parameters(dims, rng=rng, dtype=dtype)
-    L = len(dims) - 1
-    return X, Y, [p[f"W{l}"] for l in range(1, L + 1)], [p[f"b{l}"] for l in range(1, L + 1)]
+problem = network_problem  # seeded X, Y, Ws, bs (tests/conftest.py)
 
 
 @pytestmark_c

@@ -13,6 +13,7 @@ from chainrule import reference as ref
 from chainrule._compose import update_is_safe
 from chainrule._dispatch import Ops
 from chainrule.errors import InputError
+from conftest import network_problem
 
 HAVE_C = importlib.util.find_spec("chainrule._cdense") is not None
 pytestmark = pytest.mark.skipif(not HAVE_C, reason="chainrule._cdense was not built")
@@ -34,18 +35,7 @@ def path(request):
     cb.set_blas_threshold(previous)
 
 
-def problem(dims, loss, m, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((dims[0], m)).astype(dtype)
-    if loss == "categorical_crossentropy":
-        Y = np.eye(dims[-1], dtype=dtype)[:, rng.integers(0, dims[-1], m)]
-    elif loss == "binary_crossentropy":
-        Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
-    else:
-        Y = rng.standard_normal((dims[-1], m)).astype(dtype)
-    p = ref.initialize_parameters(dims, rng=rng, dtype=dtype)
-    L = len(dims) - 1
-    return X, Y, [p[f"W{l}"] for l in range(1, L + 1)], [p[f"b{l}"] for l in range(1, L + 1)]
+problem = network_problem  # seeded X, Y, Ws, bs (tests/conftest.py)
 
 
 def copies(Ws, bs):

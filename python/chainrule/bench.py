@@ -446,6 +446,17 @@ QUICK_CALIBRATION_GRID = dict(widths=(4, 64), ms=(16, 256), dtypes=("float64", "
                               depth=2, workloads=QUICK_WORKLOADS)
 
 
+def _median_seconds(problem, backends, repeats, target_s):
+    """``{backend: median seconds per train_step}`` for ``problem``, backends interleaved."""
+    impls = []
+    for b in backends:
+        impl = _peers.Chainrule(b)
+        impl.setup(problem)
+        impls.append(impl)
+    times = time_interleaved(impls, repeats, target_s)
+    return {i.backend: float(np.median(times[i.name])) for i in impls}
+
+
 def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backends=None,
               log=print, note=""):
     """Median seconds per ``train_step`` of each available backend on networks
@@ -466,26 +477,14 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
                 for m in grid["ms"]:
                     dims = (w,) * (grid["depth"] + 1) + (1,)
                     problem = make_problem(dims, m, dtype, "relu", "sigmoid", threads=threads)
-                    impls = []
-                    for b in backends:
-                        impl = _peers.Chainrule(b)
-                        impl.setup(problem)
-                        impls.append(impl)
-                    times = time_interleaved(impls, repeats, target_s)
-                    seconds = {i.backend: float(np.median(times[i.name])) for i in impls}
+                    seconds = _median_seconds(problem, backends, repeats, target_s)
                     cells.append(dict(width=w, m=m, dtype=dtype, seconds=seconds))
                     log(f"{dtype} width {w:5d} m {m:5d}: " + "  ".join(
                         f"{b} {s * 1e6:9.1f} µs" for b, s in seconds.items()))
         networks = []
         for name in grid.get("workloads", ()):
             problem = workload_problem(name, threads=threads)
-            impls = []
-            for b in backends:
-                impl = _peers.Chainrule(b)
-                impl.setup(problem)
-                impls.append(impl)
-            times = time_interleaved(impls, repeats, target_s)
-            seconds = {i.backend: float(np.median(times[i.name])) for i in impls}
+            seconds = _median_seconds(problem, backends, repeats, target_s)
             networks.append(dict(layer_dims=list(problem.layer_dims), m=problem.m,
                                  dtype=problem.dtype.name, seconds=seconds))
             log(f"{name}: " + "  ".join(f"{b} {s * 1e6:9.1f} µs" for b, s in seconds.items()))
