@@ -1,10 +1,11 @@
-"""The implementations that ``chainrule bench`` times side by side, one class each.
+"""The peers of the step comparison, one class each: a chainrule backend's ``train_step``,
+NumPy written the course's way, PyTorch, JAX and scikit-learn (the floor is in ``floor``).
 
 Every implementation trains the same network on the same batch with plain full-batch
 gradient descent (no momentum, no L2), starting from the same parameters. Each offers:
 
 ``setup(problem)``
-    build its own state from a :class:`chainrule.bench.Problem` (imports happen here,
+    build its own state from a :class:`chainrule.bench.workloads.Problem` (imports happen here,
     so a missing peer raises ``ImportError``);
 ``set_params(Ws, bs)`` / ``get_params() -> (Ws, bs)``
     parameters in the course's layout (``W`` is ``(n[l], n[l-1])``, ``b`` is ``(n[l], 1)``);
@@ -29,6 +30,8 @@ class Implementation(abc.ABC):
 
     name = "?"
     kind = "peer"
+    #: The package whose version the table reports (``None``: chainrule's, NumPy's).
+    package = None
     traced = True
     #: ``set_params``/``get_params`` are meaningful (the floor only multiplies matrices).
     trains = True
@@ -62,7 +65,7 @@ class Chainrule(Implementation):
         self.name = f"chainrule[{backend}]"
 
     def setup(self, problem):
-        from . import _dispatch
+        from .. import _dispatch
 
         self.ops = _dispatch.Ops(self.backend)
         self.p = problem
@@ -83,7 +86,7 @@ class Chainrule(Implementation):
             raise FloatingPointError(f"{self.name}: a step's gradient was not finite")
 
     def version(self):
-        from . import __version__
+        from .. import __version__
 
         return __version__
 
@@ -240,43 +243,6 @@ class CourseNumpy(Implementation):
         return np.__version__
 
 
-# --------------------------------------------------------------------------- the floor
-class GemmFloor(Implementation):
-    """Only the matrix products a step needs, into preallocated outputs: ``W A_prev`` per layer,
-    ``dZ A_prev^T`` per layer and ``W^T dZ`` for every layer but the first."""
-
-    name = "bare GEMMs (floor)"
-    kind = "floor"
-    trains = False
-
-    def setup(self, problem):
-        self.p = problem
-        X, Ws = problem.X, problem.Ws
-        m = X.shape[1]
-        self.Ws = [np.array(W) for W in Ws]
-        self.As = [X] + [np.ones((W.shape[0], m), dtype=X.dtype) for W in Ws]
-        self.dZs = [np.ones((W.shape[0], m), dtype=X.dtype) for W in Ws]
-        self.dWs = [np.empty_like(W) for W in Ws]
-        self.dAs = [np.empty((W.shape[1], m), dtype=X.dtype) for W in Ws]
-        self.WTs = [W.T for W in self.Ws]
-        self.ATs = [A.T for A in self.As]
-
-    def step(self):
-        matmul = np.matmul
-        Ws, As, dZs, dWs, dAs, WTs, ATs = self.Ws, self.As, self.dZs, self.dWs, self.dAs, \
-            self.WTs, self.ATs
-        L = len(Ws)
-        for l in range(L):
-            matmul(Ws[l], As[l], out=As[l + 1])
-        for l in range(L - 1, -1, -1):
-            matmul(dZs[l], ATs[l], out=dWs[l])
-            if l:
-                matmul(WTs[l], dZs[l], out=dAs[l])
-
-    def version(self):
-        return np.__version__
-
-
 # --------------------------------------------------------------------------- PyTorch
 class Torch(Implementation):
     """Idiomatic PyTorch on the CPU: ``nn.Sequential`` of ``nn.Linear``, a logits loss
@@ -284,13 +250,15 @@ class Torch(Implementation):
     ``optim.SGD`` without momentum."""
 
     name = "pytorch (cpu)"
+    package = "pytorch"
     traced = False
 
     def setup(self, problem):
         import torch
 
         self.torch = torch
-        torch.set_num_threads(problem.threads)
+        if problem.threads:
+            torch.set_num_threads(problem.threads)
         self.p = problem
         dtype = {"float32": torch.float32, "float64": torch.float64}[problem.dtype.name]
         layers = []
@@ -335,7 +303,7 @@ class Torch(Implementation):
 
 
 # --------------------------------------------------------------------------- JAX
-def _configure_jax_threads(threads):
+def configure_jax_threads(threads):
     """XLA reads its thread settings once, at import: set them before the first import.
     Its CPU client still starts a pool as large as the CPUs it may run on, so
     ``chainrule.bench`` also pins the process to ``threads`` CPUs (measured: without the pin,
@@ -353,10 +321,11 @@ class Jax(Implementation):
     column layout; float64 needs ``jax_enable_x64``, set here."""
 
     name = "jax jit (cpu)"
+    package = "jax"
     traced = False
 
     def setup(self, problem):
-        _configure_jax_threads(problem.threads)
+        configure_jax_threads(problem.threads)
         import jax
         import jax.numpy as jnp
 
@@ -411,6 +380,7 @@ class Sklearn(Implementation):
     ``alpha=0``, ``batch_size=m``, no shuffling. It also computes the loss each call."""
 
     name = "scikit-learn MLPClassifier"
+    package = "scikit-learn"
 
     def setup(self, problem):
         import warnings
@@ -464,5 +434,4 @@ PEERS = {
     "torch": Torch,
     "jax": Jax,
     "sklearn": Sklearn,
-    "floor": GemmFloor,
 }

@@ -1,0 +1,168 @@
+"""The calibration behind ``backend="auto"``: the shipped table and this machine's wisdom.
+
+``calibrate`` times every available backend on a grid of networks ``[w] * (depth + 1) +
+[1]`` (ReLU, sigmoid output) over width ``w``, batch ``m`` and dtype, and on the step
+workloads as they are. ``measure="fit"`` (the default) times what users run: seconds per
+mini-batch step of ``Network.fit`` with Adam (mini-batches of ``m`` over ``FIT_BATCHES * m``
+examples, one epoch per sample, everything ``fit`` does per epoch included);
+``measure="step"`` times the ``train_step`` op alone (the full-batch step). ``compile_seconds``
+measures what a cold numba cache costs the first fit, in fresh interpreters.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from .. import _dispatch
+from .env import cpu_model, load_average, threads_limited, versions
+from .peers import Chainrule, Implementation
+from .timing import time_interleaved
+from .workloads import QUICK_WORKLOADS, WORKLOADS, make_problem, workload_problem
+
+CALIBRATION_GRID = dict(widths=(4, 16, 64, 256, 1024), ms=(16, 64, 256, 1024),
+                        dtypes=("float64", "float32"), depth=3, workloads=tuple(WORKLOADS))
+QUICK_CALIBRATION_GRID = dict(widths=(4, 64), ms=(16, 256), dtypes=("float64", "float32"),
+                              depth=2, workloads=QUICK_WORKLOADS)
+
+#: Mini-batches per epoch when ``measure="fit"``.
+FIT_BATCHES = 8
+
+
+class FitSteps(Implementation):
+    """``Network.fit`` for one epoch of ``FIT_BATCHES`` Adam mini-batches of the problem's
+    ``m`` (the data are the problem's columns repeated); ``step()`` runs that epoch."""
+
+    kind = "chainrule"
+    trains = False
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.name = f"chainrule[{backend}] fit"
+
+    def setup(self, problem):
+        from ..model import Network
+
+        self.p = problem
+        self.X = np.tile(problem.X, (1, FIT_BATCHES))
+        self.Y = np.tile(problem.Y, (1, FIT_BATCHES))
+        self.m = problem.m
+        self.net = Network(list(problem.layer_dims), hidden=problem.hidden,
+                           output=problem.output, dtype=problem.dtype.name,
+                           backend=self.backend, seed=0)
+
+    def step(self):
+        self.net.fit(self.X, self.Y, epochs=1, learning_rate=1e-3, optimizer="adam",
+                     mini_batch_size=self.m, progress=False)
+
+
+def _median_seconds(problem, backends, repeats, target_s, measure="fit"):
+    """``{backend: median seconds per step}`` for ``problem``, backends interleaved."""
+    cls, per_call = (FitSteps, FIT_BATCHES) if measure == "fit" else (Chainrule, 1)
+    impls = []
+    for b in backends:
+        impl = cls(b)
+        impl.setup(problem)
+        impls.append(impl)
+    times = time_interleaved(impls, repeats, target_s)
+    return {i.backend: float(np.median(times[i.name])) / per_call for i in impls}
+
+
+def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backends=None,
+              log=print, note="", measure="fit"):
+    """Median seconds per step of each available backend for every ``(w, m, dtype)`` of the
+    grid (``cells``) and for the grid's step ``workloads`` as they are (``networks``).
+
+    Returns the table ``chainrule._auto_table`` holds: ``{"backends": [...], "cells":
+    [{"width", "m", "dtype", "seconds": {backend: median}}], "networks": [...], ...}``.
+    """
+    if measure not in ("fit", "step"):
+        raise ValueError(f"measure must be 'fit' or 'step', got {measure!r}")
+    backends = backends or _dispatch.available_backends()
+    cells, networks = [], []
+    with threads_limited(threads):
+        for dtype in grid["dtypes"]:
+            for w in grid["widths"]:
+                for m in grid["ms"]:
+                    dims = (w,) * (grid["depth"] + 1) + (1,)
+                    problem = make_problem(dims, m, dtype, "relu", "sigmoid", threads=threads)
+                    seconds = _median_seconds(problem, backends, repeats, target_s, measure)
+                    cells.append(dict(width=w, m=m, dtype=dtype, seconds=seconds))
+                    log(f"{dtype} width {w:5d} m {m:5d}: " + "  ".join(
+                        f"{b} {s * 1e6:9.1f} µs" for b, s in seconds.items()))
+        for name in grid.get("workloads", ()):
+            problem = workload_problem(name, threads=threads)
+            seconds = _median_seconds(problem, backends, repeats, target_s, measure)
+            networks.append(dict(layer_dims=list(problem.layer_dims), m=problem.m,
+                                 dtype=problem.dtype.name, seconds=seconds))
+            log(f"{name}: " + "  ".join(f"{b} {s * 1e6:9.1f} µs" for b, s in seconds.items()))
+    return dict(backends=list(backends), grid=dict(grid), threads=threads, cpu=cpu_model(),
+                note=note, load=load_average(), versions=versions(), measure=measure,
+                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+                cells=cells, networks=networks)
+
+
+# The main job (``python -m chainrule train``'s planar fit), short: its first fit in a fresh
+# interpreter, timed around the fit alone.
+_FIRST_FIT = """
+import time
+from chainrule import Network, datasets
+X, Y = datasets.load_planar_dataset()
+net = Network([2, 4, 1], hidden="tanh", output="sigmoid", init="xavier", backend={backend!r})
+t0 = time.perf_counter()
+net.fit(X, Y, epochs=20, learning_rate=1.2, progress=False)
+print(time.perf_counter() - t0)
+"""
+
+
+def compile_seconds(backends=("numba",), repeats=1):
+    """``{backend: seconds}``: the main job's first fit with an empty numba cache minus the
+    same fit with the cache it left (two fresh interpreters each, the median of
+    ``repeats``). A backend that does not import here is left out."""
+    out = {}
+    for backend in backends:
+        if backend not in _dispatch.available_backends():
+            continue
+        diffs = []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory(prefix="chainrule-compile-") as cache:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache, CHAINRULE_WISDOM="0")
+                code = _FIRST_FIT.format(backend=backend)
+                runs = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                             capture_output=True, text=True).stdout.split()[-1])
+                        for _ in ("cold", "warm")]
+                diffs.append(max(runs[0] - runs[1], 0.0))
+        out[backend] = float(np.median(diffs))
+    return out
+
+
+def rule_summary(table):
+    """Lines saying, per cell, which backend ``auto`` picks and its speed-up over NumPy."""
+    rows = [(c["dtype"], c["width"], c["m"], c["seconds"],
+             (c["width"],) * (table["grid"]["depth"] + 1) + (1,)) for c in table["cells"]]
+    rows += [(c["dtype"], str(c["layer_dims"]), c["m"], c["seconds"], c["layer_dims"])
+             for c in table.get("networks", ())]
+    lines = ["| dtype | width (or network) | m | "
+             + " | ".join(f"{b} µs" for b in table["backends"]) + " | auto picks |",
+             "|---|---:|---:|" + "---:|" * len(table["backends"]) + "---|"]
+    for dtype, width, m, seconds, dims in rows:
+        pick = _dispatch.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table)
+        lines.append(f"| {dtype} | {width} | {m} | " + " | ".join(
+            f"{seconds[b] * 1e6:.1f}" for b in table["backends"]) + f" | {pick} |")
+    return "\n".join(lines)
+
+
+def write_table(table, path):
+    """Write the table as the Python module ``chainrule/_auto_table.py`` (a literal)."""
+    import pprint
+
+    text = ('"""Measured seconds per training step behind ``backend="auto"``.\n\n'
+            "Generated by ``python -m chainrule bench --calibrate --write``; do not edit by hand.\n"
+            '"""\n\nTABLE = ' + pprint.pformat(table, width=100, sort_dicts=True) + "\n")
+    with open(path, "w") as f:
+        f.write(text)

@@ -1,0 +1,193 @@
+"""``chainrule bench``: the command line of the harness (also ``python -m chainrule.bench``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from .. import _wisdom
+from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, compile_seconds,
+                        rule_summary, write_table)
+from .compare import compare, implementation_names, markdown
+from .train import (compare_train, fit_implementation_names, markdown_train, rows_from_json,
+                    rows_to_json)
+from .workloads import QUICK_WORKLOADS, TRAIN_WORKLOADS, WORKLOADS
+
+
+def _threads(text):
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected thread counts like 1 or 1,0, got {text!r}")
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"thread counts must be >= 0 (0: the libraries' "
+                                         f"defaults), got {text!r}")
+    return values
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "bench", help="time training against NumPy, PyTorch, JAX and scikit-learn",
+        description="Time one full-batch training step of each workload (default) or whole "
+                    "mini-batch Adam fits (--train) for every chainrule backend and the peers "
+                    "that are installed, interleaved in one process, and print a markdown "
+                    "table. With --calibrate, measure the rule behind backend='auto' on this "
+                    "machine and store it in the user's cache directory.")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="small workloads, few repeats: seconds (default for steps)")
+    mode.add_argument("--full", action="store_true",
+                      help="all workloads, more repeats: minutes")
+    p.add_argument("--train", action="store_true",
+                   help="whole fits (digits, mnist-like 60000x784, tabular 100000x20) against "
+                        "scikit-learn, PyTorch, JAX and a GEMM-only floor, 1 and default "
+                        "threads; with --quick, smaller data")
+    p.add_argument("--workloads", default=None,
+                   help=f"comma-separated subset of {', '.join(WORKLOADS)} "
+                        f"(--train: {', '.join(TRAIN_WORKLOADS)})")
+    p.add_argument("--impls", default=None,
+                   help="comma-separated subset of " + ", ".join(implementation_names())
+                        + " (--train: " + ", ".join(fit_implementation_names()) + ")")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="interleaved rounds (default 15 quick, 41 full; --train 5, quick 3)")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="threads for BLAS/torch/XLA/numba, 0 for the libraries' defaults; "
+                        "--train takes a list (default 1,0: both, each in its own process); "
+                        "otherwise one number (default 1: repeatable numbers)")
+    p.add_argument("--output", "-o", default=None,
+                   help="markdown file to write (default chainrule-bench.md, --train "
+                        "chainrule-bench-train.md; '-' for none)")
+    p.add_argument("--json", default=None, help=argparse.SUPPRESS)  # --train's child processes
+    p.add_argument("--calibrate", action="store_true",
+                   help="time the backends' training loop on a grid of (width, m, dtype), print "
+                        "the rule behind backend='auto' and store it as this machine's "
+                        f"calibration ({_wisdom.path() or 'off: CHAINRULE_WISDOM=0'})")
+    p.add_argument("--measure", choices=("fit", "step"), default="fit",
+                   help="with --calibrate: time Network.fit's mini-batch steps (default) or "
+                        "the train_step op alone")
+    p.add_argument("--note", default="", help="with --calibrate: a note stored in the table "
+                                               "(e.g. which commits were measured)")
+    p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
+                   help="with --calibrate: write the shipped table instead (default: "
+                        "chainrule/_auto_table.py of this installation)")
+    p.set_defaults(func=run_bench)
+
+
+def _error(text):
+    print(f"error: {text}", file=sys.stderr)
+    return 2
+
+
+def _names(text, known, default):
+    names = [n for n in (text or "").split(",") if n] or list(default)
+    unknown = [n for n in names if n not in known]
+    return names, unknown
+
+
+def _write(text, path):
+    print(text)
+    if path and path != "-":
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def run_calibrate(args):
+    grid = CALIBRATION_GRID if args.full else QUICK_CALIBRATION_GRID
+    threads = (args.threads or [1])[0]
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    table = calibrate(grid, repeats=args.repeats or (9 if args.full else 5),
+                      threads=threads, note=args.note, measure=args.measure, log=log)
+    print(rule_summary(table))
+    if args.write is not None:
+        from .. import _auto_table
+
+        path = args.write or _auto_table.__file__
+        write_table(table, path)
+        print(f"wrote {path}")
+        return 0
+    log("timing the first fit with a cold numba cache (two fresh interpreters)")
+    compiled = compile_seconds()
+    print("compile seconds of a cold cache: " + (", ".join(
+        f"{b} {s:.1f} s" for b, s in compiled.items()) or "none (no numba)"))
+    if _wisdom.path() is None:
+        print("CHAINRULE_WISDOM=0: not stored")
+        return 0
+    path = _wisdom.save(_wisdom.make(table, compiled, note=args.note))
+    print(f"wrote this machine's calibration to {path}")
+    return 0
+
+
+def run_train(args):
+    names, unknown = _names(args.workloads, TRAIN_WORKLOADS, TRAIN_WORKLOADS)
+    if unknown:
+        return _error(f"unknown workload(s) {unknown}; known: {list(TRAIN_WORKLOADS)}")
+    include = [n for n in (args.impls or "").split(",") if n] or None
+    try:
+        fit_implementation_names(include)
+    except ValueError as exc:
+        return _error(str(exc))
+    repeats = args.repeats or (3 if args.quick else 5)
+    settings = args.threads if args.threads is not None else [1, 0]
+    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
+    if len(settings) == 1:
+        runs = [compare_train(names, include, repeats, settings[0], args.quick, log)]
+    else:  # each setting in a fresh process: XLA and numba read theirs once, at import
+        runs = []
+        for threads in settings:
+            with tempfile.TemporaryDirectory(prefix="chainrule-bench-") as tmp:
+                out = os.path.join(tmp, "rows.json")
+                cmd = [sys.executable, "-m", "chainrule.bench", "--train", "--threads",
+                       str(threads), "--repeats", str(repeats), "--workloads", ",".join(names),
+                       "-o", "-", "--json", out] + (["--quick"] if args.quick else []) + (
+                    ["--impls", ",".join(include)] if include else [])
+                rc = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
+                if rc:
+                    return _error(f"the {threads}-thread run failed (exit status {rc})")
+                with open(out) as f:
+                    saved = json.load(f)
+            runs.append((rows_from_json(saved["rows"]), saved["info"]))
+    if args.json:
+        rows, info = runs[0]
+        with open(args.json, "w") as f:
+            json.dump(dict(rows=rows_to_json(rows), info=info), f)
+    _write(markdown_train(runs), args.output or "chainrule-bench-train.md")
+    return 0
+
+
+def run_bench(args):
+    if args.calibrate:
+        return run_calibrate(args)
+    if args.train:
+        return run_train(args)
+    threads = args.threads or [1]
+    if len(threads) > 1:
+        return _error("--threads takes one number without --train")
+    names, unknown = _names(args.workloads, WORKLOADS,
+                            WORKLOADS if args.full else QUICK_WORKLOADS)
+    if unknown:
+        return _error(f"unknown workload(s) {unknown}; known: {list(WORKLOADS)}")
+    include = [n for n in (args.impls or "").split(",") if n] or None
+    try:
+        implementation_names(include)
+    except ValueError as exc:
+        return _error(str(exc))
+    repeats = args.repeats or (41 if args.full else 15)
+    target = 0.02 if args.full else 0.002
+    rows, info = compare(names, include, repeats, target, threads[0],
+                         log=lambda s: print(s, file=sys.stderr))
+    _write(markdown(rows, info), args.output or "chainrule-bench.md")
+    wrong = [r for r in rows if r.status.startswith("wrong")]
+    return 1 if wrong else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m chainrule.bench")
+    sub = parser.add_subparsers(dest="command")
+    add_parser(sub)
+    args = parser.parse_args(["bench"] + list(sys.argv[1:] if argv is None else argv))
+    return args.func(args)
