@@ -41,7 +41,9 @@ class FirstCall:
         return f'from chainrule import _dispatch; _dispatch.Ops("{backend}")'
 
     def timeraw_first_train_step(self, backend, workload, dtype):
-        dims, m, _, hidden, output = common.WORKLOADS[workload]
-        fields = dict(n0=dims[0], nL=dims[-1], m=m, dtype=dtype, dims=list(dims), output=output,
-                      hidden=hidden, backend=backend, loss=common.LOSS[output])
+        w = common.WORKLOADS[workload]
+        dims = w.layer_dims
+        fields = dict(n0=dims[0], nL=dims[-1], m=w.m, dtype=dtype, dims=list(dims),
+                      output=w.output, hidden=w.hidden, backend=backend,
+                      loss=common.problem(workload, dtype, m=1).loss)
         return _FIRST_STEP.format(**fields), _SETUP.format(**fields)

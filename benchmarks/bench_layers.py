@@ -12,7 +12,7 @@ class DenseForward:
 
     def setup(self, backend, workload, dtype):
         self.ops = common.ops(backend)
-        p = common.Problem(workload, dtype)
+        p = common.problem(workload, dtype)
         self.args = (p.X, p.Ws[0], p.bs[0], p.activations[0])
         self.ops.dense_forward(*self.args)  # warm-up: JIT and caches are not timed
 
@@ -20,7 +20,7 @@ class DenseForward:
         self.ops.dense_forward(*self.args)
 
     def track_max_rel_error_dense_forward(self, backend, workload, dtype):
-        p = common.Problem(workload, dtype)
+        p = common.problem(workload, dtype)
         Z, A = self.ops.dense_forward(*self.args)
         Z_ref = p.Ws[0] @ p.X + p.bs[0]
         A_ref = common.ref.activation_forward(Z_ref, p.activations[0])
@@ -39,7 +39,7 @@ class DenseBackward:
 
     def setup(self, backend, workload, dtype):
         self.ops = common.ops(backend)
-        p = common.Problem(workload, dtype)
+        p = common.problem(workload, dtype)
         _, caches, grads = p.reference()
         self.grads = grads
         (A1, W2, _), _ = caches[1]

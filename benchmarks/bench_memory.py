@@ -15,12 +15,12 @@ class Memory:
 
     def setup(self, backend, workload, dtype):
         self.ops = common.ops(backend)
-        p = self.p = common.Problem(workload, dtype)
+        p = self.p = common.problem(workload, dtype)
         self.Ws, self.bs = p.copies()
         # Warm up on one example: compiled code is loaded (numba specialises on dtypes,
         # not shapes) while the process's peak stays below what a full step needs;
         # a full-size warm-up would raise the peak that asv reads and hide the step.
-        tiny = common.Problem(workload, dtype, m=1)
+        tiny = common.problem(workload, dtype, m=1)
         self.ops.train_step(tiny.X, tiny.Y, tiny.Ws, tiny.bs, tiny.activations, tiny.loss,
                             tiny.learning_rate, 0.0, None, False)
 

@@ -19,7 +19,7 @@ class TrainStep:
 
     def setup(self, backend, workload, dtype):
         self.ops = common.ops(backend)
-        p = self.p = common.Problem(workload, dtype)
+        p = self.p = common.problem(workload, dtype)
         self.Ws, self.bs = p.copies()
         self.net = Network(p.layer_dims, hidden=p.hidden, output=p.output, dtype=dtype,
                            backend=backend)
@@ -63,7 +63,7 @@ class TrainLoop:
 
     def setup(self, backend, workload, dtype):
         self.ops = common.ops(backend)
-        p = self.p = common.Problem(workload, dtype)
+        p = self.p = common.problem(workload, dtype)
         self.Ws, self.bs = p.copies()
         n_done, _ = self.ops.train_loop(p.X, p.Y, self.Ws, self.bs, p.activations, p.loss,
                                         p.learning_rate, 0.0, 2, 2)  # warm-up

@@ -1,61 +1,40 @@
-"""Shared by the asv suites: backends, workloads and seeded problems.
+"""Shared by the asv suites: backends, workloads and seeded problems, from ``chainrule.bench``
+(the one harness: ``chainrule bench`` and these suites build the same problems).
 
-The suites import only what every commit of chainrule has (``_dispatch``, ``reference``,
-``Network``), so history mode can run them over older commits. An unavailable backend
-raises ``NotImplementedError`` in ``setup``, which asv shows as n/a.
+An unavailable backend raises ``NotImplementedError`` in ``setup``, which asv shows as n/a.
+History mode runs these suites over commits that have ``chainrule.bench`` (the package).
 
-``CHAINRULE_BENCH_FULL=1`` runs every workload; by default only the small ones run.
+``CHAINRULE_BENCH_FULL=1`` runs every workload at its full size; by default only the small
+ones run. ``CHAINRULE_BENCH_THREADS=N`` sets the BLAS and numba threads (default 1; 0
+leaves the libraries' defaults).
 """
 
 import os
 
 import numpy as np
 
-from chainrule import _dispatch
-from chainrule import reference as ref
+from chainrule import _dispatch, bench
+from chainrule import reference as ref  # noqa: F401  (the suites compare with it)
+from chainrule.bench.env import limit_threads as _limit_threads
 
 FULL = os.environ.get("CHAINRULE_BENCH_FULL", "").strip() not in ("", "0")
+THREADS = int(os.environ.get("CHAINRULE_BENCH_THREADS", "1") or 0)
 
 BACKENDS = list(_dispatch.BACKENDS)
 DTYPES = ["float64", "float32"]
-
-# name: (layer_dims, m, natural dtype, hidden, output). Keep in step with
-# chainrule.bench.WORKLOADS (tests/test_bench.py checks that they agree).
-WORKLOADS = {
-    "planar": ((2, 4, 1), 400, "float64", "tanh", "sigmoid"),
-    "cat": ((12288, 20, 7, 5, 1), 209, "float64", "relu", "sigmoid"),
-    "mnist-like": ((784, 128, 64, 10), 256, "float32", "relu", "softmax"),
-    "wide": ((2048, 2048, 2048, 1), 512, "float32", "relu", "sigmoid"),
-}
-WORKLOAD_NAMES = list(WORKLOADS) if FULL else ["planar", "mnist-like"]
+WORKLOADS = bench.WORKLOADS
+WORKLOAD_NAMES = list(WORKLOADS) if FULL else list(bench.QUICK_WORKLOADS)
 
 PARAMS = [BACKENDS, WORKLOAD_NAMES, DTYPES]
 PARAM_NAMES = ["backend", "workload", "dtype"]
 
-LEARNING_RATE = 0.01
-LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy"}
-
-
-# Threads for BLAS and numba: 1 unless CHAINRULE_BENCH_THREADS says otherwise, so that
-# numbers from a shared 2-core machine repeat ("0" leaves the libraries' defaults).
-THREADS = int(os.environ.get("CHAINRULE_BENCH_THREADS", "1") or 0)
+TRAIN_WORKLOAD_NAMES = list(bench.TRAIN_WORKLOADS)
 
 
 def limit_threads():
     """Limit every BLAS/OpenMP pool loaded so far (and numba's) to ``THREADS``."""
-    if THREADS <= 0:
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    threadpool_limits(limits=THREADS)
-    import sys
-
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(min(THREADS, numba.config.NUMBA_NUM_THREADS))
+    if THREADS > 0:
+        _limit_threads(THREADS)
 
 
 def ops(backend):
@@ -68,49 +47,20 @@ def ops(backend):
     return ops
 
 
-class Problem:
-    """Seeded data, labels and parameters of a workload in one dtype (course layout)."""
+def problem(workload, dtype, m=None):
+    """Seeded data, labels and parameters of a step workload in ``dtype`` (course layout)."""
+    return bench.workload_problem(workload, dtype=dtype, m=m)
 
-    def __init__(self, workload, dtype, seed=0, m=None):
-        layer_dims, m_workload, _, hidden, output = WORKLOADS[workload]
-        m = m_workload if m is None else m
-        dtype = np.dtype(dtype)
-        rng = np.random.default_rng(seed)
-        self.layer_dims, self.m, self.hidden, self.output = list(layer_dims), m, hidden, output
-        self.X = rng.random((layer_dims[0], m)).astype(dtype)
-        nL = layer_dims[-1]
-        if output == "softmax":
-            self.Y = np.zeros((nL, m), dtype=dtype)
-            self.Y[rng.integers(0, nL, m), np.arange(m)] = 1
-        else:
-            self.Y = (rng.random((nL, m)) < 0.5).astype(dtype)
-        params = ref.initialize_parameters(self.layer_dims, "he" if hidden == "relu" else "xavier",
-                                           rng=rng, dtype=dtype)
-        L = len(layer_dims) - 1
-        self.L = L
-        self.Ws = [params[f"W{l}"] for l in range(1, L + 1)]
-        self.bs = [(0.01 * rng.standard_normal((layer_dims[l], 1))).astype(dtype)
-                   for l in range(1, L + 1)]
-        self.activations = ([ref.parse_activation(hidden)] * (L - 1)
-                            + [ref.parse_activation(output)])
-        self.loss = LOSS[output]
-        self.learning_rate = LEARNING_RATE
 
-    def parameters(self):
-        p = {}
-        for l in range(1, self.L + 1):
-            p[f"W{l}"], p[f"b{l}"] = self.Ws[l - 1].copy(), self.bs[l - 1].copy()
-        return p
-
-    def copies(self):
-        return [W.copy() for W in self.Ws], [b.copy() for b in self.bs]
-
-    def reference(self):
-        """``(AL, caches, grads)`` of the reference formulas."""
-        params = self.parameters()
-        AL, caches = ref.model_forward(self.X, params, self.activations)
-        grads = ref.model_backward(AL, self.Y, caches, self.activations, self.loss)
-        return AL, caches, grads
+def train_data(workload):
+    """A fit workload's data: the ``--quick`` size unless ``CHAINRULE_BENCH_FULL``;
+    ``NotImplementedError`` (asv: n/a) when it needs what is not installed (digits:
+    scikit-learn)."""
+    w = bench.TRAIN_WORKLOADS[workload].sized(quick=not FULL)
+    try:
+        return bench.train_data(w)
+    except ImportError as exc:
+        raise NotImplementedError(str(exc)) from None
 
 
 def max_rel_error(actual, expected):

@@ -1,4 +1,5 @@
-"""The comparison (``chainrule bench``), its correctness gate, and the rule behind ``auto``.
+"""The harness (``chainrule.bench``): the step comparison and its correctness gate, the fit
+comparison (``--train``), the floors, and the rule behind ``auto``.
 
 No timing assertions: timings only have to exist and be finite.
 """
@@ -13,7 +14,10 @@ import runpy
 import numpy as np
 import pytest
 
-from chainrule import _dispatch, _peers, bench, cli
+from chainrule import _dispatch, bench, cli
+from chainrule.bench import comparison as bench_compare
+from chainrule.bench import peers as _peers
+from chainrule.bench import train as bench_train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,12 +39,23 @@ def _small_problems():
 
 
 # --------------------------------------------------------------------------- the workloads
-def test_workloads_match_the_asv_suite():
+def test_the_asv_suite_uses_the_harness_workloads():
     common = runpy.run_path(os.path.join(REPO, "benchmarks", "common.py"))
-    asv_workloads = common["WORKLOADS"]
-    assert set(asv_workloads) == set(bench.WORKLOADS)
-    for name, w in bench.WORKLOADS.items():
-        assert asv_workloads[name] == (w.layer_dims, w.m, w.dtype, w.hidden, w.output)
+    assert common["WORKLOADS"] is bench.WORKLOADS
+    assert set(common["TRAIN_WORKLOAD_NAMES"]) == set(bench.TRAIN_WORKLOADS)
+    p = common["problem"]("planar", "float32", m=3)
+    assert p.X.shape == (2, 3) and p.X.dtype == np.float32 and p.loss == "binary_crossentropy"
+
+
+def test_no_second_step_or_floor_outside_the_harness():
+    """The scripts that had their own PyTorch step and GEMM floor are gone."""
+    for name in ("c_step.py", "numba_step.py", "training_digits.py"):
+        assert not os.path.exists(os.path.join(REPO, "benchmarks", name))
+    for name in os.listdir(os.path.join(REPO, "benchmarks")):
+        if name.endswith(".py"):
+            with open(os.path.join(REPO, "benchmarks", name)) as f:
+                text = f.read()
+            assert "import torch" not in text and "np.matmul" not in text, name
 
 
 def test_make_problem_shapes_and_dtypes():
@@ -147,7 +162,7 @@ def test_compare_quick_runs_and_reports_missing_ones():
 
 
 def test_compare_does_not_time_a_wrong_implementation(monkeypatch):
-    monkeypatch.setitem(_peers.PEERS, "course", _SignFlipped)
+    monkeypatch.setitem(bench_compare.STEP_IMPLEMENTATIONS, "course", _SignFlipped)
     rows, info = bench.compare(["planar"], include=["numpy", "course"], repeats=2, target_s=1e-4)
     wrong = [r for r in rows if r.name == "numpy course-style"][0]
     assert wrong.status.startswith("wrong") and not math.isfinite(wrong.median)
@@ -311,13 +326,13 @@ def test_calibrate_quick_writes_a_table_that_auto_reads(tmp_path):
 def test_compare_pins_while_timing_and_restores_the_cpu_affinity(monkeypatch):
     before = os.sched_getaffinity(0)
     seen = []
-    original = bench.time_interleaved
+    original = bench_compare.time_interleaved
 
     def spy(impls, repeats, target_s):
         seen.append(os.sched_getaffinity(0))
         return original(impls, repeats, target_s)
 
-    monkeypatch.setattr(bench, "time_interleaved", spy)
+    monkeypatch.setattr(bench_compare, "time_interleaved", spy)
     bench.compare(["planar"], include=["numpy"], repeats=2, target_s=1e-4, threads=1)
     assert os.sched_getaffinity(0) == before
     assert len(seen[0]) == 1  # one thread: one CPU while timing

@@ -8,7 +8,7 @@ any script.
 - :mod:`~chainrule.bench.floor`: the GEMM-only floor of a step and of a mini-batch fit;
 - :mod:`~chainrule.bench.timing`: interleaved timing and peak memory;
 - :mod:`~chainrule.bench.env`: CPU, BLAS libraries, load, thread limits and pinning;
-- :mod:`~chainrule.bench.compare`: the step comparison (``chainrule bench``);
+- :mod:`~chainrule.bench.comparison`: the step comparison (``chainrule bench``);
 - :mod:`~chainrule.bench.train`: the fit comparison (``chainrule bench --train``);
 - :mod:`~chainrule.bench.calibrate`: the table behind ``backend="auto"`` (``--calibrate``);
 - :mod:`~chainrule.bench.cli`: the command line.
@@ -20,7 +20,7 @@ costs little.
 from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, compile_seconds,
                         rule_summary, write_table)
 from .cli import add_parser, main, run_bench
-from .compare import (Row, check_implementation, compare, implementation_names,
+from .comparison import (Row, check_implementation, compare, implementation_names,
                       make_implementation, markdown)
 from .env import blas_info, cpu_model, versions
 from .timing import peak_memory, time_interleaved

@@ -12,7 +12,7 @@ import tempfile
 from .. import _wisdom
 from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, compile_seconds,
                         rule_summary, write_table)
-from .compare import compare, implementation_names, markdown
+from .comparison import compare, implementation_names, markdown
 from .train import (compare_train, fit_implementation_names, markdown_train, rows_from_json,
                     rows_to_json)
 from .workloads import QUICK_WORKLOADS, TRAIN_WORKLOADS, WORKLOADS

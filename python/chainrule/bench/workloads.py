@@ -63,6 +63,28 @@ class Problem:
     def m(self):
         return self.X.shape[1]
 
+    @property
+    def L(self):
+        return len(self.Ws)
+
+    def parameters(self):
+        """Copies of the parameters as the reference's dict ``{"W1": ..., "b1": ...}``."""
+        p = {}
+        for l in range(1, self.L + 1):
+            p[f"W{l}"], p[f"b{l}"] = self.Ws[l - 1].copy(), self.bs[l - 1].copy()
+        return p
+
+    def copies(self):
+        """Copies of ``(Ws, bs)``, for an op that updates them in place."""
+        return [W.copy() for W in self.Ws], [b.copy() for b in self.bs]
+
+    def reference(self):
+        """``(AL, caches, grads)`` of the reference formulas at the problem's parameters."""
+        params = self.parameters()
+        AL, caches = ref.model_forward(self.X, params, self.activations)
+        grads = ref.model_backward(AL, self.Y, caches, self.activations, self.loss)
+        return AL, caches, grads
+
 
 def make_problem(layer_dims, m, dtype="float64", hidden="relu", output="sigmoid", seed=0,
                  threads=1, learning_rate=LEARNING_RATE):
@@ -87,20 +109,18 @@ def make_problem(layer_dims, m, dtype="float64", hidden="relu", output="sigmoid"
                    activations, _LOSS[output])
 
 
-def workload_problem(name, threads=1, seed=0):
+def workload_problem(name, threads=1, seed=0, dtype=None, m=None):
+    """The problem of step workload ``name`` (in its own dtype and ``m`` unless given)."""
     w = WORKLOADS[name]
-    return make_problem(w.layer_dims, w.m, w.dtype, w.hidden, w.output, seed, threads)
+    return make_problem(w.layer_dims, w.m if m is None else m, dtype or w.dtype, w.hidden,
+                        w.output, seed, threads)
 
 
 def reference_step(problem):
     """The parameters after one step, by the reference formulas (the oracle)."""
-    L = len(problem.Ws)
-    params = {}
-    for l in range(1, L + 1):
-        params[f"W{l}"], params[f"b{l}"] = problem.Ws[l - 1], problem.bs[l - 1]
-    AL, caches = ref.model_forward(problem.X, params, problem.activations)
-    grads = ref.model_backward(AL, problem.Y, caches, problem.activations, problem.loss)
-    new = ref.update_parameters_with_gd(params, grads, problem.learning_rate)
+    _, _, grads = problem.reference()
+    new = ref.update_parameters_with_gd(problem.parameters(), grads, problem.learning_rate)
+    L = problem.L
     return ([new[f"W{l}"] for l in range(1, L + 1)], [new[f"b{l}"] for l in range(1, L + 1)])
 
 
