@@ -6,6 +6,7 @@ No timing assertions: timings only have to exist and be finite.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import os
@@ -336,3 +337,162 @@ def test_compare_pins_while_timing_and_restores_the_cpu_affinity(monkeypatch):
     bench.compare(["planar"], include=["numpy"], repeats=2, target_s=1e-4, threads=1)
     assert os.sched_getaffinity(0) == before
     assert len(seen[0]) == 1  # one thread: one CPU while timing
+
+
+# --------------------------------------------------------------------------- whole fits (--train)
+TINY = bench.TrainWorkload("tiny", "synthetic", (6, 8, 3), 150, "float64", "relu", "softmax",
+                           epochs=2, batch_size=32, learning_rate=0.05)
+TINY_SIGMOID = bench.TrainWorkload("tiny-sigmoid", "synthetic", (5, 8, 1), 130, "float32",
+                                   "relu", "sigmoid", epochs=3, batch_size=16,
+                                   learning_rate=0.05)
+# Long enough that every implementation learns the teacher (chance: 1/3 and 1/2).
+LEARNABLE = [dataclasses.replace(TINY, epochs=15), dataclasses.replace(TINY_SIGMOID, epochs=15)]
+
+
+def _fit_peer_params():
+    modules = {"sklearn": "sklearn", "torch": "torch", "jax": "jax"}
+    return [pytest.param(name, id=name, marks=pytest.mark.skipif(
+        importlib.util.find_spec(module) is None, reason=f"{module} is not installed"))
+        for name, module in modules.items()]
+
+
+def test_train_workloads_are_the_issues_fits():
+    w = bench.TRAIN_WORKLOADS
+    assert (w["digits"].m, w["digits"].layer_dims, w["digits"].batch_size, w["digits"].epochs,
+            w["digits"].dtype) == (1347, (64, 64, 10), 64, 10, "float64")
+    assert (w["mnist-like"].m, w["mnist-like"].layer_dims, w["mnist-like"].batch_size,
+            w["mnist-like"].dtype) == (60000, (784, 128, 64, 10), 128, "float32")
+    assert (w["tabular"].m, w["tabular"].layer_dims, w["tabular"].output,
+            w["tabular"].batch_size) == (100000, (20, 64, 64, 1), "sigmoid", 256)
+    assert all(x.learning_rate == 1e-3 for x in w.values())
+    assert w["mnist-like"].steps == 469 and w["digits"].steps == 220
+    quick = w["mnist-like"].sized(quick=True)
+    assert quick.m < w["mnist-like"].m and quick.layer_dims == w["mnist-like"].layer_dims
+
+
+@pytest.mark.parametrize("workload", [TINY, TINY_SIGMOID])
+def test_train_data_rows_and_a_view_for_the_course_layout(workload):
+    data = bench.train_data(workload)
+    assert data.X_rows.shape == (workload.m, workload.layer_dims[0])
+    assert data.X_rows.flags.c_contiguous and data.X_rows.dtype == workload.dtype
+    assert data.X.shape == (workload.layer_dims[0], workload.m)
+    assert np.shares_memory(data.X, data.X_rows)  # no copy
+    classes = max(workload.layer_dims[-1], 2)
+    assert set(np.unique(data.y)) == set(range(classes))  # every class occurs
+    if workload.output == "sigmoid":
+        assert data.Y.shape == (1, workload.m)
+    np.testing.assert_array_equal(bench.train_data(workload).X_rows, data.X_rows)  # seeded
+
+
+def test_minibatch_floor_runs_the_gemms_of_every_batch(monkeypatch):
+    data = bench.train_data(TINY)
+    floor = bench.make_fit_implementation("floor")
+    floor.setup(data, 1)
+    seen = []
+    original = type(floor.full).run
+
+    def spy(self, X):
+        seen.append(X.shape)
+        return original(self, X)
+
+    monkeypatch.setattr(type(floor.full), "run", spy)
+    floor.run()
+    # 150 = 4 x 32 + 22, twice
+    assert seen == ([(6, 32)] * 4 + [(6, 22)]) * 2
+    last = floor.rest
+    np.testing.assert_allclose(last.As[1], last.Ws[0] @ data.X_rows[128:].T)
+    np.testing.assert_allclose(last.dWs[0], last.dZs[0] @ data.X_rows[128:])
+
+
+@pytest.mark.parametrize("workload", LEARNABLE, ids=["softmax", "sigmoid"])
+def test_each_backend_fit_trains(backend, workload):
+    data = bench.train_data(workload)
+    impl = bench.make_fit_implementation(backend)
+    impl.setup(data, 1)
+    impl.run()
+    assert impl.accuracy() > 0.6
+
+
+@pytest.mark.parametrize("name", _fit_peer_params())
+@pytest.mark.parametrize("workload", LEARNABLE, ids=["softmax", "sigmoid"])
+def test_each_peer_fit_trains(name, workload):
+    data = bench.train_data(workload)
+    impl = bench.make_fit_implementation(name)
+    impl.setup(data, 1)
+    impl.run()
+    assert impl.accuracy() > 0.6, name
+
+
+def test_compare_train_times_fits_and_reports_missing_ones(monkeypatch):
+    monkeypatch.setitem(bench.TRAIN_WORKLOADS, "tiny", TINY)
+
+    class Missing(bench_train.TorchFit):
+        def setup(self, data, threads):
+            raise ImportError("No module named 'torch'")
+
+    monkeypatch.setitem(bench_train.FIT_PEERS, "torch", Missing)
+    rows, info = bench.compare_train(["tiny"], include=["numpy", "auto", "torch", "floor"],
+                                     repeats=2, threads=1, log=lambda s: None)
+    by_name = {r.name.split(" → ")[0]: r for r in rows}
+    assert by_name["pytorch (cpu)"].status.startswith("missing: ImportError")
+    for name in ("chainrule[numpy]", "chainrule[auto", "bare GEMMs (floor)"):
+        r = next(r for key, r in by_name.items() if key.startswith(name))
+        assert r.status == "ok" and 0 < r.best <= r.median and r.q1 <= r.median <= r.q3
+        assert r.steps == TINY.steps == 10
+    assert by_name["chainrule[numpy]"].accuracy > 0.6
+    auto = next(r for r in rows if r.name.startswith("chainrule[auto"))
+    assert auto.name.split(" → ")[1].rstrip("]") in _dispatch.available_backends()
+    two = [(rows, info), (rows, dict(info, threads=0))]
+    text = bench.markdown_train(two)
+    assert "| 1 thread s | × peer | × floor | default threads s |" in text
+    assert "speed-up" in text and "1.00×" in text and info["cpu"] in text
+    assert text.count("| tiny 150×6 [6, 8, 3] f64 |") == len(rows)
+    assert bench_train.rows_from_json(bench_train.rows_to_json(rows)) == rows
+
+
+def test_bench_cli_train_quick_writes_the_table(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(bench.TRAIN_WORKLOADS, "tiny", TINY)
+    out = tmp_path / "train.md"
+    rc = cli.main(["bench", "--train", "--quick", "--workloads", "tiny", "--impls",
+                   "numpy,floor", "--threads", "1", "--repeats", "1", "--output", str(out)])
+    assert rc == 0
+    text = out.read_text()
+    assert text in capsys.readouterr().out
+    assert "chainrule[numpy]" in text and "bare GEMMs (floor)" in text and "1 thread s" in text
+
+
+def test_bench_cli_train_refuses_unknown_names_and_bad_threads(capsys):
+    assert cli.main(["bench", "--train", "--workloads", "imagenet", "-o", "-"]) == 2
+    assert cli.main(["bench", "--train", "--impls", "tensorflow", "-o", "-"]) == 2
+    assert cli.main(["bench", "--threads", "1,2", "-o", "-"]) == 2
+    assert "unknown" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--threads", "-1"])
+
+
+def test_calibrate_measures_the_training_loop():
+    grid = dict(widths=(4,), ms=(8,), dtypes=("float64",), depth=1, workloads=())
+    table = bench.calibrate(grid, repeats=1, target_s=1e-4, log=lambda s: None)
+    assert table["measure"] == "fit"
+    (cell,) = table["cells"]
+    assert set(cell["seconds"]) == set(_dispatch.available_backends())
+    assert all(0 < s < 1 for s in cell["seconds"].values())
+    with pytest.raises(ValueError, match="measure"):
+        bench.calibrate(grid, measure="epoch")
+
+
+def test_bench_cli_calibrate_stores_this_machines_wisdom(tmp_path, monkeypatch, capsys):
+    from chainrule import _wisdom
+    from chainrule.bench import cli as bench_cli
+
+    where = tmp_path / "wisdom.json"
+    monkeypatch.setenv("CHAINRULE_WISDOM", str(where))
+    monkeypatch.setattr(bench_cli, "QUICK_CALIBRATION_GRID",
+                        dict(widths=(4,), ms=(8,), dtypes=("float64",), depth=1, workloads=()))
+    monkeypatch.setattr(bench_cli, "compile_seconds", lambda: {"numba": 2.5})
+    assert cli.main(["bench", "--calibrate", "--repeats", "1"]) == 0
+    assert str(where) in capsys.readouterr().out
+    _wisdom._cache.clear()
+    record = _wisdom.load()
+    assert record["compile_seconds"] == {"numba": 2.5}
+    assert record["table"]["cells"][0]["width"] == 4
