@@ -28,13 +28,6 @@ class Fit:
                       backend=backend, seed=0)
         net.fit(self.data.X, self.data.Y, epochs=w.epochs, learning_rate=w.learning_rate,
                 optimizer="adam", mini_batch_size=w.batch_size, progress=False)
-        return net
 
     def time_fit(self, backend, workload):
         self.fit(backend)
-
-    def track_train_accuracy(self, backend, workload):
-        """Training accuracy after the fit: the same on every backend (within rounding)."""
-        return self.fit(backend).score(self.data.X, self.data.Y)
-
-    track_train_accuracy.unit = "fraction"

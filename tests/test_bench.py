@@ -496,3 +496,16 @@ def test_bench_cli_calibrate_stores_this_machines_wisdom(tmp_path, monkeypatch, 
     record = _wisdom.load()
     assert record["compile_seconds"] == {"numba": 2.5}
     assert record["table"]["cells"][0]["width"] == 4
+
+
+@pytest.mark.skipif("c" not in _dispatch.available_backends(), reason="the C backend is missing")
+def test_c_blas_threshold_times_loops_and_blas_and_restores_the_source():
+    from chainrule import _cbackend as cb
+    from chainrule.bench.calibrate import c_blas_threshold
+
+    before = {k: cb.blas_info()[k] for k in ("source", "threshold")}
+    rows = c_blas_threshold(rounds=1, sources=("numpy",), shapes=((2, 3, 4),),
+                            dtypes=("float64",), log=lambda s: None)
+    assert [(r["blas"], r["macs"]) for r in rows] == [("numpy", 24)]
+    assert rows[0]["loops_us"] > 0 and rows[0]["blas_us"] > 0
+    assert {k: cb.blas_info()[k] for k in ("source", "threshold")} == before

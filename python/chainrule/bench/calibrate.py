@@ -166,3 +166,55 @@ def write_table(table, path):
             '"""\n\nTABLE = ' + pprint.pformat(table, width=100, sort_dicts=True) + "\n")
     with open(path, "w") as f:
         f.write(text)
+
+
+# One layer's (n, n_prev, m), from a 2 x 64 product to 100 x 100 x 100.
+THRESHOLD_SHAPES = ((1, 2, 64), (4, 2, 400), (8, 8, 64), (16, 16, 64), (20, 7, 209), (7, 5, 209),
+                    (16, 16, 128), (32, 32, 32), (32, 32, 64), (64, 64, 64), (32, 32, 256),
+                    (100, 100, 100))
+
+
+def c_blas_threshold(rounds=5, sources=("numpy", "scipy", "mkl"), shapes=THRESHOLD_SHAPES,
+                     dtypes=("float64", "float32"), log=print):
+    """The C backend's cut-off between its own loops and a BLAS call, per BLAS source: one
+    layer's forward and backward (with ``dZ_prev``), median µs over ``rounds`` interleaved
+    rounds of 20 calls, loops (threshold ∞) against BLAS (threshold 0). What
+    ``_MEASURED_THRESHOLD`` of the C backend was set from. A source that does not load is
+    skipped. Returns a list of rows."""
+    import time
+
+    from .. import _cbackend as cb
+
+    rows = []
+    try:
+        for source in sources:
+            try:
+                cb.use_blas(source)
+            except ImportError:
+                continue
+            for dtype in dtypes:
+                for n, n_prev, m in shapes:
+                    rng = np.random.default_rng(0)
+                    A = rng.standard_normal((n_prev, m)).astype(dtype)
+                    W = rng.standard_normal((n, n_prev)).astype(dtype)
+                    b = np.zeros((n, 1), dtype)
+                    dZ = rng.standard_normal((n, m)).astype(dtype)
+                    times = {"loops": [], "blas": []}
+                    for _ in range(rounds):
+                        for mode, threshold in (("loops", 10**18), ("blas", 0)):
+                            cb.set_blas_threshold(threshold)
+                            t0 = time.perf_counter()
+                            for _ in range(20):
+                                cb.dense_forward(A, W, b, "relu")
+                                cb.dense_backward(dZ, A, W, A, "relu", "L", 0.0, None, False)
+                            times[mode].append((time.perf_counter() - t0) / 20)
+                    row = dict(blas=source, dtype=dtype, n=n, n_prev=n_prev, m=m,
+                               macs=n * n_prev * m,
+                               loops_us=float(np.median(times["loops"])) * 1e6,
+                               blas_us=float(np.median(times["blas"])) * 1e6)
+                    rows.append(row)
+                    log(f"{source} {dtype} {n}x{n_prev}x{m} ({row['macs']} multiply-adds): "
+                        f"loops {row['loops_us']:.1f} µs, BLAS {row['blas_us']:.1f} µs")
+    finally:
+        cb.use_blas("auto")
+    return rows

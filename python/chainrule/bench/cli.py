@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 
-from .. import _wisdom
+from .. import _dispatch, _wisdom
 from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, compile_seconds,
                         rule_summary, write_table)
 from .comparison import compare, implementation_names, markdown
@@ -66,6 +66,9 @@ def add_parser(subparsers):
                    help="time the backends' training loop on a grid of (width, m, dtype), print "
                         "the rule behind backend='auto' and store it as this machine's "
                         f"calibration ({_wisdom.path() or 'off: CHAINRULE_WISDOM=0'})")
+    p.add_argument("--c-threshold", action="store_true",
+                   help="time the C backend's own loops against a BLAS call per layer shape "
+                        "(the cut-off it uses)")
     p.add_argument("--measure", choices=("fit", "step"), default="fit",
                    help="with --calibrate: time Network.fit's mini-batch steps (default) or "
                         "the train_step op alone")
@@ -160,6 +163,13 @@ def run_train(args):
 
 
 def run_bench(args):
+    if args.c_threshold:
+        from .calibrate import c_blas_threshold
+
+        if "c" not in _dispatch.available_backends():
+            return _error(f"the c backend is not available: {_dispatch.import_error('c')}")
+        c_blas_threshold(rounds=args.repeats or 5)
+        return 0
     if args.calibrate:
         return run_calibrate(args)
     if args.train:
