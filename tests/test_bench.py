@@ -489,12 +489,13 @@ def test_bench_cli_calibrate_stores_this_machines_wisdom(tmp_path, monkeypatch, 
     monkeypatch.setenv("CHAINRULE_WISDOM", str(where))
     monkeypatch.setattr(bench_cli, "QUICK_CALIBRATION_GRID",
                         dict(widths=(4,), ms=(8,), dtypes=("float64",), depth=1, workloads=()))
-    monkeypatch.setattr(bench_cli, "compile_seconds", lambda: {"numba": 2.5})
+    monkeypatch.setattr(bench_cli, "first_use_seconds",
+                        lambda: {"numba": {"cold": 2.5, "warm": 0.25}})
     assert cli.main(["bench", "--calibrate", "--repeats", "1"]) == 0
     assert str(where) in capsys.readouterr().out
     _wisdom._cache.clear()
     record = _wisdom.load()
-    assert record["compile_seconds"] == {"numba": 2.5}
+    assert record["first_use_seconds"] == {"numba": {"cold": 2.5, "warm": 0.25}}
     assert record["table"]["cells"][0]["width"] == 4
 
 

@@ -1,4 +1,5 @@
-"""A cold numba cache is counted against the work at hand (``chainrule._coldstart``)."""
+"""A backend's first-use cost (numba's compile or cache load) is counted against the work
+at hand (``chainrule._coldstart``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from chainrule import _coldstart, _dispatch
 
 SECONDS = {"numpy": 100e-6, "numba": 8e-6, "c": 12e-6}
+HAS_NUMBA = "numba" in _dispatch.available_backends()
 
 
 def _pick(candidates):
@@ -18,70 +20,86 @@ def _pick(candidates):
     return min(candidates, key=lambda b: SECONDS[b])
 
 
-def _cold(*backends):
-    return lambda b: 1.0 if b in backends else 0.0
+def _cost(**seconds):
+    return lambda b: seconds.get(b, 0.0)
 
 
-def test_a_warm_backend_is_chosen_by_the_table_alone():
-    pick = _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, steps=1,
-                             cold=_cold(), compile_seconds={"numba": 15.0})
-    assert pick == "numba"
+def test_a_backend_without_a_first_use_cost_is_chosen_by_the_table_alone():
+    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, 1, _cost()) == "numba"
 
 
-def test_a_cold_backend_is_passed_over_when_its_gain_does_not_pay_for_compiling():
+def test_a_first_use_cost_the_gain_does_not_pay_for_passes_the_backend_over():
     # the main job: 10000 full-batch steps, 4 µs saved each, against 15 s of compiling
-    pick = _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, steps=10_000,
-                             cold=_cold("numba"), compile_seconds={"numba": 15.0})
-    assert pick == "c"
-    # without c, the next pick is numpy: 92 µs × 10000 = 0.92 s, still below 15 s
-    assert _coldstart.choose(["numpy", "numba"], _pick, SECONDS, 10_000, _cold("numba"),
-                             {"numba": 15.0}) == "numpy"
+    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, 10_000,
+                             _cost(numba=15.0)) == "c"
+    # without c, the next pick is numpy: 92 µs x 10000 = 0.92 s, still below 15 s
+    assert _coldstart.choose(["numpy", "numba"], _pick, SECONDS, 10_000,
+                             _cost(numba=15.0)) == "numpy"
+    # a warm cache's 1.2 s is not paid back by 0.04 s either
+    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, 10_000,
+                             _cost(numba=1.2)) == "c"
 
 
-def test_a_cold_backend_is_chosen_when_the_work_pays_for_compiling():
+def test_a_first_use_cost_the_work_pays_for_is_paid():
     steps = int(15.0 / 4e-6) + 1000
-    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, steps, _cold("numba"),
-                             {"numba": 15.0}) == "numba"
+    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, steps,
+                             _cost(numba=15.0)) == "numba"
 
 
-def test_a_partly_warm_cache_costs_its_fraction():
-    # half the kernels compiled: 7.5 s, paid back by 2e6 steps of 4 µs (8 s) but not 1e6
-    cold = lambda b: 0.5 if b == "numba" else 0.0  # noqa: E731
-    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, 2_000_000, cold,
-                             {"numba": 15.0}) == "numba"
-    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, 1_000_000, cold,
-                             {"numba": 15.0}) == "c"
-
-
-def test_unknown_steps_or_seconds_never_pay_for_compiling():
-    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, None, _cold("numba"),
-                             {"numba": 15.0}) == "c"
-    assert _coldstart.choose(["numpy", "numba"], _pick, {"numpy": 1.0}, 10**9,
-                             _cold("numba"), {"numba": 15.0}) == "numpy"
+def test_unknown_steps_or_seconds_never_pay_a_first_use_cost():
+    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, None,
+                             _cost(numba=15.0)) == "c"
+    assert _coldstart.choose(["numpy", "numba"], lambda c: "numba" if "numba" in c else "numpy",
+                             {"numpy": 1.0}, 10**9, _cost(numba=15.0)) == "numpy"
 
 
 def test_numpy_is_always_left():
-    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, 0, _cold("numba", "c"),
-                             {"numba": 15.0, "c": 15.0}) == "numpy"
+    assert _coldstart.choose(["numpy", "numba", "c"], _pick, SECONDS, 0,
+                             _cost(numba=15.0, c=15.0)) == "numpy"
 
 
-def test_backends_without_a_compiler_are_never_cold():
-    assert _coldstart.cold_fraction("numpy") == 0.0
-    assert _coldstart.cold_fraction("c") == 0.0
+def test_first_use_seconds_interpolates_between_warm_and_cold(monkeypatch):
+    costs = {"numba": {"cold": 15.0, "warm": 1.0}}
+    for state, expected in [((0.0, 0.0, 1.0), 15.0), ((0.0, 1.0, 0.0), 1.0),
+                            ((0.0, 0.5, 0.5), 8.0), ((0.5, 0.5, 0.0), 1.0),
+                            ((1.0, 0.0, 0.0), 0.0)]:
+        monkeypatch.setattr(_coldstart, "numba_kernel_state", lambda s=state: s)
+        assert _coldstart.first_use_seconds("numba", costs) == pytest.approx(expected)
+    assert _coldstart.first_use_seconds("c", costs) == 0.0
+    assert _coldstart.first_use_seconds("numpy", costs) == 0.0
 
 
-@pytest.mark.skipif("numba" not in _dispatch.available_backends(), reason="numba is missing")
-def test_an_empty_numba_cache_is_cold(tmp_path):
+def _in_fresh_interpreter(code, cache_dir=None):
+    """``cache_dir=None``: the cache this test session uses (warm: nothing compiles)."""
+    env = dict(os.environ) if cache_dir is None else dict(os.environ,
+                                                          NUMBA_CACHE_DIR=str(cache_dir))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True).stdout.split()
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is missing")
+def test_an_empty_numba_cache_is_cold_and_numba_is_not_imported_to_see_it(tmp_path):
+    code = ("import sys; from chainrule import _coldstart; "
+            "print(*_coldstart.numba_kernel_state(), _coldstart.numba_cache_is_warm(), "
+            "'numba' in sys.modules)")
+    assert _in_fresh_interpreter(code, tmp_path) == ["0.0", "0.0", "1.0", "False", "False"]
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is missing")
+def test_index_files_are_found_where_numba_writes_them():
+    fit = ("import numpy as np; from chainrule import Network; "
+           "X = np.random.default_rng(0).random((2, 8)); Y = (X[:1] > 0.5) * 1.0; "
+           "Network([2, 3, 1], backend='numba').fit(X, Y, epochs=2, progress=False)")
+    _in_fresh_interpreter(fit)
     code = ("from chainrule import _coldstart; "
-            "print(_coldstart.numba_cold_fraction(), _coldstart.numba_cache_is_warm())")
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
-    assert out == ["1.0", "False"]
+            "print(_coldstart.any_index_file(), *_coldstart.numba_kernel_state())")
+    found, compiled, cached, missing = _in_fresh_interpreter(code)
+    assert found == "True" and float(compiled) == 0.0
+    assert float(cached) > 0.0 and float(cached) + float(missing) == pytest.approx(1.0)
 
 
-@pytest.mark.skipif("numba" not in _dispatch.available_backends(), reason="numba is missing")
-def test_kernels_compiled_in_this_process_are_warm():
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is missing")
+def test_kernels_compiled_in_this_process_cost_nothing_more():
     import numpy as np
 
     from chainrule import Network
@@ -89,11 +107,5 @@ def test_kernels_compiled_in_this_process_are_warm():
     X = np.random.default_rng(0).random((2, 8))
     Y = (X[:1] > 0.5).astype(float)
     Network([2, 3, 1], backend="numba").fit(X, Y, epochs=2, progress=False)
-    before = _coldstart.numba_cold_fraction()
-    assert 0.0 <= before < 1.0
-    for kernel in _coldstart._kernels():  # every cached kernel: compiled or indexed
-        if hasattr(getattr(kernel, "_cache", None), "_cache_file") and not kernel.signatures:
-            if not os.path.exists(kernel._cache._cache_file._index_path):
-                break
-    else:
-        assert _coldstart.numba_cache_is_warm()
+    compiled, cached, missing = _coldstart.numba_kernel_state()
+    assert compiled > 0.0 and compiled + cached + missing == pytest.approx(1.0)

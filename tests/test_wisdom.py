@@ -35,7 +35,7 @@ def test_cache_dir_is_the_user_cache_directory(monkeypatch, tmp_path):
 
 
 def test_save_then_load_round_trips_with_cpu_and_versions(where):
-    record = _wisdom.make(TABLE, {"numba": 3.5}, note="test")
+    record = _wisdom.make(TABLE, {"numba": {"cold": 3.5, "warm": 0.5}}, note="test")
     assert record["cpu"] == _wisdom.cpu_model()
     assert record["versions"]["chainrule"] == __version__ and "numpy" in record["versions"]
     assert _wisdom.save(record) == str(where)
@@ -43,7 +43,9 @@ def test_save_then_load_round_trips_with_cpu_and_versions(where):
         warnings.simplefilter("error")
         assert _wisdom.load() == json.loads(where.read_text())
         assert _wisdom.table(SHIPPED) == TABLE
-        assert _wisdom.compile_seconds({"numba": 15.0, "x": 1.0}) == {"numba": 3.5, "x": 1.0}
+        default = {"numba": {"cold": 15.0, "warm": 1.0}, "x": {"cold": 1.0, "warm": 0.0}}
+        assert _wisdom.first_use_seconds(default) == {"numba": {"cold": 3.5, "warm": 0.5},
+                                                      "x": {"cold": 1.0, "warm": 0.0}}
 
 
 def test_absent_wisdom_gives_the_shipped_table_silently(where):
@@ -51,7 +53,14 @@ def test_absent_wisdom_gives_the_shipped_table_silently(where):
         warnings.simplefilter("error")
         assert _wisdom.load() is None
         assert _wisdom.table(SHIPPED) is SHIPPED
-        assert _wisdom.compile_seconds({"numba": 15.0}) == {"numba": 15.0}
+        default = {"numba": {"cold": 15.0, "warm": 1.0}}
+        assert _wisdom.first_use_seconds(default) == default
+
+
+def test_a_malformed_first_use_entry_keeps_the_default(where):
+    _wisdom.save(_wisdom.make(TABLE, {"numba": {"cold": "fast"}}))
+    default = {"numba": {"cold": 15.0, "warm": 1.0}}
+    assert _wisdom.first_use_seconds(default) == default
 
 
 @pytest.mark.parametrize("change, reason", [

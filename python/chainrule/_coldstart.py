@@ -2,31 +2,79 @@
 
 numba compiles chainrule's kernels on their first use and caches them on disk; with a cold
 cache the main job (``python -m chainrule train``) spent about 15 s of its 17.5 s compiling
-for 0.6 s of training, while the C backend (compiled at install) ran it in 1.06 s. So
-``auto`` counts the compile cost against the work at hand:
+for 0.6 s of training, while the C backend (compiled at install) ran it in 1.06 s. Even a
+warm cache costs a first use something (importing numba, loading and linking the cached
+kernels). So ``auto`` counts that first-use cost against the work at hand:
 
-    pick a cold backend only if  steps × (seconds per step of the next pick − its own)
-                                 > the compile seconds of a cold cache
+    pick a backend with a first-use cost only if
+        steps × (seconds per step of the next pick − its own) > its first-use seconds
 
 with the seconds per step from the calibration table (this machine's wisdom, else the
-shipped one) and the compile seconds from ``chainrule bench --calibrate`` (else
-``DEFAULT_COMPILE_SECONDS``). Otherwise the next pick is taken, and so on down to NumPy,
-which never compiles. The compile cost is scaled by the fraction of ``chainrule.core``'s
-cached kernels whose index files numba's cache locator does not find (and that are not
-compiled in this process already): a warm cache costs nothing and the table decides alone.
+shipped one). Otherwise the next pick is taken, and so on down to NumPy, which costs
+nothing (nor does C: compiled at install). numba's first-use seconds are
+
+    warm + (cold − warm) × the fraction of chainrule.core's cached kernels not yet cached
+
+(``first_use_seconds``), 0 once every kernel is compiled in this process, with ``cold`` and
+``warm`` measured by ``chainrule bench --calibrate`` (the first fit with an empty, then a
+warm cache, minus the C backend's first fit, each in a fresh interpreter) or
+``DEFAULT_FIRST_USE_SECONDS``. A cache is found by numba's index files (``.nbi``) where its
+cache locator looks; with none there at all, numba is not even imported to find out.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
 import os
 import pkgutil
 import sys
 
-#: Seconds a cold cache costs a first fit, where this machine has not measured it: the
-#: main job on a fresh install (issue 12 §7, 2-core AMD EPYC: ~15 s of 17.5 s compiling).
-DEFAULT_COMPILE_SECONDS = {"numba": 15.0}
+#: First-use seconds where this machine has not measured them (``--calibrate`` does): the
+#: main job on a fresh install (issue 12 §7, 2-core AMD EPYC: ~15 s of 17.5 s compiling);
+#: a warm cache measured here at 1.2 s (numba's import, loading the kernels).
+DEFAULT_FIRST_USE_SECONDS = {"numba": {"cold": 15.0, "warm": 1.2}}
+
+
+def _core_dir():
+    spec = importlib.util.find_spec("chainrule.core")
+    return None if spec is None else list(spec.submodule_search_locations)[0]
+
+
+def _index_dirs(core_dir):
+    """Where numba's cache locators may keep ``chainrule.core``'s index files (without
+    importing numba): ``NUMBA_CACHE_DIR`` (then only there), else ``__pycache__`` beside
+    the sources and the user-wide cache."""
+    import hashlib
+
+    # numba's _CacheLocator.get_suitable_cache_subpath of a file in core_dir
+    subpath = "_".join([os.path.basename(core_dir),
+                        hashlib.sha1(core_dir.encode()).hexdigest()])
+    user_dir = os.environ.get("NUMBA_CACHE_DIR", "").strip()
+    if user_dir:
+        return [os.path.join(user_dir, subpath)]
+    try:
+        from platformdirs import user_cache_dir
+        user_wide = user_cache_dir("numba", appauthor=False)
+    except ImportError:
+        user_wide = os.path.join(os.path.expanduser("~"), ".cache", "numba")
+    return [os.path.join(core_dir, "__pycache__"), os.path.join(user_wide, subpath)]
+
+
+def any_index_file():
+    """Whether any numba index file of ``chainrule.core`` exists (numba not imported)."""
+    core_dir = _core_dir()
+    if core_dir is None:
+        return False
+    for folder in _index_dirs(os.path.abspath(core_dir)):
+        try:
+            if any(name.endswith(".nbi") for name in os.listdir(folder)):
+                return True
+        except OSError:
+            continue
+    return False
+
 
 def _kernels():
     """The dispatchers of every module of ``chainrule.core`` (imports numba)."""
@@ -40,78 +88,84 @@ def _kernels():
     return found
 
 
-def numba_cold_fraction():
-    """The fraction of ``chainrule.core``'s cached kernels that would compile on first use:
-    neither compiled in this process already nor with their index file (``.nbi``) in the
-    directory numba's cache locator chose for them (``NUMBA_CACHE_DIR``, ``__pycache__``
-    beside the source, or the user-wide cache). 1 when caching is off or numba's internals
-    cannot be read; 0 is a warm cache."""
+def numba_kernel_state():
+    """``(compiled, cached, missing)`` fractions of ``chainrule.core``'s cached kernels:
+    compiled in this process, with their index file (``.nbi``) where numba's cache
+    locator looks, neither. ``(0, 0, 1)`` when caching is off or numba's internals cannot
+    be read; without any index file at all, numba is not imported to find out."""
+    if "numba" not in sys.modules and not any_index_file():
+        return 0.0, 0.0, 1.0
     try:
         kernels = _kernels()
         from chainrule.core import _config
     except ImportError:
-        return 1.0
+        return 0.0, 0.0, 1.0
     if not _config.CACHE_WANTED or _config.UNCACHED:
-        return 1.0  # compiled in memory in every process
+        compiled = sum(bool(k.signatures) for k in kernels) / max(len(kernels), 1)
+        return compiled, 0.0, 1.0 - compiled  # compiled in memory in every process
     # Only ``kernel``s have a disk cache; ``inline`` helpers compile into their callers.
     cached = [k for k in kernels if hasattr(getattr(k, "_cache", None), "_cache_file")]
     if not cached:
-        return 1.0
-    missing = 0
+        return 0.0, 0.0, 1.0
+    counts = [0, 0, 0]
     for kernel in cached:
         if kernel.signatures:
+            counts[0] += 1
             continue
         try:
             index = kernel._cache._cache_file._index_path
         except AttributeError:  # another numba's internals
-            return 1.0
-        missing += not os.path.exists(index)
-    return missing / len(cached)
+            return 0.0, 0.0, 1.0
+        counts[1 if os.path.exists(index) else 2] += 1
+    return tuple(c / len(cached) for c in counts)
 
 
 def numba_cache_is_warm():
     """True when no kernel of ``chainrule.core`` would compile on first use."""
-    return numba_cold_fraction() == 0.0
+    return numba_kernel_state()[2] == 0.0
 
 
-def cold_fraction(backend):
-    """How much of ``backend``'s compile cost its first use in this process pays (0 to 1)."""
-    if backend == "numba":
-        return numba_cold_fraction()
-    return 0.0  # numpy and c: nothing to compile (c is compiled at install)
+def first_use_seconds(backend, costs=None):
+    """Seconds the first use of ``backend`` in this process is expected to cost beyond its
+    steps (``costs``: ``{backend: {"cold": s, "warm": s}}``, default
+    ``DEFAULT_FIRST_USE_SECONDS``)."""
+    costs = DEFAULT_FIRST_USE_SECONDS if costs is None else costs
+    if backend != "numba" or backend not in costs:
+        return 0.0  # numpy and c: nothing to compile (c is compiled at install)
+    compiled, cached, missing = numba_kernel_state()
+    if compiled == 1.0:
+        return 0.0
+    cold, warm = float(costs[backend]["cold"]), float(costs[backend]["warm"])
+    return warm + (cold - warm) * missing
 
 
-def choose(candidates, pick, seconds, steps, cold=cold_fraction, compile_seconds=None):
+def choose(candidates, pick, seconds, steps, cost=first_use_seconds):
     """The backend to use for ``steps`` training steps.
 
     Parameters
     ----------
     candidates : list of str
-        Available backends (``"numpy"`` among them).
+        Backends that may be used (``"numpy"`` among them).
     pick : callable
         ``pick(candidates) -> backend``: the table's rule (fastest measured, never slower
         than NumPy) among some of the candidates.
     seconds : dict
         ``{backend: seconds per step}`` the table measured for this shape (a missing one:
-        no gain is known, so its compile cost is never paid).
+        no gain is known, so its first-use cost is never paid).
     steps : int or None
         Training steps of the work at hand (``None``: unknown, counted as none).
-    cold : callable
-        ``cold(backend) -> fraction``: how much of its compile cost its first use here
-        pays (0: warm; 1: all of it).
-    compile_seconds : dict, optional
-        ``{backend: seconds}`` a cold first use costs (default ``DEFAULT_COMPILE_SECONDS``).
+    cost : callable
+        ``cost(backend) -> seconds`` its first use here costs beyond its steps.
     """
-    costs = DEFAULT_COMPILE_SECONDS if compile_seconds is None else compile_seconds
     candidates = list(candidates)
     while True:
         best = pick(candidates)
         rest = [c for c in candidates if c != best]
-        cost = costs.get(best, 0.0) * cold(best) if best in costs else 0.0
-        if cost <= 0.0 or not rest:
+        first = cost(best)
+        if first <= 0.0 or not rest:
             return best
         alternative = pick(rest)
         gain = (steps or 0) * (seconds.get(alternative, math.nan) - seconds.get(best, math.nan))
-        if gain > cost:  # NaN (no measurement) is never more
+        if gain > first:  # NaN (no measurement) is never more
             return best
         candidates = rest

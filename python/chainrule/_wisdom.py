@@ -7,7 +7,10 @@ or ``~/.cache/chainrule``), as JSON::
 
     {"format": 1, "cpu": "<model name>", "versions": {"chainrule": ..., "numpy": ...},
      "date": ..., "table": {<the shipped table's layout>},
-     "compile_seconds": {"numba": <first fit with a cold cache minus a warm one>}}
+     "first_use_seconds": {"numba": {"cold": <s>, "warm": <s>}}}
+
+(``first_use_seconds``: what numba's first use costs a first fit with an empty and with a
+warm cache, beyond the C backend's first fit; see ``chainrule._coldstart``).
 
 ``auto`` reads it when present. It is ignored, with a warning, when it cannot be read or
 parsed, has another ``format``, was measured on another CPU or by another chainrule
@@ -69,13 +72,14 @@ def _versions():
     return {"chainrule": __version__, "numpy": numpy.__version__}
 
 
-def make(table, compile_seconds=None, note=""):
+def make(table, first_use_seconds=None, note=""):
     """The wisdom record for ``table`` measured on this machine now."""
     import datetime
 
     return {"format": FORMAT, "cpu": cpu_model(), "versions": _versions(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "note": note, "table": table, "compile_seconds": dict(compile_seconds or {})}
+            "note": note, "table": table,
+            "first_use_seconds": dict(first_use_seconds or {})}
 
 
 def save(record, where=None):
@@ -152,11 +156,16 @@ def table(default, where=None):
     return default if record is None else record["table"]
 
 
-def compile_seconds(default, where=None):
-    """``{backend: seconds}`` the first use of a backend with a cold compile cache costs:
-    this machine's measurement where there is one, else ``default``."""
+def first_use_seconds(default, where=None):
+    """``{backend: {"cold": s, "warm": s}}``: what a backend's first use costs with a cold
+    and a warm compile cache, this machine's measurement where there is one, else
+    ``default``."""
     record = load(where)
     out = dict(default)
     if record is not None:
-        out.update({k: float(v) for k, v in record.get("compile_seconds", {}).items()})
+        for backend, costs in record.get("first_use_seconds", {}).items():
+            try:
+                out[backend] = {"cold": float(costs["cold"]), "warm": float(costs["warm"])}
+            except (KeyError, TypeError, ValueError):
+                continue  # a malformed entry: the default stays
     return out

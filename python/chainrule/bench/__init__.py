@@ -17,7 +17,7 @@ Peers are imported only when an implementation is set up, so importing this pack
 costs little.
 """
 
-from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, compile_seconds,
+from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, first_use_seconds,
                         rule_summary, write_table)
 from .cli import add_parser, main, run_bench
 from .comparison import (Row, check_implementation, compare, implementation_names,
@@ -34,7 +34,7 @@ __all__ = [
     "CALIBRATION_GRID", "CHECK_RTOL", "LEARNING_RATE", "QUICK_CALIBRATION_GRID",
     "QUICK_WORKLOADS", "TRAIN_WORKLOADS", "WORKLOADS", "Problem", "Row", "TrainWorkload",
     "Workload", "add_parser", "blas_info", "calibrate", "check_implementation", "compare",
-    "compare_train", "compile_seconds", "cpu_model", "fit_implementation_names",
+    "compare_train", "first_use_seconds", "cpu_model", "fit_implementation_names",
     "implementation_names", "main", "make_fit_implementation", "make_implementation",
     "make_problem", "markdown", "markdown_train", "peak_memory", "reference_step",
     "rule_summary", "run_bench", "time_interleaved", "train_data", "update_error", "versions",

@@ -5,8 +5,8 @@
 workloads as they are. ``measure="fit"`` (the default) times what users run: seconds per
 mini-batch step of ``Network.fit`` with Adam (mini-batches of ``m`` over ``FIT_BATCHES * m``
 examples, one epoch per sample, everything ``fit`` does per epoch included);
-``measure="step"`` times the ``train_step`` op alone (the full-batch step). ``compile_seconds``
-measures what a cold numba cache costs the first fit, in fresh interpreters.
+``measure="step"`` times the ``train_step`` op alone (the full-batch step). ``first_use_seconds``
+measures what numba's first use costs a first fit (cold and warm cache), in fresh interpreters.
 """
 
 from __future__ import annotations
@@ -107,37 +107,46 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
                 cells=cells, networks=networks)
 
 
-# The main job (``python -m chainrule train``'s planar fit), short: its first fit in a fresh
-# interpreter, timed around the fit alone.
+# The main job (``python -m chainrule train``'s planar fit), short, in a fresh interpreter:
+# the model's construction and its first fit, timed from before chainrule's import.
 _FIRST_FIT = """
 import time
+t0 = time.perf_counter()
 from chainrule import Network, datasets
 X, Y = datasets.load_planar_dataset()
 net = Network([2, 4, 1], hidden="tanh", output="sigmoid", init="xavier", backend={backend!r})
-t0 = time.perf_counter()
 net.fit(X, Y, epochs=20, learning_rate=1.2, progress=False)
 print(time.perf_counter() - t0)
 """
 
 
-def compile_seconds(backends=("numba",), repeats=1):
-    """``{backend: seconds}``: the main job's first fit with an empty numba cache minus the
-    same fit with the cache it left (two fresh interpreters each, the median of
-    ``repeats``). A backend that does not import here is left out."""
+def _first_fit(backend, cache):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache, CHAINRULE_WISDOM="0")
+    out = subprocess.run([sys.executable, "-c", _FIRST_FIT.format(backend=backend)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return float(out.split()[-1])
+
+
+def first_use_seconds(backends=("numba",), repeats=1, baseline="c"):
+    """``{backend: {"cold": s, "warm": s}}``: the main job's first fit (import and
+    construction included) on ``backend`` with an empty numba cache, then with the cache it
+    left, minus the same on ``baseline`` (C, compiled at install; NumPy without it), each in
+    a fresh interpreter, the median of ``repeats``. A backend that does not import here is
+    left out."""
+    available = _dispatch.available_backends()
+    baseline = baseline if baseline in available else "numpy"
     out = {}
     for backend in backends:
-        if backend not in _dispatch.available_backends():
+        if backend not in available:
             continue
-        diffs = []
+        cold, warm = [], []
         for _ in range(repeats):
             with tempfile.TemporaryDirectory(prefix="chainrule-compile-") as cache:
-                env = dict(os.environ, NUMBA_CACHE_DIR=cache, CHAINRULE_WISDOM="0")
-                code = _FIRST_FIT.format(backend=backend)
-                runs = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                             capture_output=True, text=True).stdout.split()[-1])
-                        for _ in ("cold", "warm")]
-                diffs.append(max(runs[0] - runs[1], 0.0))
-        out[backend] = float(np.median(diffs))
+                base = _first_fit(baseline, cache)
+                cold.append(_first_fit(backend, cache) - base)
+                warm.append(_first_fit(backend, cache) - base)
+        out[backend] = {"cold": max(float(np.median(cold)), 0.0),
+                        "warm": max(float(np.median(warm)), 0.0)}
     return out
 
 

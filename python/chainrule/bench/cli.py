@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 from .. import _dispatch, _wisdom
-from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, compile_seconds,
+from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, first_use_seconds,
                         rule_summary, write_table)
 from .comparison import compare, implementation_names, markdown
 from .train import (compare_train, fit_implementation_names, markdown_train, rows_from_json,
@@ -113,10 +113,11 @@ def run_calibrate(args):
         write_table(table, path)
         print(f"wrote {path}")
         return 0
-    log("timing the first fit with a cold numba cache (two fresh interpreters)")
-    compiled = compile_seconds()
-    print("compile seconds of a cold cache: " + (", ".join(
-        f"{b} {s:.1f} s" for b, s in compiled.items()) or "none (no numba)"))
+    log("timing numba's first use with a cold and a warm cache (fresh interpreters)")
+    compiled = first_use_seconds()
+    print("first-use seconds: " + (", ".join(
+        f"{b} {c['cold']:.1f} s with a cold cache, {c['warm']:.1f} s warm"
+        for b, c in compiled.items()) or "none (no numba)"))
     if _wisdom.path() is None:
         print("CHAINRULE_WISDOM=0: not stored")
         return 0
