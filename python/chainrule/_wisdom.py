@@ -15,8 +15,8 @@ warm cache, beyond the C backend's first fit; see ``chainrule._coldstart``).
 ``auto`` reads it when present. It is ignored, with a warning, when it cannot be read or
 parsed, has another ``format``, was measured on another CPU or by another chainrule
 version (kernels change between versions). ``CHAINRULE_WISDOM=<path>`` moves it,
-``CHAINRULE_WISDOM=0`` turns it off. This module imports nothing of chainrule but its
-version, so the dispatch can import it.
+``CHAINRULE_WISDOM=0`` turns it off. This module imports nothing of chainrule, so the
+dispatch can import it.
 """
 
 from __future__ import annotations
@@ -65,11 +65,15 @@ def path():
 
 
 def _versions():
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
 
-    from . import __version__
-
-    return {"chainrule": __version__, "numpy": numpy.__version__}
+    try:  # not ``chainrule.__version__``: the dispatch imports this module (no circle)
+        chainrule = version("chainrule")
+    except PackageNotFoundError:
+        chainrule = "0.0.0+unknown"
+    return {"chainrule": chainrule, "numpy": numpy.__version__}
 
 
 def make(table, first_use_seconds=None, note=""):
