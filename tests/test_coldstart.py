@@ -69,6 +69,15 @@ def test_first_use_seconds_interpolates_between_warm_and_cold(monkeypatch):
     assert _coldstart.first_use_seconds("numpy", costs) == 0.0
 
 
+def test_installed_looks_without_importing():
+    assert _coldstart.installed("numpy") and _coldstart.installed("c")
+    if HAS_NUMBA:
+        assert _coldstart.installed("numba")
+    code = "import sys; from chainrule import _coldstart; _coldstart.installed('numba'); " \
+           "print('numba' in sys.modules, 'scipy' in sys.modules)"
+    assert _in_fresh_interpreter(code) == ["False", "False"]
+
+
 def _in_fresh_interpreter(code, cache_dir=None):
     """``cache_dir=None``: the cache this test session uses (warm: nothing compiles)."""
     env = dict(os.environ) if cache_dir is None else dict(os.environ,

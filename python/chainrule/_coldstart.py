@@ -37,6 +37,16 @@ import sys
 DEFAULT_FIRST_USE_SECONDS = {"numba": {"cold": 15.0, "warm": 1.2}}
 
 
+#: The packages a backend with a first-use cost needs (found without importing them).
+REQUIRES = {"numba": ("numba", "scipy")}
+
+
+def installed(backend):
+    """Whether ``backend``'s packages are installed (``find_spec``: nothing is imported)."""
+    return all(importlib.util.find_spec(name) is not None
+               for name in REQUIRES.get(backend, ()))
+
+
 def _core_dir():
     spec = importlib.util.find_spec("chainrule.core")
     return None if spec is None else list(spec.submodule_search_locations)[0]
