@@ -552,20 +552,17 @@ def test_fit_arguments_are_validated():
 # --------------------------------------------------------------------------- digits
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
-def test_digits_reach_97_percent_within_a_minute(backend):
-    import time
-
+def test_digits_reach_97_percent(backend):
+    # No wall-clock bound here: speed is a benchmark's claim (bench_train), and a unit test's
+    # timing depends on the machine and its load.
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(y))
     X, y = X[order] / 16.0, y[order]
     n_train = 1347
-    start = time.perf_counter()
     net = Network([64, 64, 10], hidden="relu", output="softmax", seed=0, backend=backend)
     net.fit(X[:n_train].T, y[:n_train], epochs=30, learning_rate=0.01, optimizer="adam",
             mini_batch_size=64, progress=False)
-    seconds = time.perf_counter() - start
     accuracy = net.score(X[n_train:].T, y[n_train:])
     assert accuracy >= 0.97, accuracy
-    assert seconds < 60

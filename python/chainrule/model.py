@@ -62,6 +62,8 @@ class Network:
         BLAS the C backend calls) to this many threads while the model computes
         (:meth:`forward`, :meth:`backward`, :meth:`step`, :meth:`fit`, :meth:`predict`, ...),
         restoring the previous numbers after each call. ``None`` leaves the pools alone.
+        Results with another thread count agree within rounding, not bit for bit (a BLAS
+        splits a GEMM differently); the same count on the same machine repeats exactly.
 
     Attributes
     ----------
