@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from chainrule import Network, _dispatch
+from chainrule import Network
+from chainrule.backends import registry as _dispatch
 
 
 def test_forced_backend_through_environment(monkeypatch):

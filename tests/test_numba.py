@@ -1,4 +1,4 @@
-"""The numba backend (chainrule.core + chainrule._numba_backend) against the NumPy reference."""
+"""The numba backend (chainrule.core + chainrule.backends.numba) against the NumPy reference."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import chainrule
-from chainrule import _dispatch
+from chainrule.backends import auto
+from chainrule.backends import registry as _dispatch
 from chainrule import reference as ref
-from chainrule._dispatch import Ops
+from chainrule.backends.registry import Ops
 
 pytestmark = pytest.mark.skipif(
     "numba" not in chainrule.available_backends(),
@@ -431,7 +432,7 @@ def test_compiled_steps_make_no_nrt_allocation():
     code = textwrap.dedent("""
         import numpy as np
         from numba.core.runtime import rtsys
-        from chainrule._dispatch import Ops
+        from chainrule.backends.registry import Ops
         from chainrule import reference as ref
         ops = Ops("numba")
         rng = np.random.default_rng(0)
@@ -538,7 +539,7 @@ def test_import_without_a_writable_cache_dir():
         import numpy as np
         import chainrule.core as core
         assert core.UNCACHED, "expected kernels compiled without a disk cache"
-        from chainrule._dispatch import Ops
+        from chainrule.backends.registry import Ops
         X = np.ones((2, 3)); Y = np.ones((1, 3)); W = [np.ones((1, 2))]; b = [np.zeros((1, 1))]
         ok, J = Ops("numba").train_step(X, Y, W, b, [("sigmoid", 0.0)], "binary_crossentropy",
                                         0.1, 0.0, None, True)
@@ -549,8 +550,8 @@ def test_import_without_a_writable_cache_dir():
 
 
 def test_auto_prefers_numba_where_measured_faster():
-    assert "numba" in _dispatch._AUTO_PREFERENCE
+    assert "numba" in auto._AUTO_PREDICATES
     available = ["numpy", "numba"]
-    assert _dispatch.auto_rule([2, 4, 1], 400, np.dtype(np.float64), available) == "numba"
-    assert _dispatch.auto_rule([784, 128, 64, 10], 256, np.dtype(np.float32), available) == "numba"
-    assert _dispatch.auto_rule([2, 4, 1], None, np.dtype(np.float64), ["numpy"]) == "numpy"
+    assert auto.auto_rule([2, 4, 1], 400, np.dtype(np.float64), available) == "numba"
+    assert auto.auto_rule([784, 128, 64, 10], 256, np.dtype(np.float32), available) == "numba"
+    assert auto.auto_rule([2, 4, 1], None, np.dtype(np.float64), ["numpy"]) == "numpy"

@@ -67,7 +67,7 @@ def test_n_threads_limits_blas_during_fit_and_restores(backend, rng):
     def record(net_, epoch, logs):
         seen.append(_blas_threads())
         if backend == "c":  # the BLAS the C kernels call, or None when they call none
-            from chainrule import _cbackend
+            from chainrule.backends import c as _cbackend
             seen.append([_cbackend.get_num_threads() or 1])
 
     with threadpool_limits(limits=2, user_api="blas"):
@@ -121,7 +121,7 @@ def test_n_threads_rejects_non_positive_integers(bad):
 
 
 def test_n_threads_follows_a_c_backend_blas_switch(rng):
-    _cbackend = pytest.importorskip("chainrule._cbackend")
+    _cbackend = pytest.importorskip("chainrule.backends.c")
     X, Y = _data(rng, m=40)
     net = Network([48, 8, 1], backend="c", n_threads=1)
     net.predict(X)  # the limit's library scan happens here, before the switch

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from chainrule import Network, available_backends, optim
-from chainrule._dispatch import BACKENDS
+from chainrule.backends.registry import BACKENDS
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-6)}
 

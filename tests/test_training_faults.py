@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from chainrule import Network, NonFiniteError
-from chainrule import _compose, _dispatch
+from chainrule.backends import compose as _compose
+from chainrule.backends import registry as _dispatch
 
 
 def data(m=64, seed=0):

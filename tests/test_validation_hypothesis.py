@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import chainrule
 from chainrule import ChainruleError, Network, NonFiniteError
 from chainrule import reference as ref
-from chainrule._dispatch import available_backends
+from chainrule.backends.registry import available_backends
 
 TOL = {np.dtype(np.float64): (1e-10, 1e-12), np.dtype(np.float32): (1e-4, 1e-6)}
 BACKENDS = available_backends()

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _validate as check
 from . import reference as ref
-from ._compose import cost as _cost
+from .backends.compose import cost as _cost
 from .errors import InputError, NonFiniteError, ShapeError
 from .optim import inverse_time_decay, make_optimizer, scheduled_decay
 

@@ -21,19 +21,14 @@ import warnings
 import numpy as np
 
 from . import reference as ref
-from ._dispatch import BACKENDS
+from . import spec as _spec
+from .backends.registry import BACKENDS
 from .errors import InputError, ShapeError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floating point
 # numpy < 2 warns (instead of raising) on ragged nested lists.
 _RaggedWarning = getattr(np, "exceptions", np).VisibleDeprecationWarning
-# Outputs that make probabilities, for the cross-entropy losses.
-_LOSS_OUTPUTS = {
-    "binary_crossentropy": ("sigmoid",),
-    "categorical_crossentropy": ("softmax", "sigmoid"),
-    "mean_squared_error": ref.ACTIVATIONS,
-}
 
 
 def _is_int(value):
@@ -111,7 +106,7 @@ def activations(specs, L):
 
 def activation(spec, layer, is_output):
     """Parse and check an activation spec for ``layer``; returns ``(name, alpha)``."""
-    valid = ", ".join(ref.ACTIVATIONS)
+    valid = _spec.activation_help()
     if not (isinstance(spec, str) or isinstance(spec, (tuple, list)) and len(spec) == 2
             and isinstance(spec[0], str)):
         raise InputError(f"layer {layer}: cannot read activation {spec!r}; give a name "
@@ -121,26 +116,29 @@ def activation(spec, layer, is_output):
     except (TypeError, ValueError) as exc:
         raise InputError(f"layer {layer}: cannot read activation {spec!r}; alpha must be a "
                          f"number") from exc
-    if name not in ref.ACTIVATIONS:
+    if name not in _spec.ACTIVATIONS:
         raise InputError(f"layer {layer}: unknown activation {name!r}; valid: {valid}")
-    if name == "softmax" and not is_output:
-        raise InputError(f"layer {layer}: softmax is only supported as the output activation")
+    if _spec.ACTIVATIONS[name].output_only and not is_output:
+        raise InputError(f"layer {layer}: {name} is only supported as the output activation")
     if not math.isfinite(alpha):
         raise InputError(f"layer {layer}: leaky_relu alpha must be finite, got {alpha!r}")
     return name, alpha
 
 
 def loss(name, output_activation, n_out):
-    if not isinstance(name, str) or name not in ref.LOSSES:
-        raise InputError(f"unknown loss {name!r}; valid: {', '.join(ref.LOSSES)}")
-    if name == "categorical_crossentropy" and n_out < 2:
-        raise InputError("categorical_crossentropy needs an output layer of at least 2 units "
-                         "(one per class); use binary_crossentropy with 1 unit")
-    if output_activation == "softmax" and name != "categorical_crossentropy":
-        raise InputError(f"a softmax output goes with categorical_crossentropy, not {name!r}")
-    if output_activation not in _LOSS_OUTPUTS[name]:
+    if not isinstance(name, str) or name not in _spec.LOSSES:
+        raise InputError(f"unknown loss {name!r}; valid: {_spec.loss_help()}")
+    if n_out < _spec.LOSSES[name].min_units:
+        raise InputError(f"{name} needs an output layer of at least "
+                         f"{_spec.LOSSES[name].min_units} units (one per class); use "
+                         f"binary_crossentropy with 1 unit")
+    out = _spec.ACTIVATIONS.get(output_activation)
+    if out is not None and out.output_only and name != out.fused_loss:
+        raise InputError(f"a {output_activation} output goes with {out.fused_loss}, not {name!r}")
+    outputs = _spec.loss_outputs(name)
+    if output_activation not in outputs:
         raise InputError(f"{name} needs probabilities from the output layer: use a "
-                         f"{' or '.join(_LOSS_OUTPUTS[name])} output, not {output_activation!r}")
+                         f"{' or '.join(outputs)} output, not {output_activation!r}")
     return name
 
 

@@ -10,11 +10,10 @@ import numpy as np
 from . import _threads, _training
 from . import _validate as check
 from . import reference as ref
-from ._compose import cost as _cost
-from ._dispatch import Ops, choose_backend
+from . import spec
+from .backends.compose import cost as _cost
+from .backends.registry import Ops, choose_backend
 from .errors import NonFiniteError
-
-_DEFAULT_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy"}
 
 
 def _thread_limited(method):
@@ -100,7 +99,7 @@ class Network:
             activations = [hidden] * (L - 1) + [output]
         self.activations = check.activations(activations, L)
         out_name = self.activations[-1][0]
-        self.loss = check.loss(_DEFAULT_LOSS.get(out_name, "mean_squared_error") if loss is None
+        self.loss = check.loss(spec.default_loss(out_name) if loss is None
                                else loss, out_name, self.layer_dims[-1])
         self.init = check.init(init)
         self.seed = check.seed(seed)

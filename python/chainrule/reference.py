@@ -77,6 +77,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import spec as _spec
+
 __all__ = [
     "ACTIVATIONS", "LOSSES", "INITIALIZERS", "CONVENTIONS", "FUSED_OUTPUT_LOSS",
     "parse_activation", "sigmoid", "relu", "tanh", "leaky_relu", "identity", "softmax",
@@ -89,18 +91,15 @@ __all__ = [
     "relative_difference",
 ]
 
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "leaky_relu", "identity", "softmax")
-LOSSES = ("binary_crossentropy", "categorical_crossentropy", "mean_squared_error")
+# The names and rules come from the one table (chainrule.spec); the formulas are here.
+ACTIVATIONS = _spec.ACTIVATION_NAMES
+LOSSES = _spec.LOSS_NAMES
 INITIALIZERS = ("zeros", "random", "he", "xavier", "glorot_uniform")
 CONVENTIONS = ("L", "J")
-DEFAULT_LEAKY_ALPHA = 0.01
+DEFAULT_LEAKY_ALPHA = _spec.DEFAULT_LEAKY_ALPHA
 
 # Output activation and loss pairs whose dZ[L] simplifies to A[L] - Y.
-FUSED_OUTPUT_LOSS = {
-    ("sigmoid", "binary_crossentropy"),
-    ("softmax", "categorical_crossentropy"),
-    ("identity", "mean_squared_error"),
-}
+FUSED_OUTPUT_LOSS = _spec.FUSED_OUTPUT_LOSS
 
 
 def parse_activation(spec):
@@ -112,7 +111,8 @@ def parse_activation(spec):
         name, alpha = spec
         return str(name), float(alpha)
     name = str(spec)
-    return name, (DEFAULT_LEAKY_ALPHA if name == "leaky_relu" else 0.0)
+    row = _spec.ACTIVATIONS.get(name)
+    return name, (DEFAULT_LEAKY_ALPHA if row is not None and row.has_alpha else 0.0)
 
 
 # --------------------------------------------------------------------------- activations
