@@ -47,7 +47,7 @@ FORMAT_VERSION = 1
 _META = "__metadata__"
 _DIGEST = "__sha256__"
 
-__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save", "read", "restore", "FORMAT", "FORMAT_VERSION"]
 
 
 def _library_version():
@@ -233,31 +233,22 @@ def _arrays(path, meta, members):
     return names, arrays
 
 
-def load(path, backend=None):
-    """Load a network saved by :func:`save`; every check passes before it is returned.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    backend : str, optional
-        Override the saved backend request (``"auto"``, ``"numpy"``, ...). By default the
-        saved one is used; if it is not available here, ``"auto"`` is used with a warning.
+def read(path):
+    """The configuration, state arrays and history of a file written by :func:`save`; every
+    check of the file (format, version, checksum) passes before anything is returned.
 
     Returns
     -------
-    net : Network
-        With the saved configuration, state (parameters, optimiser state, ...) and
-        ``history_``.
+    config : dict
+    state : dict of ndarray
+    history : dict or None
 
     Raises
     ------
     ModelFileError
         The file is missing, truncated, corrupted, tampered with (checksum mismatch), not a
-        chainrule model, of another format version, or its content does not fit its
-        configuration.
+        chainrule model, or of another format version.
     """
-    from .model import Network
-
     path = os.fspath(path)
     members = _read(path)
     meta, meta_bytes = _metadata(path, members)
@@ -270,21 +261,43 @@ def load(path, backend=None):
     config = meta.get("config")
     if not isinstance(config, dict):
         raise ModelFileError(f"{path}: the metadata has no configuration")
-    config = dict(config)
+    return dict(config), dict(zip(names, arrays)), meta.get("history")
+
+
+def restore(cls, path, backend=None):
+    """A ``cls`` (:class:`~chainrule.Network`) built from :func:`read`'s content; this is
+    ``Network.load`` and ``chainrule.load``. The network is built and checked completely
+    before it is handed back.
+
+    Parameters
+    ----------
+    cls : type
+        With ``from_config``, ``set_state`` and ``history_`` (io does not import the model).
+    path : str or os.PathLike
+    backend : str, optional
+        Override the saved backend request (``"auto"``, ``"numpy"``, ...). By default the
+        saved one is used; if it is not available here, ``"auto"`` is used with a warning.
+
+    Raises
+    ------
+    ModelFileError
+        As :func:`read`, or the content does not fit its configuration.
+    """
+    path = os.fspath(path)
+    config, state, history = read(path)
     if backend is not None:
         config["backend"] = backend
     try:
         try:
-            net = Network.from_config(config)
+            net = cls.from_config(config)
         except ImportError as exc:
             if backend is not None:
                 raise
             warnings.warn(f"{path} was saved with backend {config.get('backend')!r}, which is "
                           f"not available here ({exc}); using 'auto'", RuntimeWarning,
                           stacklevel=2)
-            net = Network.from_config({**config, "backend": "auto"})
-        net.set_state(dict(zip(names, arrays)))
-        history = meta.get("history")
+            net = cls.from_config({**config, "backend": "auto"})
+        net.set_state(state)
         if history:
             net.history_ = {k: list(v) if isinstance(v, list) else v for k, v in history.items()}
     except (ChainruleError, TypeError, KeyError, ValueError) as exc:
