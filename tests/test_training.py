@@ -196,7 +196,7 @@ def test_fit_optimiser_matches_course_model(name, ours, theirs, backend):
 
 def test_minibatches_are_the_courses_random_mini_batches():
     X, Y = moons(m=70)
-    from chainrule import _training
+    from chainrule.training import batches as _training
 
     perm = _training.permutation(70, 3, None, True, 10)  # epoch 3: the course's seed 10 + 4
     idx = _training.batches(70, 16, perm)
@@ -301,7 +301,7 @@ def test_backward_with_l2_passes_gradient_check(backend):
     net = Network([2, 4, 3, 1], hidden="tanh", output="sigmoid", seed=5, backend=backend)
     lambd = 0.9
     ops = net._ops
-    Ws, bs = net._Ws_bs()
+    Ws, bs = net.layer_arrays()
 
     def J(theta_params):
         A = X
@@ -385,7 +385,7 @@ def test_training_features_agree_across_backends(backend, dtype):
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_dropout_masks_identical_across_backends(backend, monkeypatch):
-    from chainrule import _training
+    from chainrule.training import loop as _training
 
     drawn = {}
     original = _training.dropout_masks

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from chainrule import io
+import chainrule
 from chainrule.cli import main
 
 
@@ -31,11 +31,11 @@ def test_train_cli_checkpoint_and_resume(tmp_path, capsys):
             "50", "--epochs", "12", "--lr", "0.3", "--backend", "numpy", "--no-progress",
             "--checkpoint", str(ckpt), "--checkpoint-every", "5"]
     assert main(args) == 0
-    finished = io.load(ckpt)
+    finished = chainrule.load(ckpt)
     assert int(np.asarray(finished.get_state()["train/epoch"]).reshape(-1)[0]) == 12
     # Resuming a finished run trains nothing more and ends at the same model.
     assert main(args + ["--resume", str(ckpt)]) == 0
-    again = io.load(ckpt)
+    again = chainrule.load(ckpt)
     for key, value in finished.get_state().items():
         np.testing.assert_array_equal(again.get_state()[key], value, err_msg=key)
     capsys.readouterr()

@@ -13,8 +13,8 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from . import datasets, reference
 from .backends import available_backends
 from .errors import ChainruleError, InputError, ModelFileError, NonFiniteError, ShapeError
-from .io import load, save
-from .model import Network
+from .io import save
+from .model import Network, load
 
 try:
     __version__ = _version("chainrule")

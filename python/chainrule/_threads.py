@@ -11,6 +11,7 @@ so Numba's own threading layer is not used and not touched.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 
@@ -51,3 +52,15 @@ def limited(n_threads):
             yield
         finally:
             _active.n_threads = outer
+
+
+def limits_threads(method):
+    """Decorator: run a public method of a model with the BLAS pools limited to the model's
+    ``n_threads``; entered once per call (nested public calls reuse it), never per step."""
+    @functools.wraps(method)
+    def limited_method(self, *args, **kwargs):
+        if self.n_threads is None:
+            return method(self, *args, **kwargs)
+        with limited(self.n_threads):
+            return method(self, *args, **kwargs)
+    return limited_method

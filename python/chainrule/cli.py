@@ -11,6 +11,8 @@ import importlib
 import sys
 import time
 
+from . import spec
+
 _SUBCOMMANDS = ["chainrule.cli", "chainrule.explain.cli"]  # modules with an add_parser(subparsers)
 _SUBCOMMANDS.append("chainrule.bench")
 
@@ -43,9 +45,11 @@ def add_parser(subparsers):
                    help="layer sizes n[0],...,n[L] including input and output (default: 2,4,1 "
                         "for planar)")
     p.add_argument("--hidden", default=None,
-                   help="hidden activation: relu, tanh, sigmoid, leaky_relu, identity (default: tanh)")
+                   help=f"hidden activation: {spec.activation_help(hidden_only=True)} "
+                        f"(default: tanh)")
     p.add_argument("--output", default=None,
-                   help="output activation (default: sigmoid; softmax for digits)")
+                   help=f"output activation: {spec.activation_help()} (default: sigmoid; "
+                        f"softmax for digits)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: 10000 for planar)")
     p.add_argument("--learning-rate", "--lr", type=float, default=None, dest="learning_rate",
                    help="learning rate lr0 (default: 1.2 for planar)")
@@ -171,7 +175,7 @@ def run_train(args):
                     on_nonfinite=args.on_nonfinite, checkpoint=args.checkpoint,
                     checkpoint_every=args.checkpoint_every, resume=args.resume)
         except KeyboardInterrupt:
-            print(f"\ninterrupted after epoch {net._train['epoch']}"
+            print(f"\ninterrupted after epoch {net.epochs_trained_}"
                   + (f"; continue with --resume {args.checkpoint}" if args.checkpoint else ""),
                   file=sys.stderr)
             return 130
@@ -189,7 +193,7 @@ def run_train(args):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     history = net.history_
-    print(f"final cost {history['cost'][-1]:.6f} after {net._train['epoch']} epochs in "
+    print(f"final cost {history['cost'][-1]:.6f} after {net.epochs_trained_} epochs in "
           f"{seconds:.2f} s (backend {net.backend}"
           + (f", stopped early at epoch {history['epoch'][-1]}"
              if net.stop_reason_ == "early_stopping" else "") + ")")

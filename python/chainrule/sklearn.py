@@ -31,6 +31,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from . import spec
 from .model import Network
 
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
@@ -145,8 +146,8 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
                               **kwargs)
         history = self.network_.history_
         self.loss_curve_ = list(history["cost"])
-        self.n_iter_ = int(self.network_._train["epoch"])
-        self.t_ = int(self.network_._train["steps"])
+        self.n_iter_ = int(self.network_.epochs_trained_)
+        self.t_ = int(self.network_.steps_trained_)
         if "val_score" in history:
             self.validation_scores_ = list(history["val_score"])
         return self
@@ -173,7 +174,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
     hidden_layer_sizes : tuple of int
         Units of each hidden layer (``n[1], ..., n[L-1]``).
     activation : str
-        Hidden activation: ``relu``, ``tanh``, ``sigmoid``, ``leaky_relu``, ``identity``.
+        Hidden activation: one of {hidden_activations} (:mod:`chainrule.spec`).
     optimizer : {"adam", "gd", "momentum", "rmsprop"}
     learning_rate : float
     max_iter : int
@@ -287,6 +288,10 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         """The most probable class label of each row, shape (n_samples,)."""
         check_is_fitted(self, "network_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+NetworkClassifier.__doc__ = NetworkClassifier.__doc__.replace(
+    "{hidden_activations}", spec.activation_help(hidden_only=True))
 
 
 class NetworkRegressor(RegressorMixin, _NetworkEstimator):

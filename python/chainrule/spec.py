@@ -23,7 +23,9 @@ class Activation:
     ``code`` is shared with the kernels (``core/dense.py``, ``csrc/dense.h``).
     ``output_only``: it has no elementwise derivative, so only the output layer may use it.
     ``fused_loss``: the loss with which ``dZ[L] = A[L] - Y``. ``default_loss``: the loss a
-    network with this output gets when none is given.
+    network with this output gets when none is given. ``predicts``: how an output of it
+    becomes a prediction (``"threshold"``: ``A > 0.5``; ``"argmax"``: the class index; ``None``:
+    ``A`` itself); a classifier's score is then the accuracy, a regressor's R².
     """
 
     name: str
@@ -34,22 +36,27 @@ class Activation:
     fused_loss: str | None = None
     default_loss: str = "mean_squared_error"
     has_alpha: bool = False
+    predicts: str | None = None  # "threshold" (A > 0.5), "argmax" (class index) or A itself
 
 
 @dataclass(frozen=True)
 class Loss:
-    """One loss ``L(a, y)``; ``outputs``: the output activations it accepts (``None``: any)."""
+    """One loss ``L(a, y)``; ``outputs``: the output activations it accepts (``None``: any);
+    ``min_units``: the output units it needs; ``clipped``: ``A`` is clipped inside the cost, so
+    the cost is finite whenever ``A[L]`` is."""
 
     name: str
     code: int
     formula: str
     outputs: tuple[str, ...] | None = None
     min_units: int = 1
+    clipped: bool = False
 
 
 ACTIVATION_TABLE = (
     Activation("sigmoid", 0, "1 / (1 + exp(-Z))", "s (1 - s), s = sigmoid(Z)",
-               fused_loss="binary_crossentropy", default_loss="binary_crossentropy"),
+               fused_loss="binary_crossentropy", default_loss="binary_crossentropy",
+               predicts="threshold"),
     Activation("relu", 1, "max(0, Z)", "1 where Z > 0 else 0"),
     Activation("tanh", 2, "tanh(Z)", "1 - tanh(Z)^2"),
     Activation("leaky_relu", 3, "Z where Z > 0 else alpha Z", "1 where Z > 0 else alpha",
@@ -57,13 +64,15 @@ ACTIVATION_TABLE = (
     Activation("identity", 4, "Z", "1", fused_loss="mean_squared_error"),
     Activation("softmax", 5, "exp(Z) / sum_i exp(Z_i) per column",
                "the Jacobian-vector product A * (dA - sum_i A dA)", output_only=True,
-               fused_loss="categorical_crossentropy", default_loss="categorical_crossentropy"),
+               fused_loss="categorical_crossentropy", default_loss="categorical_crossentropy",
+               predicts="argmax"),
 )
 
 LOSS_TABLE = (
-    Loss("binary_crossentropy", 0, "-(Y log A + (1 - Y) log(1 - A))", outputs=("sigmoid",)),
+    Loss("binary_crossentropy", 0, "-(Y log A + (1 - Y) log(1 - A))", outputs=("sigmoid",),
+         clipped=True),
     Loss("categorical_crossentropy", 1, "-sum_i Y log A", outputs=("softmax", "sigmoid"),
-         min_units=2),
+         min_units=2, clipped=True),
     Loss("mean_squared_error", 2, "1/2 ||a - y||^2"),
 )
 
