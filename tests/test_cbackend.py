@@ -195,20 +195,6 @@ def test_layer_ops_reject_mixed_dtypes_and_bad_shapes():
 
 
 @pytestmark_c
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_sgd_update_matches_reference(dtype):
-    rng = np.random.default_rng(5)
-    params = ref.initialize_parameters([3, 4, 2], rng=rng, dtype=dtype)
-    grads = {f"d{k}": rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
-    expected = ref.update_parameters_with_gd(params, grads, 0.1)
-    Ws, bs = [params["W1"], params["W2"]], [params["b1"], params["b2"]]
-    cb.sgd_update(Ws, bs, [grads["dW1"], grads["dW2"]], [grads["db1"], grads["db2"]], 0.1)
-    for l in (1, 2):
-        assert_match(params[f"W{l}"], expected[f"W{l}"], dtype)
-        assert_match(params[f"b{l}"], expected[f"b{l}"], dtype)
-
-
-@pytestmark_c
 def test_sgd_update_refuses_a_copy_it_would_lose():
     W = np.zeros((4, 4))[:, ::2]
     with pytest.raises(InputError, match="in place"):
