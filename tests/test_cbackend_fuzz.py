@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from chainrule.backends import numpy as nb  # noqa: E402
+from conftest import hidden_activations  # noqa: E402
 from chainrule.errors import InputError, ShapeError  # noqa: E402
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("chainrule._cdense") is None,
@@ -75,8 +76,7 @@ def layer_case(draw, with_backward):
             values = (values > 0) * 2.0
         arrays[name] = make(values, shape, dtype, draw(st.sampled_from(LAYOUTS)))
     case = dict(arrays=arrays, activation=draw(st.sampled_from(
-        ["sigmoid", "relu", "tanh", ("leaky_relu", 0.3), "identity"]
-        + ([] if with_backward else ["softmax"]))))
+        hidden_activations() + ([] if with_backward else ["softmax"]))))
     if with_backward:
         case.update(convention=draw(st.sampled_from("LJ")),
                     lambd=draw(st.sampled_from([0.0, 0.5])),

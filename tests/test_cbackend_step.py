@@ -13,7 +13,7 @@ from chainrule import reference as ref
 from chainrule.backends.compose import update_is_safe
 from chainrule.backends.registry import Ops
 from chainrule.errors import InputError
-from conftest import network_problem
+from conftest import hidden_activations, network_problem
 
 HAVE_C = importlib.util.find_spec("chainrule._cdense") is not None
 pytestmark = pytest.mark.skipif(not HAVE_C, reason="chainrule._cdense was not built")
@@ -22,7 +22,7 @@ if HAVE_C:
 
 DTYPES = ["float64", "float32"]
 TOL = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=2e-4, atol=2e-5)}
-HIDDEN = ["sigmoid", "relu", "tanh", ("leaky_relu", 0.2), "identity"]
+HIDDEN = hidden_activations()
 OUTPUTS = [("sigmoid", "binary_crossentropy"), ("softmax", "categorical_crossentropy"),
            ("identity", "mean_squared_error")]
 
