@@ -23,14 +23,14 @@ class Network(Trainable):
     layer_dims : sequence of int
         ``[n[0], n[1], ..., n[L]]``: the input size, then each layer's units.
     activations : sequence, optional
-        One activation per layer (``L`` entries), a name of :data:`chainrule.spec.ACTIVATIONS`
-        (``sigmoid, relu, tanh, leaky_relu, identity, softmax``; softmax for the output only)
-        or ``(name, alpha)``. Default: ``hidden`` for layers ``1..L-1``, ``output`` for ``L``.
+        One activation per layer (``L`` entries): a name of :mod:`chainrule.spec`'s table
+        ({activations}; {output_only} for the output only) or ``(name, alpha)``.
+        Default: ``hidden`` for layers ``1..L-1``, ``output`` for ``L``.
     hidden, output : str
         The hidden and output activations when ``activations`` is not given.
     loss : str, optional
-        A name of :data:`chainrule.spec.LOSSES`. Default: the output activation's
-        ``default_loss`` there (binary CE for sigmoid, categorical CE for softmax, else MSE).
+        {losses}. Default: the output activation's ``default_loss`` in the table (binary CE
+        for sigmoid, categorical CE for softmax, else MSE).
     init : str
         ``"he"``, ``"xavier"``, ``"glorot_uniform"``, ``"random"`` (×0.01) or ``"zeros"``.
     seed : int
@@ -175,14 +175,13 @@ class Network(Trainable):
 
     def validate_data(self, X, *Y):
         """``X`` (and ``Y``) checked and converted to this network's shapes and dtype."""
-        return self._check_XY(X, *Y)
-
-    def _check_XY(self, X, *Y):
         X = check.X(X, self.layer_dims[0], self.dtype)
         if not Y:
             return X
         Y, = Y
         return X, check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
+
+    _check_XY = validate_data  # the name explain/ calls
 
     def __repr__(self):
         acts = [a if spec.ACTIVATIONS[n].has_alpha else n for n, a in self.activations]
@@ -203,7 +202,7 @@ class Network(Trainable):
         AL : array, shape (n[L], m)
         caches : list of L tuples ``((A_prev, W, b), Z)``
         """
-        X = self._check_XY(X)
+        X = self.validate_data(X)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
         Zs, As = ops.forward(X, Ws, bs, self.activations)
@@ -256,7 +255,7 @@ class Network(Trainable):
         the parameters as they were.
         """
         learning_rate = check.positive_finite(learning_rate, "learning_rate")
-        X, Y = self._check_XY(X, Y)
+        X, Y = self.validate_data(X, Y)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
@@ -288,7 +287,7 @@ class Network(Trainable):
     @_thread_limited
     def score(self, X, Y):
         """Accuracy for classifiers (fraction of correct predictions); R² for regression."""
-        X = self._check_XY(X)
+        X = self.validate_data(X)
         Yv = check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
         AL = self.predict_proba(X)
         return ref.score(AL, Yv, self.activations[-1], ref.predict(AL, self.activations[-1]))
@@ -306,6 +305,12 @@ class Network(Trainable):
         or ``"auto"`` with a warning when it is not available here.
         """
         return io.restore(cls, path, backend)
+
+
+for _key, _text in {"{activations}": spec.activation_help(), "{losses}": spec.loss_help(),
+                    "{output_only}": ", ".join(a.name for a in spec.ACTIVATION_TABLE
+                                               if a.output_only)}.items():
+    Network.__doc__ = Network.__doc__.replace(_key, _text)
 
 
 def load(path, backend=None):

@@ -49,6 +49,19 @@ compute_cost=False) -> (ok, cost)``
     whose gradient is not finite, leaving the parameters of the last good step
     (``n_done < n_steps``).
 
+Optional ops (named here, registered only by the backends that have them)
+
+``fit_epochs``
+    reserved for whole epochs of training in one compiled call (being written); a backend
+    that registers it declares the feature that tells ``chainrule.training`` to use it.
+
+Features
+--------
+Each backend declares what it supports (:func:`declare_features`, checked against
+``KNOWN_FEATURES``): ``"step:sgd"``/``"loop:sgd"`` (its ``train_step``/``train_loop`` are the
+fused SGD step and loop, which an optimiser whose ``fused_update`` is ``"sgd"`` may use),
+``"dropout"``, ``"l2"``. Training asks ``ops.supports(feature)``, never a backend's name.
+
 Selection
 ---------
 ``CHAINRULE_BACKEND=numpy|numba|c`` forces a backend (``auto`` or unset lets the policy
