@@ -11,7 +11,7 @@ import importlib
 import sys
 import time
 
-from . import spec
+from . import optim, spec
 
 _SUBCOMMANDS = ["chainrule.cli", "chainrule.explain.cli"]  # modules with an add_parser(subparsers)
 _SUBCOMMANDS.append("chainrule.bench")
@@ -73,7 +73,7 @@ def add_parser(subparsers):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--print-cost", action="store_true", help="print the cost as it is recorded")
     g = p.add_argument_group("optimisation (the course's formulas; see chainrule.optim)")
-    g.add_argument("--optimizer", choices=["gd", "momentum", "rmsprop", "adam"], default=None,
+    g.add_argument("--optimizer", choices=list(optim.OPTIMIZERS), default=None,
                    help="default: gd (adam for digits)")
     g.add_argument("--beta", type=float, default=0.9, help="momentum / RMSprop beta (0.9)")
     g.add_argument("--beta1", type=float, default=0.9, help="Adam beta1 (0.9)")
@@ -129,7 +129,7 @@ def _load_data(args):
 def run_train(args):
     import numpy as np
 
-    from . import datasets, optim
+    from . import datasets
     from .errors import ChainruleError
     from .model import Network
 

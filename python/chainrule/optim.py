@@ -1,8 +1,5 @@
 """Optimisers and learning-rate schedules: the public import path of
-:mod:`chainrule.training.optim`, where they live."""
+:mod:`chainrule.training.optim`, where they live (everything in its ``__all__``)."""
 
-from .training.optim import (OPTIMIZERS, Adam, GradientDescent, Momentum, Optimizer, RMSprop,
-                             inverse_time_decay, make_optimizer, scheduled_decay)
-
-__all__ = ["Optimizer", "GradientDescent", "Momentum", "RMSprop", "Adam", "OPTIMIZERS",
-           "make_optimizer", "inverse_time_decay", "scheduled_decay"]
+from .training.optim import *  # noqa: F401,F403
+from .training.optim import __all__  # noqa: F401
