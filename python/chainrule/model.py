@@ -10,7 +10,7 @@ from . import io, spec
 from . import reference as ref
 from ._threads import limits_threads as _thread_limited
 from .backends.compose import cost as _cost
-from .backends.registry import Ops, choose_backend
+from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
 
@@ -40,7 +40,7 @@ class Network(Trainable):
         Draw the weights exactly as the course does (``np.random.seed`` + ``randn``).
     dtype : {"float64", "float32"}
         The dtype of parameters and computation; float32 stays float32 end to end.
-    backend : {"auto", "numpy", "numba", "c"}
+    backend : {backends}
         Which kernels to run; ``CHAINRULE_BACKEND`` overrides ``"auto"``.
     n_threads : int, optional
         Limit every BLAS thread pool (threadpoolctl, ``user_api="blas"``; this includes the
@@ -308,6 +308,7 @@ class Network(Trainable):
 
 
 for _key, _text in {"{activations}": spec.activation_help(), "{losses}": spec.loss_help(),
+                    "{backends}": "{" + ", ".join(f'"{b}"' for b in ("auto",) + BACKENDS) + "}",
                     "{output_only}": ", ".join(a.name for a in spec.ACTIVATION_TABLE
                                                if a.output_only)}.items():
     Network.__doc__ = Network.__doc__.replace(_key, _text)

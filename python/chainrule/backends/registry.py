@@ -108,6 +108,12 @@ _HOW_TO_GET = {
           "pip install -e . from a checkout)"),
 }
 
+
+
+def _how_to_get(backend):
+    return _HOW_TO_GET.get(backend, f"see {_MODULES.get(backend, backend)} for what it needs")
+
+
 _REGISTRY: dict[str, dict[str, object]] = {}
 _FEATURES: dict[str, frozenset] = {}
 _IMPORT_ERRORS: dict[str, BaseException] = {}
@@ -190,7 +196,7 @@ def choose_backend(layer_dims, m, dtype, backend="auto"):
     if backend != "auto":
         if not _load(backend):
             raise ImportError(f"backend {backend!r} is not available ({_IMPORT_ERRORS[backend]}); "
-                              f"{_HOW_TO_GET[backend]}") from _IMPORT_ERRORS[backend]
+                              f"{_how_to_get(backend)}") from _IMPORT_ERRORS[backend]
         return backend
     return auto.auto_rule(layer_dims, m, np.dtype(dtype), available_backends())
 
@@ -200,7 +206,7 @@ class Ops:
 
     def __init__(self, backend):
         if not _load(backend):
-            raise ImportError(f"backend {backend!r} is not available; {_HOW_TO_GET[backend]}")
+            raise ImportError(f"backend {backend!r} is not available; {_how_to_get(backend)}")
         self.backend = backend
         self.features = features(backend)
 
