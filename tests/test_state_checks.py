@@ -135,6 +135,8 @@ def test_validate_history():
     for bad, words in (([1], "must be a dict"), ({"cost": "x"}, "must be a list"),
                        ({"epoch": [0], "cost": [True]}, "expected numbers"),
                        ({"epoch": [0.5], "cost": [1.0]}, "integers >= 0"),
-                       ({"epoch": [0], "cost": [1.0, 2.0]}, "only 1 epochs")):
+                       ({"epoch": [0], "cost": [1.0, 2.0]}, "1 epochs but 2 costs"),
+                       ({"epoch": [0, 1], "cost": [1.0]}, "2 epochs but 1 costs"),
+                       ({"epoch": [0], "cost": [1.0], "lr": [1.0, 1.0]}, "only 1 epochs")):
         with pytest.raises(InputError, match=words):
             validate_history(bad)

@@ -228,8 +228,8 @@ def validate_state(state, layer_dims, dtype):
 def validate_history(history):
     """A checked copy of ``history_``: ``{str: list of numbers}``, ``epoch`` integers >= 0.
 
-    Every list is at most as long as ``history["epoch"]`` (a metric recorded from some
-    fit on is shorter). ``None`` or ``{}`` gives the empty history.
+    ``epoch`` and ``cost`` have the same length; every other list is at most as long (a
+    metric recorded from some fit on is shorter). ``None`` or ``{}`` gives the empty history.
     """
     if history is None or history == {}:
         return {"epoch": [], "cost": []}
@@ -245,6 +245,9 @@ def validate_history(history):
                 raise InputError(f"history entry {key!r} holds {v!r:.60}; expected numbers")
         out[key] = list(values)
     epochs = out.get("epoch", [])
+    if len(out.get("cost", [])) != len(epochs):  # recorded together by every fit
+        raise InputError(f"the history has {len(epochs)} epochs but {len(out.get('cost', []))} "
+                         f"costs; they are recorded together")
     if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in epochs):
         raise InputError("history entry 'epoch' must hold integers >= 0")
     for key, values in out.items():
