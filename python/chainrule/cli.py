@@ -26,11 +26,15 @@ _DATASET_DEFAULTS = {
 
 
 def _int_list(text):
-    """``"2,4,1"`` -> ``[2, 4, 1]``: at least two sizes, each a positive integer."""
     try:
-        sizes = [int(x) for x in text.replace(" ", "").split(",") if x]
+        return [int(x) for x in text.replace(" ", "").split(",") if x]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 2,4,1, got {text!r}")
+
+
+def _layer_sizes(text):
+    """``"2,4,1"`` -> ``[2, 4, 1]``: at least two sizes, each a positive integer."""
+    sizes = _int_list(text)
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"expected at least two positive layer sizes like 2,4,1 "
                                          f"(input, hidden..., output), got {text!r}")
@@ -107,7 +111,7 @@ def add_parser(subparsers):
                     "download) and report train and test accuracy.")
     p.add_argument("--dataset", choices=sorted(_DATASET_DEFAULTS), default="planar",
                    help="built-in data set (default: planar, the course's flower)")
-    p.add_argument("--layers", type=_int_list, default=None,
+    p.add_argument("--layers", type=_layer_sizes, default=None,
                    help="layer sizes n[0],...,n[L] including input and output (default: 2,4,1 "
                         "for planar)")
     p.add_argument("--hidden", default=None,
