@@ -780,3 +780,14 @@ def test_load_trained_checkpoint_round_trips_every_entry(tmp_path, dtype):
     net = _trained(dtype=dtype, early_stopping=True, validation_fraction=0.25)
     assert "train/best/W1" in net.get_state()
     assert_same_network(net, Network.load(net.save(tmp_path / "net.npz")))
+
+
+def test_check_save_path_is_the_rule_save_applies(tmp_path):
+    assert crio.check_save_path(tmp_path / "new.npz") == str(tmp_path / "new.npz")
+    with pytest.raises(ModelFileError, match="is a directory"):
+        crio.check_save_path(tmp_path)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        crio.check_save_path(tmp_path / "no" / "x.npz")
+    with pytest.raises(chainrule.InputError, match="must be a file path"):
+        crio.check_save_path(5)
+    assert os.listdir(tmp_path) == []  # checking writes nothing

@@ -131,3 +131,18 @@ def test_train_cli_explicit_zero_epochs_and_layers_are_used(capsys):
                  "--backend", "numpy", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Network([2, 3, 1]") and "; 0 epochs," in out and "after 0 epochs" in out
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("option", ["--plot", "--checkpoint"])
+def test_train_cli_refuses_to_write_a_fifo(option, tmp_path, capsys):
+    """savefig on a FIFO would block forever; the save rule refuses it before training."""
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--dataset", "moons", "--epochs", "2", "--no-progress", option,
+              str(fifo)])
+    assert exc.value.code == 2
+    assert "FIFO, not a regular file" in capsys.readouterr().err

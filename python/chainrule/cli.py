@@ -67,19 +67,15 @@ def _fraction(text):
 
 
 def _output_file(text):
-    """An argparse type: a path that can be written (its directory exists; not a directory)."""
-    import os
+    """An argparse type: a path :func:`chainrule.io.save`'s rule lets us write (a regular file
+    or a new name in an existing, writable directory), checked before any work."""
+    from .errors import ChainruleError
+    from .io import check_save_path
 
-    path = os.path.abspath(text)
-    directory = os.path.dirname(os.path.realpath(path))
-    if os.path.isdir(path):
-        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name")
-    if not os.path.isdir(directory):
-        raise argparse.ArgumentTypeError(f"cannot write {text}: the directory {directory} does "
-                                         f"not exist")
-    if not os.access(directory, os.W_OK):
-        raise argparse.ArgumentTypeError(f"cannot write {text}: the directory {directory} is not "
-                                         f"writable")
+    try:
+        check_save_path(text)
+    except ChainruleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 

@@ -53,7 +53,7 @@ FORMAT_VERSION = 1
 _META = "__metadata__"
 _DIGEST = "__sha256__"
 
-__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save", "load", "check_save_path", "FORMAT", "FORMAT_VERSION"]
 
 
 def _library_version():
@@ -153,6 +153,28 @@ def _write_target(path):
         raise ModelFileError(f"cannot write {path}: it is a {kind}, not a regular file; "
                              f"chainrule replaces only regular files (or writes a new path)")
     return path, target, st
+
+
+def check_save_path(path):
+    """``path`` as an absolute path if :func:`save` may write it; raises otherwise.
+
+    The rule of :func:`save`, for callers that want to know before doing work (``fit``'s
+    checkpoint, the command line's ``--checkpoint`` and ``--plot``): a regular file or a new
+    name in an existing directory, symlinks followed; not a directory, FIFO, device or
+    socket.
+
+    Raises
+    ------
+    InputError
+        ``path`` is not a str or path-like.
+    ModelFileError
+        It cannot or must not be written (the message says why).
+    """
+    path, target, _ = _write_target(path)
+    if not os.access(os.path.dirname(target), os.W_OK):
+        raise ModelFileError(f"cannot write {path}: the directory {os.path.dirname(target)} is "
+                             f"not writable")
+    return path
 
 
 def save(net, path):
