@@ -364,7 +364,7 @@ class TestUntilIssue15IsFixed:
         run(SetStateHostile, UNSHRUNK)
 
     @pytest.mark.xfail(strict=True, reason="issue 15 §4: callbacks/checkpoint are checked after "
-                       "training changed the model; optimizer=[...], resume=True and "
-                       "shuffle_seed=2**40 leak raw errors (refused)")
+                       "training changed the model; optimizer=[...] and shuffle_seed=2**40 "
+                       "leak raw errors (refused)")
     def test_fit_arguments_are_checked_before_training(self):
         run(LateArgumentsHostile, UNSHRUNK)
