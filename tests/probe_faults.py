@@ -151,16 +151,18 @@ def probe_save():
     for what in ("W1 nan", "b1 inf", "opt moment nan", "train/best/W1 nan"):
         p, good = _good_file(f"good-{what.replace(' ', '_').replace('/', '_')}.npz")
         net = Network([3, 4, 1], backend="numpy", seed=2)
-        net.fit(X, Y, epochs=2, optimizer="adam", progress=False)
+        net.fit(X, Y, epochs=2, optimizer="adam", progress=False, early_stopping=True,
+                validation_fraction=0.25)
+        state = net.get_state()  # spoiled as a bad update or set_state would leave it
         if what == "W1 nan":
-            net._parameters["W1"][0, 0] = np.nan
+            state["W1"][0, 0] = np.nan
         elif what == "b1 inf":
-            net._parameters["b1"][0, 0] = np.inf
+            state["b1"][0, 0] = np.inf
         elif what == "opt moment nan":
-            net.optimizer_.state["v_dW1"][0, 0] = np.nan
+            state["opt/v_dW1"][0, 0] = np.nan
         else:
-            net._train["best_params"] = {k: v.copy() for k, v in net.parameters.items()}
-            net._train["best_params"]["W1"][0, 0] = np.nan
+            state["train/best/W1"][0, 0] = np.nan
+        net.get_state = lambda state=state: state
         res, detail = outcome_of_call(lambda: net.save(p))
         if not _still_good(p, good):
             res = "corrupt"

@@ -476,24 +476,28 @@ def _trained(dtype="float64", optimizer="adam", **fit):
 
 @pytest.mark.parametrize("spoil", ["W1 nan", "b2 inf", "moment nan", "moment negative",
                                    "best params nan", "epoch negative"])
-def test_save_refuses_a_model_load_would_refuse_and_keeps_the_old_file(tmp_path, spoil):
+def test_save_refuses_a_model_load_would_refuse_and_keeps_the_old_file(tmp_path, spoil,
+                                                                       monkeypatch):
     path = tmp_path / "net.npz"
     old = make_net(seed=7)
     old.save(path)
     net = _trained(early_stopping=True, validation_fraction=0.25)
+    state = net.get_state()
     if spoil == "W1 nan":
-        net._parameters["W1"][1, 2] = np.nan
+        state["W1"][1, 2] = np.nan
     elif spoil == "b2 inf":
-        net._parameters["b2"][0, 0] = -np.inf
+        state["b2"][0, 0] = -np.inf
     elif spoil == "moment nan":
-        net.optimizer_.state["v_dW2"][0, 0] = np.nan
+        state["opt/v_dW2"][0, 0] = np.nan
     elif spoil == "moment negative":
-        net.optimizer_.state["s_db1"][0, 0] = -1.0
+        state["opt/s_db1"][0, 0] = -1.0
     elif spoil == "best params nan":
-        net._train["best_params"] = {k: np.full_like(v, np.nan)
-                                     for k, v in net.parameters.items()}
+        state["train/best/W1"][:] = np.nan
     else:
-        net._train["epoch"] = -5
+        state["train/epoch"] = np.array(-5)
+    # The model's state as a bad update or a bad set_state would leave it (save reads the
+    # model through get_state).
+    monkeypatch.setattr(net, "get_state", lambda: state)
     with pytest.raises(chainrule.InputError, match="refusing to save .* previous file is intact"):
         net.save(path)
     assert_same_network(old, Network.load(path))
