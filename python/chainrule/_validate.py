@@ -36,13 +36,18 @@ def _is_int(value):
 
 
 def dtype(value):
-    """``"float32"``/``"float64"`` (or the numpy dtypes) -> numpy dtype; anything else is refused."""
+    """``"float32"``/``"float64"`` (or the numpy dtypes, in either byte order) -> the native
+    numpy dtype; anything else is refused."""
     try:
         dt = np.dtype(value)
     except (TypeError, ValueError) as exc:
         raise InputError(f"dtype must be 'float32' or 'float64', got {value!r}") from exc
+    if dt.kind == "f" and not dt.isnative:
+        dt = dt.newbyteorder("=")  # '>f8' is float64 in the other byte order: compute natively
     if dt not in FLOAT_DTYPES:
-        raise InputError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
+        given = repr(value) if isinstance(value, str) and value == dt.name else \
+            f"{value!r} ({dt.name})"
+        raise InputError(f"dtype must be 'float32' or 'float64', got {given}")
     return dt
 
 
@@ -211,28 +216,33 @@ def _as_float_array(a, name, dt):
         return np.asarray(a, dtype=dt, order="C")
 
 
-def _finite(a, name, original_dtype=None):
+def _finite(a, name, source=None):
+    """Refuse NaN/inf in ``a``; ``source`` (the array before conversion) tells an overflow on
+    conversion (``1e39`` into float32) from a NaN or inf that was there already."""
     if not np.isfinite(a).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         where = f"{name}[{', '.join(map(str, bad))}]" if bad else name
         hint = ""
-        if original_dtype is not None and original_dtype != a.dtype:
-            hint = f" (it overflows {a.dtype.name} on conversion from {original_dtype.name})"
+        if isinstance(source, np.ndarray) and source.dtype != a.dtype and \
+                source.size == a.size and source.dtype.kind in _NUMERIC_KINDS:
+            before = source.reshape(a.shape)[bad]
+            if np.isfinite(before):
+                hint = (f" (the finite value {before.item()!r} overflows {a.dtype.name} on "
+                        f"conversion from {source.dtype.name})")
         raise InputError(f"{name} contains NaN or inf: {where} = {a[bad].item()}{hint}; "
                          f"expected finite values")
 
 
 def _float_finite(a, name, dt):
-    original = getattr(a, "dtype", None)
     out = _as_float_array(a, name, dt)
-    _finite(out, name, original if isinstance(original, np.dtype) else None)
+    _finite(out, name, a if isinstance(a, np.ndarray) else None)
     return out
 
 
 def X(X, n_x, dt):
     """``X`` of shape ``(n[0], m)``, converted to ``dt``, C-contiguous, finite."""
     X = _asarray(X, "X")
-    original = X.dtype
+    original = X
     X = _as_float_array(X, "X", dt)
     if X.ndim == 1 and n_x == 1:
         X = X.reshape(1, -1)
@@ -296,7 +306,7 @@ def Y(Y, n_out, m, loss_name, dt):
         onehot = np.zeros((n_out, m), dtype=dt)
         onehot[labels.astype(np.intp), np.arange(m)] = 1
         return onehot
-    original = Y.dtype
+    original = Y
     Y = _as_float_array(Y, "Y", dt)
     if Y.ndim == 1 and n_out == 1:
         Y = Y.reshape(1, -1)
@@ -318,13 +328,13 @@ def Y(Y, n_out, m, loss_name, dt):
 
 
 def _check_array(a, key, shape, what, layer, n_prev, n, dt):
-    original = getattr(a, "dtype", None)
+    original = a
     a = _as_float_array(a, key, dt)
     if a.shape != shape:
         hint = " — is it transposed?" if a.shape == shape[::-1] else ""
         raise ShapeError(f"{key} has shape {a.shape} but layer {layer} maps {n_prev} units to "
                          f"{n}: expected {shape} = {what}{hint}")
-    _finite(a, key, original if isinstance(original, np.dtype) else None)
+    _finite(a, key, original)
     return a
 
 
