@@ -13,7 +13,8 @@ import os
 
 import numpy as np
 
-from chainrule import _dispatch, bench
+from chainrule import bench
+from chainrule.backends import registry as _dispatch
 from chainrule import reference as ref  # noqa: F401  (the suites compare with it)
 from chainrule.bench.env import limit_threads as _limit_threads
 

@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from chainrule import _coldstart, _dispatch
+from chainrule import _coldstart
+from chainrule.backends import auto, registry
 
 SECONDS = {"numpy": 100e-6, "numba": 8e-6, "c": 12e-6}
-HAS_NUMBA = "numba" in _dispatch.available_backends()
+HAS_NUMBA = "numba" in registry.available_backends()
 
 
 def _pick(candidates):
@@ -118,3 +119,62 @@ def test_kernels_compiled_in_this_process_cost_nothing_more():
     Network([2, 3, 1], backend="numba").fit(X, Y, epochs=2, progress=False)
     compiled, cached, missing = _coldstart.numba_kernel_state()
     assert compiled > 0.0 and compiled + cached + missing == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- auto: wisdom and first use
+TABLE = dict(backends=["numpy", "numba", "c"], grid=dict(depth=1), cells=[
+    dict(width=4, m=16, dtype="float64", seconds={"numpy": 100e-6, "numba": 8e-6, "c": 12e-6})])
+
+
+def _loader(loaded, fails=()):
+    def load(backend):
+        loaded.append(backend)
+        return backend not in fails
+    return load
+
+
+@pytest.fixture
+def numba_found(monkeypatch):
+    monkeypatch.setattr(_coldstart, "installed", lambda b: True)
+
+
+def test_auto_passes_over_a_costly_first_use_without_importing_it(monkeypatch, numba_found):
+    monkeypatch.setattr(auto, "_first_use_cost", lambda b: 15.0 if b == "numba" else 0.0)
+    monkeypatch.setattr(auto, "_AUTO_PREDICATES", {})
+    loaded = []
+    pick = auto.choose([4, 4, 1], 16, "float64", _loader(loaded), ("numpy", "numba", "c"),
+                       steps=10_000, table=TABLE)
+    assert pick == "c" and "numba" not in loaded
+    assert auto.choose([4, 4, 1], 16, "float64", _loader(loaded), ("numpy", "numba", "c"),
+                       table=TABLE) == "c"  # steps unknown: nothing to gain
+    pick = auto.choose([4, 4, 1], 16, "float64", _loader(loaded), ("numpy", "numba", "c"),
+                       steps=10**7, table=TABLE)  # 40 s saved
+    assert pick == "numba" and "numba" in loaded
+
+
+def test_auto_without_a_first_use_cost_follows_the_table(monkeypatch, numba_found):
+    monkeypatch.setattr(auto, "_first_use_cost", lambda b: 0.0)
+    monkeypatch.setattr(auto, "_AUTO_PREDICATES", {})
+    assert auto.choose([4, 4, 1], 16, "float64", _loader([]), ("numpy", "numba", "c"),
+                       table=TABLE) == "numba"
+
+
+def test_auto_falls_back_when_the_chosen_backend_does_not_import(monkeypatch, numba_found):
+    monkeypatch.setattr(auto, "_first_use_cost", lambda b: 1.0 if b == "numba" else 0.0)
+    monkeypatch.setattr(auto, "_AUTO_PREDICATES", {})
+    pick = auto.choose([4, 4, 1], 16, "float64", _loader([], fails=("numba",)),
+                       ("numpy", "numba", "c"), steps=10**7, table=TABLE)
+    assert pick == "c"
+
+
+def test_auto_reads_this_machines_wisdom(monkeypatch, tmp_path):
+    from chainrule import _wisdom
+
+    monkeypatch.setenv("CHAINRULE_WISDOM", str(tmp_path / "wisdom.json"))
+    _wisdom._cache.clear()
+    assert auto.current_table() is auto._auto_table()
+    mine = dict(TABLE, backends=["numpy"], cells=[dict(TABLE["cells"][0],
+                                                       seconds={"numpy": 1.0})])
+    _wisdom.save(_wisdom.make(mine))
+    assert auto.current_table() == mine
+    assert auto.seconds_per_step([4, 4, 1], 16, "float64", mine) == {"numpy": 1.0}

@@ -19,7 +19,8 @@ import tempfile
 
 import numpy as np
 
-from .. import _dispatch
+from ..backends import auto
+from ..backends import registry as _dispatch
 from .env import cpu_model, load_average, threads_limited, versions
 from .peers import Chainrule, Implementation
 from .timing import time_interleaved
@@ -78,7 +79,7 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
     """Median seconds per step of each available backend for every ``(w, m, dtype)`` of the
     grid (``cells``) and for the grid's step ``workloads`` as they are (``networks``).
 
-    Returns the table ``chainrule._auto_table`` holds: ``{"backends": [...], "cells":
+    Returns the table ``chainrule.backends._auto_table`` holds: ``{"backends": [...], "cells":
     [{"width", "m", "dtype", "seconds": {backend: median}}], "networks": [...], ...}``.
     """
     if measure not in ("fit", "step"):
@@ -160,14 +161,14 @@ def rule_summary(table):
              + " | ".join(f"{b} µs" for b in table["backends"]) + " | auto picks |",
              "|---|---:|---:|" + "---:|" * len(table["backends"]) + "---|"]
     for dtype, width, m, seconds, dims in rows:
-        pick = _dispatch.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table)
+        pick = auto.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table)
         lines.append(f"| {dtype} | {width} | {m} | " + " | ".join(
             f"{seconds[b] * 1e6:.1f}" for b in table["backends"]) + f" | {pick} |")
     return "\n".join(lines)
 
 
 def write_table(table, path):
-    """Write the table as the Python module ``chainrule/_auto_table.py`` (a literal)."""
+    """Write the table as the Python module ``chainrule/backends/_auto_table.py`` (a literal)."""
     import pprint
 
     text = ('"""Measured seconds per training step behind ``backend="auto"``.\n\n'
@@ -192,7 +193,7 @@ def c_blas_threshold(rounds=5, sources=("numpy", "scipy", "mkl"), shapes=THRESHO
     skipped. Returns a list of rows."""
     import time
 
-    from .. import _cbackend as cb
+    from ..backends import c as cb
 
     rows = []
     try:

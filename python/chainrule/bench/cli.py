@@ -9,7 +9,8 @@ import subprocess
 import sys
 import tempfile
 
-from .. import _dispatch, _wisdom
+from .. import _wisdom
+from ..backends import registry as _dispatch
 from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, first_use_seconds,
                         rule_summary, write_table)
 from .comparison import compare, implementation_names, markdown
@@ -76,7 +77,7 @@ def add_parser(subparsers):
                                                "(e.g. which commits were measured)")
     p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
                    help="with --calibrate: write the shipped table instead (default: "
-                        "chainrule/_auto_table.py of this installation)")
+                        "chainrule/backends/_auto_table.py of this installation)")
     p.set_defaults(func=run_bench)
 
 
@@ -107,9 +108,9 @@ def run_calibrate(args):
                       threads=threads, note=args.note, measure=args.measure, log=log)
     print(rule_summary(table))
     if args.write is not None:
-        from .. import _auto_table
+        from ..backends import auto
 
-        path = args.write or _auto_table.__file__
+        path = args.write or auto.TABLE_PATH
         write_table(table, path)
         print(f"wrote {path}")
         return 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _dispatch
+from ..backends import registry as _dispatch
 from .env import blas_info, cpu_model, load_average, threads_limited, versions
 from .floor import GemmFloor
 from .peers import PEERS, Chainrule, CourseNumpy

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import _dispatch
+from ..backends import registry as _dispatch
 from .env import blas_info, cpu_model, load_average, threads_limited, versions
 from .floor import MiniBatchFloor
 from .peers import configure_jax_threads
