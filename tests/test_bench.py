@@ -505,7 +505,7 @@ def test_bench_cli_calibrate_stores_this_machines_wisdom(tmp_path, monkeypatch, 
 
 @pytest.mark.skipif("c" not in registry.available_backends(), reason="the C backend is missing")
 def test_c_blas_threshold_times_loops_and_blas_and_restores_the_source():
-    from chainrule import _cbackend as cb
+    from chainrule.backends import c as cb
     from chainrule.bench.calibrate import c_blas_threshold
 
     before = {k: cb.blas_info()[k] for k in ("source", "threshold")}

@@ -178,3 +178,26 @@ def test_auto_reads_this_machines_wisdom(monkeypatch, tmp_path):
     _wisdom.save(_wisdom.make(mine))
     assert auto.current_table() == mine
     assert auto.seconds_per_step([4, 4, 1], 16, "float64", mine) == {"numpy": 1.0}
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is missing")
+def test_fit_tells_auto_its_steps(monkeypatch):
+    import numpy as np
+
+    from chainrule import Network
+
+    table = dict(backends=["numpy", "numba"], grid=dict(depth=1), cells=[
+        dict(width=w, m=m, dtype="float64", seconds={"numpy": 1.0, "numba": 0.001})
+        for w in (2, 4) for m in (8, 16)])
+    monkeypatch.setattr(auto, "current_table", lambda: table)
+    monkeypatch.setattr(auto, "_first_use_cost", lambda b: 5.0 if b == "numba" else 0.0)
+    monkeypatch.setattr(auto, "_AUTO_PREDICATES", {})
+    monkeypatch.delenv("CHAINRULE_BACKEND", raising=False)
+    X = np.random.default_rng(0).random((2, 16))
+    Y = (X[:1] > 0.5).astype(float)
+    net = Network([2, 3, 1])
+    assert net.backend != "numba"  # steps unknown: nothing to gain yet
+    net.fit(X, Y, epochs=2, progress=False)  # 2 steps save ~2 s < 5 s
+    assert net.backend == "numpy"
+    net.fit(X, Y, epochs=3, mini_batch_size=8, progress=False)  # 6 steps save ~6 s > 5 s
+    assert net.backend == "numba"

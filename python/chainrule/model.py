@@ -165,9 +165,11 @@ class Network(Trainable):
         return ([p[f"W{l}"] for l in range(1, self.L + 1)],
                 [p[f"b{l}"] for l in range(1, self.L + 1)])
 
-    def ops_for(self, m):
-        """The ops for a batch of ``m`` examples (``auto`` is re-resolved: it may depend on m)."""
-        backend = choose_backend(self.layer_dims, m, self.dtype, self._backend_request)
+    def ops_for(self, m, steps=None):
+        """The ops for ``steps`` steps on batches of ``m`` examples (``auto`` is re-resolved:
+        it may depend on both)."""
+        backend = choose_backend(self.layer_dims, m, self.dtype, self._backend_request,
+                                 steps=steps)
         if backend != self.backend:
             self.backend = backend
             self._ops = Ops(backend)

@@ -185,12 +185,13 @@ def requested_backend(backend="auto"):
     return backend
 
 
-def choose_backend(layer_dims, m, dtype, backend="auto"):
+def choose_backend(layer_dims, m, dtype, backend="auto", *, steps=None):
     """Resolve ``backend`` (possibly ``"auto"``) to an available backend name.
 
     ``auto`` picks, among the available backends, the one the policy rule expects to
     be fastest for this network, batch size and dtype; it never picks one expected to
-    be slower than NumPy.
+    be slower than NumPy, nor one whose first use (numba's compile) costs more than
+    ``steps`` training steps would save (``None``: nothing to save).
     """
     backend = requested_backend(backend)
     if backend != "auto":
@@ -198,7 +199,7 @@ def choose_backend(layer_dims, m, dtype, backend="auto"):
             raise ImportError(f"backend {backend!r} is not available ({_IMPORT_ERRORS[backend]}); "
                               f"{_how_to_get(backend)}") from _IMPORT_ERRORS[backend]
         return backend
-    return auto.choose(layer_dims, m, np.dtype(dtype), _load, BACKENDS)
+    return auto.choose(layer_dims, m, np.dtype(dtype), _load, BACKENDS, steps=steps)
 
 
 class Ops:

@@ -125,7 +125,9 @@ class FitRun:
         self.checkpoint, self.checkpoint_every = c.checkpoint, c.checkpoint_every
         mini_batch_size = c.mini_batch_size
         m = X.shape[1]
-        self.ops = net.ops_for(m if mini_batch_size is None else min(mini_batch_size, m))
+        batches = 1 if mini_batch_size is None else -(-m // mini_batch_size)
+        self.ops = net.ops_for(m if mini_batch_size is None else min(mini_batch_size, m),
+                               steps=c.epochs * batches)  # auto weighs a first use by it
         self.Ws, self.bs = net.layer_arrays()
         self.guard = InterruptGuard()
         self.bar = None
