@@ -165,11 +165,18 @@ def test_diagnose_odd_return_values(returned):
     assert not report.ok
 
 
-def test_diagnose_wrong_signature_is_a_diagnosis():
+def test_diagnose_wrong_signature_is_a_refusal_naming_the_course_signature():
     def linear_backward(dZ):
         return dZ
-    report = diagnose(linear_backward)
-    assert report.codes == {"raises"}
+    with pytest.raises(InputError, match=r"expected linear_backward\(dZ, cache\)"):
+        diagnose(linear_backward)
+
+
+def test_diagnose_wrong_signature_with_kind_is_a_signature_diagnosis():
+    def linear_backward(dZ):
+        return dZ
+    report = diagnose(linear_backward, kind="linear_backward")
+    assert report.codes == {"signature"}
     assert "TypeError" in report.diagnoses[0].detail
 
 
