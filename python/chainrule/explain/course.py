@@ -421,7 +421,7 @@ def _chain_probes(kind, seed):
     rng = np.random.default_rng(seed)
     out = []
     if kind == "backward_propagation":
-        for name, dims, m in (("distinct", [3, 4, 1], 5), ("square", [3, 3, 1], 3)):
+        for name, dims, m in (("distinct", [3, 4, 1], 7), ("square", [3, 3, 1], 3)):
             net = _forward_net(rng, dims, ["tanh", "sigmoid"], m)
             p = {k: net.params[k] for k in ("W1", "b1", "W2", "b2")}
             cache = {"Z1": net.Z[1], "A1": net.A[1], "Z2": net.Z[2], "A2": net.A[2]}
@@ -429,7 +429,7 @@ def _chain_probes(kind, seed):
         return out
     keep_prob = 0.8 if kind == "backward_propagation_with_dropout" else None
     lambd = 0.7 if kind == "backward_propagation_with_regularization" else 0.0
-    for name, dims, m in (("distinct", [4, 5, 3, 1], 6), ("square", [3, 3, 3, 1], 3)):
+    for name, dims, m in (("distinct", [4, 5, 3, 1], 7), ("square", [3, 3, 3, 1], 3)):
         net = _forward_net(rng, dims, ["relu", "relu", "sigmoid"], m, keep_prob, lambd)
         P = net.params
         if keep_prob is None:

@@ -603,7 +603,8 @@ def _merge(diagnoses):
         if d.code in merged:
             m = merged[d.code]
             m.where += [w for w in d.where if w not in m.where]
-            m.formulas += [f for f in d.formulas if f not in m.formulas]
+            lhs = {f.split(" = ")[0] for f in m.formulas}
+            m.formulas += [f for f in d.formulas if f.split(" = ")[0] not in lhs]
             m.layers += [x for x in d.layers if x not in m.layers]
             if d.detail and d.detail not in m.detail:
                 m.detail = f"{m.detail}; {d.detail}" if m.detail else d.detail
