@@ -823,7 +823,7 @@ def _forward_probes(kind, seed):
             X = rng.standard_normal((dims[0], m))
             out.append(Probe(name, (X, P), m, {"X": X, "P": P}))
         else:  # the planar forward_propagation
-            dims = [3, 4, 1] if name == "distinct" else [3, 3, 3]
+            dims = [3, 4, 1] if name == "distinct" else [3, 3, 1]
             P = _params(rng, dims)
             X = rng.standard_normal((dims[0], m))
             out.append(Probe(name, (X, P), m, {"X": X, "P": P}))
@@ -914,6 +914,8 @@ def _analyse_forward(kind, result, probe):
             (("missing_bias",), ref.sigmoid(W2 @ np.tanh(W1 @ X)))]
     if W1.shape[0] == W1.shape[1]:
         alts.append((("transposed_W",), ref.sigmoid(W2 @ np.tanh(W1.T @ X + b1) + b2)))
+    if X.shape[0] == X.shape[1]:
+        alts.append((("x_transposed",), ref.sigmoid(W2 @ np.tanh(W1 @ X.T + b1) + b2)))
     _value(findings, "A2", out, A2, alts, f)
     if isinstance(cache, dict):
         for k, E in (("Z1", Z1), ("A1", A1), ("Z2", Z2), ("A2", A2)):

@@ -169,6 +169,10 @@ MISTAKES = {
         "Wᵀ where W belongs",
         "Z = np.dot(W, A_prev) + b with W of shape (n[l], n[l-1]): W already maps layer l-1 to "
         "layer l, no transpose (it fails on general shapes and is wrong on square ones)."),
+    "x_transposed": (
+        "Xᵀ where X belongs",
+        "In the course the examples are the columns: X has shape (n_x, m) and Z1 = W1·X + b1. "
+        "W1·Xᵀ treats the rows as examples (it fails unless n_x = m)."),
     "activation_missing": (
         "activation not applied",
         "A = g(Z): the layer's output is the activation of Z, not Z itself."),

@@ -85,7 +85,8 @@ def _where(exc, fn_name):
 def call_limited(fn, args, timeout=DEFAULT_TIME_LIMIT, kwargs=None):
     """``(result, None)``, or ``(None, (exception, summary, kind))`` with kind one of
     ``"raises"``, ``"raises_in_helper"``, ``"signature"``, ``"timed_out"``, ``"exits"``."""
-    name = getattr(fn, "__name__", "the function")
+    name = getattr(getattr(fn, "__code__", None), "co_name", None) or getattr(
+        fn, "__name__", "the function")
     state = np.random.get_state()
     out = io.StringIO()
     try:
