@@ -51,6 +51,14 @@ CORPUS = {
                                                "forward_propagation", {"unrecognised"}),
     "peter forward (W transposed, sigmoid hidden)": (lr.forward_propagation__peter,
                                                      "forward_propagation", {"raises"}),
+    "hoanha L_model_forward": (lr.L_model_forward__hoanha, None, set()),
+    "hoanha linear_activation_backward": (lr.linear_activation_backward__hoanha, None, set()),
+    "hoanha L_model_backward": (lr.L_model_backward__hoanha, None, set()),
+    "hoanha update_parameters": (lr.update_parameters__hoanha, None, set()),
+    "hoanha regularized cost": (lr.compute_cost_with_regularization__hoanha, None, set()),
+    "hoanha backward with regularization": (lr.backward_propagation_with_regularization__hoanha,
+                                            None, set()),
+    "hoanha backward with dropout": (lr.backward_propagation_with_dropout__hoanha, None, set()),
 }
 
 
@@ -75,6 +83,10 @@ def test_corpus_verdict(name):
         assert all(d.formulas or d.code in ("raises",) for d in report.diagnoses), str(report)
 
 
-def test_corpus_size():
-    sources = {fn.__module__ for fn, _, _ in CORPUS.values()}
-    assert len(CORPUS) >= 28 and sources
+def test_corpus_size_and_sources():
+    source = open(lr.__file__, encoding="utf-8").read()
+    repositories = {line.split(":")[0].lstrip("# ").strip() for line in source.splitlines()
+                    if line.startswith("# ") and "/" in line.split(":")[0] and " : " in line}
+    assert len(CORPUS) >= 30
+    assert len(repositories) >= 8
+    assert sum(1 for _, _, truth in CORPUS.values() if truth) >= 8  # wrong ones too

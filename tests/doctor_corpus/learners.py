@@ -360,3 +360,98 @@ def forward_propagation__peter(X, parameters):
     A2 = _sig(Z2)
     assert A2.shape == (1, X.shape[1])
     return A2, {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2}
+
+
+# Hoanha2101/SmartBottleInspector : Khai_Hoan/MOOC1/W4A1/utils.py (the whole notebook's
+# functions in one module, with the course's dnn_utils helpers)
+def L_model_forward__hoanha(X, parameters):
+    caches = []
+    A = X
+    L = len(parameters) // 2
+    for l in range(1, L):
+        A, cache = linear_activation_forward__silva(A, parameters["W" + str(l)],
+                                                    parameters["b" + str(l)], "relu")
+        caches.append(cache)
+    AL, cache = linear_activation_forward__silva(A, parameters["W" + str(L)],
+                                                 parameters["b" + str(L)], "sigmoid")
+    caches.append(cache)
+    assert AL.shape == (1, X.shape[1])
+    return AL, caches
+
+
+def linear_activation_backward__hoanha(dA, cache, activation):
+    linear_cache, activation_cache = cache
+    if activation == "relu":
+        dZ = _relu_backward(dA, activation_cache)
+    elif activation == "sigmoid":
+        dZ = _sigmoid_backward(dA, activation_cache)
+    return _linear_backward(dZ, linear_cache)
+
+
+def L_model_backward__hoanha(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        linear_activation_backward__hoanha(dAL, caches[L - 1], "sigmoid")
+    for l in reversed(range(L - 1)):
+        t = linear_activation_backward__hoanha(grads["dA" + str(l + 1)], caches[l], "relu")
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = t
+    return grads
+
+
+def update_parameters__hoanha(parameters, grads, learning_rate):
+    for l in range(len(parameters) // 2):
+        for p in ("W", "b"):
+            parameters[p + str(l + 1)] = parameters[p + str(l + 1)] - learning_rate * grads[
+                "d" + p + str(l + 1)]
+    return parameters
+
+
+# Hoanha2101/SmartBottleInspector : Khai_Hoan/MOOC2/W1A2/utils.py (lambd * ... / (2 * m))
+def compute_cost_with_regularization__hoanha(A3, Y, parameters, lambd):
+    m = Y.shape[1]
+    W1, W2, W3 = parameters["W1"], parameters["W2"], parameters["W3"]
+    l2 = lambd * (np.sum(np.square(W1)) + np.sum(np.square(W2)) + np.sum(np.square(W3))) / (2 * m)
+    return _reg_utils_cost(A3, Y) + l2
+
+
+# Hoanha2101/SmartBottleInspector : Khai_Hoan/MOOC2/W1A2/utils.py
+def backward_propagation_with_regularization__hoanha(X, Y, cache, lambd):
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    dZ3 = A3 - Y
+    dW3 = 1. / m * np.dot(dZ3, A2.T) + (lambd * W3) / m
+    db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True)
+    dA2 = np.dot(W3.T, dZ3)
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    dW2 = 1. / m * np.dot(dZ2, A1.T) + (lambd * W2) / m
+    db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)
+    dA1 = np.dot(W2.T, dZ2)
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    dW1 = 1. / m * np.dot(dZ1, X.T) + (lambd * W1) / m
+    db1 = 1. / m * np.sum(dZ1, axis=1, keepdims=True)
+    return {"dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
+            "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
+
+
+# Hoanha2101/SmartBottleInspector : Khai_Hoan/MOOC2/W1A2/utils.py (mask then rescale)
+def backward_propagation_with_dropout__hoanha(X, Y, cache, keep_prob):
+    m = X.shape[1]
+    (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    dZ3 = A3 - Y
+    dW3 = 1. / m * np.dot(dZ3, A2.T)
+    db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True)
+    dA2 = np.dot(W3.T, dZ3) * D2
+    dA2 = dA2 / keep_prob
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    dW2 = 1. / m * np.dot(dZ2, A1.T)
+    db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)
+    dA1 = np.dot(W2.T, dZ2) * D1
+    dA1 = dA1 / keep_prob
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    dW1 = 1. / m * np.dot(dZ1, X.T)
+    db1 = 1. / m * np.sum(dZ1, axis=1, keepdims=True)
+    return {"dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
+            "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}

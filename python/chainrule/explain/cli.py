@@ -322,13 +322,13 @@ def _doctor_demo():
     from .examples import CATALOGUE
 
     named = 0
-    print(f"{'implementation':<50} {'expected':<24} named by the doctor")
+    print(f"{'implementation':<50} {'expected':<34} named by the doctor")
     for name, (fn, kind, expected) in CATALOGUE.items():
         found = diagnose(fn, kind=kind).codes
         ok = found == expected
         named += ok
-        print(f"{name:<50} {','.join(sorted(expected)) or 'clean':<24} "
-              f"{','.join(sorted(found)) or 'clean':<24} {'ok' if ok else 'MISSED'}")
+        print(f"{name:<50} {','.join(sorted(expected)) or 'clean':<34} "
+              f"{','.join(sorted(found)) or 'clean':<34} {'ok' if ok else 'MISSED'}")
     print(f"\n{named} of {len(CATALOGUE)} named correctly")
     return 0 if named == len(CATALOGUE) else 1
 

@@ -421,7 +421,7 @@ def _chain_probes(kind, seed):
     rng = np.random.default_rng(seed)
     out = []
     if kind == "backward_propagation":
-        for name, dims, m in (("distinct", [3, 4, 1], 7), ("square", [3, 3, 1], 3)):
+        for name, dims, m in (("distinct shapes", [3, 4, 1], 7), ("square shapes", [3, 3, 1], 3)):
             net = _forward_net(rng, dims, ["tanh", "sigmoid"], m)
             p = {k: net.params[k] for k in ("W1", "b1", "W2", "b2")}
             cache = {"Z1": net.Z[1], "A1": net.A[1], "Z2": net.Z[2], "A2": net.A[2]}
@@ -429,7 +429,8 @@ def _chain_probes(kind, seed):
         return out
     keep_prob = 0.8 if kind == "backward_propagation_with_dropout" else None
     lambd = 0.7 if kind == "backward_propagation_with_regularization" else 0.0
-    for name, dims, m in (("distinct", [4, 5, 3, 1], 7), ("square", [3, 3, 3, 1], 3)):
+    for name, dims, m in (("distinct shapes", [4, 5, 3, 1], 7),
+                          ("square shapes", [3, 3, 3, 1], 3)):
         net = _forward_net(rng, dims, ["relu", "relu", "sigmoid"], m, keep_prob, lambd)
         P = net.params
         if keep_prob is None:
@@ -458,8 +459,17 @@ def _analyse_chain(kind, result, probe):
     if missing:
         findings.append(Finding("wrong_outputs", missing, f"the dict has no {', '.join(missing)}"))
     findings += _matrix_findings(result)
-    layers = {l: dict(A_prev=net.A[l - 1], W=net.params[f"W{l}"], Z=net.Z[l], act=net.acts[l],
-                      D_prev=net.D.get(l - 1)) for l in range(1, L + 1)}
+    layers = {}
+    for l in range(1, L + 1):
+        Z = net.Z[l]
+        if l in net.D and net.acts[l] == "relu":
+            # relu' as the course writes it, np.int64(A > 0) with the dropped-out A: Z
+            # where the unit is kept, a negative number where it is dropped. (Same result
+            # for correct code, whose dA is already masked; code that forgets the mask on
+            # dA gets it back here, and only its dA is wrong.)
+            Z = np.where(net.D[l] == 1, Z, -np.abs(Z) - 1.0)
+        layers[l] = dict(A_prev=net.A[l - 1], W=net.params[f"W{l}"], Z=Z, act=net.acts[l],
+                         D_prev=net.D.get(l - 1))
     AL = net.A[L]
     top = [((), AL - net.Y), (("sign_flipped",), net.Y - AL),
            (("dA_dZ_mixup",), ref.cost_derivative(AL, net.Y, "binary_crossentropy"))]
@@ -522,7 +532,7 @@ def analyse_model_layers(result, caches, AL, Y, keys):
 def _cost_probes(kind, seed):
     rng = np.random.default_rng(seed)
     out = []
-    for name, n, m in (("distinct", 1, 5), ("more examples", 1, 7)):
+    for name, n, m in (("m = 5", 1, 5), ("m = 7", 1, 7)):
         AL = rng.uniform(0.05, 0.95, (n, m))
         Y = _labels(rng, n, m)
         if kind == "compute_cost_with_regularization":
@@ -530,7 +540,10 @@ def _cost_probes(kind, seed):
             out.append(Probe(name, (AL, Y, p, 0.1), m, {"AL": AL, "Y": Y, "params": p,
                                                         "lambd": 0.1}))
         else:
-            out.append(Probe(name, (AL, Y), m, {"AL": AL, "Y": Y}))
+            # the planar notebook's earlier compute_cost(A2, Y, parameters) takes (unused)
+            # parameters as well: "extra" is what a longer course signature receives
+            out.append(Probe(name, (AL, Y), m, {"AL": AL, "Y": Y,
+                                                "extra": (_params(rng, [3, 4, 1]),)}))
     return out
 
 
@@ -579,23 +592,8 @@ def _analyse_cost(kind, result, probe):
                                 "— np.squeeze(cost) (or float(...)) makes it a number", formulas))
     if np.isclose(value, expected, rtol=1e-7, atol=1e-12):
         return findings
-    part_ok = bool(np.isclose(value - l2, ce, rtol=1e-7, atol=1e-12))
-    if lambd and not part_ok:
-        c = (value - ce) / l2 if l2 else None
-        if c is not None and np.isfinite(c):
-            if np.isclose(c, 0.0, atol=1e-9):
-                return findings + [Finding("l2_cost_wrong", ["L2 term"], "the L2 term is missing",
-                                           formulas)]
-            hint = ""
-            if np.isclose(c, m * m, rtol=1e-6):
-                hint = " — lambd/2*m is (lambd/2)·m: write lambd/(2*m)"
-            elif np.isclose(c, 2.0, rtol=1e-6):
-                hint = " — the 1/2 of λ/(2m) is missing"
-            elif np.isclose(c, m, rtol=1e-6):
-                hint = " — the 1/m is missing"
-            return findings + [Finding("l2_cost_wrong", ["L2 term"],
-                                       f"the L2 term is {factor_text(c, m)} times λ/(2m) ΣW²{hint}",
-                                       formulas)]
+    # The cross-entropy part first (with the L2 term as it should be), then the L2 term
+    # (with the cross-entropy as it should be).
     base = value - l2
     with np.errstate(all="ignore"):
         only_y = float(-np.sum(Y * np.log(AL)) / m)
@@ -609,7 +607,22 @@ def _analyse_cost(kind, result, probe):
                                             "missing"),
             ("double_1_over_m", ce / m, f"1/m = 1/{m} times the correct value")):
         if np.isclose(base, target, rtol=1e-7, atol=1e-12):
-            return findings + [Finding(code, ["cost"], f"cost: {text}", formulas)]
+            where = "cross-entropy" if lambd else "cost"
+            return findings + [Finding(code, [where], f"{where}: {text}", formulas)]
+    if lambd and l2:
+        c = (value - ce) / l2
+        if np.isclose(c, 0.0, atol=1e-9):
+            return findings + [Finding("l2_cost_wrong", ["L2 term"], "the L2 term is missing",
+                                       formulas)]
+        if np.isfinite(c):
+            hint = {m * m: " — lambd/2*m is (lambd/2)·m: write lambd/(2*m)",
+                    2.0: " — the 1/2 of λ/(2m) is missing",
+                    float(m): " — the 1/m is missing",
+                    2.0 * m: " — the 1/(2m) is missing"}
+            text = next((t for v, t in hint.items() if np.isclose(c, v, rtol=1e-6)), "")
+            return findings + [Finding("l2_cost_wrong", ["L2 term"],
+                                       f"the L2 term is {factor_text(c, m)} times λ/(2m) ΣW²"
+                                       f"{text}", formulas)]
     return findings + [Finding("unrecognised", ["cost"], f"cost {value:.8g}, expected "
                                f"{expected:.8g}", formulas)]
 
@@ -619,7 +632,7 @@ def _analyse_cost(kind, result, probe):
 def _update_probes(kind, seed):
     rng = np.random.default_rng(seed)
     out = []
-    for name, dims in (("distinct", [4, 5, 3, 1]), ("two layers", [2, 4, 1])):
+    for name, dims in (("three layers", [4, 5, 3, 1]), ("two layers", [2, 4, 1])):
         P = _params(rng, dims)
         G = {f"d{k}": rng.standard_normal(v.shape) * 0.5 for k, v in P.items()}
         lr = 0.05
@@ -806,7 +819,7 @@ def _adam_key(findings, params, outs, d, k, g, l, shape):
 def _forward_probes(kind, seed):
     rng = np.random.default_rng(seed)
     out = []
-    for name, n, n_prev, m in (("distinct", 3, 4, 5), ("square", 3, 3, 3)):
+    for name, n, n_prev, m in (("distinct shapes", 3, 4, 5), ("square shapes", 3, 3, 3)):
         if kind in ("linear_forward", "linear_activation_forward"):
             A = rng.standard_normal((n_prev, m))
             W = rng.standard_normal((n, n_prev))
@@ -815,15 +828,15 @@ def _forward_probes(kind, seed):
                 out.append(Probe(name, (A, W, b), m, {"A": A, "W": W, "b": b}))
             else:
                 for act in ("sigmoid", "relu"):
-                    out.append(Probe(f"{name}, {act}", (A, W, b, act), m,
-                                     {"A": A, "W": W, "b": b, "act": act}))
+                    out.append(Probe(f"{name} shapes, {act}", (A, W, b, act), m,
+                                     {"A": A, "W": W, "b": b, "act": act, "group": act}))
         elif kind == "L_model_forward":
-            dims = [4, 5, 3, 1] if name == "distinct" else [3, 3, 3, 3]
+            dims = [4, 5, 3, 1] if name.startswith("distinct") else [3, 3, 3, 3]
             P = _params(rng, dims)
             X = rng.standard_normal((dims[0], m))
             out.append(Probe(name, (X, P), m, {"X": X, "P": P}))
         else:  # the planar forward_propagation
-            dims = [3, 4, 1] if name == "distinct" else [3, 3, 1]
+            dims = [3, 4, 1] if name.startswith("distinct") else [3, 3, 1]
             P = _params(rng, dims)
             X = rng.standard_normal((dims[0], m))
             out.append(Probe(name, (X, P), m, {"X": X, "P": P}))
@@ -955,7 +968,7 @@ def _value(findings, name, U, E, alts, formula):
 def _propagate_probes(kind, seed):
     rng = np.random.default_rng(seed)
     out = []
-    for name, n, m in (("distinct", 3, 5), ("square", 3, 3)):
+    for name, n, m in (("distinct shapes", 3, 5), ("square shapes", 3, 3)):
         w = rng.standard_normal((n, 1)) * 0.5
         b = float(rng.standard_normal())
         X = rng.standard_normal((n, m))
@@ -1009,8 +1022,9 @@ def _analyse_propagate(kind, result, probe):
 def _theta_probes(kind, seed):
     rng = np.random.default_rng(seed)
     return [Probe(name, (x, theta), 1, {"x": x, "theta": theta})
-            for name, x, theta in (("numbers", 2.0, 4.0),
-                                   ("random", float(rng.uniform(1, 3)), float(rng.uniform(-3, -1))))]
+            for name, x, theta in (("x = 2, theta = 4", 2.0, 4.0),
+                                   ("random x, theta", float(rng.uniform(1, 3)),
+                                    float(rng.uniform(-3, -1))))]
 
 
 def _analyse_theta(kind, result, probe):

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import inspect
 import itertools
-import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +37,6 @@ from .. import reference as ref
 from ..errors import InputError
 from ._match import RTOL, close as _close, difference_text as _difference_text
 from ._match import dZ_hypotheses as _dZ_hypotheses, explain_output as _explain_output
-from ._match import factors as _factors  # noqa: F401  (kept for callers)
 from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
 from .sandbox import DEFAULT_TIME_LIMIT, call_limited
@@ -549,6 +547,9 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
                                    ["dZ = np.array(dA, copy=True); dZ[Z <= 0] = 0   (a new "
                                     f"array of shape {_shape(probe.args[0])})"]))
     outs = _as_triple(result)
+    if isinstance(result, (tuple, list)) and any(isinstance(r, np.matrix) for r in result):
+        bad = [n for n, r in zip(_LINEAR_NAMES, result) if isinstance(r, np.matrix)]
+        diagnoses.append(Diagnosis("np_matrix", bad, "np.matrix instead of np.ndarray"))
     if kind == "linear_backward":
         dZ, linear_cache = probe.args
         hypotheses = [((), dZ)]
@@ -752,6 +753,9 @@ def _diagnose_model_probe(fn, probe, convention, notes=None):
                                    f"returned {_describe(result)}; expected the dict grads",
                                    [formulas[k] for k in keys if k in formulas]))
         return diagnoses, None
+    bad = sorted(k for k, v in result.items() if isinstance(v, np.matrix))
+    if bad:
+        diagnoses.append(Diagnosis("np_matrix", bad, "np.matrix instead of np.ndarray"))
     missing = [k for k in keys if k not in result]
     if missing:
         diagnoses.append(Diagnosis("wrong_outputs", missing,
@@ -784,8 +788,8 @@ def _diagnose_model_probe(fn, probe, convention, notes=None):
             diagnoses.append(Diagnosis(f.code, f.where, f.detail, f.formulas, f.layers))
         return _merge(diagnoses), None
     (codes, per_key), h_codes = best
-    affected = [k for k in present if not _close(np.asarray(result[k], dtype=np.float64),
-                                                 reference[k])]
+    affected = sorted((k for k in present if not _close(np.asarray(result[k], dtype=np.float64),
+                                                        reference[k])), key=_computation_order)
     for code in h_codes:
         diagnoses.append(Diagnosis(code, affected, _model_detail(code),
                                    [formulas[k] for k in affected if k in formulas][:4]
@@ -815,6 +819,14 @@ def _explain_model_outputs(result, present, sim, ctx, m, convention, h_codes):
             per_key[k] = found
             codes += found
     return codes, per_key
+
+
+def _computation_order(key):
+    """Sort key of a gradient's name in the order the backward pass computes it: layer L
+    first, and within a layer dZ, dW, db, then dA_prev (``dA{l-1}``)."""
+    prefix, number = key[:2], int(key[2:])
+    layer = number + 1 if prefix == "dA" else number
+    return (-layer, {"dZ": 0, "dW": 1, "db": 2, "dA": 3}.get(prefix, 4))
 
 
 def _model_detail(code):
@@ -915,19 +927,20 @@ def detect_kind(fn):
                                      f"arguments: expected {expected}")
     matches = [k for k in ALL_KINDS if any(tuple(params[:len(sig)]) == tuple(sig)
                                            and len(required) <= len(sig)
-                                           for sig in _signatures_of(k))
-               and not _course_name(k) in _AMBIGUOUS_BY_PARAMS]
+                                           for sig in _signatures_of(k))]
+    if "update_parameters" in matches:  # the same analysis under two names
+        matches.remove("update_parameters_with_gd")
     if len(matches) == 1:
         return matches[0]
+    if len(matches) > 1:
+        raise _refusal(name, params, f"{name}({', '.join(params)}) has the parameters of "
+                                     f"{' and '.join(_course_name(k) for k in matches)}: name it "
+                                     f"like the course")
     if len(params) == 2 and len(required) == 2 and tuple(params) == ("dZ", "cache"):
         return "linear_backward"
     raise _refusal(name, params, f"cannot tell which course function {name or fn!r}"
                                  f"({', '.join(params)}) is")
 
-
-#: names whose parameter lists are shared by two functions: only the name decides
-_AMBIGUOUS_BY_PARAMS = ("forward_propagation", "L_model_forward", "backward_propagation",
-                        "update_parameters_with_gd")
 
 ALL_KINDS = KINDS + tuple(COURSE_FUNCTIONS)
 
@@ -1044,11 +1057,18 @@ def _diagnose_course(fn, kind, seed):
     name = getattr(fn, "__name__", repr(fn))
     probes = spec.build(seed)
     diagnoses, checked, notes, errors, ran = [], [], [], [], 0
+    _, required = _params_of(fn)
+    done = set()  # groups of probes (one per activation tried) with a finding already
     for probe in probes:
+        group = probe.data.get("group")
+        if group in done:
+            continue
         args = copy.deepcopy(probe.args)
+        if required is not None and len(required) > len(args):
+            args += tuple(copy.deepcopy(probe.data.get("extra", ())))[:len(required) - len(args)]
         before = copy.deepcopy(args)
         result, error = _call(fn, args)
-        checked.append(f"{probe.name} shapes")
+        checked.append(probe.name)
         if error is not None:
             errors.append((probe, error))
             if error[2] in ("timed_out", "exits"):
@@ -1056,6 +1076,8 @@ def _diagnose_course(fn, kind, seed):
             continue
         ran += 1
         findings = spec.analyse(result, probe)
+        if findings:
+            done.add(group)
         diagnoses += [Diagnosis(f.code, f.where, f.detail, f.formulas, f.layers)
                       for f in findings]
         if not spec.mutation_ok and _mutated(before, args):
@@ -1065,8 +1087,8 @@ def _diagnose_course(fn, kind, seed):
     if errors and (not ran or errors[0][1][2] in ("timed_out", "exits")):
         diagnoses.insert(0, _call_diagnosis(errors[0][1], "", []))
     elif errors:
-        notes.append(f"on {errors[0][0].name} shapes it raised {errors[0][1][1]}; the diagnosis "
-                     f"comes from the shapes where it runs")
+        notes.append(f"on {errors[0][0].name} it raised {errors[0][1][1]}; the diagnosis comes "
+                     f"from the inputs where it runs")
     report = DoctorReport(function=name, kind=kind, convention="L",
                           diagnoses=_merge(diagnoses), checked=checked, notes=notes)
     return report
@@ -1134,9 +1156,7 @@ def _formulas_for(kind, probe, convention):
         _, ctx = _simulate_model(AL, Y, caches, "ok", 0, ["relu"] * (L - 1) + ["sigmoid"], 1.0,
                                  convention)
         formulas = _model_formulas(ctx, caches, convention)
-        order = {"dZ": 0, "dW": 1, "db": 2, "dA": 3}
-        return [formulas[k] for k in sorted(
-            formulas, key=lambda k: (-(int(k[2:]) + (k[:2] == "dA")), order[k[:2]]))]
+        return [formulas[k] for k in sorted(formulas, key=_computation_order)]
     if kind == "linear_backward":
         dZ, (A_prev, W, _) = probe.args
         return list(_linear_formulas(dZ, A_prev, W, convention).values())
@@ -1157,7 +1177,11 @@ def format_report(report):
         lines.append(f"{len(report.diagnoses)} problem(s) found:")
     for i, d in enumerate(report.diagnoses, 1):
         lines.append("")
-        lines.append(f"{i}. {d.title} [{d.code}] in {', '.join(d.where)}")
+        layers = ""
+        if d.layers:
+            ls = sorted(set(d.layers), reverse=True)
+            layers = f" (layer{'s' if len(ls) > 1 else ''} {', '.join(map(str, ls))})"
+        lines.append(f"{i}. {d.title} [{d.code}] in {', '.join(d.where)}{layers}")
         if d.detail:
             lines.append(f"   seen: {d.detail}")
         lines.append(f"   why: {d.why}")
