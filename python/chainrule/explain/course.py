@@ -146,11 +146,10 @@ def _chain_formulas(layer, l, m, keep_prob, lambd, top, dZ_text=None):
                      f"({m}, {n_prev}), m = {m}" + (f", λ = {lambd:g}" if lambd else ""))
     out[f"db{l}"] = (f"db{l} = (1/m) np.sum(dZ{l}, axis=1, keepdims=True)   ({n}, 1) from "
                      f"({n}, {m}), m = {m}")
-    if l > 1:
-        drop = (f" * D{l - 1} / keep_prob" if layer.get("D_prev") is not None else "")
-        out[f"dA{l - 1}"] = (f"dA{l - 1} = W{l}ᵀ · dZ{l}{drop}           ({n_prev}, {m}) = "
-                             f"({n_prev}, {n}) · ({n}, {m})"
-                             + (f", keep_prob = {keep_prob:g}" if drop else ""))
+    drop = (f" * D{l - 1} / keep_prob" if layer.get("D_prev") is not None else "")
+    out[f"dA{l - 1}"] = (f"dA{l - 1} = W{l}ᵀ · dZ{l}{drop}           ({n_prev}, {m}) = "
+                         f"({n_prev}, {n}) · ({n}, {m})"
+                         + (f", keep_prob = {keep_prob:g}" if drop else ""))
     return out
 
 
@@ -301,8 +300,7 @@ def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_
                 for other in layer.get("wrong_acts", ()):
                     dZ_cands.append((("wrong_activation",) + tuple(c_codes),
                                      ref.activation_backward(dA_in, Zc, other), c_codes, Ap, Wc))
-        kZ, kW, kb, kA = (keys("dZ", l), keys("dW", l), keys("db", l),
-                          keys("dA", l) if l > 1 else None)
+        kZ, kW, kb, kA = keys("dZ", l), keys("dW", l), keys("db", l), keys("dA", l)
         present = {k: result[k] for k in (kZ, kW, kb, kA) if k is not None and k in result}
 
         def outputs_for(dZ, Ap, Wc):
@@ -724,16 +722,18 @@ def _analyse_update(kind, result, probe):
     params = _dict_output(findings, params, "parameters", list(P))
     outs = [_dict_output(findings, e, nm, list(G)) for e, nm in
             zip(extra, ("v", "s", "v_corrected", "s_corrected"))]
+    sizes = {p: ", ".join(f"{p}{l} {shape_text(P[f'{p}{l}'])}" for l in range(1, L + 1))
+             for p in "Wb"}
     for l in range(1, L + 1):
         for p in "Wb":
             k, g = f"{p}{l}", G[f"d{p}{l}"]
             lr = d["lr"]
-            shape = shape_text(P[k])
             if kind == "update_parameters":
                 E = P[k] - lr * g
                 alts = [(("sign_flipped",), P[k] + lr * g), (("learning_rate_missing",), P[k] - g),
                         (("not_updated",), P[k])]
-                formula = f"{k} = {k} - learning_rate * d{k}   {shape}, learning_rate = {lr:g}"
+                formula = (f"{p}[l] = {p}[l] - learning_rate * d{p}[l]   {sizes[p]}; "
+                           f"learning_rate = {lr:g}")
                 if params is not None:
                     _per_key(findings, params, "parameters", k, E, alts, formula, l)
                 continue
@@ -747,8 +747,9 @@ def _analyse_update(kind, result, probe):
                         (("momentum_formula",), P[k] - lr * (b * v + g)),
                         (("momentum_formula",), P[k] - lr * ((1 - b) * v + b * g)),
                         (("not_updated",), P[k])]
-                f_v = f"v['d{k}'] = β v['d{k}'] + (1 - β) d{k}   {shape}, β = {b:g}"
-                f_p = f"{k} = {k} - learning_rate * v['d{k}']   {shape}, learning_rate = {lr:g}"
+                f_v = f"v['d{p}l'] = β v['d{p}l'] + (1 - β) d{p}[l]   {sizes[p]}; β = {b:g}"
+                f_p = (f"{p}[l] = {p}[l] - learning_rate * v['d{p}l']   {sizes[p]}; "
+                       f"learning_rate = {lr:g}")
                 if params is not None:
                     _per_key(findings, params, "parameters", k, E, alts, f_p, l)
                 if outs and outs[0] is not None:
@@ -756,11 +757,11 @@ def _analyse_update(kind, result, probe):
                              [(("momentum_formula",), b * v + g),
                               (("momentum_formula",), (1 - b) * v + b * g)], f_v, l)
                 continue
-            _adam_key(findings, params, outs, d, k, g, l, shape)
+            _adam_key(findings, params, outs, d, k, g, l, sizes[p])
     return findings
 
 
-def _adam_key(findings, params, outs, d, k, g, l, shape):
+def _adam_key(findings, params, outs, d, k, g, l, sizes):
     b1, b2, eps, t, lr = d["beta1"], d["beta2"], d["eps"], d["t"], d["lr"]
     v, s, P = d["V"][f"d{k}"], d["S"][f"d{k}"], d["P"][k]
     v_new = b1 * v + (1 - b1) * g
@@ -790,8 +791,9 @@ def _adam_key(findings, params, outs, d, k, g, l, shape):
                 alts.append((codes, P - lr * vv / den(ss)))
         alts.append((("sign_flipped",), P + lr * vc / (np.sqrt(sc) + eps)))
         alts.append((("not_updated",), P))
-    f_p = (f"{k} = {k} - learning_rate * v_corrected / (√s_corrected + ε),  v_corrected = v / "
-           f"(1 - β1^t), s_corrected = s / (1 - β2^t)   {shape}, t = {t}, ε = {eps:g}")
+    p = k[0]
+    f_p = (f"{p}[l] = {p}[l] - learning_rate * v_corrected / (√s_corrected + ε),  v_corrected = "
+           f"v / (1 - β1^t), s_corrected = s / (1 - β2^t)   {sizes}; t = {t}, ε = {eps:g}")
     if params is not None:
         _per_key(findings, params, "parameters", k, E, alts, f_p, l)
     names = ("v", "s", "v_corrected", "s_corrected")
@@ -805,10 +807,10 @@ def _adam_key(findings, params, outs, d, k, g, l, shape):
         "s_corrected": [(("adam_bias_correction",), s_new / (1 - b2 ** tt)) for tt in
                         (1, 2, t + 1, l) if tt != t],
     }
-    forms = {"v": f"v['d{k}'] = β1 v + (1 - β1) d{k}   {shape}",
-             "s": f"s['d{k}'] = β2 s + (1 - β2) d{k}²   {shape}",
-             "v_corrected": f"v_corrected['d{k}'] = v / (1 - β1^t)   t = {t}",
-             "s_corrected": f"s_corrected['d{k}'] = s / (1 - β2^t)   t = {t}"}
+    forms = {"v": f"v['d{p}l'] = β1 v + (1 - β1) d{p}[l]   {sizes}",
+             "s": f"s['d{p}l'] = β2 s + (1 - β2) d{p}[l]²   {sizes}",
+             "v_corrected": f"v_corrected['d{p}l'] = v / (1 - β1^t)   ({sizes}); t = {t}",
+             "s_corrected": f"s_corrected['d{p}l'] = s / (1 - β2^t)   ({sizes}); t = {t}"}
     for out, name, E_out in zip(outs, names, expected):
         if out is not None:
             _per_key(findings, out, name, f"d{k}", E_out, alt_for[name], forms[name], l)
