@@ -106,3 +106,26 @@ def test_cli_gradcheck_rejects_bad_m(capsys):
         main(["gradcheck", "--m", "-1"])
     assert exc.value.code == 2
     assert "must be a positive integer" in capsys.readouterr().err
+
+
+def test_exported_py_with_a_broken_cell_loses_only_that_cell(tmp_path):
+    text = ("# In[1]:\nimport numpy as np\n\n# In[2]:\ndef broken(:\n    pass\n\n# In[3]:\n"
+            "x = 1  # a comment ending in a question?\n" + CELLS[1])
+    path = tmp_path / "exported.py"
+    path.write_text(text)
+    loaded = load(str(path), ["linear_backward"])
+    assert "linear_backward" in loaded.functions
+    assert any("line 5" in p and "SyntaxError" in p for p in loaded.problems)
+
+
+def test_diagnose_time_limit_outside_the_main_thread():
+    import threading
+
+    namespace, out = {}, {}
+    exec("def linear_backward(dZ, cache):\n    while True:\n        pass\n", namespace)
+    thread = threading.Thread(target=lambda: out.update(
+        report=diagnose(namespace["linear_backward"], timeout=0.3)))
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert out["report"].codes == {"timed_out"}

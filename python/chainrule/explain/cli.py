@@ -179,7 +179,11 @@ def run_gradcheck(args, argv=None):
                       backend=args.backend, seed=args.seed)
         if args.function:
             path, name = split_target(args.function)
-            loaded = load(path, [name] if name else None, timeout=args.time_limit)
+            try:
+                loaded = load(path, [name] if name else None, timeout=args.time_limit)
+            except ChainruleError as exc:
+                print(f"error: cannot load {args.function}: {exc}", file=sys.stderr)
+                return _finish(2)
             fn = loaded.functions.get(name) if name else None
             if fn is None:
                 why = "; ".join(loaded.problems) or "give FILE.py:NAME"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -56,7 +57,7 @@ def _cells(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     if suffix == ".py":
-        return [("", text)]
+        return _py_cells(text)
     try:
         nb = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -75,6 +76,25 @@ def _cells(path):
     return out
 
 
+_CELL_MARKER = re.compile(r"^# (In\[[^\]]*\]:|%%)")
+_HELP_LINE = re.compile(r"^\??[\w.]+\?{1,2}$")
+
+
+def _py_cells(text):
+    """A .py exported from a notebook (``# In[3]:`` or ``# %%`` markers) split into its cells,
+    so that one cell that does not parse loses only itself; line numbers are kept."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if _CELL_MARKER.match(line)]
+    if not starts:
+        return [("", text)]
+    starts = [0] + [i for i in starts if i] if starts[0] else starts
+    out = []
+    for a, b in zip(starts, starts[1:] + [len(lines)]):
+        # blank lines in front keep the line numbers of the file in error messages
+        out.append((f"line {a + 1}", "\n" * a + "\n".join(lines[a:b])))
+    return out
+
+
 def _clean(source):
     """The source with IPython-only lines made harmless (kept as ``pass``, so lines keep
     their numbers and blocks stay valid)."""
@@ -84,8 +104,7 @@ def _clean(source):
     out = []
     for line in lines:
         s = line.strip()
-        if s.startswith(("%", "!")) or "get_ipython()" in s or (s.endswith("?") and
-                                                                 not s.startswith("#")):
+        if s.startswith(("%", "!")) or "get_ipython()" in s or _HELP_LINE.match(s):
             indent = line[:len(line) - len(line.lstrip())]
             out.append(f"{indent}pass")
         else:
@@ -124,9 +143,14 @@ def load(path, names=None, timeout=DEFAULT_TIME_LIMIT):
         try:
             tree = ast.parse(source)
         except SyntaxError as exc:
-            where = f"{label}, line {exc.lineno}" if label else f"line {exc.lineno}"
+            if label.startswith("cell"):
+                where, what = f"{label}, line {exc.lineno}", "this cell was"
+            elif label:
+                where, what = f"line {exc.lineno}", f"the cell starting at {label} was"
+            else:
+                where, what = f"line {exc.lineno}", "the file was"
             problems.append(f"{where}: SyntaxError: {exc.msg}: {(exc.text or '').strip()!r} — "
-                            f"this {'cell' if label else 'file'} was not loaded")
+                            f"{what} not loaded")
             continue
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

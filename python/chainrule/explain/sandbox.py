@@ -57,19 +57,27 @@ def _alarm(timeout):
         return
     target = threading.get_ident()
     done = threading.Event()
+    lock = threading.Lock()
+    fired = []
 
     def watchdog():
         if not done.wait(timeout):
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
-                                                       ctypes.py_object(UserCodeTimeout))
+            with lock:
+                if not done.is_set():
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(target), ctypes.py_object(UserCodeTimeout))
+                    fired.append(True)
 
     thread = threading.Thread(target=watchdog, daemon=True)
     thread.start()
     try:
         yield
     finally:
-        done.set()
+        with lock:
+            done.set()
         thread.join()
+        if fired:  # raised already, or still pending: clear it so it cannot fire later
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
 
 
 def _where(exc, fn_name):
@@ -145,8 +153,8 @@ def run_isolated(argv, time_limit):
     env = dict(os.environ, CHAINRULE_SANDBOX_STATUS=status_path)
     try:
         proc = subprocess.Popen([sys.executable, "-m", "chainrule", *argv], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             out, err = proc.communicate(timeout=hard)
         except subprocess.TimeoutExpired:
