@@ -62,6 +62,9 @@ CORPUS = {
     "hoanha backward with regularization": (lr.backward_propagation_with_regularization__hoanha,
                                             None, set()),
     "hoanha backward with dropout": (lr.backward_propagation_with_dropout__hoanha, None, set()),
+    "sheviv planar update_parameters": (lr.update_parameters__sheviv, None, set()),
+    "silva update_parameters (params, deepcopy)": (lr.update_parameters__silva, None, set()),
+    "sherwyn update_parameters": (lr.update_parameters__sherwyn, None, set()),
 }
 
 

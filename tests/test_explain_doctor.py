@@ -319,3 +319,16 @@ def test_correct_block_is_in_computation_order():
     order = [x for x in lhs if x[:2] in ("dZ", "dW", "db", "dA")]
     layer = [int(x[2:]) + (x[:2] == "dA") for x in order]
     assert layer == sorted(layer, reverse=True), order
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_diagnose_any_return_value_is_a_finding_never_a_crash_or_a_clean_bill():
+    from chainrule.explain.doctor import ALL_KINDS
+
+    junk = [None, 5, "x", {}, {"dW1": "a", "db1": None}, (1, 2), [np.zeros(3)] * 3,
+            np.zeros((2, 2)), ({"dw": "q", "db": [1]}, "c"), (None,) * 5, float("nan"),
+            np.matrix([[1.0]])]
+    for kind in ALL_KINDS:
+        for value in junk:
+            report = diagnose(lambda *args, _v=value: _v, kind=kind)
+            assert not report.ok and str(report), (kind, value)

@@ -455,3 +455,34 @@ def backward_propagation_with_dropout__hoanha(X, Y, cache, keep_prob):
     db1 = 1. / m * np.sum(dZ1, axis=1, keepdims=True)
     return {"dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
             "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
+
+
+# sheviv/mirrors : dl_spec/nn_and_dl/third_w/backward_propagation.py (the planar notebook's
+# update_parameters, written out for its two layers)
+def update_parameters__sheviv(parameters, grads, learning_rate=1.2):
+    W1, W2, b1, b2 = parameters["W1"], parameters["W2"], parameters["b1"], parameters["b2"]
+    W1 = W1 - grads["dW1"] * learning_rate
+    b1 = b1 - grads["db1"] * learning_rate
+    W2 = W2 - grads["dW2"] * learning_rate
+    b2 = b2 - grads["db2"] * learning_rate
+    return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+# Silva-6/deeplearning.AI-deep_learning : 0-neural_networks-nd-deep_learning/
+# 3-step_by_step-build_your_DNN/9-update_parameters.py (the later notebook's params + deepcopy)
+def update_parameters__silva(params, grads, learning_rate):
+    import copy
+
+    parameters = copy.deepcopy(params)
+    for l in range(len(parameters) // 2):
+        parameters["W" + str(l + 1)] = parameters["W" + str(l + 1)] - learning_rate * grads["dW" + str(l + 1)]
+        parameters["b" + str(l + 1)] = parameters["b" + str(l + 1)] - learning_rate * grads["db" + str(l + 1)]
+    return parameters
+
+
+# sherwyn11/Skyplay-NN : nn_model/update_parameters.py
+def update_parameters__sherwyn(parameters, grads, learning_rate):
+    for l in range(len(parameters) // 2):
+        parameters["W" + str(l + 1)] = parameters["W" + str(l + 1)] - learning_rate * grads["dW" + str(l + 1)]
+        parameters["b" + str(l + 1)] = parameters["b" + str(l + 1)] - learning_rate * grads["db" + str(l + 1)]
+    return parameters

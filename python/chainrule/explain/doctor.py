@@ -1076,6 +1076,8 @@ def _diagnose_course(fn, kind, seed):
             continue
         ran += 1
         findings = spec.analyse(result, probe)
+        notes += [f.detail for f in findings if f.code == "note" and f.detail not in notes]
+        findings = [f for f in findings if f.code != "note"]
         if findings:
             done.add(group)
         diagnoses += [Diagnosis(f.code, f.where, f.detail, f.formulas, f.layers)
