@@ -1,4 +1,4 @@
-"""The gradient doctor: run a learner's backward function, compare with the reference, name the bug.
+"""The gradient doctor: run a learner's function, compare with the reference, name each mistake.
 
 How it works
 ------------
@@ -20,8 +20,15 @@ each common mistake changes the result, computed from the reference's own functi
   ``m``, ``1/m`` or ``-1``.
 
 The explanation with the fewest mistakes that reproduces every output (within a relative
-tolerance of 1e-7) is the diagnosis. If none does, the doctor says which outputs differ
-and how, and still prints the correct formulas with their shapes.
+tolerance of 1e-7) is the diagnosis. If none does, ``L_model_backward`` is judged layer by
+layer (:func:`chainrule.explain.course.analyse_model_layers`), so that mistakes in
+different layers are each named in theirs; what is still unexplained is reported with how
+it differs, and the correct formulas with their shapes.
+
+The other functions of courses 1 and 2 (the planar network, regularization, dropout,
+gradient checking, costs, updates, forward functions) are in :mod:`.course`; the learner's
+code runs under :func:`chainrule.explain.sandbox.call_limited` (time limit, exceptions and
+exits as findings).
 """
 
 from __future__ import annotations
