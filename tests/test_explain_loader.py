@@ -79,7 +79,7 @@ def test_cli_doctor_exported_py(tmp_path, capsys):
 def test_load_refuses_other_files(tmp_path):
     other = tmp_path / "notes.txt"
     other.write_text("x")
-    with pytest.raises(InputError, match=r"\.py\) and notebooks \(\.ipynb\)"):
+    with pytest.raises(InputError, match=r"only Python files \(\.py\) and notebooks \(\.ipynb\)"):
         load(str(other))
 
 
@@ -129,3 +129,20 @@ def test_diagnose_time_limit_outside_the_main_thread():
     thread.join(30)
     assert not thread.is_alive()
     assert out["report"].codes == {"timed_out"}
+
+
+@pytest.mark.parametrize("body, message", [("import sys\n    sys.exit(0)", "called sys.exit(0)"),
+                                           ("while True:\n        pass", "still running after")])
+def test_cli_gradcheck_function_exits_and_loops_are_errors(tmp_path, capsys, body, message):
+    path = tmp_path / "mine.py"
+    path.write_text(f"def fn(parameters, X, Y):\n    {body}\n")
+    assert main(["gradcheck", "--function", f"{path}:fn", "--time-limit", "0.5",
+                 "--in-process"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_cli_gradcheck_function_reads_only_py_and_ipynb(tmp_path, capsys):
+    path = tmp_path / "mine.txt"
+    path.write_text("x")
+    assert main(["gradcheck", "--function", f"{path}:fn", "--in-process"]) == 2
+    assert "only Python files" in capsys.readouterr().err

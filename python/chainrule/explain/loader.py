@@ -50,7 +50,7 @@ def _cells(path):
     """``[(label, source)]`` of the code in ``path``."""
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in SUFFIXES:
-        raise InputError(f"{path}: the doctor reads Python files (.py) and notebooks (.ipynb), "
+        raise InputError(f"{path}: only Python files (.py) and notebooks (.ipynb) are read, "
                          f"not {suffix or 'files without a suffix'}")
     if not os.path.isfile(path):
         raise InputError(f"no such file: {path}")
