@@ -184,7 +184,7 @@ def load(path, names=None, timeout=DEFAULT_TIME_LIMIT):
         for node, label in imports:
             if not set(_bound_names(node)) & used and not _is_star(node):
                 continue
-            _import(node, label, namespace, used, problems, notes)
+            _import(node, label, namespace, used, problems, notes, timeout)
         order = sorted(needed, key=lambda n: (defs.get(n) or assigns.get(n))[0].lineno)
         for name in order:
             node, label = defs.get(name) or assigns.get(name)
@@ -236,13 +236,17 @@ def _is_star(node):
     return isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
 
 
-def _import(node, label, namespace, used, problems, notes):
+def _import(node, label, namespace, used, problems, notes, timeout):
     code = compile(ast.Module(body=[node], type_ignores=[]), "<import>", "exec")
-    try:
-        exec(code, namespace)
+    # An import runs the imported module (the learner's own utils.py, say): under the time
+    # limit, with its exceptions and exits reported like the learner's code.
+    _, failure = call_limited(exec, (code, namespace), timeout)
+    if failure is None:
         return
-    except Exception as exc:  # an import of the learner's file: report, go on
-        error = exc
+    error, summary, how = failure
+    if how in ("timed_out", "exits"):
+        problems.append(f"{label + ': ' if label else ''}{ast.unparse(node)}: {summary}")
+        return
     module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
     base = base_name(module or "")
     where = f"{label}: " if label else ""
