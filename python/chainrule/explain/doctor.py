@@ -801,7 +801,7 @@ def _diagnose_model_probe(fn, probe, convention, notes=None):
         diagnoses.append(Diagnosis(code, affected, _model_detail(code),
                                    [formulas[k] for k in affected if k in formulas][:4]
                                    + _model_extra_formulas(code, L)))
-    for k, out_codes in per_key.items():
+    for k, out_codes in sorted(per_key.items(), key=lambda kv: _computation_order(kv[0])):
         for code in out_codes:
             detail = _output_detail(code, k, result[k], reference[k], m)
             diagnoses.append(Diagnosis(code, [k], detail,
