@@ -390,6 +390,20 @@ def L_model_backward_two_layers_two_mistakes(AL, Y, caches):
     return grads
 
 
+def L_model_backward_caches_reversed(AL, Y, caches):
+    """The hidden layers read caches in reverse order (layer l takes caches[L - 1 - l])."""
+    grads = {}
+    L = len(caches)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, caches[L - 1], "sigmoid")
+    for l in reversed(range(L - 1)):
+        dA_prev, dW, db = correct_linear_activation_backward(grads["dA" + str(l + 1)],
+                                                             caches[L - 2 - l], "relu")
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = dA_prev, dW, db
+    return grads
+
+
 # --------------------------------------------------------------------------- courses 1 and 2, more
 
 def correct_backward_propagation(parameters, cache, X, Y):
@@ -568,6 +582,8 @@ CATALOGUE = {
     "L_model_backward_two_layers_two_mistakes":
         (L_model_backward_two_layers_two_mistakes, "L_model_backward",
          {"wrong_activation", "missing_1_over_m"}),
+    "L_model_backward_caches_reversed":
+        (L_model_backward_caches_reversed, "L_model_backward", {"wrong_cache"}),
     "correct_backward_propagation":
         (correct_backward_propagation, "backward_propagation", set()),
     "backward_propagation_tanh_prime_at_A":
