@@ -529,6 +529,20 @@ class Network:
         from .io import load
         return load(path, backend=backend)
 
+    # ------------------------------------------------------------------ display
+    def summary(self, m=None):
+        """The layers with the shapes of ``W``, ``b``, ``Z`` and ``A`` for ``m`` examples
+        (``"m"`` when None), parameter counts, activations and backend: text for ``print``,
+        a table in a notebook. See :func:`chainrule.explain.display.network_text`."""
+        from .explain.display import Rich, network_html, network_text
+
+        return Rich(network_text(self, m), network_html(self, m))
+
+    def _repr_html_(self):
+        from .explain.display import network_html
+
+        return network_html(self)
+
 
 def _r_squared(Y, P):
     """``R² = 1 - Σ(Y - P)² / Σ(Y - mean(Y))²`` (0 when ``Y`` is constant)."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import reference as ref
 from ..errors import InputError
+from . import display
 
 EPSILON = 1e-7
 
@@ -83,6 +84,28 @@ class JacobianReport:
             if j.name == name:
                 return j
         raise KeyError(name)
+
+    def _repr_html_(self):
+        """In a notebook: a table of the Jacobians (closed forms typeset, small matrices shown)."""
+        return display.jacobian_html(self)
+
+    def plot(self, path=None, layers=None):
+        """Heatmaps of every Jacobian, showing its structure (matplotlib, the ``plot`` extra).
+
+        See :func:`chainrule.explain.pictures.plot_jacobians`; returns the figure.
+        """
+        from .pictures import plot_jacobians
+
+        return plot_jacobians(self, path=path, layers=layers)
+
+    def plot_layouts(self, path=None, names=None):
+        """Each gradient as the numerator-layout row ``∂J/∂x`` next to the course's ``dx``
+        (that row transposed and reshaped). See
+        :func:`chainrule.explain.pictures.plot_layouts`; returns the figure.
+        """
+        from .pictures import plot_layouts
+
+        return plot_layouts(self, path=path, names=names)
 
 
 def _numeric_jacobian(F, x, epsilon):
