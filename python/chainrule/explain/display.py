@@ -160,7 +160,7 @@ def _shape(shape):
 
 def _wrap(kind, body):
     return (f'<div class="chainrule-{kind} mathjax_process tex2jax_process" '
-            f'style="line-height: 1.45;">{body}</div>')
+            f'style="line-height: 1.45; overflow-x: auto;">{body}</div>')
 
 
 def _table(head, rows, widths=None):
@@ -228,7 +228,7 @@ def narrative_html(steps, dims, acts, loss, m, conventions):
             rows.append(_section(_STAGE_TITLES[st.stage], 4))
         stage = st.stage
         formula = _tex_or_code(f"{st.result} = {st.formula}")
-        mark = "◀ 1/m" if st.one_over_m else ""
+        mark = '<span style="white-space: nowrap;">◀ 1/m</span>' if st.one_over_m else ""
         style = f"background: {_MARK_BG};" if st.one_over_m else ""
         rows.append(_row([formula, _shape(st.shape), html.escape(st.operands),
                           f"<b>{mark}</b>"], style))
@@ -358,25 +358,26 @@ def jacobian_html(report):
     dims = " → ".join(map(str, report.layer_dims))
     head = (f"<p><b>Jacobians</b> of {dims}, m = {report.m}, in numerator layout: one row per "
             "entry of the result, one column per entry of the variable (C order: "
-            r"\(\operatorname{vec}(Z)_{i m + k} = Z_{i,k}\)); analytic vs two-sided "
-            "differences. <code>report.plot()</code> draws them.</p>")
+            r"\(\operatorname{vec}(Z)_{i m + k} = Z_{i,k}\)); max |Δ| is the largest difference "
+            "between the closed form and two-sided differences. <code>report.plot()</code> "
+            "draws them.</p>")
     rows = []
     for j in report.jacobians:
         r, c = j.analytic.shape
-        name = _tex_or_code(j.name)
         closed = _tex_or_code(j.closed_form) if tex(j.closed_form) else html.escape(j.closed_form)
-        matrix = (r"\(" + _bmatrix(j.analytic) + r"\)") if max(r, c) <= report.show_limit \
-            else ""
-        rows.append(_row([name, f'<span style="white-space: nowrap;">{r} × {c}</span>', closed, f"{j.max_difference:.1e}",
-                          html.escape(j.note), matrix], numeric=(3,)))
-    table = _table(["Jacobian", "size", "closed form", "max |analytic − numeric|", "", "matrix"],
-                   rows)
+        note = f'<br><small><i>{html.escape(j.note)}</i></small>' if j.note else ""
+        rows.append(_row([_tex_or_code(j.name), f"{r} × {c}", closed + note,
+                          f"{j.max_difference:.1e}"], numeric=(1, 3)))
+        if max(r, c) <= report.show_limit:
+            rows.append(f'<tr><td></td><td colspan="3" style="{_CELL} padding-bottom: 8px;">'
+                        r"\(" + _bmatrix(j.analytic) + r"\)</td></tr>")
+    table = _table(["Jacobian", "size", "closed form", "max |Δ|"], rows)
     trows = [_row([_tex_or_code(t.name), _shape(t.course.shape),
                    _tex_or_code(t.how.split("  (")[0]),
                    rf"\(\mathrm{{reshape}}\big((\cdot)^{{\top}}, {t.course.shape}\big)\)",
                    f"{t.max_difference:.1e}"], numeric=(4,)) for t in report.transpositions]
     ttable = _table(["course's gradient", "shape", "row in numerator layout",
-                     "denominator layout", "max |difference|"], trows)
+                     "denominator layout", "max |Δ|"], trows)
     foot = ("<p>The course's gradients have the shape of the object (denominator layout): the "
             r"numerator-layout row \(\partial J/\partial x\), transposed and reshaped to "
             "x's shape. The values are convention J (derivatives of the cost); convention L's "
