@@ -40,15 +40,10 @@ class ShapeNarrative(str):
     """The narrative's text (a ``str``: ``print`` shows it), with the steps it was written from.
 
     In a notebook it renders as a table with the formulas typeset and the rows where the 1/m
-    enters marked; :meth:`to_latex` gives the formulas as one LaTeX ``aligned`` block.
+    enters marked; :meth:`to_latex` gives the formulas as one LaTeX ``aligned`` block. The
+    attributes ``steps`` (:class:`Step` objects), ``layer_dims``, ``activations``, ``loss``,
+    ``m`` and ``conventions`` are what it was written from.
     """
-
-    steps: list
-    layer_dims: list
-    activations: list
-    loss: str
-    m: int
-    conventions: tuple
 
     def _repr_html_(self):
         return display.narrative_html(self.steps, self.layer_dims, self.activations, self.loss,

@@ -34,8 +34,6 @@ class ScalarExpansion(str):
     """The expansion's text or LaTeX (a ``str``: ``print`` shows it). In a notebook it renders
     the equations typeset; ``latex`` holds the LaTeX whichever form was asked for."""
 
-    latex: str
-
     def _repr_html_(self):
         return display.scalar_html(self._text, self.latex.split("\n\n")[1:])
 
