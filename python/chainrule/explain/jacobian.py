@@ -203,7 +203,8 @@ def jacobians(model, X, Y, epsilon=EPSILON):
                         note=f"one example at a time (the block of column k): W{l} itself")
         name = ref.parse_activation(acts[l - 1])[0]
         J_AZ = Jacobian(f"∂A{l}/∂Z{l}", f"diag(vec({name}'(Z{l})))" if name != "softmax"
-                        else "block diagonal, one softmax Jacobian per column",
+                        else "diag(a) - a·aᵀ for each example k (entries i·m + k), 0 across "
+                        "examples",
                         _activation_jacobian(Z, acts[l - 1]),
                         _numeric_jacobian(lambda Z_: ref.activation_forward(Z_, acts[l - 1]), Z,
                                           epsilon),
