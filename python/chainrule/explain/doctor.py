@@ -324,6 +324,12 @@ class DoctorReport:
     def __str__(self):
         return format_report(self)
 
+    def _repr_html_(self):
+        """In a notebook: each mistake, why, and the correct formulas typeset with the shapes."""
+        from .display import doctor_html
+
+        return doctor_html(self)
+
 
 # --------------------------------------------------------------------------- inputs
 

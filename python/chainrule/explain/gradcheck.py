@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import reference as ref
 from ..errors import InputError
+from . import display
 
 EPSILON = 1e-7
 # Relative-difference thresholds keyed by the dtype of the analytic gradient. float64 is the
@@ -68,6 +69,12 @@ class GradientCheckReport:
 
     def __str__(self):
         return format_report(self)
+
+    def _repr_html_(self):
+        """A table in a notebook, the failing parameters highlighted."""
+        hints = {p.name: _factor_hint(p.factor, self.m) for p in self.failed()
+                 if p.factor is not None}
+        return display.gradcheck_html(self, hints)
 
 
 def _is_network(obj):
