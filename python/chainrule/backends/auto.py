@@ -97,7 +97,7 @@ def _numba_is_faster(layer_dims, m, dtype):
     [784,128,64,10] m=8192: 0.80-0.95 (GEMM-bound: the two are within noise there).
     Small networks gain most (the step is one compiled call instead of dozens of NumPy
     calls); large ones are GEMM-bound and numba is never measurably slower.
-    benchmarks/numba_step.py reproduces the two workloads of issue 3.
+    ``chainrule bench --impls numpy,numba,floor`` times such steps.
     """
     return np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -106,7 +106,7 @@ def _prefer_c(layer_dims, m, dtype):
     """Whether ``auto`` may pick the C backend for this network, batch and dtype.
 
     Measured with ``chainrule bench``, one training step, NumPy's OpenBLAS behind both,
-    interleaved (benchmarks/C_STEP_NOTES.md): with the whole step in one C call the C step
+    interleaved (docs/benchmarks.md, "The C backend"): with the whole step in one C call the C step
     is faster than NumPy's (planar [2, 4, 1] m=400: 0.13-0.17x; [784, 128, 64, 10]:
     0.80x; cat 0.92x; wide 0.93x: the same GEMMs, fewer passes, no allocation per step).
     Without a BLAS (``CHAINRULE_C_BLAS=none``) the C loops only win on small layers (below
