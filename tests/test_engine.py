@@ -1,0 +1,257 @@
+"""The training engine (``fit_epochs``): Philox masks, the NumPy reference and the compiled ones.
+
+Oracles: Random123's known-answer vectors for Philox4x32-10; today's step-by-step fit
+(``FitRun`` on the numpy backend, with the same permutations and masks fed in) for the
+reference engine; the reference engine for the compiled ones, within the dtype tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainrule import Network
+from chainrule import _philox
+from chainrule._engine_ref import fit_epochs as ref_fit_epochs
+from chainrule._engine_ref import n_batches
+from chainrule.optim import make_optimizer
+
+from conftest import TOLERANCES, assert_close
+
+try:
+    from chainrule.core import philox as core_philox
+except ImportError as exc:  # numba missing: the compiled tests show as skipped
+    core_philox = None
+    _NUMBA_MISSING = str(exc)
+else:
+    _NUMBA_MISSING = ""
+
+needs_numba = pytest.mark.skipif(core_philox is None, reason=f"numba: {_NUMBA_MISSING}")
+
+# Random123's kat_vectors for philox4x32_10: counter words, key words, output words.
+PHILOX_KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+OPTIMIZERS = [
+    {"name": "gd"},
+    {"name": "momentum", "beta": 0.9},
+    {"name": "rmsprop", "beta": 0.9, "epsilon": 1e-8, "eps_inside_sqrt": False},
+    {"name": "rmsprop", "beta": 0.8, "epsilon": 1e-6, "eps_inside_sqrt": True},
+    {"name": "adam", "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "eps_inside_sqrt": False},
+    {"name": "adam", "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-7, "eps_inside_sqrt": True},
+]
+OPT_IDS = ["gd", "momentum", "rmsprop", "rmsprop-in", "adam", "adam-in"]
+
+# (m, mini_batch_size): a last smaller batch; one example per batch.
+BATCHING = [(23, 8), (5, 1)]
+
+
+# --------------------------------------------------------------------------- Philox
+
+@pytest.mark.parametrize("counter,key,expected", PHILOX_KAT)
+def test_philox4x32_numpy_matches_random123_known_answers(counter, key, expected):
+    actual = _philox.philox4x32(np.array(counter, dtype=np.uint32), key)
+    assert actual.dtype == np.uint32
+    assert tuple(int(x) for x in actual) == expected
+
+
+@needs_numba
+@pytest.mark.parametrize("counter,key,expected", PHILOX_KAT)
+def test_philox4x32_numba_matches_random123_known_answers(counter, key, expected):
+    out = np.zeros((1, 4), dtype=np.uint64)
+    core_philox.philox4x32_block(np.array([counter], dtype=np.uint64), key[0], key[1], out)
+    assert tuple(int(x) for x in out[0]) == expected
+
+
+def test_philox4x32_numpy_vectorises_over_counters():
+    counters = np.array([c for c, _, _ in PHILOX_KAT[:2]], dtype=np.uint32)
+    # the same key for both rows: the first row's vector under key (0, 0) again
+    actual = _philox.philox4x32(counters, (0, 0))
+    assert tuple(int(x) for x in actual[0]) == PHILOX_KAT[0][2]
+    assert tuple(int(x) for x in actual[1]) != PHILOX_KAT[1][2]  # other key
+
+
+def test_dropout_mask_follows_the_counter_layout():
+    """Entry (i, j) is word q & 3 of philox((q >> 2, layer, batch, 0)), q = i mb + j."""
+    key, layer, batch, n, mb, p = 0x0123456789ABCDEF, 2, 7, 3, 5, 0.6
+    D = _philox.dropout_mask(key, layer, batch, n, mb, p, np.float64)
+    k0, k1 = key & 0xFFFFFFFF, key >> 32
+    for i in range(n):
+        for j in range(mb):
+            q = i * mb + j
+            word = _philox.philox4x32(np.array([q >> 2, layer, batch, 0], np.uint32),
+                                      (k0, k1))[q & 3]
+            u = (int(word) >> 8) * 2.0 ** -24
+            assert D[i, j] == (1 / p if u < p else 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_mask_keeps_about_p_and_scales_by_one_over_p(dtype):
+    D = _philox.dropout_mask(99, 1, 0, 200, 300, 0.7, dtype)
+    assert D.dtype == dtype and D.shape == (200, 300)
+    assert set(np.unique(D)) == {0.0, dtype(1) / dtype(0.7)}
+    assert abs(np.mean(D > 0) - 0.7) < 0.01  # 60000 Bernoulli(0.7): sd 0.0019
+
+
+def test_dropout_masks_differ_by_key_layer_and_batch():
+    base = _philox.dropout_keep(5, 1, 0, 10, 20, 0.5)
+    for other in (_philox.dropout_keep(6, 1, 0, 10, 20, 0.5),
+                  _philox.dropout_keep(5, 2, 0, 10, 20, 0.5),
+                  _philox.dropout_keep(5, 1, 1, 10, 20, 0.5),
+                  _philox.dropout_keep(5 + 2 ** 32, 1, 0, 10, 20, 0.5)):
+        assert (other != base).mean() > 0.3
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,mb", [(1, 1), (1, 3), (3, 5), (7, 13), (64, 128)])
+def test_dropout_masks_bit_identical_numpy_numba(dtype, n, mb):
+    dtype = np.dtype(dtype)
+    for key in (0, 1, 2 ** 63 - 1, 0xDEADBEEF12345678):
+        for p in (0.5, 0.8, 0.999):
+            expected = _philox.dropout_mask(key, 3, 11, n, mb, p, dtype)
+            actual = np.empty((n, mb), dtype)
+            core_philox.dropout_mask(actual, np.uint64(key), 3, 11, p,
+                                     dtype.type(1) / dtype.type(p))
+            assert actual.tobytes() == expected.tobytes()
+
+
+# --------------------------------------------------------------------------- problems
+
+def _problem(kind, m, dtype, seed=0):
+    """``(layer_dims, activations, loss, X, Y)`` of a small classification/regression task."""
+    rng = np.random.default_rng(seed)
+    if kind == "binary":
+        dims, acts, loss = [3, 5, 4, 1], [("relu", 0.0), ("tanh", 0.0), ("sigmoid", 0.0)], \
+            "binary_crossentropy"
+        X = rng.standard_normal((3, m))
+        Y = (X[0] + X[1] * X[2] > 0).astype(float)[None]
+    elif kind == "softmax":
+        dims, acts, loss = [4, 6, 3], [("leaky_relu", 0.1), ("softmax", 0.0)], \
+            "categorical_crossentropy"
+        X = rng.standard_normal((4, m))
+        Y = np.eye(3)[:, rng.integers(0, 3, m)]
+    elif kind == "multilabel":  # sigmoid + categorical CE: the non-fused output delta
+        dims, acts, loss = [3, 4, 2], [("sigmoid", 0.0), ("sigmoid", 0.0)], \
+            "binary_crossentropy"
+        X = rng.standard_normal((3, m))
+        Y = (rng.random((2, m)) < 0.5).astype(float)
+    else:  # regression
+        dims, acts, loss = [2, 5, 2], [("tanh", 0.0), ("identity", 0.0)], "mean_squared_error"
+        X = rng.standard_normal((2, m))
+        Y = np.stack([np.sin(X[0]), X[0] * X[1]])
+    return dims, acts, loss, X.astype(dtype), Y.astype(dtype)
+
+
+def _schedule(m, epochs, keep_probs, seed=3):
+    """Each epoch's permutation and dropout key, drawn as fit draws them."""
+    rng = np.random.default_rng(seed)
+    perms, keys = [], []
+    for _ in range(epochs):
+        perms.append(rng.permutation(m))
+        keys.append(rng.integers(0, 2 ** 63, dtype=np.int64) if min(keep_probs, default=1) < 1
+                    else 0)
+    return np.array(perms, dtype=np.int64), np.array(keys, dtype=np.int64)
+
+
+def _start(net, optimizer):
+    """Fresh copies of the network's ``Ws, bs`` and a zero optimiser state for them."""
+    Ws = [net.parameters[f"W{l}"].copy() for l in range(1, net.L + 1)]
+    bs = [net.parameters[f"b{l}"].copy() for l in range(1, net.L + 1)]
+    opt = make_optimizer(optimizer)
+    opt.reset({key: value for l in range(1, net.L + 1)
+               for key, value in ((f"W{l}", Ws[l - 1]), (f"b{l}", bs[l - 1]))})
+    return Ws, bs, opt
+
+
+def _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, **kw):
+    """``net.fit`` (today's step-by-step loop) with the epochs' permutations and the
+    counter-based masks fed in instead of the ones drawn from the model's generator."""
+    from chainrule import _training
+
+    m, s = X.shape[1], kw["mini_batch_size"]
+    steps = iter([(e, k) for e in range(len(perms)) for k in range(n_batches(m, s))])
+
+    def permutation(m_, epoch, rng, shuffle, shuffle_seed):
+        return perms[epoch]
+
+    def masks(rng, layer_dims, probs_, mb, dtype):
+        e, k = next(steps)
+        out = [None]
+        for l, p in enumerate(probs_, 1):
+            out.append(None if p == 1 else
+                       _philox.dropout_mask(keys[e], l, k, layer_dims[l], mb, p, dtype))
+        return out + [None]
+
+    monkeypatch.setattr(_training, "permutation", permutation)
+    monkeypatch.setattr(_training, "dropout_masks", masks)
+    return net.fit(X, Y, keep_prob=probs, progress=False, **kw)
+
+
+# --------------------------------------------------------------------------- reference engine
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("m,s", BATCHING, ids=["last-smaller", "mb1"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("lambd", [0.0, 0.7], ids=["no-l2", "l2"])
+@pytest.mark.parametrize("dropout", [False, True], ids=["no-dropout", "dropout"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_reference_engine_matches_todays_fit(monkeypatch, optimizer, dropout, lambd, weighted,
+                                             m, s, dtype):
+    dims, acts, loss, X, Y = _problem("binary", m, dtype)
+    epochs, lr = 3, 0.05
+    probs = [0.6, 0.85] if dropout else [1.0, 1.0]
+    w = np.linspace(0.2, 2.0, m) if weighted else None
+    perms, keys = _schedule(m, epochs, probs)
+    net = Network(dims, activations=acts, loss=loss, seed=4, dtype=dtype, backend="numpy")
+    Ws, bs, opt = _start(net, optimizer)
+
+    res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T),
+                         None if w is None else w.astype(dtype), perms, np.full(epochs, lr),
+                         keys, 0, epochs * n_batches(m, s), s, lambd, probs, acts, loss,
+                         opt.get_config(), opt.t, opt.state, Ws, bs)
+
+    _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, epochs=epochs,
+                           learning_rate=lr, optimizer=dict(optimizer), mini_batch_size=s,
+                           lambd=lambd, sample_weight=w)
+    assert res.status == 0 and res.steps == epochs * n_batches(m, s)
+    assert (res.epoch, res.batch) == (epochs, 0)
+    for l in range(1, net.L + 1):
+        assert_close(Ws[l - 1], net.parameters[f"W{l}"], dtype, f"W{l}")
+        assert_close(bs[l - 1], net.parameters[f"b{l}"], dtype, f"b{l}")
+    for key, value in net.optimizer_.state.items():
+        assert_close(opt.state[key], value, dtype, key)
+    assert res.t == net.optimizer_.t
+    np.testing.assert_allclose(res.cost_sum / res.weight_sum, net.history_["cost"],
+                               **TOLERANCES[np.dtype(dtype)])
+    np.testing.assert_allclose(res.weight_sum, w.sum() if weighted else m)
+
+
+def test_reference_engine_chunks_compose_to_one_call():
+    """Calls of a few steps each, continued at (epoch, batch), equal one call."""
+    m, s, epochs = 23, 8, 3
+    dims, acts, loss, X, Y = _problem("softmax", m, np.float64)
+    probs = [0.7]
+    perms, keys = _schedule(m, epochs, probs)
+    net = Network(dims, activations=acts, loss=loss, seed=1, backend="numpy")
+    XT, YT, lrs = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), np.array([.1, .05, .02])
+    config = {"name": "adam"}
+    Ws, bs, opt = _start(net, config)
+    one = ref_fit_epochs(XT, YT, None, perms, lrs, keys, 0, 100, s, 0.1, probs, acts, loss,
+                         config, 0, opt.state, Ws, bs)
+    Ws2, bs2, opt2 = _start(net, config)
+    e, k, t = 0, 0, 0
+    cost_sum = np.zeros(epochs)
+    while e < epochs:
+        part = ref_fit_epochs(XT, YT, None, perms[e:], lrs[e:], keys[e:], k, 2, s, 0.1, probs,
+                              acts, loss, config, t, opt2.state, Ws2, bs2)
+        cost_sum[e:] += part.cost_sum
+        e, k, t = e + part.epoch, part.batch, part.t
+    assert one.steps == 9 and t == one.t == 9
+    for P, Q in zip(Ws + bs, Ws2 + bs2):
+        np.testing.assert_array_equal(P, Q)
+    np.testing.assert_array_equal(cost_sum, one.cost_sum)
