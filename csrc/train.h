@@ -34,15 +34,15 @@ enum cr_train_status {
     CR_SMALL_WORKSPACE = 9
 };
 
-/* What made a step unsafe (cr_fit_result.what), the first found in this order. */
+/* What made a step unsafe (cr_fit_result.what), the first found in this order: the cost,
+ * the gradients (dW1, db1, dW2, ...), the new parameters (W1, b1, W2, ...), the new
+ * optimiser state (s before v; per prefix dW1, dW2, ..., then db1, db2, ...). */
 enum cr_nonfinite {
     CR_FINITE = 0,
     CR_NONFINITE_COST = 1,
-    CR_NONFINITE_DW = 2,
-    CR_NONFINITE_DB = 3,
-    CR_NONFINITE_W = 4,     /* a new W would not be finite */
-    CR_NONFINITE_B = 5,     /* a new b would not be finite */
-    CR_NONFINITE_STATE = 6  /* a new optimiser-state entry would not be finite */
+    CR_NONFINITE_GRADIENT = 2,
+    CR_NONFINITE_PARAMETER = 3,
+    CR_NONFINITE_STATE = 4
 };
 
 /* The network and the training options of a fit (fixed for a plan). */
@@ -70,6 +70,8 @@ struct cr_fit_result {
     long long batch;   /*   within it: the refused step, or where the next call continues */
     int what;          /* enum cr_nonfinite: what was not finite in the refused step */
     long long layer;   /* its layer (1-based), 0 for the cost */
+    int bias;          /* 1: it was b (db, or the state of b), 0: W */
+    int state;         /* for CR_NONFINITE_STATE: 's' or 'v' (the optimiser's s or v) */
 };
 
 /* Philox4x32-10 (Salmon et al. 2011, Random123's philox4x32 with 10 rounds). */
@@ -97,8 +99,8 @@ long long cr_fit_workspace_bytes(const struct cr_fit_config *config, int real_by
  * (NULL where the optimiser has none); *t adam's step count (t + 1 in the bias correction of
  * the next step; incremented by every applied adam step). Per epoch e of the chunk:
  * cost_sum[e] += J_b sum(w_b), weight_sum[e] += sum(w_b) (mb without weights) and, if
- * correct is not NULL, correct[e] += the batch's correct predictions (1-unit sigmoid: A > 0.5
- * equals Y; softmax: the argmaxes agree; other outputs: 0).
+ * correct is not NULL, correct[e] += the batch's correct predictions (one output unit:
+ * (A > 0.5) == (Y > 0.5); several: the argmaxes agree).
  * A step is applied only if its cost, every gradient, every new parameter and every new
  * optimiser-state entry are finite; otherwise nothing of it is written, and the call returns
  * with result->refused = 1 at that step (a call that returns a non-zero status has found a bad

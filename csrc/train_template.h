@@ -216,11 +216,11 @@ static double CR_NAME(example_loss)(int loss, const REAL *a, const REAL *y, i64 
     return total;
 }
 
-/* Whether the row's prediction is right: 1-unit sigmoid (a > 0.5) == y, softmax argmaxes. */
-static int CR_NAME(correct)(int output, const REAL *a, const REAL *y, i64 n)
+/* Whether the row's prediction is right: (a > 0.5) == (y > 0.5) for one unit, else the
+ * argmaxes (first maxima) agree. */
+static int CR_NAME(correct)(const REAL *a, const REAL *y, i64 n)
 {
-    if (output == CR_SIGMOID && n == 1) return (REAL)(a[0] > (REAL)0.5) == y[0];
-    if (output != CR_SOFTMAX) return 0;
+    if (n == 1) return (a[0] > (REAL)0.5) == (y[0] > (REAL)0.5);
     i64 ia = 0, iy = 0;
     for (i64 i = 1; i < n; ++i) {
         if (a[i] > a[ia]) ia = i;
@@ -272,16 +272,16 @@ typedef struct {
 } CR_NAME(opt);
 
 /* One optimiser pass over a parameter P and its gradient g (and state v, s where the
- * optimiser has them). commit = 0: the candidates only, returns bit 0 set if a new P entry
- * would not be finite, bit 1 if a new state entry would not (a non-finite gradient makes
- * both non-finite: every candidate is g times a positive factor plus finite terms).
+ * optimiser has them). commit = 0: the candidates only; returns bit 0 set if a new P entry
+ * would not be finite, bit 1 for a new v entry, bit 2 for a new s entry (a non-finite
+ * gradient makes the new P non-finite: it enters every candidate times a factor > 0).
  * commit = 1: writes the candidates (the same expressions, so the same numbers), returns 0.
  * The arithmetic is optim.py's, in the dtype and in its order. */
 CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REAL *g, REAL *v,
                                        REAL *s, i64 size, int commit)
 {
     const REAL lr = o->lr, eps = o->eps;
-    int ok_p = 1, ok_s = 1;
+    int ok_p = 1, ok_v = 1, ok_s = 1;
     /* x - x == 0 exactly when x is finite; the &= reductions vectorise */
     switch (o->kind) {
     case CR_GD:
@@ -306,7 +306,7 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
             for (i64 q = 0; q < size; ++q) {
                 REAL vq = v[q] * beta + one_beta * g[q];
                 REAL p = P[q] - lr * vq;
-                ok_s &= (vq - vq == 0);
+                ok_v &= (vq - vq == 0);
                 ok_p &= (p - p == 0);
             }
         }
@@ -353,7 +353,8 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
         } else {
             for (i64 q = 0; q < size; ++q) {
                 CR_ADAM_CANDIDATES;
-                ok_s &= (vq - vq == 0) & (sq - sq == 0);
+                ok_v &= (vq - vq == 0);
+                ok_s &= (sq - sq == 0);
                 ok_p &= (p - p == 0);
             }
         }
@@ -361,7 +362,65 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
         break;
     }
     }
-    return commit ? 0 : (!ok_p) | ((!ok_s) << 1);
+    return commit ? 0 : (!ok_p) | ((!ok_v) << 1) | ((!ok_s) << 2);
+}
+
+/* What made a refused step unsafe, in the order of enum cr_nonfinite (the reference
+ * engine's): only run on refusal, so it simply scans again. */
+static void CR_NAME(diagnose)(const CR_NAME(opt) *o, const struct cr_fit_config *c, double J,
+                              REAL **W, REAL **b, REAL **v_W, REAL **v_b, REAL **s_W,
+                              REAL **s_b, const CR_NAME(fit_ws) *ws, struct cr_fit_result *res)
+{
+    const i64 L = c->n_layers;
+    const long long *dims = c->dims;
+    const int has_v = o->kind == CR_MOMENTUM || o->kind == CR_ADAM;
+    const int has_s = o->kind == CR_RMSPROP || o->kind == CR_ADAM;
+    res->what = CR_NONFINITE_COST;
+    res->layer = 0;
+    res->bias = 0;
+    res->state = 0;
+    if (!isfinite(J)) return;
+    res->what = CR_NONFINITE_GRADIENT;
+    for (i64 l = 0; l < L; ++l) {
+        const i64 n = dims[l + 1], n_prev = dims[l];
+        res->layer = l + 1;
+        res->bias = 0;
+        if (!CR_NAME(cr_all_finite)(ws->dW[l], n * n_prev)) return;
+        res->bias = 1;
+        if (!CR_NAME(cr_all_finite)(ws->db[l], n)) return;
+    }
+    /* bits of opt_pass per layer and W/b: 1 new P, 2 new v, 4 new s */
+    int found = 0;
+    for (int pass = 0; pass < 3 && !found; ++pass) {
+        /* pass 0: the parameters W1, b1, W2 ...; pass 1: s (dW1, dW2, ..., db1, ...);
+         * pass 2: v, in the same order */
+        const int bit = pass == 0 ? 1 : (pass == 1 ? 4 : 2);
+        if ((pass == 1 && !has_s) || (pass == 2 && !has_v)) continue;
+        for (int kind = 0; kind < 2 && !found; ++kind) {
+            for (i64 l = 0; l < L && !found; ++l) {
+                const i64 n = dims[l + 1], n_prev = dims[l];
+                /* the parameters interleave W and b per layer; the states list W first */
+                for (int bias = 0; bias < 2 && !found; ++bias) {
+                    if (pass == 0 ? (kind == 1) : (bias != kind)) continue;
+                    int r = bias ? CR_NAME(opt_pass)(o, b[l], ws->db[l], has_v ? v_b[l] : NULL,
+                                                     has_s ? s_b[l] : NULL, n, 0)
+                                 : CR_NAME(opt_pass)(o, W[l], ws->dW[l], has_v ? v_W[l] : NULL,
+                                                     has_s ? s_W[l] : NULL, n * n_prev, 0);
+                    if (r & bit) {
+                        found = 1;
+                        res->what = pass == 0 ? CR_NONFINITE_PARAMETER : CR_NONFINITE_STATE;
+                        res->layer = l + 1;
+                        res->bias = bias;
+                        res->state = pass == 0 ? 0 : (pass == 1 ? 's' : 'v');
+                    }
+                }
+            }
+        }
+    }
+    if (!found) { /* not reached: opt_pass found something unsafe */
+        res->what = CR_NONFINITE_PARAMETER;
+        res->layer = 0;
+    }
 }
 
 /* ------------------------------------------------------------------------- the engine */
@@ -423,6 +482,8 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
     result->refused = 0;
     result->what = CR_FINITE;
     result->layer = 0;
+    result->bias = 0;
+    result->state = 0;
     i64 e = 0, k = k0;
     while (result->steps < n_steps) {
         if (k == n_batches) {
@@ -476,7 +537,7 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         for (i64 r = 0; r < mb; ++r) {
             double loss_r = CR_NAME(example_loss)(c->loss, AL + r * nL, Yb + r * nL, nL);
             total += wb ? (double)wb[r] * loss_r : loss_r;
-            if (correct) right += CR_NAME(correct)(output, AL + r * nL, Yb + r * nL, nL);
+            if (correct) right += CR_NAME(correct)(AL + r * nL, Yb + r * nL, nL);
         }
         double J = total / sw;
         if (lambd != 0) {
@@ -552,31 +613,17 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             o.c1 = (REAL)(1 - pow(c->beta1, t1));
             o.c2 = (REAL)(1 - pow(c->beta2, t1));
         }
-        int bad = !isfinite(J) ? CR_NONFINITE_COST : CR_FINITE;
-        long long bad_layer = 0;
-        for (i64 l = 0; l < L && !bad; ++l) {
+        int unsafe = !isfinite(J);
+        for (i64 l = 0; l < L && !unsafe; ++l) {
             const i64 n = dims[l + 1], n_prev = dims[l];
-            int rW = CR_NAME(opt_pass)(&o, W[l], ws.dW[l], has_v ? v_W[l] : NULL,
-                                       has_s ? s_W[l] : NULL, n * n_prev, 0);
-            int rb = CR_NAME(opt_pass)(&o, b[l], ws.db[l], has_v ? v_b[l] : NULL,
-                                       has_s ? s_b[l] : NULL, n, 0);
-            if (!(rW | rb)) continue;
-            bad_layer = l + 1;
-            if (!CR_NAME(cr_all_finite)(ws.dW[l], n * n_prev))
-                bad = CR_NONFINITE_DW;
-            else if (!CR_NAME(cr_all_finite)(ws.db[l], n))
-                bad = CR_NONFINITE_DB;
-            else if (rW & 1)
-                bad = CR_NONFINITE_W;
-            else if (rb & 1)
-                bad = CR_NONFINITE_B;
-            else
-                bad = CR_NONFINITE_STATE;
+            unsafe = CR_NAME(opt_pass)(&o, W[l], ws.dW[l], has_v ? v_W[l] : NULL,
+                                       has_s ? s_W[l] : NULL, n * n_prev, 0)
+                     || CR_NAME(opt_pass)(&o, b[l], ws.db[l], has_v ? v_b[l] : NULL,
+                                          has_s ? s_b[l] : NULL, n, 0);
         }
-        if (bad) {
+        if (unsafe) {
             result->refused = 1;
-            result->what = bad;
-            result->layer = bad_layer;
+            CR_NAME(diagnose)(&o, c, J, W, b, v_W, v_b, s_W, s_b, &ws, result);
             break;
         }
         for (i64 l = 0; l < L; ++l) {

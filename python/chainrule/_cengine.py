@@ -13,18 +13,18 @@ Temporary home: moves into ``backends/c/`` (wrappers / plans) with the package r
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import numpy as np
 
 from . import _cbackend as _cb  # sets the BLAS pointer of the C kernels
+from ._engine_ref import ChunkResult
+from .optim import make_optimizer
 from .errors import InputError, ShapeError
 
 from ._cdense import ffi, lib  # ImportError here: the "c" backend is unavailable
 
-__all__ = ["LOSS_CODE", "OPTIMIZER_CODE", "FitChunk", "fit_epochs", "dropout_mask",
-           "philox4x32_10"]
+__all__ = ["LOSS_CODE", "OPTIMIZER_CODE", "fit_epochs", "dropout_mask", "philox4x32_10"]
 
 LOSS_CODE = {"binary_crossentropy": lib.CR_BINARY_CROSSENTROPY,
              "categorical_crossentropy": lib.CR_CATEGORICAL_CROSSENTROPY,
@@ -33,10 +33,6 @@ OPTIMIZER_CODE = {"gd": lib.CR_GD, "momentum": lib.CR_MOMENTUM, "rmsprop": lib.C
                   "adam": lib.CR_ADAM}
 # The optimiser state each optimiser keeps, by optim.py's prefixes.
 _PREFIXES = {"gd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("v", "s")}
-_NONFINITE = {lib.CR_FINITE: None, lib.CR_NONFINITE_COST: "cost",
-              lib.CR_NONFINITE_DW: "gradient dW", lib.CR_NONFINITE_DB: "gradient db",
-              lib.CR_NONFINITE_W: "new W", lib.CR_NONFINITE_B: "new b",
-              lib.CR_NONFINITE_STATE: "new optimiser state"}
 _STATUS = dict(_cb._STATUS)
 _STATUS.update({lib.CR_BAD_INDEX: "a permutation entry is outside [0, m)",
                 lib.CR_BAD_LOSS: "unknown loss code", lib.CR_BAD_OPTIMIZER:
@@ -88,35 +84,11 @@ def dropout_mask(key, layer, batch, n, mb, p, dtype):
 
 # --------------------------------------------------------------------------- the engine
 
-@dataclasses.dataclass
-class FitChunk:
-    """What one :func:`fit_epochs` call did.
-
-    ``steps`` applied; ``refused``: the call stopped at a step it did not apply, at
-    (``epoch``, ``batch``), because of ``what`` (``"cost"``, ``"gradient dW"``, ``"new W"``...)
-    in ``layer`` (1-based; 0 for the cost); otherwise (``epoch``, ``batch``) is where the
-    next call continues (``epoch`` indexes the chunk's arrays: ``len(lrs)`` when they are
-    used up). ``t``: Adam's step count after the call. Per epoch of the chunk (arrays of
-    ``len(lrs)``, added to what was given): ``cost_sum`` (sum of ``J_b sum(w_b)``),
-    ``weight_sum`` (sum of ``sum(w_b)``) and ``correct`` (right predictions on the batches).
-    """
-
-    steps: int
-    refused: bool
-    epoch: int
-    batch: int
-    what: str | None
-    layer: int
-    t: int
-    cost_sum: np.ndarray
-    weight_sum: np.ndarray
-    correct: np.ndarray
-
-
 class _Plan:
-    """The C config, the workspace and the result struct of one network and training setup."""
+    """The C config, the workspace and the result struct of one network and training setup
+    (per thread: a plan is written by every call)."""
 
-    def __init__(self, key, dt, dims, codes, loss, probs, s, lambd, optimizer, hyper):
+    def __init__(self, key, dt, dims, codes, loss, probs, s, lambd, config):
         self.key = key
         L = len(dims) - 1
         self.dt, self.L = dt, L
@@ -131,12 +103,12 @@ class _Plan:
         cfg.keep_prob = self.keep_c
         cfg.mini_batch_size = s
         cfg.lambd = lambd
-        cfg.optimizer = OPTIMIZER_CODE[optimizer]
-        cfg.beta = hyper.get("beta", 0.0)
-        cfg.beta1 = hyper.get("beta1", 0.0)
-        cfg.beta2 = hyper.get("beta2", 0.0)
-        cfg.epsilon = hyper.get("epsilon", 0.0)
-        cfg.eps_inside_sqrt = int(bool(hyper.get("eps_inside_sqrt", False)))
+        cfg.optimizer = OPTIMIZER_CODE[config["name"]]
+        cfg.beta = config.get("beta", 0.0)
+        cfg.beta1 = config.get("beta1", 0.0)
+        cfg.beta2 = config.get("beta2", 0.0)
+        cfg.epsilon = config.get("epsilon", 0.0)
+        cfg.eps_inside_sqrt = int(bool(config.get("eps_inside_sqrt", False)))
         self.cfg = cfg
         nbytes = lib.cr_fit_workspace_bytes(cfg, dt.itemsize)
         if nbytes < 0:
@@ -154,29 +126,6 @@ class _Plans(threading.local):
 
 
 _plans = _Plans()
-
-
-def _hyper(optimizer, hyper):
-    """The optimiser's hyperparameters with optim.py's defaults, checked."""
-    defaults = {"gd": {}, "momentum": {"beta": 0.9},
-                "rmsprop": {"beta": 0.9, "epsilon": 1e-8, "eps_inside_sqrt": False},
-                "adam": {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
-                         "eps_inside_sqrt": False}}
-    if optimizer not in defaults:
-        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(defaults)}")
-    out = dict(defaults[optimizer])
-    for k, v in (hyper or {}).items():
-        if k == "name":
-            continue
-        if k not in out:
-            raise InputError(f"optimizer {optimizer!r} does not take {k!r}")
-        out[k] = v
-    for k in ("beta", "beta1", "beta2"):
-        if k in out and not 0 <= float(out[k]) < 1:
-            raise InputError(f"{k} must be in [0, 1), got {out[k]!r}")
-    if "epsilon" in out and not (np.isfinite(out["epsilon"]) and out["epsilon"] > 0):
-        raise InputError(f"epsilon must be a finite number > 0, got {out['epsilon']!r}")
-    return out
 
 
 def _input(x, name, dt, shape):
@@ -201,58 +150,47 @@ def _inout(x, name, dt, shape):
     return x
 
 
-def fit_epochs(XT, YT, Ws, bs, activations, loss, *, mini_batch_size, lrs, k0=0, n_steps=None,
-               w=None, perms=None, keys=None, lambd=0.0, keep_probs=None, optimizer="gd",
-               hyper=None, state=None, t=0, cost_sum=None, weight_sum=None, correct=None):
-    """Run up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch.
+def _what(r):
+    """The reference engine's words for what a refused step found non-finite."""
+    kind, l = ("b" if r.bias else "W"), int(r.layer)
+    if r.what == lib.CR_NONFINITE_COST:
+        return "cost"
+    if r.what == lib.CR_NONFINITE_GRADIENT:
+        return f"gradient d{kind}{l}"
+    if r.what == lib.CR_NONFINITE_PARAMETER:
+        return f"new parameter {kind}{l}"
+    return f"new optimiser state {chr(r.state)}_d{kind}{l}"
 
-    Parameters
-    ----------
-    XT, YT : arrays (m, n0), (m, nL), C-contiguous, of the network's dtype
-        The examples as rows (``X.T``, ``Y.T`` of the course's ``X``, ``Y``).
-    Ws, bs : lists of arrays (n[l], n[l-1]), (n[l], 1)
-        Updated in place (C-contiguous, writeable).
-    activations : list of names or ``(name, alpha)``; loss : name
-    mini_batch_size : int
-        ``s``; batch ``k`` of an epoch is ``order[k s:(k+1) s]`` (the last one smaller).
-    lrs : array (E,) float64
-        The learning rate of each epoch of the chunk; E = ``len(lrs)`` epochs at most.
-    k0 : int
-        The first step's batch in epoch 0 of the chunk.
-    n_steps : int or None
-        The step budget (may cross epoch ends); None: to the end of the E epochs.
-    w : array (m,) or None
-        Example weights (sample times class weights), of the network's dtype.
-    perms : int64 array (E, m) or None
-        Each epoch's example order; None: the given order.
-    keys : uint64/int64 array (E,) or None
-        Each epoch's 64-bit dropout key (needed when some keep probability < 1).
-    lambd : float; keep_probs : list of L-1 floats or None
-    optimizer : ``"gd"``, ``"momentum"``, ``"rmsprop"``, ``"adam"``; hyper : dict
-        Its hyperparameters (optim.py's names and defaults).
-    state : dict
-        The optimiser's state arrays by optim.py's keys (``v_dW1``, ``s_db2``...), updated
-        in place.
-    t : int
-        Adam's step count before the call.
-    cost_sum, weight_sum : float64 arrays (E,) or None; correct : int64 array (E,) or None
-        Per-epoch accumulators, added to in place (None: fresh zeros).
+
+def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
+               activations, loss, optimizer, t, state, Ws, bs, masks=None):
+    """Run up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch,
+    in one C call (``cr_fit_epochs``); the arguments and the result are those of the
+    reference engine, :func:`chainrule._engine_ref.fit_epochs`.
+
+    ``XT`` (m, n0), ``YT`` (m, nL), ``w`` (m,) and the optimiser ``state`` arrays must
+    already be C-contiguous arrays of the network's dtype (no copy is made per call);
+    ``perms`` an int64 (E, m) array of indices in [0, m); ``Ws``, ``bs`` and ``state`` are
+    updated in place. The course-exact masks (``masks``) are the reference's only.
 
     Returns
     -------
-    FitChunk
+    ChunkResult
     """
+    if masks is not None:
+        raise InputError("the C engine draws the counter-based dropout masks only; the "
+                         "course-exact masks run on the reference engine")
     L = len(Ws)
     if L == 0 or len(bs) != L or len(activations) != L:
         raise ShapeError(f"got {len(Ws)} weights, {len(bs)} biases and {len(activations)} "
                          f"activations: give one of each per layer")
     dt = _cb._dtype_of(Ws[0])
-    dims = [Ws[0].shape[1] if Ws[0].ndim == 2 else -1] + [W.shape[0] for W in Ws]
-    if not isinstance(XT, np.ndarray) or XT.ndim != 2:
-        raise ShapeError("XT must be a 2-D array (m, n0)")
+    if Ws[0].ndim != 2:
+        raise ShapeError(f"W[1] must be 2-D, got shape {Ws[0].shape}")
+    dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    if not isinstance(XT, np.ndarray) or XT.ndim != 2 or XT.shape[0] < 1:
+        raise ShapeError(f"XT must be a 2-D array (m, {dims[0]}) with m >= 1")
     m = XT.shape[0]
-    if m < 1:
-        raise ShapeError("XT has no examples")
     _input(XT, "XT", dt, (m, dims[0]))
     _input(YT, "YT", dt, (m, dims[-1]))
     codes = []
@@ -272,11 +210,9 @@ def fit_epochs(XT, YT, Ws, bs, activations, loss, *, mini_batch_size, lrs, k0=0,
     E = lrs.size
     if not (np.isfinite(lrs).all() and (lrs >= 0).all()):
         raise InputError("every learning rate must be finite and >= 0")
-    n_batches = -(-m // s)
-    k0 = int(k0)
-    if not 0 <= k0 < n_batches:
-        raise InputError(f"k0 = {k0} is not a batch of an epoch (0 .. {n_batches - 1})")
-    n_steps = E * n_batches - k0 if n_steps is None else int(n_steps)
+    k0, n_steps = int(k0), int(n_steps)
+    if not 0 <= k0 < -(-m // s):
+        raise InputError(f"k0 = {k0} is not a batch of an epoch (0 .. {-(-m // s) - 1})")
     if n_steps < 0:
         raise InputError(f"n_steps must be >= 0, got {n_steps}")
     if w is not None:
@@ -288,57 +224,45 @@ def fit_epochs(XT, YT, Ws, bs, activations, loss, *, mini_batch_size, lrs, k0=0,
     lambd = float(lambd)
     if not (np.isfinite(lambd) and lambd >= 0):
         raise InputError(f"lambd must be finite and >= 0, got {lambd!r}")
-    probs = None
-    if keep_probs is not None:
-        probs = [float(p) for p in keep_probs]
-        if len(probs) != L - 1:
-            raise InputError(f"keep_probs has {len(probs)} entries, expected L - 1 = {L - 1}")
-        if not all(0 < p <= 1 for p in probs):
-            raise InputError("every keep probability must be in (0, 1]")
-        if all(p == 1 for p in probs):
-            probs = None
+    probs = [float(p) for p in keep_probs]
+    if len(probs) != L - 1:
+        raise InputError(f"keep_probs has {len(probs)} entries, expected L - 1 = {L - 1}")
+    if not all(0 < p <= 1 for p in probs):
+        raise InputError("every keep probability must be in (0, 1]")
+    if all(p == 1 for p in probs):
+        probs = None
     keys_c = ffi.NULL
     if probs is not None:
-        if keys is None:
-            raise InputError("dropout needs one 64-bit key per epoch (keys)")
         keys = np.ascontiguousarray(keys)
         if keys.dtype not in (np.dtype(np.int64), np.dtype(np.uint64)) or keys.shape != (E,):
             raise InputError(f"keys must be int64 or uint64 of shape ({E},), got "
                              f"{keys.dtype} {keys.shape}")
-        keys = keys.view(np.uint64)
-        keys_c = ffi.from_buffer("unsigned long long[]", keys)
-    hyper = _hyper(optimizer, hyper)
-    state = {} if state is None else state
+        keys_c = ffi.from_buffer("unsigned long long[]", keys.view(np.uint64))
+    config = make_optimizer(optimizer).get_config()
+    name = config["name"]
     pointers = {}
     for prefix in ("v", "s"):
-        if prefix not in _PREFIXES[optimizer]:
+        if prefix not in _PREFIXES[name]:
             pointers[prefix] = (ffi.NULL, ffi.NULL)
             continue
         arrays = []
         for kind, params in (("W", Ws), ("b", bs)):
             row = []
             for l, P in enumerate(params, 1):
-                name = f"{prefix}_d{kind}{l}"
-                if name not in state:
-                    raise InputError(f"the {optimizer} state has no {name}")
-                row.append(_cb._out(_inout(state[name], f"state {name}", dt, P.shape)))
+                key = f"{prefix}_d{kind}{l}"
+                if key not in state:
+                    raise InputError(f"the {name} optimiser state has no {key}")
+                row.append(_cb._out(_inout(state[key], f"state {key}", dt, P.shape)))
             arrays.append(ffi.new(_PTR[dt], row))
         pointers[prefix] = tuple(arrays)
-    acc = []
-    for name, arr, adt in (("cost_sum", cost_sum, np.float64), ("weight_sum", weight_sum,
-                                                                  np.float64),
-                           ("correct", correct, np.int64)):
-        arr = np.zeros(E, adt) if arr is None else _inout(arr, name, np.dtype(adt), (E,))
-        acc.append(arr)
-    cost_sum, weight_sum, correct = acc
+    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    correct = np.zeros(E, dtype=np.int64)
 
-    acts = tuple(codes)
-    key = (dt, tuple(dims), acts, loss, tuple(probs or ()), s, lambd, optimizer,
-           tuple(sorted(hyper.items())))
+    key = (dt, tuple(dims), tuple(codes), loss, tuple(probs or ()), s, lambd,
+           tuple(sorted(config.items())))
     plan = _plans.plan
     if plan is None or plan.key != key:
-        plan = _plans.plan = _Plan(key, dt, dims, codes, loss, probs, s, lambd, optimizer,
-                                   hyper)
+        plan = _plans.plan = _Plan(key, dt, dims, codes, loss, probs, s, lambd, config)
     plan.t[0] = int(t)
     W_c = ffi.new(_PTR[dt], [_cb._out(W) for W in Ws])
     b_c = ffi.new(_PTR[dt], [_cb._out(b) for b in bs])
@@ -353,7 +277,6 @@ def fit_epochs(XT, YT, Ws, bs, activations, loss, *, mini_batch_size, lrs, k0=0,
         plan.result, plan.work_c, plan.work.size, m, E, k0, n_steps)
     _check_status(status, "cr_fit_epochs")
     r = plan.result
-    return FitChunk(steps=int(r.steps), refused=bool(r.refused), epoch=int(r.epoch),
-                    batch=int(r.batch), what=_NONFINITE.get(r.what, "unknown"),
-                    layer=int(r.layer), t=int(plan.t[0]), cost_sum=cost_sum,
-                    weight_sum=weight_sum, correct=correct)
+    return ChunkResult(int(r.steps), int(r.refused), int(r.epoch), int(r.batch),
+                       _what(r) if r.refused else "", int(plan.t[0]), cost_sum, weight_sum,
+                       correct)
