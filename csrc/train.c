@@ -67,6 +67,7 @@ static int cr_dropout_any(const struct cr_fit_config *c)
 #define LOG log
 #define REAL_MAX DBL_MAX
 #define REAL_EPS DBL_EPSILON
+#define CR_UINT uint64_t
 #include "train_template.h"  /* undefines its parameters */
 
 #define REAL float
@@ -76,6 +77,7 @@ static int cr_dropout_any(const struct cr_fit_config *c)
 #define LOG logf
 #define REAL_MAX FLT_MAX
 #define REAL_EPS FLT_EPSILON
+#define CR_UINT uint32_t
 #include "train_template.h"  /* undefines its parameters */
 
 long long cr_fit_workspace_bytes(const struct cr_fit_config *config, int real_bytes)

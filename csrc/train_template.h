@@ -16,10 +16,11 @@
 typedef struct {
     REAL **Z, **A, **D, **dZ, **dW, **db; /* per layer; D[l] NULL for the output layer */
     REAL *X, *Y, *w;                      /* the gathered batch */
+    double *maxima;                       /* 6 L maxima of the update's bound */
 } CR_NAME(fit_ws);
 
-/* The workspace's layout: a table of 6 L pointers, then X (s, n0), Y (s, nL), w (s), then
- * per layer Z, A, D, dZ (s, n), dW (n, n_prev), db (n), each on a 64-byte boundary from
+/* The workspace's layout: a table of 6 L pointers, 6 L doubles, then X (s, n0), Y (s, nL),
+ * w (s), then per layer Z, A, D, dZ (s, n), dW (n, n_prev), db (n), each on a 64-byte boundary from
  * base. Returns the bytes taken; with base, also sets the pointers of ws. */
 static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAME(fit_ws) *ws)
 {
@@ -34,7 +35,9 @@ static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAM
         ws->dZ = table + 3 * L;
         ws->dW = table + 4 * L;
         ws->db = table + 5 * L;
+        ws->maxima = (double *)(base + off);
     }
+    off += cr_round64(6 * L * (i64)sizeof(double));
 #define CR_TAKE(ptr, count)                                                                   \
     do {                                                                                      \
         if (base) (ptr) = (REAL *)(base + off);                                               \
@@ -268,25 +271,53 @@ static void CR_NAME(output_delta_rows)(int output, REAL alpha, int loss, const R
 typedef struct {
     int kind; /* enum cr_optimizer */
     int inside; /* eps inside the square root */
-    REAL lr, beta, one_beta, beta1, one_beta1, beta2, one_beta2, eps, c1, c2;
+    REAL lr, beta, one_beta, beta1, one_beta1, beta2, one_beta2, eps;
+    REAL inv_c1, inv_c2; /* adam: 1 / (1 - beta1^t), 1 / (1 - beta2^t) */
 } CR_NAME(opt);
 
 /* One optimiser pass over a parameter P and its gradient g (and state v, s where the
- * optimiser has them). commit = 0: the candidates only; returns bit 0 set if a new P entry
- * would not be finite, bit 1 for a new v entry, bit 2 for a new s entry (a non-finite
- * gradient makes the new P non-finite: it enters every candidate times a factor > 0).
- * commit = 1: writes the candidates (the same expressions, so the same numbers), returns 0.
- * The arithmetic is optim.py's, in the dtype and in its order. */
+ * optimiser has them).
+ * commit = 0: the candidates only; returns bit 0 set if a new P entry would not be finite,
+ * bit 1 for a new v entry, bit 2 for a new s entry (a non-finite gradient makes the new P
+ * non-finite: it enters every candidate times a factor > 0).
+ * commit = 1: writes the candidates (the same expressions, so the same numbers) and their
+ * maxima into mx: max|P'|, max|v'|, max|s'| (NaN if an s' < 0); returns 0.
+ * The arithmetic is optim.py's in the dtype and in its order, except that Adam multiplies
+ * by 1 / (1 - beta1^t) and 1 / (1 - beta2^t) where optim.py divides (v_hat, s_hat): one
+ * division per entry is left (the update's cost is in its divisions). */
 CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REAL *g, REAL *v,
-                                       REAL *s, i64 size, int commit)
+                                       REAL *s, i64 size, int commit, double *mx)
 {
     const REAL lr = o->lr, eps = o->eps;
     int ok_p = 1, ok_v = 1, ok_s = 1;
-    /* x - x == 0 exactly when x is finite; the &= reductions vectorise */
+    /* x - x == 0 exactly when x is finite; the &= reductions vectorise, and so do the
+     * maxima as integer maxima of the IEEE bits (with the sign cleared: the order of |x|;
+     * as they are: a number < 0 is above the bits of -0.0) */
+    const CR_UINT abs_mask = ~(CR_UINT)0 >> 1;
+    CR_UINT mp = 0, mv = 0, ms = 0, s_raw = 0;
+#define CR_MAX_ABS(m, x)                                                                      \
+    do {                                                                                      \
+        REAL x_ = (x);                                                                        \
+        CR_UINT b_;                                                                           \
+        memcpy(&b_, &x_, sizeof b_);                                                          \
+        b_ &= abs_mask;                                                                       \
+        (m) = b_ > (m) ? b_ : (m);                                                            \
+    } while (0)
+#define CR_MAX_RAW(m, x)                                                                      \
+    do {                                                                                      \
+        REAL x_ = (x);                                                                        \
+        CR_UINT b_;                                                                           \
+        memcpy(&b_, &x_, sizeof b_);                                                          \
+        (m) = b_ > (m) ? b_ : (m);                                                            \
+    } while (0)
     switch (o->kind) {
     case CR_GD:
         if (commit) {
-            for (i64 q = 0; q < size; ++q) P[q] = P[q] - lr * g[q];
+            for (i64 q = 0; q < size; ++q) {
+                REAL p = P[q] - lr * g[q];
+                P[q] = p;
+                CR_MAX_ABS(mp, p);
+            }
         } else {
             for (i64 q = 0; q < size; ++q) {
                 REAL p = P[q] - lr * g[q];
@@ -299,8 +330,11 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
         if (commit) {
             for (i64 q = 0; q < size; ++q) {
                 REAL vq = v[q] * beta + one_beta * g[q];
+                REAL p = P[q] - lr * vq;
                 v[q] = vq;
-                P[q] = P[q] - lr * vq;
+                P[q] = p;
+                CR_MAX_ABS(mv, vq);
+                CR_MAX_ABS(mp, p);
             }
         } else {
             for (i64 q = 0; q < size; ++q) {
@@ -323,6 +357,9 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
                 CR_RMSPROP_CANDIDATES;
                 s[q] = sq;
                 P[q] = p;
+                CR_MAX_ABS(ms, sq);
+                CR_MAX_RAW(s_raw, sq);
+                CR_MAX_ABS(mp, p);
             }
         } else {
             for (i64 q = 0; q < size; ++q) {
@@ -336,11 +373,11 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
     }
     default: { /* CR_ADAM */
         const REAL beta1 = o->beta1, one_beta1 = o->one_beta1, beta2 = o->beta2,
-                   one_beta2 = o->one_beta2, c1 = o->c1, c2 = o->c2;
+                   one_beta2 = o->one_beta2, inv_c1 = o->inv_c1, inv_c2 = o->inv_c2;
 #define CR_ADAM_CANDIDATES                                                                    \
         REAL vq = v[q] * beta1 + one_beta1 * g[q];                                            \
         REAL sq = s[q] * beta2 + one_beta2 * (g[q] * g[q]);                                   \
-        REAL v_hat = vq / c1, s_hat = sq / c2;                                                \
+        REAL v_hat = vq * inv_c1, s_hat = sq * inv_c2;                                        \
         REAL denom = o->inside ? SQRT(s_hat + eps) : SQRT(s_hat) + eps;                       \
         REAL p = P[q] - lr * v_hat / denom
         if (commit) {
@@ -349,6 +386,10 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
                 v[q] = vq;
                 s[q] = sq;
                 P[q] = p;
+                CR_MAX_ABS(mv, vq);
+                CR_MAX_ABS(ms, sq);
+                CR_MAX_RAW(s_raw, sq);
+                CR_MAX_ABS(mp, p);
             }
         } else {
             for (i64 q = 0; q < size; ++q) {
@@ -362,7 +403,76 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
         break;
     }
     }
-    return commit ? 0 : (!ok_p) | ((!ok_v) << 1) | ((!ok_s) << 2);
+#undef CR_MAX_ABS
+#undef CR_MAX_RAW
+    if (!commit) return (!ok_p) | ((!ok_v) << 1) | ((!ok_s) << 2);
+    REAL m3[3];
+    memcpy(m3, &mp, sizeof mp);
+    memcpy(m3 + 1, &mv, sizeof mv);
+    memcpy(m3 + 2, &ms, sizeof ms);
+    mx[0] = (double)m3[0];
+    mx[1] = (double)m3[1];
+    mx[2] = s_raw > ~abs_mask ? (double)NAN : (double)m3[2];
+    return 0;
+}
+
+/* max |x[k]| as a double: NaN if an x[k] is NaN or, with nonneg, below zero. */
+CR_CLONES static double CR_NAME(max_abs_or_nan)(const REAL *x, i64 size, int nonneg)
+{
+    if (!x || size < 1) return 0;
+    if (!nonneg) return CR_NAME(max_abs_nan)(x, size);
+    /* on the raw bits, an entry with the sign bit set and a non-zero magnitude (a number
+     * < 0, or a NaN with the sign set) is above the bits of -0.0; without those, the raw
+     * maximum is the maximum of |x| (and a NaN is above infinity) */
+    const CR_UINT sign = ~(~(CR_UINT)0 >> 1);
+    CR_UINT best = 0;
+    for (i64 k = 0; k < size; ++k) {
+        CR_UINT bits;
+        memcpy(&bits, x + k, sizeof bits);
+        best = bits > best ? bits : best;
+    }
+    if (best > sign) return (double)NAN;
+    best &= ~sign;
+    REAL mx;
+    memcpy(&mx, &best, sizeof best);
+    return mx != mx ? (double)NAN : (double)mx;
+}
+
+/* Whether every candidate of opt_pass over (P, g, v, s) is certainly finite, from maxima:
+ * mx = max|P|, max|v|, max|s| (NaN: not finite, or an s < 0) and the scanned max|g|;
+ * |P'| <= max|P| + lr max|step| and the like, below a quarter of the dtype's maximum (a
+ * margin for the rounding of the few operations of an entry). 0: the bound cannot tell,
+ * and opt_pass checks every candidate. So the decision is the exact rule's, at the cost of
+ * one scan of the gradient instead of a pass with Adam's square root and division (the
+ * maxima of P, v, s come from the previous commit). */
+static int CR_NAME(update_bound_ok)(const CR_NAME(opt) *o, const double *mx, const REAL *g,
+                                    i64 size)
+{
+    const double limit = (double)REAL_MAX / 4, lr = (double)o->lr, eps = (double)o->eps;
+    const double Mp = mx[0], Mv = mx[1], Ms = mx[2], Mg = CR_NAME(max_abs_nan)(g, size);
+    if (!(Mp < limit && Mg < limit && lr * Mg < limit)) return 0;
+    const double denom_min = o->inside ? sqrt(eps) : eps;
+    switch (o->kind) {
+    case CR_GD:
+        return Mp + lr * Mg < limit;
+    case CR_MOMENTUM: {
+        const double Mv1 = (double)o->beta * Mv + (double)o->one_beta * Mg;
+        return Mv < limit && Mv1 < limit && lr * Mv1 < limit && Mp + lr * Mv1 < limit;
+    }
+    case CR_RMSPROP: {
+        const double Ms1 = (double)o->beta * Ms + (double)o->one_beta * (Mg * Mg);
+        return Ms < limit && Mg * Mg < limit && Ms1 < limit && denom_min > 0
+               && Mp + lr * Mg / denom_min < limit;
+    }
+    default: { /* CR_ADAM */
+        const double Mv1 = (double)o->beta1 * Mv + (double)o->one_beta1 * Mg;
+        const double Ms1 = (double)o->beta2 * Ms + (double)o->one_beta2 * (Mg * Mg);
+        const double v_hat = Mv1 * (double)o->inv_c1, step = lr * v_hat;
+        return Mv < limit && Ms < limit && Mv1 < limit && Mg * Mg < limit && Ms1 < limit
+               && v_hat < limit && Ms1 * (double)o->inv_c2 < limit && step < limit
+               && denom_min > 0 && Mp + step / denom_min < limit;
+    }
+    }
 }
 
 /* What made a refused step unsafe, in the order of enum cr_nonfinite (the reference
@@ -403,9 +513,10 @@ static void CR_NAME(diagnose)(const CR_NAME(opt) *o, const struct cr_fit_config 
                 for (int bias = 0; bias < 2 && !found; ++bias) {
                     if (pass == 0 ? (kind == 1) : (bias != kind)) continue;
                     int r = bias ? CR_NAME(opt_pass)(o, b[l], ws->db[l], has_v ? v_b[l] : NULL,
-                                                     has_s ? s_b[l] : NULL, n, 0)
+                                                     has_s ? s_b[l] : NULL, n, 0, NULL)
                                  : CR_NAME(opt_pass)(o, W[l], ws->dW[l], has_v ? v_W[l] : NULL,
-                                                     has_s ? s_W[l] : NULL, n * n_prev, 0);
+                                                     has_s ? s_W[l] : NULL, n * n_prev, 0,
+                                                     NULL);
                     if (r & bit) {
                         found = 1;
                         res->what = pass == 0 ? CR_NONFINITE_PARAMETER : CR_NONFINITE_STATE;
@@ -463,6 +574,20 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
     CR_NAME(fit_layout)(c, base, &ws);
     for (i64 e = 0; e < n_epochs; ++e)
         if (!(lrs[e] >= 0 && lrs[e] <= DBL_MAX)) return CR_BAD_SIZE;
+    /* the maxima of the update's bound (then kept by every commit): per layer
+     * max|W|, max|v_W|, max|s_W|, max|b|, max|v_b|, max|s_b| */
+    for (i64 l = 0; l < L; ++l) {
+        const i64 size[2] = {c->dims[l + 1] * c->dims[l], c->dims[l + 1]};
+        REAL *P[2] = {W[l], b[l]};
+        REAL *V[2] = {has_v ? v_W[l] : NULL, has_v ? v_b[l] : NULL};
+        REAL *S[2] = {has_s ? s_W[l] : NULL, has_s ? s_b[l] : NULL};
+        for (int h = 0; h < 2; ++h) {
+            double *mx = ws.maxima + 6 * l + 3 * h;
+            mx[0] = CR_NAME(max_abs_or_nan)(P[h], size[h], 0);
+            mx[1] = CR_NAME(max_abs_or_nan)(V[h], size[h], 0);
+            mx[2] = CR_NAME(max_abs_or_nan)(S[h], size[h], 1);
+        }
+    }
 
     const long long *dims = c->dims;
     const int output = c->activation[L - 1];
@@ -610,16 +735,18 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         o.lr = (REAL)lrs[e];
         if (kind == CR_ADAM) {
             const double t1 = (double)(*t + 1);
-            o.c1 = (REAL)(1 - pow(c->beta1, t1));
-            o.c2 = (REAL)(1 - pow(c->beta2, t1));
+            o.inv_c1 = (REAL)(1 / (1 - pow(c->beta1, t1)));
+            o.inv_c2 = (REAL)(1 / (1 - pow(c->beta2, t1)));
         }
         int unsafe = !isfinite(J);
         for (i64 l = 0; l < L && !unsafe; ++l) {
             const i64 n = dims[l + 1], n_prev = dims[l];
-            unsafe = CR_NAME(opt_pass)(&o, W[l], ws.dW[l], has_v ? v_W[l] : NULL,
-                                       has_s ? s_W[l] : NULL, n * n_prev, 0)
-                     || CR_NAME(opt_pass)(&o, b[l], ws.db[l], has_v ? v_b[l] : NULL,
-                                          has_s ? s_b[l] : NULL, n, 0);
+            REAL *vW = has_v ? v_W[l] : NULL, *sW = has_s ? s_W[l] : NULL;
+            REAL *vb = has_v ? v_b[l] : NULL, *sb = has_s ? s_b[l] : NULL;
+            if (!CR_NAME(update_bound_ok)(&o, ws.maxima + 6 * l, ws.dW[l], n * n_prev))
+                unsafe = CR_NAME(opt_pass)(&o, W[l], ws.dW[l], vW, sW, n * n_prev, 0, NULL);
+            if (!unsafe && !CR_NAME(update_bound_ok)(&o, ws.maxima + 6 * l + 3, ws.db[l], n))
+                unsafe = CR_NAME(opt_pass)(&o, b[l], ws.db[l], vb, sb, n, 0, NULL);
         }
         if (unsafe) {
             result->refused = 1;
@@ -629,9 +756,9 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         for (i64 l = 0; l < L; ++l) {
             const i64 n = dims[l + 1], n_prev = dims[l];
             CR_NAME(opt_pass)(&o, W[l], ws.dW[l], has_v ? v_W[l] : NULL, has_s ? s_W[l] : NULL,
-                              n * n_prev, 1);
+                              n * n_prev, 1, ws.maxima + 6 * l);
             CR_NAME(opt_pass)(&o, b[l], ws.db[l], has_v ? v_b[l] : NULL, has_s ? s_b[l] : NULL,
-                              n, 1);
+                              n, 1, ws.maxima + 6 * l + 3);
         }
         if (kind == CR_ADAM) ++*t;
         cost_sum[e] += J * sw;
@@ -657,3 +784,4 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
 #undef LOG
 #undef REAL_MAX
 #undef REAL_EPS
+#undef CR_UINT

@@ -325,3 +325,17 @@ def test_c_engine_read_only_parameters_are_refused():
     args["Ws"][0].flags.writeable = False
     with pytest.raises(InputError, match="writeable"):
         ce.fit_epochs(**args)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_c_engine_applies_what_only_the_exact_check_proves_safe(optimizer, dtype):
+    """A rate so large that the bound from the maxima cannot prove the update finite (the
+    engine then checks every candidate): applied or refused exactly as the reference."""
+    dims, acts, loss, X, Y = _problem("softmax", 23, dtype)
+    big = float(np.finfo(dtype).max)
+    for lr in (0.3 * big, 1e-3 * big):
+        with np.errstate(all="ignore"):
+            expected, actual = _both(dims, acts, loss, X * dtype(1e-3), Y, dtype,
+                                     optimizer=optimizer, s=8, lrs=[lr] * 3, n_steps=2)
+        _assert_same(expected, actual, dtype)
