@@ -192,13 +192,13 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
             opt.t = int(t)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 opt.update(_Ops, new_W, new_b, dWs, dbs, float(lrs[e]))
-            bad = _first_nonfinite([(f"{p}{l}", P) for l in range(1, L + 1)
-                                    for p, P in (("W", new_W[l - 1]), ("b", new_b[l - 1]))])
+            bad = _first_nonfinite(sorted(opt.state.items()))  # the state is the cause
             if bad is not None:
-                bad = f"new parameter {bad}"
+                bad = f"new optimiser state {bad}"
             else:
-                bad = _first_nonfinite(sorted(opt.state.items()))
-                bad = None if bad is None else f"new optimiser state {bad}"
+                bad = _first_nonfinite([(f"{p}{l}", P) for l in range(1, L + 1)
+                                        for p, P in (("W", new_W[l - 1]), ("b", new_b[l - 1]))])
+                bad = None if bad is None else f"new parameter {bad}"
         if bad is not None:
             return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
         for P, new in zip(Ws + bs, new_W + new_b):
