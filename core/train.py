@@ -18,7 +18,7 @@ gradient, and the L2 term is ``(λ/Σw) W``.
 
 Workspace offsets ``offs`` (L + 1, 12) int64 into ``buf`` (the parameters' dtype): layer row
 ``l``: ``Z, A, dZ, mask`` (n, s), ``dW, W'`` (n, n_prev), ``db, b'`` (n, 1), the candidate
-state ``v_W', v_b', s_W', s_b'``; row ``L``: ``XbT`` (s, n[0]) and ``YbT`` (s, n[L]).
+state ``v_W', v_b', s_W', s_b'``; row ``L``: ``XbT`` (s, n[0]), ``YbT`` (s, n[L]) and the update's 8 scalars in the dtype.
 ``scratch`` (3, s) float64: softmax's column max and sum, and ``c_k``.
 """
 
@@ -30,7 +30,7 @@ from . import vmath
 from ._config import inline, kernel
 from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, MSE, SIGMOID, SOFTMAX,
                     bias_activation, delta_from_z)
-from .network import delta_from_a, g_prime_from_a, loss_derivative
+from .network import abs_max, delta_from_a, g_prime_from_a, loss_derivative
 from .philox import dropout_fill
 
 GD, MOMENTUM, RMSPROP, ADAM = 0, 1, 2, 3
@@ -39,7 +39,7 @@ OPTIMIZER_CODES = {"gd": GD, "momentum": MOMENTUM, "rmsprop": RMSPROP, "adam": A
 OK, BAD_COST, BAD_GRADIENT, BAD_PARAMETER, BAD_STATE = 0, 1, 2, 3, 4
 # Workspace slots of a layer row of ``offs``.
 Z_, A_, DZ_, MASK_, DW_, NEW_W, DB_, NEW_B, NEW_VW, NEW_VB, NEW_SW, NEW_SB = range(12)
-XBT_, YBT_ = 0, 1
+XBT_, YBT_, HYP_ = 0, 1, 2
 N_SLOTS = 12
 FLOAT64_MAX = float(np.finfo(np.float64).max)
 
@@ -148,20 +148,7 @@ def add_scaled(dW, c, W):
 
 
 @kernel
-def all_finite(G, dtype_max):
-    """Every ``|g| <= dtype max`` (NaN fails the comparison)."""
-    n, n_prev = G.shape
-    ok = True
-    for i in range(n):
-        gr = G[i]
-        for j in range(n_prev):
-            ok = ok & (abs(gr[j]) <= dtype_max)
-    return ok
-
-
-@kernel
-def candidate(P, G, v, s, P_new, v_new, s_new, opt, lr, beta1, beta2, eps, inside, bc1, bc2,
-              dtype_max):
+def candidate(P, G, v, s, P_new, v_new, s_new, opt, h, inside, dtype_max):
     """The update's candidates ``P', v', s'`` (the formulas of ``chainrule.optim``) into the
     ``*_new`` arrays; returns whether the new ``P``, ``v`` and ``s`` are finite, judged on the
     stored values
@@ -171,8 +158,11 @@ def candidate(P, G, v, s, P_new, v_new, s_new, opt, lr, beta1, beta2, eps, insid
     ``s' = β s + (1-β) G²; P' = P - lr G / (√s' + ε)`` (``√(s' + ε)`` inside); Adam
     ``v' = β1 v + (1-β1) G; s' = β2 s + (1-β2) G²; P' = P - lr (v'/bc1) / (√(s'/bc2) + ε)``
     with ``bc = 1 - β^t`` of the step's ``t``. RMSprop's β is ``beta2``, momentum's ``beta1``.
+    ``h`` (8,) in the parameters' dtype holds ``lr, β1, 1-β1, β2, 1-β2, ε, bc1, bc2``: the
+    arithmetic runs in that dtype, as NumPy's does (and float32 at twice float64's width).
     """
     n, n_prev = P.shape
+    lr, beta1, c1, beta2, c2, eps, bc1, bc2 = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
     p_ok = True
     v_ok = True
     s_ok = True
@@ -188,7 +178,7 @@ def candidate(P, G, v, s, P_new, v_new, s_new, opt, lr, beta1, beta2, eps, insid
             vr = v[i]
             vn = v_new[i]
             for j in range(n_prev):
-                vn[j] = beta1 * vr[j] + (1.0 - beta1) * gr[j]
+                vn[j] = beta1 * vr[j] + c1 * gr[j]
                 pn[j] = pr[j] - lr * vn[j]
                 v_ok = v_ok & (abs(vn[j]) <= dtype_max)
                 p_ok = p_ok & (abs(pn[j]) <= dtype_max)
@@ -197,7 +187,7 @@ def candidate(P, G, v, s, P_new, v_new, s_new, opt, lr, beta1, beta2, eps, insid
             sn = s_new[i]
             for j in range(n_prev):
                 g = gr[j]
-                sn[j] = beta2 * sr[j] + (1.0 - beta2) * (g * g)
+                sn[j] = beta2 * sr[j] + c2 * (g * g)
                 sj = sn[j]
                 d = np.sqrt(sj + eps) if inside else np.sqrt(sj) + eps
                 pn[j] = pr[j] - lr * g / d
@@ -210,8 +200,8 @@ def candidate(P, G, v, s, P_new, v_new, s_new, opt, lr, beta1, beta2, eps, insid
             sn = s_new[i]
             for j in range(n_prev):
                 g = gr[j]
-                vn[j] = beta1 * vr[j] + (1.0 - beta1) * g
-                sn[j] = beta2 * sr[j] + (1.0 - beta2) * (g * g)
+                vn[j] = beta1 * vr[j] + c1 * g
+                sn[j] = beta2 * sr[j] + c2 * (g * g)
                 vc = vn[j] / bc1
                 sc = sn[j] / bc2
                 d = np.sqrt(sc + eps) if inside else np.sqrt(sc) + eps
@@ -223,6 +213,73 @@ def candidate(P, G, v, s, P_new, v_new, s_new, opt, lr, beta1, beta2, eps, insid
 
 
 @kernel
+def update_in_place(P, G, v, s, opt, h, inside):
+    """:func:`candidate`'s formulas applied in place (the caller has shown that the results
+    are finite): ``P, v, s`` are read and written at the same index, so only ``G`` needs
+    LLVM's runtime alias check and the loops vectorise."""
+    n, n_prev = P.shape
+    lr, beta1, c1, beta2, c2, eps, bc1, bc2 = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
+    for i in range(n):
+        pr = P[i]
+        gr = G[i]
+        if opt == GD:
+            for j in range(n_prev):
+                pr[j] = pr[j] - lr * gr[j]
+        elif opt == MOMENTUM:
+            vr = v[i]
+            for j in range(n_prev):
+                vj = beta1 * vr[j] + c1 * gr[j]
+                vr[j] = vj
+                pr[j] = pr[j] - lr * vj
+        elif opt == RMSPROP:
+            sr = s[i]
+            if inside:
+                for j in range(n_prev):
+                    g = gr[j]
+                    sj = beta2 * sr[j] + c2 * (g * g)
+                    sr[j] = sj
+                    pr[j] = pr[j] - lr * g / np.sqrt(sj + eps)
+            else:
+                for j in range(n_prev):
+                    g = gr[j]
+                    sj = beta2 * sr[j] + c2 * (g * g)
+                    sr[j] = sj
+                    pr[j] = pr[j] - lr * g / (np.sqrt(sj) + eps)
+        else:
+            vr = v[i]
+            sr = s[i]
+            if inside:
+                for j in range(n_prev):
+                    g = gr[j]
+                    vj = beta1 * vr[j] + c1 * g
+                    sj = beta2 * sr[j] + c2 * (g * g)
+                    vr[j] = vj
+                    sr[j] = sj
+                    pr[j] = pr[j] - lr * (vj / bc1) / np.sqrt(sj / bc2 + eps)
+            else:
+                for j in range(n_prev):
+                    g = gr[j]
+                    vj = beta1 * vr[j] + c1 * g
+                    sj = beta2 * sr[j] + c2 * (g * g)
+                    vr[j] = vj
+                    sr[j] = sj
+                    pr[j] = pr[j] - lr * (vj / bc1) / (np.sqrt(sj / bc2) + eps)
+
+
+@inline
+def _max_abs(arrays_W, arrays_b):
+    """``max |x|`` over the layers' arrays (float64; inf if any entry is not finite)."""
+    best = 0.0
+    for l in range(len(arrays_W)):
+        finite, a = abs_max(arrays_W[l])
+        finite_b, b = abs_max(arrays_b[l])
+        if not (finite and finite_b):
+            return np.inf
+        best = max(best, np.float64(a), np.float64(b))
+    return best
+
+
+@kernel
 def copy_into(dst, src):
     n, n_prev = dst.shape
     for i in range(n):
@@ -230,6 +287,44 @@ def copy_into(dst, src):
         sr = src[i]
         for j in range(n_prev):
             dr[j] = sr[j]
+
+
+@kernel
+def _exact_update(Ws, bs, vWs, vbs, sWs, sbs, buf, offs, opt, h, inside, dtype_max):
+    """The update-safety rule exactly: every candidate into the workspace, then commit only
+    if all are finite. Returns ``(status, what, layer, is_b, is_s)`` of the first
+    non-finite one (the state before the parameter: a non-finite ``s`` makes ``P'``
+    non-finite too, and under fastmath ``√inf`` may come out NaN; the state is the cause)."""
+    L = len(Ws)
+    for l in range(L):
+        n, n_prev = Ws[l].shape
+        for is_b in range(2):
+            cols = 1 if is_b else n_prev
+            slot = 1 if is_b else 0
+            p_ok, v_ok, s_ok = candidate(
+                bs[l] if is_b else Ws[l], _view(buf, offs[l, DW_ + 2 * slot], n, cols),
+                vbs[l] if is_b else vWs[l], sbs[l] if is_b else sWs[l],
+                _view(buf, offs[l, NEW_W + 2 * slot], n, cols),
+                _view(buf, offs[l, NEW_VW + slot], n, cols),
+                _view(buf, offs[l, NEW_SW + slot], n, cols),
+                opt, h, inside, dtype_max)
+            if not v_ok:
+                return 1, BAD_STATE, l, is_b, 0
+            if not s_ok:
+                return 1, BAD_STATE, l, is_b, 1
+            if not p_ok:
+                return 1, BAD_PARAMETER, l, is_b, 0
+    for l in range(L):
+        n, n_prev = Ws[l].shape
+        copy_into(Ws[l], _view(buf, offs[l, NEW_W], n, n_prev))
+        copy_into(bs[l], _view(buf, offs[l, NEW_B], n, 1))
+        if opt == MOMENTUM or opt == ADAM:
+            copy_into(vWs[l], _view(buf, offs[l, NEW_VW], n, n_prev))
+            copy_into(vbs[l], _view(buf, offs[l, NEW_VB], n, 1))
+        if opt == RMSPROP or opt == ADAM:
+            copy_into(sWs[l], _view(buf, offs[l, NEW_SW], n, n_prev))
+            copy_into(sbs[l], _view(buf, offs[l, NEW_SB], n, 1))
+    return OK, OK, 0, 0, 0
 
 
 @kernel
@@ -269,9 +364,16 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
     inside = hyper[3] != 0.0
     XT_flat = XT.reshape(m * n0)
     YT_flat = YT.reshape(m * nL)
+    h = _view(buf, offs[L, HYP_], 1, 8)[0]
     colmax = scratch[0]
     colsum = scratch[1]
     c = scratch[2]
+    # Upper bounds of max|P|, max|v|, max|s|: exact at the start of the call, then
+    # advanced by each step's bound (see the update below).
+    p_max = max(_max_abs(Ws, bs), 0.0)
+    v_max = _max_abs(vWs, vbs) if opt == MOMENTUM or opt == ADAM else 0.0
+    s_max = _max_abs(sWs, sbs) if opt == RMSPROP or opt == ADAM else 0.0
+    limit = 0.5 * dtype_max
     e = 0
     k = k0
     done = 0
@@ -359,60 +461,61 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
                                  db_prev)
             if lambd != 0.0:
                 add_scaled(dW, lambd / share, Ws[l])
+        g_max = 0.0
         for l in range(L):
             n, n_prev = Ws[l].shape
-            if not all_finite(_view(buf, offs[l, DW_], n, n_prev), dtype_max):
+            finite, g = abs_max(_view(buf, offs[l, DW_], n, n_prev))
+            if not finite:
                 status, what, bad_layer, bad_b = 1, BAD_GRADIENT, l, 0
                 break
-            if not all_finite(_view(buf, offs[l, DB_], n, 1), dtype_max):
+            g_max = max(g_max, np.float64(g))
+            finite, g = abs_max(_view(buf, offs[l, DB_], n, 1))
+            if not finite:
                 status, what, bad_layer, bad_b = 1, BAD_GRADIENT, l, 1
                 break
+            g_max = max(g_max, np.float64(g))
         if status != OK:
             break
-        # ---- the candidates, then commit
         t_new = t + 1 if opt == ADAM else t
         bc1 = 1.0 - beta1 ** t_new
         bc2 = 1.0 - beta2 ** t_new
         lr = lrs[e]
-        for l in range(L):
-            n, n_prev = Ws[l].shape
-            for is_b in range(2):
-                rows = n
-                cols = 1 if is_b else n_prev
-                slot = 1 if is_b else 0
-                P = bs[l] if is_b else Ws[l]
-                v = vbs[l] if is_b else vWs[l]
-                sq = sbs[l] if is_b else sWs[l]
-                p_ok, v_ok, s_ok = candidate(
-                    P, _view(buf, offs[l, DW_ + 2 * slot], rows, cols), v, sq,
-                    _view(buf, offs[l, NEW_W + 2 * slot], rows, cols),
-                    _view(buf, offs[l, NEW_VW + slot], rows, cols),
-                    _view(buf, offs[l, NEW_SW + slot], rows, cols),
-                    opt, lr, beta1, beta2, eps_opt, inside, bc1, bc2, dtype_max)
-                # the state first: a non-finite s makes P' non-finite too (under fastmath
-                # √inf may come out NaN), the state is the cause
-                if not v_ok:
-                    status, what, bad_layer, bad_b, bad_s = 1, BAD_STATE, l, is_b, 0
-                elif not s_ok:
-                    status, what, bad_layer, bad_b, bad_s = 1, BAD_STATE, l, is_b, 1
-                elif not p_ok:
-                    status, what, bad_layer, bad_b = 1, BAD_PARAMETER, l, is_b
-                if status != OK:
-                    break
+        h[0], h[1], h[2], h[3] = lr, beta1, 1.0 - beta1, beta2
+        h[4], h[5], h[6], h[7] = 1.0 - beta2, eps_opt, bc1, bc2
+        # ---- the update. Bounds of the new values (|v̂| / (√ŝ + ε) <= |v̂| / ε, or / √ε
+        # with ε inside): when they are far below the dtype's max the update is certainly
+        # finite and is applied in place; otherwise the exact rule decides on candidates.
+        v_bound = beta1 * v_max + (1.0 - beta1) * g_max if opt == MOMENTUM or opt == ADAM \
+            else 0.0
+        s_bound = beta2 * s_max + (1.0 - beta2) * (g_max * g_max) \
+            if opt == RMSPROP or opt == ADAM else 0.0
+        floor = np.sqrt(eps_opt) if inside else eps_opt
+        if opt == GD:
+            p_bound = p_max + lr * g_max
+        elif opt == MOMENTUM:
+            p_bound = p_max + lr * v_bound
+        elif opt == RMSPROP:
+            p_bound = p_max + lr * g_max / floor
+        else:
+            p_bound = p_max + lr * (v_bound / bc1) / floor
+        if p_bound < limit and v_bound < limit and s_bound < limit:
+            for l in range(L):
+                n, n_prev = Ws[l].shape
+                update_in_place(Ws[l], _view(buf, offs[l, DW_], n, n_prev), vWs[l], sWs[l],
+                                opt, h, inside)
+                update_in_place(bs[l], _view(buf, offs[l, DB_], n, 1), vbs[l], sbs[l],
+                                opt, h, inside)
+            p_max, v_max, s_max = p_bound, v_bound, s_bound
+        else:
+            status, what, bad_layer, bad_b, bad_s = _exact_update(
+                Ws, bs, vWs, vbs, sWs, sbs, buf, offs, opt, h, inside, dtype_max)
             if status != OK:
                 break
-        if status != OK:
-            break
-        for l in range(L):
-            n, n_prev = Ws[l].shape
-            copy_into(Ws[l], _view(buf, offs[l, NEW_W], n, n_prev))
-            copy_into(bs[l], _view(buf, offs[l, NEW_B], n, 1))
+            p_max = _max_abs(Ws, bs)
             if opt == MOMENTUM or opt == ADAM:
-                copy_into(vWs[l], _view(buf, offs[l, NEW_VW], n, n_prev))
-                copy_into(vbs[l], _view(buf, offs[l, NEW_VB], n, 1))
+                v_max = _max_abs(vWs, vbs)
             if opt == RMSPROP or opt == ADAM:
-                copy_into(sWs[l], _view(buf, offs[l, NEW_SW], n, n_prev))
-                copy_into(sbs[l], _view(buf, offs[l, NEW_SB], n, 1))
+                s_max = _max_abs(sWs, sbs)
         t = t_new
         cost_sum[e] += J * share
         weight_sum[e] += share
@@ -453,4 +556,6 @@ def workspace_layout(layer_dims, s):
     at += s * layer_dims[0]
     offs[L, YBT_] = at
     at += s * layer_dims[-1]
+    offs[L, HYP_] = at
+    at += 8
     return at, offs

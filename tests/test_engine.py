@@ -457,3 +457,15 @@ def test_engine_refuses_a_nonfinite_step_and_changes_nothing(engine, optimizer, 
     for key in opt.state:
         np.testing.assert_array_equal(opt.state[key], opt1.state[key])
     np.testing.assert_array_equal(res.cost_sum, one.cost_sum)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES.values()))
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+def test_engine_decides_by_the_exact_rule_when_the_bounds_cannot(engine, name):
+    """With ε = 1e-45 the cheap bound of |P'| (lr max|g| / ε) exceeds float32's range, so every
+    step takes the exact path (candidates, then commit): still the reference's result."""
+    optimizer = {"name": name, "epsilon": 1e-45}
+    expected, actual = _run_both(engine, "binary", 23, 8, np.float32, optimizer, [0.7, 0.9],
+                                 0.1, True)
+    assert expected[0].status == 0
+    _assert_same(expected, actual, np.float32)
