@@ -469,3 +469,26 @@ def test_engine_decides_by_the_exact_rule_when_the_bounds_cannot(engine, name):
                                  0.1, True)
     assert expected[0].status == 0
     _assert_same(expected, actual, np.float32)
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_generic_composition_of_a_backends_ops_is_the_reference(backend):
+    """fit_epochs composed from a backend's forward/backward_delta/sgd_update (what every
+    backend without a compiled engine runs) ends where the reference formulas do."""
+    from chainrule._dispatch import Ops
+
+    for optimizer in ({"name": "gd"}, {"name": "adam"}):
+        m, s, epochs = 23, 8, 2
+        dims, acts, loss, X, Y = _problem("binary", m, np.float64)
+        probs = [0.6, 0.9]
+        perms, keys = _schedule(m, epochs, probs)
+        w = np.linspace(0.5, 1.5, m)
+        net = Network(dims, activations=acts, loss=loss, seed=5, backend="numpy")
+        results = []
+        for ops in (None, Ops(backend)):
+            Ws, bs, opt = _start(net, optimizer)
+            res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms,
+                                 np.full(epochs, 0.05), keys, 0, 99, s, 0.2, probs, acts, loss,
+                                 opt.get_config(), 0, opt.state, Ws, bs, ops=ops)
+            results.append((res, Ws, bs, opt.state))
+        _assert_same(results[0], results[1], np.float64)
