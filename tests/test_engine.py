@@ -135,11 +135,11 @@ def _problem(kind, m, dtype, seed=0):
             "categorical_crossentropy"
         X = rng.standard_normal((4, m))
         Y = np.eye(3)[:, rng.integers(0, 3, m)]
-    elif kind == "multilabel":  # sigmoid + categorical CE: the non-fused output delta
+    elif kind == "sigmoid-cce":  # sigmoid + categorical CE: the non-fused output delta
         dims, acts, loss = [3, 4, 2], [("sigmoid", 0.0), ("sigmoid", 0.0)], \
-            "binary_crossentropy"
+            "categorical_crossentropy"
         X = rng.standard_normal((3, m))
-        Y = (rng.random((2, m)) < 0.5).astype(float)
+        Y = np.eye(2)[:, rng.integers(0, 2, m)]
     else:  # regression
         dims, acts, loss = [2, 5, 2], [("tanh", 0.0), ("identity", 0.0)], "mean_squared_error"
         X = rng.standard_normal((2, m))
@@ -255,3 +255,240 @@ def test_reference_engine_chunks_compose_to_one_call():
     for P, Q in zip(Ws + bs, Ws2 + bs2):
         np.testing.assert_array_equal(P, Q)
     np.testing.assert_array_equal(cost_sum, one.cost_sum)
+
+
+def test_reference_engine_runs_the_other_outputs_as_todays_fit(monkeypatch):
+    """softmax + categorical CE, sigmoid + categorical CE (not fused), identity + MSE."""
+    for kind in ("softmax", "sigmoid-cce", "regression"):
+        m, s, epochs, lr = 23, 8, 2, 0.05
+        dims, acts, loss, X, Y = _problem(kind, m, np.float64)
+        probs = [0.75] * (len(dims) - 2)
+        w = np.linspace(0.5, 1.5, m)
+        perms, keys = _schedule(m, epochs, probs)
+        net = Network(dims, activations=acts, loss=loss, seed=2, backend="numpy")
+        Ws, bs, opt = _start(net, {"name": "adam"})
+        res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms,
+                             np.full(epochs, lr), keys, 0, 99, s, 0.2, probs, acts, loss,
+                             opt.get_config(), 0, opt.state, Ws, bs)
+        _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, epochs=epochs,
+                               learning_rate=lr, optimizer="adam", mini_batch_size=s,
+                               lambd=0.2, sample_weight=w)
+        assert res.steps == epochs * n_batches(m, s)
+        for l in range(1, net.L + 1):
+            assert_close(Ws[l - 1], net.parameters[f"W{l}"], np.float64, f"{kind} W{l}")
+            assert_close(bs[l - 1], net.parameters[f"b{l}"], np.float64, f"{kind} b{l}")
+        np.testing.assert_allclose(res.cost_sum / res.weight_sum, net.history_["cost"],
+                                   **TOLERANCES[np.dtype(np.float64)])
+
+
+# --------------------------------------------------------------------------- compiled engines
+
+ENGINES = {"numba": pytest.param("numba", marks=needs_numba)}
+
+
+def _engine(name):
+    if name == "numba":
+        from chainrule._engine_numba import fit_epochs
+        return fit_epochs
+    return ref_fit_epochs
+
+
+def _run_both(engine, kind, m, s, dtype, optimizer, probs, lambd, weighted, epochs=3,
+              shuffle=True, n_steps=None, seed=4):
+    """The reference's and ``engine``'s results from the same start."""
+    dims, acts, loss, X, Y = _problem(kind, m, dtype)
+    perms, keys = _schedule(m, epochs, probs)
+    if not shuffle:
+        perms = None
+    w = np.linspace(0.2, 2.0, m).astype(dtype) if weighted else None
+    net = Network(dims, activations=acts, loss=loss, seed=seed, dtype=dtype, backend="numpy")
+    lrs = np.array([0.05, 0.03, 0.02, 0.01][:epochs])
+    n_steps = epochs * n_batches(m, s) if n_steps is None else n_steps
+    out = []
+    for fn in (ref_fit_epochs, _engine(engine)):
+        Ws, bs, opt = _start(net, optimizer)
+        res = fn(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms, lrs, keys, 0,
+                 n_steps, s, lambd, probs, acts, loss, opt.get_config(), 0, opt.state, Ws, bs)
+        out.append((res, Ws, bs, opt.state))
+    return out
+
+
+def _assert_same(expected, actual, dtype):
+    (r1, W1, b1, s1), (r2, W2, b2, s2) = expected, actual
+    assert (r2.steps, r2.status, r2.epoch, r2.batch, r2.t) == \
+        (r1.steps, r1.status, r1.epoch, r1.batch, r1.t)
+    for l, (a, b) in enumerate(zip(W2 + b2, W1 + b1)):
+        assert_close(a, b, dtype, f"parameter {l}")
+    assert sorted(s1) == sorted(s2)
+    for key in s1:
+        assert_close(s2[key], s1[key], dtype, key)
+    tol = TOLERANCES[np.dtype(dtype)]
+    np.testing.assert_allclose(r2.cost_sum, r1.cost_sum, rtol=tol["rtol"], atol=tol["atol"])
+    np.testing.assert_allclose(r2.weight_sum, r1.weight_sum, rtol=1e-12)
+    np.testing.assert_array_equal(r2.correct, r1.correct)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES.values()))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("m,s", BATCHING, ids=["last-smaller", "mb1"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("lambd", [0.0, 0.7], ids=["no-l2", "l2"])
+@pytest.mark.parametrize("dropout", [False, True], ids=["no-dropout", "dropout"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_engine_matches_reference(engine, optimizer, dropout, lambd, weighted, m, s, dtype):
+    probs = [0.6, 0.85] if dropout else [1.0, 1.0]
+    if s == 1 and "epsilon" in optimizer:
+        # One example per batch with ReLU and dropout gives gradient entries near 0 with a
+        # large relative rounding error (cancellation); where |g| ~ ε RMSprop's and Adam's
+        # g / (√s + ε) turn it into an absolute error of about lr δg / ε in the parameter,
+        # for any two implementations. A larger ε keeps that within the tolerance.
+        optimizer = dict(optimizer, epsilon=1e-3)
+    expected, actual = _run_both(engine, "binary", m, s, dtype, optimizer, probs, lambd,
+                                 weighted)
+    _assert_same(expected, actual, dtype)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES.values()))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kind", ["softmax", "sigmoid-cce", "regression"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_engine_matches_reference_on_every_output(engine, optimizer, kind, dtype):
+    expected, actual = _run_both(engine, kind, 23, 8, dtype, optimizer, [0.7], 0.3, True)
+    _assert_same(expected, actual, dtype)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES.values()))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("case", ["no-shuffle", "full-batch", "one-example", "budget"])
+def test_engine_matches_reference_on_awkward_batching(engine, case, dtype):
+    kw = dict(m=23, s=8, shuffle=True, n_steps=None)
+    if case == "no-shuffle":
+        kw.update(shuffle=False)
+    elif case == "full-batch":
+        kw.update(s=23, shuffle=False)
+    elif case == "one-example":
+        kw.update(m=1, s=1)
+    else:  # a budget that stops inside an epoch
+        kw.update(n_steps=4)
+    expected, actual = _run_both(engine, "binary", kw["m"], kw["s"], dtype,
+                                 {"name": "adam"}, [0.5, 0.9], 0.1, True,
+                                 shuffle=kw["shuffle"], n_steps=kw["n_steps"])
+    _assert_same(expected, actual, dtype)
+
+
+@pytest.mark.parametrize("engine", ["numpy", *ENGINES.values()])
+def test_engine_chunks_compose_to_one_call(engine):
+    """Calls of a few steps each, continued at (epoch, batch), end where one call does."""
+    fn = _engine(engine)
+    m, s, epochs = 23, 8, 3
+    dims, acts, loss, X, Y = _problem("softmax", m, np.float64)
+    probs = [0.7]
+    perms, keys = _schedule(m, epochs, probs)
+    net = Network(dims, activations=acts, loss=loss, seed=1, backend="numpy")
+    XT, YT, lrs = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), np.array([.1, .05, .02])
+    config = {"name": "adam"}
+    Ws, bs, opt = _start(net, config)
+    one = fn(XT, YT, None, perms, lrs, keys, 0, 100, s, 0.1, probs, acts, loss, config, 0,
+             opt.state, Ws, bs)
+    Ws2, bs2, opt2 = _start(net, config)
+    e, k, t, calls = 0, 0, 0, 0
+    cost_sum = np.zeros(epochs)
+    while e < epochs:
+        part = fn(XT, YT, None, perms[e:], lrs[e:], keys[e:], k, 2, s, 0.1, probs, acts, loss,
+                  config, t, opt2.state, Ws2, bs2)
+        cost_sum[e:] += part.cost_sum
+        e, k, t, calls = e + part.epoch, part.batch, part.t, calls + 1
+    assert one.steps == 9 and t == one.t == 9 and calls == 5
+    for P, Q in zip(Ws + bs, Ws2 + bs2):
+        assert_close(Q, P, np.float64)
+    np.testing.assert_allclose(cost_sum, one.cost_sum, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- update safety
+
+def _planted(plant, dtype):
+    """A 1-layer network's data and learning rates whose second step must be refused."""
+    big = 1e160 if dtype == np.float64 else 1e25
+    X = np.array([[0.5, -1.0, 0.3, 2.0], [1.0, 0.2, -0.7, 0.4]], dtype=dtype)
+    Y = np.array([[1.0, 0.0, 1.0, 0.0]], dtype=dtype)
+    lrs = np.array([0.1, 0.1])
+    if plant == "lr":  # full batches; epoch 1's learning rate is inf
+        lrs[1] = np.inf
+    elif plant == "nan":  # batch 1 holds a NaN
+        X[0, 2] = np.nan
+    else:  # batch 1: values whose gradient squared overflows (s of RMSprop and Adam); of
+        # opposite signs, so one of the two examples is misclassified whatever W is
+        X[0, 2], X[0, 3], Y[0, 2], Y[0, 3] = big, -big, 1.0, 1.0
+    s = 4 if plant == "lr" else 2
+    return X, Y, lrs, s
+
+
+EXPECTED_REFUSAL = {"lr": ((1, 0), "new parameter"), "nan": ((0, 1), "cost"),
+                    "huge": ((0, 1), "new optimiser state s_dW1")}
+
+
+@pytest.mark.parametrize("engine", ["numpy", *ENGINES.values()])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("plant", ["lr", "nan", "huge"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_engine_refuses_a_nonfinite_step_and_changes_nothing(engine, optimizer, plant, dtype):
+    if plant == "huge" and optimizer["name"] not in ("rmsprop", "adam"):
+        pytest.skip("only RMSprop and Adam square the gradient")
+    fn = _engine(engine)
+    X, Y, lrs, s = _planted(plant, dtype)
+    acts = [("sigmoid", 0.0)]
+    net = Network([2, 1], activations=acts, seed=3, dtype=dtype, backend="numpy")
+    XT, YT = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    args = (None, None, lrs, None, 0)
+    Ws, bs, opt = _start(net, optimizer)
+    with np.errstate(all="ignore"):
+        res = fn(XT, YT, *args, 10, s, 0.0, [], acts, "binary_crossentropy",
+                 opt.get_config(), 0, opt.state, Ws, bs)
+    (epoch, batch), what = EXPECTED_REFUSAL[plant]
+    assert (res.status, res.steps, res.epoch, res.batch) == (1, 1, epoch, batch)
+    assert res.what.startswith(what), res.what
+    # the model is exactly where one step leaves it
+    Ws1, bs1, opt1 = _start(net, optimizer)
+    one = fn(XT, YT, *args, 1, s, 0.0, [], acts, "binary_crossentropy", opt1.get_config(), 0,
+             opt1.state, Ws1, bs1)
+    assert one.status == 0 and res.t == one.t == (1 if optimizer["name"] == "adam" else 0)
+    for P, Q in zip(Ws + bs, Ws1 + bs1):
+        np.testing.assert_array_equal(P, Q)
+    for key in opt.state:
+        np.testing.assert_array_equal(opt.state[key], opt1.state[key])
+    np.testing.assert_array_equal(res.cost_sum, one.cost_sum)
+
+
+@pytest.mark.parametrize("engine", list(ENGINES.values()))
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+def test_engine_decides_by_the_exact_rule_when_the_bounds_cannot(engine, name):
+    """With ε = 1e-45 the cheap bound of |P'| (lr max|g| / ε) exceeds float32's range, so every
+    step takes the exact path (candidates, then commit): still the reference's result."""
+    optimizer = {"name": name, "epsilon": 1e-45}
+    expected, actual = _run_both(engine, "binary", 23, 8, np.float32, optimizer, [0.7, 0.9],
+                                 0.1, True)
+    assert expected[0].status == 0
+    _assert_same(expected, actual, np.float32)
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_generic_composition_of_a_backends_ops_is_the_reference(backend):
+    """fit_epochs composed from a backend's forward/backward_delta/sgd_update (what every
+    backend without a compiled engine runs) ends where the reference formulas do."""
+    from chainrule._dispatch import Ops
+
+    for optimizer in ({"name": "gd"}, {"name": "adam"}):
+        m, s, epochs = 23, 8, 2
+        dims, acts, loss, X, Y = _problem("binary", m, np.float64)
+        probs = [0.6, 0.9]
+        perms, keys = _schedule(m, epochs, probs)
+        w = np.linspace(0.5, 1.5, m)
+        net = Network(dims, activations=acts, loss=loss, seed=5, backend="numpy")
+        results = []
+        for ops in (None, Ops(backend)):
+            Ws, bs, opt = _start(net, optimizer)
+            res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms,
+                                 np.full(epochs, 0.05), keys, 0, 99, s, 0.2, probs, acts, loss,
+                                 opt.get_config(), 0, opt.state, Ws, bs, ops=ops)
+            results.append((res, Ws, bs, opt.state))
+        _assert_same(results[0], results[1], np.float64)

@@ -102,7 +102,7 @@ def _first_nonfinite(named):
 
 
 def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
-               activations, loss, optimizer, t, state, Ws, bs, masks=None):
+               activations, loss, optimizer, t, state, Ws, bs, masks=None, ops=None):
     """Run up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch.
 
     Parameters
@@ -142,6 +142,10 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
     masks : callable, optional
         ``masks(e, k, mb) -> {l: D[l] / p[l]}`` replaces the counter-based masks (the
         course-exact mode draws them from a generator).
+    ops : backend ops, optional
+        Compose the steps from this backend's ``forward``, ``backward_delta`` and
+        ``sgd_update`` (the generic composition of the op); by default the reference
+        formulas themselves.
 
     Returns
     -------
@@ -173,12 +177,24 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
         for l in range(1, L + 1):
             params[f"W{l}"], params[f"b{l}"] = Ws[l - 1], bs[l - 1]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            AL, caches = ref.model_forward(Xb, params, activations, D)
             share = float(mb) if wb is None else float(np.sum(wb, dtype=np.float64))
+            if ops is None:
+                AL, caches = ref.model_forward(Xb, params, activations, D)
+            else:
+                D_list = None if D is None else [D.get(l) for l in range(L + 1)]
+                Zs, As = ops.forward(Xb, Ws, bs, activations, D_list)
+                AL = As[-1]
             J = ref.compute_cost(AL, Yb, loss, sample_weight=wb)
             if lambd:
                 J += ref.l2_cost(params, lambd, share)
-            dWs, dbs = _gradients(AL, Yb, caches, activations, loss, lambd, D, wb, share)
+            if ops is None:
+                dWs, dbs = _gradients(AL, Yb, caches, activations, loss, lambd, D, wb, share)
+            else:
+                dZL = ref.output_delta(AL, Yb, Zs[-1], activations[-1], loss, "L")
+                if wb is not None:
+                    dZL = dZL * (wb * AL.dtype.type(mb / share))
+                _, dWs, dbs, _ = ops.backward_delta(dZL, Zs, As, Ws, activations, "L",
+                                                    lambd * mb / share, D_list, False)
         bad = None if np.isfinite(J) else "cost"
         if bad is None:
             bad = _first_nonfinite([(f"{p}{l}", g) for l in range(1, L + 1)
@@ -191,14 +207,14 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
             opt.state = {key: v.copy() for key, v in state.items()}
             opt.t = int(t)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                opt.update(_Ops, new_W, new_b, dWs, dbs, float(lrs[e]))
-            bad = _first_nonfinite([(f"{p}{l}", P) for l in range(1, L + 1)
-                                    for p, P in (("W", new_W[l - 1]), ("b", new_b[l - 1]))])
+                opt.update(_Ops if ops is None else ops, new_W, new_b, dWs, dbs, float(lrs[e]))
+            bad = _first_nonfinite(sorted(opt.state.items()))  # the state is the cause
             if bad is not None:
-                bad = f"new parameter {bad}"
+                bad = f"new optimiser state {bad}"
             else:
-                bad = _first_nonfinite(sorted(opt.state.items()))
-                bad = None if bad is None else f"new optimiser state {bad}"
+                bad = _first_nonfinite([(f"{p}{l}", P) for l in range(1, L + 1)
+                                        for p, P in (("W", new_W[l - 1]), ("b", new_b[l - 1]))])
+                bad = None if bad is None else f"new parameter {bad}"
         if bad is not None:
             return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
         for P, new in zip(Ws + bs, new_W + new_b):
