@@ -34,9 +34,10 @@ enum cr_train_status {
     CR_SMALL_WORKSPACE = 9
 };
 
-/* What made a step unsafe (cr_fit_result.what), the first found in this order: the cost,
- * the gradients (dW1, db1, dW2, ...), the new parameters (W1, b1, W2, ...), the new
- * optimiser state (s before v; per prefix dW1, dW2, ..., then db1, db2, ...). */
+/* What made a step unsafe (cr_fit_result.what), the first found in this order (the
+ * reference engine's): the cost, the gradients (dW1, db1, dW2, ...), the new optimiser
+ * state (s before v; per prefix dW1, dW2, ..., then db1, db2, ...), the new parameters
+ * (W1, b1, W2, ...). */
 enum cr_nonfinite {
     CR_FINITE = 0,
     CR_NONFINITE_COST = 1,

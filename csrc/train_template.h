@@ -502,16 +502,16 @@ static void CR_NAME(diagnose)(const CR_NAME(opt) *o, const struct cr_fit_config 
     /* bits of opt_pass per layer and W/b: 1 new P, 2 new v, 4 new s */
     int found = 0;
     for (int pass = 0; pass < 3 && !found; ++pass) {
-        /* pass 0: the parameters W1, b1, W2 ...; pass 1: s (dW1, dW2, ..., db1, ...);
-         * pass 2: v, in the same order */
-        const int bit = pass == 0 ? 1 : (pass == 1 ? 4 : 2);
-        if ((pass == 1 && !has_s) || (pass == 2 && !has_v)) continue;
+        /* pass 0: s (dW1, dW2, ..., db1, ...); pass 1: v, in the same order (sorted names,
+         * as the reference); pass 2: the parameters W1, b1, W2 ... */
+        const int bit = pass == 0 ? 4 : (pass == 1 ? 2 : 1);
+        if ((pass == 0 && !has_s) || (pass == 1 && !has_v)) continue;
         for (int kind = 0; kind < 2 && !found; ++kind) {
             for (i64 l = 0; l < L && !found; ++l) {
                 const i64 n = dims[l + 1], n_prev = dims[l];
                 /* the parameters interleave W and b per layer; the states list W first */
                 for (int bias = 0; bias < 2 && !found; ++bias) {
-                    if (pass == 0 ? (kind == 1) : (bias != kind)) continue;
+                    if (pass == 2 ? (kind == 1) : (bias != kind)) continue;
                     int r = bias ? CR_NAME(opt_pass)(o, b[l], ws->db[l], has_v ? v_b[l] : NULL,
                                                      has_s ? s_b[l] : NULL, n, 0, NULL)
                                  : CR_NAME(opt_pass)(o, W[l], ws->dW[l], has_v ? v_W[l] : NULL,
@@ -519,10 +519,10 @@ static void CR_NAME(diagnose)(const CR_NAME(opt) *o, const struct cr_fit_config 
                                                      NULL);
                     if (r & bit) {
                         found = 1;
-                        res->what = pass == 0 ? CR_NONFINITE_PARAMETER : CR_NONFINITE_STATE;
+                        res->what = pass == 2 ? CR_NONFINITE_PARAMETER : CR_NONFINITE_STATE;
                         res->layer = l + 1;
                         res->bias = bias;
-                        res->state = pass == 0 ? 0 : (pass == 1 ? 's' : 'v');
+                        res->state = pass == 2 ? 0 : (pass == 0 ? 's' : 'v');
                     }
                 }
             }

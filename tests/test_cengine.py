@@ -132,15 +132,16 @@ def test_c_engine_matches_reference_engine(optimizer, dropout, lambd, weighted, 
 
 
 # Outputs and losses beyond the binary case: softmax + CE, the regression output, and the
-# pairs whose dZ[L] is dA[L] g'(Z[L]) (sigmoid + MSE, softmax + MSE, identity + BCE is not
-# a sensible pair, so tanh-free ones only).
+# pairs whose dZ[L] is dA[L] g'(Z[L]) (sigmoid + CCE or MSE) or softmax's Jacobian times dA
+# (softmax + MSE or BCE).
 EXTRA = {
     "softmax": lambda m, dt: _problem("softmax", m, dt),
     "regression": lambda m, dt: _problem("regression", m, dt),
-    "sigmoid-mse": lambda m, dt: _retarget(_problem("multilabel", m, dt), "mean_squared_error"),
+    "sigmoid-cce": lambda m, dt: _problem("sigmoid-cce", m, dt),
+    "sigmoid-mse": lambda m, dt: _retarget(_problem("sigmoid-cce", m, dt),
+                                           "mean_squared_error"),
     "softmax-mse": lambda m, dt: _retarget(_problem("softmax", m, dt), "mean_squared_error"),
-    "sigmoid-cce": lambda m, dt: _retarget(_problem("multilabel", m, dt),
-                                           "categorical_crossentropy"),
+    "softmax-bce": lambda m, dt: _retarget(_problem("softmax", m, dt), "binary_crossentropy"),
 }
 
 
