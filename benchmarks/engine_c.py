@@ -64,13 +64,13 @@ def run_engine(fit, p):
                for k, v in ((f"W{l}", Ws[l - 1]), (f"b{l}", bs[l - 1]))})
     E, m, s = p["epochs"], p["XT"].shape[0], p["s"]
     steps = E * (-(-m // s))
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     res = fit(p["XT"], p["YT"], None, p["perms"], np.full(E, 1e-3), np.zeros(E, np.int64), 0,
               steps, s, 0.0, [1.0] * (len(Ws) - 1), p["acts"], "categorical_crossentropy",
               opt.get_config(), 0, opt.state, Ws, bs)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert res.steps == steps, res
-    return elapsed, res.cost_sum / res.weight_sum
+    return elapsed, cpu, res.cost_sum / res.weight_sum
 
 
 def run_floor(p):
@@ -85,7 +85,7 @@ def run_floor(p):
     dW = [np.empty_like(W) for W in Ws]
     for z in dZ:
         z[...] = 0.01
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for mb in sizes:
         for l in range(L):
             np.matmul(A[l][:mb], Ws[l].T, out=A[l + 1][:mb])
@@ -93,7 +93,7 @@ def run_floor(p):
             np.matmul(dZ[l][:mb].T, A[l][:mb], out=dW[l])
             if l:
                 np.matmul(dZ[l][:mb], Ws[l], out=dZ[l - 1][:mb])
-    return time.perf_counter() - t0, None
+    return time.perf_counter() - t0, time.process_time() - c0, None
 
 
 def main():
@@ -107,8 +107,8 @@ def main():
     from chainrule import _cengine
     variants = {"c": lambda p: run_engine(_cengine.fit_epochs, p)}
     try:
-        from chainrule import _numba_engine  # noqa: F401 (h12n's, when merged)
-        variants["numba"] = lambda p: run_engine(_numba_engine.fit_epochs, p)
+        from chainrule import _engine_numba
+        variants["numba"] = lambda p: run_engine(_engine_numba.fit_epochs, p)
     except ImportError:
         pass
     if not args.no_numpy:
@@ -128,21 +128,25 @@ def main():
             for fn in variants.values():  # warm-up (numba compiles, plans are made)
                 fn(p)
             times = {k: [] for k in variants}
+            cpus = {k: [] for k in variants}
             costs = {}
             for _ in range(args.rounds):
                 for k, fn in variants.items():
-                    elapsed, cost = fn(p)
+                    elapsed, cpu, cost = fn(p)
                     times[k].append(elapsed)
+                    cpus[k].append(cpu)
                     if cost is not None:
                         costs[k] = cost
             med = {k: statistics.median(v) for k, v in times.items()}
+            med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
             dims, m, E, s, dt, _ = WORKLOADS[name]
             print(f"\n{name}: {m}x{dims[0]} {dims} adam batch {s}, {E} epoch(s), {dt}, "
-                  f"medians of {args.rounds} interleaved runs (s)")
+                  f"medians of {args.rounds} interleaved runs: wall s (process CPU s)")
             for k, v in med.items():
-                print(f"  {k:6s} {v:8.4f}  x floor {v / med['floor']:6.2f}  "
-                      f"x c {v / med['c']:6.2f}  (min {min(times[k]):.4f}, "
-                      f"max {max(times[k]):.4f})")
+                c = med_cpu[k]
+                print(f"  {k:6s} {v:8.4f} ({c:7.4f})  x floor {v / med['floor']:5.2f} "
+                      f"({c / med_cpu['floor']:5.2f})  x c {v / med['c']:5.2f} "
+                      f"({c / med_cpu['c']:5.2f})  wall min {min(times[k]):.4f}")
             base = costs.get("numpy")
             if base is not None:
                 for k, c in costs.items():

@@ -210,7 +210,9 @@ static double CR_NAME(example_loss)(int loss, const REAL *a, const REAL *y, i64 
             REAL ac = CR_NAME(clip)(a[i]);
             total -= (double)y[i] * (double)LOG(ac) + (double)(1 - y[i]) * (double)LOG(1 - ac);
         } else if (loss == CR_CATEGORICAL_CROSSENTROPY) {
-            total -= (double)y[i] * (double)LOG(CR_NAME(clip)(a[i]));
+            /* y log(clip(a)) is 0 for y = 0 (the clipped log is finite): one log per
+             * example for one-hot labels */
+            if (y[i] != 0) total -= (double)y[i] * (double)LOG(CR_NAME(clip)(a[i]));
         } else {
             double e = (double)a[i] - (double)y[i];
             total += e * e / 2;
