@@ -538,6 +538,10 @@ static void CR_NAME(diagnose)(const CR_NAME(opt) *o, const struct cr_fit_config 
 
 /* ------------------------------------------------------------------------- the engine */
 
+#ifndef CR_GATHER_AHEAD
+#define CR_GATHER_AHEAD 4
+#endif
+
 CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL *w,
                                      const long long *perms, const double *lrs,
                                      const unsigned long long *keys,
@@ -624,9 +628,19 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         const REAL *X0 = XT + start * n0, *Yb = YT + start * nL, *wb = w ? w + start : NULL;
         if (perms) {
             const long long *idx = perms + e * m + start;
+            for (i64 r = 0; r < mb; ++r)
+                if (idx[r] < 0 || idx[r] >= m) return CR_BAD_INDEX;
+            const i64 row_bytes = n0 * (i64)sizeof(REAL);
             for (i64 r = 0; r < mb; ++r) {
                 const long long q = idx[r];
-                if (q < 0 || q >= m) return CR_BAD_INDEX;
+#if defined(__GNUC__)
+                /* the rows are scattered over XT: start reading a few rows ahead, so that
+                 * several rows are on their way from memory at once */
+                if (r + CR_GATHER_AHEAD < mb) {
+                    const char *ahead = (const char *)(XT + idx[r + CR_GATHER_AHEAD] * n0);
+                    for (i64 off = 0; off < row_bytes; off += 64) __builtin_prefetch(ahead + off);
+                }
+#endif
                 memcpy(ws.X + r * n0, XT + q * n0, (size_t)n0 * sizeof(REAL));
                 memcpy(ws.Y + r * nL, YT + q * nL, (size_t)nL * sizeof(REAL));
                 if (w) ws.w[r] = w[q];
