@@ -136,20 +136,24 @@ int CR_NAME(cr_dropout_mask)(unsigned long long key, long long layer, long long 
 
 /* ------------------------------------------------------------------------- forward */
 
-/* Row-wise softmax of Z (mb, n) into A, shifted by the row max. */
-static void CR_NAME(softmax_rows)(const REAL *Z, REAL *A, i64 n, i64 mb)
+/* Row-wise softmax of Z (mb, n) into A, shifted by the row max; e^(z - max) by the
+ * vectorised exponential of dense.c (a few ulp from libm's; z - max <= 0). */
+CR_CLONES static void CR_NAME(softmax_rows)(const REAL *Z, REAL *A, i64 n, i64 mb)
 {
     for (i64 r = 0; r < mb; ++r) {
         const REAL *z = Z + r * n;
         REAL *a = A + r * n;
         REAL mx = z[0];
         for (i64 i = 1; i < n; ++i) mx = (z[i] > mx || z[i] != z[i]) ? z[i] : mx;
-        REAL total = 0;
         for (i64 i = 0; i < n; ++i) {
-            a[i] = EXP(z[i] - mx);
-            total += a[i];
+            double sc, q;
+            cr_exp_parts((double)(z[i] - mx), &sc, &q);
+            a[i] = (REAL)(sc + sc * q);
         }
-        for (i64 i = 0; i < n; ++i) a[i] = a[i] / total;
+        REAL total = 0;
+        for (i64 i = 0; i < n; ++i) total += a[i];
+        const REAL inv = 1 / total; /* one division per example (an ulp from a[i] / total) */
+        for (i64 i = 0; i < n; ++i) a[i] = a[i] * inv;
     }
 }
 
