@@ -104,8 +104,8 @@ def main():
     parser.add_argument("--no-numpy", action="store_true", help="skip the reference engine")
     args = parser.parse_args()
 
-    from chainrule import _cengine
-    variants = {"c": lambda p: run_engine(_cengine.fit_epochs, p)}
+    from chainrule.backends.c import plans as c_plans
+    variants = {"c": lambda p: run_engine(c_plans.fit_epochs, p)}
     try:
         from chainrule import _engine_numba
         variants["numba"] = lambda p: run_engine(_engine_numba.fit_epochs, p)

@@ -154,7 +154,7 @@ def _sweep_fit_epochs(cb, sources, rng):
     of one, a last smaller batch and m = 1, with and without shuffle, dropout and weights."""
     import numpy as np
 
-    from chainrule import _cengine as ce
+    from chainrule.backends.c import plans as ce
     from chainrule import reference as ref
     from chainrule._engine_ref import fit_epochs as ref_fit_epochs
     from chainrule.optim import make_optimizer

@@ -1,4 +1,4 @@
-"""The C training engine (``cr_fit_epochs`` through ``chainrule._cengine``).
+"""The C training engine (``cr_fit_epochs`` through ``chainrule.backends.c``).
 
 Oracles: Random123's known-answer vectors for its Philox4x32-10; the NumPy masks of
 ``chainrule._philox`` bit for bit; the NumPy reference engine (``chainrule._engine_ref``)
@@ -21,15 +21,16 @@ from chainrule.optim import make_optimizer
 from conftest import TOLERANCES, assert_close
 from test_engine import BATCHING, OPT_IDS, OPTIMIZERS, PHILOX_KAT, _problem, _schedule
 
-ce = pytest.importorskip("chainrule._cengine", reason="the C backend is not built")
-cb = pytest.importorskip("chainrule._cbackend", reason="the C backend is not built")
+cb = pytest.importorskip("chainrule.backends.c", reason="the C backend is not built")
+ce = cb.plans  # the op fit_epochs
+cw = cb.wrappers  # the checked calls: philox4x32_10, dropout_mask
 
 
 # --------------------------------------------------------------------------- Philox, masks
 
 @pytest.mark.parametrize("counter,key,expected", PHILOX_KAT)
 def test_philox4x32_c_matches_random123_known_answers(counter, key, expected):
-    assert ce.philox4x32_10(counter, key) == expected
+    assert cw.philox4x32_10(counter, key) == expected
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
@@ -40,18 +41,18 @@ def test_dropout_mask_c_bit_identical_to_numpy(dtype, n, mb):
         for p, layer, batch in ((0.5, 1, 0), (0.8, 3, 11), (0.999, 2, 2 ** 32 - 1),
                                 (0.3, 4, 7), (0.7, 1, 468), (1.0, 1, 0)):
             expected = _philox.dropout_mask(key, layer, batch, n, mb, p, dtype)
-            actual = ce.dropout_mask(key, layer, batch, n, mb, p, dtype)
+            actual = cw.dropout_mask(key, layer, batch, n, mb, p, dtype)
             assert actual.dtype == expected.dtype and actual.shape == expected.shape
             assert actual.tobytes() == expected.tobytes()
 
 
 def test_dropout_mask_c_rejects_bad_arguments():
     with pytest.raises(InputError):
-        ce.dropout_mask(1, 1, 0, 2, 2, 0.0, np.float64)
+        cw.dropout_mask(1, 1, 0, 2, 2, 0.0, np.float64)
     with pytest.raises(InputError):
-        ce.dropout_mask(1, 1, 0, 2, 2, 0.5, np.int32)
+        cw.dropout_mask(1, 1, 0, 2, 2, 0.5, np.int32)
     with pytest.raises(ShapeError):
-        ce.dropout_mask(1, 1, 0, 0, 2, 0.5, np.float64)
+        cw.dropout_mask(1, 1, 0, 0, 2, 0.5, np.float64)
 
 
 # --------------------------------------------------------------------------- the engine
