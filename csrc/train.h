@@ -93,7 +93,8 @@ int cr_dropout_mask_f32(unsigned long long key, long long layer, long long batch
 long long cr_fit_workspace_bytes(const struct cr_fit_config *config, int real_bytes);
 
 /* n_steps training steps from batch k0 of epoch 0 of the chunk, over epochs 0 .. n_epochs-1:
- * epoch e uses perms + e m (NULL: identity), learning rate lrs[e], dropout key keys[e].
+ * epoch e uses perms + e m (NULL: identity), learning rate lrs[e] (any value: a rate that
+ * makes a new parameter non-finite refuses the step), dropout key keys[e].
  * Batch k of an epoch = examples order[k s : (k+1) s] (the last one smaller).
  * w (m,) example weights or NULL. W[l], b[l] (l = 0 .. L-1) updated in place; v_W, v_b
  * (momentum, adam) and s_W, s_b (rmsprop, adam) the optimiser state in the shapes of W, b

@@ -454,7 +454,8 @@ CR_CLONES static double CR_NAME(max_abs_or_nan)(const REAL *x, i64 size, int non
 static int CR_NAME(update_bound_ok)(const CR_NAME(opt) *o, const double *mx, const REAL *g,
                                     i64 size)
 {
-    const double limit = (double)REAL_MAX / 4, lr = (double)o->lr, eps = (double)o->eps;
+    /* |lr|: a rate < 0 is applied as given; an infinite or NaN rate fails every test */
+    const double limit = (double)REAL_MAX / 4, lr = fabs((double)o->lr), eps = (double)o->eps;
     const double Mp = mx[0], Mv = mx[1], Ms = mx[2], Mg = CR_NAME(max_abs_nan)(g, size);
     if (!(Mp < limit && Mg < limit && lr * Mg < limit)) return 0;
     const double denom_min = o->inside ? sqrt(eps) : eps;
@@ -582,8 +583,6 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         return CR_SMALL_WORKSPACE;
     CR_NAME(fit_ws) ws;
     CR_NAME(fit_layout)(c, base, &ws);
-    for (i64 e = 0; e < n_epochs; ++e)
-        if (!(lrs[e] >= 0 && lrs[e] <= DBL_MAX)) return CR_BAD_SIZE;
     /* the maxima of the update's bound (then kept by every commit): per layer
      * max|W|, max|v_W|, max|s_W|, max|b|, max|v_b|, max|s_b| */
     for (i64 l = 0; l < L; ++l) {

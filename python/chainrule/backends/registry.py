@@ -51,16 +51,27 @@ compute_cost=False) -> (ok, cost)``
 
 Optional ops (named here, registered only by the backends that have them)
 
-``fit_epochs``
-    reserved for whole epochs of training in one compiled call (being written); a backend
-    that registers it declares the feature that tells ``chainrule.training`` to use it.
+``fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
+activations, loss, optimizer, t, state, Ws, bs) -> ChunkResult``
+    up to ``n_steps`` mini-batch training steps in one compiled call, from batch ``k0`` of the
+    chunk's epoch 0, crossing epoch ends: the arguments, semantics and result of the NumPy
+    reference :func:`chainrule._engine_ref.fit_epochs` (the oracle). ``XT`` (m, n[0]) and
+    ``YT`` (m, n[L]) hold the examples as rows (C-contiguous, the network's dtype); epoch
+    ``e`` of the chunk uses the order ``perms[e]`` (int64 (E, m), or ``None``: the given
+    order), the rate ``lrs[e]`` and the 64-bit dropout key ``keys[e]`` (counter-based
+    Philox masks, bit-identical on every backend); ``optimizer`` is an optimiser's
+    ``get_config()``, ``t`` its step count and ``state`` its arrays (updated in place, as
+    ``Ws`` and ``bs``). A step is applied only when its cost, gradients, new parameters and
+    new optimiser state are all finite; otherwise the call stops there (``status`` 1,
+    ``what`` says what). A backend that registers it declares ``"fit:epochs"``.
 
 Features
 --------
 Each backend declares what it supports (:func:`declare_features`, checked against
 ``KNOWN_FEATURES``): ``"step:sgd"``/``"loop:sgd"`` (its ``train_step``/``train_loop`` are the
 fused SGD step and loop, which an optimiser whose ``fused_update`` is ``"sgd"`` may use),
-``"dropout"``, ``"l2"``. Training asks ``ops.supports(feature)``, never a backend's name.
+``"dropout"``, ``"l2"``, ``"fit:epochs"`` (it registers ``fit_epochs``). Training asks
+``ops.supports(feature)``, never a backend's name.
 
 Selection
 ---------
@@ -93,6 +104,7 @@ KNOWN_FEATURES = frozenset({
     "loop:sgd",   # train_loop runs n full-batch SGD steps in one call
     "dropout",    # train_step/forward/backward take dropout masks
     "l2",         # train_step/backward take lambd
+    "fit:epochs",  # fit_epochs: chunks of mini-batch steps in one compiled call
 })
 
 _MODULES = {
