@@ -20,7 +20,11 @@ bs = [np.zeros((dims[l], 1), dtype="{dtype}") for l in range(1, len(dims))]
 """
 
 _FIRST_STEP = """
-from chainrule import _dispatch, reference as ref
+from chainrule import reference as ref
+try:
+    from chainrule.backends import registry as _dispatch
+except ImportError:  # commits before the backends/ package
+    from chainrule import _dispatch
 ops = _dispatch.Ops("{backend}")
 acts = [ref.parse_activation("{hidden}")] * (len(dims) - 2) + [ref.parse_activation("{output}")]
 ops.train_step(X, Y, Ws, bs, acts, "{loss}", 0.01, 0.0, None, False)
@@ -38,7 +42,9 @@ class FirstCall:
         common.ops(backend)  # n/a when the backend does not import here
 
     def timeraw_import_backend(self, backend, workload, dtype):
-        return f'from chainrule import _dispatch; _dispatch.Ops("{backend}")'
+        return ("try:\n    from chainrule.backends import registry as _dispatch\n"
+                "except ImportError:\n    from chainrule import _dispatch\n"
+                f'_dispatch.Ops("{backend}")')
 
     def timeraw_first_train_step(self, backend, workload, dtype):
         dims, m, _, hidden, output = common.WORKLOADS[workload]

@@ -35,9 +35,9 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from chainrule import _cbackend as cb
+from chainrule.backends import c as cb
 from chainrule import reference as ref
-from chainrule._dispatch import Ops
+from chainrule.backends.registry import Ops
 
 WORKLOADS = {
     # name: (layer_dims, m, hidden, output, dtype)

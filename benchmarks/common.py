@@ -1,6 +1,6 @@
 """Shared by the asv suites: backends, workloads and seeded problems.
 
-The suites import only what every commit of chainrule has (``_dispatch``, ``reference``,
+The suites import only what every commit of chainrule has (the registry, ``reference``,
 ``Network``), so history mode can run them over older commits. An unavailable backend
 raises ``NotImplementedError`` in ``setup``, which asv shows as n/a.
 
@@ -11,7 +11,10 @@ import os
 
 import numpy as np
 
-from chainrule import _dispatch
+try:
+    from chainrule.backends import registry as _dispatch
+except ImportError:  # commits before the backends/ package
+    from chainrule import _dispatch
 from chainrule import reference as ref
 
 FULL = os.environ.get("CHAINRULE_BENCH_FULL", "").strip() not in ("", "0")

@@ -77,7 +77,7 @@ def interleaved(fns, repeats, number):
 def step_fns(name, lambd=0.0):
     """The callables timed for one workload: numpy step, numba step, numba loop, bare GEMMs."""
     import numba
-    from chainrule._dispatch import Ops
+    from chainrule.backends.registry import Ops
     numpy_ops, numba_ops = Ops("numpy"), Ops("numba")
     X, Y, Ws, bs, acts, loss, _ = make_problem(name)
     lr = 1e-6  # tiny: the parameters barely move while timing, the work is the same
@@ -151,7 +151,7 @@ def measure(name, repeats, threads):
 def compile_times():
     """First call in a fresh process with an empty cache dir, then again with it warm."""
     code = ("import time; t0 = time.perf_counter(); import chainrule; "
-            "from benchmarks.numba_step import make_problem; from chainrule._dispatch import Ops; "
+            "from benchmarks.numba_step import make_problem; from chainrule.backends.registry import Ops; "
             "t1 = time.perf_counter(); ops = Ops('numba'); "
             "X, Y, Ws, bs, acts, loss, lr = make_problem('{w}'); "
             "ops.train_step(X, Y, Ws, bs, acts, loss, lr); t2 = time.perf_counter(); "
@@ -206,7 +206,7 @@ def main():
         return
     import scipy
 
-    import chainrule._numba_backend  # noqa: F401  (loads SciPy's BLAS too)
+    import chainrule.backends.numba  # noqa: F401  (loads SciPy's BLAS too)
     import chainrule.core as core
     from threadpoolctl import threadpool_info
     print("numpy", np.__version__, "scipy", scipy.__version__, "fastmath", core.FASTMATH)

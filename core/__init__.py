@@ -1,7 +1,7 @@
 """Fused Numba kernels (installed as ``chainrule.core``): arithmetic only.
 
 The caller validates, casts every array to one float dtype, makes it C-contiguous and
-allocates the outputs; see ``chainrule._numba_backend``.
+allocates the outputs; see ``chainrule.backends.numba``.
 """
 
 from ._config import FASTMATH, UNCACHED

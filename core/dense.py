@@ -1,6 +1,6 @@
 """Fused kernels of one dense layer: forward ``Z = W A_prev + b; A = g(Z)`` and its backward.
 
-The caller (``chainrule._numba_backend``) guarantees: every array C-contiguous and of one
+The caller (``chainrule.backends.numba``) guarantees: every array C-contiguous and of one
 float dtype (float32 or float64), shapes consistent, outputs allocated. Activations and
 losses are small ints (the codes below). The GEMMs are ``np.dot(..., out=...)``, which
 numba sends to SciPy's BLAS; everything else happens in one sweep around them.
@@ -13,9 +13,9 @@ import numpy as np
 from . import vmath
 from ._config import inline, kernel
 
-# Activation codes (same order as chainrule.reference.ACTIVATIONS)
+# Activation codes: equal to chainrule.spec's (core imports no chainrule; a test checks)
 SIGMOID, RELU, TANH, LEAKY_RELU, IDENTITY, SOFTMAX = 0, 1, 2, 3, 4, 5
-# Loss codes (same order as chainrule.reference.LOSSES)
+# Loss codes: equal to chainrule.spec's
 BINARY_CE, CATEGORICAL_CE, MSE = 0, 1, 2
 
 

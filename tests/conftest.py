@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainrule import _dispatch
+from chainrule.backends import registry as _dispatch
 from chainrule import reference as ref
+from chainrule import spec
 
 # Tolerances keyed by dtype, tuned by measurement (see the style guide's starting points).
 TOLERANCES = {
@@ -65,3 +66,30 @@ def network_problem(dims, loss, m, dtype, seed=0):
     p = ref.initialize_parameters(dims, rng=rng, dtype=dtype)
     L = len(dims) - 1
     return X, Y, [p[f"W{l}"] for l in range(1, L + 1)], [p[f"b{l}"] for l in range(1, L + 1)]
+
+
+# --------------------------------------------------------------------------- from the one table
+
+def hidden_activations():
+    """Every activation a hidden layer may use, as ``(name, alpha)`` (spec's table); one with
+    an ``alpha`` twice, with a positive and a negative one."""
+    out = []
+    for a in spec.ACTIVATION_TABLE:
+        if not a.output_only:
+            out += [(a.name, 0.2), (a.name, -0.3)] if a.has_alpha else [(a.name, 0.0)]
+    return out
+
+
+def output_losses():
+    """``((output, alpha), loss)`` pairs: every output with its default loss, and every loss
+    with each output it accepts that does not fuse with it (the ``dAL * g'`` path)."""
+    pairs = [((a.name, 0.2 if a.has_alpha else 0.0), a.default_loss)
+             for a in spec.ACTIVATION_TABLE]
+    for loss in spec.LOSS_TABLE:
+        for out in spec.loss_outputs(loss.name):
+            a = spec.ACTIVATIONS[out]
+            pair = ((out, 0.2 if a.has_alpha else 0.0), loss.name)
+            if (out, loss.name) not in spec.FUSED_OUTPUT_LOSS and pair not in pairs \
+                    and not a.output_only:
+                pairs.append(pair)
+    return pairs

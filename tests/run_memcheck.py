@@ -34,8 +34,8 @@ ACTIVATIONS = ["sigmoid", "relu", "tanh", ("leaky_relu", 0.1), "identity"]
 def sweep():
     import numpy as np
 
-    from chainrule import _cbackend as cb
-    from chainrule import _numpy_backend as nb
+    from chainrule.backends import c as cb
+    from chainrule.backends import numpy as nb
 
     rng = np.random.default_rng(0)
     count = 0
@@ -69,16 +69,16 @@ def sweep():
                 else:
                     np.testing.assert_allclose(actual, expected, **tol)
             count += 1
-        fn = cb._FN[np.dtype(dt)]
+        fn = cb.wrappers._FN[np.dtype(dt)]
         W3, b3 = W.copy(), b.copy()
-        cb._check_status(fn[4](cb._buf(dZ), cb._buf(A_prev), cb._buf(b), -0.1, 0.9, 0.1,
-                               cb._out(W3), cb._out(b3), n, n_prev, m), "cr_dense_update")
+        cb.wrappers._check_status(fn[4](cb.wrappers._buf(dZ), cb.wrappers._buf(A_prev), cb.wrappers._buf(b), -0.1, 0.9, 0.1,
+                               cb.wrappers._out(W3), cb.wrappers._out(b3), n, n_prev, m), "cr_dense_update")
         np.testing.assert_allclose(W3, 0.9 * W - 0.1 * (dZ @ A_prev.T), **tol)
         np.testing.assert_allclose(b3, 0.9 * b, **tol)
-        assert fn[5](cb._buf(dZ), dZ.size) == np.abs(dZ).max()
+        assert fn[5](cb.wrappers._buf(dZ), dZ.size) == np.abs(dZ).max()
         W2, b2 = W.copy(), b.copy()
         cb.sgd_update([W2], [b2], [dZ[:, :1] @ A_prev[:, :1].T], [b], 0.1)
-        assert cb._all_finite([W2, b2])
+        assert cb.wrappers._all_finite([W2, b2])
     count += _sweep_train_step(cb, sources, rng)
     cb.use_blas("auto")
     print(f"memcheck sweep: {count} kernel calls checked (BLAS: {blas})", flush=True)
@@ -97,7 +97,7 @@ def _sweep_train_step(cb, sources, rng):
     import numpy as np
 
     from chainrule import reference as ref
-    from chainrule._dispatch import Ops
+    from chainrule.backends.registry import Ops
 
     count = refused = 0
     for source, dt, (dims, acts, loss), m, lambd in itertools.product(

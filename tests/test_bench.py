@@ -13,7 +13,8 @@ import runpy
 import numpy as np
 import pytest
 
-from chainrule import _dispatch, _peers, bench, cli
+from chainrule import _peers, bench, cli
+from chainrule.backends import auto, registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -136,7 +137,7 @@ def test_compare_quick_runs_and_reports_missing_ones():
         assert r.peak is not None and r.peak >= 0
     for b in ("numba", "c"):
         r = by_name[f"chainrule[{b}]"]
-        if b in _dispatch.available_backends():
+        if b in registry.available_backends():
             assert r.status == "ok"
         else:
             assert r.status.startswith("missing")
@@ -188,28 +189,28 @@ FAST_SMALL = _table([
 @pytest.fixture
 def no_predicates(monkeypatch):
     """Backends may register vetoes (``_AUTO_PREDICATES``); these tests use only the table."""
-    monkeypatch.setattr(_dispatch, "_AUTO_PREDICATES", {})
+    monkeypatch.setattr(auto, "_AUTO_PREDICATES", {})
 
 
 def test_auto_rule_picks_the_fastest_measured_backend(no_predicates):
     both = ["numpy", "numba", "c"]
-    assert _dispatch.auto_rule([4, 4, 1], 16, np.float64, both, table=FAST_SMALL) == "c"
-    assert _dispatch.auto_rule([4, 4, 1], 16, np.float64, ["numpy", "numba"],
+    assert auto.auto_rule([4, 4, 1], 16, np.float64, both, table=FAST_SMALL) == "c"
+    assert auto.auto_rule([4, 4, 1], 16, np.float64, ["numpy", "numba"],
                                table=FAST_SMALL) == "numba"
     # nearest cell on a log scale: m = 700 is nearer 1024 than 16, where c is not 10% faster
-    assert _dispatch.auto_rule([4, 4, 1], 700, np.float64, both, table=FAST_SMALL) == "numba"
+    assert auto.auto_rule([4, 4, 1], 700, np.float64, both, table=FAST_SMALL) == "numba"
 
 
 def test_auto_rule_never_picks_a_backend_measured_slower_or_barely_faster_than_numpy(
         no_predicates):
     both = ["numpy", "numba", "c"]
-    assert _dispatch.auto_rule([1024, 1024, 1], 16, np.float64, both, table=FAST_SMALL) == "numpy"
-    assert _dispatch.auto_rule([2048, 2048, 1], 4096, np.float64, both,
+    assert auto.auto_rule([1024, 1024, 1], 16, np.float64, both, table=FAST_SMALL) == "numpy"
+    assert auto.auto_rule([2048, 2048, 1], 4096, np.float64, both,
                                table=FAST_SMALL) == "numpy"
     # no measurement for this dtype: numpy
-    assert _dispatch.auto_rule([4, 4, 1], 16, np.float32, both, table=FAST_SMALL) == "numpy"
+    assert auto.auto_rule([4, 4, 1], 16, np.float32, both, table=FAST_SMALL) == "numpy"
     # an empty table: numpy
-    assert _dispatch.auto_rule([4, 4, 1], 16, np.float64, both, table={}) == "numpy"
+    assert auto.auto_rule([4, 4, 1], 16, np.float64, both, table={}) == "numpy"
 
 
 def test_auto_rule_looks_up_a_measured_network_by_its_own_shape(no_predicates):
@@ -218,18 +219,18 @@ def test_auto_rule_looks_up_a_measured_network_by_its_own_shape(no_predicates):
              seconds={"numpy": 10.0, "numba": 9.5, "c": 5.0})])
     both = ["numpy", "numba", "c"]
     # its effective width (~63) would fall on the width-4 cells, where numba is fastest
-    assert _dispatch.auto_rule([1000, 4, 1], 200, np.float64, both, table=table) == "c"
-    assert _dispatch.auto_rule([1000, 4, 1], None, np.float64, both, table=table) == "c"
-    assert _dispatch.auto_rule([1000, 4, 1], 200, np.float64, ["numpy", "numba"],
+    assert auto.auto_rule([1000, 4, 1], 200, np.float64, both, table=table) == "c"
+    assert auto.auto_rule([1000, 4, 1], None, np.float64, both, table=table) == "c"
+    assert auto.auto_rule([1000, 4, 1], 200, np.float64, ["numpy", "numba"],
                                table=table) == "numpy"
     # another dtype: the grid again
-    assert _dispatch.auto_rule([1000, 4, 1], 200, np.float32, both, table=table) == "numpy"
+    assert auto.auto_rule([1000, 4, 1], 200, np.float32, both, table=table) == "numpy"
 
 
 def test_auto_rule_with_unknown_m_needs_a_win_at_every_m(no_predicates):
     both = ["numpy", "numba", "c"]
     # at width 4, numba wins at m=16 and m=1024; c only at m=16
-    assert _dispatch.auto_rule([4, 4, 1], None, np.float64, both, table=FAST_SMALL) == "numba"
+    assert auto.auto_rule([4, 4, 1], None, np.float64, both, table=FAST_SMALL) == "numba"
 
 
 def test_auto_rule_never_returns_an_unavailable_backend():
@@ -242,7 +243,7 @@ def test_auto_rule_never_returns_an_unavailable_backend():
         dims = [int(n) for n in rng.integers(1, 3000, size=rng.integers(2, 5))]
         m = None if rng.random() < 0.2 else int(rng.integers(1, 5000))
         dtype = np.dtype(rng.choice(["float32", "float64"]))
-        pick = _dispatch.auto_rule(dims, m, dtype, available, table=table)
+        pick = auto.auto_rule(dims, m, dtype, available, table=table)
         assert pick in available
         if pick != "numpy":  # and it was measured faster than numpy in the nearest cell(s)
             width = np.sqrt(np.mean([dims[i] * dims[i - 1] for i in range(1, len(dims))]))
@@ -251,37 +252,37 @@ def test_auto_rule_never_returns_an_unavailable_backend():
                                                                                 np.log(m)))]
             for c in table["cells"]:
                 if c["width"] == w and c["m"] in ms and c["dtype"] == dtype.name:
-                    assert c["seconds"][pick] <= _dispatch._AUTO_MARGIN * c["seconds"]["numpy"]
+                    assert c["seconds"][pick] <= auto._AUTO_MARGIN * c["seconds"]["numpy"]
 
 
 def test_auto_rule_respects_a_registered_predicate(monkeypatch, no_predicates):
-    monkeypatch.setitem(_dispatch._AUTO_PREDICATES, "c", lambda dims, m, dtype: False)
-    assert _dispatch.auto_rule([4, 4, 1], 16, np.float64, ["numpy", "numba", "c"],
+    monkeypatch.setitem(auto._AUTO_PREDICATES, "c", lambda dims, m, dtype: False)
+    assert auto.auto_rule([4, 4, 1], 16, np.float64, ["numpy", "numba", "c"],
                                table=FAST_SMALL) == "numba"
 
 
 def test_environment_override_beats_the_table(monkeypatch, no_predicates):
-    monkeypatch.setattr(_dispatch, "_auto_table", lambda: FAST_SMALL)
-    monkeypatch.setattr(_dispatch, "available_backends", lambda: ["numpy", "numba"])
+    monkeypatch.setattr(auto, "_auto_table", lambda: FAST_SMALL)
+    monkeypatch.setattr(registry, "available_backends", lambda: ["numpy", "numba"])
     monkeypatch.delenv("CHAINRULE_BACKEND", raising=False)
-    assert _dispatch.choose_backend([4, 4, 1], 16, np.float64) == "numba"
+    assert registry.choose_backend([4, 4, 1], 16, np.float64) == "numba"
     monkeypatch.setenv("CHAINRULE_BACKEND", "numpy")
-    assert _dispatch.choose_backend([4, 4, 1], 16, np.float64) == "numpy"
+    assert registry.choose_backend([4, 4, 1], 16, np.float64) == "numpy"
     monkeypatch.setenv("CHAINRULE_BACKEND", "auto")
-    assert _dispatch.choose_backend([4, 4, 1], 16, np.float64) == "numba"
+    assert registry.choose_backend([4, 4, 1], 16, np.float64) == "numba"
 
 
 def test_auto_with_the_committed_table_returns_an_available_backend():
     for name, w in bench.WORKLOADS.items():
         for m in (w.m, None, 1):
             for dtype in ("float32", "float64"):
-                assert _dispatch.choose_backend(w.layer_dims, m, dtype) in \
-                    _dispatch.available_backends()
+                assert registry.choose_backend(w.layer_dims, m, dtype) in \
+                    registry.available_backends()
 
 
 def test_committed_table_is_well_formed():
-    table = _dispatch._auto_table()
-    assert set(table["backends"]) <= set(_dispatch.BACKENDS) and "numpy" in table["backends"]
+    table = auto._auto_table()
+    assert set(table["backends"]) <= set(registry.BACKENDS) and "numpy" in table["backends"]
     assert table["cells"]
     for c in table["cells"]:
         assert c["dtype"] in ("float32", "float64") and c["width"] > 0 and c["m"] > 0
@@ -292,16 +293,16 @@ def test_committed_table_is_well_formed():
 def test_calibrate_quick_writes_a_table_that_auto_reads(tmp_path):
     grid = dict(widths=(4, 16), ms=(8,), dtypes=("float64",), depth=1, workloads=("planar",))
     table = bench.calibrate(grid, repeats=2, target_s=1e-4, log=lambda s: None)
-    assert table["backends"] == _dispatch.available_backends()
+    assert table["backends"] == registry.available_backends()
     assert len(table["cells"]) == 2
     assert [n["layer_dims"] for n in table["networks"]] == [[2, 4, 1]]
     path = tmp_path / "_auto_table.py"
     bench.write_table(table, path)
     loaded = runpy.run_path(str(path))["TABLE"]
     assert loaded == table
-    pick = _dispatch.auto_rule([4, 4, 1], 8, np.float64, _dispatch.available_backends(),
+    pick = auto.auto_rule([4, 4, 1], 8, np.float64, registry.available_backends(),
                                table=loaded)
-    assert pick in _dispatch.available_backends()
+    assert pick in registry.available_backends()
     summary = bench.rule_summary(loaded)
     assert "auto picks" in summary
     assert summary.count("\n") == 1 + len(loaded["cells"]) + len(loaded["networks"])

@@ -16,7 +16,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from chainrule import _numpy_backend as nb  # noqa: E402
+from chainrule.backends import numpy as nb  # noqa: E402
+from conftest import hidden_activations  # noqa: E402
 from chainrule.errors import InputError, ShapeError  # noqa: E402
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("chainrule._cdense") is None,
@@ -75,8 +76,7 @@ def layer_case(draw, with_backward):
             values = (values > 0) * 2.0
         arrays[name] = make(values, shape, dtype, draw(st.sampled_from(LAYOUTS)))
     case = dict(arrays=arrays, activation=draw(st.sampled_from(
-        ["sigmoid", "relu", "tanh", ("leaky_relu", 0.3), "identity"]
-        + ([] if with_backward else ["softmax"]))))
+        hidden_activations() + ([] if with_backward else ["softmax"]))))
     if with_backward:
         case.update(convention=draw(st.sampled_from("LJ")),
                     lambd=draw(st.sampled_from([0.0, 0.5])),
@@ -103,7 +103,7 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 @SETTINGS
 @given(layer_case(with_backward=False))
 def test_dense_forward_reference_or_clear_error(case):
-    from chainrule import _cbackend as cb
+    from chainrule.backends import c as cb
     a = case["arrays"]
     args = (a["A_prev"], a["W"], a["b"], case["activation"])
     if not valid(a):
@@ -119,7 +119,7 @@ def test_dense_forward_reference_or_clear_error(case):
 @SETTINGS
 @given(layer_case(with_backward=True))
 def test_dense_backward_reference_or_clear_error(case):
-    from chainrule import _cbackend as cb
+    from chainrule.backends import c as cb
     a = dict(case["arrays"])
     if case["first"]:
         a.pop("Z_prev")

@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 
 from chainrule import reference as ref
-from chainrule._compose import update_is_safe
-from chainrule._dispatch import Ops
+from chainrule.backends.compose import update_is_safe
+from chainrule.backends.registry import Ops
 from chainrule.errors import InputError
-from conftest import network_problem
+from conftest import hidden_activations, network_problem
 
 HAVE_C = importlib.util.find_spec("chainrule._cdense") is not None
 pytestmark = pytest.mark.skipif(not HAVE_C, reason="chainrule._cdense was not built")
 if HAVE_C:
-    from chainrule import _cbackend as cb
+    from chainrule.backends import c as cb
 
 DTYPES = ["float64", "float32"]
 TOL = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=2e-4, atol=2e-5)}
-HIDDEN = ["sigmoid", "relu", "tanh", ("leaky_relu", 0.2), "identity"]
+HIDDEN = hidden_activations()
 OUTPUTS = [("sigmoid", "binary_crossentropy"), ("softmax", "categorical_crossentropy"),
            ("identity", "mean_squared_error")]
 
@@ -74,7 +74,7 @@ def test_train_step_matches_numpy(path, dtype, hidden, output, dims, m):
                 assert J == pytest.approx(J_e, rel=1e-4 if dtype == "float32" else 1e-10)
             else:
                 assert np.isnan(J)
-        assert cb._workspace.plan is not None and cb._workspace.plan.Ws[0] is actual[0][0]
+        assert cb.plans._workspace.plan is not None and cb.plans._workspace.plan.Ws[0] is actual[0][0]
         assert_params(actual, expected, dtype)
 
 
@@ -84,9 +84,9 @@ def test_train_loop_matches_numpy_with_the_fused_update(monkeypatch, dtype, boun
     """The [3, 40, 30, 2] net updates its 40 x 30 layer straight from dZ A_prev^T; with a
     zero bound limit every fused layer falls back to computing dW and checking it exactly."""
     dims, loss = [3, 40, 30, 2], "categorical_crossentropy"
-    assert cb._fuse_update(30, 40, 23, 0.1)
+    assert cb.plans._fuse_update(30, 40, 23, 0.1)
     if bound_limit == "zero":
-        monkeypatch.setitem(cb._BOUND_LIMIT, np.dtype(dtype), 0.0)
+        monkeypatch.setitem(cb.plans._BOUND_LIMIT, np.dtype(dtype), 0.0)
     acts = [ref.parse_activation(a) for a in ["tanh", "relu", "softmax"]]
     X, Y, Ws, bs = problem(dims, loss, 23, dtype)
     expected, actual = copies(Ws, bs), copies(Ws, bs)
@@ -220,7 +220,7 @@ def test_alternating_batch_sizes_keep_two_plans():
         for cols in (slice(0, 8), slice(8, 13)):
             Ops("numpy").train_step(X[:, cols], Y[:, cols], *expected, acts, loss, 0.1)
             cb.train_step(X[:, cols], Y[:, cols], *actual, acts, loss, 0.1)
-            plans.append(cb._workspace.plan)
+            plans.append(cb.plans._workspace.plan)
     assert len({id(plan) for plan in plans}) == 2
     assert_params(actual, expected, "float64")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chainrule import Network
-from chainrule._dispatch import BACKENDS, available_backends
+from chainrule.backends.registry import BACKENDS, available_backends
 
 BACKEND_PARAMS = [pytest.param(b, marks=pytest.mark.skipif(
     b not in available_backends(), reason=f"backend {b!r} not available")) for b in BACKENDS]

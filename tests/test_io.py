@@ -108,9 +108,12 @@ def test_save_stores_every_state_entry_generically(tmp_path, monkeypatch):
     received = {}
     monkeypatch.setattr(Network, "set_state", lambda self, state: received.update(state))
     Network.load(path)
+    stored = {e["name"]: e["dtype"] for e in meta_of(members_of(path))["arrays"]}
     for k, v in extra.items():
         np.testing.assert_array_equal(received[k], v)
-        assert received[k].dtype == np.asarray(v).dtype
+        assert stored[k] == np.asarray(v).dtype.str  # the file keeps what get_state gave
+    # load hands set_state the checked state: moments in the network's dtype.
+    assert received["opt/s_db1"].dtype == net.dtype and received["opt/t"].dtype == np.int64
     assert {"W1", "b1", "W3", "b3"} <= set(received)
 
 
@@ -458,3 +461,337 @@ def test_save_killed_at_random_times_in_a_loop(tmp_path):
         seen.add(matches[0])
         mid_write += any(f.endswith(".tmp") for f in set(os.listdir(tmp_path)) - before)
     print(f"killed 6 times, {mid_write} while a temporary file was open; models seen {seen}")
+
+
+# --------------------------------------------------------------------------- issue 15: save
+
+def _trained(dtype="float64", optimizer="adam", **fit):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 20))
+    Y = (rng.random((1, 20)) > 0.5).astype(float)
+    net = make_net(dtype=dtype)
+    net.fit(X, Y, epochs=3, optimizer=optimizer, progress=False, **fit)
+    return net
+
+
+@pytest.mark.parametrize("spoil", ["W1 nan", "b2 inf", "moment nan", "moment negative",
+                                   "best params nan", "epoch negative"])
+def test_save_refuses_a_model_load_would_refuse_and_keeps_the_old_file(tmp_path, spoil,
+                                                                       monkeypatch):
+    path = tmp_path / "net.npz"
+    old = make_net(seed=7)
+    old.save(path)
+    net = _trained(early_stopping=True, validation_fraction=0.25)
+    state = net.get_state()
+    if spoil == "W1 nan":
+        state["W1"][1, 2] = np.nan
+    elif spoil == "b2 inf":
+        state["b2"][0, 0] = -np.inf
+    elif spoil == "moment nan":
+        state["opt/v_dW2"][0, 0] = np.nan
+    elif spoil == "moment negative":
+        state["opt/s_db1"][0, 0] = -1.0
+    elif spoil == "best params nan":
+        state["train/best/W1"][:] = np.nan
+    else:
+        state["train/epoch"] = np.array(-5)
+    # The model's state as a bad update or a bad set_state would leave it (save reads the
+    # model through get_state).
+    monkeypatch.setattr(net, "get_state", lambda: state)
+    with pytest.raises(chainrule.InputError, match="refusing to save .* previous file is intact"):
+        net.save(path)
+    assert_same_network(old, Network.load(path))
+    assert sorted(os.listdir(tmp_path)) == ["net.npz"]
+
+
+def test_save_keeps_a_finite_trained_model_with_infinite_best_cost(tmp_path):
+    """train/best is inf until the first validation record: that is a valid state."""
+    net = _trained()
+    assert net.get_state()["train/best"] == np.inf
+    assert_same_network(net, Network.load(net.save(tmp_path / "net.npz")))
+
+
+def test_save_through_a_symlink_writes_the_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "real" / "model.npz"
+    target.parent.mkdir()
+    make_net(seed=1).save(target)
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    chain = tmp_path / "chain.npz"
+    chain.symlink_to(link)
+    net = make_net(seed=2)
+    net.save(chain)
+    assert chain.is_symlink() and link.is_symlink()
+    assert os.readlink(link) == str(target)
+    assert_same_network(net, Network.load(target))
+    assert sorted(os.listdir(target.parent)) == ["model.npz"]  # the temporary file went there
+
+
+def test_save_through_a_dangling_symlink_creates_the_target(tmp_path):
+    target = tmp_path / "new.npz"
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    net = make_net()
+    net.save(link)
+    assert link.is_symlink()
+    assert_same_network(net, Network.load(target))
+    broken = tmp_path / "broken.npz"
+    broken.symlink_to(tmp_path / "no_dir" / "x.npz")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        net.save(broken)
+
+
+def test_save_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    path = tmp_path / "net.npz"
+    make_net().save(path)
+    os.chmod(path, 0o640)
+    make_net(seed=3).save(path)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+
+
+def test_save_refuses_a_directory(tmp_path):
+    with pytest.raises(ModelFileError, match="is a directory"):
+        make_net().save(tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_save_refuses_a_fifo_and_leaves_it(tmp_path):
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFileError, match="FIFO, not a regular file"):
+        make_net().save(fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert os.listdir(tmp_path) == ["pipe"]
+
+
+def test_save_refuses_a_device_node(tmp_path):
+    import stat
+
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    except (OSError, AttributeError):
+        dev = "/dev/null"  # not root: the system's own device, which must stay untouched
+    with pytest.raises(ModelFileError, match="device, not a regular file"):
+        make_net().save(dev)
+    assert stat.S_ISCHR(os.lstat(dev).st_mode)
+
+
+@pytest.mark.parametrize("path", [5, None, ["a.npz"]])
+def test_save_and_load_refuse_a_path_that_is_not_a_path(path):
+    with pytest.raises(chainrule.InputError, match="must be a file path"):
+        make_net().save(path)
+    with pytest.raises(chainrule.InputError, match="must be a file path"):
+        Network.load(path)
+
+
+# --------------------------------------------------------------------------- issue 15: load
+
+def _crafted(tmp_path, change_meta=None, entries=None, net=None):
+    """A saved trained model with metadata/arrays changed and the checksum made valid."""
+    net = net or _trained()
+    path = net.save(tmp_path / "net.npz")
+    members = members_of(path)
+    meta = meta_of(members)
+    for name, value in (entries or {}).items():
+        e = next(e for e in meta["arrays"] if e["name"] == name)
+        a = np.asarray(value)
+        members[e["member"]] = a
+        e["dtype"], e["shape"] = a.dtype.str, list(a.shape)
+    if change_meta:
+        change_meta(meta)
+    fix = isinstance(meta.get("arrays"), list) and all(
+        isinstance(e, dict) and isinstance(e.get("member"), str) and e["member"] in members
+        for e in meta["arrays"])
+    rewrite(path, with_meta(members, meta, fix_digest=fix))
+    return path
+
+
+def _rng_json(state):
+    return np.frombuffer(json.dumps(state).encode(), np.uint8)
+
+
+_PCG = {"bit_generator": "PCG64", "state": {"state": 1, "inc": 1}, "has_uint32": 0,
+        "uinteger": 0}
+
+
+@pytest.mark.parametrize("name, change, entries, words", [
+    ("generator state -1", None,
+     {"train/rng": _rng_json({**_PCG, "state": {"state": -1, "inc": 1}})},
+     "train/rng' is not a valid PCG64 state"),
+    ("generator state 2**200", None,
+     {"train/rng": _rng_json({**_PCG, "state": {"state": 2 ** 200, "inc": 1}})},
+     "train/rng' is not a valid PCG64 state"),
+    ("generator a list", None, {"train/rng": _rng_json([1, 2])}, "must be a generator state"),
+    ("another bit generator", None, {"train/rng": _rng_json({**_PCG, "bit_generator": "MT"})},
+     "expected 'PCG64'"),
+    ("history a list", lambda m: m.update(history=[1, 2]), None, "history must be a dict"),
+    ("history a string", lambda m: m.update(history="abc"), None, "history must be a dict"),
+    ("history cost a string", lambda m: m.update(history={"epoch": [0], "cost": "x"}), None,
+     "'cost' must be a list"),
+    ("history with a dict", lambda m: m.update(history={"epoch": [0], "cost": [{}]}), None,
+     "expected numbers"),
+    ("history longer than its epochs",
+     lambda m: m.update(history={"epoch": [0], "cost": [1.0], "lr": [1.0, 2.0]}), None,
+     "only 1 epochs"),
+    ("history costs and epochs differ",
+     lambda m: m.update(history={"epoch": [0, 1], "cost": [1.0]}), None, "2 epochs but 1"),
+    ("history epochs negative", lambda m: m.update(history={"epoch": [-1], "cost": [1.0]}),
+     None, "integers >= 0"),
+    ("table a string", lambda m: m.update(arrays="abc"), None, "array table is malformed"),
+    ("table shape a string", lambda m: m["arrays"][0].update(shape="3"), None,
+     "array table is malformed"),
+    ("table name an int", lambda m: m["arrays"][0].update(name=5), None,
+     "array table is malformed"),
+    ("table repeats a name", lambda m: m["arrays"].append(dict(m["arrays"][0])), None,
+     "repeats a name"),
+    ("config a list", lambda m: m.update(config=[1]), None, "no configuration"),
+    ("layer_dims [3, 2**40, 1]", lambda m: m["config"].update(layer_dims=[3, 2 ** 40, 1]),
+     None, r"keys do not match a 2-layer network"),
+    ("layer_dims [3, 2**40, 4, 1]",
+     lambda m: m["config"].update(layer_dims=[3, 2 ** 40, 4, 1]), None,
+     r"W1 has shape \(5, 3\)"),
+    ("layer_dims a string", lambda m: m["config"].update(layer_dims="351"), None,
+     "layer_dims must be a list"),
+    ("opt/t = -1", None, {"opt/t": np.array(-1)}, "'opt/t' is -1"),
+    ("opt/t a float", None, {"opt/t": np.array(2.5)}, "'opt/t' must be an integer"),
+    ("train/epoch = -5", None, {"train/epoch": np.array(-5)}, "'train/epoch' is -5"),
+    ("train/epoch two numbers", None, {"train/epoch": np.array([1, 2])}, "one integer"),
+    ("train/best NaN", None, {"train/best": np.array(np.nan)}, "best validation cost"),
+    ("NaN moment", None, {"opt/v_dW1": np.full((5, 3), np.nan)}, "opt/v_dW1 contains NaN"),
+    ("negative second moment", None, {"opt/s_dW1": -np.ones((5, 3))},
+     "average of squared gradients"),
+    ("moment of the wrong shape", None, {"opt/v_dW1": np.zeros((3, 5))}, "shape"),
+    ("W1 NaN", None, {"W1": np.full((5, 3), np.nan)}, "W1 contains NaN"),
+    ("optimizer config a list", None, {"train/optimizer": _rng_json([1])},
+     "optimiser configuration"),
+    ("signature a number", None, {"train/signature": _rng_json(5)}, "fingerprint"),
+    ("json not utf-8", None, {"train/signature": np.frombuffer(b"\xff\xfe", np.uint8)},
+     "not readable JSON"),
+    ("format_version true", lambda m: m.update(format_version=True), None,
+     "file format version True"),
+])
+def test_load_crafted_file_with_valid_checksum_raises_model_file_error(tmp_path, name, change,
+                                                                       entries, words):
+    path = _crafted(tmp_path, change, entries)
+    with pytest.raises(ModelFileError, match=words):
+        Network.load(path)
+
+
+def test_load_checks_layer_sizes_against_the_file_before_building_the_network(tmp_path,
+                                                                             monkeypatch):
+    """A 20000 x 20000 layer declared in a small file: refused before 3.2 GB are reserved."""
+    path = _crafted(tmp_path, lambda m: m["config"].update(
+        layer_dims=[3, 20000, 20000, 1], activations=[["relu", 0.0]] * 2 + [["sigmoid", 0.0]]))
+    monkeypatch.setattr(Network, "from_config",
+                        classmethod(lambda cls, c: pytest.fail("the network was built")))
+    with pytest.raises(ModelFileError, match=r"W1 has shape \(5, 3\)"):
+        Network.load(path)
+
+
+def _npy(a):
+    import io as stdio
+
+    buf = stdio.BytesIO()
+    np.lib.format.write_array(buf, a)
+    return buf.getvalue()
+
+
+def test_load_refuses_a_zip_that_inflates_before_reading_it(tmp_path):
+    """An 800 KB file whose member inflates to 800 MB: refused from the zip directory."""
+    import tracemalloc
+    import zipfile
+
+    path = make_net().save(tmp_path / "net.npz")
+    members = members_of(path)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for k, v in members.items():
+            z.writestr(k + ".npy", _npy(v))
+        header = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+        header["shape"] = (100_000_000,)
+        with z.open("a99.npy", "w", force_zip64=True) as f:
+            import io as stdio
+            buf = stdio.BytesIO()
+            np.lib.format.write_array_header_1_0(buf, header)
+            f.write(buf.getvalue())
+            for _ in range(800):
+                f.write(bytes(1 << 20))
+    assert os.path.getsize(path) < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match="members declare .* bytes but the file has"):
+            Network.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6
+
+
+def test_load_refuses_a_member_whose_header_declares_more_than_it_holds(tmp_path):
+    import zipfile
+
+    path = make_net().save(tmp_path / "net.npz")
+    members = members_of(path)
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    header["shape"] = (2 ** 40,)
+    import io as stdio
+    buf = stdio.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(path, "w") as z:
+        for k, v in members.items():
+            z.writestr(k + ".npy", _npy(v))
+        z.writestr("a99.npy", buf.getvalue() + bytes(64))
+    with pytest.raises(ModelFileError, match=r"declares shape \(1099511627776,\).* but holds 64"):
+        Network.load(path)
+
+
+def test_load_refuses_duplicate_or_foreign_zip_members(tmp_path):
+    import warnings
+    import zipfile
+
+    path = make_net().save(tmp_path / "net.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(path, "a") as z:
+            z.writestr("a0.npy", _npy(np.zeros((5, 3))))
+    with pytest.raises(ModelFileError, match="not distinct .npy arrays"):
+        Network.load(path)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", b"hello")
+    with pytest.raises(ModelFileError, match="not distinct .npy arrays"):
+        Network.load(path)
+
+
+def test_load_a_directory_is_a_model_file_error(tmp_path):
+    with pytest.raises(ModelFileError, match="is a directory"):
+        Network.load(tmp_path)
+
+
+def test_load_with_an_unknown_backend_blames_the_argument(tmp_path):
+    path = make_net().save(tmp_path / "net.npz")
+    with pytest.raises(chainrule.InputError, match=r"load\(backend='gpu'\): unknown backend") as e:
+        Network.load(path, backend="gpu")
+    assert not isinstance(e.value, ModelFileError)
+    assert Network.load(path, backend="NumPy").backend == "numpy"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_load_trained_checkpoint_round_trips_every_entry(tmp_path, dtype):
+    """The stricter load still takes everything fit writes (early stopping included)."""
+    net = _trained(dtype=dtype, early_stopping=True, validation_fraction=0.25)
+    assert "train/best/W1" in net.get_state()
+    assert_same_network(net, Network.load(net.save(tmp_path / "net.npz")))
+
+
+def test_check_save_path_is_the_rule_save_applies(tmp_path):
+    assert crio.check_save_path(tmp_path / "new.npz") == str(tmp_path / "new.npz")
+    with pytest.raises(ModelFileError, match="is a directory"):
+        crio.check_save_path(tmp_path)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        crio.check_save_path(tmp_path / "no" / "x.npz")
+    with pytest.raises(chainrule.InputError, match="must be a file path"):
+        crio.check_save_path(5)
+    assert os.listdir(tmp_path) == []  # checking writes nothing

@@ -1,4 +1,6 @@
-"""The numba backend (chainrule.core + chainrule._numba_backend) against the NumPy reference."""
+"""The numba backend's own properties (chainrule.core + chainrule.backends.numba): its vector
+math, whole runs against the numpy backend, allocations, threads, imports, the auto policy.
+Every op against the reference: tests/test_backends_oracle.py."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ import numpy as np
 import pytest
 
 import chainrule
-from chainrule import _dispatch
+from chainrule.backends import auto
+from chainrule.backends import registry as _dispatch
 from chainrule import reference as ref
-from chainrule._dispatch import Ops
+from chainrule.backends.registry import Ops
 
 pytestmark = pytest.mark.skipif(
     "numba" not in chainrule.available_backends(),
@@ -25,11 +28,6 @@ DTYPES = [np.float32, np.float64]
 # float32: the kernels compute exp/tanh in float64 and round once; NumPy works in float32.
 TOL = {np.dtype(np.float64): dict(rtol=1e-10, atol=1e-12),
        np.dtype(np.float32): dict(rtol=2e-4, atol=2e-6)}
-HIDDEN = [("sigmoid", 0.0), ("relu", 0.0), ("tanh", 0.0), ("leaky_relu", 0.01),
-          ("leaky_relu", -0.3), ("identity", 0.0)]
-OUTPUTS = HIDDEN + [("softmax", 0.0)]
-# (n, n_prev, m): odd shapes first
-SHAPES = [(3, 5, 7), (1, 1, 1), (4, 1, 9), (1, 6, 1), (5, 3, 1), (2, 4, 33)]
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
 needs_jit = pytest.mark.skipif(JIT_DISABLED,
                                reason="measures compiled code (NUMBA_DISABLE_JIT set)")
@@ -43,27 +41,6 @@ def numba_ops():
 @pytest.fixture(scope="module")
 def numpy_ops():
     return Ops("numpy")
-
-
-def assert_close(actual, expected, dtype):
-    assert actual.shape == expected.shape
-    assert actual.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(actual, expected, **TOL[np.dtype(dtype)])
-
-
-def odd_layout(x, kind):
-    """The same values as ``x``: C-contiguous, Fortran-ordered, a strided view, or read-only."""
-    if kind == "c":
-        return np.ascontiguousarray(x)
-    if kind == "f":
-        return np.asfortranarray(x)
-    if kind == "strided":
-        big = np.zeros((x.shape[0], 2 * x.shape[1]), x.dtype)
-        big[:, ::2] = x
-        return big[:, ::2]
-    y = np.array(x)
-    y.setflags(write=False)
-    return y
 
 
 # --------------------------------------------------------------------------- vectorised math
@@ -118,121 +95,8 @@ def test_l2_cost_counts_every_layer_without_the_biases():
     assert ref.l2_cost(Ws, 0.5, 3) == pytest.approx(expected)
 
 
-# --------------------------------------------------------------------------- layer ops
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("activation", OUTPUTS, ids=lambda a: f"{a[0]}{a[1]:g}")
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_dense_forward_matches_reference(numba_ops, numpy_ops, rng, dtype, activation, shape):
-    n, n_prev, m = shape
-    A_prev = (rng.standard_normal((n_prev, m)) * 2).astype(dtype)
-    W = rng.standard_normal((n, n_prev)).astype(dtype)
-    b = rng.standard_normal((n, 1)).astype(dtype)
-    expected = numpy_ops.dense_forward(A_prev, W, b, activation)
-    actual = numba_ops.dense_forward(A_prev, W, b, activation)
-    for a, e in zip(actual, expected):
-        assert_close(a, e, dtype)
-
-
-@pytest.mark.parametrize("layout", ["f", "strided", "readonly"])
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_forward_odd_layouts(numba_ops, numpy_ops, rng, dtype, layout):
-    A_prev = rng.standard_normal((4, 6)).astype(dtype)
-    W = rng.standard_normal((3, 4)).astype(dtype)
-    b = rng.standard_normal((3, 1)).astype(dtype)
-    expected = numpy_ops.dense_forward(A_prev, W, b, ("tanh", 0.0))
-    actual = numba_ops.dense_forward(odd_layout(A_prev, layout), odd_layout(W, layout),
-                                     odd_layout(b, layout), ("tanh", 0.0))
-    for a, e in zip(actual, expected):
-        assert_close(a, e, dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_relu_exactly_at_zero(numba_ops, numpy_ops, dtype):
-    # Z = 0 exactly where W's row is 0 and b = 0: relu(0) = 0 and g'(0) = 0.
-    A_prev = np.array([[1.0, -2.0, 3.0], [0.5, 0.0, -1.0]], dtype)
-    W = np.array([[0.0, 0.0], [1.0, -1.0]], dtype)
-    b = np.zeros((2, 1), dtype)
-    Z, A = numba_ops.dense_forward(A_prev, W, b, ("relu", 0.0))
-    assert np.all(Z[0] == 0) and np.all(A[0] == 0)
-    dZ = np.ones((1, 3), dtype)
-    W_next = np.ones((1, 2), dtype)
-    dZ_prev, _, _, _ = numba_ops.dense_backward(dZ, A, W_next, Z, ("relu", 0.0))
-    expected, _, _, _ = numpy_ops.dense_backward(dZ, A, W_next, Z, ("relu", 0.0))
-    assert np.all(dZ_prev[0] == 0)
-    assert_close(dZ_prev, expected, dtype)
-
-
-def _backward_case(rng, dtype, shape, with_mask):
-    n, n_prev, m = shape
-    dZ = rng.standard_normal((n, m)).astype(dtype)
-    A_prev = rng.standard_normal((n_prev, m)).astype(dtype)
-    W = rng.standard_normal((n, n_prev)).astype(dtype)
-    Z_prev = rng.standard_normal((n_prev, m)).astype(dtype)
-    mask = None
-    if with_mask:
-        keep = 0.7
-        mask = ((rng.random((n_prev, m)) < keep) / keep).astype(dtype)
-    return dZ, A_prev, W, Z_prev, mask
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("activation_prev", HIDDEN, ids=lambda a: f"{a[0]}{a[1]:g}")
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("convention", ["L", "J"])
-@pytest.mark.parametrize("lambd,with_mask,need_dA", [(0.0, False, False), (0.7, True, True),
-                                                     (0.0, True, False), (0.7, False, True)])
-def test_dense_backward_matches_reference(numba_ops, numpy_ops, rng, dtype, activation_prev, shape,
-                                          convention, lambd, with_mask, need_dA):
-    dZ, A_prev, W, Z_prev, mask = _backward_case(rng, dtype, shape, with_mask)
-    args = (dZ, A_prev, W, Z_prev, activation_prev, convention, lambd, mask, need_dA)
-    expected = numpy_ops.dense_backward(*args)
-    actual = numba_ops.dense_backward(*args)
-    for a, e in zip(actual, expected):
-        if e is None:
-            assert a is None
-        else:
-            assert_close(a, e, dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("need_dA", [False, True])
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_dense_backward_input_layer(numba_ops, numpy_ops, rng, dtype, need_dA, shape):
-    dZ, A_prev, W, _, _ = _backward_case(rng, dtype, shape, False)
-    args = (dZ, A_prev, W, None, None, "L", 0.3, None, need_dA)
-    expected = numpy_ops.dense_backward(*args)
-    actual = numba_ops.dense_backward(*args)
-    assert actual[0] is None and (actual[3] is None) == (not need_dA)
-    for a, e in zip(actual[1:], expected[1:]):
-        if e is not None:
-            assert_close(a, e, dtype)
-
-
-@pytest.mark.parametrize("layout", ["f", "strided", "readonly"])
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_backward_odd_layouts(numba_ops, numpy_ops, rng, dtype, layout):
-    dZ, A_prev, W, Z_prev, mask = _backward_case(rng, dtype, (3, 4, 5), True)
-    expected = numpy_ops.dense_backward(dZ, A_prev, W, Z_prev, ("sigmoid", 0.0), "L", 0.1, mask,
-                                        True)
-    actual = numba_ops.dense_backward(*(odd_layout(x, layout) for x in (dZ, A_prev, W, Z_prev)),
-                                      ("sigmoid", 0.0), "L", 0.1, odd_layout(mask, layout), True)
-    for a, e in zip(actual, expected):
-        assert_close(a, e, dtype)
-
-
 # --------------------------------------------------------------------------- network ops
 
-PAIRS = [  # (hidden, output, loss, n_out)
-    (("tanh", 0.0), ("sigmoid", 0.0), "binary_crossentropy", 1),
-    (("relu", 0.0), ("softmax", 0.0), "categorical_crossentropy", 3),
-    (("leaky_relu", 0.05), ("identity", 0.0), "mean_squared_error", 2),
-    (("sigmoid", 0.0), ("sigmoid", 0.0), "mean_squared_error", 1),   # not fused: dA * g'
-    (("identity", 0.0), ("tanh", 0.0), "mean_squared_error", 2),
-    (("leaky_relu", -0.3), ("relu", 0.0), "mean_squared_error", 1),
-    (("tanh", 0.0), ("leaky_relu", 0.2), "mean_squared_error", 1),
-    (("relu", 0.0), ("sigmoid", 0.0), "categorical_crossentropy", 2),
-]
 
 
 def _network(rng, dtype, dims, hidden, output, loss, m):
@@ -250,108 +114,6 @@ def _network(rng, dtype, dims, hidden, output, loss, m):
     Ws = [p[f"W{l}"] for l in range(1, L + 1)]
     bs = [(rng.standard_normal(p[f"b{l}"].shape) * 0.1).astype(dtype) for l in range(1, L + 1)]
     return X, Y, Ws, bs, acts
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: f"{p[0][0]}-{p[1][0]}-{p[2][:3]}")
-@pytest.mark.parametrize("m", [1, 2, 37])
-@pytest.mark.parametrize("lambd", [0.0, 0.5])
-@pytest.mark.parametrize("hidden_dims", [[5, 1, 4], []], ids=["L4", "L1"])
-def test_train_step_matches_reference(numba_ops, numpy_ops, rng, dtype, pair, m, lambd,
-                                      hidden_dims):
-    hidden, output, loss, n_out = pair
-    X, Y, Ws, bs, acts = _network(rng, dtype, [3, *hidden_dims, n_out], hidden, output, loss, m)
-    Wn, bn = [W.copy() for W in Ws], [b.copy() for b in bs]
-    ok_e, J_e = numpy_ops.train_step(X, Y, Wn, bn, acts, loss, 0.1, lambd, None, True)
-    ok_a, J_a = numba_ops.train_step(X, Y, Ws, bs, acts, loss, 0.1, lambd, None, True)
-    assert ok_a and ok_e
-    np.testing.assert_allclose(J_a, J_e, **TOL[np.dtype(dtype)])
-    for a, e in zip(Ws + bs, Wn + bn):
-        assert_close(a, e, dtype)
-    ok, J = numba_ops.train_step(X, Y, Ws, bs, acts, loss, 0.1, lambd)
-    assert ok and np.isnan(J)  # the cost only on request
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_forward_backward_match_reference(numba_ops, numpy_ops, rng, dtype):
-    X, Y, Ws, bs, acts = _network(rng, dtype, [4, 6, 3, 2], ("tanh", 0.0), ("softmax", 0.0),
-                                  "categorical_crossentropy", 11)
-    masks = [None, ((rng.random((6, 11)) < 0.8) / 0.8).astype(dtype),
-             ((rng.random((3, 11)) < 0.8) / 0.8).astype(dtype), None]
-    Zs_e, As_e = numpy_ops.forward(X, Ws, bs, acts, masks)
-    Zs_a, As_a = numba_ops.forward(X, Ws, bs, acts, masks)
-    for a, e in zip(Zs_a + As_a, Zs_e + As_e):
-        assert_close(a, e, dtype)
-    for convention in "LJ":
-        expected = numpy_ops.backward(Y, Zs_e, As_e, Ws, acts, "categorical_crossentropy",
-                                      convention, 0.2, masks, True)
-        actual = numba_ops.backward(Y, Zs_e, As_e, Ws, acts, "categorical_crossentropy",
-                                    convention, 0.2, masks, True)
-        for a_list, e_list in zip(actual, expected):
-            for a, e in zip(a_list, e_list):
-                assert_close(a, e, dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_train_step_with_dropout_masks(numba_ops, numpy_ops, rng, dtype):
-    X, Y, Ws, bs, acts = _network(rng, dtype, [4, 6, 1], ("relu", 0.0), ("sigmoid", 0.0),
-                                  "binary_crossentropy", 9)
-    masks = [None, ((rng.random((6, 9)) < 0.5) / 0.5).astype(dtype), None]
-    Wn, bn = [W.copy() for W in Ws], [b.copy() for b in bs]
-    assert numpy_ops.train_step(X, Y, Wn, bn, acts, "binary_crossentropy", 0.3, 0.1, masks)[0]
-    assert numba_ops.train_step(X, Y, Ws, bs, acts, "binary_crossentropy", 0.3, 0.1, masks)[0]
-    for a, e in zip(Ws + bs, Wn + bn):
-        assert_close(a, e, dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_train_step_non_finite_leaves_parameters(numba_ops, rng, dtype):
-    X, Y, Ws, bs, acts = _network(rng, dtype, [3, 4, 1], ("relu", 0.0), ("identity", 0.0),
-                                  "mean_squared_error", 5)
-    Ws[0][0, 0] = np.finfo(dtype).max  # A[1] overflows to inf in the forward pass
-    X[0] = 10.0
-    before = [x.copy() for x in Ws + bs]
-    ok, J = numba_ops.train_step(X, Y, Ws, bs, acts, "mean_squared_error", 0.1, 0.0, None, True)
-    assert not ok
-    for a, e in zip(Ws + bs, before):
-        np.testing.assert_array_equal(a, e)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_train_step_refuses_an_update_that_would_overflow(numba_ops, numpy_ops, rng, dtype):
-    # Finite gradients, but max|W| + lr max|dW| reaches the dtype's max: no update.
-    X, Y, Ws, bs, acts = _network(rng, dtype, [3, 1], ("tanh", 0.0), ("identity", 0.0),
-                                  "mean_squared_error", 5)
-    X[:] = rng.uniform(-0.1, 0.1, X.shape)
-    Ws[0][0, 0] = np.finfo(dtype).max / 2
-    Zs, As = numpy_ops.forward(X, Ws, bs, acts)
-    _, dWs, dbs, _ = numpy_ops.backward(Y, Zs, As, Ws, acts, "mean_squared_error")
-    assert all(np.isfinite(g).all() for g in dWs + dbs)
-    lr = 1e3
-    before = [x.copy() for x in Ws + bs]
-    Wn, bn = [W.copy() for W in Ws], [b.copy() for b in bs]
-    assert not numpy_ops.train_step(X, Y, Wn, bn, acts, "mean_squared_error", lr)[0]
-    assert not numba_ops.train_step(X, Y, Ws, bs, acts, "mean_squared_error", lr)[0]
-    for a, e in zip(Ws + bs, before):
-        np.testing.assert_array_equal(a, e)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cost_every", [1, 3, 50])
-def test_train_loop_matches_reference(numba_ops, numpy_ops, rng, dtype, cost_every):
-    X, Y, Ws, bs, acts = _network(rng, dtype, [2, 5, 3, 1], ("tanh", 0.0), ("sigmoid", 0.0),
-                                  "binary_crossentropy", 20)
-    Wn, bn = [W.copy() for W in Ws], [b.copy() for b in bs]
-    n_e, costs_e = numpy_ops.train_loop(X, Y, Wn, bn, acts, "binary_crossentropy", 0.5, 0.1, 10,
-                                        cost_every)
-    n_a, costs_a = numba_ops.train_loop(X, Y, Ws, bs, acts, "binary_crossentropy", 0.5, 0.1, 10,
-                                        cost_every)
-    assert n_a == n_e == 10
-    np.testing.assert_array_equal(np.isnan(costs_a), np.isnan(costs_e))
-    np.testing.assert_allclose(costs_a, costs_e, **TOL[np.dtype(dtype)])
-    for a, e in zip(Ws + bs, Wn + bn):
-        np.testing.assert_allclose(a, e, rtol=10 * TOL[np.dtype(dtype)]["rtol"],
-                                   atol=10 * TOL[np.dtype(dtype)]["atol"])
 
 
 def test_train_loop_stops_at_first_non_finite_step(numba_ops, numpy_ops, rng):
@@ -431,7 +193,7 @@ def test_compiled_steps_make_no_nrt_allocation():
     code = textwrap.dedent("""
         import numpy as np
         from numba.core.runtime import rtsys
-        from chainrule._dispatch import Ops
+        from chainrule.backends.registry import Ops
         from chainrule import reference as ref
         ops = Ops("numba")
         rng = np.random.default_rng(0)
@@ -538,7 +300,7 @@ def test_import_without_a_writable_cache_dir():
         import numpy as np
         import chainrule.core as core
         assert core.UNCACHED, "expected kernels compiled without a disk cache"
-        from chainrule._dispatch import Ops
+        from chainrule.backends.registry import Ops
         X = np.ones((2, 3)); Y = np.ones((1, 3)); W = [np.ones((1, 2))]; b = [np.zeros((1, 1))]
         ok, J = Ops("numba").train_step(X, Y, W, b, [("sigmoid", 0.0)], "binary_crossentropy",
                                         0.1, 0.0, None, True)
@@ -549,8 +311,8 @@ def test_import_without_a_writable_cache_dir():
 
 
 def test_auto_prefers_numba_where_measured_faster():
-    assert "numba" in _dispatch._AUTO_PREFERENCE
+    assert "numba" in auto._AUTO_PREDICATES
     available = ["numpy", "numba"]
-    assert _dispatch.auto_rule([2, 4, 1], 400, np.dtype(np.float64), available) == "numba"
-    assert _dispatch.auto_rule([784, 128, 64, 10], 256, np.dtype(np.float32), available) == "numba"
-    assert _dispatch.auto_rule([2, 4, 1], None, np.dtype(np.float64), ["numpy"]) == "numpy"
+    assert auto.auto_rule([2, 4, 1], 400, np.dtype(np.float64), available) == "numba"
+    assert auto.auto_rule([784, 128, 64, 10], 256, np.dtype(np.float32), available) == "numba"
+    assert auto.auto_rule([2, 4, 1], None, np.dtype(np.float64), ["numpy"]) == "numpy"

@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from chainrule import reference as ref
+from chainrule import spec
 
-HIDDEN = ["sigmoid", "relu", "tanh", "leaky_relu", ("leaky_relu", 0.2), "identity"]
+from conftest import hidden_activations
+
+# every hidden activation of the table by name (default alpha), and each with an alpha set
+HIDDEN = list(spec.HIDDEN_ACTIVATIONS) + [a for a in hidden_activations() if a[1]]
 OUTPUT_LOSS = [("sigmoid", "binary_crossentropy"), ("softmax", "categorical_crossentropy"),
                ("identity", "mean_squared_error"), ("sigmoid", "mean_squared_error"),
                ("tanh", "mean_squared_error")]
@@ -164,7 +168,7 @@ def test_relu_derivative_is_zero_at_zero():
     np.testing.assert_array_equal(ref.activation_backward(np.ones_like(Z), Z, "relu"), [[0, 0, 1.0]])
 
 
-@pytest.mark.parametrize("name", ["sigmoid", "relu", "tanh", "leaky_relu", "identity", "softmax"])
+@pytest.mark.parametrize("name", spec.ACTIVATION_NAMES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_activations_keep_dtype_and_shape(name, dtype):
     Z = np.linspace(-3, 3, 12, dtype=dtype).reshape(3, 4)

@@ -150,3 +150,66 @@ def test_grid_search_on_a_dask_local_cluster():
     local = GridSearchCV(clone(search.estimator), search.param_grid, cv=2).fit(X, y)
     np.testing.assert_allclose(search.cv_results_["mean_test_score"],
                                local.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize("change", [{"hidden_layer_sizes": (7, 5)}, {"activation": "tanh"},
+                                    {"dtype": "float32"}])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_warm_start_with_another_architecture_is_refused_and_changes_nothing(change, method):
+    """scikit-learn's MLP would continue with mismatched weights; chainrule refuses."""
+    X, y = _iris()
+    clf = NetworkClassifier(hidden_layer_sizes=(4,), max_iter=3, warm_start=True,
+                            random_state=0, backend="numpy").fit(X, y)
+    net, W1 = clf.network_, clf.network_.parameters["W1"].copy()
+    clf.set_params(**change)
+    key = next(iter(change))
+    kwargs = {"classes": np.unique(y)} if method == "partial_fit" else {}
+    with pytest.raises(ValueError, match=f"architecture has changed: {key} was"):
+        getattr(clf, method)(X, y, **kwargs)
+    assert clf.network_ is net and clf.n_iter_ == 3
+    np.testing.assert_array_equal(clf.network_.parameters["W1"], W1)
+    # Without warm start the new architecture is built.
+    clf.set_params(warm_start=False).fit(X, y)
+    built = {"hidden_layer_sizes": tuple(clf.network_.layer_dims[1:-1]),
+             "activation": clf.network_.activations[0][0],
+             "dtype": clf.network_.dtype.name}[key]
+    assert built == change[key]
+
+
+@pytest.mark.parametrize("class_weight, words", [
+    ({"c": 2.0, "zz": 1.0}, r"keys \['zz'\] that are not classes"),
+    ({5: 2.0}, r"keys \[5\] that are not classes"),
+    ({"c": -1.0}, "finite numbers >= 0"),
+    ({"c": float("nan")}, "finite numbers >= 0"),
+    ({"c": "heavy"}, "finite numbers >= 0"),
+])
+def test_class_weight_that_is_not_a_weight_per_class_raises(class_weight, words):
+    X, y = _iris()
+    labels = np.where(y == 2, "c", "ab")
+    clf = NetworkClassifier(hidden_layer_sizes=(4,), max_iter=2, class_weight=class_weight,
+                            random_state=0, backend="numpy")
+    with pytest.raises(ValueError, match=words):
+        clf.fit(X, labels)
+    assert not hasattr(clf, "network_") and not hasattr(clf, "classes_")
+
+
+@pytest.mark.parametrize("params", [
+    {"learning_rate": -1.0}, {"learning_rate": float("nan")}, {"mini_batch_size": 0},
+    {"mini_batch_size": "big"}, {"optimizer": "adamw"}, {"activation": "rlu"},
+    {"keep_prob": 0.0}, {"lambd": -1.0}, {"validation_fraction": 1.5}, {"patience": -1},
+    {"dtype": "int32"}, {"backend": "gpu"}, {"hidden_layer_sizes": (0,)}, {"max_iter": 0},
+    {"beta1": 1.5}, {"epsilon": -1.0}, {"decay_rate": -1.0}, {"warm_start": "yes"},
+    {"init": "glorot"}, {"verbose": "loud"},
+])
+@pytest.mark.parametrize("cls", [NetworkClassifier, NetworkRegressor])
+def test_estimator_parameters_are_checked_before_any_work(cls, params, monkeypatch):
+    X, y = _iris()
+    fitted = cls(hidden_layer_sizes=(4,), max_iter=2, random_state=0, backend="numpy").fit(X, y)
+    net = fitted.network_
+    import chainrule.sklearn as crsk
+
+    monkeypatch.setattr(crsk, "validate_data", lambda *a, **k: pytest.fail("data was checked"))
+    fitted.set_params(**params)
+    with pytest.raises((ValueError, TypeError)):
+        fitted.fit(X, y)
+    assert fitted.network_ is net and fitted.n_iter_ == 2

@@ -7,6 +7,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from chainrule import Network
 from chainrule.errors import InputError
 
+from conftest import assert_close
+
 
 def _blas_threads():
     return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
@@ -18,26 +20,43 @@ def _data(rng, n_x=48, m=300):
     return X, Y
 
 
-def test_n_threads_results_identical_to_unlimited(backend, rng):
+def _train_and_evaluate(backend, n_threads, X, Y):
+    """Train a seeded model with ``n_threads``, then every public computation on it."""
+    net = Network([48, 64, 32, 1], backend=backend, seed=3, n_threads=n_threads)
+    net.fit(X, Y, epochs=4, mini_batch_size=64, optimizer="adam", learning_rate=0.01,
+            progress=False)
+    net.fit(X, Y, epochs=30, cost_every=10, progress=False, continue_training=True)
+    AL, caches = net.forward(X)
+    out = {f"param {k}": v for k, v in net.parameters.items()}
+    out.update({f"grad {k}": v for k, v in net.backward(AL, Y, caches).items()})
+    out["proba"] = net.predict_proba(X)
+    out["cost"] = np.asarray(net.history_["cost"])
+    out["step"] = np.asarray(net.step(X, Y, 0.1))
+    out["score"] = np.asarray(net.score(X, Y))
+    return net, out
+
+
+def test_n_threads_results_match_unlimited_within_tolerance(backend, rng):
+    """A BLAS splits a GEMM differently with more threads, and the sums round differently
+    (1 ulp seen on an AVX2 EPYC): other thread counts agree within the dtype tolerance."""
     X, Y = _data(rng)
-    nets = [Network([48, 64, 32, 1], backend=backend, seed=3, n_threads=n) for n in (1, None)]
-    for net in nets:
-        net.fit(X, Y, epochs=4, mini_batch_size=64, optimizer="adam", learning_rate=0.01,
-                progress=False)
-        net.fit(X, Y, epochs=30, cost_every=10, progress=False, continue_training=True)
-    limited, free = nets
-    for key, expected in free.parameters.items():
-        np.testing.assert_array_equal(limited.parameters[key], expected)
-    assert limited.history_ == free.history_
-    np.testing.assert_array_equal(limited.predict_proba(X), free.predict_proba(X))
-    AL, caches = free.forward(X)
-    expected = free.backward(AL, Y, caches)
-    AL, caches = limited.forward(X)
-    actual = limited.backward(AL, Y, caches)
-    for key in expected:
-        np.testing.assert_array_equal(actual[key], expected[key])
-    assert limited.step(X, Y, 0.1) == free.step(X, Y, 0.1)
-    assert limited.score(X, Y) == free.score(X, Y)
+    limited_net, limited = _train_and_evaluate(backend, 1, X, Y)
+    free_net, free = _train_and_evaluate(backend, None, X, Y)
+    assert limited_net.history_["epoch"] == free_net.history_["epoch"]
+    assert limited.keys() == free.keys()
+    for key, expected in free.items():
+        assert_close(limited[key], expected, name=key)
+
+
+@pytest.mark.parametrize("n_threads", [1, None])
+def test_n_threads_same_count_is_bit_identical(backend, rng, n_threads):
+    """The same thread count on the same machine gives the same bits, run after run."""
+    X, Y = _data(rng)
+    first_net, first = _train_and_evaluate(backend, n_threads, X, Y)
+    second_net, second = _train_and_evaluate(backend, n_threads, X, Y)
+    assert first_net.history_ == second_net.history_
+    for key, expected in first.items():
+        np.testing.assert_array_equal(second[key], expected, err_msg=key)
 
 
 def test_n_threads_limits_blas_during_fit_and_restores(backend, rng):
@@ -48,7 +67,7 @@ def test_n_threads_limits_blas_during_fit_and_restores(backend, rng):
     def record(net_, epoch, logs):
         seen.append(_blas_threads())
         if backend == "c":  # the BLAS the C kernels call, or None when they call none
-            from chainrule import _cbackend
+            from chainrule.backends import c as _cbackend
             seen.append([_cbackend.get_num_threads() or 1])
 
     with threadpool_limits(limits=2, user_api="blas"):
@@ -64,9 +83,9 @@ def test_n_threads_limits_every_public_call(backend, rng, monkeypatch):
     X, Y = _data(rng, m=20)
     net = Network([48, 5, 1], backend=backend, n_threads=1)
     seen = []
-    check_XY = net._check_XY
-    monkeypatch.setattr(net, "_check_XY", lambda *a: (seen.append(_blas_threads()),
-                                                      check_XY(*a))[1])
+    check_XY = net.validate_data
+    monkeypatch.setattr(net, "validate_data", lambda *a: (seen.append(_blas_threads()),
+                                                          check_XY(*a))[1])
     with threadpool_limits(limits=2, user_api="blas"):
         AL, caches = net.forward(X)
         net.step(X, Y, 0.1)
@@ -102,7 +121,7 @@ def test_n_threads_rejects_non_positive_integers(bad):
 
 
 def test_n_threads_follows_a_c_backend_blas_switch(rng):
-    _cbackend = pytest.importorskip("chainrule._cbackend")
+    _cbackend = pytest.importorskip("chainrule.backends.c")
     X, Y = _data(rng, m=40)
     net = Network([48, 8, 1], backend="c", n_threads=1)
     net.predict(X)  # the limit's library scan happens here, before the switch

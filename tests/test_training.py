@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from chainrule import Network, available_backends, optim
-from chainrule._dispatch import BACKENDS
+from chainrule.backends.registry import BACKENDS
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-6)}
 
@@ -196,7 +196,7 @@ def test_fit_optimiser_matches_course_model(name, ours, theirs, backend):
 
 def test_minibatches_are_the_courses_random_mini_batches():
     X, Y = moons(m=70)
-    from chainrule import _training
+    from chainrule.training import batches as _training
 
     perm = _training.permutation(70, 3, None, True, 10)  # epoch 3: the course's seed 10 + 4
     idx = _training.batches(70, 16, perm)
@@ -301,7 +301,7 @@ def test_backward_with_l2_passes_gradient_check(backend):
     net = Network([2, 4, 3, 1], hidden="tanh", output="sigmoid", seed=5, backend=backend)
     lambd = 0.9
     ops = net._ops
-    Ws, bs = net._Ws_bs()
+    Ws, bs = net.layer_arrays()
 
     def J(theta_params):
         A = X
@@ -385,7 +385,7 @@ def test_training_features_agree_across_backends(backend, dtype):
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 def test_dropout_masks_identical_across_backends(backend, monkeypatch):
-    from chainrule import _training
+    from chainrule.training import loop as _training
 
     drawn = {}
     original = _training.dropout_masks
@@ -552,20 +552,17 @@ def test_fit_arguments_are_validated():
 # --------------------------------------------------------------------------- digits
 
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
-def test_digits_reach_97_percent_within_a_minute(backend):
-    import time
-
+def test_digits_reach_97_percent(backend):
+    # No wall-clock bound here: speed is a benchmark's claim (bench_train), and a unit test's
+    # timing depends on the machine and its load.
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(y))
     X, y = X[order] / 16.0, y[order]
     n_train = 1347
-    start = time.perf_counter()
     net = Network([64, 64, 10], hidden="relu", output="softmax", seed=0, backend=backend)
     net.fit(X[:n_train].T, y[:n_train], epochs=30, learning_rate=0.01, optimizer="adam",
             mini_batch_size=64, progress=False)
-    seconds = time.perf_counter() - start
     accuracy = net.score(X[n_train:].T, y[n_train:])
     assert accuracy >= 0.97, accuracy
-    assert seconds < 60

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from chainrule import Network, NonFiniteError
-from chainrule import _compose, _dispatch
+from chainrule.backends import compose as _compose
+from chainrule.backends import registry as _dispatch
 
 
 def data(m=64, seed=0):
@@ -76,7 +77,7 @@ def test_nonfinite_step_can_be_skipped(poison_step, optimizer):
     poison_step({3, 10})
     net = make_net().fit(X, Y, epochs=4, on_nonfinite="skip", **dict(KW, optimizer=optimizer))
     assert net.history_["skipped"][-1] == 2
-    assert net._train["steps"] == 4 * 4 - 2
+    assert net.steps_trained_ == 4 * 4 - 2
     if optimizer == "adam":
         assert int(net.get_state()["opt/t"]) == 4 * 4 - 2
     assert all(np.isfinite(v).all() for v in net.parameters.values())
@@ -112,7 +113,7 @@ def test_huge_learning_rate_stops_cleanly_in_the_fast_loop():
     with np.errstate(all="ignore"), pytest.raises(NonFiniteError) as info:
         net.fit(X, Y * 1e3, epochs=2000, learning_rate=50.0, progress=False)
     assert all(np.isfinite(v).all() for v in net.parameters.values())
-    epoch = net._train["epoch"]
+    epoch = net.epochs_trained_
     replay = Network([3, 5, 1], hidden="relu", output="identity", seed=0, backend="numpy")
     with np.errstate(all="ignore"):
         replay.fit(X, Y * 1e3, epochs=epoch, learning_rate=50.0, progress=False)
@@ -155,7 +156,7 @@ def test_sigint_is_honoured_between_steps():
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, Y, epochs=10, callbacks=[ctrl_c], **KW)
     assert seen == [0, 1]
-    assert net._train["epoch"] == 2 and int(net.get_state()["opt/t"]) == 8
+    assert net.epochs_trained_ == 2 and int(net.get_state()["opt/t"]) == 8
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -179,16 +180,16 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, optimizer):
     with pytest.raises(KeyboardInterrupt):
         make_net().fit(X, Y, epochs=7, checkpoint=path, checkpoint_every=2, callbacks=[crash],
                        **kw)
-    from chainrule import io
+    import chainrule
 
-    assert int(io.load(path).get_state()["train/epoch"][()]) == 4
+    assert int(chainrule.load(path).get_state()["train/epoch"][()]) == 4
     resumed = make_net(seed=123).fit(X, Y, epochs=7, resume=path, checkpoint=path,
                                      checkpoint_every=2, **kw)
     assert_same_state(resumed.get_state(), uninterrupted.get_state())
     assert resumed.history_ == uninterrupted.history_
     np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
     # The last checkpoint is the finished model.
-    assert_same_state(io.load(path).get_state(), uninterrupted.get_state())
+    assert_same_state(chainrule.load(path).get_state(), uninterrupted.get_state())
 
 
 def test_resume_full_batch_fast_loop(tmp_path):
@@ -227,12 +228,12 @@ def test_resume_refuses_other_arguments_data_or_network(tmp_path):
 
 
 def test_checkpoint_holds_optimiser_state_and_loads_as_a_model(tmp_path):
-    from chainrule import io
+    import chainrule
 
     X, Y = data()
     path = tmp_path / "ckpt.npz"
     net = make_net().fit(X, Y, epochs=3, checkpoint=path, checkpoint_every=1, **KW)
-    loaded = io.load(path)
+    loaded = chainrule.load(path)
     assert_same_state(loaded.get_state(), net.get_state())
     assert any(k.startswith("opt/v_dW") for k in loaded.get_state())
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))

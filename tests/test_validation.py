@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from chainrule import spec
+
 from chainrule import ChainruleError, InputError, Network, NonFiniteError, ShapeError
 from chainrule import reference as ref
 
@@ -40,7 +42,7 @@ def test_errors_are_chainrule_and_value_errors():
     (dict(layer_dims="2,4,1"), InputError, "list of layer sizes"),
     (dict(layer_dims=7), InputError, "list of layer sizes"),
     (dict(layer_dims=[2, 3, 1], hidden="rlu"), InputError,
-     "layer 1: unknown activation 'rlu'; valid: sigmoid, relu, tanh, leaky_relu, identity, softmax"),
+     f"layer 1: unknown activation 'rlu'; valid: {spec.activation_help()}"),
     (dict(layer_dims=[2, 3, 1], output="Sigmoid"), InputError, "layer 2: unknown activation"),
     (dict(layer_dims=[2, 3, 1], activations=["relu"]), InputError,
      "activations has 1 entries but the network has L = 2 layers"),

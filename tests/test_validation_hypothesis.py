@@ -22,7 +22,9 @@ from hypothesis import strategies as st
 import chainrule
 from chainrule import ChainruleError, Network, NonFiniteError
 from chainrule import reference as ref
-from chainrule._dispatch import available_backends
+from chainrule import spec
+from chainrule.backends.registry import available_backends
+from conftest import hidden_activations
 
 TOL = {np.dtype(np.float64): (1e-10, 1e-12), np.dtype(np.float32): (1e-4, 1e-6)}
 BACKENDS = available_backends()
@@ -32,7 +34,7 @@ fuzz_settings = settings(derandomize=True, database=None, deadline=None, print_b
                          suppress_health_check=[HealthCheck.too_slow,
                                                 HealthCheck.data_too_large])
 
-HIDDEN = ["relu", "tanh", "sigmoid", "identity", "leaky_relu", ("leaky_relu", 0.2)]
+HIDDEN = list(spec.HIDDEN_ACTIVATIONS) + [a for a in hidden_activations() if a[1] > 0]
 OUTPUTS = ["sigmoid", "softmax", "identity", "tanh", "relu"]
 
 

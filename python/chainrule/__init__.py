@@ -11,10 +11,10 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import datasets, reference
-from ._dispatch import available_backends
+from .backends import available_backends
 from .errors import ChainruleError, InputError, ModelFileError, NonFiniteError, ShapeError
-from .io import load, save
-from .model import Network
+from .io import save
+from .model import Network, load
 
 try:
     __version__ = _version("chainrule")

@@ -62,7 +62,7 @@ class Chainrule(Implementation):
         self.name = f"chainrule[{backend}]"
 
     def setup(self, problem):
-        from . import _dispatch
+        from .backends import registry as _dispatch
 
         self.ops = _dispatch.Ops(self.backend)
         self.p = problem

@@ -3,7 +3,7 @@
 Several BLAS copies can be loaded at once (NumPy's OpenBLAS, SciPy's, the one the C backend
 calls, maybe MKL); on 2 cores their pools stall each other. threadpoolctl limits them all
 (``user_api="blas"``). That covers every backend: NumPy's products, Numba's ``np.dot``
-(SciPy's BLAS) and the C kernels' ``?gemm`` (``chainrule._cbackend.set_num_threads`` acts on
+(SciPy's BLAS) and the C kernels' ``?gemm`` (``chainrule.backends.c.set_num_threads`` acts on
 the same threadpoolctl record of that library). The Numba kernels are not ``parallel=True``,
 so Numba's own threading layer is not used and not touched.
 """
@@ -11,6 +11,7 @@ so Numba's own threading layer is not used and not touched.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 
@@ -20,9 +21,9 @@ _active = threading.local()  # the limit in force in this thread, so nested call
 
 def _loaded_blas_key():
     # BLAS libraries arrive with imports (numpy, scipy, numba, the C backend) or when the C
-    # backend switches library (_cbackend.use_blas may dlopen one without an import).
-    cbackend = sys.modules.get("chainrule._cbackend")
-    return len(sys.modules), None if cbackend is None else cbackend._blas["filepath"]
+    # backend switches library (backends.c.use_blas may dlopen one without an import).
+    blas = sys.modules.get("chainrule.backends.c.blas")
+    return len(sys.modules), None if blas is None else blas.current["filepath"]
 
 
 def _controller():
@@ -51,3 +52,15 @@ def limited(n_threads):
             yield
         finally:
             _active.n_threads = outer
+
+
+def limits_threads(method):
+    """Decorator: run a public method of a model with the BLAS pools limited to the model's
+    ``n_threads``; entered once per call (nested public calls reuse it), never per step."""
+    @functools.wraps(method)
+    def limited_method(self, *args, **kwargs):
+        if self.n_threads is None:
+            return method(self, *args, **kwargs)
+        with limited(self.n_threads):
+            return method(self, *args, **kwargs)
+    return limited_method

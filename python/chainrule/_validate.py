@@ -21,19 +21,14 @@ import warnings
 import numpy as np
 
 from . import reference as ref
-from ._dispatch import BACKENDS
+from . import spec as _spec
+from .backends.registry import BACKENDS
 from .errors import InputError, ShapeError
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floating point
 # numpy < 2 warns (instead of raising) on ragged nested lists.
 _RaggedWarning = getattr(np, "exceptions", np).VisibleDeprecationWarning
-# Outputs that make probabilities, for the cross-entropy losses.
-_LOSS_OUTPUTS = {
-    "binary_crossentropy": ("sigmoid",),
-    "categorical_crossentropy": ("softmax", "sigmoid"),
-    "mean_squared_error": ref.ACTIVATIONS,
-}
 
 
 def _is_int(value):
@@ -41,13 +36,18 @@ def _is_int(value):
 
 
 def dtype(value):
-    """``"float32"``/``"float64"`` (or the numpy dtypes) -> numpy dtype; anything else is refused."""
+    """``"float32"``/``"float64"`` (or the numpy dtypes, in either byte order) -> the native
+    numpy dtype; anything else is refused."""
     try:
         dt = np.dtype(value)
     except (TypeError, ValueError) as exc:
         raise InputError(f"dtype must be 'float32' or 'float64', got {value!r}") from exc
+    if dt.kind == "f" and not dt.isnative:
+        dt = dt.newbyteorder("=")  # '>f8' is float64 in the other byte order: compute natively
     if dt not in FLOAT_DTYPES:
-        raise InputError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
+        given = repr(value) if isinstance(value, str) and value == dt.name else \
+            f"{value!r} ({dt.name})"
+        raise InputError(f"dtype must be 'float32' or 'float64', got {given}")
     return dt
 
 
@@ -111,7 +111,7 @@ def activations(specs, L):
 
 def activation(spec, layer, is_output):
     """Parse and check an activation spec for ``layer``; returns ``(name, alpha)``."""
-    valid = ", ".join(ref.ACTIVATIONS)
+    valid = _spec.activation_help()
     if not (isinstance(spec, str) or isinstance(spec, (tuple, list)) and len(spec) == 2
             and isinstance(spec[0], str)):
         raise InputError(f"layer {layer}: cannot read activation {spec!r}; give a name "
@@ -121,26 +121,29 @@ def activation(spec, layer, is_output):
     except (TypeError, ValueError) as exc:
         raise InputError(f"layer {layer}: cannot read activation {spec!r}; alpha must be a "
                          f"number") from exc
-    if name not in ref.ACTIVATIONS:
+    if name not in _spec.ACTIVATIONS:
         raise InputError(f"layer {layer}: unknown activation {name!r}; valid: {valid}")
-    if name == "softmax" and not is_output:
-        raise InputError(f"layer {layer}: softmax is only supported as the output activation")
+    if _spec.ACTIVATIONS[name].output_only and not is_output:
+        raise InputError(f"layer {layer}: {name} is only supported as the output activation")
     if not math.isfinite(alpha):
         raise InputError(f"layer {layer}: leaky_relu alpha must be finite, got {alpha!r}")
     return name, alpha
 
 
 def loss(name, output_activation, n_out):
-    if not isinstance(name, str) or name not in ref.LOSSES:
-        raise InputError(f"unknown loss {name!r}; valid: {', '.join(ref.LOSSES)}")
-    if name == "categorical_crossentropy" and n_out < 2:
-        raise InputError("categorical_crossentropy needs an output layer of at least 2 units "
-                         "(one per class); use binary_crossentropy with 1 unit")
-    if output_activation == "softmax" and name != "categorical_crossentropy":
-        raise InputError(f"a softmax output goes with categorical_crossentropy, not {name!r}")
-    if output_activation not in _LOSS_OUTPUTS[name]:
+    if not isinstance(name, str) or name not in _spec.LOSSES:
+        raise InputError(f"unknown loss {name!r}; valid: {_spec.loss_help()}")
+    if n_out < _spec.LOSSES[name].min_units:
+        raise InputError(f"{name} needs an output layer of at least "
+                         f"{_spec.LOSSES[name].min_units} units (one per class); use "
+                         f"binary_crossentropy with 1 unit")
+    out = _spec.ACTIVATIONS.get(output_activation)
+    if out is not None and out.output_only and name != out.fused_loss:
+        raise InputError(f"a {output_activation} output goes with {out.fused_loss}, not {name!r}")
+    outputs = _spec.loss_outputs(name)
+    if output_activation not in outputs:
         raise InputError(f"{name} needs probabilities from the output layer: use a "
-                         f"{' or '.join(_LOSS_OUTPUTS[name])} output, not {output_activation!r}")
+                         f"{' or '.join(outputs)} output, not {output_activation!r}")
     return name
 
 
@@ -213,28 +216,33 @@ def _as_float_array(a, name, dt):
         return np.asarray(a, dtype=dt, order="C")
 
 
-def _finite(a, name, original_dtype=None):
+def _finite(a, name, source=None):
+    """Refuse NaN/inf in ``a``; ``source`` (the array before conversion) tells an overflow on
+    conversion (``1e39`` into float32) from a NaN or inf that was there already."""
     if not np.isfinite(a).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         where = f"{name}[{', '.join(map(str, bad))}]" if bad else name
         hint = ""
-        if original_dtype is not None and original_dtype != a.dtype:
-            hint = f" (it overflows {a.dtype.name} on conversion from {original_dtype.name})"
+        if isinstance(source, np.ndarray) and source.dtype != a.dtype and \
+                source.size == a.size and source.dtype.kind in _NUMERIC_KINDS:
+            before = source.reshape(a.shape)[bad]
+            if np.isfinite(before):
+                hint = (f" (the finite value {before.item()!r} overflows {a.dtype.name} on "
+                        f"conversion from {source.dtype.name})")
         raise InputError(f"{name} contains NaN or inf: {where} = {a[bad].item()}{hint}; "
                          f"expected finite values")
 
 
 def _float_finite(a, name, dt):
-    original = getattr(a, "dtype", None)
     out = _as_float_array(a, name, dt)
-    _finite(out, name, original if isinstance(original, np.dtype) else None)
+    _finite(out, name, a if isinstance(a, np.ndarray) else None)
     return out
 
 
 def X(X, n_x, dt):
     """``X`` of shape ``(n[0], m)``, converted to ``dt``, C-contiguous, finite."""
     X = _asarray(X, "X")
-    original = X.dtype
+    original = X
     X = _as_float_array(X, "X", dt)
     if X.ndim == 1 and n_x == 1:
         X = X.reshape(1, -1)
@@ -298,7 +306,7 @@ def Y(Y, n_out, m, loss_name, dt):
         onehot = np.zeros((n_out, m), dtype=dt)
         onehot[labels.astype(np.intp), np.arange(m)] = 1
         return onehot
-    original = Y.dtype
+    original = Y
     Y = _as_float_array(Y, "Y", dt)
     if Y.ndim == 1 and n_out == 1:
         Y = Y.reshape(1, -1)
@@ -320,13 +328,13 @@ def Y(Y, n_out, m, loss_name, dt):
 
 
 def _check_array(a, key, shape, what, layer, n_prev, n, dt):
-    original = getattr(a, "dtype", None)
+    original = a
     a = _as_float_array(a, key, dt)
     if a.shape != shape:
         hint = " — is it transposed?" if a.shape == shape[::-1] else ""
         raise ShapeError(f"{key} has shape {a.shape} but layer {layer} maps {n_prev} units to "
                          f"{n}: expected {shape} = {what}{hint}")
-    _finite(a, key, original if isinstance(original, np.dtype) else None)
+    _finite(a, key, original)
     return a
 
 

@@ -13,7 +13,7 @@ times a full-batch training step (forward, backward, SGD update) of:
 Before timing, every implementation takes one step from the same parameters and its
 update is compared with the NumPy reference's; one that disagrees is reported and
 not timed. ``--calibrate`` times the backends on a grid of shapes and writes the table
-behind ``backend="auto"`` (see :func:`chainrule._dispatch.auto_rule`).
+behind ``backend="auto"`` (see :func:`chainrule.backends.auto.auto_rule`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _dispatch, _peers
+from . import _peers
+from .backends import auto as _auto
+from .backends import registry as _dispatch
 from . import reference as ref
 
 
@@ -463,7 +465,7 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
     ``[w] * (depth + 1) + [1]`` (ReLU, sigmoid output) for every ``(w, m, dtype)`` of the
     grid, and on the grid's ``workloads`` as they are (``networks``).
 
-    Returns the table ``chainrule._auto_table`` holds: ``{"backends": [...], "cells":
+    Returns the table ``chainrule.backends._auto_table`` holds: ``{"backends": [...], "cells":
     [{"width", "m", "dtype", "seconds": {backend: median}}]}``.
     """
     _configure_numba_threads(threads)
@@ -509,14 +511,14 @@ def rule_summary(table):
              + " | ".join(f"{b} µs" for b in table["backends"]) + " | auto picks |",
              "|---|---:|---:|" + "---:|" * len(table["backends"]) + "---|"]
     for dtype, width, m, seconds, dims in rows:
-        pick = _dispatch.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table)
+        pick = _auto.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table)
         lines.append(f"| {dtype} | {width} | {m} | " + " | ".join(
             f"{seconds[b] * 1e6:.1f}" for b in table["backends"]) + f" | {pick} |")
     return "\n".join(lines)
 
 
 def write_table(table, path):
-    """Write the table as the Python module ``chainrule/_auto_table.py`` (a literal)."""
+    """Write the table as the Python module ``chainrule/backends/_auto_table.py`` (a literal)."""
     import pprint
 
     text = ('"""Measured seconds per training step behind ``backend="auto"``.\n\n'
@@ -555,7 +557,7 @@ def add_parser(subparsers):
     p.add_argument("--note", default="", help="with --calibrate: a note stored in the table "
                                                "(e.g. which commits were measured)")
     p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
-                   help="with --calibrate: write the table (default: chainrule/_auto_table.py "
+                   help="with --calibrate: write the table (default: chainrule/backends/_auto_table.py "
                         "of this installation)")
     p.set_defaults(func=run_bench)
 
@@ -570,9 +572,7 @@ def run_bench(args):
                           threads=args.threads, note=args.note)
         print(rule_summary(table))
         if args.write is not None:
-            from . import _auto_table
-
-            path = args.write or _auto_table.__file__
+            path = args.write or _auto.TABLE_PATH
             write_table(table, path)
             print(f"wrote {path}")
         return 0

@@ -34,20 +34,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
+import stat
 import tempfile
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
-from .errors import ChainruleError, ModelFileError
+from . import _validate as check
+from ._state_checks import validate_history, validate_state
+from .errors import ChainruleError, InputError, ModelFileError
 
 FORMAT = "chainrule-model"
 FORMAT_VERSION = 1
 _META = "__metadata__"
 _DIGEST = "__sha256__"
 
-__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save", "read", "restore", "check_save_path", "FORMAT", "FORMAT_VERSION"]
 
 
 def _library_version():
@@ -110,6 +116,67 @@ def _fsync_dir(directory):
         pass
 
 
+def _fspath(path, what):
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise InputError(f"{what} must be a file path (str or os.PathLike), got "
+                         f"{type(path).__name__} {path!r:.60}") from None
+
+
+def _write_target(path):
+    """``(path, target, stat or None)``: the file to replace, symlinks followed.
+
+    Only a regular file or a new name in an existing directory is written: a directory, a
+    FIFO, a device or a socket is refused. A symlink is kept and its target (at the end
+    of the chain) written, as ``open(path, "w")`` would.
+    """
+    path = os.path.abspath(_fspath(path, "path"))
+    target = os.path.realpath(path)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        directory = os.path.dirname(target)
+        if not os.path.isdir(directory):
+            raise ModelFileError(f"cannot write {path}: the directory {directory} does not "
+                                 f"exist") from None
+        return path, target, None
+    except OSError as exc:  # a symlink loop, a permission error on the way
+        raise ModelFileError(f"cannot write {path}: {exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelFileError(f"cannot write {path}: it is a directory; give a file name, e.g. "
+                             f"{os.path.join(path, 'model.npz')}")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("FIFO" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode)
+                else "device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "special file")
+        raise ModelFileError(f"cannot write {path}: it is a {kind}, not a regular file; "
+                             f"chainrule replaces only regular files (or writes a new path)")
+    return path, target, st
+
+
+def check_save_path(path):
+    """``path`` as an absolute path if :func:`save` may write it; raises otherwise.
+
+    The rule of :func:`save`, for callers that want to know before doing work (``fit``'s
+    checkpoint, the command line's ``--checkpoint`` and ``--plot``): a regular file or a new
+    name in an existing directory, symlinks followed; not a directory, FIFO, device or
+    socket.
+
+    Raises
+    ------
+    InputError
+        ``path`` is not a str or path-like.
+    ModelFileError
+        It cannot or must not be written (the message says why).
+    """
+    path, target, _ = _write_target(path)
+    if not os.access(os.path.dirname(target), os.W_OK):
+        raise ModelFileError(f"cannot write {path}: the directory {os.path.dirname(target)} is "
+                             f"not writable")
+    return path
+
+
 def save(net, path):
     """Save ``net`` (configuration, every state array, history) to ``path``, atomically.
 
@@ -118,7 +185,19 @@ def save(net, path):
     net : Network
     path : str or os.PathLike
         The file to write (used as given: no ``.npz`` is appended). An existing file is
-        replaced only once the new one is complete on disk.
+        replaced only once the new one is complete on disk; only a regular file or a new
+        path is written (a directory, FIFO or device is refused). A symlink is kept: its
+        target is written.
+
+    Raises
+    ------
+    InputError
+        The model holds something :func:`load` would refuse (NaN or inf parameters,
+        optimiser moments or early-stopping copies, impossible counters...): nothing is
+        written.
+    ModelFileError
+        The path cannot be written (missing directory, not a regular file, disk full...):
+        the previous file, if any, is intact.
 
     Returns
     -------
@@ -133,8 +212,16 @@ def save(net, path):
     >>> bool((load(path).parameters["W1"] == net.parameters["W1"]).all())
     True
     """
-    path = os.path.abspath(os.fspath(path))
-    names, arrays = _state_arrays(net.get_state())
+    path, target, existing = _write_target(path)
+    state = net.get_state()
+    names, arrays = _state_arrays(state)
+    try:  # what load would refuse is never written
+        validate_state(state, net.layer_dims, net.dtype)
+        validate_history(getattr(net, "history_", None))
+    except InputError as exc:
+        raise InputError(f"refusing to save to {path}: {exc}; the file was not written"
+                         + ("" if existing is None else " (the previous file is intact)")) \
+            from exc
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -149,17 +236,19 @@ def save(net, path):
                _DIGEST: np.frombuffer(_digest(meta_bytes, names, arrays).encode(), np.uint8)}
     members.update({f"a{i}": a for i, a in enumerate(arrays)})
 
-    directory, base = os.path.split(path)
+    directory, base = os.path.split(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise ModelFileError(f"cannot write {path}: {exc}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
+            if existing is not None and hasattr(os, "fchmod"):  # keep the file's permissions
+                os.fchmod(f.fileno(), stat.S_IMODE(existing.st_mode))
             np.savez(f, **members)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:  # also KeyboardInterrupt: never leave the temporary file
         try:
             os.unlink(tmp)
@@ -172,14 +261,60 @@ def save(net, path):
     return path
 
 
+def _read_member(z, info):
+    """One ``.npy`` member, its declared size checked against the bytes it holds first."""
+    with z.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f".npy format version {version} is not one numpy.savez writes")
+        if dtype.hasobject:
+            raise ValueError(f"member {info.filename} holds Python objects (a pickle), which "
+                             f"are never loaded")
+        nbytes = math.prod(shape) * dtype.itemsize
+        held = info.file_size - f.tell()
+        if nbytes != held:
+            raise ValueError(f"member {info.filename} declares shape {shape} of {dtype} "
+                             f"({nbytes} bytes) but holds {held} bytes")
+        buf = bytearray(nbytes)
+        if f.readinto(buf) != nbytes:
+            raise EOFError(f"member {info.filename} ends early")
+    a = np.frombuffer(buf, dtype=dtype)
+    return a.reshape(shape[::-1]).T if fortran else a.reshape(shape)
+
+
 def _read(path):
-    """Every member of the ``.npz`` at ``path``, fully read into memory, without pickle."""
+    """Every member of the ``.npz`` at ``path``, fully read into memory, without pickle.
+
+    Sizes are checked before memory is reserved: the members' uncompressed sizes (as the
+    zip directory declares them) must fit in the file (``numpy.savez`` stores, never
+    compresses), and each member's ``.npy`` header must declare exactly the bytes it holds.
+    """
     if not os.path.exists(path):
         raise ModelFileError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path} is a directory, not a chainrule model file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, OSError, ...
+        size = os.path.getsize(path)
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names) or not all(n.endswith(".npy") for n in names):
+                raise ModelFileError(f"{path} is not a chainrule model file: its members "
+                                     f"{sorted(names)[:8]} are not distinct .npy arrays")
+            declared = sum(i.file_size for i in infos)
+            if declared > size:
+                raise ModelFileError(
+                    f"{path} is not a file chainrule wrote: its members declare {declared} "
+                    f"bytes but the file has {size} (refused before reading)")
+            return {i.filename[:-len(".npy")]: _read_member(z, i) for i in infos}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError,
+            RuntimeError, zlib.error, OverflowError, KeyError, SyntaxError, TypeError) as exc:
         raise ModelFileError(f"{path} is not a readable chainrule model file: it is truncated or "
                              f"corrupted ({type(exc).__name__}: {exc})") from exc
 
@@ -200,8 +335,9 @@ def _metadata(path, members):
         raise ModelFileError(f"{path} is not a chainrule model file (format "
                              f"{meta.get('format') if isinstance(meta, dict) else None!r})")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        newer = isinstance(version, int) and version > FORMAT_VERSION
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        newer = isinstance(version, int) and not isinstance(version, bool) and \
+            version > FORMAT_VERSION
         raise ModelFileError(
             f"{path} has file format version {version!r} (written by chainrule "
             f"{meta.get('library_version', '?')}); this chainrule {_library_version()} reads "
@@ -212,9 +348,17 @@ def _metadata(path, members):
 def _arrays(path, meta, members):
     entries = meta.get("arrays")
     fields = {"name", "member", "dtype", "shape"}
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and fields <= set(e)
-                                                for e in entries):
-        raise ModelFileError(f"{path}: the metadata's array table is malformed")
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and fields <= set(e) and isinstance(e["name"], str)
+            and isinstance(e["member"], str) and isinstance(e["dtype"], str)
+            and isinstance(e["shape"], list)
+            and all(type(n) is int and n >= 0 for n in e["shape"]) for e in entries):
+        raise ModelFileError(f"{path}: the metadata's array table is malformed (expected a list "
+                             f"of {{name, member, dtype, shape}} with strings and a list of sizes)")
+    for field in ("name", "member"):
+        values = [e[field] for e in entries]
+        if len(set(values)) != len(values):
+            raise ModelFileError(f"{path}: the metadata's array table repeats a {field}")
     expected = {e["member"] for e in entries} | {_META, _DIGEST}
     if set(members) != expected:
         missing = sorted(expected - set(members))
@@ -233,32 +377,23 @@ def _arrays(path, meta, members):
     return names, arrays
 
 
-def load(path, backend=None):
-    """Load a network saved by :func:`save`; every check passes before it is returned.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    backend : str, optional
-        Override the saved backend request (``"auto"``, ``"numpy"``, ...). By default the
-        saved one is used; if it is not available here, ``"auto"`` is used with a warning.
+def read(path):
+    """The configuration, state arrays and history of a file written by :func:`save`; every
+    check of the file (format, version, checksum) passes before anything is returned.
 
     Returns
     -------
-    net : Network
-        With the saved configuration, state (parameters, optimiser state, ...) and
-        ``history_``.
+    config : dict
+    state : dict of ndarray
+    history : dict or None
 
     Raises
     ------
     ModelFileError
         The file is missing, truncated, corrupted, tampered with (checksum mismatch), not a
-        chainrule model, of another format version, or its content does not fit its
-        configuration.
+        chainrule model, or of another format version.
     """
-    from .model import Network
-
-    path = os.fspath(path)
+    path = _fspath(path, "path")
     members = _read(path)
     meta, meta_bytes = _metadata(path, members)
     names, arrays = _arrays(path, meta, members)
@@ -270,23 +405,55 @@ def load(path, backend=None):
     config = meta.get("config")
     if not isinstance(config, dict):
         raise ModelFileError(f"{path}: the metadata has no configuration")
-    config = dict(config)
+    return dict(config), dict(zip(names, arrays)), meta.get("history")
+
+
+def restore(cls, path, backend=None):
+    """A ``cls`` (:class:`~chainrule.Network`) built from :func:`read`'s content; this is
+    ``Network.load`` and ``chainrule.load``. The network is built and checked completely
+    before it is handed back.
+
+    Parameters
+    ----------
+    cls : type
+        With ``from_config``, ``set_state`` and ``history_`` (io does not import the model).
+    path : str or os.PathLike
+    backend : str, optional
+        Override the saved backend request (``"auto"``, ``"numpy"``, ...). By default the
+        saved one is used; if it is not available here, ``"auto"`` is used with a warning.
+
+    Raises
+    ------
+    ModelFileError
+        As :func:`read`, or the content does not fit its configuration.
+    """
+    path = _fspath(path, "path")
+    if backend is not None:  # the argument's fault, not the file's
+        try:
+            backend = check.backend(backend)
+        except InputError as exc:
+            raise InputError(f"load(backend={backend!r}): {exc}") from None
+    config, state, history = read(path)
     if backend is not None:
         config["backend"] = backend
+    try:  # sizes and values first: nothing is allocated for a network the file cannot fill
+        state = validate_state(state, config.get("layer_dims"), config.get("dtype", "float64"))
+        history = validate_history(history)
+    except ChainruleError as exc:
+        raise ModelFileError(f"{path}: the saved configuration and state do not make a valid "
+                             f"network: {exc}") from exc
     try:
         try:
-            net = Network.from_config(config)
+            net = cls.from_config(config)
         except ImportError as exc:
             if backend is not None:
                 raise
             warnings.warn(f"{path} was saved with backend {config.get('backend')!r}, which is "
                           f"not available here ({exc}); using 'auto'", RuntimeWarning,
                           stacklevel=2)
-            net = Network.from_config({**config, "backend": "auto"})
-        net.set_state(dict(zip(names, arrays)))
-        history = meta.get("history")
-        if history:
-            net.history_ = {k: list(v) if isinstance(v, list) else v for k, v in history.items()}
+            net = cls.from_config({**config, "backend": "auto"})
+        net.set_state(state)
+        net.history_ = history
     except (ChainruleError, TypeError, KeyError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise

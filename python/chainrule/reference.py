@@ -77,6 +77,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import spec as _spec
+
 __all__ = [
     "ACTIVATIONS", "LOSSES", "INITIALIZERS", "CONVENTIONS", "FUSED_OUTPUT_LOSS",
     "parse_activation", "sigmoid", "relu", "tanh", "leaky_relu", "identity", "softmax",
@@ -86,21 +88,18 @@ __all__ = [
     "compute_cost", "example_losses", "cost_derivative", "l2_cost",
     "initialize_parameters", "update_parameters_with_gd",
     "gradient_check", "dictionary_to_vector", "vector_to_dictionary", "central_difference",
-    "relative_difference",
+    "relative_difference", "predict", "score", "r_squared",
 ]
 
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "leaky_relu", "identity", "softmax")
-LOSSES = ("binary_crossentropy", "categorical_crossentropy", "mean_squared_error")
+# The names and rules come from the one table (chainrule.spec); the formulas are here.
+ACTIVATIONS = _spec.ACTIVATION_NAMES
+LOSSES = _spec.LOSS_NAMES
 INITIALIZERS = ("zeros", "random", "he", "xavier", "glorot_uniform")
 CONVENTIONS = ("L", "J")
-DEFAULT_LEAKY_ALPHA = 0.01
+DEFAULT_LEAKY_ALPHA = _spec.DEFAULT_LEAKY_ALPHA
 
 # Output activation and loss pairs whose dZ[L] simplifies to A[L] - Y.
-FUSED_OUTPUT_LOSS = {
-    ("sigmoid", "binary_crossentropy"),
-    ("softmax", "categorical_crossentropy"),
-    ("identity", "mean_squared_error"),
-}
+FUSED_OUTPUT_LOSS = _spec.FUSED_OUTPUT_LOSS
 
 
 def parse_activation(spec):
@@ -112,7 +111,8 @@ def parse_activation(spec):
         name, alpha = spec
         return str(name), float(alpha)
     name = str(spec)
-    return name, (DEFAULT_LEAKY_ALPHA if name == "leaky_relu" else 0.0)
+    row = _spec.ACTIVATIONS.get(name)
+    return name, (DEFAULT_LEAKY_ALPHA if row is not None and row.has_alpha else 0.0)
 
 
 # --------------------------------------------------------------------------- activations
@@ -541,3 +541,34 @@ def relative_difference(g, ga):
     numerator = np.linalg.norm(g - ga)
     denominator = np.linalg.norm(g) + np.linalg.norm(ga)
     return float(numerator / denominator) if denominator else 0.0
+
+
+# --------------------------------------------------------------------------- predictions
+
+def predict(AL, activation):
+    """The prediction of an output: ``A > 0.5`` (0/1, sigmoid), the class index ``argmax_i
+    A[i, k]`` (softmax), or ``A`` itself (``spec.ACTIVATIONS[name].predicts``)."""
+    rule = _spec.ACTIVATIONS[parse_activation(activation)[0]].predicts
+    if rule == "threshold":
+        return (AL > 0.5).astype(np.int64)
+    if rule == "argmax":
+        return np.argmax(AL, axis=0)
+    return AL
+
+
+def score(AL, Y, activation, predictions=None):
+    """Accuracy of :func:`predict` for a 1-unit threshold or an argmax output (``Y`` 0/1 or
+    one-hot); otherwise R² of ``predictions`` (default ``AL``) against ``Y``."""
+    rule = _spec.ACTIVATIONS[parse_activation(activation)[0]].predicts
+    if rule == "threshold" and AL.shape[0] == 1:
+        return float(np.mean((AL > 0.5) == Y))
+    if rule == "argmax":
+        return float(np.mean(np.argmax(AL, axis=0) == np.argmax(Y, axis=0)))
+    return r_squared(Y, AL if predictions is None else predictions)
+
+
+def r_squared(Y, P):
+    """``R² = 1 - Σ(Y - P)² / Σ(Y - mean(Y))²`` (0 when ``Y`` is constant)."""
+    residual = np.sum((Y - P) ** 2)
+    total = np.sum((Y - Y.mean(axis=1, keepdims=True)) ** 2)
+    return float(1 - residual / total) if total else 0.0

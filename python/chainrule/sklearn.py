@@ -28,9 +28,12 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from . import _validate as check
+from . import spec
 from .model import Network
 
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
@@ -38,6 +41,37 @@ __all__ = ["NetworkClassifier", "NetworkRegressor"]
 
 class _NetworkEstimator(BaseEstimator, abc.ABC):
     """Shared parameters and the fitting loop of both estimators."""
+
+    # Checked by scikit-learn's own parameter validation at the start of every fit (an
+    # InvalidParameterError, a ValueError and TypeError), before any work; the names the
+    # network knows (activation, init, dtype, backend) are then checked by chainrule.
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "activation": [str, tuple, list],
+        "optimizer": [StrOptions({"gd", "momentum", "rmsprop", "adam"})],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "mini_batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None,
+                                                           closed="left")],
+        "lambd": [Interval(numbers.Real, 0, None, closed="left")],
+        "keep_prob": [Interval(numbers.Real, 0, 1, closed="right")],
+        "beta": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta1": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta2": [Interval(numbers.Real, 0, 1, closed="left")],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+        "decay_rate": [Interval(numbers.Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "patience": [Interval(numbers.Integral, 0, None, closed="left")],
+        "init": [str],
+        "dtype": [str, type, np.dtype],
+        "backend": [str, None],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+    # Parameters that shape the network: a warm start cannot continue if they changed.
+    _architecture = ("hidden_layer_sizes", "activation", "dtype")
 
     def __init__(self, hidden_layer_sizes=(32,), activation="relu", optimizer="adam",
                  learning_rate=0.001, max_iter=200, mini_batch_size="auto", lambd=0.0,
@@ -105,15 +139,56 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         return Network(dims, hidden=self.activation, output=self._output_for(n_outputs),
                        init=self.init, seed=seed, dtype=self.dtype, backend=self.backend)
 
+    def _check_params(self):
+        """Every estimator parameter, before any work (scikit-learn's rules, then ours)."""
+        self._validate_params()
+        self._layer_sizes()
+        check.activation(self.activation, 1, False)
+        check.init(self.init)
+        check.dtype(self.dtype)
+        check.backend(self.backend)
+
+    def _built_with(self):
+        """The architecture parameters the fitted network was built with."""
+        return getattr(self, "_network_params", None)
+
+    def _architecture_params(self):
+        return {"hidden_layer_sizes": tuple(self._layer_sizes()),
+                "activation": check.activation(self.activation, 1, False),
+                "dtype": check.dtype(self.dtype).name}
+
     def _fit(self, X, y, sample_weight, incremental, classes=None):
-        """``fit`` (``max_iter`` epochs) or, ``incremental``, one epoch continuing the last."""
+        """``fit`` (``max_iter`` epochs) or, ``incremental``, one epoch continuing the last.
+
+        A call that raises leaves the estimator as it was (its attributes are restored).
+        """
+        saved = dict(self.__dict__)
+        try:
+            return self._fit_checked(X, y, sample_weight, incremental, classes)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_checked(self, X, y, sample_weight, incremental, classes):
+        self._check_params()
         fitted = hasattr(self, "network_")
         first = not fitted or not (incremental or self.warm_start)
+        if not first and self._built_with() is not None:
+            # scikit-learn's MLP would continue with mismatched weights (and fail); refuse,
+            # as scikit-learn does for a warm start with other classes.
+            now = self._architecture_params()
+            changed = {k: (self._built_with()[k], now[k]) for k in now
+                       if now[k] != self._built_with()[k]}
+            if changed:
+                what = "; ".join(f"{k} was {old!r} and is now {new!r}"
+                                 for k, (old, new) in changed.items())
+                raise ValueError(f"warm_start/partial_fit continue the fitted network, whose "
+                                 f"architecture has changed: {what}. Set warm_start=False "
+                                 f"(or restore the parameters) to fit a new network")
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
                              multi_output=self._multi_output,
                              y_numeric=not self._is_classifier)
-        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
@@ -121,8 +196,10 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
                 raise ValueError("sample_weight sums to 0: there is nothing to learn from")
         Y = self._encode_y(y, first, classes)
         Xt = np.ascontiguousarray(X.T)  # the course's layout: examples are columns
+        class_weight = self._class_weight_indices()
         if first:
             self.network_ = self._new_network(Xt.shape[0], Y.shape[0])
+            self._network_params = self._architecture_params()
             self.n_iter_ = 0
             self.t_ = 0
         m = Xt.shape[1]
@@ -132,7 +209,7 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
                       decay_rate=self.decay_rate, lambd=self.lambd, keep_prob=self.keep_prob,
                       sample_weight=sample_weight, progress=bool(self.verbose),
                       print_cost=bool(self.verbose) and self.verbose > 1,
-                      class_weight=self._class_weight_indices())
+                      class_weight=class_weight)
         if incremental:
             self.network_.fit(Xt, Y, epochs=1, learning_rate=self.learning_rate,
                               continue_training=not first, **kwargs)
@@ -145,8 +222,8 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
                               **kwargs)
         history = self.network_.history_
         self.loss_curve_ = list(history["cost"])
-        self.n_iter_ = int(self.network_._train["epoch"])
-        self.t_ = int(self.network_._train["steps"])
+        self.n_iter_ = int(self.network_.epochs_trained_)
+        self.t_ = int(self.network_.steps_trained_)
         if "val_score" in history:
             self.validation_scores_ = list(history["val_score"])
         return self
@@ -173,7 +250,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
     hidden_layer_sizes : tuple of int
         Units of each hidden layer (``n[1], ..., n[L-1]``).
     activation : str
-        Hidden activation: ``relu``, ``tanh``, ``sigmoid``, ``leaky_relu``, ``identity``.
+        Hidden activation: one of {hidden_activations} (:mod:`chainrule.spec`).
     optimizer : {"adam", "gd", "momentum", "rmsprop"}
     learning_rate : float
     max_iter : int
@@ -195,7 +272,9 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
     init, dtype, backend
         Passed to :class:`~chainrule.Network`.
     warm_start : bool
-        Continue from the previous fit's parameters and optimiser state.
+        Continue from the previous fit's parameters and optimiser state. If
+        ``hidden_layer_sizes``, ``activation`` or ``dtype`` changed since, the network cannot
+        be continued and ``fit`` raises ``ValueError`` (set ``warm_start=False``).
     random_state : int, RandomState or None
         Seeds initialisation, shuffling and dropout.
     verbose : bool or int
@@ -213,6 +292,10 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
     """
 
     _multi_output = False
+    _parameter_constraints: dict = {
+        **_NetworkEstimator._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
 
     def __init__(self, hidden_layer_sizes=(32,), activation="relu", optimizer="adam",
                  learning_rate=0.001, max_iter=200, mini_batch_size="auto", lambd=0.0,
@@ -257,8 +340,16 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         cw = self.class_weight
         if cw is None or isinstance(cw, str):
             return cw
-        index = {c: i for i, c in enumerate(self.classes_)}
-        return {index[c]: w for c, w in cw.items() if c in index}
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        unknown = [c for c in cw if c not in index]
+        if unknown:
+            raise ValueError(f"class_weight has keys {unknown!r} that are not classes; the "
+                             f"classes are {self.classes_.tolist()}")
+        bad = {c: w for c, w in cw.items() if isinstance(w, bool) or not isinstance(
+            w, numbers.Real) or not np.isfinite(w) or w < 0}
+        if bad:
+            raise ValueError(f"class_weight values must be finite numbers >= 0, got {bad!r}")
+        return {index[c]: float(w) for c, w in cw.items()}
 
     def fit(self, X, y, sample_weight=None):
         """Fit on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,). Returns self."""
@@ -287,6 +378,10 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         """The most probable class label of each row, shape (n_samples,)."""
         check_is_fitted(self, "network_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+NetworkClassifier.__doc__ = NetworkClassifier.__doc__.replace(
+    "{hidden_activations}", spec.activation_help(hidden_only=True))
 
 
 class NetworkRegressor(RegressorMixin, _NetworkEstimator):

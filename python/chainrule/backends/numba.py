@@ -20,13 +20,15 @@ import scipy.linalg.cython_blas  # noqa: F401  (numba's np.dot needs it; fail ea
 
 import chainrule.core as core
 
-from . import _compose  # noqa: F401  (registers the generic network ops)
-from . import _dispatch
-from . import reference as ref
-from ._dispatch import register
+from .. import reference as ref
+from .. import spec
+from . import compose
+from .registry import Ops, declare_features, register
 
-_ACT = core.ACTIVATION_CODES
-_LOSS = core.LOSS_CODES
+# The codes come from the one table; core keeps equal constants for @njit (a test checks).
+_ACT = spec.ACTIVATION_CODES
+_LOSS = spec.LOSS_CODES
+declare_features("numba", {"step:sgd", "loop:sgd", "dropout", "l2"})
 _EMPTY = {np.dtype(np.float32): np.zeros((0, 0), np.float32),
           np.dtype(np.float64): np.zeros((0, 0), np.float64)}
 _WORKSPACES_PER_THREAD = 4
@@ -80,8 +82,9 @@ class _Plan:
     __slots__ = ("fusable", "args")
 
     def __init__(self, layer_dims, m, dtype, activations, loss):
-        # Softmax only comes with categorical CE (the model checks); else the generic step.
-        self.fusable = activations[-1][0] != "softmax" or loss == "categorical_crossentropy"
+        # An output-only activation (softmax) fuses only with its own loss; else the generic step.
+        out = spec.ACTIVATIONS[activations[-1][0]]
+        self.fusable = not out.output_only or loss == out.fused_loss
         acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
         alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
         size, offs = core.workspace_layout(layer_dims, m)
@@ -108,9 +111,6 @@ def _plan(X, Ws, activations, loss):
     return plan
 
 
-_generic_step = _dispatch._REGISTRY["train_step"]["generic"]
-_generic_loop = _dispatch._REGISTRY["train_loop"]["generic"]
-
 
 @register("train_step", "numba")
 def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
@@ -119,7 +119,7 @@ def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=
     X, Y = _c(X, dtype), _c(Y, dtype)
     plan = None if masks is not None else _plan(X, Ws, activations, loss)
     if plan is None or not plan.fusable:  # dropout steps go through the layer ops
-        return _generic_step(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
+        return compose.train_step(Ops("numba"), X, Y, Ws, bs, activations, loss,
                              learning_rate, lambd, masks, compute_cost)
     acts, alphas, loss_code, eps, dtype_max, buf, offs, scratch = plan.args
     return core.train_step(X, Y, tuple(Ws), tuple(bs), acts, alphas, loss_code,
@@ -134,7 +134,7 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
     X, Y = _c(X, dtype), _c(Y, dtype)
     plan = _plan(X, Ws, activations, loss)
     if not plan.fusable:
-        return _generic_loop(_dispatch.Ops("numba"), X, Y, Ws, bs, activations, loss,
+        return compose.train_loop(Ops("numba"), X, Y, Ws, bs, activations, loss,
                              learning_rate, lambd, n_steps, cost_every)
     acts, alphas, loss_code, eps, dtype_max, buf, offs, scratch = plan.args
     costs = np.full(n_steps, np.nan)
@@ -142,26 +142,3 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
                              float(learning_rate), float(lambd), int(n_steps), int(cost_every),
                              eps, dtype_max, buf, offs, scratch, costs)
     return int(n_done), costs
-
-
-# --------------------------------------------------------------------------- auto policy
-
-def _numba_is_faster(layer_dims, m, dtype):
-    """Where ``backend="auto"`` picks numba: every float32/float64 network measured so far.
-
-    Measured on the 2-core development machine (shared, so medians of single calls,
-    interleaved; SciPy's and NumPy's OpenBLAS limited to 1 thread), one training step,
-    ReLU hidden / sigmoid output, numba / numpy time:
-    [2,4,1] m=1: 0.09; m=4096: 0.19-0.20; m=65536: 0.04. [3,100,100,100,1] m=32: 0.33-0.41.
-    [64,256,256,10] m=64: 0.55-0.69; m=2048: 0.67-0.71. [1000,1000,1] m=512: 0.76-0.92.
-    [784,128,64,10] m=8192: 0.80-0.95 (GEMM-bound: the two are within noise there).
-    Small networks gain most (the step is one compiled call instead of dozens of NumPy
-    calls); large ones are GEMM-bound and numba is never measurably slower.
-    benchmarks/numba_step.py reproduces the two workloads of issue 3.
-    """
-    return np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64))
-
-
-if "numba" not in _dispatch._AUTO_PREFERENCE:
-    _dispatch._AUTO_PREFERENCE.append("numba")
-_dispatch._AUTO_PREDICATES["numba"] = _numba_is_faster

@@ -38,7 +38,7 @@ backend may register a faster one of its own)
 ``train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
 compute_cost=False) -> (ok, cost)``
     forward, backward and, only if every gradient is finite and the update cannot
-    overflow (``_compose.update_is_safe``: ``max|p| + lr max|g| < dtype max``), the
+    overflow (``compose.update_is_safe``: ``max|p| + lr max|g| < dtype max``), the
     in-place SGD update; ``ok`` says whether the update was applied (a failed step
     leaves ``Ws, bs`` untouched). ``cost`` is the cost of the forward pass (before the update, L2 term
     included) when ``compute_cost``, else NaN.
@@ -48,6 +48,19 @@ compute_cost=False) -> (ok, cost)``
     before step ``i`` when ``i % cost_every == 0`` (else NaN). It stops at the first step
     whose gradient is not finite, leaving the parameters of the last good step
     (``n_done < n_steps``).
+
+Optional ops (named here, registered only by the backends that have them)
+
+``fit_epochs``
+    reserved for whole epochs of training in one compiled call (being written); a backend
+    that registers it declares the feature that tells ``chainrule.training`` to use it.
+
+Features
+--------
+Each backend declares what it supports (:func:`declare_features`, checked against
+``KNOWN_FEATURES``): ``"step:sgd"``/``"loop:sgd"`` (its ``train_step``/``train_loop`` are the
+fused SGD step and loop, which an optimiser whose ``fused_update`` is ``"sgd"`` may use),
+``"dropout"``, ``"l2"``. Training asks ``ops.supports(feature)``, never a backend's name.
 
 Selection
 ---------
@@ -64,14 +77,28 @@ import os
 
 import numpy as np
 
+from . import auto, compose
+
 BACKENDS = ("numpy", "numba", "c")
 LAYER_OPS = ("dense_forward", "dense_backward")
 NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "train_step", "train_loop")
+# Named in the contract, registered by the backends that have them (no generic composition).
+OPTIONAL_OPS = ("fit_epochs",)
+ALL_OPS = LAYER_OPS + NETWORK_OPS + OPTIONAL_OPS
+
+# What a backend can declare it supports (``declare_features``); training asks for these,
+# never for a backend's name.
+KNOWN_FEATURES = frozenset({
+    "step:sgd",   # train_step is the plain SGD step of the contract (every backend: generic)
+    "loop:sgd",   # train_loop runs n full-batch SGD steps in one call
+    "dropout",    # train_step/forward/backward take dropout masks
+    "l2",         # train_step/backward take lambd
+})
 
 _MODULES = {
-    "numpy": "chainrule._numpy_backend",
-    "numba": "chainrule._numba_backend",
-    "c": "chainrule._cbackend",
+    "numpy": "chainrule.backends.numpy",
+    "numba": "chainrule.backends.numba",
+    "c": "chainrule.backends.c",
 }
 _HOW_TO_GET = {
     "numpy": "numpy is a core dependency: reinstall chainrule",
@@ -81,7 +108,14 @@ _HOW_TO_GET = {
           "pip install -e . from a checkout)"),
 }
 
+
+
+def _how_to_get(backend):
+    return _HOW_TO_GET.get(backend, f"see {_MODULES.get(backend, backend)} for what it needs")
+
+
 _REGISTRY: dict[str, dict[str, object]] = {}
+_FEATURES: dict[str, frozenset] = {}
 _IMPORT_ERRORS: dict[str, BaseException] = {}
 _LOADED: set[str] = set()
 
@@ -90,14 +124,29 @@ def register(op, backend):
     """Decorator: register ``fn`` as ``op`` for ``backend``."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known: {BACKENDS}")
-    if op not in LAYER_OPS + NETWORK_OPS:
-        raise ValueError(f"unknown op {op!r}; known: {LAYER_OPS + NETWORK_OPS}")
+    if op not in ALL_OPS:
+        raise ValueError(f"unknown op {op!r}; known: {ALL_OPS}")
 
     def decorator(fn):
         _REGISTRY.setdefault(op, {})[backend] = fn
         return fn
 
     return decorator
+
+
+def declare_features(backend, features):
+    """A backend's declaration of what it supports (a subset of ``KNOWN_FEATURES``)."""
+    features = frozenset(features)
+    unknown = features - KNOWN_FEATURES
+    if unknown:
+        raise ValueError(f"unknown features {sorted(unknown)}; known: {sorted(KNOWN_FEATURES)}")
+    _FEATURES[backend] = features
+
+
+def features(backend):
+    """What ``backend`` declared it supports (empty when it declared nothing)."""
+    _load(backend)
+    return _FEATURES.get(backend, frozenset())
 
 
 def _load(backend):
@@ -147,78 +196,9 @@ def choose_backend(layer_dims, m, dtype, backend="auto"):
     if backend != "auto":
         if not _load(backend):
             raise ImportError(f"backend {backend!r} is not available ({_IMPORT_ERRORS[backend]}); "
-                              f"{_HOW_TO_GET[backend]}") from _IMPORT_ERRORS[backend]
+                              f"{_how_to_get(backend)}") from _IMPORT_ERRORS[backend]
         return backend
-    return auto_rule(layer_dims, m, np.dtype(dtype), available_backends())
-
-
-def auto_rule(layer_dims, m, dtype, available, *, table=None):
-    """The measured rule behind ``backend="auto"``.
-
-    ``chainrule bench --calibrate --write`` times every backend's ``train_step`` on
-    networks ``[w, w, ..., 1]`` over a grid of width ``w``, batch ``m`` and dtype, and
-    writes the medians to ``chainrule/_auto_table.py``. Here a network is placed on that
-    grid by its effective width ``sqrt(mean_l n[l] n[l-1])`` (the per-layer products set
-    the work per example) and its ``m`` (a network the table measured itself, as the
-    benchmark workloads, is looked up under its own layer sizes instead), the nearest measured cell (log scale) is
-    looked up, and the fastest available backend there is picked, but only if it was
-    measured at least ``_AUTO_MARGIN`` faster than NumPy. A backend the table has no
-    measurement for is never picked; neither is one whose registered predicate
-    (``_AUTO_PREDICATES``) declines the shape. With ``m`` unknown (``None``) a backend
-    must beat NumPy at every measured ``m`` of the nearest width.
-    """
-    table = _auto_table() if table is None else table
-    dtype = np.dtype(dtype).name
-    dims = [int(n) for n in layer_dims]
-    # A network measured as such (the benchmark workloads) is looked up by its own shape.
-    row = [c for c in table.get("networks", ())
-           if c["dtype"] == dtype and [int(n) for n in c["layer_dims"]] == dims]
-    if not row:
-        cells = [c for c in table.get("cells", ()) if c["dtype"] == dtype]
-        if not cells:
-            return "numpy"
-        work = [dims[l] * dims[l - 1] for l in range(1, len(dims))]
-        width = float(np.sqrt(np.mean(work))) if work else 1.0
-        log_w = np.log(max(width, 1.0))
-        nearest_w = min({c["width"] for c in cells}, key=lambda w: abs(np.log(w) - log_w))
-        row = [c for c in cells if c["width"] == nearest_w]
-    if m is not None:
-        log_m = np.log(max(int(m), 1))
-        row = [min(row, key=lambda c: abs(np.log(c["m"]) - log_m))]
-    best, best_seconds = "numpy", None
-    for backend in available:
-        if backend == "numpy":
-            continue
-        predicate = _AUTO_PREDICATES.get(backend)
-        if predicate is not None and not predicate(layer_dims, m, np.dtype(dtype)):
-            continue
-        ratios = [c["seconds"].get(backend, np.inf) / c["seconds"].get("numpy", np.nan)
-                  for c in row]
-        if not all(r <= _AUTO_MARGIN for r in ratios):  # NaN (no numpy timing) fails too
-            continue
-        seconds = max(ratios)
-        if best_seconds is None or seconds < best_seconds:
-            best, best_seconds = backend, seconds
-    return best
-
-
-# A backend must be measured this much faster than NumPy (median ratio) to be picked:
-# medians on a shared 2-core machine move by a few per cent between runs.
-_AUTO_MARGIN = 0.9
-
-# Optional vetoes that compiled backends may register: predicate(layer_dims, m, dtype) -> bool.
-# (_AUTO_PREFERENCE is kept for backends that append to it; the measured table orders them.)
-_AUTO_PREFERENCE: list[str] = []
-_AUTO_PREDICATES: dict[str, object] = {}
-
-
-def _auto_table():
-    """The calibration table (``chainrule._auto_table.TABLE``); empty if it is missing."""
-    try:
-        from ._auto_table import TABLE
-    except ImportError:
-        return {}
-    return TABLE
+    return auto.auto_rule(layer_dims, m, np.dtype(dtype), available_backends())
 
 
 class Ops:
@@ -226,21 +206,25 @@ class Ops:
 
     def __init__(self, backend):
         if not _load(backend):
-            raise ImportError(f"backend {backend!r} is not available; {_HOW_TO_GET[backend]}")
-        _load("numpy")  # the generic compositions live with the numpy backend
+            raise ImportError(f"backend {backend!r} is not available; {_how_to_get(backend)}")
         self.backend = backend
+        self.features = features(backend)
+
+    def supports(self, feature):
+        """Whether this backend declared ``feature`` (see ``KNOWN_FEATURES``)."""
+        return feature in self.features
 
     def __getattr__(self, op):
-        if op not in LAYER_OPS + NETWORK_OPS:
+        if op not in ALL_OPS:
             raise AttributeError(op)
-        table = _REGISTRY.get(op, {})
-        fn = table.get(self.backend) or table.get("generic")
+        fn = _REGISTRY.get(op, {}).get(self.backend)
         if fn is None:
-            raise AttributeError(f"op {op!r} is registered neither for backend {self.backend!r} "
-                                 f"nor as a generic composition")
-        if fn is table.get("generic"):
+            generic = compose.GENERIC.get(op)
+            if generic is None:
+                raise AttributeError(f"op {op!r} is registered neither for backend "
+                                     f"{self.backend!r} nor as a generic composition")
             # Generic compositions call back into this backend's layer ops.
-            fn = functools.partial(fn, self)
+            fn = functools.partial(generic, self)
         # Bind on the instance: later lookups skip __getattr__ (it cost ~0.8 µs a call,
         # a tenth of a compiled planar step).
         setattr(self, op, fn)
@@ -248,15 +232,3 @@ class Ops:
 
     def __repr__(self):
         return f"Ops({self.backend!r})"
-
-
-def register_generic(op):
-    """Decorator: the backend-independent composition of ``op`` from layer ops.
-
-    The function takes the :class:`Ops` of the calling backend as its first argument.
-    """
-    def decorator(fn):
-        _REGISTRY.setdefault(op, {})["generic"] = fn
-        return fn
-
-    return decorator

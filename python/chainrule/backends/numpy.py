@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from . import _compose  # noqa: F401  (registers the generic network ops)
-from . import reference as ref
-from ._dispatch import register
+from .. import reference as ref
+from .registry import declare_features, register
+
+# The generic compositions (compose.py) give every network op, masks and L2 included.
+declare_features("numpy", {"step:sgd", "loop:sgd", "dropout", "l2"})
 
 
 @register("dense_forward", "numpy")

@@ -1,18 +1,17 @@
-"""Network ops composed from a backend's layer ops (registered as ``generic``).
+"""Network ops composed from a backend's layer ops: the ``generic`` entries of the registry.
 
-A compiled backend may register its own, faster, version of any of these; this one
-is the definition they are tested against.
+Each takes the calling backend's :class:`~chainrule.backends.registry.Ops` first. A compiled
+backend may register its own, faster, version of any of these; this one is the definition
+they are tested against. :func:`update_is_safe` is the one rule of when a step may update.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import reference as ref
-from ._dispatch import register_generic
+from .. import reference as ref
 
 
-@register_generic("forward")
 def forward(ops, X, Ws, bs, activations, masks=None):
     Zs, As = [], [X]
     for l in range(1, len(Ws) + 1):
@@ -24,7 +23,6 @@ def forward(ops, X, Ws, bs, activations, masks=None):
     return Zs, As
 
 
-@register_generic("backward")
 def backward(ops, Y, Zs, As, Ws, activations, loss, convention="L", lambd=0.0, masks=None,
              need_dA=False):
     L = len(Ws)
@@ -32,7 +30,6 @@ def backward(ops, Y, Zs, As, Ws, activations, loss, convention="L", lambd=0.0, m
     return ops.backward_delta(dZL, Zs, As, Ws, activations, convention, lambd, masks, need_dA)
 
 
-@register_generic("backward_delta")
 def backward_delta(ops, dZL, Zs, As, Ws, activations, convention="L", lambd=0.0, masks=None,
                    need_dA=False):
     L = len(Ws)
@@ -50,7 +47,6 @@ def backward_delta(ops, dZL, Zs, As, Ws, activations, convention="L", lambd=0.0,
     return dZs, dWs, dbs, dAs
 
 
-@register_generic("sgd_update")
 def sgd_update(ops, Ws, bs, dWs, dbs, learning_rate):
     for W, b, dW, db in zip(Ws, bs, dWs, dbs):
         W -= learning_rate * dW
@@ -82,7 +78,6 @@ def cost(Y, AL, Ws, loss, lambd=0.0):
     return J
 
 
-@register_generic("train_step")
 def train_step(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
                compute_cost=False):
     Zs, As = ops.forward(X, Ws, bs, activations, masks)
@@ -94,7 +89,6 @@ def train_step(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, m
     return True, J
 
 
-@register_generic("train_loop")
 def train_loop(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
                cost_every=1):
     costs = np.full(n_steps, np.nan)
@@ -104,3 +98,14 @@ def train_loop(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n
         if not ok:
             return i, costs
     return n_steps, costs
+
+
+# op name -> composition (the registry's fallback for every backend)
+GENERIC = {
+    "forward": forward,
+    "backward": backward,
+    "backward_delta": backward_delta,
+    "sgd_update": sgd_update,
+    "train_step": train_step,
+    "train_loop": train_loop,
+}

@@ -1,0 +1,197 @@
+"""The BLAS the C kernels call: discovery, choice, threads.
+
+The C kernels call a Fortran ``?gemm`` through a function pointer handed over at import,
+so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
+
+``auto`` (default)
+    the first of ``numpy``, ``scipy``, ``mkl`` that loads.
+``mkl``
+    ``libmkl_rt`` of the ``mkl`` wheel (``pip install 'chainrule[mkl]'``), LP64 interface.
+``scipy``
+    ``scipy.linalg.cython_blas`` (SciPy's OpenBLAS): what Numba uses.
+``numpy``
+    NumPy's own OpenBLAS (64-bit integers), found through threadpoolctl.
+``none``
+    no BLAS: the C loops compute every product (slow on large layers; for testing).
+
+:func:`set_num_threads` limits the threads of that BLAS (``CHAINRULE_C_THREADS`` does the
+same at import); :func:`blas_info` says which library runs. Measurements and the reasons
+for these defaults: ``benchmarks/C_STEP_NOTES.md``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+import sys
+
+import numpy as np
+
+from ...errors import InputError
+from . import wrappers
+
+
+def _capsule_pointer(capsule):
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object,
+                                                                  ctypes.c_char_p]
+    return get_pointer(capsule, get_name(capsule))
+
+
+def _blas_from_scipy():
+    from scipy.linalg import cython_blas
+    capi = cython_blas.__pyx_capi__
+    path = None
+    try:
+        from threadpoolctl import threadpool_info
+        path = next((i["filepath"] for i in threadpool_info()
+                     if i["user_api"] == "blas" and "scipy" in i["filepath"]
+                     and "numpy" not in i["filepath"]), None)
+    except Exception:  # threadpoolctl only names the library; the pointers are what matter
+        pass
+    return (_capsule_pointer(capi["dgemm"]), _capsule_pointer(capi["sgemm"]), 4,
+            path or "scipy.linalg.cython_blas")
+
+
+def _blas_from_mkl():
+    # MKL's OpenMP threads spin 200 ms after each call by default; on 2 shared cores they
+    # then take the core the rest of the step (and every other process) needs. Measured with
+    # the mid32 workload of benchmarks/c_step.py on the loaded 2-core machine: one c step
+    # took 23.7 ms with the default spin and 6.0 ms with KMP_BLOCKTIME=0. A user's own
+    # setting wins; this only applies before the OpenMP runtime starts.
+    os.environ.setdefault("KMP_BLOCKTIME", "0")
+    candidates = sorted(glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*")))
+    found = ctypes.util.find_library("mkl_rt")
+    if found:
+        candidates.append(found)
+    for path in candidates:
+        try:
+            mkl = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        except OSError:
+            continue
+        return (ctypes.cast(mkl.dgemm, ctypes.c_void_p).value,
+                ctypes.cast(mkl.sgemm, ctypes.c_void_p).value, 4, path)
+    raise ImportError("libmkl_rt not found: pip install mkl")
+
+
+def _blas_from_numpy():
+    from threadpoolctl import threadpool_info
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+    for info in threadpool_info():
+        path = info["filepath"]
+        if info["internal_api"] != "openblas" or "numpy" not in os.path.relpath(path, numpy_dir):
+            continue
+        handle = ctypes.CDLL(path)
+        for prefix, suffix, int_bytes in (("scipy_", "_64_", 8), ("", "_64_", 8),
+                                          ("scipy_", "_", 4), ("", "_", 4)):
+            try:
+                d = getattr(handle, f"{prefix}dgemm{suffix}")
+                s = getattr(handle, f"{prefix}sgemm{suffix}")
+            except AttributeError:
+                continue
+            return (ctypes.cast(d, ctypes.c_void_p).value, ctypes.cast(s, ctypes.c_void_p).value,
+                    int_bytes, path)
+    raise ImportError("NumPy's OpenBLAS was not found")
+
+
+# In the order "auto" tries them. NumPy's own OpenBLAS first: it is loaded anyway (no extra
+# thread pool to stall the others) and, measured with benchmarks/c_step.py on this 2-core
+# AMD EPYC (Zen 4), it ran the GEMMs of every workload at least as fast as MKL 2026.2 with
+# one thread (cat step 8.3 vs 10.1 ms, wide 229 vs 258 ms; a 128 x 784 x 1000 sgemm 1.2 vs
+# 2.5 ms: MKL does not take its AVX-512 paths on AMD). MKL only helped with two threads on
+# the overloaded machine, where OpenBLAS's spinning threads stall; it is there on request
+# (CHAINRULE_C_BLAS=mkl, or use_blas("mkl")), and last for "auto".
+_BLAS_SOURCES = {"numpy": _blas_from_numpy, "scipy": _blas_from_scipy, "mkl": _blas_from_mkl}
+current = {"source": "none", "filepath": None, "int_bytes": 4}  # the BLAS in use
+_loaded_blas = {}  # source -> (dgemm, sgemm, int_bytes, path): each library is looked up once
+
+
+def use_blas(source="auto"):
+    """Point the C kernels at a BLAS: ``"auto"``, ``"numpy"``, ``"scipy"``, ``"mkl"`` or ``"none"``.
+
+    Returns the source that was taken. ``"auto"`` tries ``numpy``, ``scipy``, ``mkl`` in
+    turn; a named source that does not load raises ``ImportError``. It also sets the
+    measured C-loop cut-off for that library (see :func:`set_blas_threshold`).
+    """
+    source = (source or "auto").strip().lower()
+    if source not in ("auto", "none") and source not in _BLAS_SOURCES:
+        raise InputError(f"unknown BLAS source {source!r}; choose auto, mkl, scipy, numpy or none")
+    order = list(_BLAS_SOURCES) if source == "auto" else ([] if source == "none" else [source])
+    errors = []
+    for name in order:
+        try:
+            if name not in _loaded_blas:
+                _loaded_blas[name] = _BLAS_SOURCES[name]()
+        except Exception as exc:  # a missing package or library: try the next one
+            errors.append(f"{name}: {exc}")
+            continue
+        dgemm, sgemm, int_bytes, path = _loaded_blas[name]
+        wrappers.set_blas_pointers(dgemm, sgemm, int_bytes)
+        current.update(source=name, filepath=path, int_bytes=int_bytes)
+        set_blas_threshold(_MEASURED_THRESHOLD[name])
+        return name
+    if source not in ("auto", "none"):
+        raise ImportError(f"BLAS source {source!r} did not load: {'; '.join(errors)}")
+    wrappers.set_blas_pointers(None, None, 4)
+    current.update(source="none", filepath=None, int_bytes=4)
+    return "none"
+
+
+set_blas_threshold = wrappers.set_blas_threshold
+
+
+def _controller():
+    from threadpoolctl import ThreadpoolController
+    controller = ThreadpoolController()
+    if current["filepath"] is None:
+        return None
+    libs = [c for c in controller.lib_controllers
+            if os.path.realpath(c.filepath) == os.path.realpath(current["filepath"])]
+    return libs[0] if libs else None
+
+
+def set_num_threads(n_threads):
+    """Limit the threads of the BLAS the C kernels call (the C loops are single-threaded).
+
+    Returns the previous number, or ``None`` when no BLAS is in use. A model's
+    ``n_threads`` setting is meant to call this when its backend is ``"c"``;
+    ``CHAINRULE_C_THREADS`` sets it at import. On a 2-core machine shared with other work,
+    one thread gave steadier and often faster steps than two (benchmarks/C_STEP_NOTES.md).
+    """
+    n_threads = int(n_threads)
+    if n_threads < 1:
+        raise InputError(f"n_threads must be >= 1, got {n_threads}")
+    controller = _controller()
+    if controller is None:
+        return None
+    previous = controller.num_threads
+    controller.set_num_threads(n_threads)
+    return previous
+
+
+def get_num_threads():
+    """The threads of the BLAS the C kernels call (``None`` when no BLAS is in use)."""
+    controller = _controller()
+    return None if controller is None else controller.num_threads
+
+
+def blas_info():
+    """Which BLAS the C kernels call: ``source``, ``filepath``, ``int_bytes``, ``num_threads``,
+    ``threshold`` (the C-loop cut-off in multiply-adds) and threadpoolctl's record of it."""
+    controller = _controller()
+    info = dict(current, threshold=wrappers.get_blas_threshold(),
+                num_threads=None if controller is None else controller.num_threads)
+    info["threadpoolctl"] = None if controller is None else controller.info()
+    return info
+
+
+# The C-loop cut-off per BLAS, in multiply-adds n * n_prev * m of one layer. Measured with
+# `python benchmarks/c_step.py --threshold` (one layer's forward + backward, C loops against
+# the BLAS call, 2-core AMD EPYC, shared): OpenBLAS costs 1-3 us a call and beats the loops
+# from about 4 000 multiply-adds; MKL costs 30-300 us a call for small products (it wakes its
+# OpenMP threads) and only beats the loops from about 250 000.
+_MEASURED_THRESHOLD = {"mkl": 250_000, "numpy": 4_096, "scipy": 4_096, "none": 0}

@@ -1,0 +1,267 @@
+r"""Optimisers and learning-rate schedules, in the course's exact form.
+
+An optimiser updates the parameters in place from the gradients of one step; its state
+(the moving averages ``v``, ``s`` and Adam's step counter ``t``) is part of the model
+state, so a checkpoint holds it (:meth:`chainrule.Network.get_state` keys ``opt/v_dW1``,
+``opt/s_db2``, ``opt/t``...).
+
+=============  =====================================================================
+optimiser      update for every ``W[l]`` (and likewise ``b[l]``)
+=============  =====================================================================
+``gd``         ``W = W - lr dW``
+``momentum``   ``v = β v + (1-β) dW``;  ``W = W - lr v``
+``rmsprop``    ``s = β s + (1-β) dW²``;  ``W = W - lr dW / (√s + ε)``
+``adam``       ``t = t + 1``; ``v = β1 v + (1-β1) dW``; ``s = β2 s + (1-β2) dW²``;
+               ``v̂ = v / (1-β1^t)``; ``ŝ = s / (1-β2^t)``; ``W = W - lr v̂ / (√ŝ + ε)``
+=============  =====================================================================
+
+``v`` and ``s`` start at zero (the course's ``initialize_velocity`` /
+``initialize_adam``); ``t`` counts the steps (mini-batches), as the course's
+``t = t + 1`` before each Adam update. Published course versions put ``ε`` outside
+the square root (the default here) or inside it: ``eps_inside_sqrt=True`` gives
+``W = W - lr v̂ / √(ŝ + ε)`` (and ``dW / √(s + ε)`` for RMSprop).
+
+Schedules (the course's week-2 ``update_lr`` and ``schedule_lr_decay``):
+``lr = lr0 / (1 + decay_rate · epoch)`` and
+``lr = lr0 / (1 + decay_rate · floor(epoch / time_interval))``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import numbers
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["Optimizer", "GradientDescent", "Momentum", "RMSprop", "Adam", "OPTIMIZERS",
+           "make_optimizer", "inverse_time_decay", "scheduled_decay"]
+
+
+def _unit_interval(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise InputError(f"{what} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _positive(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(value) or value <= 0:
+        raise InputError(f"{what} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+class Optimizer(abc.ABC):
+    """Base class: ``update`` applies one step in place; ``state`` holds the moving averages.
+
+    Subclasses name their state arrays ``<prefix>_d<param>`` (``v_dW1``, ``s_db2``) as the
+    course's dictionaries ``v["dW1"]``, ``s["db2"]``.
+    """
+
+    name = "optimizer"
+    _prefixes: tuple = ()
+    # The op contract's fused step this optimiser's update is (``"sgd"``: ``train_step`` and
+    # ``train_loop``), or None. Training uses the fused step when the backend declares the
+    # feature ``"step:<fused_update>"``.
+    fused_update: str | None = None
+
+    def __init__(self):
+        self.state = {}
+        self.t = 0
+
+    def get_config(self):
+        """The hyperparameters as JSON-compatible values (``make_optimizer(**config)`` inverts it)."""
+        return {"name": self.name}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def reset(self, parameters):
+        """Zero state for ``parameters`` (``{"W1": ..., "b1": ...}``), ``t = 0``."""
+        self.t = 0
+        self.state = {f"{p}_d{k}": np.zeros_like(v) for p in self._prefixes
+                      for k, v in parameters.items()}
+
+    def get_state(self):
+        """``{"v_dW1": ..., "t": array(t)}`` (copies); empty for plain gradient descent."""
+        out = {k: v.copy() for k, v in self.state.items()}
+        if self.uses_t:
+            out["t"] = np.array(self.t, dtype=np.int64)
+        return out
+
+    def set_state(self, state, parameters):
+        """Adopt ``state`` (from :meth:`get_state`) for ``parameters``; checks keys and shapes."""
+        expected = {f"{p}_d{k}": v for p in self._prefixes for k, v in parameters.items()}
+        keys = set(state) - {"t"}
+        if keys != set(expected) or (self.uses_t and "t" not in state):
+            raise InputError(f"the saved optimiser state (keys {sorted(state)}) does not fit the "
+                             f"{self.name} optimiser of this network (keys "
+                             f"{sorted(expected) + (['t'] if self.uses_t else [])})")
+        new = {}
+        for k, ref in expected.items():
+            a = np.asarray(state[k])
+            if a.shape != ref.shape:
+                raise InputError(f"optimiser state {k} has shape {a.shape}, expected {ref.shape}")
+            new[k] = np.array(a, dtype=ref.dtype, order="C")
+        self.state = new
+        if self.uses_t:
+            t = np.asarray(state["t"]).reshape(-1)
+            if t.size != 1:
+                raise InputError(f"optimiser state t must be one number, got shape {t.shape}")
+            self.t = int(t[0])
+        else:
+            self.t = 0
+
+    uses_t = False
+
+    @abc.abstractmethod
+    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
+        """Apply one step in place to the lists ``Ws, bs`` (``Ws[l-1] = W[l]``)."""
+
+    def _pairs(self, Ws, bs, dWs, dbs):
+        """``(key, param, grad)`` for every ``W[l]`` and ``b[l]``, in the order ``W1, b1, W2, ...``."""
+        for l, (W, b, dW, db) in enumerate(zip(Ws, bs, dWs, dbs), 1):
+            yield f"W{l}", W, dW
+            yield f"b{l}", b, db
+
+
+class GradientDescent(Optimizer):
+    """``W = W - lr dW`` (the backend's fused ``sgd_update``)."""
+
+    name = "gd"
+    fused_update = "sgd"
+
+    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
+        ops.sgd_update(Ws, bs, dWs, dbs, learning_rate)
+
+
+class Momentum(Optimizer):
+    """``v = β v + (1-β) dW``; ``W = W - lr v`` (course default ``β = 0.9``)."""
+
+    name = "momentum"
+    _prefixes = ("v",)
+
+    def __init__(self, beta=0.9):
+        super().__init__()
+        self.beta = _unit_interval(beta, "beta")
+
+    def get_config(self):
+        return {"name": self.name, "beta": self.beta}
+
+    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
+        beta = self.beta
+        for key, P, dP in self._pairs(Ws, bs, dWs, dbs):
+            v = self.state[f"v_d{key}"]
+            v *= beta
+            v += (1 - beta) * dP
+            P -= learning_rate * v
+
+
+class RMSprop(Optimizer):
+    """``s = β s + (1-β) dW²``; ``W = W - lr dW / (√s + ε)`` (or ``/ √(s + ε)``)."""
+
+    name = "rmsprop"
+    _prefixes = ("s",)
+
+    def __init__(self, beta=0.9, epsilon=1e-8, eps_inside_sqrt=False):
+        super().__init__()
+        self.beta = _unit_interval(beta, "beta")
+        self.epsilon = _positive(epsilon, "epsilon")
+        self.eps_inside_sqrt = bool(eps_inside_sqrt)
+
+    def get_config(self):
+        return {"name": self.name, "beta": self.beta, "epsilon": self.epsilon,
+                "eps_inside_sqrt": self.eps_inside_sqrt}
+
+    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
+        beta, eps = self.beta, self.epsilon
+        for key, P, dP in self._pairs(Ws, bs, dWs, dbs):
+            s = self.state[f"s_d{key}"]
+            s *= beta
+            s += (1 - beta) * np.square(dP)
+            denom = np.sqrt(s + eps) if self.eps_inside_sqrt else np.sqrt(s) + eps
+            P -= learning_rate * dP / denom
+
+
+class Adam(Optimizer):
+    """Adam with bias correction, the course's ``update_parameters_with_adam``.
+
+    ``t = t + 1``; ``v = β1 v + (1-β1) dW``; ``v̂ = v / (1-β1^t)``;
+    ``s = β2 s + (1-β2) dW²``; ``ŝ = s / (1-β2^t)``; ``W = W - lr v̂ / (√ŝ + ε)``
+    (``√(ŝ + ε)`` with ``eps_inside_sqrt=True``). Defaults ``β1 = 0.9, β2 = 0.999,
+    ε = 1e-8``.
+    """
+
+    name = "adam"
+    _prefixes = ("v", "s")
+    uses_t = True
+
+    def __init__(self, beta1=0.9, beta2=0.999, epsilon=1e-8, eps_inside_sqrt=False):
+        super().__init__()
+        self.beta1 = _unit_interval(beta1, "beta1")
+        self.beta2 = _unit_interval(beta2, "beta2")
+        self.epsilon = _positive(epsilon, "epsilon")
+        self.eps_inside_sqrt = bool(eps_inside_sqrt)
+
+    def get_config(self):
+        return {"name": self.name, "beta1": self.beta1, "beta2": self.beta2,
+                "epsilon": self.epsilon, "eps_inside_sqrt": self.eps_inside_sqrt}
+
+    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
+        self.t += 1
+        beta1, beta2, eps, t = self.beta1, self.beta2, self.epsilon, self.t
+        for key, P, dP in self._pairs(Ws, bs, dWs, dbs):
+            v, s = self.state[f"v_d{key}"], self.state[f"s_d{key}"]
+            v *= beta1
+            v += (1 - beta1) * dP
+            s *= beta2
+            s += (1 - beta2) * np.square(dP)
+            v_corrected = v / (1 - beta1 ** t)
+            s_corrected = s / (1 - beta2 ** t)
+            denom = np.sqrt(s_corrected + eps) if self.eps_inside_sqrt else np.sqrt(s_corrected) + eps
+            P -= learning_rate * v_corrected / denom
+
+
+OPTIMIZERS = {"gd": GradientDescent, "momentum": Momentum, "rmsprop": RMSprop, "adam": Adam}
+
+
+def make_optimizer(optimizer="gd", **hyperparameters):
+    """An :class:`Optimizer` from a name (``gd``, ``momentum``, ``rmsprop``, ``adam``) and its
+    hyperparameters, or a fresh copy of an :class:`Optimizer` instance's configuration.
+
+    Examples
+    --------
+    >>> make_optimizer("adam", beta2=0.99)
+    Adam(beta1=0.9, beta2=0.99, epsilon=1e-08, eps_inside_sqrt=False)
+    """
+    if isinstance(optimizer, Optimizer):
+        if hyperparameters:
+            raise InputError("give hyperparameters either to the Optimizer instance or by name, "
+                             "not both")
+        config = optimizer.get_config()
+        return make_optimizer(config.pop("name"), **config)
+    if isinstance(optimizer, dict):
+        config = dict(optimizer)
+        return make_optimizer(config.pop("name", "gd"), **config, **hyperparameters)
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    try:
+        return OPTIMIZERS[optimizer](**hyperparameters)
+    except TypeError as exc:
+        raise InputError(f"optimizer {optimizer!r} does not take {sorted(hyperparameters)}: "
+                         f"{exc}") from exc
+
+
+# --------------------------------------------------------------------------- schedules
+
+def inverse_time_decay(learning_rate0, epoch_num, decay_rate):
+    """``lr = lr0 / (1 + decay_rate · epoch_num)`` (the course's ``update_lr``)."""
+    return learning_rate0 / (1 + decay_rate * epoch_num)
+
+
+def scheduled_decay(learning_rate0, epoch_num, decay_rate, time_interval=1000):
+    """``lr = lr0 / (1 + decay_rate · floor(epoch_num / time_interval))`` (``schedule_lr_decay``)."""
+    return learning_rate0 / (1 + decay_rate * np.floor(epoch_num / time_interval))

@@ -1,0 +1,81 @@
+"""What :class:`chainrule.Network` learns besides its parameters, and ``fit`` itself: the
+:class:`Trainable` base holds the optimiser, the training state, the history and their
+``get_state``/``set_state`` schema, so that the model module stays about parameters and passes.
+"""
+
+from __future__ import annotations
+
+from .._threads import limits_threads as _thread_limited
+from . import config as _fit_config
+from . import state as _state
+from .config import FitConfig
+from .loop import FitRun
+
+
+class Trainable:
+    """Training state and ``fit`` for a network with ``layer_dims``, ``dtype``, ``rng`` and
+    ``parameters`` (see ``Network``)."""
+
+    def _reset_training_state(self):
+        self.history_ = {"epoch": [], "cost": []}
+        self._optimizer = None  # the Optimizer of the last fit (its state is model state)
+        self._opt_pending = None  # optimiser state restored by set_state, adopted by fit
+        self.train_state_ = None  # training counters and bookkeeping (see get_state)
+        self.stop_reason_ = None
+
+    def _upgrade_pickled_training_state(self):
+        if "_train" in self.__dict__:  # pickled before training/ (a dict of counters)
+            train = self.__dict__.pop("_train")
+            self.train_state_ = None if train is None else _state.TrainState(**train)
+            self._optimizer = self.__dict__.pop("optimizer_", None)
+
+    def get_state(self):
+        """Everything learned, as ``{name: ndarray}`` copies.
+
+        The parameters ``W1, b1, ...``; after :meth:`fit`, also the optimiser state
+        ``opt/v_dW1, opt/s_db1, ..., opt/t`` and the training state ``train/...`` (epoch
+        and step counters, the generator's state, early-stopping bookkeeping and the
+        fingerprint of the fit's arguments), all numeric, so that a checkpoint written
+        with :func:`chainrule.io.save` lets ``fit(..., resume=path)`` continue exactly.
+        """
+        return _state.get_state(self.parameters, self.optimizer_state(), self.train_state_,
+                                self.rng)
+
+    def set_state(self, state):
+        """Restore :meth:`get_state`'s output (validated; the model is unchanged on error)."""
+        params, opt, train, rng = _state.set_state(state, self.layer_dims, self.dtype)
+        self.parameters, self._optimizer, self._opt_pending = params, None, opt
+        if train is not None:
+            self.rng = rng
+        self.train_state_ = train
+
+    @property
+    def epochs_trained_(self):
+        """Epochs trained by the fits so far (what ``continue_training`` continues from)."""
+        return 0 if self.train_state_ is None else int(self.train_state_.epoch)
+
+    @property
+    def steps_trained_(self):
+        """Parameter updates applied by the fits so far."""
+        return 0 if self.train_state_ is None else int(self.train_state_.steps)
+
+    @property
+    def optimizer_(self):
+        return self._optimizer
+
+    @optimizer_.setter
+    def optimizer_(self, opt):  # adopting an optimiser drops the restored, pending state
+        self._optimizer, self._opt_pending = opt, None
+
+    def optimizer_state(self):
+        """The optimiser state: of :attr:`optimizer_`, or the one :meth:`set_state` restored."""
+        return self._optimizer.get_state() if self._optimizer is not None else self._opt_pending
+
+    @_thread_limited
+    def fit(self, X, Y, *args, **kwargs):
+        # Signature and docstring come from chainrule.training.config (the arguments, once).
+        FitRun(self, X, Y, FitConfig.from_call(args, kwargs)).execute()
+        return self
+
+    fit.__signature__ = _fit_config.signature()
+    fit.__doc__ = _fit_config.docstring()
