@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from chainrule import Network
-from chainrule import _philox
-from chainrule._engine_ref import fit_epochs as ref_fit_epochs
-from chainrule._engine_ref import n_batches
+from chainrule.backends import Ops, available_backends
+from chainrule.backends import philox as _philox
+from chainrule.backends.engine import fit_epochs as ref_fit_epochs
+from chainrule.backends.engine import n_batches
 from chainrule.optim import make_optimizer
 
 from conftest import TOLERANCES, assert_close
@@ -169,9 +170,11 @@ def _start(net, optimizer):
 
 
 def _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, **kw):
-    """``net.fit`` (today's step-by-step loop) with the epochs' permutations and the
-    counter-based masks fed in instead of the ones drawn from the model's generator."""
-    from chainrule import _training
+    """``net.fit`` in the course-exact mode (masks drawn step by step, the steps composed
+    from the numpy backend's ops) with the epochs' permutations and the counter-based masks
+    fed in instead of the ones drawn from the model's generator: fit's loop (epochs, batches,
+    chunks, learning rates, records) against one call of the reference."""
+    from chainrule.training import loop as _training
 
     m, s = X.shape[1], kw["mini_batch_size"]
     steps = iter([(e, k) for e in range(len(perms)) for k in range(n_batches(m, s))])
@@ -189,7 +192,7 @@ def _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, **kw):
 
     monkeypatch.setattr(_training, "permutation", permutation)
     monkeypatch.setattr(_training, "dropout_masks", masks)
-    return net.fit(X, Y, keep_prob=probs, progress=False, **kw)
+    return net.fit(X, Y, keep_prob=probs, progress=False, dropout_rng="generator", **kw)
 
 
 # --------------------------------------------------------------------------- reference engine
@@ -213,7 +216,7 @@ def test_reference_engine_matches_todays_fit(monkeypatch, optimizer, dropout, la
     res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T),
                          None if w is None else w.astype(dtype), perms, np.full(epochs, lr),
                          keys, 0, epochs * n_batches(m, s), s, lambd, probs, acts, loss,
-                         opt.get_config(), opt.t, opt.state, Ws, bs)
+                         opt, opt.t, opt.state, Ws, bs)
 
     _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, epochs=epochs,
                            learning_rate=lr, optimizer=dict(optimizer), mini_batch_size=s,
@@ -242,13 +245,13 @@ def test_reference_engine_chunks_compose_to_one_call():
     config = {"name": "adam"}
     Ws, bs, opt = _start(net, config)
     one = ref_fit_epochs(XT, YT, None, perms, lrs, keys, 0, 100, s, 0.1, probs, acts, loss,
-                         config, 0, opt.state, Ws, bs)
+                         opt, 0, opt.state, Ws, bs)
     Ws2, bs2, opt2 = _start(net, config)
     e, k, t = 0, 0, 0
     cost_sum = np.zeros(epochs)
     while e < epochs:
         part = ref_fit_epochs(XT, YT, None, perms[e:], lrs[e:], keys[e:], k, 2, s, 0.1, probs,
-                              acts, loss, config, t, opt2.state, Ws2, bs2)
+                              acts, loss, opt2, t, opt2.state, Ws2, bs2)
         cost_sum[e:] += part.cost_sum
         e, k, t = e + part.epoch, part.batch, part.t
     assert one.steps == 9 and t == one.t == 9
@@ -269,7 +272,7 @@ def test_reference_engine_runs_the_other_outputs_as_todays_fit(monkeypatch):
         Ws, bs, opt = _start(net, {"name": "adam"})
         res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms,
                              np.full(epochs, lr), keys, 0, 99, s, 0.2, probs, acts, loss,
-                             opt.get_config(), 0, opt.state, Ws, bs)
+                             opt, 0, opt.state, Ws, bs)
         _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, epochs=epochs,
                                learning_rate=lr, optimizer="adam", mini_batch_size=s,
                                lambd=0.2, sample_weight=w)
@@ -283,14 +286,14 @@ def test_reference_engine_runs_the_other_outputs_as_todays_fit(monkeypatch):
 
 # --------------------------------------------------------------------------- compiled engines
 
-ENGINES = {"numba": pytest.param("numba", marks=needs_numba)}
+ENGINES = {b: pytest.param(b, marks=pytest.mark.skipif(b not in available_backends(),
+                                                      reason=f"backend {b} unavailable"))
+           for b in ("numba", "c")}
 
 
 def _engine(name):
-    if name == "numba":
-        from chainrule._engine_numba import fit_epochs
-        return fit_epochs
-    return ref_fit_epochs
+    """The registered ``fit_epochs`` of a backend ("numpy": the reference formulas)."""
+    return ref_fit_epochs if name == "numpy" else Ops(name).fit_epochs
 
 
 def _run_both(engine, kind, m, s, dtype, optimizer, probs, lambd, weighted, epochs=3,
@@ -308,7 +311,7 @@ def _run_both(engine, kind, m, s, dtype, optimizer, probs, lambd, weighted, epoc
     for fn in (ref_fit_epochs, _engine(engine)):
         Ws, bs, opt = _start(net, optimizer)
         res = fn(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms, lrs, keys, 0,
-                 n_steps, s, lambd, probs, acts, loss, opt.get_config(), 0, opt.state, Ws, bs)
+                 n_steps, s, lambd, probs, acts, loss, opt, 0, opt.state, Ws, bs)
         out.append((res, Ws, bs, opt.state))
     return out
 
@@ -388,14 +391,14 @@ def test_engine_chunks_compose_to_one_call(engine):
     XT, YT, lrs = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), np.array([.1, .05, .02])
     config = {"name": "adam"}
     Ws, bs, opt = _start(net, config)
-    one = fn(XT, YT, None, perms, lrs, keys, 0, 100, s, 0.1, probs, acts, loss, config, 0,
+    one = fn(XT, YT, None, perms, lrs, keys, 0, 100, s, 0.1, probs, acts, loss, opt, 0,
              opt.state, Ws, bs)
     Ws2, bs2, opt2 = _start(net, config)
     e, k, t, calls = 0, 0, 0, 0
     cost_sum = np.zeros(epochs)
     while e < epochs:
         part = fn(XT, YT, None, perms[e:], lrs[e:], keys[e:], k, 2, s, 0.1, probs, acts, loss,
-                  config, t, opt2.state, Ws2, bs2)
+                  opt2, t, opt2.state, Ws2, bs2)
         cost_sum[e:] += part.cost_sum
         e, k, t, calls = e + part.epoch, part.batch, part.t, calls + 1
     assert one.steps == 9 and t == one.t == 9 and calls == 5
@@ -443,13 +446,13 @@ def test_engine_refuses_a_nonfinite_step_and_changes_nothing(engine, optimizer, 
     Ws, bs, opt = _start(net, optimizer)
     with np.errstate(all="ignore"):
         res = fn(XT, YT, *args, 10, s, 0.0, [], acts, "binary_crossentropy",
-                 opt.get_config(), 0, opt.state, Ws, bs)
+                 opt, 0, opt.state, Ws, bs)
     (epoch, batch), what = EXPECTED_REFUSAL[plant]
     assert (res.status, res.steps, res.epoch, res.batch) == (1, 1, epoch, batch)
     assert res.what.startswith(what), res.what
     # the model is exactly where one step leaves it
     Ws1, bs1, opt1 = _start(net, optimizer)
-    one = fn(XT, YT, *args, 1, s, 0.0, [], acts, "binary_crossentropy", opt1.get_config(), 0,
+    one = fn(XT, YT, *args, 1, s, 0.0, [], acts, "binary_crossentropy", opt1, 0,
              opt1.state, Ws1, bs1)
     assert one.status == 0 and res.t == one.t == (1 if optimizer["name"] == "adam" else 0)
     for P, Q in zip(Ws + bs, Ws1 + bs1):
@@ -475,8 +478,6 @@ def test_engine_decides_by_the_exact_rule_when_the_bounds_cannot(engine, name):
 def test_generic_composition_of_a_backends_ops_is_the_reference(backend):
     """fit_epochs composed from a backend's forward/backward_delta/sgd_update (what every
     backend without a compiled engine runs) ends where the reference formulas do."""
-    from chainrule._dispatch import Ops
-
     for optimizer in ({"name": "gd"}, {"name": "adam"}):
         m, s, epochs = 23, 8, 2
         dims, acts, loss, X, Y = _problem("binary", m, np.float64)
@@ -489,6 +490,6 @@ def test_generic_composition_of_a_backends_ops_is_the_reference(backend):
             Ws, bs, opt = _start(net, optimizer)
             res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms,
                                  np.full(epochs, 0.05), keys, 0, 99, s, 0.2, probs, acts, loss,
-                                 opt.get_config(), 0, opt.state, Ws, bs, ops=ops)
+                                 opt, 0, opt.state, Ws, bs, ops=ops)
             results.append((res, Ws, bs, opt.state))
         _assert_same(results[0], results[1], np.float64)
