@@ -24,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from chainrule import reference as ref
-from chainrule._engine_ref import fit_epochs as ref_fit_epochs
+from chainrule.backends.engine import fit_epochs as ref_fit_epochs
 from chainrule.optim import make_optimizer
 
 WORKLOADS = {
@@ -67,7 +67,7 @@ def run_engine(fit, p):
     c0, t0 = time.process_time(), time.perf_counter()
     res = fit(p["XT"], p["YT"], None, p["perms"], np.full(E, 1e-3), np.zeros(E, np.int64), 0,
               steps, s, 0.0, [1.0] * (len(Ws) - 1), p["acts"], "categorical_crossentropy",
-              opt.get_config(), 0, opt.state, Ws, bs)
+              opt, 0, opt.state, Ws, bs)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert res.steps == steps, res
     return elapsed, cpu, res.cost_sum / res.weight_sum
@@ -106,11 +106,9 @@ def main():
 
     from chainrule.backends.c import plans as c_plans
     variants = {"c": lambda p: run_engine(c_plans.fit_epochs, p)}
-    try:
-        from chainrule import _engine_numba
-        variants["numba"] = lambda p: run_engine(_engine_numba.fit_epochs, p)
-    except ImportError:
-        pass
+    from chainrule.backends.registry import Ops, available_backends
+    if "numba" in available_backends():
+        variants["numba"] = lambda p: run_engine(Ops("numba").fit_epochs, p)
     if not args.no_numpy:
         variants["numpy"] = lambda p: run_engine(ref_fit_epochs, p)
     variants["floor"] = run_floor

@@ -1,6 +1,6 @@
 """Philox4x32-10 (Salmon et al. 2011, Random123) and the counter-based dropout masks.
 
-The numba twin of ``chainrule._philox`` (which documents the mask's definition); both
+The numba twin of ``chainrule.backends.philox`` (which documents the mask's definition); both
 give bit-identical masks. All words are held in uint64 with values below 2^32, so the
 32x32 -> 64-bit products of the rounds are exact.
 """

@@ -1,6 +1,6 @@
 r"""The training engine: a chunk of mini-batch steps (possibly crossing epoch ends) in one call.
 
-``fit_epochs`` does what ``chainrule._engine_ref.fit_epochs`` (the NumPy reference, which
+``fit_epochs`` does what ``chainrule.backends.engine.fit_epochs`` (the NumPy reference, which
 documents the semantics) does, without returning to Python between steps: the batch
 gather from examples-contiguous ``XT`` (rows copied, or a view when the order is the
 identity), forward with inverted dropout (counter-based masks, :mod:`.philox`), the

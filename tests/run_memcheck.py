@@ -156,7 +156,7 @@ def _sweep_fit_epochs(cb, sources, rng):
 
     from chainrule.backends.c import plans as ce
     from chainrule import reference as ref
-    from chainrule._engine_ref import fit_epochs as ref_fit_epochs
+    from chainrule.backends.engine import fit_epochs as ref_fit_epochs
     from chainrule.optim import make_optimizer
 
     count = refused = 0
@@ -183,7 +183,7 @@ def _sweep_fit_epochs(cb, sources, rng):
             o.reset({k: v for l in range(1, L + 1)
                      for k, v in ((f"W{l}", Ws[l - 1]), (f"b{l}", bs[l - 1]))})
             res = engine(XT, YT, w, perms, [0.1, 0.05], keys, 0, 100, s, 0.2, probs, acts,
-                         loss, o.get_config(), 0, o.state, Ws, bs)
+                         loss, o, 0, o.state, Ws, bs)
             runs.append((res, Ws + bs + [o.state[k] for k in sorted(o.state)]))
         (expected, want), (actual, got) = runs
         assert actual[:5] == expected[:5], (actual, expected)
@@ -195,7 +195,7 @@ def _sweep_fit_epochs(cb, sources, rng):
         with np.errstate(all="ignore"):
             res = ce.fit_epochs(XT * 1e3, YT, w, perms,
                                 [float(np.finfo(dt).max)] * E, keys, 0, 100, s, 0.0, probs,
-                                acts, loss, o.get_config(), 0, o.state, Ws, bs)
+                                acts, loss, o, 0, o.state, Ws, bs)
         if res.status and res.steps == 0:  # the first step refused
             refused += 1
             for a, b in zip(got, before):

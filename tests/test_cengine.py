@@ -1,8 +1,8 @@
 """The C training engine (``cr_fit_epochs`` through ``chainrule.backends.c``).
 
 Oracles: Random123's known-answer vectors for its Philox4x32-10; the NumPy masks of
-``chainrule._philox`` bit for bit; the NumPy reference engine (``chainrule._engine_ref``)
-within the dtype tolerance. The grid every engine runs (every optimiser x dropout x L2 x
+``chainrule.backends.philox`` bit for bit; the NumPy reference engine
+(``chainrule.backends.engine``) within the dtype tolerance. The grid every engine runs (every optimiser x dropout x L2 x
 weights x dtype x batching, the outputs, the planted refusals) is tests/test_engine.py's;
 here what is the C engine's own: its output paths, m = 1 and one-unit layers, the BLAS path
 with transposed flags, chunks composing bit for bit, the refusal categories, the exact check
@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainrule import _philox
+from chainrule.backends import philox as _philox
 from chainrule import reference as ref
-from chainrule._engine_ref import fit_epochs as ref_fit_epochs
-from chainrule._engine_ref import n_batches
+from chainrule.backends.engine import fit_epochs as ref_fit_epochs
+from chainrule.backends.engine import n_batches
 from chainrule.errors import InputError, ShapeError
 from chainrule.optim import make_optimizer
 
@@ -95,7 +95,7 @@ def _both(dims, acts, loss, X, Y, dtype, *, optimizer, s, epochs=3, lambd=0.0, p
         Ws, bs = [W.copy() for W in Ws0], [b.copy() for b in bs0]
         opt = _fresh_state(optimizer, Ws, bs)
         res = engine(XT, YT, wd, perms, lrs, keys, k0, n_steps, s, lambd, probs, acts, loss,
-                     opt.get_config(), t, opt.state, Ws, bs)
+                     opt, t, opt.state, Ws, bs)
         out.append((res, Ws, bs, opt.state))
     return out
 
@@ -262,7 +262,7 @@ def test_c_engine_refused_step_changes_nothing(optimizer):
     before = [P.copy() for P in Ws + bs + list(opt.state.values())]
     huge = np.finfo(np.float64).max
     res = ce.fit_epochs(XT, YT, None, None, [huge], None, 1, 3, 8, 0.0, [1.0], acts, loss,
-                        opt.get_config(), 41, opt.state, Ws, bs)
+                        opt, 41, opt.state, Ws, bs)
     assert (res.steps, res.status, res.epoch, res.batch, res.t) == (0, 1, 0, 1, 41)
     assert res.what.startswith(("new parameter", "new optimiser state")), res.what
     for P, Q in zip(Ws + bs + list(opt.state.values()), before):
@@ -278,7 +278,7 @@ def _args(dtype=np.float64):
     opt = _fresh_state({"name": "momentum"}, Ws, bs)
     return dict(XT=np.ascontiguousarray(X.T), YT=np.ascontiguousarray(Y.T), w=None, perms=None,
                 lrs=[0.1], keys=None, k0=0, n_steps=2, mini_batch_size=4, lambd=0.0,
-                keep_probs=[1.0], activations=acts, loss=loss, optimizer=opt.get_config(),
+                keep_probs=[1.0], activations=acts, loss=loss, optimizer=opt,
                 t=0, state=opt.state, Ws=Ws, bs=bs)
 
 

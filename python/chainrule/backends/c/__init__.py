@@ -27,7 +27,7 @@ __all__ = ["CKernelError", "blas_info", "set_num_threads", "get_num_threads", "u
            "forward", "backward", "train_step", "train_loop", "fit_epochs", "blas", "plans",
            "wrappers"]
 
-declare_features("c", {"step:sgd", "loop:sgd", "dropout", "l2", "fit:epochs"})
+declare_features("c", {"step:sgd", "loop:sgd", "dropout", "l2", "fit"})
 
 use_blas(os.environ.get("CHAINRULE_C_BLAS", "auto"))
 if os.environ.get("CHAINRULE_C_THREADS"):

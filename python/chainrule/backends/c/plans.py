@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from ... import reference as ref
-from ..._engine_ref import ChunkResult
+from ..engine import ChunkResult
 from ...training.optim import make_optimizer
 from ..compose import cost as _cost
 from ..compose import update_is_safe as _update_is_safe
@@ -381,7 +381,7 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
 
 # --------------------------------------------------------------------------- training engine
 # fit_epochs: a chunk of mini-batch steps in one C call (cr_fit_epochs, csrc/train.h), with
-# the reference engine's arguments and result (chainrule._engine_ref.fit_epochs). The
+# the reference engine's arguments and result (chainrule.backends.engine.fit_epochs). The
 # workspace (the gathered batch, activations, masks, gradients of one batch) is kept per
 # thread and per network and training setup: a call allocates only its small accumulators.
 
@@ -396,7 +396,7 @@ _fit_plans = _FitPlans()
 @register("fit_epochs", "c")
 def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
                activations, loss, optimizer, t, state, Ws, bs, masks=None):
-    """:func:`chainrule._engine_ref.fit_epochs` in one C call (``cr_fit_epochs``).
+    """:func:`chainrule.backends.engine.fit_epochs` in one C call (``cr_fit_epochs``).
 
     ``XT``, ``YT``, ``w``, ``perms`` (int64) and the optimiser ``state`` must already be
     C-contiguous arrays of the network's dtype: nothing is copied per call. The course-exact

@@ -343,7 +343,7 @@ def philox4x32_10(counter, key):
 def dropout_mask(key, layer, batch, n, mb, p, dtype):
     """The scaled dropout mask ``D / p`` ``(n, mb)`` of hidden layer ``layer`` (1-based),
     batch ``batch``, epoch key ``key``, by csrc's Philox: bit-identical to
-    :func:`chainrule._philox.dropout_mask`."""
+    :func:`chainrule.backends.philox.dropout_mask`."""
     dt = np.dtype(dtype)
     if dt not in _MASK_FN:
         raise InputError(f"dropout masks are float32 or float64, got {dt}")

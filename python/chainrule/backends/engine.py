@@ -1,16 +1,16 @@
-r"""The training engine's NumPy reference: a chunk of mini-batch steps, composed plainly.
+r"""The training op ``fit_epochs``: its result type and its generic composition (the oracle).
 
 ``fit_epochs`` runs up to ``n_steps`` steps of mini-batch training (possibly crossing epoch
 ends) in one call. The compiled engines (``chainrule.core.train`` for numba, ``csrc/`` for
 C) do the same arithmetic in one compiled loop; this one is the oracle they are tested
 against, written with the reference formulas (``reference.py``) and the optimisers'
-updates (``optim.py``), step by step as :class:`chainrule._training.FitRun` does.
+updates (``optim.py``), step by step as ``Network.fit`` did before the engine (``FitRun._step``).
 
 One step, on batch ``k`` of chunk epoch ``e`` (columns ``order[k s:(k+1) s]``, the last one
 smaller; ``order = perms[e]`` or the identity):
 
 - forward with inverted dropout on the hidden layers, ``A[l] = g(Z[l]) * D[l] / p[l]``
-  (masks from :func:`chainrule._philox.dropout_mask` with ``keys[e]``, or from ``masks``);
+  (masks from :func:`chainrule.backends.philox.dropout_mask` with ``keys[e]``, or from ``masks``);
 - the batch cost ``J_b = (1/Σw) Σ_k w_k L_k + λ/(2Σw) Σ_l ||W[l]||²`` (no weights: ``w = 1``,
   ``Σw = mb``), before the update;
 - backward ("L" convention) with ``dZ[L][:, k]`` scaled by ``w_k mb / Σw`` and the L2 term
@@ -28,18 +28,18 @@ forward passes (with dropout): ``(a > 0.5) == (y > 0.5)`` for one output unit,
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import numpy as np
 
-from . import reference as ref
-from ._philox import dropout_mask
-from .optim import make_optimizer
+from .. import reference as ref
+from .philox import dropout_mask
 
 __all__ = ["ChunkResult", "fit_epochs", "n_batches", "batch_correct", "WHAT"]
 
 # What was not finite in a refused step (``ChunkResult.what``; the compiled engines return
-# the code and the driver turns it into these words).
+# the code and their drivers turn it into these words).
 WHAT = {1: "cost", 2: "gradient", 3: "new parameter", 4: "new optimiser state"}
 
 
@@ -131,8 +131,10 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
         One per layer (``reference.parse_activation`` form).
     loss : str
         A name of ``reference.LOSSES``.
-    optimizer : dict
-        An optimiser configuration (``Optimizer.get_config()``).
+    optimizer : Optimizer
+        The optimiser (:mod:`chainrule.optim`), whose ``update`` is applied to candidate
+        copies; its own ``state`` and ``t`` are not touched (they are the next two
+        arguments, so a compiled engine can take them as arrays).
     t : int
         The optimiser's step counter (Adam's bias correction).
     state : dict
@@ -157,7 +159,7 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
     layer_dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
     drop = any(p < 1.0 for p in keep_probs)
     nb = n_batches(m, s)
-    opt = make_optimizer(optimizer)
+    opt = copy.copy(optimizer)  # the update's formulas; state and t are set per step
     cost_sum, weight_sum = np.zeros(E), np.zeros(E)
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
@@ -251,3 +253,9 @@ def _gradients(AL, Yb, caches, activations, loss, lambd, D, wb, share):
         dA, dWs[l - 1], dbs[l - 1] = ref.linear_backward(dZ, linear_cache, "L", l2,
                                                          compute_dA_prev=l > 1)
     return dWs, dbs
+
+
+def generic(ops, *args, **kwargs):
+    """The registry's generic ``fit_epochs`` for a backend without a compiled engine: the
+    steps composed from that backend's ``forward``, ``backward_delta`` and ``sgd_update``."""
+    return fit_epochs(*args, ops=ops, **kwargs)
