@@ -590,9 +590,13 @@ def test_fit_hashes_the_data_only_for_checkpoints(tmp_path):
     dims, acts, loss = _problem("binary", 1, np.float64)[:3]
     net = Network(dims, activations=acts, loss=loss, seed=1, backend="numpy")
     net.fit(X, Y, epochs=2, mini_batch_size=8, progress=False)
-    assert net.train_state_.signature is None
+    assert net.train_state_.signature == ""
+    net.save(tmp_path / "saved.npz")
+    with pytest.raises(ValueError, match="no fingerprint"):
+        Network(dims, activations=acts, loss=loss, seed=1, backend="numpy").fit(
+            X, Y, epochs=3, mini_batch_size=8, progress=False, resume=tmp_path / "saved.npz")
     net.fit(X, Y, epochs=2, mini_batch_size=8, progress=False, checkpoint=tmp_path / "c.npz")
-    assert isinstance(net.train_state_.signature, str)
+    assert len(net.train_state_.signature) == 64  # SHA-256 hex
 
 
 def test_signature_is_a_sampled_digest_of_values_shape_and_dtype():

@@ -23,6 +23,7 @@ from .interrupts import InterruptGuard
 from .optim import inverse_time_decay, scheduled_decay
 from .state import TrainState, decode_json, signature
 
+NO_FINGERPRINT = ""  # the signature of a fit that neither wrote nor read a checkpoint
 CHUNK_SECONDS = 0.07  # a fit_epochs call's target duration: Ctrl-C is answered between calls
 
 
@@ -102,8 +103,9 @@ class FitRun:
             Y = np.ascontiguousarray(Y[:, tr])
             w = None if w is None else w[tr]
 
-        # The data enter the fingerprint only where a checkpoint is written or read.
-        fingerprint = None
+        # The data enter the fingerprint only where a checkpoint is written or read; a fit
+        # without one records NO_FINGERPRINT.
+        fingerprint = NO_FINGERPRINT
         if c.checkpoint is not None or resume is not None:
             fingerprint = signature(c.fingerprint(), [X, Y, w, X_val, Y_val])
         epochs = c.epochs
@@ -443,7 +445,13 @@ class FitRun:
 
     def _resume_from(self, saved, path, fingerprint):
         state = saved.get_state()
-        if decode_json(state["train/signature"], "signature") != fingerprint:
+        recorded = decode_json(state["train/signature"], "signature")
+        if recorded == NO_FINGERPRINT:
+            raise InputError(f"cannot resume from {path}: it was saved after a fit that wrote "
+                             f"no checkpoint, so it records no fingerprint of that fit's "
+                             f"arguments and data; fit with checkpoint=... to write a file "
+                             f"that resume can continue")
+        if recorded != fingerprint:
             raise InputError(f"cannot resume from {path}: it was written by a fit with "
                              f"other arguments or data; resume with the same ones")
         self.net.set_state(state)
