@@ -165,11 +165,18 @@ def test_diagnose_odd_return_values(returned):
     assert not report.ok
 
 
-def test_diagnose_wrong_signature_is_a_diagnosis():
+def test_diagnose_wrong_signature_is_a_refusal_naming_the_course_signature():
     def linear_backward(dZ):
         return dZ
-    report = diagnose(linear_backward)
-    assert report.codes == {"raises"}
+    with pytest.raises(InputError, match=r"expected linear_backward\(dZ, cache\)"):
+        diagnose(linear_backward)
+
+
+def test_diagnose_wrong_signature_with_kind_is_a_signature_diagnosis():
+    def linear_backward(dZ):
+        return dZ
+    report = diagnose(linear_backward, kind="linear_backward")
+    assert report.codes == {"signature"}
     assert "TypeError" in report.diagnoses[0].detail
 
 
@@ -253,3 +260,75 @@ def test_diagnose_correct_variants_are_clean(fn, kind, seed):
 def test_diagnose_catalogue_with_other_seeds(name, seed):
     fn, kind, expected = CATALOGUE[name]
     assert diagnose(fn, kind=kind, seed=seed).codes == expected
+
+
+# The smaller points of issue 13.
+
+def test_diagnose_error_in_a_helper_is_not_a_signature_problem():
+    def helper(dZ):
+        return dZ[:, 10]  # an index error inside the helper, on every shape
+
+    def linear_backward(dZ, cache):
+        A_prev, W, b = cache
+        return helper(dZ), dZ, dZ
+
+    report = diagnose(linear_backward)
+    assert report.codes == {"raises_in_helper"}
+    assert "at helper" in report.diagnoses[0].detail
+
+
+def test_diagnose_squeeze_undoing_keepdims_says_so():
+    def linear_backward(dZ, cache):
+        A_prev, W, b = cache
+        m = A_prev.shape[1]
+        db = np.squeeze(np.sum(dZ, axis=1, keepdims=True)) / m
+        return np.dot(W.T, dZ), np.dot(dZ, A_prev.T) / m, db
+
+    (d,) = diagnose(linear_backward).diagnoses
+    assert d.code == "missing_keepdims" and "np.squeeze removes the axis again" in d.detail
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_diagnose_np_matrix_result_is_named():
+    def linear_backward(dZ, cache):
+        A_prev, W, b = cache
+        m = A_prev.shape[1]
+        return (np.asmatrix(np.dot(W.T, dZ)), np.dot(dZ, A_prev.T) / m,
+                np.sum(dZ, axis=1, keepdims=True) / m)
+
+    assert diagnose(linear_backward).codes == {"np_matrix"}
+
+
+def test_unknown_function_refusal_names_signatures_the_wrapper_and_the_cli_flag():
+    def my_backprop(X, Y, params, lr):
+        return None
+
+    with pytest.raises(InputError) as exc:
+        diagnose(my_backprop)
+    text = str(exc.value)
+    assert "backward_propagation_with_dropout(X, Y, cache, keep_prob)" in text
+    assert "gradient_check(fn, X, Y, parameters=parameters)" in text
+    assert "--kind KIND" in text
+
+
+def test_correct_block_is_in_computation_order():
+    from chainrule.explain.examples import L_model_backward_wrong_cache
+
+    report = diagnose(L_model_backward_wrong_cache)
+    lhs = [f.split(" = ")[0] for d in report.diagnoses for f in d.formulas if " = " in f]
+    order = [x for x in lhs if x[:2] in ("dZ", "dW", "db", "dA")]
+    layer = [int(x[2:]) + (x[:2] == "dA") for x in order]
+    assert layer == sorted(layer, reverse=True), order
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_diagnose_any_return_value_is_a_finding_never_a_crash_or_a_clean_bill():
+    from chainrule.explain.doctor import ALL_KINDS
+
+    junk = [None, 5, "x", {}, {"dW1": "a", "db1": None}, (1, 2), [np.zeros(3)] * 3,
+            np.zeros((2, 2)), ({"dw": "q", "db": [1]}, "c"), (None,) * 5, float("nan"),
+            np.matrix([[1.0]])]
+    for kind in ALL_KINDS:
+        for value in junk:
+            report = diagnose(lambda *args, _v=value: _v, kind=kind)
+            assert not report.ok and str(report), (kind, value)

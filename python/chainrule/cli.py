@@ -12,6 +12,7 @@ import sys
 import time
 
 from . import optim, spec
+from ._argtypes import int_list as _int_list
 
 _SUBCOMMANDS = ["chainrule.cli", "chainrule.explain.cli"]  # modules with an add_parser(subparsers)
 _SUBCOMMANDS.append("chainrule.bench")
@@ -27,11 +28,6 @@ _DATASET_DEFAULTS = {
 }
 
 
-def _int_list(text):
-    try:
-        return [int(x) for x in text.replace(" ", "").split(",") if x]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 2,4,1, got {text!r}")
 
 
 def _layer_sizes(text):

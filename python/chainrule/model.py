@@ -306,6 +306,20 @@ class Network(Trainable):
         """
         return io.restore(cls, path, backend)
 
+    # ------------------------------------------------------------------ display
+    def summary(self, m=None):
+        """The layers with the shapes of ``W``, ``b``, ``Z`` and ``A`` for ``m`` examples
+        (``"m"`` when None), parameter counts, activations and backend: text for ``print``,
+        a table in a notebook. See :func:`chainrule.explain.display.network_text`."""
+        from .explain.display import Rich, network_html, network_text
+
+        return Rich(network_text(self, m), network_html(self, m))
+
+    def _repr_html_(self):
+        from .explain.display import network_html
+
+        return network_html(self)
+
 
 for _key, _text in {"{activations}": spec.activation_help(), "{losses}": spec.loss_help(),
                     "{backends}": "{" + ", ".join(f'"{b}"' for b in ("auto",) + BACKENDS) + "}",

@@ -10,15 +10,17 @@
                            (plain text or LaTeX; SymPy optional, the ``explain`` extra)
 :func:`shape_narrative`    every formula of a network with the shape of every operand,
                            for conventions L and J, marking where 1/m enters
-:func:`diagnose`           the gradient doctor: runs a learner's backward function and
-                           names the mistake
+:func:`diagnose`           the gradient doctor: runs a learner's function of courses 1-2
+                           (gradients, costs, updates; :func:`known_signatures`) and
+                           names each mistake
 =========================  ==============================================================
 
 The command line has the same tools: ``chainrule explain``, ``chainrule gradcheck``,
 ``chainrule jacobians``, ``chainrule expand`` and ``chainrule doctor``.
 """
 
-from .doctor import KINDS, MISTAKES, Diagnosis, DoctorReport, diagnose
+from .doctor import (ALL_KINDS, KINDS, MISTAKES, Diagnosis, DoctorReport, diagnose,
+                     known_signatures)
 from .gradcheck import GradientCheckReport, ParameterCheck, gradient_check
 from .jacobian import JacobianReport, jacobians
 from .narrative import narrative_steps, shape_narrative
@@ -29,5 +31,6 @@ __all__ = [
     "jacobians", "JacobianReport",
     "scalar_expansion", "expand",
     "shape_narrative", "narrative_steps",
-    "diagnose", "DoctorReport", "Diagnosis", "MISTAKES", "KINDS",
+    "diagnose", "DoctorReport", "Diagnosis", "MISTAKES", "KINDS", "ALL_KINDS",
+    "known_signatures",
 ]

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 
-from ..cli import _int_list
+from .._argtypes import int_list as _int_list
+from .._argtypes import nonnegative_int, positive_float, positive_int
+from .sandbox import DEFAULT_TIME_LIMIT
 
 
 def _str_list(text):
@@ -42,16 +42,19 @@ def add_parser(subparsers):
     p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
     p.add_argument("--dataset", default="planar", choices=["planar", "moons", "circles"],
                    help="built-in data set for X, Y (2 features; default: planar)")
-    p.add_argument("--m", type=int, default=20, help="number of examples (default: 20)")
+    p.add_argument("--m", type=positive_int, default=20, help="number of examples (default: 20)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--backend", default="numpy", help="backend whose gradient is checked "
                                                       "(default: numpy)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights (default: 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the weights (default: 0)")
     p.add_argument("--function", metavar="FILE.py:NAME", default=None,
                    help="check your own fn(parameters, X, Y) -> (cost, grads) at the network's "
-                        "initial parameters (float64) instead of the network's backward pass")
-    p.add_argument("--worst", type=int, default=3, help="worst entries listed per failing "
-                                                        "parameter (default: 3)")
+                        "initial parameters (float64) instead of the network's backward pass "
+                        "(FILE may be a notebook, FILE.ipynb:NAME)")
+    p.add_argument("--worst", type=positive_int, default=3, help="worst entries listed per "
+                                                                 "failing parameter (default: 3)")
+    _add_time_limit(p)
     p.set_defaults(func=run_gradcheck)
 
     p = subparsers.add_parser(
@@ -92,12 +95,14 @@ def add_parser(subparsers):
                     "cache, activation) or L_model_backward(AL, Y, caches) on generated inputs, "
                     "compare every output with the reference and name the mistake, with the "
                     "correct formula and the shapes. Exit status 0: clean bill; 1: problems.")
-    p.add_argument("target", nargs="?", metavar="FILE.py[:FUNCTION]",
-                   help="the file, and the function (default: every function in the file named "
-                        "linear_backward, linear_activation_backward or L_model_backward)")
-    p.add_argument("--kind", choices=["linear_backward", "linear_activation_backward",
-                                      "L_model_backward"], default=None,
-                   help="which signature (default: from the name or the parameters)")
+    p.add_argument("target", nargs="?", metavar="FILE[:FUNCTION]",
+                   help="a .py file or a notebook (.ipynb), and the function (default: every "
+                        "function in the file with the name of a course function); only the "
+                        "definitions it needs are loaded, nothing else in the file is run")
+    p.add_argument("--kind", choices=list(_all_kinds()), default=None, metavar="KIND",
+                   help="which course function it is (default: from the name or the "
+                        "parameters); chainrule doctor --list shows them")
+    p.add_argument("--list", action="store_true", help="list the functions the doctor knows")
     p.add_argument("--convention", choices=["L", "J"], default="L",
                    help="where you put the 1/m (default: L, the course)")
     p.add_argument("--activations", type=_str_list, default=["relu", "sigmoid"],
@@ -105,7 +110,24 @@ def add_parser(subparsers):
                         "relu,sigmoid)")
     p.add_argument("--demo", action="store_true",
                    help="diagnose the built-in catalogue of wrong implementations")
+    _add_time_limit(p)
     p.set_defaults(func=run_doctor)
+
+
+def _all_kinds():
+    from .doctor import ALL_KINDS
+
+    return ALL_KINDS
+
+
+def _add_time_limit(p):
+    p.add_argument("--time-limit", type=positive_float, default=DEFAULT_TIME_LIMIT,
+                   dest="time_limit", metavar="SECONDS",
+                   help=f"seconds each call of your code may take (default: "
+                        f"{DEFAULT_TIME_LIMIT:g}); your code runs in a separate process, "
+                        f"stopped after 3 times this plus 30 s in all")
+    p.add_argument("--in-process", action="store_true", dest="in_process",
+                   help="run your code in this process (no hard limit; for debugging)")
 
 
 def run_explain(args):
@@ -122,44 +144,56 @@ def run_explain(args):
     return 0
 
 
-def _load(target):
-    """``(module, function name or None)`` for ``path.py[:name]``."""
-    path, _, name = target.partition(":") if not os.path.exists(target) else (target, "", "")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    spec = importlib.util.spec_from_file_location(
-        "_chainrule_user_" + os.path.splitext(os.path.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.pop(0)
-    return module, name or None
+def _isolated(args, argv):
+    """Run this command again in a child process (see :mod:`.sandbox`), unless already in one."""
+    from .sandbox import in_child, run_isolated
+
+    if args.in_process or in_child():
+        return None
+    return run_isolated(argv, args.time_limit)
 
 
-def run_gradcheck(args):
+def _finish(status):
+    from .sandbox import child_done
+
+    child_done(status)
+    return status
+
+
+def run_gradcheck(args, argv=None):
     import numpy as np
 
     from .. import datasets
     from ..errors import ChainruleError
     from ..model import Network
     from .gradcheck import gradient_check
+    from .loader import load, split_target
 
+    if args.function:
+        status = _isolated(args, _gradcheck_argv(args))
+        if status is not None:
+            return status
     X, Y = datasets.load(args.dataset, m=args.m)
     try:
         net = Network(args.layers, hidden=args.hidden, output=args.output, dtype=args.dtype,
                       backend=args.backend, seed=args.seed)
         if args.function:
+            path, name = split_target(args.function)
             try:
-                module, name = _load(args.function)
-                fn = getattr(module, name or "")
-            except (OSError, AttributeError, SyntaxError, ImportError) as exc:
+                loaded = load(path, [name] if name else None, timeout=args.time_limit)
+            except ChainruleError as exc:
                 print(f"error: cannot load {args.function}: {exc}", file=sys.stderr)
-                return 2
+                return _finish(2)
+            fn = loaded.functions.get(name) if name else None
+            if fn is None:
+                why = "; ".join(loaded.problems) or "give FILE.py:NAME"
+                print(f"error: cannot load {args.function}: {why}", file=sys.stderr)
+                return _finish(2)
+            for problem in loaded.problems:
+                print(f"note: {problem}")
             params = {k: v.astype(np.float64) for k, v in net.parameters.items()}
             report = gradient_check(fn, X, Y.astype(np.float64), parameters=params,
-                                    worst=args.worst)
+                                    worst=args.worst, timeout=args.time_limit)
             print(f"function {name} at the initial parameters of {args.layers}; {args.dataset}, "
                   f"m = {X.shape[1]}")
         else:
@@ -167,9 +201,17 @@ def run_gradcheck(args):
             print(f"{net}; {args.dataset}, m = {X.shape[1]}")
     except ChainruleError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _finish(1 if args.function else 2)
     print(report)
-    return 0 if report.passed else 1
+    return _finish(0 if report.passed else 1)
+
+
+def _gradcheck_argv(args):
+    argv = ["gradcheck", "--layers", ",".join(map(str, args.layers)), "--hidden", args.hidden,
+            "--output", args.output, "--dataset", args.dataset, "--m", str(args.m), "--dtype",
+            args.dtype, "--backend", args.backend, "--seed", str(args.seed), "--function",
+            args.function, "--worst", str(args.worst), "--time-limit", str(args.time_limit)]
+    return argv
 
 
 def run_jacobians(args):
@@ -215,42 +257,68 @@ def run_expand(args):
 
 def run_doctor(args):
     from ..errors import ChainruleError
-    from .doctor import KINDS, diagnose
+    from .doctor import ALL_KINDS, diagnose, known_signatures
+    from .loader import load, split_target
 
+    if args.list:
+        print("the doctor knows:\n  " + "\n  ".join(known_signatures()))
+        return 0
     if args.demo:
         return _doctor_demo()
     if not args.target:
-        print("error: give FILE.py[:FUNCTION], or --demo", file=sys.stderr)
+        print("error: give FILE.py[:FUNCTION] or FILE.ipynb[:FUNCTION], or --demo",
+              file=sys.stderr)
         return 2
+    status = _isolated(args, _doctor_argv(args))
+    if status is not None:
+        return status
+    path, name = split_target(args.target)
     try:
-        module, name = _load(args.target)
-    except Exception as exc:  # the learner's file: report, don't crash
-        print(f"error: cannot load {args.target}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        loaded = load(path, [name] if name else None, timeout=args.time_limit)
+    except ChainruleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return _finish(2)
+    for note in loaded.notes:
+        print(f"loaded: {note}")
+    for problem in loaded.problems:
+        print(f"not loaded: {problem}")
     if name:
-        if not callable(getattr(module, name, None)):
-            print(f"error: {args.target}: no function {name!r}", file=sys.stderr)
-            return 2
+        if name not in loaded.functions:
+            print(f"error: {args.target}: no function {name!r} could be loaded", file=sys.stderr)
+            return _finish(2)
         names = [name]
     else:
-        names = [k for k in KINDS if callable(getattr(module, k, None))]
+        from .doctor import _course_name
+
+        course_names = {_course_name(k) for k in ALL_KINDS}
+        names = [k for k in loaded.functions if k in course_names]
         if not names:
-            print(f"error: {args.target} defines none of {', '.join(KINDS)}; name the function "
-                  f"with FILE.py:FUNCTION", file=sys.stderr)
-            return 2
+            print(f"error: {args.target} defines no function named like a course function; "
+                  f"name the function with FILE:FUNCTION (chainrule doctor --list shows the "
+                  f"known ones)", file=sys.stderr)
+            return _finish(2)
     status = 0
     for i, fn_name in enumerate(names):
         try:
-            report = diagnose(getattr(module, fn_name), kind=args.kind,
-                              activations=args.activations, convention=args.convention)
+            report = diagnose(loaded.functions[fn_name], kind=args.kind,
+                              activations=args.activations, convention=args.convention,
+                              timeout=args.time_limit)
         except ChainruleError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if i:
+            return _finish(2)
+        if i or loaded.notes or loaded.problems:
             print()
         print(report)
         status = status or (0 if report.ok else 1)
-    return status
+    return _finish(status)
+
+
+def _doctor_argv(args):
+    argv = ["doctor", args.target, "--convention", args.convention, "--activations",
+            ",".join(args.activations), "--time-limit", str(args.time_limit)]
+    if args.kind:
+        argv += ["--kind", args.kind]
+    return argv
 
 
 def _doctor_demo():
@@ -258,13 +326,13 @@ def _doctor_demo():
     from .examples import CATALOGUE
 
     named = 0
-    print(f"{'implementation':<50} {'expected':<24} named by the doctor")
+    print(f"{'implementation':<50} {'expected':<34} named by the doctor")
     for name, (fn, kind, expected) in CATALOGUE.items():
         found = diagnose(fn, kind=kind).codes
         ok = found == expected
         named += ok
-        print(f"{name:<50} {','.join(sorted(expected)) or 'clean':<24} "
-              f"{','.join(sorted(found)) or 'clean':<24} {'ok' if ok else 'MISSED'}")
+        print(f"{name:<50} {','.join(sorted(expected)) or 'clean':<34} "
+              f"{','.join(sorted(found)) or 'clean':<34} {'ok' if ok else 'MISSED'}")
     print(f"\n{named} of {len(CATALOGUE)} named correctly")
     return 0 if named == len(CATALOGUE) else 1
 

@@ -1,4 +1,4 @@
-"""The gradient doctor: run a learner's backward function, compare with the reference, name the bug.
+"""The gradient doctor: run a learner's function, compare with the reference, name each mistake.
 
 How it works
 ------------
@@ -20,8 +20,15 @@ each common mistake changes the result, computed from the reference's own functi
   ``m``, ``1/m`` or ``-1``.
 
 The explanation with the fewest mistakes that reproduces every output (within a relative
-tolerance of 1e-7) is the diagnosis. If none does, the doctor says which outputs differ
-and how, and still prints the correct formulas with their shapes.
+tolerance of 1e-7) is the diagnosis. If none does, ``L_model_backward`` is judged layer by
+layer (:func:`chainrule.explain.course.analyse_model_layers`), so that mistakes in
+different layers are each named in theirs; what is still unexplained is reported with how
+it differs, and the correct formulas with their shapes.
+
+The other functions of courses 1 and 2 (the planar network, regularization, dropout,
+gradient checking, costs, updates, forward functions) are in :mod:`.course`; the learner's
+code runs under :func:`chainrule.explain.sandbox.call_limited` (time limit, exceptions and
+exits as findings).
 """
 
 from __future__ import annotations
@@ -29,13 +36,17 @@ from __future__ import annotations
 import copy
 import inspect
 import itertools
-import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import reference as ref
 from ..errors import InputError
+from ._match import RTOL, close as _close, difference_text as _difference_text
+from ._match import dZ_hypotheses as _dZ_hypotheses, explain_output as _explain_output
+from .course import FUNCTIONS as COURSE_FUNCTIONS
+from .course import analyse_model_layers
+from .sandbox import DEFAULT_TIME_LIMIT, call_limited
 
 KINDS = ("linear_backward", "linear_activation_backward", "L_model_backward")
 _SIGNATURES = {
@@ -144,12 +155,127 @@ MISTAKES = {
         "modifies its input in place",
         "The function changed an array it was given (e.g. dZ = dA; dZ[Z <= 0] = 0 writes into "
         "dA). Copy first: dZ = np.array(dA, copy=True)."),
+    "np_matrix": (
+        "np.matrix instead of np.ndarray",
+        "The result is an np.matrix (from np.matrix or np.mat): on it * is a matrix product and "
+        "** a matrix power, so formulas written for arrays change meaning. Use np.array and "
+        "np.dot / @."),
+    "wrong_cache_contents": (
+        "the cache is not what the backward pass reads",
+        "The forward functions store exactly what the course's backward functions unpack: "
+        "linear_forward's cache is (A_prev, W, b), linear_activation_forward's is "
+        "((A_prev, W, b), Z), L_model_forward's caches is a list of L of them, and the planar "
+        "forward_propagation's cache is the dict {'Z1', 'A1', 'Z2', 'A2'}."),
+    "missing_bias": (
+        "missing bias",
+        "Z = W·A_prev + b: the bias b (shape (n[l], 1), broadcast over the m columns) is part of "
+        "the linear step."),
+    "transposed_W": (
+        "Wᵀ where W belongs",
+        "Z = np.dot(W, A_prev) + b with W of shape (n[l], n[l-1]): W already maps layer l-1 to "
+        "layer l, no transpose (it fails on general shapes and is wrong on square ones)."),
+    "x_transposed": (
+        "Xᵀ where X belongs",
+        "In the course the examples are the columns: X has shape (n_x, m) and Z1 = W1·X + b1. "
+        "W1·Xᵀ treats the rows as examples (it fails unless n_x = m)."),
+    "activation_missing": (
+        "activation not applied",
+        "A = g(Z): the layer's output is the activation of Z, not Z itself."),
+    "cost_not_scalar": (
+        "cost is not a number",
+        "The cost is one number: np.squeeze(cost) (or float(cost)) turns the (1, 1) result of "
+        "np.dot or a keepdims sum into shape ()."),
+    "cost_missing_term": (
+        "a term of the cross-entropy is missing",
+        "J = -(1/m) Σ [Y log AL + (1 - Y) log(1 - AL)]: both terms, for the examples with "
+        "Y = 1 and those with Y = 0."),
+    "cost_wrong_reduction": (
+        "the cost is not summed over all examples",
+        "np.sum over every entry (or over axis=1, then squeeze): the cost is one number, not one "
+        "value per example."),
+    "l2_cost_wrong": (
+        "L2 term of the cost wrong",
+        "L2_regularization_cost = (1/m)(λ/2) Σ_l Σ_kj (W[l]_kj)², i.e. lambd/(2*m) * "
+        "(np.sum(np.square(W1)) + ...). Note lambd/2*m is (lambd/2)·m in Python."),
+    "l2_gradient_missing": (
+        "L2 term of dW missing",
+        "With the L2 term (λ/2m) Σ ||W||² in the cost, every dW gains its derivative (λ/m)·W: "
+        "dW = (1/m) dZ·A_prevᵀ + (λ/m) W (db is unchanged)."),
+    "l2_gradient_wrong": (
+        "L2 term of dW wrong",
+        "d/dW of (λ/2m) ||W||² is (λ/m)·W: lambd/m * W, not lambd * W, lambd/(2*m) * W or "
+        "lambd/2*m * W (which is (lambd/2)·m·W)."),
+    "dropout_mask_missing": (
+        "dropout mask not applied in the backward pass",
+        "Backward through dropout uses the same mask as the forward pass: dA = dA * D, then "
+        "dA = dA / keep_prob; the units shut down forward get no gradient."),
+    "dropout_not_rescaled": (
+        "dropout gradient not divided by keep_prob",
+        "The forward pass divided A by keep_prob (inverted dropout), so the backward pass "
+        "divides dA by keep_prob too: dA = dA * D / keep_prob."),
+    "dropout_rescaled_wrong": (
+        "dropout gradient multiplied by keep_prob",
+        "Inverted dropout scales by 1/keep_prob in both passes: dA = dA * D / keep_prob, not "
+        "* keep_prob."),
+    "learning_rate_missing": (
+        "learning rate missing",
+        "Gradient descent moves each parameter by the learning rate times its gradient: "
+        "W = W - learning_rate * dW."),
+    "not_updated": (
+        "parameter not updated",
+        "Every parameter is updated, W[l] and b[l] for l = 1..L (keys 'W1'..'WL', 'b1'..'bL'; a "
+        "loop over range(L) uses str(l + 1))."),
+    "momentum_formula": (
+        "velocity formula wrong",
+        "v = β v + (1 - β) dW: an exponentially weighted average of the gradients (β on the old "
+        "velocity, 1 - β on the new gradient)."),
+    "momentum_update_uses_grads": (
+        "update uses the gradient, not the velocity",
+        "With momentum the parameter moves along the velocity: W = W - learning_rate * v['dW']."),
+    "momentum_old_velocity": (
+        "update uses the old velocity",
+        "Update v first, then the parameter with the new v."),
+    "adam_bias_correction": (
+        "bias correction wrong",
+        "v_corrected = v / (1 - β1^t) and s_corrected = s / (1 - β2^t), with t the step count "
+        "passed in (np.power(beta1, t)); t is not the layer index, not a constant."),
+    "adam_epsilon_inside_sqrt": (
+        "ε inside the square root",
+        "The notebook's update is W - lr · v_corrected / (√s_corrected + ε): ε outside the root "
+        "(some versions of the lectures put it inside; the grader checks this one)."),
+    "adam_sqrt_missing": (
+        "square root missing",
+        "Adam divides by the root of the second moment: v_corrected / (np.sqrt(s_corrected) + ε)."),
+    "adam_s_not_squared": (
+        "second moment not squared",
+        "s = β2 s + (1 - β2) dW²: the average of the squared gradients (np.square(dW))."),
+    "adam_beta_mixup": (
+        "β1 and β2 mixed up",
+        "β1 (0.9) is the first moment's (v), β2 (0.999) the second's (s)."),
+    "wrong_shape": (
+        "wrong shape",
+        "A result has the shape of what it updates or differentiates."),
+    "raises_in_helper": (
+        "a helper raises",
+        "The function was called as the course calls it, and an exception was raised inside a "
+        "function it calls (see the line)."),
+    "signature": (
+        "not the course's signature",
+        "The function cannot be called with the course's arguments."),
+    "timed_out": (
+        "does not return",
+        "The function ran past the time limit and was stopped (a loop that never ends? a "
+        "while loop whose condition never changes?)."),
+    "exits": (
+        "ends the program",
+        "The function called sys.exit (or raised SystemExit / KeyboardInterrupt): a function "
+        "returns its results; it never ends the program."),
     "unrecognised": (
         "wrong, but not a mistake the doctor knows",
         "An output differs from the reference and none of the known mistakes reproduces it."),
 }
 
-_RTOL = 1e-7
+_RTOL = RTOL
 
 
 @dataclass
@@ -160,6 +286,8 @@ class Diagnosis:
     where: list = field(default_factory=list)
     detail: str = ""
     formulas: list = field(default_factory=list)
+    #: the layers (1-based) where it shows, when the function has layers
+    layers: list = field(default_factory=list)
 
     @property
     def title(self):
@@ -195,6 +323,12 @@ class DoctorReport:
 
     def __str__(self):
         return format_report(self)
+
+    def _repr_html_(self):
+        """In a notebook: each mistake, why, and the correct formulas typeset with the shapes."""
+        from .display import doctor_html
+
+        return doctor_html(self)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -283,54 +417,10 @@ def _dZ_formula(activation, shape, suffix=""):
 
 # --------------------------------------------------------------------------- matching
 
-def _close(actual, expected):
-    if actual.shape != expected.shape:
-        return False
-    if not np.all(np.isfinite(actual)):
-        return False
-    scale = float(np.max(np.abs(expected), initial=0.0))
-    return bool(np.allclose(actual, expected, rtol=_RTOL, atol=_RTOL * scale + 1e-300))
-
-
-def _factors(m, role):
-    """The constant factors tried, and what each means for an output of this ``role``.
-
-    ``"average"``: dW, db in convention L (the 1/m belongs there); ``"sum"``: dW, db in
-    convention J (the 1/m is already in dZ); ``"none"``: dA_prev, dZ (no 1/m at all).
-    """
-    if role == "average":
-        return [(1.0, None), (m, "missing_1_over_m"), (1.0 / m, "double_1_over_m"),
-                (-1.0, "sign_flipped")]
-    if role == "sum":
-        return [(1.0, None), (1.0 / m, "double_1_over_m"), (-1.0, "sign_flipped"),
-                (float(m), "wrong_factor")]
-    return [(1.0, None), (1.0 / m, "extra_1_over_m"), (-1.0, "sign_flipped"),
-            (float(m), "wrong_factor")]
-
-
 def _role(name, convention):
     if name.startswith(("dW", "db")):
         return "average" if convention == "L" else "sum"
     return "none"
-
-
-def _explain_output(U, E, alternatives, m, role):
-    """The mistakes turning the expected ``E`` into the actual ``U``: ``[]`` if equal, else None.
-
-    ``alternatives`` are ``(code, array)``: what a structural mistake computes, at the
-    correct scale; each is tried with the constant factors too.
-    """
-    try:
-        U = np.asarray(U, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    for code, S in [(None, E)] + alternatives:
-        if S is None or U.shape != np.shape(S):
-            continue
-        for c, factor_code in _factors(m, role):
-            if _close(U, c * np.asarray(S)):
-                return [x for x in (code, factor_code) if x]
-    return None
 
 
 def _linear_alternatives(dZ, A_prev, W, convention):
@@ -367,52 +457,23 @@ def _linear_alternatives(dZ, A_prev, W, convention):
 
 # --------------------------------------------------------------------------- hypotheses
 
-def _dZ_hypotheses(dA, Z, A_prev, activation):
-    """``(codes, dZ)`` for the correct dZ and each upstream mistake in forming it."""
-    name, _ = ref.parse_activation(activation)
-    correct = ref.activation_backward(dA, Z, activation)
-    out = [((), correct)]
-    with np.errstate(all="ignore"):
-        A = ref.activation_forward(Z, activation)
-        if name in ("sigmoid", "tanh", "relu", "leaky_relu"):
-            out.append((("g_prime_at_A",), dA * ref.activation_derivative(A, activation)))
-            out.append((("g_instead_of_g_prime",), dA * A))
-        if name == "sigmoid":
-            out.append((("a_form_at_Z",), dA * Z * (1 - Z)))
-            out.append((("sigmoid_tanh_mixup",), dA * ref.tanh_prime(Z)))
-            out.append((("sigmoid_tanh_mixup",), dA * (1 - A ** 2)))
-        if name == "tanh":
-            out.append((("a_form_at_Z",), dA * (1 - Z ** 2)))
-            out.append((("sigmoid_tanh_mixup",), dA * ref.sigmoid_prime(Z)))
-            out.append((("sigmoid_tanh_mixup",), dA * A * (1 - A)))
-        if name in ("relu", "leaky_relu"):
-            out.append((("relu_mask_wrong_array",), np.where(dA > 0, dA, 0.0)))
-            if A_prev.shape == dA.shape:
-                out.append((("relu_mask_wrong_array",), np.where(A_prev > 0, dA, 0.0)))
-            out.append((("relu_mask_inverted",), np.where(Z > 0, 0.0, dA)))
-        if name != "identity":
-            out.append((("dA_dZ_mixup",), dA))
-    return out
-
-
 def _score(codes):
     return (len(set(codes)), len(codes))
 
 
 # --------------------------------------------------------------------------- calling
 
+#: seconds each call of the learner's function may take; set by :func:`diagnose`
+_LIMIT = {"timeout": DEFAULT_TIME_LIMIT}
+
+
 def _call(fn, args):
-    """``(result, None)`` or ``(None, (exception, one-line summary))``."""
-    try:
-        with np.errstate(all="ignore"):
-            return fn(*args), None
-    except Exception as exc:  # the learner's code: any exception is a finding, not a crash
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = ""
-        if len(tb) > 1:
-            frame = tb[-1]
-            where = f" (at {frame.name}, line {frame.lineno}: {frame.line})"
-        return None, (exc, f"{type(exc).__name__}: {exc}{where}")
+    """``(result, None)`` or ``(None, (exception, one-line summary, kind))``.
+
+    ``kind``: ``"raises"``, ``"raises_in_helper"``, ``"signature"``, ``"timed_out"`` or
+    ``"exits"`` (see :func:`chainrule.explain.sandbox.call_limited`).
+    """
+    return call_limited(fn, args, _LIMIT["timeout"])
 
 
 def _exception_hint(exc):
@@ -428,8 +489,8 @@ def _exception_hint(exc):
         return "a missing key: the course stores grads['dA' + str(l)], grads['dW' + str(l)], ..."
     if isinstance(exc, NameError):
         return "a name is not defined: is a helper (sigmoid_backward, relu_backward...) missing?"
-    if isinstance(exc, (TypeError, UnboundLocalError)):
-        return "check the signature and the names: the function is called as the course calls it"
+    if isinstance(exc, UnboundLocalError):
+        return "a variable is used before it is assigned (on some branch of an if?)"
     return ""
 
 
@@ -499,6 +560,9 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
                                    ["dZ = np.array(dA, copy=True); dZ[Z <= 0] = 0   (a new "
                                     f"array of shape {_shape(probe.args[0])})"]))
     outs = _as_triple(result)
+    if isinstance(result, (tuple, list)) and any(isinstance(r, np.matrix) for r in result):
+        bad = [n for n, r in zip(_LINEAR_NAMES, result) if isinstance(r, np.matrix)]
+        diagnoses.append(Diagnosis("np_matrix", bad, "np.matrix instead of np.ndarray"))
     if kind == "linear_backward":
         dZ, linear_cache = probe.args
         hypotheses = [((), dZ)]
@@ -557,11 +621,14 @@ def _merge(diagnoses):
         if d.code in merged:
             m = merged[d.code]
             m.where += [w for w in d.where if w not in m.where]
-            m.formulas += [f for f in d.formulas if f not in m.formulas]
+            lhs = {f.split(" = ")[0] for f in m.formulas}
+            m.formulas += [f for f in d.formulas if f.split(" = ")[0] not in lhs]
+            m.layers += [x for x in d.layers if x not in m.layers]
             if d.detail and d.detail not in m.detail:
                 m.detail = f"{m.detail}; {d.detail}" if m.detail else d.detail
         else:
-            merged[d.code] = Diagnosis(d.code, list(d.where), d.detail, list(d.formulas))
+            merged[d.code] = Diagnosis(d.code, list(d.where), d.detail, list(d.formulas),
+                                       list(d.layers))
     for d in merged.values():
         d.detail = _group_detail(d.detail)
     return list(merged.values())
@@ -608,16 +675,6 @@ def _output_detail(code, name, U, E, m):
     if code == "wrong_m":
         return f"{name}: the 1/m divides by another dimension than m = {m}"
     return f"{name}: shape {_shape(U)}"
-
-
-def _difference_text(U, E):
-    U = np.asarray(U)
-    if U.shape != E.shape:
-        return f"shape {_shape(U)}, expected {_shape(E)}"
-    diff = np.abs(U - E)
-    i = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    return (f"max |actual - expected| = {diff[i]:.3g} at {list(int(x) for x in i)} "
-            f"(actual {U[i]:.6g}, expected {E[i]:.6g})")
 
 
 # --------------------------------------------------------------------------- L_model_backward
@@ -675,7 +732,7 @@ def _model_hypotheses(L):
         yield codes, dict(start=start, offset=offset, activations=activations, scale=scale)
 
 
-def _diagnose_model_probe(fn, probe, convention):
+def _diagnose_model_probe(fn, probe, convention, notes=None):
     AL, Y, caches = probe.args
     L = len(caches)
     m = AL.shape[1]
@@ -684,6 +741,17 @@ def _diagnose_model_probe(fn, probe, convention):
     if error is not None:
         return None, error
     diagnoses = []
+    if (isinstance(result, dict) and "dA0" not in result and f"dA{L}" in result
+            and all(f"dA{l}" in result for l in range(1, L + 1))):
+        # The course's earlier notebooks store each dA one key higher: grads["dA" + str(l)]
+        # holds dA[l-1] (dA1 is the gradient of A0 = X, ..., dAL of A[L-1]).
+        result = {**{k: v for k, v in result.items() if not k.startswith("dA")},
+                  **{f"dA{l - 1}": result[f"dA{l}"] for l in range(1, L + 1)}}
+        if notes is not None:
+            note = ("grads uses the earlier notebook's keys (grads['dA' + str(l)] holds "
+                    "dA[l-1], dA1 .. dAL): read as dA0 .. dA{L-1}")
+            if note not in notes:
+                notes.append(note)
     if _mutated(before, probe.args):
         diagnoses.append(Diagnosis("mutates_input", ["inputs"], "an input array was changed",
                                    ["dZ = np.array(dA, copy=True); dZ[Z <= 0] = 0   (a new "
@@ -698,6 +766,9 @@ def _diagnose_model_probe(fn, probe, convention):
                                    f"returned {_describe(result)}; expected the dict grads",
                                    [formulas[k] for k in keys if k in formulas]))
         return diagnoses, None
+    bad = sorted(k for k, v in result.items() if isinstance(v, np.matrix))
+    if bad:
+        diagnoses.append(Diagnosis("np_matrix", bad, "np.matrix instead of np.ndarray"))
     missing = [k for k in keys if k not in result]
     if missing:
         diagnoses.append(Diagnosis("wrong_outputs", missing,
@@ -721,20 +792,22 @@ def _diagnose_model_probe(fn, probe, convention):
         if best is not None and not best[0][0]:
             break
     if best is None:
-        for k in present:
-            E = reference[k]
-            if not _close(np.asarray(result[k], dtype=np.float64), E):
-                diagnoses.append(Diagnosis("unrecognised", [k], _difference_text(result[k], E),
-                                           [formulas[k]] if k in formulas else []))
-        return diagnoses, None
+        # No single explanation for the whole pass: layer by layer, from the output down,
+        # each layer judged from the learner's own dA (several mistakes, each in its layer).
+        def keys(what, l):
+            return f"dA{l - 1}" if what == "dA" else f"{what}{l}"
+
+        for f in analyse_model_layers(result, caches, AL, Y, keys):
+            diagnoses.append(Diagnosis(f.code, f.where, f.detail, f.formulas, f.layers))
+        return _merge(diagnoses), None
     (codes, per_key), h_codes = best
-    affected = [k for k in present if not _close(np.asarray(result[k], dtype=np.float64),
-                                                 reference[k])]
+    affected = sorted((k for k in present if not _close(np.asarray(result[k], dtype=np.float64),
+                                                        reference[k])), key=_computation_order)
     for code in h_codes:
         diagnoses.append(Diagnosis(code, affected, _model_detail(code),
                                    [formulas[k] for k in affected if k in formulas][:4]
                                    + _model_extra_formulas(code, L)))
-    for k, out_codes in per_key.items():
+    for k, out_codes in sorted(per_key.items(), key=lambda kv: _computation_order(kv[0])):
         for code in out_codes:
             detail = _output_detail(code, k, result[k], reference[k], m)
             diagnoses.append(Diagnosis(code, [k], detail,
@@ -759,6 +832,14 @@ def _explain_model_outputs(result, present, sim, ctx, m, convention, h_codes):
             per_key[k] = found
             codes += found
     return codes, per_key
+
+
+def _computation_order(key):
+    """Sort key of a gradient's name in the order the backward pass computes it: layer L
+    first, and within a layer dZ, dW, db, then dA_prev (``dA{l-1}``)."""
+    prefix, number = key[:2], int(key[2:])
+    layer = number + 1 if prefix == "dA" else number
+    return (-layer, {"dZ": 0, "dW": 1, "db": 2, "dA": 3}.get(prefix, 4))
 
 
 def _model_detail(code):
@@ -798,50 +879,126 @@ def _model_formulas(ctx, caches, convention):
 
 # --------------------------------------------------------------------------- public
 
-def detect_kind(fn):
-    """``linear_backward``, ``linear_activation_backward`` or ``L_model_backward`` for ``fn``.
+def _params_of(fn):
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None, None
+    params = [p for p in sig.parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in params if p.default is p.empty]
+    return [p.name for p in params], required
 
-    By its name if it is one of the three, else by its parameters' names.
+
+def known_signatures():
+    """Every signature the doctor knows, one line each, grouped by assignment."""
+    lines = [f"{k}({', '.join(_SIGNATURES[k])})   course 1 week 4" for k in KINDS]
+    for kind, spec in COURSE_FUNCTIONS.items():
+        lines.append(f"{spec.signature}   {spec.where}")
+    return lines
+
+
+_WRAPPER = """a hand-written network can be checked through gradient_check instead:
+    from chainrule.explain import gradient_check
+    def fn(parameters, X, Y):          # your forward and backward pass
+        AL, caches = L_model_forward(X, parameters)
+        cost = compute_cost(AL, Y)
+        grads = L_model_backward(AL, Y, caches)
+        return cost, grads             # grads keyed 'dW1', 'db1', ...
+    print(gradient_check(fn, X, Y, parameters=parameters))
+(chainrule gradcheck --function FILE.py:fn on the command line)"""
+
+
+def _refusal(name, params, why):
+    return InputError(
+        f"{why}\nthe doctor knows these functions of courses 1 and 2 (by name, with the "
+        f"course's parameters):\n  " + "\n  ".join(known_signatures())
+        + f"\nname yours like one of them, or choose with --kind KIND on the command line "
+          f"(kind= in Python).\n{_WRAPPER}")
+
+
+def detect_kind(fn):
+    """The course function ``fn`` implements: a key of :data:`ALL_KINDS`.
+
+    By its name when it is one of the course's (and its parameters fit that name's
+    signature in some notebook version), else by its parameters alone when they are exactly
+    one known signature. Anything else is refused with the list of known signatures.
     """
     name = getattr(fn, "__name__", "")
-    if name in KINDS:
-        return name
-    try:
-        params = [p.name for p in inspect.signature(fn).parameters.values()]
-    except (TypeError, ValueError):
-        params = []
-    for kind, signature in _SIGNATURES.items():
-        if tuple(params[:len(signature)]) == signature and len(params) >= len(signature):
-            return kind
-    if len(params) == 2:
+    params, required = _params_of(fn)
+    if params is None:
+        raise _refusal(name, None, f"cannot read the parameters of {fn!r}")
+    by_name = [k for k in ALL_KINDS if _course_name(k) == name]
+    for kind in by_name:
+        for signature in _signatures_of(kind):
+            if len(required) <= len(signature) <= len(params):
+                return kind
+    if by_name:
+        expected = " or ".join(f"{name}({', '.join(sig)})" for k in by_name
+                               for sig in _signatures_of(k))
+        raise _refusal(name, params, f"{name}({', '.join(params)}) does not take the course's "
+                                     f"arguments: expected {expected}")
+    matches = [k for k in ALL_KINDS if any(tuple(params[:len(sig)]) == tuple(sig)
+                                           and len(required) <= len(sig)
+                                           for sig in _signatures_of(k))]
+    if "update_parameters" in matches:  # the same analysis under two names
+        matches.remove("update_parameters_with_gd")
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise _refusal(name, params, f"{name}({', '.join(params)}) has the parameters of "
+                                     f"{' and '.join(_course_name(k) for k in matches)}: name it "
+                                     f"like the course")
+    if len(params) == 2 and len(required) == 2 and tuple(params) == ("dZ", "cache"):
         return "linear_backward"
-    if "activation" in params:
-        return "linear_activation_backward"
-    if "caches" in params or "Y" in params:
-        return "L_model_backward"
-    raise InputError(f"cannot tell which backward function {name or fn!r} is: name it "
-                     f"linear_backward, linear_activation_backward or L_model_backward, or pass "
-                     f"kind=")
+    raise _refusal(name, params, f"cannot tell which course function {name or fn!r}"
+                                 f"({', '.join(params)}) is")
 
 
-def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", seed=0):
-    """Run a learner's backward function on generated inputs and name what is wrong with it.
+ALL_KINDS = KINDS + tuple(COURSE_FUNCTIONS)
+
+
+def _course_name(kind):
+    return COURSE_FUNCTIONS[kind].name if kind in COURSE_FUNCTIONS else kind
+
+
+def _signatures_of(kind):
+    if kind in COURSE_FUNCTIONS:
+        spec = COURSE_FUNCTIONS[kind]
+        return (spec.params,) + tuple(spec.variants)
+    return (_SIGNATURES[kind],)
+
+
+def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", seed=0,
+             timeout=DEFAULT_TIME_LIMIT):
+    """Run a learner's function on the course's inputs and name what is wrong with it.
 
     Parameters
     ----------
     fn : callable
-        With one of the course's signatures: ``linear_backward(dZ, cache)`` with
-        ``cache = (A_prev, W, b)``; ``linear_activation_backward(dA, cache, activation)``
-        with ``cache = ((A_prev, W, b), Z)``; ``L_model_backward(AL, Y, caches)`` (relu
-        hidden layers, a sigmoid output with binary cross-entropy, as the course).
+        A function of courses 1 and 2 in which the learner writes gradient, cost or update
+        math, with the course's signature (see :func:`known_signatures`):
+        ``linear_backward(dZ, cache)`` with ``cache = (A_prev, W, b)``;
+        ``linear_activation_backward(dA, cache, activation)`` with
+        ``cache = ((A_prev, W, b), Z)``; ``L_model_backward(AL, Y, caches)`` (relu hidden
+        layers, a sigmoid output with binary cross-entropy, as the course; either key
+        convention of the notebooks); the planar ``backward_propagation(parameters, cache,
+        X, Y)``; ``backward_propagation_n``, ``_with_regularization``, ``_with_dropout``;
+        ``compute_cost`` (with and without regularisation); ``update_parameters``,
+        ``update_parameters_with_momentum``, ``update_parameters_with_adam``; the forward
+        functions; ``propagate``.
     kind : str, optional
-        One of :data:`KINDS`; detected from the name or the signature when omitted.
+        One of :data:`ALL_KINDS`; detected from the name or the signature when omitted.
     activations : sequence of str
         The activations ``linear_activation_backward`` is tried with.
     convention : {"L", "J"}
-        Where the 1/m is expected: "L" (the course: in dW and db) or "J" (in dZ[L]).
+        Where the 1/m is expected in the three backward functions of course 1 week 4: "L"
+        (the course: in dW and db) or "J" (in dZ[L]).
     seed : int
         Seeds the generated inputs.
+    timeout : float or None
+        Seconds each call of ``fn`` may take (default 10); a call past it is stopped and
+        reported. ``None`` for no limit.
 
     Returns
     -------
@@ -864,9 +1021,95 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
     """
     if convention not in ref.CONVENTIONS:
         raise InputError(f"convention must be 'L' or 'J', got {convention!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise InputError(f"timeout must be a positive number of seconds or None, got "
+                         f"{timeout!r}")
     kind = kind or detect_kind(fn)
-    if kind not in KINDS:
-        raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in ALL_KINDS:
+        raise InputError(f"kind must be one of {', '.join(ALL_KINDS)}, got {kind!r}")
+    previous = _LIMIT["timeout"]
+    _LIMIT["timeout"] = timeout
+    try:
+        if kind in COURSE_FUNCTIONS:
+            report = _diagnose_course(fn, kind, seed)
+        else:
+            report = _diagnose_week4(fn, kind, activations, convention, seed)
+    finally:
+        _LIMIT["timeout"] = previous
+    _add_source_hints(fn, report)
+    return report
+
+
+def _add_source_hints(fn, report):
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return
+    for d in report.diagnoses:
+        if d.code == "missing_keepdims" and "keepdims" in source and "squeeze" in source:
+            d.detail += ("; the code has keepdims=True, and np.squeeze removes the axis again: "
+                         "drop the np.squeeze")
+
+
+def _call_diagnosis(error, label, formulas):
+    exc, summary, how = error
+    if how in ("timed_out", "exits"):
+        return Diagnosis(how, [f"call{label}"], summary, formulas)
+    if how == "raises_in_helper":
+        return Diagnosis("raises_in_helper", [f"call{label}"], summary, formulas)
+    if how == "signature":
+        return Diagnosis("signature", [f"call{label}"], summary + " — it was called with the "
+                         "course's arguments", formulas)
+    hint = _exception_hint(exc)
+    return Diagnosis("raises", [f"call{label}"], summary + (f" — {hint}" if hint else ""),
+                     formulas)
+
+
+def _diagnose_course(fn, kind, seed):
+    spec = COURSE_FUNCTIONS[kind]
+    name = getattr(fn, "__name__", repr(fn))
+    probes = spec.build(seed)
+    diagnoses, checked, notes, errors, ran = [], [], [], [], 0
+    _, required = _params_of(fn)
+    done = set()  # groups of probes (one per activation tried) with a finding already
+    for probe in probes:
+        group = probe.data.get("group")
+        if group in done:
+            continue
+        args = copy.deepcopy(probe.args)
+        if required is not None and len(required) > len(args):
+            args += tuple(copy.deepcopy(probe.data.get("extra", ())))[:len(required) - len(args)]
+        before = copy.deepcopy(args)
+        result, error = _call(fn, args)
+        checked.append(probe.name)
+        if error is not None:
+            errors.append((probe, error))
+            if error[2] in ("timed_out", "exits"):
+                break
+            continue
+        ran += 1
+        findings = spec.analyse(result, probe)
+        notes += [f.detail for f in findings if f.code == "note" and f.detail not in notes]
+        findings = [f for f in findings if f.code != "note"]
+        if findings:
+            done.add(group)
+        diagnoses += [Diagnosis(f.code, f.where, f.detail, f.formulas, f.layers)
+                      for f in findings]
+        if not spec.mutation_ok and _mutated(before, args):
+            diagnoses.append(Diagnosis("mutates_input", ["inputs"], "an input array was "
+                                       "changed by the call", ["copy before writing: "
+                                                               "np.array(x, copy=True)"]))
+    if errors and (not ran or errors[0][1][2] in ("timed_out", "exits")):
+        diagnoses.insert(0, _call_diagnosis(errors[0][1], "", []))
+    elif errors:
+        notes.append(f"on {errors[0][0].name} it raised {errors[0][1][1]}; the diagnosis comes "
+                     f"from the inputs where it runs")
+    report = DoctorReport(function=name, kind=kind, convention="L",
+                          diagnoses=_merge(diagnoses), checked=checked, notes=notes)
+    return report
+
+
+def _diagnose_week4(fn, kind, activations, convention, seed):
     name = getattr(fn, "__name__", repr(fn))
     runs = [None] if kind != "linear_activation_backward" else list(activations)
     diagnoses, checked, notes = [], [], []
@@ -877,21 +1120,22 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
         found = None
         for probe in probes:
             if kind == "L_model_backward":
-                found, error = _diagnose_model_probe(fn, probe, convention)
+                found, error = _diagnose_model_probe(fn, probe, convention, notes)
             else:
                 found, error = _diagnose_linear_probe(fn, kind, probe, convention)
             checked.append(f"{probe.name} shapes{label}")
             if error is not None:
                 errors.append((probe, error))
+                if error[2] in ("timed_out", "exits"):
+                    break
                 continue
             if found or probe is probes[-1]:
                 break
         if found is None:
-            exc, summary = errors[0][1]
-            hint = _exception_hint(exc)
-            d = Diagnosis("raises", [f"call{label}"], summary + (f" — {hint}" if hint else ""),
-                          _formulas_for(kind, probes[0], convention))
-            diagnoses.append(d)
+            diagnoses.append(_call_diagnosis(errors[0][1], label,
+                                             _formulas_for(kind, probes[0], convention)))
+            if errors[0][1][2] in ("timed_out", "exits"):
+                break
             continue
         if errors:
             # Show the formulas with the shapes where it failed, which are the informative ones.
@@ -901,16 +1145,16 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
             notes.append(f"on {errors[0][0].name} shapes{label} it raised {errors[0][1][1]}; "
                          f"the diagnosis comes from the square shapes, where it runs")
             if not found:
-                exc, summary = errors[0][1]
-                found = [Diagnosis("raises", [f"call{label}"], summary,
-                                   _formulas_for(kind, errors[0][0], convention))]
+                found = [_call_diagnosis(errors[0][1], label,
+                                         _formulas_for(kind, errors[0][0], convention))]
         for d in found:
             if label:
                 d.detail = f"{d.detail}{label}" if d.detail else label.strip()
         diagnoses.extend(found)
-    if diagnoses and kind == "L_model_backward" and convention == "L":
+    if diagnoses and kind == "L_model_backward" and convention == "L" and not any(
+            d.code in ("timed_out", "exits") for d in diagnoses):
         # Consistent convention J (dAL/m, no 1/m in dW, db) is right too: same dW, db.
-        other = diagnose(fn, kind, activations, "J", seed)
+        other = _diagnose_week4(fn, kind, activations, "J", seed)
         if other.ok:
             other.notes.append("this is convention J: dZ[L] carries the 1/m and dW, db have "
                                "none; dW, db equal the course's (convention L), every dA and "
@@ -927,7 +1171,7 @@ def _formulas_for(kind, probe, convention):
         _, ctx = _simulate_model(AL, Y, caches, "ok", 0, ["relu"] * (L - 1) + ["sigmoid"], 1.0,
                                  convention)
         formulas = _model_formulas(ctx, caches, convention)
-        return [formulas[k] for k in sorted(formulas, key=lambda k: (-int(k[2:]), k))]
+        return [formulas[k] for k in sorted(formulas, key=_computation_order)]
     if kind == "linear_backward":
         dZ, (A_prev, W, _) = probe.args
         return list(_linear_formulas(dZ, A_prev, W, convention).values())
@@ -948,7 +1192,11 @@ def format_report(report):
         lines.append(f"{len(report.diagnoses)} problem(s) found:")
     for i, d in enumerate(report.diagnoses, 1):
         lines.append("")
-        lines.append(f"{i}. {d.title} [{d.code}] in {', '.join(d.where)}")
+        layers = ""
+        if d.layers:
+            ls = sorted(set(d.layers), reverse=True)
+            layers = f" (layer{'s' if len(ls) > 1 else ''} {', '.join(map(str, ls))})"
+        lines.append(f"{i}. {d.title} [{d.code}] in {', '.join(d.where)}{layers}")
         if d.detail:
             lines.append(f"   seen: {d.detail}")
         lines.append(f"   why: {d.why}")

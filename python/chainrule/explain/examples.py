@@ -356,6 +356,165 @@ def L_model_backward_returns_tuple(AL, Y, caches):
                                                               for l in range(1, L + 1)]
 
 
+# --------------------------------------------------------------------------- L_model_backward, more
+
+def L_model_backward_earlier_keys(AL, Y, caches):
+    """Correct, in the earlier notebooks' key convention: grads["dA" + str(l)] holds dA[l-1]."""
+    grads = {}
+    L = len(caches)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, caches[L - 1], "sigmoid")
+    for l in reversed(range(L - 1)):
+        dA_prev, dW, db = correct_linear_activation_backward(grads["dA" + str(l + 2)], caches[l],
+                                                             "relu")
+        grads["dA" + str(l + 1)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = \
+            dA_prev, dW, db
+    return grads
+
+
+def L_model_backward_two_layers_two_mistakes(AL, Y, caches):
+    """sigmoid' in layer L-1 only, and layer 1's db without its 1/m: each named in its layer."""
+    grads = {}
+    L = len(caches)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, caches[L - 1], "sigmoid")
+    for l in reversed(range(L - 1)):
+        activation = "sigmoid" if l == L - 2 else "relu"
+        dA_prev, dW, db = correct_linear_activation_backward(grads["dA" + str(l + 1)], caches[l],
+                                                             activation)
+        if l == 0:
+            db = db * AL.shape[1]
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = dA_prev, dW, db
+    return grads
+
+
+def L_model_backward_caches_reversed(AL, Y, caches):
+    """The hidden layers read caches in reverse order (layer l takes caches[L - 1 - l])."""
+    grads = {}
+    L = len(caches)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        correct_linear_activation_backward(dAL, caches[L - 1], "sigmoid")
+    for l in reversed(range(L - 1)):
+        dA_prev, dW, db = correct_linear_activation_backward(grads["dA" + str(l + 1)],
+                                                             caches[L - 2 - l], "relu")
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = dA_prev, dW, db
+    return grads
+
+
+# --------------------------------------------------------------------------- courses 1 and 2, more
+
+def correct_backward_propagation(parameters, cache, X, Y):
+    """The planar network (course 1 week 3): tanh hidden layer, sigmoid output."""
+    m = X.shape[1]
+    W2 = parameters["W2"]
+    A1, A2 = cache["A1"], cache["A2"]
+    dZ2 = A2 - Y
+    dW2 = 1 / m * np.dot(dZ2, A1.T)
+    db2 = 1 / m * np.sum(dZ2, axis=1, keepdims=True)
+    dZ1 = np.dot(W2.T, dZ2) * (1 - np.power(A1, 2))
+    dW1 = 1 / m * np.dot(dZ1, X.T)
+    db1 = 1 / m * np.sum(dZ1, axis=1, keepdims=True)
+    return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
+
+
+def backward_propagation_tanh_prime_at_A(parameters, cache, X, Y):
+    m = X.shape[1]
+    W2 = parameters["W2"]
+    A1, A2 = cache["A1"], cache["A2"]
+    dZ2 = A2 - Y
+    dZ1 = np.dot(W2.T, dZ2) * (1 - np.tanh(A1) ** 2)  # tanh' taken at A1, not Z1
+    return {"dW1": 1 / m * np.dot(dZ1, X.T), "db1": 1 / m * np.sum(dZ1, axis=1, keepdims=True),
+            "dW2": 1 / m * np.dot(dZ2, A1.T), "db2": 1 / m * np.sum(dZ2, axis=1, keepdims=True)}
+
+
+def _three_layer_grads(X, Y, Z, A, W, m, dA_hook=lambda l, dA: dA, dW_extra=lambda l: 0.0):
+    grads = {}
+    dZ = A[3] - Y
+    for l in (3, 2, 1):
+        grads["dZ" + str(l)] = dZ
+        grads["dW" + str(l)] = 1. / m * np.dot(dZ, A[l - 1].T) + dW_extra(l)
+        grads["db" + str(l)] = 1. / m * np.sum(dZ, axis=1, keepdims=True)
+        if l > 1:
+            dA = dA_hook(l - 1, np.dot(W[l].T, dZ))
+            grads["dA" + str(l - 1)] = dA
+            dZ = np.multiply(dA, np.int64(A[l - 1] > 0))
+    return grads
+
+
+def backward_propagation_n_as_provided(X, Y, cache):
+    """The gradient-checking notebook's provided version, with its two planted bugs."""
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    grads = _three_layer_grads(X, Y, None, {0: X, 1: A1, 2: A2, 3: A3}, {2: W2, 3: W3},
+                               X.shape[1])
+    grads["dW2"] = grads["dW2"] * 2
+    grads["db1"] = grads["db1"] * 4
+    return grads
+
+
+def backward_propagation_with_regularization_lambd_W(X, Y, cache, lambd):
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    Ws = {1: W1, 2: W2, 3: W3}
+    return _three_layer_grads(X, Y, None, {0: X, 1: A1, 2: A2, 3: A3}, Ws, X.shape[1],
+                              dW_extra=lambda l: lambd * Ws[l])  # the 1/m is missing
+
+
+def backward_propagation_with_dropout_not_rescaled(X, Y, cache, keep_prob):
+    (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    D = {1: D1, 2: D2}
+    return _three_layer_grads(X, Y, None, {0: X, 1: A1, 2: A2, 3: A3}, {2: W2, 3: W3},
+                              X.shape[1], dA_hook=lambda l, dA: dA * D[l])  # no / keep_prob
+
+
+def compute_cost_not_squeezed(AL, Y):
+    m = Y.shape[1]
+    return -1 / m * (np.dot(Y, np.log(AL).T) + np.dot(1 - Y, np.log(1 - AL).T))  # shape (1, 1)
+
+
+def compute_cost_with_regularization_precedence(A3, Y, parameters, lambd):
+    m = Y.shape[1]
+    cross_entropy = -1 / m * np.sum(Y * np.log(A3) + (1 - Y) * np.log(1 - A3))
+    squares = sum(np.sum(np.square(parameters["W" + str(l)])) for l in (1, 2, 3))
+    return cross_entropy + lambd / 2 * m * squares  # (lambd / 2) * m, not lambd / (2 m)
+
+
+def update_parameters_plus(parameters, grads, learning_rate):
+    for l in range(len(parameters) // 2):
+        parameters["W" + str(l + 1)] = parameters["W" + str(l + 1)] + learning_rate * grads[
+            "dW" + str(l + 1)]
+        parameters["b" + str(l + 1)] = parameters["b" + str(l + 1)] + learning_rate * grads[
+            "db" + str(l + 1)]
+    return parameters
+
+
+def update_parameters_with_momentum_uses_grads(parameters, grads, v, beta, learning_rate):
+    for l in range(1, len(parameters) // 2 + 1):
+        for p in ("W", "b"):
+            key = "d" + p + str(l)
+            v[key] = beta * v[key] + (1 - beta) * grads[key]
+            parameters[p + str(l)] = parameters[p + str(l)] - learning_rate * grads[key]
+    return parameters, v
+
+
+def update_parameters_with_adam_no_correction(parameters, grads, v, s, t, learning_rate=0.01,
+                                              beta1=0.9, beta2=0.999, epsilon=1e-8):
+    for l in range(1, len(parameters) // 2 + 1):
+        for p in ("W", "b"):
+            key = "d" + p + str(l)
+            v[key] = beta1 * v[key] + (1 - beta1) * grads[key]
+            s[key] = beta2 * s[key] + (1 - beta2) * np.square(grads[key])
+            parameters[p + str(l)] = parameters[p + str(l)] - learning_rate * v[key] / (
+                np.sqrt(s[key]) + epsilon)  # v and s used without 1/(1 - beta^t)
+    return parameters, v, s
+
+
+def linear_forward_no_bias(A, W, b):
+    Z = np.dot(W, A)
+    return Z, (A, W, b)
+
+
 #: name -> (function, kind, the mistake codes the doctor must name; empty for a clean bill)
 CATALOGUE = {
     "correct_linear_backward":
@@ -418,4 +577,38 @@ CATALOGUE = {
         (convention_J_L_model_backward, "L_model_backward", set()),
     "L_model_backward_returns_tuple":
         (L_model_backward_returns_tuple, "L_model_backward", {"wrong_outputs"}),
+    "L_model_backward_earlier_keys":
+        (L_model_backward_earlier_keys, "L_model_backward", set()),
+    "L_model_backward_two_layers_two_mistakes":
+        (L_model_backward_two_layers_two_mistakes, "L_model_backward",
+         {"wrong_activation", "missing_1_over_m"}),
+    "L_model_backward_caches_reversed":
+        (L_model_backward_caches_reversed, "L_model_backward", {"wrong_cache"}),
+    "correct_backward_propagation":
+        (correct_backward_propagation, "backward_propagation", set()),
+    "backward_propagation_tanh_prime_at_A":
+        (backward_propagation_tanh_prime_at_A, "backward_propagation", {"g_prime_at_A"}),
+    "backward_propagation_n_as_provided":
+        (backward_propagation_n_as_provided, "backward_propagation_n", {"wrong_factor"}),
+    "backward_propagation_with_regularization_lambd_W":
+        (backward_propagation_with_regularization_lambd_W,
+         "backward_propagation_with_regularization", {"l2_gradient_wrong"}),
+    "backward_propagation_with_dropout_not_rescaled":
+        (backward_propagation_with_dropout_not_rescaled, "backward_propagation_with_dropout",
+         {"dropout_not_rescaled"}),
+    "compute_cost_not_squeezed":
+        (compute_cost_not_squeezed, "compute_cost", {"cost_not_scalar"}),
+    "compute_cost_with_regularization_precedence":
+        (compute_cost_with_regularization_precedence, "compute_cost_with_regularization",
+         {"l2_cost_wrong"}),
+    "update_parameters_plus":
+        (update_parameters_plus, "update_parameters", {"sign_flipped"}),
+    "update_parameters_with_momentum_uses_grads":
+        (update_parameters_with_momentum_uses_grads, "update_parameters_with_momentum",
+         {"momentum_update_uses_grads"}),
+    "update_parameters_with_adam_no_correction":
+        (update_parameters_with_adam_no_correction, "update_parameters_with_adam",
+         {"adam_bias_correction"}),
+    "linear_forward_no_bias":
+        (linear_forward_no_bias, "linear_forward", {"missing_bias"}),
 }

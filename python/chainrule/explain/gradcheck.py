@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import reference as ref
 from ..errors import InputError
+from . import display
 
 EPSILON = 1e-7
 # Relative-difference thresholds keyed by the dtype of the analytic gradient. float64 is the
@@ -69,6 +70,12 @@ class GradientCheckReport:
     def __str__(self):
         return format_report(self)
 
+    def _repr_html_(self):
+        """A table in a notebook, the failing parameters highlighted."""
+        hints = {p.name: _factor_hint(p.factor, self.m) for p in self.failed()
+                 if p.factor is not None}
+        return display.gradcheck_html(self, hints)
+
 
 def _is_network(obj):
     from ..model import Network
@@ -92,13 +99,27 @@ def _network_problem(net, X, Y):
     return parameters, grads, J64, X.shape[1]
 
 
-def _function_problem(fn, X, Y, parameters):
+def _limited(fn, timeout):
+    """``fn`` run under the time limit; its exceptions and exits become an :class:`InputError`."""
+    from .sandbox import call_limited
+
+    def run(*args):
+        result, error = call_limited(fn, args, timeout)
+        if error is not None:
+            raise InputError(f"your function {getattr(fn, '__name__', fn)}: {error[1]}")
+        return result
+
+    return run
+
+
+def _function_problem(fn, X, Y, parameters, timeout=None):
     if parameters is None:
         raise InputError("gradient_check(fn, X, Y) needs parameters=: the dict the function "
                          "takes, e.g. {'W1': ..., 'b1': ...}")
     if not isinstance(parameters, dict) or not parameters:
         raise InputError("parameters must be a non-empty dict of arrays")
     parameters = {k: np.asarray(v) for k, v in parameters.items()}
+    fn = _limited(fn, timeout)
     out = fn(parameters, X, Y)
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
         raise InputError("the function must return (cost, grads) with grads a dict keyed "
@@ -118,7 +139,7 @@ def _function_problem(fn, X, Y, parameters):
 
 
 def gradient_check(model, X, Y, parameters=None, epsilon=EPSILON, threshold=None, worst=3,
-                   max_entries=None, seed=0):
+                   max_entries=None, seed=0, timeout=10.0):
     """The course's two-sided gradient check, with a report per parameter.
 
     ``gradapprox[i] = (J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)`` and
@@ -149,6 +170,10 @@ def gradient_check(model, X, Y, parameters=None, epsilon=EPSILON, threshold=None
         Check at most this many entries of each parameter (drawn with ``seed``); the
         default checks every entry (two cost evaluations each).
     seed : int
+    timeout : float or None
+        With a function: seconds each call of it may take (default 10); past it, or when the
+        function raises or calls ``sys.exit``, an :class:`~chainrule.errors.InputError` says
+        so. ``None`` for no limit.
 
     Returns
     -------
@@ -177,7 +202,7 @@ def gradient_check(model, X, Y, parameters=None, epsilon=EPSILON, threshold=None
     if _is_network(model):
         parameters, grads, J64, m = _network_problem(model, X, Y)
     elif callable(model):
-        parameters, grads, J64, m = _function_problem(model, X, Y, parameters)
+        parameters, grads, J64, m = _function_problem(model, X, Y, parameters, timeout)
     else:
         raise InputError("gradient_check takes a chainrule.Network or a function "
                          "fn(parameters, X, Y) -> (cost, grads)")

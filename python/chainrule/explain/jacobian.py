@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import reference as ref
 from ..errors import InputError
+from . import display
 
 EPSILON = 1e-7
 
@@ -83,6 +84,28 @@ class JacobianReport:
             if j.name == name:
                 return j
         raise KeyError(name)
+
+    def _repr_html_(self):
+        """In a notebook: a table of the Jacobians (closed forms typeset, small matrices shown)."""
+        return display.jacobian_html(self)
+
+    def plot(self, path=None, layers=None):
+        """Heatmaps of every Jacobian, showing its structure (matplotlib, the ``plot`` extra).
+
+        See :func:`chainrule.explain.pictures.plot_jacobians`; returns the figure.
+        """
+        from .pictures import plot_jacobians
+
+        return plot_jacobians(self, path=path, layers=layers)
+
+    def plot_layouts(self, path=None, names=None):
+        """Each gradient as the numerator-layout row ``∂J/∂x`` next to the course's ``dx``
+        (that row transposed and reshaped). See
+        :func:`chainrule.explain.pictures.plot_layouts`; returns the figure.
+        """
+        from .pictures import plot_layouts
+
+        return plot_layouts(self, path=path, names=names)
 
 
 def _numeric_jacobian(F, x, epsilon):
@@ -180,7 +203,8 @@ def jacobians(model, X, Y, epsilon=EPSILON):
                         note=f"one example at a time (the block of column k): W{l} itself")
         name = ref.parse_activation(acts[l - 1])[0]
         J_AZ = Jacobian(f"∂A{l}/∂Z{l}", f"diag(vec({name}'(Z{l})))" if name != "softmax"
-                        else "block diagonal, one softmax Jacobian per column",
+                        else "diag(a) - a·aᵀ for each example k (entries i·m + k), 0 across "
+                        "examples",
                         _activation_jacobian(Z, acts[l - 1]),
                         _numeric_jacobian(lambda Z_: ref.activation_forward(Z_, acts[l - 1]), Z,
                                           epsilon),

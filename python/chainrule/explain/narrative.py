@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .. import reference as ref
 from .. import _validate as check
+from . import display
 
 _DEFAULT_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy"}
 
@@ -33,6 +34,24 @@ class Step:
     shape: tuple         # the result's shape; () for the cost
     operands: str        # e.g. "(1, 209) · (209, 5)"
     one_over_m: bool     # whether a 1/m enters here
+
+
+class ShapeNarrative(str):
+    """The narrative's text (a ``str``: ``print`` shows it), with the steps it was written from.
+
+    In a notebook it renders as a table with the formulas typeset and the rows where the 1/m
+    enters marked; :meth:`to_latex` gives the formulas as one LaTeX ``aligned`` block. The
+    attributes ``steps`` (:class:`Step` objects), ``layer_dims``, ``activations``, ``loss``,
+    ``m`` and ``conventions`` are what it was written from.
+    """
+
+    def _repr_html_(self):
+        return display.narrative_html(self.steps, self.layer_dims, self.activations, self.loss,
+                                      self.m, self.conventions)
+
+    def to_latex(self):
+        """Every formula as a LaTeX ``aligned`` block, the result's shape beside it."""
+        return display.narrative_latex(self.steps)
 
 
 def _s(shape):
@@ -108,9 +127,10 @@ def shape_narrative(layer_dims, m, activations=None, hidden="relu", output="sigm
 
     Returns
     -------
-    str
-        One line per formula: ``result = formula`` then ``result shape = operand shapes``;
-        lines where a ``1/m`` enters end with ``◀ 1/m``.
+    ShapeNarrative
+        A ``str``: one line per formula, ``result = formula`` then ``result shape = operand
+        shapes``; lines where a ``1/m`` enters end with ``◀ 1/m``. In a notebook it renders
+        as a table with the formulas typeset (``_repr_html_``).
 
     Examples
     --------
@@ -151,4 +171,7 @@ def shape_narrative(layer_dims, m, activations=None, hidden="relu", output="sigm
         lines += ["", f"dW and db are the same in both conventions; every dZ and dA of convention "
                       f"L is m = {m} times the one of convention J."]
     lines += [f"dA0 = W1ᵀ · dZ1 {_s((dims[0], m))} is not needed: X is data, not a parameter."]
-    return "\n".join(lines)
+    narrative = ShapeNarrative("\n".join(lines))
+    narrative.steps, narrative.layer_dims, narrative.activations = steps, dims, acts
+    narrative.loss, narrative.m, narrative.conventions = loss, m, tuple(conventions)
+    return narrative

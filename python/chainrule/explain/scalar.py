@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..errors import InputError
+from . import display
 
 MAX_DIM = 3
 FORMULAS = ("Z", "dA_prev", "dW", "db")
@@ -27,6 +28,14 @@ _LATEX_NAME = {"W": "W", "A_prev": r"A^{\mathrm{prev}}", "b": "b", "Z": "Z", "dZ
                "dA_prev": r"dA^{\mathrm{prev}}", "dW": "dW", "db": "db",
                "WT": r"(W^{\top})", "A_prevT": r"(A^{\mathrm{prev}\top})"}
 _TEXT_NAME = {"WT": "(Wᵀ)", "A_prevT": "(A_prevᵀ)"}
+
+
+class ScalarExpansion(str):
+    """The expansion's text or LaTeX (a ``str``: ``print`` shows it). In a notebook it renders
+    the equations typeset; ``latex`` holds the LaTeX whichever form was asked for."""
+
+    def _repr_html_(self):
+        return display.scalar_html(self._text, self.latex.split("\n\n")[1:])
 
 
 def _f(name, i, j, latex):
@@ -195,7 +204,9 @@ def scalar_expansion(n=2, n_prev=3, m=2, formulas=("Z", "dA_prev"), latex=False,
 
     Returns
     -------
-    str
+    ScalarExpansion
+        A ``str`` (the text, or the LaTeX with ``latex=True``); in a notebook it renders
+        the equations typeset.
 
     Examples
     --------
@@ -206,8 +217,11 @@ def scalar_expansion(n=2, n_prev=3, m=2, formulas=("Z", "dA_prev"), latex=False,
     """
     data = expand(n, n_prev, m, formulas)
     checked = _sympy_check(n, n_prev, m, formulas, use_sympy) if use_sympy is not False else None
-    render = _render_latex if latex else _render_text
-    return render(data, n, n_prev, m, checked)
+    text = _render_text(data, n, n_prev, m, checked)
+    tex = _render_latex(data, n, n_prev, m, checked)
+    out = ScalarExpansion(tex if latex else text)
+    out.latex, out._text = tex, text
+    return out
 
 
 def _render_text(data, n, n_prev, m, checked):
