@@ -22,12 +22,15 @@ def _cdef_text(path):
 
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_text(os.path.join(HERE, "dense.h")))
+# The training engine; train.c is compiled as part of dense.c (it #includes it at its end).
+ffibuilder.cdef(_cdef_text(os.path.join(HERE, "train.h")))
 ffibuilder.set_source(
     "chainrule._cdense",
-    '#include "dense.h"',
+    '#include "dense.h"\n#include "train.h"',
     sources=["csrc/dense.c"],
     include_dirs=["csrc"],
-    depends=["csrc/dense.h", "csrc/dense_template.h"],
+    depends=["csrc/dense.h", "csrc/dense_template.h", "csrc/train.h", "csrc/train.c",
+             "csrc/train_template.h", "csrc/philox.h"],
     # -fno-math-errno: exp/tanh set no errno, so they can be hoisted and shared (the results
     # are unchanged); -fno-trapping-math: no floating-point trap is enabled, so a select
     # between two computed values may compute both (the loops of sigmoid, tanh and the

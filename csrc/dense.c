@@ -149,3 +149,7 @@ static inline double cr_tanh(double z)
 #define GEMM_PTR cr_sgemm
 #define GEMM_T cr_sgemm_t
 #include "dense_template.h"  /* undefines its parameters */
+
+/* The training engine (train.h): in this translation unit, so that it calls the static
+ * kernels above. */
+#include "train.c"

@@ -80,6 +80,7 @@ def sweep():
         cb.sgd_update([W2], [b2], [dZ[:, :1] @ A_prev[:, :1].T], [b], 0.1)
         assert cb.wrappers._all_finite([W2, b2])
     count += _sweep_train_step(cb, sources, rng)
+    count += _sweep_fit_epochs(cb, sources, rng)
     cb.use_blas("auto")
     print(f"memcheck sweep: {count} kernel calls checked (BLAS: {blas})", flush=True)
 
@@ -134,6 +135,71 @@ def _sweep_train_step(cb, sources, rng):
             refused += 1
             for actual, wanted in zip(Ws + bs, before):
                 np.testing.assert_array_equal(actual, wanted)
+        count += 2
+    assert refused > 0
+    return count
+
+
+FIT_NETS = [([1, 1], [("sigmoid", 0.0)], "binary_crossentropy"),
+            ([3, 1, 2], [("tanh", 0.0), ("softmax", 0.0)], "categorical_crossentropy"),
+            ([2, 5, 4, 1], [("relu", 0.0), ("leaky_relu", 0.1), ("identity", 0.0)],
+             "mean_squared_error"),
+            ([2, 3, 2], [("sigmoid", 0.0), ("sigmoid", 0.0)], "mean_squared_error")]
+FIT_OPTIMIZERS = [{"name": "gd"}, {"name": "momentum"}, {"name": "rmsprop"},
+                  {"name": "adam", "eps_inside_sqrt": True}]
+
+
+def _sweep_fit_epochs(cb, sources, rng):
+    """cr_fit_epochs (the C training engine) against the NumPy reference engine: batches
+    of one, a last smaller batch and m = 1, with and without shuffle, dropout and weights."""
+    import numpy as np
+
+    from chainrule.backends.c import plans as ce
+    from chainrule import reference as ref
+    from chainrule.backends.engine import fit_epochs as ref_fit_epochs
+    from chainrule.optim import make_optimizer
+
+    count = refused = 0
+    for i, (source, dt, (dims, acts, loss), (m, s)) in enumerate(itertools.product(
+            sources, ("float64", "float32"), FIT_NETS, ((1, 3), (5, 1), (7, 3)))):
+        opt = FIT_OPTIMIZERS[i % len(FIT_OPTIMIZERS)]
+        cb.use_blas(source)
+        cb.set_blas_threshold(0)
+        tol = dict(rtol=1e-4, atol=1e-5) if dt == "float32" else dict(rtol=1e-9, atol=1e-12)
+        drop, weighted, shuffle = (i // 4) % 2 == 0, i % 3 == 0, i % 5 != 0
+        L, E = len(dims) - 1, 2
+        XT = rng.standard_normal((m, dims[0])).astype(dt)
+        YT = (rng.random((m, dims[-1])) < 0.5).astype(dt)
+        w = rng.random(m).astype(dt) + 0.5 if weighted else None
+        perms = np.array([rng.permutation(m) for _ in range(E)]) if shuffle else None
+        keys = rng.integers(0, 2 ** 63, E, dtype=np.int64)
+        probs = [0.7 if drop else 1.0] * (L - 1)
+        p = ref.initialize_parameters(dims, rng=rng, dtype=dt)
+        runs = []
+        for engine in (ref_fit_epochs, ce.fit_epochs):
+            Ws = [p[f"W{l}"].copy() for l in range(1, L + 1)]
+            bs = [p[f"b{l}"].copy() for l in range(1, L + 1)]
+            o = make_optimizer(opt)
+            o.reset({k: v for l in range(1, L + 1)
+                     for k, v in ((f"W{l}", Ws[l - 1]), (f"b{l}", bs[l - 1]))})
+            res = engine(XT, YT, w, perms, [0.1, 0.05], keys, 0, 100, s, 0.2, probs, acts,
+                         loss, o, 0, o.state, Ws, bs)
+            runs.append((res, Ws + bs + [o.state[k] for k in sorted(o.state)]))
+        (expected, want), (actual, got) = runs
+        assert actual[:5] == expected[:5], (actual, expected)
+        for a, e in zip(got, want):
+            np.testing.assert_allclose(a, e, **tol)
+        np.testing.assert_allclose(actual.cost_sum, expected.cost_sum, **tol)
+        # a rate at which the update overflows: refused, nothing touched
+        before = [x.copy() for x in got]
+        with np.errstate(all="ignore"):
+            res = ce.fit_epochs(XT * 1e3, YT, w, perms,
+                                [float(np.finfo(dt).max)] * E, keys, 0, 100, s, 0.0, probs,
+                                acts, loss, o, 0, o.state, Ws, bs)
+        if res.status and res.steps == 0:  # the first step refused
+            refused += 1
+            for a, b in zip(got, before):
+                np.testing.assert_array_equal(a, b)
         count += 2
     assert refused > 0
     return count

@@ -45,6 +45,15 @@ def test_compiled_module_enum_equals_spec():
     cdense = pytest.importorskip("chainrule._cdense")
     for name, code in spec.ACTIVATION_CODES.items():
         assert getattr(cdense.lib, f"CR_{name.upper()}") == code, name
+    for name, code in spec.LOSS_CODES.items():
+        assert getattr(cdense.lib, f"CR_{name.upper()}") == code, name
+
+
+def test_c_loss_enum_in_train_h_equals_spec():
+    text = (ROOT / "csrc" / "train.h").read_text()
+    body = re.search(r"enum\s+cr_loss\s*\{(.*?)\}", text, re.S).group(1)
+    enum = {name.lower(): int(value) for name, value in re.findall(r"CR_(\w+)\s*=\s*(\d+)", body)}
+    assert enum == spec.LOSS_CODES
 
 
 def _modules():

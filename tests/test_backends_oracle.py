@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from chainrule import reference as ref
-from chainrule.backends.registry import ALL_OPS, LAYER_OPS, NETWORK_OPS, OPTIONAL_OPS, Ops
+from chainrule.backends.registry import ALL_OPS, LAYER_OPS, NETWORK_OPS, Ops
 
 from conftest import assert_close, hidden_activations, network_problem, output_losses
 
@@ -82,11 +82,11 @@ def _expected_step(X, Y, Ws, bs, acts, loss, lr, lambd, masks):
 
 
 def test_every_op_is_covered_here():
-    """A new op in the contract needs a test here (optional ops are registered later)."""
+    """A new op in the contract needs a test here."""
     tested = {name[len("test_"):].split("_matches")[0] for name in globals()
               if name.startswith("test_") and "_matches_reference" in name}
     assert set(LAYER_OPS + NETWORK_OPS) <= tested, set(LAYER_OPS + NETWORK_OPS) - tested
-    assert set(ALL_OPS) == set(LAYER_OPS + NETWORK_OPS + OPTIONAL_OPS)
+    assert set(ALL_OPS) == set(LAYER_OPS + NETWORK_OPS)
 
 
 # --------------------------------------------------------------------------- layer ops
@@ -330,3 +330,40 @@ def test_train_step_matches_reference_in_refusing_an_unsafe_update(backend, dtyp
     assert not ok and n_done == 0
     for actual, saved in zip(Ws + bs, before):
         np.testing.assert_array_equal(actual, saved)
+
+
+@pytest.mark.parametrize("output,loss", OUTPUTS, ids=lambda p: _id(p) if isinstance(p, tuple)
+                         else p)
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+def test_fit_epochs_matches_reference(backend, dtype, output, loss, optimizer):
+    """Shuffled mini-batches (the last one smaller) over two epochs, counter-based dropout,
+    L2 and example weights: the backend's fit_epochs ends where the reference formulas do
+    (:func:`chainrule.backends.engine.fit_epochs` with ``ops=None``)."""
+    from chainrule.backends.engine import fit_epochs
+    from chainrule.optim import make_optimizer
+
+    X, Y, Ws0, bs0, acts = _network([3, 5, 4, 2], output, loss, 11, dtype, ("tanh", 0.0))
+    gen = np.random.default_rng(1)
+    perms = np.stack([gen.permutation(11) for _ in range(2)])
+    keys, lrs = np.array([12345, 2 ** 62 + 7]), np.array([0.05, 0.02])
+    w = np.linspace(0.5, 1.5, 11).astype(dtype)
+    results = []
+    for engine in (fit_epochs, Ops(backend).fit_epochs):
+        Ws, bs = [W.copy() for W in Ws0], [b.copy() for b in bs0]
+        opt = make_optimizer(optimizer)
+        opt.reset(_params(Ws, bs))
+        with np.errstate(all="ignore"):
+            res = engine(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms, lrs,
+                         keys, 0, 100, 4, 0.1, [0.7, 0.9], acts, loss, opt, 0, opt.state, Ws,
+                         bs)
+        results.append((res, _params(Ws, bs), opt.state))
+    (expected, p_expected, s_expected), (actual, p_actual, s_actual) = results
+    assert (actual.steps, actual.status, actual.t) == (expected.steps, 0, expected.t) == \
+        (6, 0, 6 if optimizer == "adam" else 0)
+    for key, value in p_expected.items():
+        assert_close(p_actual[key], value, dtype, key)
+    for key, value in s_expected.items():
+        assert_close(s_actual[key], value, dtype, key)
+    np.testing.assert_allclose(actual.cost_sum, expected.cost_sum,
+                               rtol=1e-4 if dtype == np.float32 else 1e-9)
+    np.testing.assert_array_equal(actual.correct, expected.correct)

@@ -43,7 +43,8 @@ def test_validated_normalises_every_field():
 @pytest.mark.parametrize("field,value", [("epochs", -1), ("learning_rate", 0.0),
                                          ("mini_batch_size", 0), ("lambd", -1.0),
                                          ("on_nonfinite", "ignore"), ("patience", -2),
-                                         ("decay_interval", 0), ("validation_fraction", 1.5)])
+                                         ("decay_interval", 0), ("validation_fraction", 1.5),
+                                         ("dropout_rng", "philox")])
 def test_validated_names_the_bad_argument(field, value):
     with pytest.raises(InputError, match=field):
         FitConfig(**{field: value}).validated(L=2)
@@ -59,7 +60,8 @@ def test_fingerprint_holds_exactly_the_arguments_a_resume_must_share():
     assert fp == {"epochs": 1000, "learning_rate": 0.0075, "cost_every": 100,
                   "optimizer": {"name": "gd"}, "mini_batch_size": None, "shuffle": True,
                   "shuffle_seed": None, "decay_rate": 0.0, "decay_interval": None,
-                  "lambd": 0.0, "keep_prob": [0.8], "validation_fraction": 0.0,
+                  "lambd": 0.0, "keep_prob": [0.8], "dropout_rng": "counter",
+                  "validation_fraction": 0.0,
                   "early_stopping": False, "patience": 10, "min_delta": 0.0,
                   "restore_best": True, "on_nonfinite": "raise",
                   "class_weight": repr({0: 2.0})}

@@ -344,7 +344,8 @@ def test_fit_with_dropout_matches_course_dropout(backend):
         cache = course_forward(X, p, (D1, keep_prob))
         grads = course_backward(X, Y, p, cache, 0.0, (D1, keep_prob))
         course_update(p, grads, {}, "gd", 0.3, 1)
-    net.fit(X, Y, epochs=5, learning_rate=0.3, keep_prob=keep_prob, progress=False)
+    net.fit(X, Y, epochs=5, learning_rate=0.3, keep_prob=keep_prob, progress=False,
+            dropout_rng="generator")
     assert_params_close(net.parameters, p)
 
 
@@ -403,7 +404,7 @@ def test_dropout_masks_identical_across_backends(backend, monkeypatch):
         monkeypatch.setattr(_training, "dropout_masks", recording(name))
         Network([2, 6, 5, 1], seed=13, backend=name).fit(
             X, Y, epochs=3, learning_rate=0.05, optimizer="momentum", mini_batch_size=20,
-            keep_prob=[0.6, 0.9], progress=False)
+            keep_prob=[0.6, 0.9], progress=False, dropout_rng="generator")
     assert len(drawn[backend]) == 3 * 3  # 50 examples: batches of 20, 20, 10
     for expected, actual in zip(drawn["numpy"], drawn[backend]):
         assert expected[0] is None and expected[-1] is None

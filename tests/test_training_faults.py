@@ -28,18 +28,20 @@ KW = dict(learning_rate=0.01, optimizer="adam", mini_batch_size=16, keep_prob=0.
 
 @pytest.fixture
 def poison_step(monkeypatch):
-    """Make the numpy backend's backward return a NaN gradient at the given step numbers."""
+    """Make the numpy backend's backward pass (``backward_delta``, which its training steps
+    call) return a NaN gradient at the given step numbers."""
     def install(bad_steps):
         calls = {"n": 0}
 
-        def backward(*args, **kwargs):
-            out = _compose.backward(_dispatch.Ops("numpy"), *args, **kwargs)
+        def backward_delta(*args, **kwargs):
+            out = _compose.backward_delta(_dispatch.Ops("numpy"), *args, **kwargs)
             calls["n"] += 1
             if calls["n"] in bad_steps:
                 out[1][1][0, 0] = np.nan  # dW2
             return out
 
-        monkeypatch.setitem(_dispatch._REGISTRY["backward"], "numpy", backward)
+        ops = dict(_dispatch._REGISTRY.get("backward_delta", {}), numpy=backward_delta)
+        monkeypatch.setitem(_dispatch._REGISTRY, "backward_delta", ops)
         return calls
 
     return install
@@ -49,10 +51,17 @@ def state_without_rng(net):
     return {k: v for k, v in net.get_state().items() if not k.startswith("train/")}
 
 
-def assert_same_state(actual, expected):
+def assert_same_state(actual, expected, ignore=()):
     assert sorted(actual) == sorted(expected)
     for key in expected:
-        np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+        if key not in ignore:
+            np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+
+
+# The fingerprint of the arguments and data is recorded only by fits that write or read a
+# checkpoint (issue 12: no hashing that nobody asked for), so an uninterrupted run without
+# one has none.
+NO_SIGNATURE = ("train/signature",)
 
 
 def test_nonfinite_gradient_stops_with_last_good_parameters_and_optimiser_state(poison_step):
@@ -71,7 +80,7 @@ def test_nonfinite_gradient_stops_with_last_good_parameters_and_optimiser_state(
     net.fit(X, Y, epochs=1, continue_training=True, **KW)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "gd"])  # gd takes the fused train_step
+@pytest.mark.parametrize("optimizer", ["adam", "gd"])
 def test_nonfinite_step_can_be_skipped(poison_step, optimizer):
     X, Y = data()
     poison_step({3, 10})
@@ -185,11 +194,11 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, optimizer):
     assert int(chainrule.load(path).get_state()["train/epoch"][()]) == 4
     resumed = make_net(seed=123).fit(X, Y, epochs=7, resume=path, checkpoint=path,
                                      checkpoint_every=2, **kw)
-    assert_same_state(resumed.get_state(), uninterrupted.get_state())
+    assert_same_state(resumed.get_state(), uninterrupted.get_state(), NO_SIGNATURE)
     assert resumed.history_ == uninterrupted.history_
     np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
     # The last checkpoint is the finished model.
-    assert_same_state(chainrule.load(path).get_state(), uninterrupted.get_state())
+    assert_same_state(chainrule.load(path).get_state(), uninterrupted.get_state(), NO_SIGNATURE)
 
 
 def test_resume_full_batch_fast_loop(tmp_path):
@@ -206,7 +215,7 @@ def test_resume_full_batch_fast_loop(tmp_path):
         make_net().fit(X, Y, epochs=50, checkpoint=path, checkpoint_every=20,
                        callbacks=[crash], **kw)
     resumed = make_net().fit(X, Y, epochs=50, resume=path, **kw)
-    assert_same_state(resumed.get_state(), uninterrupted.get_state())
+    assert_same_state(resumed.get_state(), uninterrupted.get_state(), NO_SIGNATURE)
     assert resumed.history_ == uninterrupted.history_
 
 

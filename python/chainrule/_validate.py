@@ -202,13 +202,14 @@ def _asarray(a, name):
                          f"array") from exc
 
 
-def _as_float_array(a, name, dt):
-    """A numeric ``a`` as a C-contiguous array of ``dt``; object, complex, str... are refused."""
+def _as_float_array(a, name, dt, order="C"):
+    """A numeric ``a`` as a C-contiguous array of ``dt`` (``order="K"``: an F-contiguous one
+    is kept too); object, complex, str... are refused."""
     a = _asarray(a, name)
     if a.dtype.kind not in _NUMERIC_KINDS:
         raise InputError(f"{name} has dtype {a.dtype} but chainrule computes in {dt.name}: "
                          f"expected a numeric (bool, integer or float) array")
-    if a.dtype == dt and a.flags.c_contiguous:
+    if a.dtype == dt and (a.flags.c_contiguous or (order == "K" and a.flags.f_contiguous)):
         return a
     # np.asarray keeps a 0-d array 0-d (ascontiguousarray would make it 1-d). An overflow to
     # inf is reported by _finite, with its cause.
@@ -239,11 +240,12 @@ def _float_finite(a, name, dt):
     return out
 
 
-def X(X, n_x, dt):
-    """``X`` of shape ``(n[0], m)``, converted to ``dt``, C-contiguous, finite."""
+def X(X, n_x, dt, order="C"):
+    """``X`` of shape ``(n[0], m)``, converted to ``dt``, C-contiguous (``order="K"``: or
+    F-contiguous, as ``X_rows.T`` of examples-as-rows data, kept without a copy), finite."""
     X = _asarray(X, "X")
     original = X
-    X = _as_float_array(X, "X", dt)
+    X = _as_float_array(X, "X", dt, order)
     if X.ndim == 1 and n_x == 1:
         X = X.reshape(1, -1)
     if X.ndim != 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as ref
+from . import engine
 
 
 def forward(ops, X, Ws, bs, activations, masks=None):
@@ -108,4 +109,5 @@ GENERIC = {
     "sgd_update": sgd_update,
     "train_step": train_step,
     "train_loop": train_loop,
+    "fit_epochs": engine.generic,
 }

@@ -49,18 +49,31 @@ compute_cost=False) -> (ok, cost)``
     whose gradient is not finite, leaving the parameters of the last good step
     (``n_done < n_steps``).
 
-Optional ops (named here, registered only by the backends that have them)
+The training op (generic: :func:`chainrule.backends.engine.fit_epochs` composed from the
+backend's ``forward``, ``backward_delta`` and ``sgd_update``; numba and C register one
+compiled call and declare the feature ``"fit"``)
 
-``fit_epochs``
-    reserved for whole epochs of training in one compiled call (being written); a backend
-    that registers it declares the feature that tells ``chainrule.training`` to use it.
+``fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
+activations, loss, optimizer, t, state, Ws, bs) -> ChunkResult``
+    up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch, possibly
+    crossing epoch ends: the batch gather from examples-as-rows ``XT`` (m, n[0]), ``YT``
+    (m, n[L]) in the order ``perms[e]`` (``None``: the identity), forward with inverted
+    dropout (counter-based masks of key ``keys[e]``, :mod:`chainrule.backends.philox`), the
+    cost with example weights ``w`` and the L2 term, backward, and the update of the
+    optimiser (an :class:`~chainrule.training.optim.Optimizer` or its config; its ``state``
+    arrays updated in place, ``t`` returned) with learning rate ``lrs[e]``. A step whose
+    cost, gradients, new parameters or new optimiser state are not all finite is not
+    applied and ends the call (``status = 1``). Returns the steps done, where the next step
+    is, ``t`` and per chunk epoch ``Σ_b J_b Σw_b``, ``Σ_b Σw_b`` and the correct predictions
+    of the batches (see :class:`~chainrule.backends.engine.ChunkResult`).
 
 Features
 --------
 Each backend declares what it supports (:func:`declare_features`, checked against
 ``KNOWN_FEATURES``): ``"step:sgd"``/``"loop:sgd"`` (its ``train_step``/``train_loop`` are the
 fused SGD step and loop, which an optimiser whose ``fused_update`` is ``"sgd"`` may use),
-``"dropout"``, ``"l2"``. Training asks ``ops.supports(feature)``, never a backend's name.
+``"dropout"``, ``"l2"``, ``"fit"`` (``fit_epochs`` is one compiled call, not the generic
+composition). Training asks ``ops.supports(feature)``, never a backend's name.
 
 Selection
 ---------
@@ -81,10 +94,9 @@ from . import auto, compose
 
 BACKENDS = ("numpy", "numba", "c")
 LAYER_OPS = ("dense_forward", "dense_backward")
-NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "train_step", "train_loop")
-# Named in the contract, registered by the backends that have them (no generic composition).
-OPTIONAL_OPS = ("fit_epochs",)
-ALL_OPS = LAYER_OPS + NETWORK_OPS + OPTIONAL_OPS
+NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "train_step", "train_loop",
+               "fit_epochs")
+ALL_OPS = LAYER_OPS + NETWORK_OPS
 
 # What a backend can declare it supports (``declare_features``); training asks for these,
 # never for a backend's name.
@@ -93,6 +105,7 @@ KNOWN_FEATURES = frozenset({
     "loop:sgd",   # train_loop runs n full-batch SGD steps in one call
     "dropout",    # train_step/forward/backward take dropout masks
     "l2",         # train_step/backward take lambd
+    "fit",        # fit_epochs is one compiled call (else the generic composition runs)
 })
 
 _MODULES = {

@@ -72,6 +72,12 @@ def _same(value, config=None):
     return value
 
 
+def _dropout_rng(value, config):
+    if value not in ("counter", "generator"):
+        raise InputError(f"dropout_rng must be 'counter' or 'generator', got {value!r}")
+    return value
+
+
 @dataclass
 class FitConfig:
     """The validated arguments of one ``fit`` call (see ``Network.fit`` for each)."""
@@ -119,8 +125,17 @@ class FitConfig:
     keep_prob: object = _arg(
         1.0,
         "Dropout keep probability, one number or one per hidden layer (1 = no dropout). "
-        "Masks come from the model's generator; prediction never drops.",
+        "Masks: see ``dropout_rng``; prediction never drops.",
         fingerprint=_same, type_="float or sequence of float")
+    dropout_rng: str = _arg(
+        "counter",
+        "Where the dropout masks come from. ``\"counter\"``: counter-based masks "
+        "(Philox4x32-10 of a key drawn per epoch from the model's generator, the layer, the "
+        "batch and the unit), identical on every backend and drawn inside the compiled "
+        "training loop. ``\"generator\"``: the course's ``rand(n[l], m) < keep_prob`` drawn "
+        "from the model's generator at every step (the course-exact mode; its steps are "
+        "composed from the backend's layer ops).", _dropout_rng, _same,
+        '{"counter", "generator"}')
     sample_weight: object = _arg(None, "One weight per example.", type_="array, shape (m,), optional")
     class_weight: object = _arg(
         None,
@@ -145,6 +160,13 @@ class FitConfig:
                             lambda v, c: check.nonneg_float(v, "min_delta"), _same, "float")
     restore_best: bool = _arg(True, "Restore the best record's parameters after early "
                               "stopping.", fingerprint=bool, type_="bool")
+    full_score: bool = _arg(
+        False,
+        "With mini-batches, score the whole training set at every record (one forward pass "
+        "over all m examples). By default ``history_[\"score\"]`` is the running accuracy of "
+        "the epoch's batches (their forward passes, with dropout, before each update: free); "
+        "regressors' R² and multi-unit sigmoid outputs always take the full pass.",
+        type_="bool")
     callbacks: object = _arg(
         None,
         "Callables ``f(net, epoch, logs)`` or :class:`chainrule.callbacks.Callback` objects, "
@@ -211,14 +233,20 @@ smaller rest, as the course's ``random_mini_batches``) or, by default, one full
 batch. Each batch takes one step:
 
 - forward with inverted dropout on the hidden layers,
-  ``A[l] = A[l] * D[l] / keep_prob`` with ``D[l] = rand(n[l], m) < keep_prob``;
+  ``A[l] = A[l] * D[l] / keep_prob`` with ``D[l]`` a Bernoulli(``keep_prob``) mask
+  (see ``dropout_rng``);
 - the cost ``J = (1/Σw) Σ_k w_k L(a_k, y_k) + λ/(2Σw) Σ_l ‖W[l]‖²`` (without
   weights ``w_k = 1`` and ``Σw = m``: the course's
   ``compute_cost_with_regularization``);
 - backward with the same masks, ``dW[l] += (λ/Σw) W[l]``, and
   ``dZ[L][:, k]`` multiplied by ``w_k m / Σw``;
-- if the cost and every gradient are finite, the optimiser's update (see
-  :mod:`chainrule.optim`) with the epoch's learning rate.
+- if the cost, every gradient and every new parameter and optimiser-state entry are
+  finite, the optimiser's update (see :mod:`chainrule.optim`) with the epoch's
+  learning rate; otherwise nothing changes (see ``on_nonfinite``).
+
+The steps run in chunks of the backend's ``fit_epochs`` op (one compiled call for many
+steps on numba and C), sized to take about 0.05-0.1 s so that Ctrl-C is answered
+between two chunks.
 
 Parameters
 ----------

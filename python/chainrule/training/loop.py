@@ -9,30 +9,39 @@ It talks to the network only through the network's training interface (``validat
 
 from __future__ import annotations
 
-import math
+import time
 
 import numpy as np
 
+from .. import _validate as check
 from .. import reference as ref
-from .. import spec
+from ..backends import engine
 from ..backends.compose import cost as _cost
 from ..errors import InputError, NonFiniteError
-from .batches import batches, dropout_masks, dropout_off, example_weights, permutation, weight_sum
+from .batches import dropout_masks, dropout_off, example_weights, permutation, weight_sum
 from .interrupts import InterruptGuard
 from .optim import inverse_time_decay, scheduled_decay
 from .state import TrainState, decode_json, signature
 
+NO_FINGERPRINT = ""  # the signature of a fit that neither wrote nor read a checkpoint
+CHUNK_SECONDS = 0.07  # a fit_epochs call's target duration: Ctrl-C is answered between calls
 
-def first_nonfinite(J, dWs, dbs):
-    """The first non-finite quantity of a step (``"cost"``, ``"gradient dW2"``), or None."""
-    if not math.isfinite(J):
-        return "cost"
-    for l, (dW, db) in enumerate(zip(dWs, dbs), 1):
-        if not np.isfinite(dW).all():
-            return f"gradient dW{l}"
-        if not np.isfinite(db).all():
-            return f"gradient db{l}"
-    return None
+
+class Pacer:
+    """How many steps the next ``fit_epochs`` call may take to last about ``CHUNK_SECONDS``,
+    from the time per step of the previous call (growing at most 4x a call, so the first
+    calls, which may include compiling, never make one long call)."""
+
+    def __init__(self, first=8):
+        self.n = first
+
+    def steps(self):
+        return self.n
+
+    def observe(self, n_steps, seconds):
+        if n_steps > 0:
+            per_step = max(seconds, 1e-7) / n_steps
+            self.n = int(max(1, min(4 * max(self.n, n_steps), CHUNK_SECONDS / per_step)))
 
 
 def progress_bar(total, enabled):
@@ -59,7 +68,10 @@ class FitRun:
         self.net = net
         # ---- arguments
         c = config.validated(net.L)
-        X, Y = net.validate_data(X, Y)
+        # X keeps an F-contiguous layout (examples as rows: sklearn's X_rows.T), so the
+        # engine's XT = X.T needs no copy; validated once here for the whole fit.
+        X = check.X(X, net.layer_dims[0], net.dtype, order="K")
+        Y = check.Y(Y, net.layer_dims[-1], X.shape[1], net.loss, net.dtype)
         m = X.shape[1]
         self.learning_rate, self.callbacks = c.learning_rate, c.callbacks
         opt, probs, w = c.optimizer, c.keep_prob, None
@@ -87,10 +99,15 @@ class FitRun:
             perm = np.random.default_rng(split_seed).permutation(m)
             val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
             X_val, Y_val = np.ascontiguousarray(X[:, val]), np.ascontiguousarray(Y[:, val])
-            X, Y = np.ascontiguousarray(X[:, tr]), np.ascontiguousarray(Y[:, tr])
+            X = X.T[tr].T  # one gather of rows: X stays F-contiguous (XT = X.T C-contiguous)
+            Y = np.ascontiguousarray(Y[:, tr])
             w = None if w is None else w[tr]
 
-        fingerprint = signature(c.fingerprint(), [X, Y, w, X_val, Y_val])
+        # The data enter the fingerprint only where a checkpoint is written or read; a fit
+        # without one records NO_FINGERPRINT.
+        fingerprint = NO_FINGERPRINT
+        if c.checkpoint is not None or resume is not None:
+            fingerprint = signature(c.fingerprint(), [X, Y, w, X_val, Y_val])
         epochs = c.epochs
 
         # ---- where to start
@@ -131,6 +148,14 @@ class FitRun:
         self.Ws, self.bs = net.layer_arrays()
         self.guard = InterruptGuard()
         self.bar = None
+        # ---- the engine's view of the data: examples as rows (a view of an F-ordered X)
+        self.XT = X.T if X.T.flags.c_contiguous else np.ascontiguousarray(X.T)
+        self.YT = np.ascontiguousarray(Y.T)
+        self.dropout_rng, self.full_score = c.dropout_rng, c.full_score
+        self.pacer = Pacer()
+        out = net.activations[-1][0]
+        # The running accuracy of the batches is the model's score for these outputs.
+        self.running_score = (out == "softmax" or (out == "sigmoid" and net.layer_dims[-1] == 1))
 
     # ---- the run
     def execute(self):
@@ -165,24 +190,6 @@ class FitRun:
             if hasattr(cb, "on_fit_end"):
                 cb.on_fit_end(net)
 
-    @property
-    def fast(self):
-        """Full-batch steps of an optimiser whose update is the contract's fused step, on a
-        backend that declares the compiled loop of it (``"loop:<fused_update>"``)."""
-        fused = self.opt.fused_update
-        return (fused is not None and self.ops.supports(f"loop:{fused}")
-                and self.mini_batch_size is None and dropout_off(self.probs) and self.w is None
-                and not self.decay_rate and self.on_nonfinite == "raise"
-                and (not self.lambd or self.ops.supports("l2")))
-
-    def _fused_step(self, masks, wb):
-        """Whether this step can be the backend's fused step (``"step:<fused_update>"``)."""
-        fused = self.opt.fused_update
-        return (fused is not None and wb is None and self.ops.supports(f"step:{fused}")
-                and spec.LOSSES[self.net.loss].clipped
-                and (masks is None or self.ops.supports("dropout"))
-                and (not self.lambd or self.ops.supports("l2")))
-
     def lr_of(self, epoch):
         """The learning rate of epoch ``epoch`` (see ``fit``'s ``learning_rate``)."""
         lr0 = self.learning_rate
@@ -195,11 +202,62 @@ class FitRun:
     def _checkpoint_due(self, epoch):
         return self.checkpoint is not None and epoch % self.checkpoint_every == 0
 
+    # ---- the engine
+    def _draw(self, epoch):
+        """Epoch ``epoch``'s permutation and dropout key, drawn in this order from the model's
+        generator (the key only for counter-based masks with some ``keep_prob < 1``)."""
+        m = self.XT.shape[0]
+        perm = None
+        if self.mini_batch_size is not None:
+            perm = permutation(m, epoch, self.net.rng, self.shuffle, self.shuffle_seed)
+        key = 0
+        if self.dropout_rng == "counter" and not dropout_off(self.probs):
+            key = int(self.net.rng.integers(0, 2 ** 63, dtype=np.int64))
+        return perm, key
+
+    def _run_chunk(self, first, epochs, k0, n_steps, s):
+        """One ``fit_epochs`` call over ``epochs`` = [(epoch, perm, key), ...] from batch
+        ``k0``; updates the step counters and the optimiser's ``t``; returns the result."""
+        net, opt = self.net, self.opt
+        perms = None if epochs[0][1] is None else np.stack([p for _, p, _ in epochs])
+        keys = np.array([key for _, _, key in epochs], dtype=np.int64)
+        lrs = np.array([self.lr_of(e) for e, _, _ in epochs])
+        args = (self.XT, self.YT, self.w, perms, lrs, keys, k0, n_steps, s, self.lambd,
+                self.probs, net.activations, net.loss, opt, opt.t, opt.state, self.Ws, self.bs)
+        start = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.dropout_rng == "generator" and not dropout_off(self.probs):
+                rng, dims, probs, dtype = net.rng, net.layer_dims, self.probs, net.dtype
+
+                def masks(e, k, mb):  # the course's masks, drawn step by step
+                    return dict(enumerate(dropout_masks(rng, dims, probs, mb, dtype)))
+
+                res = engine.generic(self.ops, *args, masks=masks)
+            else:
+                res = self.ops.fit_epochs(*args)
+        self.pacer.observe(res.steps + res.status, time.perf_counter() - start)
+        opt.t = res.t
+        net.train_state_.steps += res.steps
+        return res
+
+    def _refused(self, res, epoch, batch, lr):
+        """A refused step: skipped (counted) or NonFiniteError."""
+        if self.on_nonfinite == "skip":
+            self.net.train_state_.skipped += 1
+            return
+        where = f"epoch {epoch}" if self.mini_batch_size is None else \
+            f"epoch {epoch}, mini-batch {batch}"
+        raise NonFiniteError(
+            f"{where}: the {res.what} is not finite (NaN or inf); training stopped and the model "
+            f"kept the parameters and optimiser state of the last good step — lower the "
+            f"learning rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
+
     def _loop_full_batch(self):
         """One step per epoch. Record ``e`` describes the parameters after ``e`` steps (the
         course's "Cost after iteration e"): at ``e = 0, cost_every, ...`` and at ``end``."""
         start, end, cost_every, guard = self.start, self.end, self.cost_every, self.guard
-        train, fast = self.net.train_state_, self.fast
+        train = self.net.train_state_
+        m = self.XT.shape[0]
         epoch = start
         recorded = self.net.history_["epoch"]
         while True:
@@ -215,85 +273,89 @@ class FitRun:
             nxt = min(end, epoch + cost_every - epoch % cost_every)
             if self.checkpoint is not None:
                 nxt = min(nxt, epoch + self.checkpoint_every - epoch % self.checkpoint_every)
-            if fast:  # the backend's compiled loop, up to the next record or checkpoint
-                self._fast_chunk(self.lr_of(epoch), epoch, nxt - epoch)
-            else:
-                for e in range(epoch, nxt):
-                    self._step(self.X, self.Y, self.w, self.lr_of(e), f"epoch {e}")
-                    train.epoch = e + 1
-                    guard.check()
-            if self.bar is not None:
-                self.bar.update(nxt - epoch)
-            epoch = nxt
-            train.epoch = epoch
+            while epoch < nxt:  # chunks of about CHUNK_SECONDS up to the next event
+                n = min(self.pacer.steps(), nxt - epoch)
+                epochs = [(e, *self._draw(e)) for e in range(epoch, epoch + n)]
+                res = self._run_chunk(epoch, epochs, 0, n, m)
+                done = epoch + res.epoch
+                if res.status:
+                    train.epoch = done
+                    self._refused(res, done, 0, self.lr_of(done))
+                    done += 1  # skipped: the epoch's one step applied nothing
+                if self.bar is not None:
+                    self.bar.update(done - epoch)
+                epoch = done
+                train.epoch = epoch
+                guard.check()
+
+    def _next_event(self, epoch):
+        """The first epoch boundary after ``epoch`` at which Python must act: after a
+        recorded epoch (``cost_every``), at a checkpoint, at the end."""
+        end, cost_every = self.end, self.cost_every
+        record = epoch + (-epoch % cost_every)  # the first recorded epoch >= epoch
+        boundary = min(end, record + 1)
+        if self.checkpoint is not None:
+            boundary = min(boundary, epoch + self.checkpoint_every - epoch % self.checkpoint_every)
+        return boundary
 
     def _loop_mini_batches(self):
         """Epochs of mini-batches. Record ``i`` describes epoch ``i``: its mean mini-batch
         cost (the course's ``cost_avg``) and the scores after it; at ``i = 0, cost_every,
-        ...`` and at the last epoch."""
-        end, cost_every = self.end, self.cost_every
-        for epoch in range(self.start, end):
-            lr = self.lr_of(epoch)
-            J = self._epoch(lr, epoch)
-            self.net.train_state_.epoch = epoch + 1
-            if self.bar is not None:
-                self.bar.update(1)
-            stop = False
-            if epoch % cost_every == 0 or epoch == end - 1:
-                stop = self._record_epoch(epoch, J, lr, per_epoch=True)
-            if stop or epoch == end - 1:
-                return  # the last checkpoint is written by execute
-            if self._checkpoint_due(epoch + 1):
-                self._save_checkpoint()
-            self.guard.check()
+        ...`` and at the last epoch.
 
-    def _epoch(self, lr, epoch):
-        """One epoch in mini-batches; returns the epoch's cost (weighted mean of the batches')."""
-        X, Y, w, m = self.X, self.Y, self.w, self.X.shape[1]
-        perm = permutation(m, epoch, self.net.rng, self.shuffle, self.shuffle_seed)
-        total = weight = 0.0
-        for k, idx in enumerate(batches(m, self.mini_batch_size, perm)):
-            wb = None if w is None else w[idx]
-            J = self._step(X[:, idx], Y[:, idx], wb, lr, f"epoch {epoch}, mini-batch {k}")
-            if J is not None:
-                share = len(idx) if wb is None else weight_sum(wb)
-                total += J * share
-                weight += share
+        The steps run in ``fit_epochs`` chunks that never cross an event's epoch boundary
+        (a record, a checkpoint): a checkpoint's generator state is that of the epoch
+        boundary. Counter-based masks let a chunk span epochs; the course's generator masks
+        keep a chunk within one epoch (its permutation is drawn before its masks)."""
+        end, cost_every, train = self.end, self.cost_every, self.net.train_state_
+        m = self.XT.shape[0]
+        s = min(self.mini_batch_size, m)
+        nb = engine.n_batches(m, s)
+        one_epoch = self.dropout_rng == "generator" and not dropout_off(self.probs)
+        drawn, sums = {}, {}
+        epoch, k = self.start, 0
+        while epoch < end:
+            boundary = self._next_event(epoch)
+            n = min(self.pacer.steps(), (boundary - epoch) * nb - k)
+            if one_epoch:
+                n = min(n, nb - k)
+            last = epoch + (k + n - 1) // nb
+            for e in range(epoch, last + 1):
+                if e not in drawn:
+                    drawn[e] = self._draw(e)
+                    sums[e] = [0.0, 0.0, 0, m]  # Σ J_b Σw_b, Σ Σw_b, correct, examples
+            res = self._run_chunk(epoch, [(e, *drawn[e]) for e in range(epoch, last + 1)], k,
+                                  n, s)
+            for i in range(last + 1 - epoch):
+                acc = sums[epoch + i]
+                acc[0] += float(res.cost_sum[i])
+                acc[1] += float(res.weight_sum[i])
+                acc[2] += int(res.correct[i])
+            e_next, k_next = epoch + res.epoch, res.batch
+            if res.status:
+                self._refused(res, e_next, k_next, self.lr_of(e_next))
+                sums[e_next][3] -= min(s, m - k_next * s)  # its examples were not scored
+                k_next += 1
+                if k_next == nb:
+                    e_next, k_next = e_next + 1, 0
+            for e in range(epoch, e_next):  # the epochs completed by this chunk
+                train.epoch = e + 1
+                drawn.pop(e)
+                total, weight, correct, examples = sums.pop(e)
+                if self.bar is not None:
+                    self.bar.update(1)
+                if e % cost_every == 0 or e == end - 1:
+                    J = total / weight if weight else float("nan")
+                    score = correct / examples if examples else float("nan")
+                    if self._record_epoch(e, J, self.lr_of(e), per_epoch=True,
+                                          running_score=score) or e == end - 1:
+                        return  # the last checkpoint is written by execute
+                if self._checkpoint_due(e + 1):
+                    self._save_checkpoint()
+            epoch, k = e_next, k_next
             self.guard.check()
-        return total / weight if weight else float("nan")
 
     # ---- one step
-    def _step(self, Xb, Yb, wb, lr, where):
-        """One step on a batch; returns its cost, or ``None`` if it was skipped."""
-        net, ops, Ws, bs = self.net, self.ops, self.Ws, self.bs
-        masks = dropout_masks(net.rng, net.layer_dims, self.probs, Xb.shape[1], net.dtype)
-        if self._fused_step(masks, wb):
-            # The backend's fused step (mask and L2 inside). With a clipped loss (the
-            # cross-entropies) the cost is finite whenever A[L] is, and a non-finite A[L] makes
-            # the gradient non-finite, which the step refuses: ok covers the cost too.
-            with np.errstate(over="ignore", invalid="ignore"):
-                ok, J = ops.train_step(Xb, Yb, Ws, bs, net.activations, net.loss, lr,
-                                       self.lambd, masks, True)
-            bad = None if ok and math.isfinite(J) else "gradient or cost"
-            if bad is None:
-                net.train_state_.steps += 1
-                return J
-        else:
-            with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
-                J, dWs, dbs = self._cost_and_gradients(Xb, Yb, wb, masks)
-            bad = first_nonfinite(J, dWs, dbs)
-        if bad is not None:
-            if self.on_nonfinite == "skip":
-                net.train_state_.skipped += 1
-                return None
-            raise NonFiniteError(
-                f"{where}: the {bad} is not finite (NaN or inf); training stopped and the model "
-                f"kept the parameters and optimiser state of the last good step — lower the "
-                f"learning rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
-        self.opt.update(ops, Ws, bs, dWs, dbs, lr)
-        net.train_state_.steps += 1
-        return J
-
     def _cost(self, Y, AL, w):
         """``J`` with the L2 term, weighted by ``w`` when given (the formula in ``fit``)."""
         net, lambd = self.net, self.lambd
@@ -304,69 +366,35 @@ class FitRun:
             J += ref.l2_cost(net.parameters, lambd, weight_sum(w))
         return J
 
-    def _cost_and_gradients(self, Xb, Yb, wb, masks):
-        """The batch's cost and ``dWs, dbs`` (weighted by ``wb`` when given)."""
-        net, ops, Ws, bs, lambd = self.net, self.ops, self.Ws, self.bs, self.lambd
-        Zs, As = ops.forward(Xb, Ws, bs, net.activations, masks)
-        J = self._cost(Yb, As[-1], wb)
-        if wb is None:
-            _, dWs, dbs, _ = ops.backward(Yb, Zs, As, Ws, net.activations, net.loss, "L",
-                                          lambd, masks, False)
-        else:
-            mb, sw = Xb.shape[1], weight_sum(wb)
-            dZL = ref.output_delta(As[-1], Yb, Zs[-1], net.activations[-1], net.loss, "L")
-            dZL = dZL * (wb * net.dtype.type(mb / sw))
-            _, dWs, dbs, _ = ops.backward_delta(dZL, Zs, As, Ws, net.activations, "L",
-                                                lambd * mb / sw, masks, False)
-        return J, dWs, dbs
-
-    def _fast_chunk(self, lr, epoch, n):
-        """``n`` full-batch gradient-descent epochs in the backend's compiled loop.
-
-        The loop stops at a non-finite gradient; a non-finite cost (recorded every step)
-        is found afterwards and the chunk replayed up to it, so either way the model
-        ends at the last good step."""
-        net, ops, Ws, bs = self.net, self.ops, self.Ws, self.bs
-        before = [P.copy() for P in Ws + bs]
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
-            n_done, costs = ops.train_loop(self.X, self.Y, Ws, bs, net.activations, net.loss,
-                                           lr, self.lambd, n, 1)
-        bad_cost = np.flatnonzero(~np.isfinite(costs[:n_done]))
-        if bad_cost.size:
-            # Replay up to the first non-finite cost from the chunk's start (deterministic).
-            n_done = int(bad_cost[0])
-            for P, saved in zip(Ws + bs, before):
-                P[...] = saved
-            if n_done:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    ops.train_loop(self.X, self.Y, Ws, bs, net.activations, net.loss, lr,
-                                   self.lambd, n_done, 0)
-        net.train_state_.steps += n_done
-        if n_done < n:
-            net.train_state_.epoch = epoch + n_done
-            what = "cost" if bad_cost.size else "gradient"
-            raise NonFiniteError(
-                f"epoch {epoch + n_done}: the {what} is not finite (NaN or inf); training "
-                f"stopped and the parameters of the last good step were kept — lower the "
-                f"learning rate (now {lr}) or scale the inputs")
-
     # ---- records
+    def _X_columns(self):
+        """The training X as the ops take it (C-contiguous): a copy made once, when a record
+        needs a forward pass over the training set and X came as examples-as-rows."""
+        if not self.X.flags.c_contiguous:
+            self.X = np.ascontiguousarray(self.X)
+        return self.X
+
     def _AL(self, X):
         return self.ops.forward(X, self.Ws, self.bs, self.net.activations)[1][-1]
 
-    def _record_epoch(self, epoch, J, lr, per_epoch):
+    def _record_epoch(self, epoch, J, lr, per_epoch, running_score=None):
         """Append one record to ``history_``; run early stopping and callbacks. True = stop.
 
         ``J=None``: evaluate the cost of the current parameters on the training data
-        (with the L2 term and the example weights, without dropout).
+        (with the L2 term and the example weights, without dropout). ``running_score``: the
+        epoch's batches' accuracy, the score unless ``full_score`` or the output has none
+        (then a forward pass over the training data scores it).
         """
         net = self.net
-        with np.errstate(over="ignore", invalid="ignore"):
-            AL = self._AL(self.X)
-        if J is None:
-            J = self._cost(self.Y, AL, self.w)
-        logs = {"epoch": int(epoch), "cost": float(J), "lr": float(lr),
-                "score": net.score_from(self.X, self.Y, AL),
+        score = running_score if self.running_score and not self.full_score else None
+        if J is None or score is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                AL = self._AL(self._X_columns())
+            if J is None:
+                J = self._cost(self.Y, AL, self.w)
+            if score is None:
+                score = net.score_from(self.X, self.Y, AL)
+        logs = {"epoch": int(epoch), "cost": float(J), "lr": float(lr), "score": float(score),
                 "skipped": int(net.train_state_.skipped)}
         if self.X_val is not None:
             AL = self._AL(self.X_val)
@@ -419,7 +447,13 @@ class FitRun:
 
     def _resume_from(self, saved, path, fingerprint):
         state = saved.get_state()
-        if decode_json(state["train/signature"], "signature") != fingerprint:
+        recorded = decode_json(state["train/signature"], "signature")
+        if recorded == NO_FINGERPRINT:
+            raise InputError(f"cannot resume from {path}: it was saved after a fit that wrote "
+                             f"no checkpoint, so it records no fingerprint of that fit's "
+                             f"arguments and data; fit with checkpoint=... to write a file "
+                             f"that resume can continue")
+        if recorded != fingerprint:
             raise InputError(f"cannot resume from {path}: it was written by a fit with "
                              f"other arguments or data; resume with the same ones")
         self.net.set_state(state)

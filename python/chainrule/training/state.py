@@ -29,16 +29,28 @@ def decode_json(array, what):
         raise InputError(f"training state {what} is not readable: {exc}") from exc
 
 
+SIGNATURE_SAMPLE = 4096  # entries of each array that enter the digest
+
+
 def signature(args, arrays):
-    """SHA-256 (hex) of the fit arguments and data: a resumed fit must match its checkpoint."""
+    """SHA-256 (hex) of the fit arguments and a sampled digest of the data: a resumed fit
+    must match its checkpoint.
+
+    Each array enters by its dtype, shape and ``SIGNATURE_SAMPLE`` evenly spaced entries of
+    C order (plus the last one): cheap on any size (a 60000 x 784 X costs
+    microseconds, not the 0.3 s of hashing it whole), and still different for other data
+    of the same shape in all but contrived cases.
+    """
     h = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode())
     for a in arrays:
         if a is None:
             h.update(b"none")
             continue
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a)
         h.update(json.dumps([a.dtype.str, list(a.shape)]).encode())
-        h.update(a.tobytes())
+        if a.size:  # positions in C order, whatever the memory layout
+            at = np.append(np.arange(0, a.size, max(1, a.size // SIGNATURE_SAMPLE)), a.size - 1)
+            h.update(np.ascontiguousarray(a[np.unravel_index(at, a.shape)]).tobytes())
     return h.hexdigest()
 
 

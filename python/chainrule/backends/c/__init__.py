@@ -5,7 +5,8 @@
 ``blas``
     which BLAS the kernels call (``CHAINRULE_C_BLAS``), its threads (``CHAINRULE_C_THREADS``).
 ``plans``
-    the network ops: per-thread workspaces and the whole-step plans of ``cr_train_step``.
+    the network ops: per-thread workspaces, the whole-step plans of ``cr_train_step`` and
+    the training engine ``fit_epochs`` (``cr_fit_epochs``, csrc/train.h).
 
 Importing this package registers the ops and fails (the backend is unavailable) when the
 compiled module is missing.
@@ -18,14 +19,15 @@ import os
 from ..registry import declare_features
 from . import blas, plans, wrappers
 from .blas import blas_info, get_num_threads, set_blas_threshold, set_num_threads, use_blas
-from .plans import backward, forward, train_loop, train_step
+from .plans import backward, fit_epochs, forward, train_loop, train_step
 from .wrappers import CKernelError, dense_backward, dense_forward, sgd_update
 
 __all__ = ["CKernelError", "blas_info", "set_num_threads", "get_num_threads", "use_blas",
            "set_blas_threshold", "dense_forward", "dense_backward", "sgd_update",
-           "forward", "backward", "train_step", "train_loop", "blas", "plans", "wrappers"]
+           "forward", "backward", "train_step", "train_loop", "fit_epochs", "blas", "plans",
+           "wrappers"]
 
-declare_features("c", {"step:sgd", "loop:sgd", "dropout", "l2"})
+declare_features("c", {"step:sgd", "loop:sgd", "dropout", "l2", "fit"})
 
 use_blas(os.environ.get("CHAINRULE_C_BLAS", "auto"))
 if os.environ.get("CHAINRULE_C_THREADS"):

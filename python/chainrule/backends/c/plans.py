@@ -18,11 +18,14 @@ import threading
 import numpy as np
 
 from ... import reference as ref
+from ..engine import ChunkResult
+from ...training.optim import make_optimizer
 from ..compose import cost as _cost
 from ..compose import update_is_safe as _update_is_safe
 from ..registry import register
 from .wrappers import (STEP_FN, ShapeError, _array, _backward_into, _buf, _check_network,
                        _check_status, _contiguous, _forward_into, _FN, _out, _scale, new)
+from . import wrappers as _w
 
 
 class _Workspace(threading.local):
@@ -374,3 +377,108 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
         if not ok:
             return i, costs
     return n_steps, costs
+
+
+# --------------------------------------------------------------------------- training engine
+# fit_epochs: a chunk of mini-batch steps in one C call (cr_fit_epochs, csrc/train.h), with
+# the reference engine's arguments and result (chainrule.backends.engine.fit_epochs). The
+# workspace (the gathered batch, activations, masks, gradients of one batch) is kept per
+# thread and per network and training setup: a call allocates only its small accumulators.
+
+class _FitPlans(threading.local):
+    def __init__(self):
+        self.plan = None  # (key, FitConfig, workspace)
+
+
+_fit_plans = _FitPlans()
+
+
+@register("fit_epochs", "c")
+def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
+               activations, loss, optimizer, t, state, Ws, bs, masks=None):
+    """:func:`chainrule.backends.engine.fit_epochs` in one C call (``cr_fit_epochs``).
+
+    ``XT``, ``YT``, ``w``, ``perms`` (int64) and the optimiser ``state`` must already be
+    C-contiguous arrays of the network's dtype: nothing is copied per call. The course-exact
+    masks (``masks``) are the reference's only.
+    """
+    if masks is not None:
+        raise _w.InputError("the C engine draws the counter-based dropout masks only; the "
+                            "course-exact masks run on the reference engine")
+    L = len(Ws)
+    if L == 0 or len(bs) != L or len(activations) != L:
+        raise ShapeError(f"got {len(Ws)} weights, {len(bs)} biases and {len(activations)} "
+                         f"activations: give one of each per layer")
+    dt = _w._dtype_of(Ws[0])
+    if Ws[0].ndim != 2:
+        raise ShapeError(f"W[1] must be 2-D, got shape {Ws[0].shape}")
+    dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    if not isinstance(XT, np.ndarray) or XT.ndim != 2 or XT.shape[0] < 1:
+        raise ShapeError(f"XT must be a 2-D array (m, {dims[0]}) with m >= 1")
+    m = XT.shape[0]
+    _w._as_is(XT, "XT", dt, (m, dims[0]))
+    _w._as_is(YT, "YT", dt, (m, dims[-1]))
+    codes = []
+    for l, (W, b, act) in enumerate(zip(Ws, bs, activations), 1):
+        _w._as_is(W, f"W[{l}]", dt, (dims[l], dims[l - 1]), writable=True)
+        _w._as_is(b, f"b[{l}]", dt, (dims[l], 1), writable=True)
+        code = _w._activation(act, f"layer {l}")
+        if code[0] in _w._OUTPUT_ONLY and l < L:
+            raise _w.InputError(f"layer {l}: {act} is only supported as the output activation")
+        codes.append(code)
+    if loss not in _w._LOSS_CODE:
+        raise _w.InputError(f"unknown loss {loss!r}; valid: {', '.join(_w._LOSS_CODE)}")
+    s = int(mini_batch_size)
+    if s < 1:
+        raise _w.InputError(f"mini_batch_size must be >= 1, got {mini_batch_size!r}")
+    lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
+    E = lrs.size  # any rates: one that makes the update non-finite refuses the step
+    k0, n_steps, n_batches = int(k0), int(n_steps), -(-m // s)
+    if not 0 <= k0 < n_batches:
+        raise _w.InputError(f"k0 = {k0} is not a batch of an epoch (0 .. {n_batches - 1})")
+    if n_steps < 0:
+        raise _w.InputError(f"n_steps must be >= 0, got {n_steps}")
+    if w is not None:
+        _w._as_is(w, "w", dt, (m,))
+    if perms is not None:
+        _w._as_is(perms, "perms", np.dtype(np.int64), (E, m))
+        if perms.size and (perms.min() < 0 or perms.max() >= m):
+            raise _w.InputError(f"perms holds an index outside [0, {m})")
+    lambd = float(lambd)
+    if not (np.isfinite(lambd) and lambd >= 0):
+        raise _w.InputError(f"lambd must be finite and >= 0, got {lambd!r}")
+    probs = [float(p) for p in keep_probs]
+    if len(probs) != L - 1:
+        raise _w.InputError(f"keep_probs has {len(probs)} entries, expected L - 1 = {L - 1}")
+    if not all(0 < p <= 1 for p in probs):
+        raise _w.InputError("every keep probability must be in (0, 1]")
+    if all(p == 1 for p in probs):
+        probs, keys = None, None
+    else:
+        keys = np.ascontiguousarray(keys)
+        if keys.dtype not in (np.dtype(np.int64), np.dtype(np.uint64)) or keys.shape != (E,):
+            raise _w.InputError(f"keys must be int64 or uint64 of shape ({E},), got "
+                                f"{keys.dtype} {keys.shape}")
+        keys = keys.view(np.uint64)
+    config = make_optimizer(optimizer).get_config()
+    prefixes = _w.STATE_PREFIXES[config["name"]]
+    for prefix in prefixes:
+        for kind, params in (("W", Ws), ("b", bs)):
+            for l, P in enumerate(params, 1):
+                key = f"{prefix}_d{kind}{l}"
+                if key not in state:
+                    raise _w.InputError(f"the {config['name']} optimiser state has no {key}")
+                _w._as_is(state[key], f"state {key}", dt, P.shape, writable=True)
+
+    key = (dt, tuple(dims), tuple(codes), loss, tuple(probs or ()), s, lambd,
+           tuple(sorted(config.items())))
+    plan = _fit_plans.plan
+    if plan is None or plan[0] != key:
+        fc = _w.FitConfig(dt, dims, codes, loss, probs, s, lambd, config)
+        plan = _fit_plans.plan = (key, fc, np.empty(fc.work_bytes, np.uint8))
+    _, fc, work = plan
+    r, t, cost_sum, weight_sum, correct = _w.fit_epochs_call(
+        fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0, n_steps)
+    return ChunkResult(int(r.steps), int(r.refused), int(r.epoch), int(r.batch),
+                       _w.refusal_words(r) if r.refused else "", t, cost_sum, weight_sum,
+                       correct)

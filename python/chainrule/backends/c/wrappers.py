@@ -298,3 +298,151 @@ def _all_finite(arrays):
 
 
 # Largest gradient bound the fused update accepts: far enough below the dtype's maximum that
+
+
+# --------------------------------------------------------------------------- training engine
+# cr_fit_epochs (csrc/train.h): the checks of its arrays, its config, its call. The plans
+# (per-thread workspaces) and the op are in plans.py.
+
+# csrc/train.h's enum cr_loss holds spec's codes (a test checks).
+_LOSS_CODE = dict(spec.LOSS_CODES)
+_OPTIMIZER_CODE = {"gd": lib.CR_GD, "momentum": lib.CR_MOMENTUM, "rmsprop": lib.CR_RMSPROP,
+                   "adam": lib.CR_ADAM}
+# The optimiser state each optimiser keeps (optim.py's prefixes: v_dW1, s_db2 ...).
+STATE_PREFIXES = {"gd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("v", "s")}
+_FIT_STATUS = dict(_STATUS)
+_FIT_STATUS.update({
+    lib.CR_BAD_INDEX: "a permutation entry is outside [0, m)",
+    lib.CR_BAD_LOSS: "unknown loss code",
+    lib.CR_BAD_OPTIMIZER: "unknown optimiser code or a hyperparameter out of range",
+    lib.CR_BAD_PROBABILITY: "a keep probability is outside (0, 1]",
+    lib.CR_SMALL_WORKSPACE: "the workspace is too small",
+})
+_FIT_FN = {np.dtype(np.float64): lib.cr_fit_epochs_f64,
+           np.dtype(np.float32): lib.cr_fit_epochs_f32}
+_MASK_FN = {np.dtype(np.float64): lib.cr_dropout_mask_f64,
+            np.dtype(np.float32): lib.cr_dropout_mask_f32}
+_PTR = {np.dtype(np.float64): "double *[]", np.dtype(np.float32): "float *[]"}
+
+
+def _check_fit_status(status, fn):
+    if status != 0:
+        raise CKernelError(f"{fn} returned status {status}: "
+                           f"{_FIT_STATUS.get(status, 'unknown')}")
+
+
+def philox4x32_10(counter, key):
+    """Philox4x32-10 of ``counter`` (4 uint32) and ``key`` (2 uint32): a tuple of 4 ints."""
+    c = ffi.new("unsigned int[4]", [int(x) & 0xFFFFFFFF for x in counter])
+    k = ffi.new("unsigned int[2]", [int(x) & 0xFFFFFFFF for x in key])
+    out = ffi.new("unsigned int[4]")
+    _check_fit_status(lib.cr_philox4x32_10(c, k, out), "cr_philox4x32_10")
+    return tuple(int(x) for x in out)
+
+
+def dropout_mask(key, layer, batch, n, mb, p, dtype):
+    """The scaled dropout mask ``D / p`` ``(n, mb)`` of hidden layer ``layer`` (1-based),
+    batch ``batch``, epoch key ``key``, by csrc's Philox: bit-identical to
+    :func:`chainrule.backends.philox.dropout_mask`."""
+    dt = np.dtype(dtype)
+    if dt not in _MASK_FN:
+        raise InputError(f"dropout masks are float32 or float64, got {dt}")
+    n, mb, layer, batch, p = int(n), int(mb), int(layer), int(batch), float(p)
+    if n < 1 or mb < 1:
+        raise ShapeError(f"a mask needs n >= 1 and mb >= 1, got ({n}, {mb})")
+    if not 0 < p <= 1:
+        raise InputError(f"keep probability must be in (0, 1], got {p!r}")
+    out = np.empty((n, mb), dt)
+    _check_fit_status(_MASK_FN[dt](int(key) & 0xFFFFFFFFFFFFFFFF, layer, batch, p, _out(out),
+                                   n, mb), "cr_dropout_mask")
+    return out
+
+
+def _as_is(x, name, dt, shape, writable=False):
+    """``x`` itself, checked: dtype, shape, C-contiguous and aligned (and writeable). Never a
+    copy: the engine's data would be copied at every chunk, its state updated in a copy."""
+    if not isinstance(x, np.ndarray):
+        raise InputError(f"{name} must be a NumPy array, got {type(x).__name__}")
+    if x.dtype != dt:
+        raise InputError(f"{name} has dtype {x.dtype}, expected {dt}")
+    if x.shape != shape:
+        raise ShapeError(f"{name} has shape {x.shape}, expected {shape}")
+    if not (x.flags.c_contiguous and x.flags.aligned):
+        raise InputError(f"{name} must be C-contiguous and aligned (convert it once per fit)")
+    if writable and not x.flags.writeable:
+        raise InputError(f"{name} is updated in place: it must be writeable")
+    return x
+
+
+class FitConfig:
+    """``struct cr_fit_config`` for one network and training setup, with the arrays it points
+    to kept alive, and the size of the workspace it needs."""
+
+    def __init__(self, dt, dims, codes, loss, probs, s, lambd, config):
+        self.dims_c = ffi.new("long long[]", list(dims))
+        self.act_c = ffi.new("int[]", [c for c, _ in codes])
+        self.alpha_c = ffi.new("double[]", [a for _, a in codes])
+        self.keep_c = ffi.new("double[]", list(probs)) if probs else NULL
+        cfg = ffi.new("struct cr_fit_config *")
+        cfg.n_layers = len(dims) - 1
+        cfg.dims, cfg.activation, cfg.alpha = self.dims_c, self.act_c, self.alpha_c
+        cfg.loss = _LOSS_CODE[loss]
+        cfg.keep_prob = self.keep_c
+        cfg.mini_batch_size = s
+        cfg.lambd = lambd
+        cfg.optimizer = _OPTIMIZER_CODE[config["name"]]
+        cfg.beta = config.get("beta", 0.0)
+        cfg.beta1 = config.get("beta1", 0.0)
+        cfg.beta2 = config.get("beta2", 0.0)
+        cfg.epsilon = config.get("epsilon", 0.0)
+        cfg.eps_inside_sqrt = int(bool(config.get("eps_inside_sqrt", False)))
+        self.cfg, self.dt = cfg, dt
+        self.work_bytes = int(lib.cr_fit_workspace_bytes(cfg, dt.itemsize))
+        if self.work_bytes < 0:
+            raise InputError("the network and training options do not fit the C engine "
+                             "(a size too large to address?)")
+        self.result = ffi.new("struct cr_fit_result *")
+        self.t = ffi.new("long long *")
+
+
+def fit_epochs_call(fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0,
+                    n_steps):
+    """One cr_fit_epochs call on checked arrays (see plans.fit_epochs); returns
+    ``(result struct, t, cost_sum, weight_sum, correct)``."""
+    dt, L, E = fc.dt, len(Ws), lrs.size
+    ptr = _PTR[dt]
+    states = []
+    for prefix in ("v", "s"):
+        if prefix in prefixes:
+            states.append(ffi.new(ptr, [_out(state[f"{prefix}_dW{l}"]) for l in range(1, L + 1)]))
+            states.append(ffi.new(ptr, [_out(state[f"{prefix}_db{l}"]) for l in range(1, L + 1)]))
+        else:
+            states += [NULL, NULL]
+    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    correct = np.zeros(E, dtype=np.int64)
+    fc.t[0] = int(t)
+    status = _FIT_FN[dt](
+        _buf(XT), _buf(YT), NULL if w is None else _buf(w),
+        NULL if perms is None else ffi.from_buffer("long long[]", perms),
+        ffi.from_buffer("double[]", lrs),
+        NULL if keys is None else ffi.from_buffer("unsigned long long[]", keys), fc.cfg,
+        ffi.new(ptr, [_out(W) for W in Ws]), ffi.new(ptr, [_out(b) for b in bs]), *states,
+        fc.t, ffi.from_buffer("double[]", cost_sum, require_writable=True),
+        ffi.from_buffer("double[]", weight_sum, require_writable=True),
+        ffi.from_buffer("long long[]", correct, require_writable=True), fc.result,
+        ffi.from_buffer("char[]", work, require_writable=True), work.size, XT.shape[0], E,
+        k0, n_steps)
+    _check_fit_status(status, "cr_fit_epochs")
+    return fc.result, int(fc.t[0]), cost_sum, weight_sum, correct
+
+
+def refusal_words(r):
+    """The reference engine's words for what a refused step found non-finite."""
+    kind, l = ("b" if r.bias else "W"), int(r.layer)
+    if r.what == lib.CR_NONFINITE_COST:
+        return "cost"
+    if r.what == lib.CR_NONFINITE_GRADIENT:
+        return f"gradient d{kind}{l}"
+    if r.what == lib.CR_NONFINITE_PARAMETER:
+        return f"new parameter {kind}{l}"
+    return f"new optimiser state {chr(r.state)}_d{kind}{l}"

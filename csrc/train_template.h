@@ -1,0 +1,806 @@
+/* The training engine of one dtype. train.c includes this file twice, with
+ * REAL, CR_NAME(x), EXP, SQRT, LOG, REAL_MAX and REAL_EPS set for each dtype; the helpers of
+ * dense_template.h of the same dtype (gemm_rm, use_blas, dot, sum, axpy, times_gprime,
+ * times_gprime_from_a) are already defined.
+ *
+ * A batch of mb examples is held in rows: A_prev^T (mb, n_prev), Z^T and A^T (mb, n); the
+ * course's products become
+ *   Z^T = A_prev^T W^T            gemm('N', 'T')
+ *   dW  = s dZ^T^T A_prev^T + l2 W gemm('T', 'N')   (dW (n, n_prev) as the course's)
+ *   dA_prev^T = dZ^T W            gemm('N', 'N')
+ * so a gathered batch is copied rows, and W, b, dW, db keep the course's shapes.
+ */
+
+/* ------------------------------------------------------------------------- workspace */
+
+typedef struct {
+    REAL **Z, **A, **D, **dZ, **dW, **db; /* per layer; D[l] NULL for the output layer */
+    REAL *X, *Y, *w;                      /* the gathered batch */
+    double *maxima;                       /* 6 L maxima of the update's bound */
+} CR_NAME(fit_ws);
+
+/* The workspace's layout: a table of 6 L pointers, 6 L doubles, then X (s, n0), Y (s, nL),
+ * w (s), then per layer Z, A, D, dZ (s, n), dW (n, n_prev), db (n), each on a 64-byte boundary from
+ * base. Returns the bytes taken; with base, also sets the pointers of ws. */
+static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAME(fit_ws) *ws)
+{
+    const i64 L = c->n_layers, s = c->mini_batch_size;
+    const long long *d = c->dims;
+    i64 off = cr_round64(6 * L * (i64)sizeof(REAL *));
+    if (base) {
+        REAL **table = (REAL **)base;
+        ws->Z = table;
+        ws->A = table + L;
+        ws->D = table + 2 * L;
+        ws->dZ = table + 3 * L;
+        ws->dW = table + 4 * L;
+        ws->db = table + 5 * L;
+        ws->maxima = (double *)(base + off);
+    }
+    off += cr_round64(6 * L * (i64)sizeof(double));
+#define CR_TAKE(ptr, count)                                                                   \
+    do {                                                                                      \
+        if (base) (ptr) = (REAL *)(base + off);                                               \
+        off += cr_round64((i64)(count) * (i64)sizeof(REAL));                                  \
+    } while (0)
+    /* without base, CR_TAKE only counts (ws is not touched, and may be NULL) */
+    CR_TAKE(ws->X, s * d[0]);
+    CR_TAKE(ws->Y, s * d[L]);
+    CR_TAKE(ws->w, s);
+    for (i64 l = 0; l < L; ++l) {
+        const i64 n = d[l + 1], n_prev = d[l];
+        CR_TAKE(ws->Z[l], s * n);
+        CR_TAKE(ws->A[l], s * n);
+        if (l + 1 < L) {
+            CR_TAKE(ws->D[l], s * n);
+        } else if (base) {
+            ws->D[l] = NULL;
+        }
+        CR_TAKE(ws->dZ[l], s * n);
+        CR_TAKE(ws->dW[l], n * n_prev);
+        CR_TAKE(ws->db[l], n);
+    }
+#undef CR_TAKE
+    return off;
+}
+
+/* ------------------------------------------------------------------------- products */
+
+/* Row-major C = alpha op(A) op(B) + beta C, beta 0 (C not read) or 1, for the flags
+ * ('N', 'T'), ('T', 'N'), ('N', 'N'): BLAS from the threshold of cr_set_blas_threshold on
+ * (M N K multiply-adds), else C loops along rows. */
+CR_CLONES static void CR_NAME(gemm_rows)(char ta, char tb, i64 M, i64 N, i64 K, REAL alpha,
+                                         const REAL *A, i64 lda, const REAL *B, i64 ldb,
+                                         REAL beta, REAL *C, i64 ldc)
+{
+    if (CR_NAME(use_blas)(M, N, K)) {
+        CR_NAME(gemm_rm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (ta == 'N' && tb == 'T') {
+        /* C[i, j] = alpha sum_k A[i, k] B[j, k]: dots of rows */
+        for (i64 i = 0; i < M; ++i)
+            for (i64 j = 0; j < N; ++j) {
+                REAL v = alpha * CR_NAME(dot)(A + i * lda, B + j * ldb, K);
+                C[i * ldc + j] = beta != 0 ? C[i * ldc + j] + v : v;
+            }
+        return;
+    }
+    for (i64 i = 0; i < M; ++i) {
+        REAL *c = C + i * ldc;
+        if (beta == 0)
+            for (i64 j = 0; j < N; ++j) c[j] = 0;
+        if (ta == 'T') /* C[i, :] += alpha sum_k A[k, i] B[k, :] */
+            for (i64 k = 0; k < K; ++k) CR_NAME(axpy)(alpha * A[k * lda + i], B + k * ldb, c, N);
+        else /* ('N', 'N'): C[i, :] += alpha sum_k A[i, k] B[k, :] */
+            for (i64 k = 0; k < K; ++k) CR_NAME(axpy)(alpha * A[i * lda + k], B + k * ldb, c, N);
+    }
+}
+
+/* ------------------------------------------------------------------------- dropout */
+
+/* The scaled mask of one hidden layer for one batch: entry (unit i, position j) with
+ * q = i mb + j goes to out[i * row_stride + j * col_stride] ((n, mb) for the course's
+ * layout: row_stride mb, col_stride 1; the engine's rows: row_stride 1, col_stride n). */
+static void CR_NAME(dropout_fill)(uint64_t key, uint32_t layer, uint32_t batch, double p,
+                                  REAL *out, i64 n, i64 mb, i64 row_stride, i64 col_stride)
+{
+    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    const REAL scale = (REAL)1 / (REAL)p;
+    const i64 size = n * mb;
+    uint32_t words[4 * CR_PHILOX_LANES];
+    i64 i = 0, j = 0; /* the unit and position of q */
+    for (i64 q0 = 0; q0 < size; q0 += 4 * CR_PHILOX_LANES) {
+        cr_philox_blocks((uint32_t)(q0 >> 2), layer, batch, k0, k1, words);
+        const i64 q1 = size - q0 < 4 * CR_PHILOX_LANES ? size : q0 + 4 * CR_PHILOX_LANES;
+        for (i64 q = q0; q < q1; ++q) {
+            out[i * row_stride + j * col_stride] = cr_philox_keep(words[q - q0], p) ? scale : 0;
+            if (++j == mb) {
+                j = 0;
+                ++i;
+            }
+        }
+    }
+}
+
+int CR_NAME(cr_dropout_mask)(unsigned long long key, long long layer, long long batch,
+                             double keep_prob, REAL *out, long long n, long long mb)
+{
+    if (!sizes_ok(n, mb, 1) || (double)n * (double)mb >= 17179869184.0) return CR_BAD_SIZE;
+    if (layer < 0 || layer > UINT32_MAX || batch < 0 || batch > UINT32_MAX) return CR_BAD_SIZE;
+    if (!(keep_prob > 0 && keep_prob <= 1)) return CR_BAD_PROBABILITY;
+    if (!out) return CR_MISSING_BUFFER;
+    CR_NAME(dropout_fill)(key, (uint32_t)layer, (uint32_t)batch, keep_prob, out, n, mb, mb, 1);
+    return CR_OK;
+}
+
+/* ------------------------------------------------------------------------- forward */
+
+/* Row-wise softmax of Z (mb, n) into A, shifted by the row max; e^(z - max) by the
+ * vectorised exponential of dense.c (a few ulp from libm's; z - max <= 0). */
+CR_CLONES static void CR_NAME(softmax_rows)(const REAL *Z, REAL *A, i64 n, i64 mb)
+{
+    for (i64 r = 0; r < mb; ++r) {
+        const REAL *z = Z + r * n;
+        REAL *a = A + r * n;
+        REAL mx = z[0];
+        for (i64 i = 1; i < n; ++i) mx = (z[i] > mx || z[i] != z[i]) ? z[i] : mx;
+        for (i64 i = 0; i < n; ++i) {
+            double sc, q;
+            cr_exp_parts((double)(z[i] - mx), &sc, &q);
+            a[i] = (REAL)(sc + sc * q);
+        }
+        REAL total = 0;
+        for (i64 i = 0; i < n; ++i) total += a[i];
+        const REAL inv = 1 / total; /* one division per example (an ulp from a[i] / total) */
+        for (i64 i = 0; i < n; ++i) a[i] = a[i] * inv;
+    }
+}
+
+/* Z[r, :] += b^T and A = g(Z) (* D, the scaled mask, when given), row by row. */
+CR_CLONES static void CR_NAME(bias_activation_rows)(const REAL *b, int activation, REAL alpha,
+                                                    const REAL *D, REAL *Z, REAL *A, i64 n,
+                                                    i64 mb)
+{
+    for (i64 r = 0; r < mb; ++r) {
+        REAL *z = Z + r * n;
+        REAL *a = A + r * n;
+        switch (activation) {
+        case CR_SIGMOID:
+            for (i64 i = 0; i < n; ++i) {
+                REAL v = z[i] + b[i];
+                z[i] = v;
+                a[i] = (REAL)cr_sigmoid(v);
+            }
+            break;
+        case CR_RELU:
+            for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = v < 0 ? 0 : v; }
+            break;
+        case CR_TANH:
+            for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = (REAL)cr_tanh(v); }
+            break;
+        case CR_LEAKY_RELU:
+            for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = v > 0 ? v : v * alpha; }
+            break;
+        case CR_IDENTITY:
+            for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = v; }
+            break;
+        default: /* CR_SOFTMAX: the bias now, the row-wise normalisation after */
+            for (i64 i = 0; i < n; ++i) z[i] += b[i];
+            break;
+        }
+        if (D) {
+            const REAL *dr = D + r * n;
+            for (i64 i = 0; i < n; ++i) a[i] = a[i] * dr[i];
+        }
+    }
+    if (activation == CR_SOFTMAX) CR_NAME(softmax_rows)(Z, A, n, mb);
+}
+
+/* ------------------------------------------------------------------------- cost, dZ[L] */
+
+static REAL CR_NAME(clip)(REAL a)
+{
+    const REAL lo = REAL_EPS, hi = 1 - REAL_EPS;
+    return a < lo ? lo : (a > hi ? hi : a);
+}
+
+/* The loss of one example (a row of n outputs), as reference.example_losses. */
+static double CR_NAME(example_loss)(int loss, const REAL *a, const REAL *y, i64 n)
+{
+    double total = 0;
+    for (i64 i = 0; i < n; ++i) {
+        if (loss == CR_BINARY_CROSSENTROPY) {
+            REAL ac = CR_NAME(clip)(a[i]);
+            total -= (double)y[i] * (double)LOG(ac) + (double)(1 - y[i]) * (double)LOG(1 - ac);
+        } else if (loss == CR_CATEGORICAL_CROSSENTROPY) {
+            /* y log(clip(a)) is 0 for y = 0 (the clipped log is finite): one log per
+             * example for one-hot labels */
+            if (y[i] != 0) total -= (double)y[i] * (double)LOG(CR_NAME(clip)(a[i]));
+        } else {
+            double e = (double)a[i] - (double)y[i];
+            total += e * e / 2;
+        }
+    }
+    return total;
+}
+
+/* Whether the row's prediction is right: (a > 0.5) == (y > 0.5) for one unit, else the
+ * argmaxes (first maxima) agree. */
+static int CR_NAME(correct)(const REAL *a, const REAL *y, i64 n)
+{
+    if (n == 1) return (a[0] > (REAL)0.5) == (y[0] > (REAL)0.5);
+    i64 ia = 0, iy = 0;
+    for (i64 i = 1; i < n; ++i) {
+        if (a[i] > a[ia]) ia = i;
+        if (y[i] > y[iy]) iy = i;
+    }
+    return ia == iy;
+}
+
+/* dZ[L] (mb, n) from A[L], Z[L], Y: A - Y for the output/loss pairs where that is the
+ * derivative (reference.FUSED_OUTPUT_LOSS), else dA * g'(Z) with dA = cost_derivative. */
+static void CR_NAME(output_delta_rows)(int output, REAL alpha, int loss, const REAL *A,
+                                       const REAL *Z, const REAL *Y, REAL *dZ, i64 n, i64 mb)
+{
+    const i64 size = n * mb;
+    if ((output == CR_SIGMOID && loss == CR_BINARY_CROSSENTROPY)
+        || (output == CR_SOFTMAX && loss == CR_CATEGORICAL_CROSSENTROPY)
+        || (output == CR_IDENTITY && loss == CR_MEAN_SQUARED_ERROR)) {
+        for (i64 k = 0; k < size; ++k) dZ[k] = A[k] - Y[k];
+        return;
+    }
+    for (i64 k = 0; k < size; ++k) {
+        if (loss == CR_BINARY_CROSSENTROPY)
+            dZ[k] = -(Y[k] / A[k] - (1 - Y[k]) / (1 - A[k]));
+        else if (loss == CR_CATEGORICAL_CROSSENTROPY)
+            dZ[k] = -(Y[k] / A[k]);
+        else
+            dZ[k] = A[k] - Y[k];
+    }
+    if (output != CR_SOFTMAX) {
+        CR_NAME(times_gprime)(output, alpha, Z, dZ, NULL, dZ, size);
+        return;
+    }
+    /* softmax: dZ = A (dA - sum_i A dA), per example (A = softmax(Z), unmasked) */
+    for (i64 r = 0; r < mb; ++r) {
+        const REAL *a = A + r * n;
+        REAL *d = dZ + r * n;
+        REAL dot = 0;
+        for (i64 i = 0; i < n; ++i) dot += a[i] * d[i];
+        for (i64 i = 0; i < n; ++i) d[i] = a[i] * (d[i] - dot);
+    }
+}
+
+/* ------------------------------------------------------------------------- the update */
+
+typedef struct {
+    int kind; /* enum cr_optimizer */
+    int inside; /* eps inside the square root */
+    REAL lr, beta, one_beta, beta1, one_beta1, beta2, one_beta2, eps;
+    REAL inv_c1, inv_c2; /* adam: 1 / (1 - beta1^t), 1 / (1 - beta2^t) */
+} CR_NAME(opt);
+
+/* One optimiser pass over a parameter P and its gradient g (and state v, s where the
+ * optimiser has them).
+ * commit = 0: the candidates only; returns bit 0 set if a new P entry would not be finite,
+ * bit 1 for a new v entry, bit 2 for a new s entry (a non-finite gradient makes the new P
+ * non-finite: it enters every candidate times a factor > 0).
+ * commit = 1: writes the candidates (the same expressions, so the same numbers) and their
+ * maxima into mx: max|P'|, max|v'|, max|s'| (NaN if an s' < 0); returns 0.
+ * The arithmetic is optim.py's in the dtype and in its order, except that Adam multiplies
+ * by 1 / (1 - beta1^t) and 1 / (1 - beta2^t) where optim.py divides (v_hat, s_hat): one
+ * division per entry is left (the update's cost is in its divisions). */
+CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REAL *g, REAL *v,
+                                       REAL *s, i64 size, int commit, double *mx)
+{
+    const REAL lr = o->lr, eps = o->eps;
+    int ok_p = 1, ok_v = 1, ok_s = 1;
+    /* x - x == 0 exactly when x is finite; the &= reductions vectorise, and so do the
+     * maxima as integer maxima of the IEEE bits (with the sign cleared: the order of |x|;
+     * as they are: a number < 0 is above the bits of -0.0) */
+    const CR_UINT abs_mask = ~(CR_UINT)0 >> 1;
+    CR_UINT mp = 0, mv = 0, ms = 0, s_raw = 0;
+#define CR_MAX_ABS(m, x)                                                                      \
+    do {                                                                                      \
+        REAL x_ = (x);                                                                        \
+        CR_UINT b_;                                                                           \
+        memcpy(&b_, &x_, sizeof b_);                                                          \
+        b_ &= abs_mask;                                                                       \
+        (m) = b_ > (m) ? b_ : (m);                                                            \
+    } while (0)
+#define CR_MAX_RAW(m, x)                                                                      \
+    do {                                                                                      \
+        REAL x_ = (x);                                                                        \
+        CR_UINT b_;                                                                           \
+        memcpy(&b_, &x_, sizeof b_);                                                          \
+        (m) = b_ > (m) ? b_ : (m);                                                            \
+    } while (0)
+    switch (o->kind) {
+    case CR_GD:
+        if (commit) {
+            for (i64 q = 0; q < size; ++q) {
+                REAL p = P[q] - lr * g[q];
+                P[q] = p;
+                CR_MAX_ABS(mp, p);
+            }
+        } else {
+            for (i64 q = 0; q < size; ++q) {
+                REAL p = P[q] - lr * g[q];
+                ok_p &= (p - p == 0);
+            }
+        }
+        break;
+    case CR_MOMENTUM: {
+        const REAL beta = o->beta, one_beta = o->one_beta;
+        if (commit) {
+            for (i64 q = 0; q < size; ++q) {
+                REAL vq = v[q] * beta + one_beta * g[q];
+                REAL p = P[q] - lr * vq;
+                v[q] = vq;
+                P[q] = p;
+                CR_MAX_ABS(mv, vq);
+                CR_MAX_ABS(mp, p);
+            }
+        } else {
+            for (i64 q = 0; q < size; ++q) {
+                REAL vq = v[q] * beta + one_beta * g[q];
+                REAL p = P[q] - lr * vq;
+                ok_v &= (vq - vq == 0);
+                ok_p &= (p - p == 0);
+            }
+        }
+        break;
+    }
+    case CR_RMSPROP: {
+        const REAL beta = o->beta, one_beta = o->one_beta;
+#define CR_RMSPROP_CANDIDATES                                                                 \
+        REAL sq = s[q] * beta + one_beta * (g[q] * g[q]);                                     \
+        REAL denom = o->inside ? SQRT(sq + eps) : SQRT(sq) + eps;                             \
+        REAL p = P[q] - lr * g[q] / denom
+        if (commit) {
+            for (i64 q = 0; q < size; ++q) {
+                CR_RMSPROP_CANDIDATES;
+                s[q] = sq;
+                P[q] = p;
+                CR_MAX_ABS(ms, sq);
+                CR_MAX_RAW(s_raw, sq);
+                CR_MAX_ABS(mp, p);
+            }
+        } else {
+            for (i64 q = 0; q < size; ++q) {
+                CR_RMSPROP_CANDIDATES;
+                ok_s &= (sq - sq == 0);
+                ok_p &= (p - p == 0);
+            }
+        }
+#undef CR_RMSPROP_CANDIDATES
+        break;
+    }
+    default: { /* CR_ADAM */
+        const REAL beta1 = o->beta1, one_beta1 = o->one_beta1, beta2 = o->beta2,
+                   one_beta2 = o->one_beta2, inv_c1 = o->inv_c1, inv_c2 = o->inv_c2;
+#define CR_ADAM_CANDIDATES                                                                    \
+        REAL vq = v[q] * beta1 + one_beta1 * g[q];                                            \
+        REAL sq = s[q] * beta2 + one_beta2 * (g[q] * g[q]);                                   \
+        REAL v_hat = vq * inv_c1, s_hat = sq * inv_c2;                                        \
+        REAL denom = o->inside ? SQRT(s_hat + eps) : SQRT(s_hat) + eps;                       \
+        REAL p = P[q] - lr * v_hat / denom
+        if (commit) {
+            for (i64 q = 0; q < size; ++q) {
+                CR_ADAM_CANDIDATES;
+                v[q] = vq;
+                s[q] = sq;
+                P[q] = p;
+                CR_MAX_ABS(mv, vq);
+                CR_MAX_ABS(ms, sq);
+                CR_MAX_RAW(s_raw, sq);
+                CR_MAX_ABS(mp, p);
+            }
+        } else {
+            for (i64 q = 0; q < size; ++q) {
+                CR_ADAM_CANDIDATES;
+                ok_v &= (vq - vq == 0);
+                ok_s &= (sq - sq == 0);
+                ok_p &= (p - p == 0);
+            }
+        }
+#undef CR_ADAM_CANDIDATES
+        break;
+    }
+    }
+#undef CR_MAX_ABS
+#undef CR_MAX_RAW
+    if (!commit) return (!ok_p) | ((!ok_v) << 1) | ((!ok_s) << 2);
+    REAL m3[3];
+    memcpy(m3, &mp, sizeof mp);
+    memcpy(m3 + 1, &mv, sizeof mv);
+    memcpy(m3 + 2, &ms, sizeof ms);
+    mx[0] = (double)m3[0];
+    mx[1] = (double)m3[1];
+    mx[2] = s_raw > ~abs_mask ? (double)NAN : (double)m3[2];
+    return 0;
+}
+
+/* max |x[k]| as a double: NaN if an x[k] is NaN or, with nonneg, below zero. */
+CR_CLONES static double CR_NAME(max_abs_or_nan)(const REAL *x, i64 size, int nonneg)
+{
+    if (!x || size < 1) return 0;
+    if (!nonneg) return CR_NAME(max_abs_nan)(x, size);
+    /* on the raw bits, an entry with the sign bit set and a non-zero magnitude (a number
+     * < 0, or a NaN with the sign set) is above the bits of -0.0; without those, the raw
+     * maximum is the maximum of |x| (and a NaN is above infinity) */
+    const CR_UINT sign = ~(~(CR_UINT)0 >> 1);
+    CR_UINT best = 0;
+    for (i64 k = 0; k < size; ++k) {
+        CR_UINT bits;
+        memcpy(&bits, x + k, sizeof bits);
+        best = bits > best ? bits : best;
+    }
+    if (best > sign) return (double)NAN;
+    best &= ~sign;
+    REAL mx;
+    memcpy(&mx, &best, sizeof best);
+    return mx != mx ? (double)NAN : (double)mx;
+}
+
+/* Whether every candidate of opt_pass over (P, g, v, s) is certainly finite, from maxima:
+ * mx = max|P|, max|v|, max|s| (NaN: not finite, or an s < 0) and the scanned max|g|;
+ * |P'| <= max|P| + lr max|step| and the like, below a quarter of the dtype's maximum (a
+ * margin for the rounding of the few operations of an entry). 0: the bound cannot tell,
+ * and opt_pass checks every candidate. So the decision is the exact rule's, at the cost of
+ * one scan of the gradient instead of a pass with Adam's square root and division (the
+ * maxima of P, v, s come from the previous commit). */
+static int CR_NAME(update_bound_ok)(const CR_NAME(opt) *o, const double *mx, const REAL *g,
+                                    i64 size)
+{
+    /* |lr|: a rate < 0 is applied as given; an infinite or NaN rate fails every test */
+    const double limit = (double)REAL_MAX / 4, lr = fabs((double)o->lr), eps = (double)o->eps;
+    const double Mp = mx[0], Mv = mx[1], Ms = mx[2], Mg = CR_NAME(max_abs_nan)(g, size);
+    if (!(Mp < limit && Mg < limit && lr * Mg < limit)) return 0;
+    const double denom_min = o->inside ? sqrt(eps) : eps;
+    switch (o->kind) {
+    case CR_GD:
+        return Mp + lr * Mg < limit;
+    case CR_MOMENTUM: {
+        const double Mv1 = (double)o->beta * Mv + (double)o->one_beta * Mg;
+        return Mv < limit && Mv1 < limit && lr * Mv1 < limit && Mp + lr * Mv1 < limit;
+    }
+    case CR_RMSPROP: {
+        const double Ms1 = (double)o->beta * Ms + (double)o->one_beta * (Mg * Mg);
+        return Ms < limit && Mg * Mg < limit && Ms1 < limit && denom_min > 0
+               && Mp + lr * Mg / denom_min < limit;
+    }
+    default: { /* CR_ADAM */
+        const double Mv1 = (double)o->beta1 * Mv + (double)o->one_beta1 * Mg;
+        const double Ms1 = (double)o->beta2 * Ms + (double)o->one_beta2 * (Mg * Mg);
+        const double v_hat = Mv1 * (double)o->inv_c1, step = lr * v_hat;
+        return Mv < limit && Ms < limit && Mv1 < limit && Mg * Mg < limit && Ms1 < limit
+               && v_hat < limit && Ms1 * (double)o->inv_c2 < limit && step < limit
+               && denom_min > 0 && Mp + step / denom_min < limit;
+    }
+    }
+}
+
+/* What made a refused step unsafe, in the order of enum cr_nonfinite (the reference
+ * engine's): only run on refusal, so it simply scans again. */
+static void CR_NAME(diagnose)(const CR_NAME(opt) *o, const struct cr_fit_config *c, double J,
+                              REAL **W, REAL **b, REAL **v_W, REAL **v_b, REAL **s_W,
+                              REAL **s_b, const CR_NAME(fit_ws) *ws, struct cr_fit_result *res)
+{
+    const i64 L = c->n_layers;
+    const long long *dims = c->dims;
+    const int has_v = o->kind == CR_MOMENTUM || o->kind == CR_ADAM;
+    const int has_s = o->kind == CR_RMSPROP || o->kind == CR_ADAM;
+    res->what = CR_NONFINITE_COST;
+    res->layer = 0;
+    res->bias = 0;
+    res->state = 0;
+    if (!isfinite(J)) return;
+    res->what = CR_NONFINITE_GRADIENT;
+    for (i64 l = 0; l < L; ++l) {
+        const i64 n = dims[l + 1], n_prev = dims[l];
+        res->layer = l + 1;
+        res->bias = 0;
+        if (!CR_NAME(cr_all_finite)(ws->dW[l], n * n_prev)) return;
+        res->bias = 1;
+        if (!CR_NAME(cr_all_finite)(ws->db[l], n)) return;
+    }
+    /* bits of opt_pass per layer and W/b: 1 new P, 2 new v, 4 new s */
+    int found = 0;
+    for (int pass = 0; pass < 3 && !found; ++pass) {
+        /* pass 0: s (dW1, dW2, ..., db1, ...); pass 1: v, in the same order (sorted names,
+         * as the reference); pass 2: the parameters W1, b1, W2 ... */
+        const int bit = pass == 0 ? 4 : (pass == 1 ? 2 : 1);
+        if ((pass == 0 && !has_s) || (pass == 1 && !has_v)) continue;
+        for (int kind = 0; kind < 2 && !found; ++kind) {
+            for (i64 l = 0; l < L && !found; ++l) {
+                const i64 n = dims[l + 1], n_prev = dims[l];
+                /* the parameters interleave W and b per layer; the states list W first */
+                for (int bias = 0; bias < 2 && !found; ++bias) {
+                    if (pass == 2 ? (kind == 1) : (bias != kind)) continue;
+                    int r = bias ? CR_NAME(opt_pass)(o, b[l], ws->db[l], has_v ? v_b[l] : NULL,
+                                                     has_s ? s_b[l] : NULL, n, 0, NULL)
+                                 : CR_NAME(opt_pass)(o, W[l], ws->dW[l], has_v ? v_W[l] : NULL,
+                                                     has_s ? s_W[l] : NULL, n * n_prev, 0,
+                                                     NULL);
+                    if (r & bit) {
+                        found = 1;
+                        res->what = pass == 2 ? CR_NONFINITE_PARAMETER : CR_NONFINITE_STATE;
+                        res->layer = l + 1;
+                        res->bias = bias;
+                        res->state = pass == 2 ? 0 : (pass == 0 ? 's' : 'v');
+                    }
+                }
+            }
+        }
+    }
+    if (!found) { /* not reached: opt_pass found something unsafe */
+        res->what = CR_NONFINITE_PARAMETER;
+        res->layer = 0;
+    }
+}
+
+/* ------------------------------------------------------------------------- the engine */
+
+#ifndef CR_GATHER_AHEAD
+#define CR_GATHER_AHEAD 4
+#endif
+
+CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL *w,
+                                     const long long *perms, const double *lrs,
+                                     const unsigned long long *keys,
+                                     const struct cr_fit_config *c, REAL **W, REAL **b,
+                                     REAL **v_W, REAL **v_b, REAL **s_W, REAL **s_b,
+                                     long long *t, double *cost_sum, double *weight_sum,
+                                     long long *correct, struct cr_fit_result *result,
+                                     void *work, long long work_bytes, long long m,
+                                     long long n_epochs, long long k0, long long n_steps)
+{
+    int status = cr_fit_config_ok(c);
+    if (status) return status;
+    if (!XT || !YT || !lrs || !W || !b || !t || !cost_sum || !weight_sum || !result || !work)
+        return CR_MISSING_BUFFER;
+    const i64 L = c->n_layers, s = c->mini_batch_size, n0 = c->dims[0], nL = c->dims[L];
+    if (m < 1 || n_epochs < 0 || n_steps < 0 || k0 < 0) return CR_BAD_SIZE;
+    if (!sizes_ok(m, n0, 1) || !sizes_ok(m, nL, 1) || (perms && !sizes_ok(m, n_epochs + 1, 1)))
+        return CR_BAD_SIZE;
+    const i64 n_batches = (m + s - 1) / s;
+    if (k0 >= n_batches || n_batches - 1 > UINT32_MAX) return CR_BAD_SIZE;
+    const int dropout = cr_dropout_any(c);
+    if (dropout && !keys) return CR_MISSING_BUFFER;
+    const int kind = c->optimizer;
+    const int has_v = kind == CR_MOMENTUM || kind == CR_ADAM;
+    const int has_s = kind == CR_RMSPROP || kind == CR_ADAM;
+    if ((has_v && (!v_W || !v_b)) || (has_s && (!s_W || !s_b))) return CR_MISSING_BUFFER;
+    for (i64 l = 0; l < L; ++l) {
+        if (!W[l] || !b[l]) return CR_MISSING_BUFFER;
+        if ((has_v && (!v_W[l] || !v_b[l])) || (has_s && (!s_W[l] || !s_b[l])))
+            return CR_MISSING_BUFFER;
+    }
+    char *base = (char *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    if (work_bytes < (long long)(base - (char *)work) + CR_NAME(fit_layout)(c, NULL, NULL))
+        return CR_SMALL_WORKSPACE;
+    CR_NAME(fit_ws) ws;
+    CR_NAME(fit_layout)(c, base, &ws);
+    /* the maxima of the update's bound (then kept by every commit): per layer
+     * max|W|, max|v_W|, max|s_W|, max|b|, max|v_b|, max|s_b| */
+    for (i64 l = 0; l < L; ++l) {
+        const i64 size[2] = {c->dims[l + 1] * c->dims[l], c->dims[l + 1]};
+        REAL *P[2] = {W[l], b[l]};
+        REAL *V[2] = {has_v ? v_W[l] : NULL, has_v ? v_b[l] : NULL};
+        REAL *S[2] = {has_s ? s_W[l] : NULL, has_s ? s_b[l] : NULL};
+        for (int h = 0; h < 2; ++h) {
+            double *mx = ws.maxima + 6 * l + 3 * h;
+            mx[0] = CR_NAME(max_abs_or_nan)(P[h], size[h], 0);
+            mx[1] = CR_NAME(max_abs_or_nan)(V[h], size[h], 0);
+            mx[2] = CR_NAME(max_abs_or_nan)(S[h], size[h], 1);
+        }
+    }
+
+    const long long *dims = c->dims;
+    const int output = c->activation[L - 1];
+    const double lambd = c->lambd;
+    CR_NAME(opt) o;
+    o.kind = kind;
+    o.inside = c->eps_inside_sqrt != 0;
+    o.beta = (REAL)c->beta;
+    o.one_beta = (REAL)(1 - c->beta);
+    o.beta1 = (REAL)c->beta1;
+    o.one_beta1 = (REAL)(1 - c->beta1);
+    o.beta2 = (REAL)c->beta2;
+    o.one_beta2 = (REAL)(1 - c->beta2);
+    o.eps = (REAL)c->epsilon;
+
+    result->steps = 0;
+    result->refused = 0;
+    result->what = CR_FINITE;
+    result->layer = 0;
+    result->bias = 0;
+    result->state = 0;
+    i64 e = 0, k = k0;
+    while (result->steps < n_steps) {
+        if (k == n_batches) {
+            k = 0;
+            ++e;
+        }
+        if (e >= n_epochs) break;
+
+        /* ---- the batch: rows order[k s : k s + mb] */
+        const i64 start = k * s, mb = m - start < s ? m - start : s;
+        const REAL *X0 = XT + start * n0, *Yb = YT + start * nL, *wb = w ? w + start : NULL;
+        if (perms) {
+            const long long *idx = perms + e * m + start;
+            for (i64 r = 0; r < mb; ++r)
+                if (idx[r] < 0 || idx[r] >= m) return CR_BAD_INDEX;
+            const i64 row_bytes = n0 * (i64)sizeof(REAL);
+            for (i64 r = 0; r < mb; ++r) {
+                const long long q = idx[r];
+#if defined(__GNUC__)
+                /* the rows are scattered over XT: start reading a few rows ahead, so that
+                 * several rows are on their way from memory at once */
+                if (r + CR_GATHER_AHEAD < mb) {
+                    const char *ahead = (const char *)(XT + idx[r + CR_GATHER_AHEAD] * n0);
+                    for (i64 off = 0; off < row_bytes; off += 64) __builtin_prefetch(ahead + off);
+                }
+#endif
+                memcpy(ws.X + r * n0, XT + q * n0, (size_t)n0 * sizeof(REAL));
+                memcpy(ws.Y + r * nL, YT + q * nL, (size_t)nL * sizeof(REAL));
+                if (w) ws.w[r] = w[q];
+            }
+            X0 = ws.X;
+            Yb = ws.Y;
+            wb = w ? ws.w : NULL;
+        }
+        double sw = (double)mb;
+        if (wb) {
+            sw = 0;
+            for (i64 r = 0; r < mb; ++r) sw += (double)wb[r];
+        }
+
+        /* ---- forward, with the masks of this (epoch, batch) */
+        for (i64 l = 0; l < L; ++l) {
+            const i64 n = dims[l + 1], n_prev = dims[l];
+            const REAL *A_prev = l ? ws.A[l - 1] : X0;
+            REAL *D = NULL;
+            if (dropout && l + 1 < L && c->keep_prob[l] < 1) {
+                D = ws.D[l];
+                CR_NAME(dropout_fill)((uint64_t)keys[e], (uint32_t)(l + 1), (uint32_t)k,
+                                      c->keep_prob[l], D, n, mb, 1, n);
+            }
+            CR_NAME(gemm_rows)('N', 'T', mb, n, n_prev, 1, A_prev, n_prev, W[l], n_prev, 0,
+                               ws.Z[l], n);
+            CR_NAME(bias_activation_rows)(b[l], c->activation[l], (REAL)c->alpha[l], D,
+                                          ws.Z[l], ws.A[l], n, mb);
+        }
+
+        /* ---- the cost J_b = (1 / sum w) sum_k w_k L_k + lambd / (2 sum w) sum_l |W[l]|^2 */
+        const REAL *AL = ws.A[L - 1];
+        double total = 0;
+        long long right = 0;
+        for (i64 r = 0; r < mb; ++r) {
+            double loss_r = CR_NAME(example_loss)(c->loss, AL + r * nL, Yb + r * nL, nL);
+            total += wb ? (double)wb[r] * loss_r : loss_r;
+            if (correct) right += CR_NAME(correct)(AL + r * nL, Yb + r * nL, nL);
+        }
+        double J = total / sw;
+        if (lambd != 0) {
+            double squares = 0;
+            for (i64 l = 0; l < L; ++l) {
+                const REAL *Wl = W[l];
+                const i64 size = dims[l + 1] * dims[l];
+                REAL acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                double part = 0;
+                i64 q = 0;
+                /* blocks of 512 in the dtype, summed in double */
+                for (; q + 512 <= size; q += 512) {
+                    for (i64 u = q; u < q + 512; u += 8)
+                        for (int h = 0; h < 8; ++h) acc[h] += Wl[u + h] * Wl[u + h];
+                    for (int h = 0; h < 8; ++h) {
+                        part += (double)acc[h];
+                        acc[h] = 0;
+                    }
+                }
+                for (; q < size; ++q) part += (double)Wl[q] * (double)Wl[q];
+                squares += part;
+            }
+            J += lambd / (2 * sw) * squares;
+        }
+
+        /* ---- backward: dZ[L], weighted w_k mb / sum w; dW = (1/mb) dZ A_prev^T +
+         * (lambd / sum w) W; db = (1/mb) sum_k dZ; dZ[l-1] = (dZ W) * D * g'(Z[l-1]) */
+        CR_NAME(output_delta_rows)(output, (REAL)c->alpha[L - 1], c->loss, AL, ws.Z[L - 1], Yb,
+                                   ws.dZ[L - 1], nL, mb);
+        if (wb) {
+            const REAL ratio = (REAL)((double)mb / sw);
+            for (i64 r = 0; r < mb; ++r) {
+                const REAL f = wb[r] * ratio;
+                REAL *d = ws.dZ[L - 1] + r * nL;
+                for (i64 i = 0; i < nL; ++i) d[i] = d[i] * f;
+            }
+        }
+        const REAL scale = (REAL)(1.0 / (double)mb), l2 = (REAL)(lambd / sw);
+        for (i64 l = L - 1; l >= 0; --l) {
+            const i64 n = dims[l + 1], n_prev = dims[l];
+            const REAL *A_prev = l ? ws.A[l - 1] : X0;
+            REAL *dZ = ws.dZ[l], *dW = ws.dW[l], *db = ws.db[l];
+            REAL beta = 0;
+            if (l2 != 0) {
+                for (i64 q = 0; q < n * n_prev; ++q) dW[q] = l2 * W[l][q];
+                beta = 1;
+            }
+            CR_NAME(gemm_rows)('T', 'N', n, n_prev, mb, scale, dZ, n, A_prev, n_prev, beta, dW,
+                               n_prev);
+            for (i64 i = 0; i < n; ++i) db[i] = 0;
+            for (i64 r = 0; r < mb; ++r) {
+                const REAL *d = dZ + r * n;
+                for (i64 i = 0; i < n; ++i) db[i] += d[i];
+            }
+            for (i64 i = 0; i < n; ++i) db[i] = scale * db[i];
+            if (l == 0) break;
+            REAL *dA = ws.dZ[l - 1];
+            CR_NAME(gemm_rows)('N', 'N', mb, n_prev, n, 1, dZ, n, W[l], n_prev, 0, dA, n_prev);
+            const int act = c->activation[l - 1];
+            const REAL alpha = (REAL)c->alpha[l - 1];
+            if (ws.D[l - 1] && dropout && c->keep_prob[l - 1] < 1)
+                CR_NAME(times_gprime)(act, alpha, ws.Z[l - 1], dA, ws.D[l - 1], dA,
+                                      n_prev * mb);
+            else
+                CR_NAME(times_gprime_from_a)(act, alpha, ws.Z[l - 1], ws.A[l - 1], dA,
+                                             n_prev * mb);
+        }
+
+        /* ---- the update-safety rule: every candidate checked before anything is written */
+        o.lr = (REAL)lrs[e];
+        if (kind == CR_ADAM) {
+            const double t1 = (double)(*t + 1);
+            o.inv_c1 = (REAL)(1 / (1 - pow(c->beta1, t1)));
+            o.inv_c2 = (REAL)(1 / (1 - pow(c->beta2, t1)));
+        }
+        int unsafe = !isfinite(J);
+        for (i64 l = 0; l < L && !unsafe; ++l) {
+            const i64 n = dims[l + 1], n_prev = dims[l];
+            REAL *vW = has_v ? v_W[l] : NULL, *sW = has_s ? s_W[l] : NULL;
+            REAL *vb = has_v ? v_b[l] : NULL, *sb = has_s ? s_b[l] : NULL;
+            if (!CR_NAME(update_bound_ok)(&o, ws.maxima + 6 * l, ws.dW[l], n * n_prev))
+                unsafe = CR_NAME(opt_pass)(&o, W[l], ws.dW[l], vW, sW, n * n_prev, 0, NULL);
+            if (!unsafe && !CR_NAME(update_bound_ok)(&o, ws.maxima + 6 * l + 3, ws.db[l], n))
+                unsafe = CR_NAME(opt_pass)(&o, b[l], ws.db[l], vb, sb, n, 0, NULL);
+        }
+        if (unsafe) {
+            result->refused = 1;
+            CR_NAME(diagnose)(&o, c, J, W, b, v_W, v_b, s_W, s_b, &ws, result);
+            break;
+        }
+        for (i64 l = 0; l < L; ++l) {
+            const i64 n = dims[l + 1], n_prev = dims[l];
+            CR_NAME(opt_pass)(&o, W[l], ws.dW[l], has_v ? v_W[l] : NULL, has_s ? s_W[l] : NULL,
+                              n * n_prev, 1, ws.maxima + 6 * l);
+            CR_NAME(opt_pass)(&o, b[l], ws.db[l], has_v ? v_b[l] : NULL, has_s ? s_b[l] : NULL,
+                              n, 1, ws.maxima + 6 * l + 3);
+        }
+        if (kind == CR_ADAM) ++*t;
+        cost_sum[e] += J * sw;
+        weight_sum[e] += sw;
+        if (correct) correct[e] += right;
+        ++result->steps;
+        ++k;
+    }
+    if (k == n_batches && !result->refused) {
+        k = 0;
+        ++e;
+    }
+    result->epoch = e;
+    result->batch = k;
+    return CR_OK;
+}
+
+/* The template's parameters, undefined so it can be included again for another dtype. */
+#undef REAL
+#undef CR_NAME
+#undef EXP
+#undef SQRT
+#undef LOG
+#undef REAL_MAX
+#undef REAL_EPS
+#undef CR_UINT

@@ -1,0 +1,261 @@
+r"""The training op ``fit_epochs``: its result type and its generic composition (the oracle).
+
+``fit_epochs`` runs up to ``n_steps`` steps of mini-batch training (possibly crossing epoch
+ends) in one call. The compiled engines (``chainrule.core.train`` for numba, ``csrc/`` for
+C) do the same arithmetic in one compiled loop; this one is the oracle they are tested
+against, written with the reference formulas (``reference.py``) and the optimisers'
+updates (``optim.py``), step by step as ``Network.fit`` did before the engine (``FitRun._step``).
+
+One step, on batch ``k`` of chunk epoch ``e`` (columns ``order[k s:(k+1) s]``, the last one
+smaller; ``order = perms[e]`` or the identity):
+
+- forward with inverted dropout on the hidden layers, ``A[l] = g(Z[l]) * D[l] / p[l]``
+  (masks from :func:`chainrule.backends.philox.dropout_mask` with ``keys[e]``, or from ``masks``);
+- the batch cost ``J_b = (1/Σw) Σ_k w_k L_k + λ/(2Σw) Σ_l ||W[l]||²`` (no weights: ``w = 1``,
+  ``Σw = mb``), before the update;
+- backward ("L" convention) with ``dZ[L][:, k]`` scaled by ``w_k mb / Σw`` and the L2 term
+  ``λ mb / Σw`` (i.e. ``(λ/Σw) W`` in ``dW``);
+- the optimiser's update with learning rate ``lrs[e]``, applied only when the cost, every
+  gradient, every new parameter and every new optimiser-state entry are finite (the one
+  update-safety rule); otherwise nothing changes (parameters, state, ``t``) and the call
+  stops, reporting the step.
+
+Per chunk epoch it accumulates ``Σ_b J_b Σw_b`` and ``Σ_b Σw_b`` (the epoch cost is their
+ratio, the course's ``cost_avg``) and the number of correct predictions of the batches'
+forward passes (with dropout): ``(a > 0.5) == (y > 0.5)`` for one output unit,
+``argmax a == argmax y`` for several.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import reference as ref
+from .philox import dropout_mask
+
+__all__ = ["ChunkResult", "fit_epochs", "n_batches", "batch_correct", "WHAT"]
+
+# What was not finite in a refused step (``ChunkResult.what``; the compiled engines return
+# the code and their drivers turn it into these words).
+WHAT = {1: "cost", 2: "gradient", 3: "new parameter", 4: "new optimiser state"}
+
+
+class ChunkResult(NamedTuple):
+    """What one :func:`fit_epochs` call did.
+
+    ``steps``: steps applied. ``status``: 0 all ``n_steps`` done (or the chunk's epochs ran
+    out), 1 a step was refused (non-finite). ``epoch, batch``: the chunk epoch and batch
+    index of the next step to run (the refused one when ``status == 1``). ``what``: on
+    refusal, what was non-finite (e.g. ``"gradient dW2"``), else ``""``. ``t``: the
+    optimiser's step counter after the call. ``cost_sum, weight_sum`` (E,) float64:
+    ``Σ_b J_b Σw_b`` and ``Σ_b Σw_b`` of the steps applied in each chunk epoch;
+    ``correct`` (E,) int64: correct predictions of those batches.
+    """
+
+    steps: int
+    status: int
+    epoch: int
+    batch: int
+    what: str
+    t: int
+    cost_sum: np.ndarray
+    weight_sum: np.ndarray
+    correct: np.ndarray
+
+
+def n_batches(m, mini_batch_size):
+    """``ceil(m / s)``: the mini-batches of one epoch."""
+    return -(-m // mini_batch_size)
+
+
+def batch_correct(AL, Y):
+    """Correct predictions of a batch: threshold 0.5 for one unit, argmax for several."""
+    if AL.shape[0] == 1:
+        return int(np.sum((AL[0] > 0.5) == (Y[0] > 0.5)))
+    return int(np.sum(np.argmax(AL, axis=0) == np.argmax(Y, axis=0)))
+
+
+class _Ops:
+    """The one layer op ``optim.GradientDescent.update`` asks of a backend."""
+
+    @staticmethod
+    def sgd_update(Ws, bs, dWs, dbs, learning_rate):
+        for W, b, dW, db in zip(Ws, bs, dWs, dbs):
+            W -= learning_rate * dW
+            b -= learning_rate * db
+
+
+def _philox_masks(key, k, layer_dims, keep_probs, mb, dtype):
+    """``{l: D[l] / p[l]}`` of batch ``k`` for the hidden layers that drop."""
+    return {l: dropout_mask(key, l, k, layer_dims[l], mb, p, dtype)
+            for l, p in enumerate(keep_probs, 1) if p < 1.0}
+
+
+def _first_nonfinite(named):
+    for name, a in named:
+        if not np.isfinite(a).all():
+            return name
+    return None
+
+
+def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
+               activations, loss, optimizer, t, state, Ws, bs, masks=None, ops=None):
+    """Run up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch.
+
+    Parameters
+    ----------
+    XT : (m, n[0]) array, YT : (m, n[L]) array
+        The examples as rows (``X.T``, ``Y.T``), in the network dtype.
+    w : (m,) array or None
+        Example weights (sample times class weight), in the network dtype.
+    perms : (E, m) int array or None
+        Each chunk epoch's example order (``None``: the identity for every epoch).
+    lrs : (E,) float array
+        Each chunk epoch's learning rate (the decay is computed by the caller).
+    keys : (E,) int64/uint64 array
+        Each chunk epoch's 64-bit dropout key (read only when some ``keep_probs < 1``).
+    k0 : int
+        The first step's batch index within chunk epoch 0.
+    n_steps : int
+        The step budget; the call stops earlier when the chunk's epochs run out.
+    mini_batch_size : int
+        ``s``; the last batch of an epoch has ``m - floor(m/s) s`` examples if that is > 0.
+    lambd : float
+        The L2 strength.
+    keep_probs : sequence of float
+        Keep probability of each hidden layer ``1..L-1``.
+    activations : list of (name, alpha)
+        One per layer (``reference.parse_activation`` form).
+    loss : str
+        A name of ``reference.LOSSES``.
+    optimizer : Optimizer
+        The optimiser (:mod:`chainrule.optim`), whose ``update`` is applied to candidate
+        copies; its own ``state`` and ``t`` are not touched (they are the next two
+        arguments, so a compiled engine can take them as arrays).
+    t : int
+        The optimiser's step counter (Adam's bias correction).
+    state : dict
+        The optimiser state (``Optimizer.state``: ``v_dW1``, ``s_db2`` ...), updated in place.
+    Ws, bs : lists of arrays
+        ``W[l]`` (n[l], n[l-1]) and ``b[l]`` (n[l], 1), updated in place.
+    masks : callable, optional
+        ``masks(e, k, mb) -> {l: D[l] / p[l]}`` replaces the counter-based masks (the
+        course-exact mode draws them from a generator).
+    ops : backend ops, optional
+        Compose the steps from this backend's ``forward``, ``backward_delta`` and
+        ``sgd_update`` (the generic composition of the op); by default the reference
+        formulas themselves.
+
+    Returns
+    -------
+    ChunkResult
+    """
+    m, E, s = XT.shape[0], len(lrs), int(mini_batch_size)
+    L = len(Ws)
+    dtype = Ws[0].dtype
+    layer_dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    drop = any(p < 1.0 for p in keep_probs)
+    nb = n_batches(m, s)
+    opt = copy.copy(optimizer)  # the update's formulas; state and t are set per step
+    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    correct = np.zeros(E, dtype=np.int64)
+    e, k, done = 0, int(k0), 0
+    while done < n_steps and e < E:
+        order = np.arange(m) if perms is None else perms[e]
+        idx = order[k * s:(k + 1) * s]
+        mb = len(idx)
+        Xb, Yb = XT[idx].T, YT[idx].T
+        wb = None if w is None else w[idx]
+        if masks is not None:
+            D = masks(e, k, mb)
+        elif drop:
+            D = _philox_masks(keys[e], k, layer_dims, keep_probs, mb, dtype)
+        else:
+            D = None
+        params = {}
+        for l in range(1, L + 1):
+            params[f"W{l}"], params[f"b{l}"] = Ws[l - 1], bs[l - 1]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            share = float(mb) if wb is None else float(np.sum(wb, dtype=np.float64))
+            if ops is None:
+                AL, caches = ref.model_forward(Xb, params, activations, D)
+            else:
+                D_list = None if D is None else [D.get(l) for l in range(L + 1)]
+                Zs, As = ops.forward(Xb, Ws, bs, activations, D_list)
+                AL = As[-1]
+            J = ref.compute_cost(AL, Yb, loss, sample_weight=wb)
+            if lambd:
+                J += ref.l2_cost(params, lambd, share)
+            if ops is None:
+                dWs, dbs = _gradients(AL, Yb, caches, activations, loss, lambd, D, wb, share)
+            else:
+                dZL = ref.output_delta(AL, Yb, Zs[-1], activations[-1], loss, "L")
+                if wb is not None:
+                    dZL = dZL * (wb * AL.dtype.type(mb / share))
+                _, dWs, dbs, _ = ops.backward_delta(dZL, Zs, As, Ws, activations, "L",
+                                                    lambd * mb / share, D_list, False)
+        bad = None if np.isfinite(J) else "cost"
+        if bad is None:
+            bad = _first_nonfinite([(f"{p}{l}", g) for l in range(1, L + 1)
+                                    for p, g in (("dW", dWs[l - 1]), ("db", dbs[l - 1]))])
+            bad = None if bad is None else f"gradient {bad}"
+        if bad is None:
+            # Candidates: the optimiser's update on copies; committed only if all finite.
+            new_W = [W.copy() for W in Ws]
+            new_b = [b.copy() for b in bs]
+            opt.state = {key: v.copy() for key, v in state.items()}
+            opt.t = int(t)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                opt.update(_Ops if ops is None else ops, new_W, new_b, dWs, dbs, float(lrs[e]))
+            bad = _first_nonfinite(sorted(opt.state.items()))  # the state is the cause
+            if bad is not None:
+                bad = f"new optimiser state {bad}"
+            else:
+                bad = _first_nonfinite([(f"{p}{l}", P) for l in range(1, L + 1)
+                                        for p, P in (("W", new_W[l - 1]), ("b", new_b[l - 1]))])
+                bad = None if bad is None else f"new parameter {bad}"
+        if bad is not None:
+            return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
+        for P, new in zip(Ws + bs, new_W + new_b):
+            P[...] = new
+        for key, v in state.items():
+            v[...] = opt.state[key]
+        t = opt.t
+        cost_sum[e] += J * share
+        weight_sum[e] += share
+        correct[e] += batch_correct(AL, Yb)
+        done += 1
+        k += 1
+        if k == nb:
+            e, k = e + 1, 0
+    return ChunkResult(done, 0, e, k, "", int(t), cost_sum, weight_sum, correct)
+
+
+def _gradients(AL, Yb, caches, activations, loss, lambd, D, wb, share):
+    """``dWs, dbs`` of the batch (convention "L"): ``dZ[L][:, k]`` scaled by
+    ``w_k mb / Σw``, the L2 term ``(λ/Σw) W``, the masks applied to every ``dA[l]``."""
+    L = len(caches)
+    mb = AL.shape[1]
+    dZ = ref.output_delta(AL, Yb, caches[-1][1], activations[-1], loss, "L")
+    if wb is not None:
+        dZ = dZ * (wb * AL.dtype.type(mb / share))
+    l2 = lambd * mb / share
+    dWs, dbs = [None] * L, [None] * L
+    for l in range(L, 0, -1):
+        linear_cache, Z = caches[l - 1]
+        if l < L:
+            if D is not None and D.get(l) is not None:
+                dA = dA * D[l]
+            dZ = ref.activation_backward(dA, Z, activations[l - 1])
+        dA, dWs[l - 1], dbs[l - 1] = ref.linear_backward(dZ, linear_cache, "L", l2,
+                                                         compute_dA_prev=l > 1)
+    return dWs, dbs
+
+
+def generic(ops, *args, **kwargs):
+    """The registry's generic ``fit_epochs`` for a backend without a compiled engine: the
+    steps composed from that backend's ``forward``, ``backward_delta`` and ``sgd_update``."""
+    return fit_epochs(*args, ops=ops, **kwargs)
