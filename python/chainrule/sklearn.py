@@ -195,7 +195,9 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
             if not sample_weight.sum() > 0:
                 raise ValueError("sample_weight sums to 0: there is nothing to learn from")
         Y = self._encode_y(y, first, classes)
-        Xt = np.ascontiguousarray(X.T)  # the course's layout: examples are columns
+        # The course's layout (examples are columns) as a view: fit keeps an F-ordered X and
+        # trains on X itself as examples-as-rows, without a copy.
+        Xt = X.T
         class_weight = self._class_weight_indices()
         if first:
             self.network_ = self._new_network(Xt.shape[0], Y.shape[0])

@@ -94,6 +94,54 @@ def _philox_masks(key, k, layer_dims, keep_probs, mb, dtype):
             for l, p in enumerate(keep_probs, 1) if p < 1.0}
 
 
+class _Bounds:
+    """Upper bounds of ``max|P|``, ``max|v|``, ``max|s|`` carried from step to step (exact
+    at the start of a call and after an exact step): the cheap form of the update-safety
+    rule, as in ``chainrule.core.train``. ``|v̂| / (√ŝ + ε) <= |v̂| / ε`` (``/ √ε`` with ε
+    inside the root)."""
+
+    KNOWN = ("gd", "momentum", "rmsprop", "adam")
+
+    def __init__(self, config, Ws, bs, state, dtype_max):
+        self.name = config["name"]
+        self.beta1 = config.get("beta1", config.get("beta", 0.9))
+        self.beta2 = config.get("beta2", config.get("beta", 0.9))
+        eps = config.get("epsilon", 1e-8)
+        self.floor = np.sqrt(eps) if config.get("eps_inside_sqrt", False) else eps
+        self.limit = 0.5 * float(dtype_max)
+        self.refresh(Ws, bs, state)
+
+    @staticmethod
+    def _max(arrays):
+        return max((float(np.abs(a).max(initial=0)) for a in arrays), default=0.0)
+
+    def refresh(self, Ws, bs, state):
+        self.p = self._max(Ws + bs)
+        self.v = self._max([a for key, a in state.items() if key.startswith("v_")])
+        self.s = self._max([a for key, a in state.items() if key.startswith("s_")])
+
+    def safe(self, lr, g_max, t):
+        """Whether the step's new values are certainly finite; keeps the bounds for
+        :meth:`advance`."""
+        name, b1, b2 = self.name, self.beta1, self.beta2
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = b1 * self.v + (1 - b1) * g_max if name in ("momentum", "adam") else 0.0
+            s = b2 * self.s + (1 - b2) * g_max * g_max if name in ("rmsprop", "adam") else 0.0
+            if name == "gd":
+                p = self.p + lr * g_max
+            elif name == "momentum":
+                p = self.p + lr * v
+            elif name == "rmsprop":
+                p = self.p + lr * g_max / self.floor
+            else:
+                p = self.p + lr * (v / (1 - b1 ** (t + 1))) / self.floor
+        self._next = (p, v, s)
+        return p < self.limit and v < self.limit and s < self.limit
+
+    def advance(self):
+        self.p, self.v, self.s = self._next
+
+
 def _first_nonfinite(named):
     for name, a in named:
         if not np.isfinite(a).all():
@@ -160,6 +208,11 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
     drop = any(p < 1.0 for p in keep_probs)
     nb = n_batches(m, s)
     opt = copy.copy(optimizer)  # the update's formulas; state and t are set per step
+    # The exact rule always for the reference formulas (the oracle); the cheap bounds for a
+    # backend's composition when the optimiser is one of the four whose bounds are known.
+    bounds = None
+    if ops is not None and optimizer.get_config()["name"] in _Bounds.KNOWN:
+        bounds = _Bounds(optimizer.get_config(), Ws, bs, state, np.finfo(dtype).max)
     cost_sum, weight_sum = np.zeros(E), np.zeros(E)
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
@@ -202,6 +255,25 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
             bad = _first_nonfinite([(f"{p}{l}", g) for l in range(1, L + 1)
                                     for p, g in (("dW", dWs[l - 1]), ("db", dbs[l - 1]))])
             bad = None if bad is None else f"gradient {bad}"
+        if bad is None and bounds is not None:
+            # The composition's shortcut (the compiled engines' too): when bounds of the new
+            # values are far below the dtype's max the update is certainly finite; apply
+            # it in place, skipping the candidates.
+            g_max = max(float(np.abs(g).max(initial=0)) for g in dWs + dbs)
+            if bounds.safe(float(lrs[e]), g_max, int(t)):
+                opt.state, opt.t = state, int(t)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    opt.update(ops, Ws, bs, dWs, dbs, float(lrs[e]))
+                bounds.advance()
+                t = opt.t
+                cost_sum[e] += J * share
+                weight_sum[e] += share
+                correct[e] += batch_correct(AL, Yb)
+                done += 1
+                k += 1
+                if k == nb:
+                    e, k = e + 1, 0
+                continue
         if bad is None:
             # Candidates: the optimiser's update on copies; committed only if all finite.
             new_W = [W.copy() for W in Ws]
@@ -224,6 +296,8 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
         for key, v in state.items():
             v[...] = opt.state[key]
         t = opt.t
+        if bounds is not None:
+            bounds.refresh(Ws, bs, state)
         cost_sum[e] += J * share
         weight_sum[e] += share
         correct[e] += batch_correct(AL, Yb)
