@@ -9,7 +9,7 @@
 - ``fastmath``: the flags below, never ``nnan``/``ninf`` (the non-finite-gradient check and
   NaN propagation through the activations must survive). ``reassoc`` lets LLVM vectorise
   the sums (``db``, the cost, the finiteness check) and ``contract`` fuses multiply-adds;
-  benchmarks/numba_step.py measures what it buys. ``CHAINRULE_NUMBA_FASTMATH=0`` turns it
+  `CHAINRULE_NUMBA_FASTMATH=0 chainrule bench --impls numba` measures what it buys. ``CHAINRULE_NUMBA_FASTMATH=0`` turns it
   off; a non-default setting also turns the on-disk cache off, because numba's cache index
   does not record compile flags and would hand back kernels compiled the other way.
 - ``cache``: on when numba can write its cache somewhere (next to the source, in

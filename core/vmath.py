@@ -3,7 +3,7 @@
 Numba lowers ``math.exp``/``math.tanh`` to libm calls: 8-21 ns per element and no SIMD
 (without SVML). These use only +, *, /, floor, compares and an int-to-float bit cast, so a
 loop over them becomes AVX code (about 1-2 ns per element here; see
-benchmarks/numba_step.py). They compute in float64 whatever the array dtype.
+the former benchmarks/numba_step.py; now `chainrule bench --impls numba`). They compute in float64 whatever the array dtype.
 
 ``exp(y) = 2^n e^r`` with ``n = round(y / ln 2)``, ``|r| <= ln(2)/2`` (Cody-Waite: ``ln 2``
 split into a high part exact in products with ``n`` and a low part), ``e^r - 1`` by its

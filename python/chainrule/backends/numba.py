@@ -24,6 +24,7 @@ from chainrule.core import train as core_train
 from .. import reference as ref
 from .. import spec
 from . import compose
+from . import engine
 from .engine import WHAT, ChunkResult
 from .registry import Ops, declare_features, register
 
@@ -198,12 +199,22 @@ def _keys(keys, E):
     return np.array([int(k) & 0xFFFFFFFFFFFFFFFF for k in keys], dtype=np.uint64)
 
 
+# The optimisers core.train compiles; another one (training/optim.py) runs on the generic
+# composition over this backend's layer ops until its update is compiled too.
+COMPILED_OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
+
+
 @register("fit_epochs", "numba")
 def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
                activations, loss, optimizer, t, state, Ws, bs):
     """:func:`chainrule.backends.engine.fit_epochs` in one compiled call,
     :func:`chainrule.core.train.fit_epochs` (same arguments and result; the counter-based
     dropout masks only). The workspace is this thread's, cached per shape."""
+    config = optimizer if isinstance(optimizer, dict) else optimizer.get_config()
+    if config["name"] not in COMPILED_OPTIMIZERS:  # a new optimiser: composed until compiled
+        return engine.generic(Ops("numba"), XT, YT, w, perms, lrs, keys, k0, n_steps,
+                              mini_batch_size, lambd, keep_probs, activations, loss, optimizer,
+                              t, state, Ws, bs)
     dtype = Ws[0].dtype
     L = len(Ws)
     layer_dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
@@ -222,7 +233,6 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
     scales = np.array([float(dtype.type(1) / dtype.type(p)) for p in probs])
     acts = np.array([_ACT[act] for act, _ in activations], dtype=np.int64)
     alphas = np.array([float(alpha) for _, alpha in activations])
-    config = optimizer if isinstance(optimizer, dict) else optimizer.get_config()
     name = config["name"]
     Ws_t, bs_t = tuple(Ws), tuple(bs)
     prefixes = {"gd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("v", "s")}[name]

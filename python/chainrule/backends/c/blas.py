@@ -16,7 +16,7 @@ so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
 
 :func:`set_num_threads` limits the threads of that BLAS (``CHAINRULE_C_THREADS`` does the
 same at import); :func:`blas_info` says which library runs. Measurements and the reasons
-for these defaults: ``benchmarks/C_STEP_NOTES.md``.
+for these defaults: docs/benchmarks.md ("The C kernel").
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _blas_from_scipy():
 def _blas_from_mkl():
     # MKL's OpenMP threads spin 200 ms after each call by default; on 2 shared cores they
     # then take the core the rest of the step (and every other process) needs. Measured with
-    # the mid32 workload of benchmarks/c_step.py on the loaded 2-core machine: one c step
+    # the mid32 workload of the former benchmarks/c_step.py on the loaded 2-core machine: one c step
     # took 23.7 ms with the default spin and 6.0 ms with KMP_BLOCKTIME=0. A user's own
     # setting wins; this only applies before the OpenMP runtime starts.
     os.environ.setdefault("KMP_BLOCKTIME", "0")
@@ -99,7 +99,7 @@ def _blas_from_numpy():
 
 
 # In the order "auto" tries them. NumPy's own OpenBLAS first: it is loaded anyway (no extra
-# thread pool to stall the others) and, measured with benchmarks/c_step.py on this 2-core
+# thread pool to stall the others) and, measured with the former benchmarks/c_step.py on this 2-core
 # AMD EPYC (Zen 4), it ran the GEMMs of every workload at least as fast as MKL 2026.2 with
 # one thread (cat step 8.3 vs 10.1 ms, wide 229 vs 258 ms; a 128 x 784 x 1000 sgemm 1.2 vs
 # 2.5 ms: MKL does not take its AVX-512 paths on AMD). MKL only helped with two threads on
@@ -160,7 +160,7 @@ def set_num_threads(n_threads):
     Returns the previous number, or ``None`` when no BLAS is in use. A model's
     ``n_threads`` setting is meant to call this when its backend is ``"c"``;
     ``CHAINRULE_C_THREADS`` sets it at import. On a 2-core machine shared with other work,
-    one thread gave steadier and often faster steps than two (benchmarks/C_STEP_NOTES.md).
+    one thread gave steadier and often faster steps than two (docs/benchmarks.md).
     """
     n_threads = int(n_threads)
     if n_threads < 1:
@@ -190,7 +190,7 @@ def blas_info():
 
 
 # The C-loop cut-off per BLAS, in multiply-adds n * n_prev * m of one layer. Measured with
-# `python benchmarks/c_step.py --threshold` (one layer's forward + backward, C loops against
+# `chainrule bench --c-threshold` (one layer's forward + backward, C loops against
 # the BLAS call, 2-core AMD EPYC, shared): OpenBLAS costs 1-3 us a call and beats the loops
 # from about 4 000 multiply-adds; MKL costs 30-300 us a call for small products (it wakes its
 # OpenMP threads) and only beats the loops from about 250 000.

@@ -8,7 +8,7 @@ with the cffi pointers to them, and to the parameters while the same arrays come
 outputs and dropout take the per-layer path (``_step``). On planar [2, 4, 1] m=400 the
 Python calls of the per-layer path and libm's scalar ``tanh``/``exp`` made the step slower
 than NumPy's; the whole step with the vectorised ``sigmoid``/``tanh`` of ``dense.c`` is
-about 5x faster than NumPy's (benchmarks/C_STEP_NOTES.md).
+about 5x faster than NumPy's (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import numpy as np
 
 from ... import reference as ref
 from ..engine import ChunkResult
+from ..engine import generic as generic_fit_epochs
 from ...training.optim import make_optimizer
 from ..compose import cost as _cost
 from ..compose import update_is_safe as _update_is_safe
-from ..registry import register
+from ..registry import Ops, register
 from .wrappers import (STEP_FN, ShapeError, _array, _backward_into, _buf, _check_network,
                        _check_status, _contiguous, _forward_into, _FN, _out, _scale, new)
 from . import wrappers as _w
@@ -405,6 +406,11 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
     if masks is not None:
         raise _w.InputError("the C engine draws the counter-based dropout masks only; the "
                             "course-exact masks run on the reference engine")
+    name = (optimizer if isinstance(optimizer, dict) else optimizer.get_config())["name"]
+    if name not in _w.COMPILED_OPTIMIZERS:  # a new optimiser: composed until compiled
+        return generic_fit_epochs(Ops("c"), XT, YT, w, perms, lrs, keys, k0, n_steps,
+                                  mini_batch_size, lambd, keep_probs, activations, loss,
+                                  optimizer, t, state, Ws, bs)
     L = len(Ws)
     if L == 0 or len(bs) != L or len(activations) != L:
         raise ShapeError(f"got {len(Ws)} weights, {len(bs)} biases and {len(activations)} "

@@ -306,8 +306,10 @@ def _all_finite(arrays):
 
 # csrc/train.h's enum cr_loss holds spec's codes (a test checks).
 _LOSS_CODE = dict(spec.LOSS_CODES)
+# The optimisers cr_fit_epochs compiles (plans.fit_epochs composes any other).
 _OPTIMIZER_CODE = {"gd": lib.CR_GD, "momentum": lib.CR_MOMENTUM, "rmsprop": lib.CR_RMSPROP,
                    "adam": lib.CR_ADAM}
+COMPILED_OPTIMIZERS = tuple(_OPTIMIZER_CODE)
 # The optimiser state each optimiser keeps (optim.py's prefixes: v_dW1, s_db2 ...).
 STATE_PREFIXES = {"gd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("v", "s")}
 _FIT_STATUS = dict(_STATUS)
