@@ -348,8 +348,6 @@ class TestUntilIssue15IsFixed:
     """Each fails today on the invariant named; strict, so a fix shows up as an XPASS error:
     then remove the mark (the machine becomes part of the suite's guarantees)."""
 
-    @pytest.mark.xfail(strict=True, reason="issue 15 §1: momentum/rmsprop/adam, weighted gd "
-                       "and numpy/c step apply an overflowing update (parameters_are_finite)")
     def test_unsafe_updates_are_refused(self):
         run(UnsafeUpdatesHostile, UNSHRUNK)
 

@@ -10,6 +10,7 @@ from . import io, spec
 from . import reference as ref
 from ._threads import limits_threads as _thread_limited
 from .backends.compose import cost as _cost
+from .backends.compose import update_is_safe
 from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
@@ -251,21 +252,43 @@ class Network(Trainable):
     def step(self, X, Y, learning_rate):
         """One step of gradient descent on ``X, Y``; returns the cost before the update.
 
-        A step whose gradient is not finite raises :class:`NonFiniteError` and leaves
-        the parameters as they were.
+        The update-safety rule (:func:`chainrule.backends.compose.update_is_safe`): a step
+        whose gradient is not finite, or whose update would overflow the dtype, raises
+        :class:`NonFiniteError` and leaves the parameters as they were.
         """
         learning_rate = check.positive_finite(learning_rate, "learning_rate")
         X, Y = self.validate_data(X, Y)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
+        before = [P.copy() for P in Ws + bs]
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
             ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
                                    None, True)
-        if not ok:
-            raise NonFiniteError("the gradient of this step is not finite (NaN or inf); the "
+        if ok and all(np.isfinite(P).all() for P in Ws + bs):
+            return J
+        for P, saved in zip(Ws + bs, before):  # the backend's check is the rule; this is
+            P[...] = saved                     # its guarantee on every backend
+        with np.errstate(over="ignore", invalid="ignore"):
+            Zs, As = ops.forward(X, Ws, bs, self.activations)
+            grads = ops.backward(Y, Zs, As, Ws, self.activations, self.loss, "L", 0.0, None,
+                                 False)[1:3]
+        named = {f"{k}{l}": g for k, gs in zip(("W", "b"), grads) for l, g in enumerate(gs, 1)}
+        bad = next((f"gradient d{k}" for k, g in named.items() if not np.isfinite(g).all()),
+                   None)
+        if bad is not None:
+            raise NonFiniteError(f"the {bad} of this step is not finite (NaN or inf); the "
                                  "parameters were left unchanged — lower the learning rate or "
                                  "check the input scale")
-        return J
+        key = next((k for k, g in named.items()
+                    if not update_is_safe([self._parameters[k]], [g], learning_rate)), "W1")
+        P = self._parameters[key]
+        if learning_rate * float(np.abs(named[key]).max()) < float(np.abs(P).max()):
+            advice = (f"{key} itself is near the largest {self.dtype.name} (max |{key}| = "
+                      f"{float(np.abs(P).max()):.3g}): rescale the parameters or use float64")
+        else:
+            advice = f"lower the learning rate (now {learning_rate}) or check the input scale"
+        raise NonFiniteError(f"the update of {key} would overflow the {self.dtype.name} range "
+                             f"(NaN or inf); the parameters were left unchanged — {advice}")
 
     def score_from(self, X, Yv, AL):
         """:meth:`score` on validated arrays, from their forward pass ``AL``."""
