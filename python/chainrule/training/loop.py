@@ -16,6 +16,7 @@ import numpy as np
 from .. import reference as ref
 from .. import spec
 from ..backends.compose import cost as _cost
+from ..backends.compose import unsafe_update
 from ..errors import InputError, NonFiniteError
 from .batches import batches, dropout_masks, dropout_off, example_weights, permutation, weight_sum
 from .interrupts import InterruptGuard
@@ -24,15 +25,39 @@ from .state import TrainState, decode_json, signature
 
 
 def first_nonfinite(J, dWs, dbs):
-    """The first non-finite quantity of a step (``"cost"``, ``"gradient dW2"``), or None."""
-    if not math.isfinite(J):
-        return "cost"
-    for l, (dW, db) in enumerate(zip(dWs, dbs), 1):
-        if not np.isfinite(dW).all():
-            return f"gradient dW{l}"
-        if not np.isfinite(db).all():
-            return f"gradient db{l}"
-    return None
+    """The first non-finite quantity of a step (``"cost"``, ``"gradient dW2"``), or None
+    (the update-safety rule, :func:`~chainrule.backends.compose.unsafe_update`, before the
+    update's candidates exist)."""
+    grads = [(f"d{k}{l}", g) for l, (dW, db) in enumerate(zip(dWs, dbs), 1)
+             for k, g in (("W", dW), ("b", db))]
+    return unsafe_update(J, grads, ())
+
+
+def refused_step(where, bad, lr, parameters, gradients, dtype):
+    """The message of a step refused by the update-safety rule (nothing was applied);
+    ``gradients`` maps ``"dW1"``... to the step's gradients."""
+    kept = ("the step was not applied: the model kept the parameters and optimiser state of "
+            "the last good step")
+    if not bad.startswith("update of "):
+        return (f"{where}: the {bad} is not finite (NaN or inf); {kept} — lower the learning "
+                f"rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
+    name = bad[len("update of "):]
+    param = name.split("_d", 1)[-1]  # s_dW1 -> W1
+    P, G = parameters.get(param), gradients.get(f"d{param}")
+    p_max = float(np.abs(P).max()) if P is not None and P.size else 0.0
+    g_max = float(np.abs(G).max()) if G is not None and G.size else 0.0
+    if name != param:
+        advice = (f"the gradient d{param} (max |d{param}| = {g_max:.3g}) is too large for the "
+                  f"optimiser's moving averages in {dtype.name}: scale the inputs, check the "
+                  f"parameters or use float64")
+    elif lr * g_max >= p_max:
+        advice = (f"lower the learning rate (now {lr}; lr * max |d{param}| = "
+                  f"{lr * g_max:.3g}), scale the inputs or use on_nonfinite='skip'")
+    else:
+        advice = (f"{param} itself is near the largest {dtype.name} (max |{param}| = "
+                  f"{p_max:.3g}): rescale or reinitialise the parameters, or use float64")
+    return (f"{where}: the {bad} would overflow the {dtype.name} range (NaN or inf); {kept} "
+            f"— {advice}")
 
 
 def progress_bar(total, enabled):
@@ -265,6 +290,7 @@ class FitRun:
         """One step on a batch; returns its cost, or ``None`` if it was skipped."""
         net, ops, Ws, bs = self.net, self.ops, self.Ws, self.bs
         masks = dropout_masks(net.rng, net.layer_dims, self.probs, Xb.shape[1], net.dtype)
+        bad = None
         if self._fused_step(masks, wb):
             # The backend's fused step (mask and L2 inside). With a clipped loss (the
             # cross-entropies) the cost is finite whenever A[L] is, and a non-finite A[L] makes
@@ -272,23 +298,26 @@ class FitRun:
             with np.errstate(over="ignore", invalid="ignore"):
                 ok, J = ops.train_step(Xb, Yb, Ws, bs, net.activations, net.loss, lr,
                                        self.lambd, masks, True)
-            bad = None if ok and math.isfinite(J) else "gradient or cost"
-            if bad is None:
+            if ok:
                 net.train_state_.steps += 1
-                return J
-        else:
+                if math.isfinite(J):
+                    return J
+                bad = "cost"  # not expected (see above); the update was applied
+            # Refused: the checked path below finds what was not finite (and refuses it too,
+            # unless only the fused step's cheap bound was in doubt).
+        if bad is None:
             with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
                 J, dWs, dbs = self._cost_and_gradients(Xb, Yb, wb, masks)
             bad = first_nonfinite(J, dWs, dbs)
+        if bad is None:  # the optimiser applies the step only if its result is finite
+            bad = self.opt.update(ops, Ws, bs, dWs, dbs, lr)
         if bad is not None:
             if self.on_nonfinite == "skip":
                 net.train_state_.skipped += 1
                 return None
-            raise NonFiniteError(
-                f"{where}: the {bad} is not finite (NaN or inf); training stopped and the model "
-                f"kept the parameters and optimiser state of the last good step — lower the "
-                f"learning rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
-        self.opt.update(ops, Ws, bs, dWs, dbs, lr)
+            grads = {} if not bad.startswith("update of ") else {
+                f"d{k}{l}": g for k, gs in (("W", dWs), ("b", dbs)) for l, g in enumerate(gs, 1)}
+            raise NonFiniteError(refused_step(where, bad, lr, net.parameters, grads, net.dtype))
         net.train_state_.steps += 1
         return J
 
@@ -342,11 +371,17 @@ class FitRun:
         net.train_state_.steps += n_done
         if n_done < n:
             net.train_state_.epoch = epoch + n_done
-            what = "cost" if bad_cost.size else "gradient"
-            raise NonFiniteError(
-                f"epoch {epoch + n_done}: the {what} is not finite (NaN or inf); training "
-                f"stopped and the parameters of the last good step were kept — lower the "
-                f"learning rate (now {lr}) or scale the inputs")
+            if bad_cost.size:
+                raise NonFiniteError(
+                    f"epoch {epoch + n_done}: the cost is not finite (NaN or inf); training "
+                    f"stopped and the parameters of the last good step were kept — lower the "
+                    f"learning rate (now {lr}) or scale the inputs")
+            # The loop refused a step: the checked step says what was not finite (raising),
+            # or applies it where only the loop's cheap bound was in doubt; then go on.
+            self._step(self.X, self.Y, None, lr, f"epoch {epoch + n_done}")
+            net.train_state_.epoch = epoch + n_done + 1
+            if n_done + 1 < n:
+                self._fast_chunk(lr, epoch + n_done + 1, n - n_done - 1)
 
     # ---- records
     def _AL(self, X):
