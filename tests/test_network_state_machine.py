@@ -356,8 +356,6 @@ class TestUntilIssue15IsFixed:
     def test_the_parameters_dict_cannot_be_bypassed(self):
         run(ParameterDictHostile, UNSHRUNK)
 
-    @pytest.mark.xfail(strict=True, reason="issue 15 §3: set_state accepts NaN/negative moments "
-                       "and counters, and leaks raw errors for wrong types (refused)")
     def test_set_state_refuses_what_load_refuses(self):
         run(SetStateHostile, UNSHRUNK)
 
