@@ -359,8 +359,5 @@ class TestUntilIssue15IsFixed:
     def test_set_state_refuses_what_load_refuses(self):
         run(SetStateHostile, UNSHRUNK)
 
-    @pytest.mark.xfail(strict=True, reason="issue 15 §4: callbacks/checkpoint are checked after "
-                       "training changed the model; optimizer=[...] and shuffle_seed=2**40 "
-                       "leak raw errors (refused)")
     def test_fit_arguments_are_checked_before_training(self):
         run(LateArgumentsHostile, UNSHRUNK)

@@ -279,8 +279,9 @@ def make_optimizer(optimizer="gd", **hyperparameters):
     if isinstance(optimizer, dict):
         config = dict(optimizer)
         return make_optimizer(config.pop("name", "gd"), **config, **hyperparameters)
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}, "
+                         f"an Optimizer or a dict with a 'name'")
     try:
         return OPTIMIZERS[optimizer](**hyperparameters)
     except TypeError as exc:
