@@ -16,7 +16,7 @@ import numpy as np
 from .. import reference as ref
 from .. import spec
 from ..backends.compose import cost as _cost
-from ..backends.compose import unsafe_update
+from ..backends.compose import unsafe_update, update_is_safe
 from ..errors import InputError, NonFiniteError
 from .batches import batches, dropout_masks, dropout_off, example_weights, permutation, weight_sum
 from .interrupts import InterruptGuard
@@ -33,11 +33,16 @@ def first_nonfinite(J, dWs, dbs):
     return unsafe_update(J, grads, ())
 
 
+_REFUSED = object()  # a fused step's refusal (the backend says only that it refused)
+
+
 def refused_step(where, bad, lr, parameters, gradients, dtype):
     """The message of a step refused by the update-safety rule (nothing was applied);
     ``gradients`` maps ``"dW1"``... to the step's gradients."""
     kept = ("the step was not applied: the model kept the parameters and optimiser state of "
             "the last good step")
+    if bad == "cost after the update":
+        kept = "the update (its gradient finite) was applied"
     if not bad.startswith("update of "):
         return (f"{where}: the {bad} is not finite (NaN or inf); {kept} — lower the learning "
                 f"rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
@@ -93,6 +98,12 @@ class FitRun:
         resume, validation_data, validation_fraction = c.resume, c.validation_data, \
             c.validation_fraction
         saved = self._load_checkpoint(resume) if resume is not None else None
+        if c.shuffle_seed is not None and saved is None and c.continue_training and \
+                c.shuffle_seed + net.epochs_trained_ + c.epochs >= 2 ** 32:
+            raise InputError(f"shuffle_seed + epochs must be < 2**32 (epoch i seeds NumPy with "
+                             f"shuffle_seed + i + 1); continuing from epoch "
+                             f"{net.epochs_trained_}, shuffle_seed = {c.shuffle_seed} with "
+                             f"epochs = {c.epochs} passes it")
 
         # ---- validation data
         X_val = Y_val = None
@@ -302,10 +313,10 @@ class FitRun:
                 net.train_state_.steps += 1
                 if math.isfinite(J):
                     return J
-                bad = "cost"  # not expected (see above); the update was applied
-            # Refused: the checked path below finds what was not finite (and refuses it too,
-            # unless only the fused step's cheap bound was in doubt).
-        if bad is None:
+                bad = "cost after the update"  # not expected (see above)
+            else:
+                bad = _REFUSED  # what was not finite is found below, if it is reported
+        else:
             with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
                 J, dWs, dbs = self._cost_and_gradients(Xb, Yb, wb, masks)
             bad = first_nonfinite(J, dWs, dbs)
@@ -315,11 +326,25 @@ class FitRun:
             if self.on_nonfinite == "skip":
                 net.train_state_.skipped += 1
                 return None
+            if bad is _REFUSED:
+                bad, (dWs, dbs) = self._diagnose(Xb, Yb, masks, lr)
             grads = {} if not bad.startswith("update of ") else {
                 f"d{k}{l}": g for k, gs in (("W", dWs), ("b", dbs)) for l, g in enumerate(gs, 1)}
             raise NonFiniteError(refused_step(where, bad, lr, net.parameters, grads, net.dtype))
         net.train_state_.steps += 1
         return J
+
+    def _diagnose(self, Xb, Yb, masks, lr):
+        """What made the backend's fused gradient-descent step refuse (it says only that it
+        did): ``(what, (dWs, dbs))``, from the checked computation of the same step."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            J, dWs, dbs = self._cost_and_gradients(Xb, Yb, None, masks)
+        bad = first_nonfinite(J, dWs, dbs)
+        if bad is None:
+            bad = next((f"update of {k}{l}" for k, gs in (("W", dWs), ("b", dbs))
+                        for l, (P, g) in enumerate(zip(self.Ws if k == "W" else self.bs, gs), 1)
+                        if not update_is_safe([P], [g], lr)), "update of the parameters")
+        return bad, (dWs, dbs)
 
     def _cost(self, Y, AL, w):
         """``J`` with the L2 term, weighted by ``w`` when given (the formula in ``fit``)."""
@@ -376,12 +401,11 @@ class FitRun:
                     f"epoch {epoch + n_done}: the cost is not finite (NaN or inf); training "
                     f"stopped and the parameters of the last good step were kept — lower the "
                     f"learning rate (now {lr}) or scale the inputs")
-            # The loop refused a step: the checked step says what was not finite (raising),
-            # or applies it where only the loop's cheap bound was in doubt; then go on.
-            self._step(self.X, self.Y, None, lr, f"epoch {epoch + n_done}")
-            net.train_state_.epoch = epoch + n_done + 1
-            if n_done + 1 < n:
-                self._fast_chunk(lr, epoch + n_done + 1, n - n_done - 1)
+            bad, (dWs, dbs) = self._diagnose(self.X, self.Y, None, lr)
+            grads = {f"d{k}{l}": g for k, gs in (("W", dWs), ("b", dbs))
+                     for l, g in enumerate(gs, 1)}
+            raise NonFiniteError(refused_step(f"epoch {epoch + n_done}", bad, lr,
+                                              net.parameters, grads, net.dtype))
 
     # ---- records
     def _AL(self, X):
@@ -427,8 +451,8 @@ class FitRun:
             unit = "epoch" if per_epoch else "iteration"
             print(f"Cost after {unit} {epoch}: {J}")
         for cb in self.callbacks:
-            fn = getattr(cb, "on_epoch_end", cb)
-            if fn(net, int(epoch), dict(logs)) is True:
+            fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
+            if fn is not None and fn(net, int(epoch), dict(logs)) is True:
                 stop = True
                 net.stop_reason_ = net.stop_reason_ or "callback"
         return stop
