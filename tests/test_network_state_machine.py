@@ -351,8 +351,6 @@ class TestUntilIssue15IsFixed:
     def test_unsafe_updates_are_refused(self):
         run(UnsafeUpdatesHostile, UNSHRUNK)
 
-    @pytest.mark.xfail(strict=True, reason="issue 15 §5: net.parameters['W1'] = ... bypasses "
-                       "the checks, and an assignment from a callback is discarded")
     def test_the_parameters_dict_cannot_be_bypassed(self):
         run(ParameterDictHostile, UNSHRUNK)
 

@@ -16,6 +16,46 @@ from .errors import NonFiniteError
 from .training import Trainable
 
 
+class ParameterDict(dict):
+    """``Network.parameters``: a dict whose item assignment is checked like assigning the
+    whole dict (shape, finite; a numeric array is cast to the network's dtype and stored as a
+    C-contiguous, writable copy). Entries cannot be removed or added; while ``fit`` runs (from a callback)
+    nothing can be assigned (:meth:`Network.fit` would train on the arrays it holds)."""
+
+    def __init__(self, params, owner):
+        super().__init__(params)
+        self._owner = owner
+
+    def __setitem__(self, key, value):
+        owner = self._owner
+        owner._refuse_while_fitting()
+        if key not in self:
+            raise check.InputError(f"{key!r} is not a parameter of this network (it has "
+                                   f"{', '.join(self)}); parameters cannot be added")
+        a = np.asarray(value) if not isinstance(value, np.ndarray) else value
+        if a.dtype.kind not in "iuf":
+            raise check.InputError(f"parameters[{key!r}] must be a numeric array, got "
+                                   f"{type(value).__name__} of dtype {a.dtype}")
+        with np.errstate(over="ignore"):  # an overflow to inf is refused as not finite
+            a = a.astype(owner.dtype, copy=False)  # one entry is cast to the network's dtype
+        new = check.parameters({**self, key: a}, owner.layer_dims, owner.dtype)
+        super().__setitem__(key, new[key])
+
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def _removal(self, *args, **kwargs):
+        raise check.InputError("the parameters of a network cannot be removed; assign "
+                               "net.parameters = {'W1': ..., 'b1': ..., ...} or "
+                               "net.parameters['W1'] = ... instead")
+
+    __delitem__ = pop = popitem = clear = setdefault = _removal
+
+    def __reduce__(self):  # a copy or pickle of the dict alone is a plain dict
+        return dict, (dict(self),)
+
+
 class Network(Trainable):
     """A fully-connected network in the course's notation (examples are columns).
 
@@ -95,9 +135,9 @@ class Network(Trainable):
         self.seed = check.seed(seed)
         self.dtype = check.dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self._parameters = ref.initialize_parameters(
+        self._parameters = ParameterDict(ref.initialize_parameters(
             self.layer_dims, init, rng=self.rng, legacy_seed=check.seed(legacy_seed, "legacy_seed"),
-            dtype=self.dtype)
+            dtype=self.dtype), self)
         self._backend_request = check.backend(backend)
         self.n_threads = check.n_threads(n_threads)
         try:
@@ -115,12 +155,24 @@ class Network(Trainable):
 
     @property
     def parameters(self):
-        """``{"W1": ..., "b1": ..., ...}``; assigning validates shapes and dtype and copies."""
+        """``{"W1": ..., "b1": ..., ...}``; assigning the dict or one entry validates shapes,
+        dtype and finiteness and stores copies. Refused while :meth:`fit` runs (from a
+        callback): return ``True`` from ``on_epoch_end`` to stop, assign, then continue with
+        ``fit(..., continue_training=True)``."""
         return self._parameters
 
     @parameters.setter
     def parameters(self, value):
-        self._parameters = check.parameters(value, self.layer_dims, self.dtype)
+        self._refuse_while_fitting()
+        self._parameters = ParameterDict(
+            check.parameters(value, self.layer_dims, self.dtype), self)
+
+    def _refuse_while_fitting(self):
+        if getattr(self, "_fitting", False):
+            raise check.InputError(
+                "the parameters cannot be assigned while fit runs (fit trains the arrays it "
+                "holds, so the assignment would be lost): return True from the callback's "
+                "on_epoch_end to stop, assign, then fit(..., continue_training=True)")
 
     def get_config(self):
         """The constructor arguments as JSON-compatible values; ``Network.from_config`` inverts it."""
@@ -147,11 +199,14 @@ class Network(Trainable):
         # No backend objects in a pickle: only arrays, plain values and the generator.
         state = dict(self.__dict__)
         state.pop("_ops", None)
+        state["_parameters"] = dict(self._parameters)
+        state.pop("_fitting", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("n_threads", None)  # pickled before n_threads existed
+        self._parameters = ParameterDict(self._parameters, self)
         self._upgrade_pickled_training_state()
         try:
             self._ops = Ops(self.backend)
