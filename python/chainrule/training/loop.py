@@ -176,9 +176,11 @@ class FitRun:
         for cb in self.callbacks:
             if hasattr(cb, "on_fit_begin"):
                 cb.on_fit_begin(net)
+        self.Ws, self.bs = net.layer_arrays()  # on_fit_begin may have assigned parameters
         loop = self._loop_full_batch if self.mini_batch_size is None else \
             self._loop_mini_batches
         try:
+            net._fitting = True  # the parameters cannot be assigned (Network.parameters)
             with self.guard:
                 loop()
             net.stop_reason_ = net.stop_reason_ or "completed"
@@ -189,6 +191,7 @@ class FitRun:
             net.stop_reason_ = "nonfinite"
             raise
         finally:
+            net._fitting = False
             if self.bar is not None:
                 self.bar.close()
         if self.early_stopping and self.restore_best and train.best_params is not None:
