@@ -71,13 +71,19 @@ def update_is_safe(params, grads, learning_rate):
         if not np.isfinite(g_max):
             return False
         big = float(np.finfo(p.dtype).max)
-        if not learning_rate < big:  # lr itself overflows the dtype: lr * 0 would be NaN
+        if not learning_rate_fits(learning_rate, p.dtype):  # lr * 0 would be NaN
             return False
         if float(np.abs(p).max()) + learning_rate * float(g_max) >= big:
             with np.errstate(over="ignore", invalid="ignore"):
                 if not np.isfinite(p - p.dtype.type(learning_rate) * g).all():
                     return False
     return True
+
+
+def learning_rate_fits(learning_rate, dtype):
+    """Whether ``learning_rate`` is finite in ``dtype`` (the update multiplies by it there)."""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.dtype(dtype).type(learning_rate)))
 
 
 def unsafe_update(J, grads, candidates):

@@ -19,6 +19,7 @@ import numpy as np
 
 from ... import reference as ref
 from ..compose import cost as _cost
+from ..compose import learning_rate_fits as _learning_rate_fits
 from ..compose import update_is_safe as _update_is_safe
 from ..registry import register
 from .wrappers import (STEP_FN, ShapeError, _array, _backward_into, _buf, _check_network,
@@ -340,7 +341,7 @@ def _lr_fits(lr, Ws):
     """cr_train_step bounds the update in double but multiplies by lr in the parameters'
     dtype: an lr past that dtype's maximum (inf there, and inf * 0 = NaN) takes the checked
     path, where update_is_safe refuses it."""
-    return lr < float(np.finfo(Ws[0].dtype).max)
+    return _learning_rate_fits(lr, Ws[0].dtype)
 
 
 @register("train_step", "c")
