@@ -10,6 +10,7 @@ It talks to the network only through the network's training interface (``validat
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -33,6 +34,7 @@ def first_nonfinite(J, dWs, dbs):
     return unsafe_update(J, grads, ())
 
 
+CALL_SECONDS = 0.05  # the target length of one compiled-loop call (Ctrl-C latency)
 _REFUSED = object()  # a fused step's refusal (the backend says only that it refused)
 
 
@@ -164,6 +166,7 @@ class FitRun:
         self.ops = net.ops_for(m if mini_batch_size is None else min(mini_batch_size, m))
         self.Ws, self.bs = net.layer_arrays()
         self.guard = InterruptGuard()
+        self._steps_per_call = 1  # of the compiled loop (_fast_chunk), grown by measurement
         self.bar = None
 
     # ---- the run
@@ -256,8 +259,9 @@ class FitRun:
                 self._fast_chunk(self.lr_of(epoch), epoch, nxt - epoch)
             else:
                 for e in range(epoch, nxt):
-                    self._step(self.X, self.Y, self.w, self.lr_of(e), f"epoch {e}")
-                    train.epoch = e + 1
+                    with guard.atomic():  # the step and the epoch counter together
+                        self._step(self.X, self.Y, self.w, self.lr_of(e), f"epoch {e}")
+                        train.epoch = e + 1
                     guard.check()
             if self.bar is not None:
                 self.bar.update(nxt - epoch)
@@ -309,11 +313,12 @@ class FitRun:
             # The backend's fused step (mask and L2 inside). With a clipped loss (the
             # cross-entropies) the cost is finite whenever A[L] is, and a non-finite A[L] makes
             # the gradient non-finite, which the step refuses: ok covers the cost too.
-            with np.errstate(over="ignore", invalid="ignore"):
+            with self.guard.atomic(), np.errstate(over="ignore", invalid="ignore"):
                 ok, J = ops.train_step(Xb, Yb, Ws, bs, net.activations, net.loss, lr,
                                        self.lambd, masks, True)
+                if ok:
+                    net.train_state_.steps += 1
             if ok:
-                net.train_state_.steps += 1
                 if math.isfinite(J):
                     return J
                 bad = "cost after the update"  # not expected (see above)
@@ -324,18 +329,19 @@ class FitRun:
                 J, dWs, dbs = self._cost_and_gradients(Xb, Yb, wb, masks)
             bad = first_nonfinite(J, dWs, dbs)
         if bad is None:  # the optimiser applies the step only if its result is finite
-            bad = self.opt.update(ops, Ws, bs, dWs, dbs, lr)
-        if bad is not None:
-            if self.on_nonfinite == "skip":
-                net.train_state_.skipped += 1
-                return None
-            if bad is _REFUSED:
-                bad, (dWs, dbs) = self._diagnose(Xb, Yb, masks, lr)
-            grads = {} if not bad.startswith("update of ") else {
-                f"d{k}{l}": g for k, gs in (("W", dWs), ("b", dbs)) for l, g in enumerate(gs, 1)}
-            raise NonFiniteError(refused_step(where, bad, lr, net.parameters, grads, net.dtype))
-        net.train_state_.steps += 1
-        return J
+            with self.guard.atomic():
+                bad = self.opt.update(ops, Ws, bs, dWs, dbs, lr)
+                if bad is None:
+                    net.train_state_.steps += 1
+                    return J
+        if self.on_nonfinite == "skip":
+            net.train_state_.skipped += 1
+            return None
+        if bad is _REFUSED:
+            bad, (dWs, dbs) = self._diagnose(Xb, Yb, masks, lr)
+        grads = {} if not bad.startswith("update of ") else {
+            f"d{k}{l}": g for k, gs in (("W", dWs), ("b", dbs)) for l, g in enumerate(gs, 1)}
+        raise NonFiniteError(refused_step(where, bad, lr, net.parameters, grads, net.dtype))
 
     def _diagnose(self, Xb, Yb, masks, lr):
         """What made the backend's fused gradient-descent step refuse (it says only that it
@@ -376,29 +382,37 @@ class FitRun:
         return J, dWs, dbs
 
     def _fast_chunk(self, lr, epoch, n):
-        """``n`` full-batch gradient-descent epochs in the backend's compiled loop.
+        """``n`` full-batch gradient-descent epochs in the backend's compiled loop, in calls
+        sized by the measured step time (about ``CALL_SECONDS`` each: a compiled loop does
+        not see Ctrl-C, which is honoured between calls); counters follow every call."""
+        done = 0
+        while done < n:
+            k = min(n - done, self._steps_per_call)
+            t0 = time.perf_counter()
+            self._fast_call(lr, epoch + done, k)
+            seconds = time.perf_counter() - t0
+            self._steps_per_call = max(1, min(2 * k, int(k * CALL_SECONDS / seconds))
+                                       if seconds > 0 else 2 * k)
+            done += k
+            if done < n:
+                self.guard.check()
+
+    def _fast_call(self, lr, epoch, n):
+        """One compiled-loop call of ``n`` epochs.
 
         The loop stops at a non-finite gradient; a non-finite cost (recorded every step)
         is found afterwards and the chunk replayed up to it, so either way the model
         ends at the last good step."""
         net, ops, Ws, bs = self.net, self.ops, self.Ws, self.bs
-        before = [P.copy() for P in Ws + bs]
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
-            n_done, costs = ops.train_loop(self.X, self.Y, Ws, bs, net.activations, net.loss,
-                                           lr, self.lambd, n, 1)
-        bad_cost = np.flatnonzero(~np.isfinite(costs[:n_done]))
-        if bad_cost.size:
-            # Replay up to the first non-finite cost from the chunk's start (deterministic).
-            n_done = int(bad_cost[0])
-            for P, saved in zip(Ws + bs, before):
-                P[...] = saved
-            if n_done:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    ops.train_loop(self.X, self.Y, Ws, bs, net.activations, net.loss, lr,
-                                   self.lambd, n_done, 0)
-        net.train_state_.steps += n_done
-        if n_done < n:
+        with self.guard.atomic():  # the parameters and their counters change together
+            before = [P.copy() for P in Ws + bs]
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
+                n_done, costs = ops.train_loop(self.X, self.Y, Ws, bs, net.activations,
+                                               net.loss, lr, self.lambd, n, 1)
+            n_done, bad_cost = self._replay_to_finite_cost(lr, before, n_done, costs)
+            net.train_state_.steps += n_done
             net.train_state_.epoch = epoch + n_done
+        if n_done < n:
             if bad_cost.size:
                 raise NonFiniteError(
                     f"epoch {epoch + n_done}: the cost is not finite (NaN or inf); training "
@@ -409,6 +423,21 @@ class FitRun:
                      for l, g in enumerate(gs, 1)}
             raise NonFiniteError(refused_step(f"epoch {epoch + n_done}", bad, lr,
                                               net.parameters, grads, net.dtype))
+
+    def _replay_to_finite_cost(self, lr, before, n_done, costs):
+        """``(n_done, bad_cost)``: where a cost of the call was not finite, the parameters
+        replayed from the call's start up to it (deterministic)."""
+        net, Ws, bs = self.net, self.Ws, self.bs
+        bad_cost = np.flatnonzero(~np.isfinite(costs[:n_done]))
+        if bad_cost.size:
+            n_done = int(bad_cost[0])
+            for P, saved in zip(Ws + bs, before):
+                P[...] = saved
+            if n_done:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    self.ops.train_loop(self.X, self.Y, Ws, bs, net.activations, net.loss, lr,
+                                        self.lambd, n_done, 0)
+        return n_done, bad_cost
 
     # ---- records
     def _AL(self, X):
