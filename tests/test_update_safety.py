@@ -183,6 +183,19 @@ def test_step_refuses_an_overflowing_update(backend, dtype):
         net = Network([3, 4, 1], dtype=dtype, backend=backend, output=output, seed=1)
         before = net.get_state()
         lr = 1e39 if dtype == np.float32 else 1e308
-        with pytest.raises(NonFiniteError, match="left unchanged"):
+        with pytest.raises(NonFiniteError, match="step: the (update of|gradient).*was not applied"):
             net.step(X * 1e3, Y, lr)
         assert same(before, net.get_state())
+
+
+def test_overflowing_weights_are_named_not_the_learning_rate():
+    """The forward pass overflows on a weight near the dtype's maximum: the gradient is not
+    finite, and the message names the weight (the learning rate is tiny, not the cause)."""
+    X, Y = data()
+    for backend in ("numpy", "c"):
+        net = Network([3, 4, 1], backend=backend, seed=0)
+        net.parameters = {k: (np.full_like(v, 1.7e308) if k == "W1" else v)
+                          for k, v in net.parameters.items()}
+        with pytest.raises(NonFiniteError, match="W1 is near the largest float64") as info:
+            net.step(X, Y, 1e-6)
+        assert "lower the learning rate" not in str(info.value)

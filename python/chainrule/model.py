@@ -14,6 +14,7 @@ from .backends.compose import update_is_safe
 from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
+from .training.loop import first_nonfinite, refused_step
 
 
 class ParameterDict(dict):
@@ -327,23 +328,13 @@ class Network(Trainable):
             Zs, As = ops.forward(X, Ws, bs, self.activations)
             grads = ops.backward(Y, Zs, As, Ws, self.activations, self.loss, "L", 0.0, None,
                                  False)[1:3]
-        named = {f"{k}{l}": g for k, gs in zip(("W", "b"), grads) for l, g in enumerate(gs, 1)}
-        bad = next((f"gradient d{k}" for k, g in named.items() if not np.isfinite(g).all()),
-                   None)
-        if bad is not None:
-            raise NonFiniteError(f"the {bad} of this step is not finite (NaN or inf); the "
-                                 "parameters were left unchanged — lower the learning rate or "
-                                 "check the input scale")
-        key = next((k for k, g in named.items()
-                    if not update_is_safe([self._parameters[k]], [g], learning_rate)), "W1")
-        P = self._parameters[key]
-        if learning_rate * float(np.abs(named[key]).max()) < float(np.abs(P).max()):
-            advice = (f"{key} itself is near the largest {self.dtype.name} (max |{key}| = "
-                      f"{float(np.abs(P).max()):.3g}): rescale the parameters or use float64")
-        else:
-            advice = f"lower the learning rate (now {learning_rate}) or check the input scale"
-        raise NonFiniteError(f"the update of {key} would overflow the {self.dtype.name} range "
-                             f"(NaN or inf); the parameters were left unchanged — {advice}")
+        named = {f"d{k}{l}": g for k, gs in zip(("W", "b"), grads) for l, g in enumerate(gs, 1)}
+        bad = first_nonfinite(J, *grads) or next(
+            (f"update of {k[1:]}" for k, g in named.items()
+             if not update_is_safe([self._parameters[k[1:]]], [g], learning_rate)),
+            "update of the parameters")
+        raise NonFiniteError(refused_step("step", bad, learning_rate, self._parameters, named,
+                                          self.dtype))
 
     def score_from(self, X, Yv, AL):
         """:meth:`score` on validated arrays, from their forward pass ``AL``."""
