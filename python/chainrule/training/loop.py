@@ -46,8 +46,16 @@ def refused_step(where, bad, lr, parameters, gradients, dtype):
     if bad == "cost after the update":
         kept = "the update (its gradient finite) was applied"
     if not bad.startswith("update of "):
-        return (f"{where}: the {bad} is not finite (NaN or inf); {kept} — lower the learning "
-                f"rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
+        big = float(np.finfo(dtype).max)
+        huge = max(parameters, key=lambda k: float(np.abs(parameters[k]).max(initial=0.0)))
+        h_max = float(np.abs(parameters[huge]).max(initial=0.0))
+        if h_max > big * 1e-3:  # the forward pass overflowed on the parameters themselves
+            advice = (f"{huge} is near the largest {dtype.name} (max |{huge}| = {h_max:.3g}): "
+                      f"rescale or reinitialise the parameters, or use float64")
+        else:
+            advice = (f"lower the learning rate (now {lr}), scale the inputs or use "
+                      f"on_nonfinite='skip'")
+        return f"{where}: the {bad} is not finite (NaN or inf); {kept} — {advice}"
     name = bad[len("update of "):]
     param = name.split("_d", 1)[-1]  # s_dW1 -> W1
     P, G = parameters.get(param), gradients.get(f"d{param}")
