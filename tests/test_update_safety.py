@@ -199,3 +199,19 @@ def test_overflowing_weights_are_named_not_the_learning_rate():
         with pytest.raises(NonFiniteError, match="W1 is near the largest float64") as info:
             net.step(X, Y, 1e-6)
         assert "lower the learning rate" not in str(info.value)
+
+
+@pytest.mark.parametrize("mini_batch_size", [None, 8])
+def test_a_learning_rate_past_float32_is_refused_by_every_backend(backend, mini_batch_size):
+    """lr = 1e39 is inf in float32 (and inf * 0 = NaN): no backend applies a non-finite
+    update. NumPy and C multiply in float32 and refuse the first step; Numba's compiled step
+    multiplies in float64, where lr * g may still be finite, and refuses later."""
+    X, Y = data()
+    net = Network([3, 4, 1], dtype="float32", backend=backend, seed=1)
+    before = {k: v.copy() for k, v in net.parameters.items()}
+    with pytest.raises(NonFiniteError, match="not applied"):
+        net.fit(X, Y, epochs=2, learning_rate=1e39, progress=False,
+                mini_batch_size=mini_batch_size)
+    assert finite(net)
+    if backend != "numba":
+        assert same(before, net.parameters) and net.steps_trained_ == 0
