@@ -13,6 +13,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from chainrule import Network
+from chainrule import _threads
 
 from conftest import assert_close
 
@@ -110,7 +111,9 @@ def test_overlapping_n_threads_calls_restore_the_pools_exactly():
             if epoch == 0:
                 first.set()
                 wait_for.wait(10)
-                seen.append(_blas_threads())
+                # the process-wide limit in force (the pools' own numbers, read from another
+                # thread, depend on the OpenBLAS build: the restore below reads them)
+                seen.append(list(_threads._process_limit.active))
         try:
             net.fit(X, Y, epochs=epochs, cost_every=1, progress=False, callbacks=[cb])
         except Exception as exc:  # reported below, not lost in the thread
@@ -131,5 +134,5 @@ def test_overlapping_n_threads_calls_restore_the_pools_exactly():
     a_out.set()  # A has left; B still runs its first record
     tb.join(20)
     assert not errors, errors
-    assert seen and all(s == [1] for s in seen), seen
+    assert seen == [[1, 1], [1]], seen  # A and B inside; then B alone, still limited
     assert _blas_threads() == before
