@@ -485,9 +485,13 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
         # ---- the update. Bounds of the new values (|v̂| / (√ŝ + ε) <= |v̂| / ε, or / √ε
         # with ε inside): when they are far below the dtype's max the update is certainly
         # finite and is applied in place; otherwise the exact rule decides on candidates.
+        # The bounds use the rates as the update sees them, in the dtype (an lr past float32's
+        # max is inf there, and the exact rule refuses it); the square G² is an intermediate
+        # in the dtype, so it is bounded too (it overflows float32 before (1-β)G² would).
+        lr = np.float64(h[0])
         v_bound = beta1 * v_max + (1.0 - beta1) * g_max if opt == MOMENTUM or opt == ADAM \
             else 0.0
-        s_bound = beta2 * s_max + (1.0 - beta2) * (g_max * g_max) \
+        s_bound = max(beta2 * s_max + (1.0 - beta2) * (g_max * g_max), g_max * g_max) \
             if opt == RMSPROP or opt == ADAM else 0.0
         floor = np.sqrt(eps_opt) if inside else eps_opt
         if opt == GD:

@@ -390,6 +390,22 @@ def test_environment_variables_choose_blas_and_threads():
 
 
 @pytestmark_c
+@pytest.mark.parametrize("name, value, says", [
+    ("CHAINRULE_C_BLAS", "no_such_blas", "choose auto, mkl, scipy, numpy or none"),
+    ("CHAINRULE_C_THREADS", "many", "an integer >= 1"),
+    ("CHAINRULE_C_THREADS", "0", "an integer >= 1"),
+])
+def test_a_bad_environment_variable_is_named_not_blamed_on_the_build(name, value, says):
+    code = ("import chainrule\ntry:\n    chainrule.Network([2, 3, 1], backend='c')\n"
+            "except chainrule.ChainruleError as e:\n    print(type(e).__name__, e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, **{name: value}))
+    assert out.stdout.startswith("InputError"), out.stdout + out.stderr
+    assert f"{name}={value!r}" in out.stdout and says in out.stdout
+    assert "not built" not in out.stdout
+
+
+@pytestmark_c
 def test_auto_policy_picks_c_only_where_measured_faster():
     # auto_rule picks c where the calibration table (chainrule/backends/_auto_table.py, written by
     # `chainrule bench --calibrate --write`) measured it at least 10 % faster than NumPy and

@@ -10,11 +10,10 @@ after every call:
 - the model's own state passes the one state rule (``_state_checks.validate_state``: finite
   moments, counters >= 0, ...), and the history agrees with the counters.
 
-``NetworkMachine`` holds the rules that hold today. The ``*Hostile`` machines add the rules
-that the second half of issue 15 fixes (unsafe updates, the parameters dict bypass,
-``set_state`` validation, arguments checked after training started); their tests are strict
-xfails in ``TestUntilIssue15IsFixed``: each fails today, and turns into an error the day
-its fix lands, to be unmarked then.
+``NetworkMachine`` holds the rules of the first half of issue 15. The ``*Hostile`` machines
+add the rules of its second half (unsafe updates refused, the parameters dict not
+bypassable, ``set_state`` validated, fit's arguments checked before training), run by
+``TestHostileMachines``.
 """
 
 from __future__ import annotations
@@ -344,27 +343,17 @@ def test_network_state_machine_on_the_c_backend():
     run(type("CMachine", (NetworkMachine,), {"backend": "c"}))
 
 
-class TestUntilIssue15IsFixed:
-    """Each fails today on the invariant named; strict, so a fix shows up as an XPASS error:
-    then remove the mark (the machine becomes part of the suite's guarantees)."""
+class TestHostileMachines:
+    """The rules the second half of issue 15 fixed (they were strict xfails until then)."""
 
-    @pytest.mark.xfail(strict=True, reason="issue 15 §1: momentum/rmsprop/adam, weighted gd "
-                       "and numpy/c step apply an overflowing update (parameters_are_finite)")
     def test_unsafe_updates_are_refused(self):
         run(UnsafeUpdatesHostile, UNSHRUNK)
 
-    @pytest.mark.xfail(strict=True, reason="issue 15 §5: net.parameters['W1'] = ... bypasses "
-                       "the checks, and an assignment from a callback is discarded")
     def test_the_parameters_dict_cannot_be_bypassed(self):
         run(ParameterDictHostile, UNSHRUNK)
 
-    @pytest.mark.xfail(strict=True, reason="issue 15 §3: set_state accepts NaN/negative moments "
-                       "and counters, and leaks raw errors for wrong types (refused)")
     def test_set_state_refuses_what_load_refuses(self):
         run(SetStateHostile, UNSHRUNK)
 
-    @pytest.mark.xfail(strict=True, reason="issue 15 §4: callbacks/checkpoint are checked after "
-                       "training changed the model; optimizer=[...] and shuffle_seed=2**40 "
-                       "leak raw errors (refused)")
     def test_fit_arguments_are_checked_before_training(self):
         run(LateArgumentsHostile, UNSHRUNK)

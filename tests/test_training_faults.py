@@ -258,5 +258,5 @@ def test_set_state_refuses_optimiser_state_of_the_wrong_shape():
         net.set_state(state)
     assert_same_state(net.get_state(), before)
     state = dict(before, **{"opt/v_dW9": np.zeros((1, 1))})
-    with pytest.raises(ValueError, match="no such parameter"):
+    with pytest.raises(ValueError, match="is for W9, which this network does not have"):
         net.set_state(state)

@@ -38,20 +38,58 @@ def _controller():
     return _cache["controller"]
 
 
+class _ProcessLimit:
+    """The BLAS pools are process-wide: one limit shared by every thread's ``limited`` block.
+
+    The first block to enter records the pools' numbers and applies its limit; overlapping
+    blocks (other threads) count in; while several are active the smallest limit holds; the
+    last one to leave restores the recorded numbers exactly (a per-thread save/restore would
+    leave the pools at whatever another thread had set when it saved).
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.active = []  # the limits of the blocks inside, one entry per block
+        self.original = None  # the limiter that recorded the numbers before the first block
+
+    def enter(self, n_threads):
+        with self.lock:
+            before = min(self.active) if self.active else None
+            self.active.append(n_threads)
+            if self.original is None:
+                self.original = _controller().limit(limits=n_threads, user_api="blas")
+            elif n_threads < before:
+                _controller().limit(limits=n_threads, user_api="blas")  # kept: restored below
+
+    def leave(self, n_threads):
+        with self.lock:
+            self.active.remove(n_threads)
+            if not self.active:
+                original, self.original = self.original, None
+                original.restore_original_limits()
+            elif min(self.active) != min(self.active + [n_threads]):
+                _controller().limit(limits=min(self.active), user_api="blas")
+
+
+_process_limit = _ProcessLimit()
+
+
 @contextlib.contextmanager
 def limited(n_threads):
     """Limit every BLAS pool to ``n_threads`` inside the block (``None``: leave them alone),
-    and restore the previous numbers after it."""
+    and restore the previous numbers after it (after the last of overlapping blocks in
+    several threads: see :class:`_ProcessLimit`)."""
     if n_threads is None or getattr(_active, "n_threads", None) == n_threads:
         yield
         return
     outer = getattr(_active, "n_threads", None)
-    with _controller().limit(limits=n_threads, user_api="blas"):
-        _active.n_threads = n_threads
-        try:
-            yield
-        finally:
-            _active.n_threads = outer
+    _process_limit.enter(n_threads)
+    _active.n_threads = n_threads
+    try:
+        yield
+    finally:
+        _active.n_threads = outer
+        _process_limit.leave(n_threads)
 
 
 def limits_threads(method):

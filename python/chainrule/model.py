@@ -10,9 +10,51 @@ from . import io, spec
 from . import reference as ref
 from ._threads import limits_threads as _thread_limited
 from .backends.compose import cost as _cost
+from .backends.compose import update_is_safe
 from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
+from .training.loop import first_nonfinite, refused_step
+
+
+class ParameterDict(dict):
+    """``Network.parameters``: a dict whose item assignment is checked like assigning the
+    whole dict (shape, finite; a numeric array is cast to the network's dtype and stored as a
+    C-contiguous, writable copy). Entries cannot be removed or added; while ``fit`` runs (from a callback)
+    nothing can be assigned (:meth:`Network.fit` would train on the arrays it holds)."""
+
+    def __init__(self, params, owner):
+        super().__init__(params)
+        self._owner = owner
+
+    def __setitem__(self, key, value):
+        owner = self._owner
+        owner._refuse_while_fitting()
+        if key not in self:
+            raise check.InputError(f"{key!r} is not a parameter of this network (it has "
+                                   f"{', '.join(self)}); parameters cannot be added")
+        a = np.asarray(value) if not isinstance(value, np.ndarray) else value
+        if a.dtype.kind not in "iuf":
+            raise check.InputError(f"parameters[{key!r}] must be a numeric array, got "
+                                   f"{type(value).__name__} of dtype {a.dtype}")
+        with np.errstate(over="ignore"):  # an overflow to inf is refused as not finite
+            a = a.astype(owner.dtype, copy=False)  # one entry is cast to the network's dtype
+        new = check.parameters({**self, key: a}, owner.layer_dims, owner.dtype)
+        super().__setitem__(key, new[key])
+
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def _removal(self, *args, **kwargs):
+        raise check.InputError("the parameters of a network cannot be removed; assign "
+                               "net.parameters = {'W1': ..., 'b1': ..., ...} or "
+                               "net.parameters['W1'] = ... instead")
+
+    __delitem__ = pop = popitem = clear = setdefault = _removal
+
+    def __reduce__(self):  # a copy or pickle of the dict alone is a plain dict
+        return dict, (dict(self),)
 
 
 class Network(Trainable):
@@ -94,9 +136,9 @@ class Network(Trainable):
         self.seed = check.seed(seed)
         self.dtype = check.dtype(dtype)
         self.rng = np.random.default_rng(seed)
-        self._parameters = ref.initialize_parameters(
+        self._parameters = ParameterDict(ref.initialize_parameters(
             self.layer_dims, init, rng=self.rng, legacy_seed=check.seed(legacy_seed, "legacy_seed"),
-            dtype=self.dtype)
+            dtype=self.dtype), self)
         self._backend_request = check.backend(backend)
         self.n_threads = check.n_threads(n_threads)
         try:
@@ -114,12 +156,24 @@ class Network(Trainable):
 
     @property
     def parameters(self):
-        """``{"W1": ..., "b1": ..., ...}``; assigning validates shapes and dtype and copies."""
+        """``{"W1": ..., "b1": ..., ...}``; assigning the dict or one entry validates shapes,
+        dtype and finiteness and stores copies. Refused while :meth:`fit` runs (from a
+        callback): return ``True`` from ``on_epoch_end`` to stop, assign, then continue with
+        ``fit(..., continue_training=True)``."""
         return self._parameters
 
     @parameters.setter
     def parameters(self, value):
-        self._parameters = check.parameters(value, self.layer_dims, self.dtype)
+        self._refuse_while_fitting()
+        self._parameters = ParameterDict(
+            check.parameters(value, self.layer_dims, self.dtype), self)
+
+    def _refuse_while_fitting(self):
+        if getattr(self, "_fitting", False):
+            raise check.InputError(
+                "the parameters cannot be assigned while fit runs (fit trains the arrays it "
+                "holds, so the assignment would be lost): return True from the callback's "
+                "on_epoch_end to stop, assign, then fit(..., continue_training=True)")
 
     def get_config(self):
         """The constructor arguments as JSON-compatible values; ``Network.from_config`` inverts it."""
@@ -146,11 +200,14 @@ class Network(Trainable):
         # No backend objects in a pickle: only arrays, plain values and the generator.
         state = dict(self.__dict__)
         state.pop("_ops", None)
+        state["_parameters"] = dict(self._parameters)
+        state.pop("_fitting", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("n_threads", None)  # pickled before n_threads existed
+        self._parameters = ParameterDict(self._parameters, self)
         self._upgrade_pickled_training_state()
         try:
             self._ops = Ops(self.backend)
@@ -253,21 +310,33 @@ class Network(Trainable):
     def step(self, X, Y, learning_rate):
         """One step of gradient descent on ``X, Y``; returns the cost before the update.
 
-        A step whose gradient is not finite raises :class:`NonFiniteError` and leaves
-        the parameters as they were.
+        The update-safety rule (:func:`chainrule.backends.compose.update_is_safe`): a step
+        whose gradient is not finite, or whose update would overflow the dtype, raises
+        :class:`NonFiniteError` and leaves the parameters as they were.
         """
         learning_rate = check.positive_finite(learning_rate, "learning_rate")
         X, Y = self.validate_data(X, Y)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
+        before = [P.copy() for P in Ws + bs]
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
             ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
                                    None, True)
-        if not ok:
-            raise NonFiniteError("the gradient of this step is not finite (NaN or inf); the "
-                                 "parameters were left unchanged — lower the learning rate or "
-                                 "check the input scale")
-        return J
+        if ok and all(np.isfinite(P).all() for P in Ws + bs):
+            return J
+        for P, saved in zip(Ws + bs, before):  # the backend's check is the rule; this is
+            P[...] = saved                     # its guarantee on every backend
+        with np.errstate(over="ignore", invalid="ignore"):
+            Zs, As = ops.forward(X, Ws, bs, self.activations)
+            grads = ops.backward(Y, Zs, As, Ws, self.activations, self.loss, "L", 0.0, None,
+                                 False)[1:3]
+        named = {f"d{k}{l}": g for k, gs in zip(("W", "b"), grads) for l, g in enumerate(gs, 1)}
+        bad = first_nonfinite(J, *grads) or next(
+            (f"update of {k[1:]}" for k, g in named.items()
+             if not update_is_safe([self._parameters[k[1:]]], [g], learning_rate)),
+            "update of the parameters")
+        raise NonFiniteError(refused_step("step", bad, learning_rate, self._parameters, named,
+                                          self.dtype))
 
     def score_from(self, X, Yv, AL):
         """:meth:`score` on validated arrays, from their forward pass ``AL``."""

@@ -7,6 +7,8 @@ they are tested against. :func:`update_is_safe` is the one rule of when a step m
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import reference as ref
@@ -55,10 +57,13 @@ def sgd_update(ops, Ws, bs, dWs, dbs, learning_rate):
 
 
 def update_is_safe(params, grads, learning_rate):
-    """True when every gradient is finite and ``p - lr g`` cannot overflow for any entry.
+    """True when every gradient is finite and ``p - lr g`` is finite for every entry: the
+    gradient-descent form of :func:`unsafe_update` (the one rule of when a step may update).
 
-    ``max|p| + lr max|g| < the dtype's max`` bounds every updated entry, so a step that
-    passes this check leaves only finite parameters; one that fails is not applied.
+    The cheap bound ``max|p| + lr max|g| < the dtype's max`` proves most steps safe without
+    computing anything; where it cannot (and whenever ``lr`` itself is not finite in the
+    parameters' dtype), the candidates ``p - lr g`` are computed and checked exactly. A step
+    that fails is not applied.
     """
     for p, g in zip(params, grads):
         if p.size == 0:
@@ -66,9 +71,52 @@ def update_is_safe(params, grads, learning_rate):
         g_max = np.abs(g).max()
         if not np.isfinite(g_max):
             return False
-        if float(np.abs(p).max()) + learning_rate * float(g_max) >= float(np.finfo(p.dtype).max):
+        big = float(np.finfo(p.dtype).max)
+        if not learning_rate_fits(learning_rate, p.dtype):  # lr * 0 would be NaN
             return False
+        if float(np.abs(p).max()) + learning_rate * float(g_max) >= big:
+            with np.errstate(over="ignore", invalid="ignore"):
+                if not np.isfinite(p - p.dtype.type(learning_rate) * g).all():
+                    return False
     return True
+
+
+def learning_rate_fits(learning_rate, dtype):
+    """Whether ``learning_rate`` is finite in ``dtype`` (the update multiplies by it there)."""
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.dtype(dtype).type(learning_rate)))
+
+
+def unsafe_update(J, grads, candidates):
+    """What makes a step unsafe, or ``None`` when it may be committed: the update-safety rule.
+
+    A step is applied only when its cost ``J``, every gradient and every candidate (a new
+    parameter or a new optimiser-state entry, computed without touching the current ones)
+    are finite. ``grads`` and ``candidates`` are ``(name, array)`` pairs; the answer names the
+    first one that is not finite: ``"cost"``, ``"gradient dW2"``, ``"update of W1"``,
+    ``"update of v_dW1"``. A refused step must leave parameters, optimiser state and
+    counters as they were (compute the candidates, check here, then commit).
+    """
+    if J is not None and not math.isfinite(J):
+        return "cost"
+    for name, g in grads:
+        if not np.isfinite(g).all():
+            return f"gradient {name}"
+    for name, c in candidates:
+        if not np.isfinite(c).all():
+            return f"update of {name}"
+    return None
+
+
+def engine_what(what):
+    """A ``fit_epochs`` refusal (``ChunkResult.what``: ``"cost"``, ``"gradient dW2"``,
+    ``"new parameter W1"``, ``"new optimiser state s_dW1"``) in the words of
+    :func:`unsafe_update` (``"update of W1"``, ``"update of s_dW1"``), so that a refused
+    step reads the same on every path."""
+    for prefix in ("new parameter ", "new optimiser state "):
+        if what.startswith(prefix):
+            return "update of " + what[len(prefix):]
+    return what
 
 
 def cost(Y, AL, Ws, loss, lambd=0.0):

@@ -142,6 +142,15 @@ class _Bounds:
         self.p, self.v, self.s = self._next
 
 
+def _refusal(bad):
+    """The optimiser's refusal (:func:`~chainrule.backends.compose.unsafe_update`'s words,
+    ``"update of W1"``, ``"update of s_dW1"``) in this op's words (``WHAT``)."""
+    if bad is None or not bad.startswith("update of "):
+        return bad
+    name = bad[len("update of "):]
+    return f"new optimiser state {name}" if "_d" in name else f"new parameter {name}"
+
+
 def _first_nonfinite(named):
     for name, a in named:
         if not np.isfinite(a).all():
@@ -263,7 +272,10 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
             if bounds.safe(float(lrs[e]), g_max, int(t)):
                 opt.state, opt.t = state, int(t)
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    opt.update(ops, Ws, bs, dWs, dbs, float(lrs[e]))
+                    bad = _refusal(opt.update(ops, Ws, bs, dWs, dbs, float(lrs[e])))
+                if bad is not None:  # the optimiser's own rule refused it: nothing changed
+                    return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum,
+                                       correct)
                 bounds.advance()
                 t = opt.t
                 cost_sum[e] += J * share
@@ -281,14 +293,19 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
             opt.state = {key: v.copy() for key, v in state.items()}
             opt.t = int(t)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                opt.update(_Ops if ops is None else ops, new_W, new_b, dWs, dbs, float(lrs[e]))
-            bad = _first_nonfinite(sorted(opt.state.items()))  # the state is the cause
-            if bad is not None:
-                bad = f"new optimiser state {bad}"
-            else:
-                bad = _first_nonfinite([(f"{p}{l}", P) for l in range(1, L + 1)
-                                        for p, P in (("W", new_W[l - 1]), ("b", new_b[l - 1]))])
-                bad = None if bad is None else f"new parameter {bad}"
+                # The optimiser commits only finite candidates (the one rule): a refusal
+                # leaves the copies as they were and says what overflowed.
+                bad = _refusal(opt.update(_Ops if ops is None else ops, new_W, new_b, dWs,
+                                          dbs, float(lrs[e])))
+            if bad is None:  # the optimiser's result checked as well (a custom one's too)
+                bad = _first_nonfinite(sorted(opt.state.items()))  # the state is the cause
+                if bad is not None:
+                    bad = f"new optimiser state {bad}"
+                else:
+                    bad = _first_nonfinite([(f"{p}{l}", P) for l in range(1, L + 1)
+                                            for p, P in (("W", new_W[l - 1]),
+                                                         ("b", new_b[l - 1]))])
+                    bad = None if bad is None else f"new parameter {bad}"
         if bad is not None:
             return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
         for P, new in zip(Ws + bs, new_W + new_b):

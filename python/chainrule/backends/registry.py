@@ -90,6 +90,7 @@ import os
 
 import numpy as np
 
+from ..errors import InputError
 from . import auto, compose
 
 BACKENDS = ("numpy", "numba", "c")
@@ -121,6 +122,18 @@ _HOW_TO_GET = {
           "pip install -e . from a checkout)"),
 }
 
+
+
+def _raise_unavailable(backend):
+    """ImportError with how to get ``backend``; or, when it failed on its configuration (an
+    InputError, e.g. a bad environment variable), that error, which says what to change."""
+    exc = _IMPORT_ERRORS.get(backend)
+    if isinstance(exc, InputError):
+        raise InputError(f"backend {backend!r} is not available: {exc}") from exc
+    if exc is None:
+        raise ImportError(f"backend {backend!r} is not available; {_how_to_get(backend)}")
+    raise ImportError(f"backend {backend!r} is not available ({exc}); "
+                      f"{_how_to_get(backend)}") from exc
 
 
 def _how_to_get(backend):
@@ -209,8 +222,7 @@ def choose_backend(layer_dims, m, dtype, backend="auto", *, steps=None):
     backend = requested_backend(backend)
     if backend != "auto":
         if not _load(backend):
-            raise ImportError(f"backend {backend!r} is not available ({_IMPORT_ERRORS[backend]}); "
-                              f"{_how_to_get(backend)}") from _IMPORT_ERRORS[backend]
+            _raise_unavailable(backend)
         return backend
     return auto.choose(layer_dims, m, np.dtype(dtype), _load, BACKENDS, steps=steps)
 
@@ -220,7 +232,7 @@ class Ops:
 
     def __init__(self, backend):
         if not _load(backend):
-            raise ImportError(f"backend {backend!r} is not available; {_how_to_get(backend)}")
+            _raise_unavailable(backend)
         self.backend = backend
         self.features = features(backend)
 

@@ -130,10 +130,22 @@ def example_weights(sample_weight, class_weight, Y, output, n_out, m, dtype):
             raise InputError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
         cw = table[labels]
         w = cw if w is None else w * cw
-    if w is not None and not w.sum() > 0:
+    if w is None:
+        return None
+    if not w.sum() > 0:
         raise InputError("the example weights (sample_weight times class_weight) sum to 0: "
                          "nothing to learn from")
-    return None if w is None else w.astype(dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        out = w.astype(dtype)
+    name = np.dtype(dtype).name
+    if not np.isfinite(out).all():
+        raise InputError(f"the example weights (sample_weight times class_weight) overflow "
+                         f"{name} (largest {float(w.max()):.3g}); scale them down")
+    if not weight_sum(out) > 0:
+        raise InputError(f"the example weights (sample_weight times class_weight) underflow "
+                         f"to 0 in {name} (largest {float(w.max()):.3g}); scale them up: only "
+                         f"their ratios matter")
+    return out
 
 
 def weight_sum(w):

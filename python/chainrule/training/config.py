@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import numbers
 import textwrap
 from dataclasses import dataclass, field
@@ -68,6 +69,57 @@ def _validation_fraction(value, config):
     return value
 
 
+def _shuffle_seed(value, config):
+    if value is None:
+        return None
+    value = check.nonneg_int(value, "shuffle_seed")
+    if value + config.epochs >= 2 ** 32:  # epoch i permutes with seed shuffle_seed + i + 1
+        raise InputError(f"shuffle_seed + epochs must be < 2**32 (epoch i seeds NumPy with "
+                         f"shuffle_seed + i + 1), got shuffle_seed = {value} with epochs = "
+                         f"{config.epochs}")
+    return value
+
+
+_HOOKS = ("on_fit_begin", "on_epoch_end", "on_fit_end")
+
+
+def _callbacks(value, config):
+    if value is None:
+        return []
+    if callable(value) or isinstance(value, (str, bytes, dict)) or \
+            not hasattr(value, "__iter__"):
+        raise InputError(f"callbacks must be a list of callables f(net, epoch, logs) or "
+                         f"Callback objects, got {type(value).__name__} {value!r:.60}")
+    out = list(value)
+    for i, cb in enumerate(out):
+        if not callable(cb) and not any(callable(getattr(cb, h, None)) for h in _HOOKS):
+            raise InputError(f"callbacks[{i}] is {type(cb).__name__} {cb!r:.60}; expected a "
+                             f"callable f(net, epoch, logs) or a chainrule.callbacks.Callback "
+                             f"(with {', '.join(_HOOKS)})")
+    return out
+
+
+def _checkpoint(value, config):
+    if value is None:
+        return None
+    from .. import io  # io imports neither the model nor training
+    from ..errors import ChainruleError
+
+    try:
+        return io.check_save_path(value)
+    except ChainruleError as exc:  # InputError or ModelFileError, naming the argument
+        raise type(exc)(f"checkpoint: {exc}") from exc
+
+
+def _resume(value, config):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"resume must be the path of a checkpoint written by "
+                         f"fit(checkpoint=...), got {type(value).__name__} {value!r:.60}")
+    return value
+
+
 def _same(value, config=None):
     return value
 
@@ -113,7 +165,7 @@ class FitConfig:
         None,
         "The course's seeding: epoch ``i`` permutes with seed ``shuffle_seed + i + 1`` "
         "(``seed = seed + 1`` then ``np.random.seed(seed)``). Default: the model's generator.",
-        _optional(lambda v: check.nonneg_int(v, "shuffle_seed")), _same, "int, optional")
+        _shuffle_seed, _same, "int, optional")
     decay_rate: float = _arg(
         0.0, "Learning-rate decay (see ``learning_rate``); ``decay_rate=0`` keeps ``lr0``.",
         lambda v, c: check.nonneg_float(v, "decay_rate"), _same, "float")
@@ -171,7 +223,7 @@ class FitConfig:
         None,
         "Callables ``f(net, epoch, logs)`` or :class:`chainrule.callbacks.Callback` objects, "
         "called after every record; returning ``True`` stops training.",
-        lambda v, c: list(v or []), type_="list, optional")
+        _callbacks, type_="list, optional")
     on_nonfinite: str = _arg(
         "raise",
         "A step with a NaN/inf cost or gradient raises :class:`NonFiniteError` (the model keeps "
@@ -180,14 +232,15 @@ class FitConfig:
     checkpoint: object = _arg(
         None,
         "Save the model (parameters, optimiser and training state, history) to this file "
-        "every ``checkpoint_every`` epochs, atomically (:func:`chainrule.io.save`).",
+        "every ``checkpoint_every`` epochs, atomically (:func:`chainrule.io.save`); the path "
+        "is checked before training (:func:`chainrule.io.check_save_path`).", _checkpoint,
         type_="str or path, optional")
     checkpoint_every: int = _arg(1, "Epochs between checkpoints.", _checkpoint_every,
                                  type_="int")
     resume: object = _arg(
         None,
         "Continue the interrupted fit of that checkpoint: the same arguments and data give "
-        "results identical to an uninterrupted run.", type_="str or path, optional")
+        "results identical to an uninterrupted run.", _resume, type_="str or path, optional")
     continue_training: bool = _arg(
         False,
         "Keep the optimiser state, epoch counter and history of the previous fit and train "

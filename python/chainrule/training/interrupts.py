@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 
@@ -11,13 +12,16 @@ class InterruptGuard:
 
     The first SIGINT sets a flag; :meth:`check` (called between steps) raises
     ``KeyboardInterrupt`` there, so parameters and optimiser state are never left
-    half-updated. A second SIGINT raises at once. Only active in the main thread with
+    half-updated. A second SIGINT raises at once, except inside :meth:`atomic` (an update
+    and its counters), where it raises at the block's end. Only active in the main thread with
     Python's default handler installed; elsewhere it changes nothing.
     """
 
     def __init__(self):
         self.requested = False
         self._old = None
+        self._atomic = 0  # inside atomic(): a second Ctrl-C waits for its end
+        self._forced = False
 
     def __enter__(self):
         self.requested = False
@@ -31,8 +35,24 @@ class InterruptGuard:
 
     def _handler(self, signum, frame):
         if self.requested:
+            if self._atomic:
+                self._forced = True
+                return
             raise KeyboardInterrupt
         self.requested = True
+
+    @contextlib.contextmanager
+    def atomic(self):
+        """A block that a second Ctrl-C does not cut (an update and its counters): the
+        interrupt is raised at the block's end instead."""
+        self._atomic += 1
+        try:
+            yield
+        finally:
+            self._atomic -= 1
+            if not self._atomic and self._forced:
+                self._forced = self.requested = False
+                raise KeyboardInterrupt
 
     def check(self):
         if self.requested:

@@ -17,6 +17,7 @@ from .. import _validate as check
 from .. import reference as ref
 from ..backends import engine
 from ..backends.compose import cost as _cost
+from ..backends.compose import engine_what, unsafe_update
 from ..errors import InputError, NonFiniteError
 from .batches import dropout_masks, dropout_off, example_weights, permutation, weight_sum
 from .interrupts import InterruptGuard
@@ -42,6 +43,59 @@ class Pacer:
         if n_steps > 0:
             per_step = max(seconds, 1e-7) / n_steps
             self.n = int(max(1, min(4 * max(self.n, n_steps), CHUNK_SECONDS / per_step)))
+
+
+def first_nonfinite(J, dWs, dbs):
+    """The first non-finite quantity of a step (``"cost"``, ``"gradient dW2"``), or None
+    (the update-safety rule, :func:`~chainrule.backends.compose.unsafe_update`, before the
+    update's candidates exist)."""
+    grads = [(f"d{k}{l}", g) for l, (dW, db) in enumerate(zip(dWs, dbs), 1)
+             for k, g in (("W", dW), ("b", db))]
+    return unsafe_update(J, grads, ())
+
+
+def refused_step(where, bad, lr, parameters, gradients, dtype):
+    """The message of a step refused by the update-safety rule (nothing was applied);
+    ``gradients`` maps ``"dW1"``... to the step's gradients (``{}`` where the step ran in
+    ``fit_epochs``, which reports only what was not finite: the advice then follows from
+    the parameter alone — near the dtype's largest value it is the cause, else ``lr g``)."""
+    kept = ("the step was not applied: the model kept the parameters and optimiser state of "
+            "the last good step")
+    if bad == "cost after the update":
+        kept = "the update (its gradient finite) was applied"
+    if not bad.startswith("update of "):
+        big = float(np.finfo(dtype).max)
+        huge = max(parameters, key=lambda k: float(np.abs(parameters[k]).max(initial=0.0)))
+        h_max = float(np.abs(parameters[huge]).max(initial=0.0))
+        if h_max > big * 1e-3:  # the forward pass overflowed on the parameters themselves
+            advice = (f"{huge} is near the largest {dtype.name} (max |{huge}| = {h_max:.3g}): "
+                      f"rescale or reinitialise the parameters, or use float64")
+        else:
+            advice = (f"lower the learning rate (now {lr}), scale the inputs or use "
+                      f"on_nonfinite='skip'")
+        return f"{where}: the {bad} is not finite (NaN or inf); {kept} — {advice}"
+    name = bad[len("update of "):]
+    param = name.split("_d", 1)[-1]  # s_dW1 -> W1
+    P, G = parameters.get(param), gradients.get(f"d{param}")
+    p_max = float(np.abs(P).max()) if P is not None and P.size else 0.0
+    g_max = float(np.abs(G).max()) if G is not None and G.size else 0.0
+    big = float(np.finfo(dtype).max)
+    if name != param:
+        size = f" (max |d{param}| = {g_max:.3g})" if G is not None else ""
+        advice = (f"the gradient d{param}{size} is too large for the "
+                  f"optimiser's moving averages in {dtype.name}: scale the inputs, check the "
+                  f"parameters or use float64")
+    elif G is None and p_max <= big * 1e-3:  # p is far from the largest: lr g overflowed
+        advice = (f"lower the learning rate (now {lr}), scale the inputs or use "
+                  f"on_nonfinite='skip'")
+    elif G is not None and lr * g_max >= p_max:
+        advice = (f"lower the learning rate (now {lr}; lr * max |d{param}| = "
+                  f"{lr * g_max:.3g}), scale the inputs or use on_nonfinite='skip'")
+    else:
+        advice = (f"{param} itself is near the largest {dtype.name} (max |{param}| = "
+                  f"{p_max:.3g}): rescale or reinitialise the parameters, or use float64")
+    return (f"{where}: the {bad} would overflow the {dtype.name} range (NaN or inf); {kept} "
+            f"— {advice}")
 
 
 def progress_bar(total, enabled):
@@ -80,6 +134,12 @@ class FitRun:
         resume, validation_data, validation_fraction = c.resume, c.validation_data, \
             c.validation_fraction
         saved = self._load_checkpoint(resume) if resume is not None else None
+        if c.shuffle_seed is not None and saved is None and c.continue_training and \
+                c.shuffle_seed + net.epochs_trained_ + c.epochs >= 2 ** 32:
+            raise InputError(f"shuffle_seed + epochs must be < 2**32 (epoch i seeds NumPy with "
+                             f"shuffle_seed + i + 1); continuing from epoch "
+                             f"{net.epochs_trained_}, shuffle_seed = {c.shuffle_seed} with "
+                             f"epochs = {c.epochs} passes it")
 
         # ---- validation data
         X_val = Y_val = None
@@ -167,9 +227,11 @@ class FitRun:
         for cb in self.callbacks:
             if hasattr(cb, "on_fit_begin"):
                 cb.on_fit_begin(net)
+        self.Ws, self.bs = net.layer_arrays()  # on_fit_begin may have assigned parameters
         loop = self._loop_full_batch if self.mini_batch_size is None else \
             self._loop_mini_batches
         try:
+            net._fitting = True  # the parameters cannot be assigned (Network.parameters)
             with self.guard:
                 loop()
             net.stop_reason_ = net.stop_reason_ or "completed"
@@ -180,6 +242,7 @@ class FitRun:
             net.stop_reason_ = "nonfinite"
             raise
         finally:
+            net._fitting = False
             if self.bar is not None:
                 self.bar.close()
         if self.early_stopping and self.restore_best and train.best_params is not None:
@@ -225,7 +288,8 @@ class FitRun:
         args = (self.XT, self.YT, self.w, perms, lrs, keys, k0, n_steps, s, self.lambd,
                 self.probs, net.activations, net.loss, opt, opt.t, opt.state, self.Ws, self.bs)
         start = time.perf_counter()
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # The parameters, the optimiser's t and the step counter change together.
+        with self.guard.atomic(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.dropout_rng == "generator" and not dropout_off(self.probs):
                 rng, dims, probs, dtype = net.rng, net.layer_dims, self.probs, net.dtype
 
@@ -235,9 +299,9 @@ class FitRun:
                 res = engine.generic(self.ops, *args, masks=masks)
             else:
                 res = self.ops.fit_epochs(*args)
+            opt.t = res.t
+            net.train_state_.steps += res.steps
         self.pacer.observe(res.steps + res.status, time.perf_counter() - start)
-        opt.t = res.t
-        net.train_state_.steps += res.steps
         return res
 
     def _refused(self, res, epoch, batch, lr):
@@ -247,10 +311,9 @@ class FitRun:
             return
         where = f"epoch {epoch}" if self.mini_batch_size is None else \
             f"epoch {epoch}, mini-batch {batch}"
-        raise NonFiniteError(
-            f"{where}: the {res.what} is not finite (NaN or inf); training stopped and the model "
-            f"kept the parameters and optimiser state of the last good step — lower the "
-            f"learning rate (now {lr}), scale the inputs or use on_nonfinite='skip'")
+        net = self.net
+        raise NonFiniteError(refused_step(where, engine_what(res.what), lr, net.parameters, {},
+                                          net.dtype))
 
     def _loop_full_batch(self):
         """One step per epoch. Record ``e`` describes the parameters after ``e`` steps (the
@@ -422,8 +485,8 @@ class FitRun:
             unit = "epoch" if per_epoch else "iteration"
             print(f"Cost after {unit} {epoch}: {J}")
         for cb in self.callbacks:
-            fn = getattr(cb, "on_epoch_end", cb)
-            if fn(net, int(epoch), dict(logs)) is True:
+            fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
+            if fn is not None and fn(net, int(epoch), dict(logs)) is True:
                 stop = True
                 net.stop_reason_ = net.stop_reason_ or "callback"
         return stop

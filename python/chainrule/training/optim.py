@@ -34,6 +34,7 @@ import numbers
 
 import numpy as np
 
+from ..backends.compose import unsafe_update, update_is_safe
 from ..errors import InputError
 
 __all__ = ["Optimizer", "GradientDescent", "Momentum", "RMSprop", "Adam", "OPTIMIZERS",
@@ -117,9 +118,31 @@ class Optimizer(abc.ABC):
 
     uses_t = False
 
-    @abc.abstractmethod
     def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
-        """Apply one step in place to the lists ``Ws, bs`` (``Ws[l-1] = W[l]``)."""
+        """Apply one step in place to the lists ``Ws, bs`` (``Ws[l-1] = W[l]``) if it is safe.
+
+        The update-safety rule (:func:`chainrule.backends.compose.unsafe_update`): the new
+        parameters and the new state are computed as candidates first and committed only
+        when all are finite. Returns ``None`` when applied; otherwise what was not finite
+        (``"update of W1"``, ``"update of s_db2"``), with parameters, state and ``t`` as
+        they were.
+        """
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            new_params, new_state, t = self._candidates(Ws, bs, dWs, dbs, learning_rate)
+        bad = unsafe_update(None, (), list(new_params.items()) + list(new_state.items()))
+        if bad is not None:
+            return bad
+        for key, P, _ in self._pairs(Ws, bs, dWs, dbs):
+            P[...] = new_params[key]
+        for key, value in new_state.items():
+            self.state[key][...] = value
+        self.t = t
+        return None
+
+    @abc.abstractmethod
+    def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
+        """``(new parameters {W1: ...}, new state {v_dW1: ...}, new t)`` of one step, as new
+        arrays: nothing of the current parameters or state is touched."""
 
     def _pairs(self, Ws, bs, dWs, dbs):
         """``(key, param, grad)`` for every ``W[l]`` and ``b[l]``, in the order ``W1, b1, W2, ...``."""
@@ -135,7 +158,16 @@ class GradientDescent(Optimizer):
     fused_update = "sgd"
 
     def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
+        # The rule's gradient-descent form (update_is_safe), then the backend's fused update.
+        for key, P, dP in self._pairs(Ws, bs, dWs, dbs):
+            if not update_is_safe([P], [dP], learning_rate):
+                return f"gradient d{key}" if not np.isfinite(dP).all() else f"update of {key}"
         ops.sgd_update(Ws, bs, dWs, dbs, learning_rate)
+        return None
+
+    def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
+        return ({key: P - learning_rate * dP for key, P, dP in self._pairs(Ws, bs, dWs, dbs)},
+                {}, 0)
 
 
 class Momentum(Optimizer):
@@ -151,13 +183,13 @@ class Momentum(Optimizer):
     def get_config(self):
         return {"name": self.name, "beta": self.beta}
 
-    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
-        beta = self.beta
+    def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
+        beta, params, state = self.beta, {}, {}
         for key, P, dP in self._pairs(Ws, bs, dWs, dbs):
-            v = self.state[f"v_d{key}"]
-            v *= beta
+            v = self.state[f"v_d{key}"] * beta
             v += (1 - beta) * dP
-            P -= learning_rate * v
+            state[f"v_d{key}"], params[key] = v, P - learning_rate * v
+        return params, state, self.t
 
 
 class RMSprop(Optimizer):
@@ -176,14 +208,14 @@ class RMSprop(Optimizer):
         return {"name": self.name, "beta": self.beta, "epsilon": self.epsilon,
                 "eps_inside_sqrt": self.eps_inside_sqrt}
 
-    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
-        beta, eps = self.beta, self.epsilon
+    def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
+        beta, eps, params, state = self.beta, self.epsilon, {}, {}
         for key, P, dP in self._pairs(Ws, bs, dWs, dbs):
-            s = self.state[f"s_d{key}"]
-            s *= beta
+            s = self.state[f"s_d{key}"] * beta
             s += (1 - beta) * np.square(dP)
             denom = np.sqrt(s + eps) if self.eps_inside_sqrt else np.sqrt(s) + eps
-            P -= learning_rate * dP / denom
+            state[f"s_d{key}"], params[key] = s, P - learning_rate * dP / denom
+        return params, state, self.t
 
 
 class Adam(Optimizer):
@@ -210,19 +242,20 @@ class Adam(Optimizer):
         return {"name": self.name, "beta1": self.beta1, "beta2": self.beta2,
                 "epsilon": self.epsilon, "eps_inside_sqrt": self.eps_inside_sqrt}
 
-    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
-        self.t += 1
-        beta1, beta2, eps, t = self.beta1, self.beta2, self.epsilon, self.t
+    def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
+        t = self.t + 1
+        beta1, beta2, eps, params, state = self.beta1, self.beta2, self.epsilon, {}, {}
         for key, P, dP in self._pairs(Ws, bs, dWs, dbs):
-            v, s = self.state[f"v_d{key}"], self.state[f"s_d{key}"]
-            v *= beta1
+            v = self.state[f"v_d{key}"] * beta1
             v += (1 - beta1) * dP
-            s *= beta2
+            s = self.state[f"s_d{key}"] * beta2
             s += (1 - beta2) * np.square(dP)
             v_corrected = v / (1 - beta1 ** t)
             s_corrected = s / (1 - beta2 ** t)
             denom = np.sqrt(s_corrected + eps) if self.eps_inside_sqrt else np.sqrt(s_corrected) + eps
-            P -= learning_rate * v_corrected / denom
+            state[f"v_d{key}"], state[f"s_d{key}"] = v, s
+            params[key] = P - learning_rate * v_corrected / denom
+        return params, state, t
 
 
 OPTIMIZERS = {"gd": GradientDescent, "momentum": Momentum, "rmsprop": RMSprop, "adam": Adam}
@@ -246,8 +279,9 @@ def make_optimizer(optimizer="gd", **hyperparameters):
     if isinstance(optimizer, dict):
         config = dict(optimizer)
         return make_optimizer(config.pop("name", "gd"), **config, **hyperparameters)
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}, "
+                         f"an Optimizer or a dict with a 'name'")
     try:
         return OPTIMIZERS[optimizer](**hyperparameters)
     except TypeError as exc:

@@ -14,6 +14,7 @@ import json
 import numpy as np
 
 from .. import _validate as check
+from .._state_checks import validate_state
 from ..errors import InputError
 
 
@@ -80,6 +81,17 @@ class TrainState:
         return f"TrainState(epoch={self.epoch}, steps={self.steps}, skipped={self.skipped})"
 
 
+def history_up_to(history, epoch):
+    """``history`` without its records after ``epoch`` (a state restored to an earlier epoch
+    keeps the history that agrees with its counters). A list shorter than ``epoch``'s (a
+    metric recorded from some fit on) ends at the same last record."""
+    epochs = history.get("epoch", [])
+    drop = sum(1 for e in epochs if e > epoch)
+    if not drop:
+        return history
+    return {k: list(v[:max(0, len(v) - drop)]) for k, v in history.items()}
+
+
 def get_state(parameters, optimizer_state, train, rng):
     """The model state as ``{name: ndarray}`` copies (see ``Network.get_state``)."""
     state = {k: v.copy() for k, v in parameters.items()}
@@ -99,7 +111,12 @@ def get_state(parameters, optimizer_state, train, rng):
 def set_state(state, layer_dims, dtype):
     """Parse and check :func:`get_state`'s output; returns ``(parameters, optimizer_state,
     train, rng)`` (``train`` and ``rng`` are ``None`` without training state). Raises
-    ``InputError`` and changes nothing on error."""
+    ``InputError`` and changes nothing on error.
+
+    Every entry is checked first by the one state rule
+    (:func:`chainrule._state_checks.validate_state`: types, shapes, ranges, finiteness), as
+    :func:`chainrule.io.load` checks a file."""
+    state = validate_state(state, layer_dims, dtype)
     params = {k: v for k, v in state.items() if k[:1] in "Wb" and k[1:].isdigit()}
     params = check.parameters(params, layer_dims, dtype)
     opt = {k[4:]: np.asarray(v) for k, v in state.items() if k.startswith("opt/")}

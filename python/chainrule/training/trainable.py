@@ -47,6 +47,7 @@ class Trainable:
         self.parameters, self._optimizer, self._opt_pending = params, None, opt
         if train is not None:
             self.rng = rng
+            self.history_ = _state.history_up_to(self.history_, train.epoch)
         self.train_state_ = train
 
     @property

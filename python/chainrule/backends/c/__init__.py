@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+from ...errors import InputError
 from ..registry import declare_features
 from . import blas, plans, wrappers
 from .blas import blas_info, get_num_threads, set_blas_threshold, set_num_threads, use_blas
@@ -29,6 +30,28 @@ __all__ = ["CKernelError", "blas_info", "set_num_threads", "get_num_threads", "u
 
 declare_features("c", {"step:sgd", "loop:sgd", "dropout", "l2", "fit"})
 
-use_blas(os.environ.get("CHAINRULE_C_BLAS", "auto"))
-if os.environ.get("CHAINRULE_C_THREADS"):
-    set_num_threads(int(os.environ["CHAINRULE_C_THREADS"]))
+
+
+def _configure_from_environment():
+    """``CHAINRULE_C_BLAS`` and ``CHAINRULE_C_THREADS``; a bad value is an InputError that
+    names the variable and what it may be (the backend is then unavailable for that reason)."""
+    source = os.environ.get("CHAINRULE_C_BLAS", "auto")
+    try:
+        use_blas(source)
+    except (InputError, ImportError) as exc:
+        raise InputError(f"the environment variable CHAINRULE_C_BLAS={source!r} is not usable: "
+                         f"{exc} (unset, it means auto)") \
+            from exc
+    threads = os.environ.get("CHAINRULE_C_THREADS")
+    if threads:
+        try:
+            n = int(threads)
+            if n < 1:
+                raise ValueError(n)
+        except ValueError as exc:
+            raise InputError(f"the environment variable CHAINRULE_C_THREADS={threads!r} must "
+                             f"be an integer >= 1") from exc
+        set_num_threads(n)
+
+
+_configure_from_environment()

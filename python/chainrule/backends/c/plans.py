@@ -22,6 +22,7 @@ from ..engine import ChunkResult
 from ..engine import generic as generic_fit_epochs
 from ...training.optim import make_optimizer
 from ..compose import cost as _cost
+from ..compose import learning_rate_fits as _learning_rate_fits
 from ..compose import update_is_safe as _update_is_safe
 from ..registry import Ops, register
 from .wrappers import (STEP_FN, ShapeError, _array, _backward_into, _buf, _check_network,
@@ -340,6 +341,13 @@ def _run_plan(plan, X, Y, lr, lambd, compute_cost):
     return bool(plan.applied[0]), J
 
 
+def _lr_fits(lr, Ws):
+    """cr_train_step bounds the update in double but multiplies by lr in the parameters'
+    dtype: an lr past that dtype's maximum (inf there, and inf * 0 = NaN) takes the checked
+    path, where update_is_safe refuses it."""
+    return _learning_rate_fits(lr, Ws[0].dtype)
+
+
 @register("train_step", "c")
 def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
                compute_cost=False):
@@ -347,7 +355,7 @@ def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=
     call (cr_train_step) where the output's dZ[L] is A[L] - Y and there is no dropout."""
     lr, lambd = float(learning_rate), float(lambd)
     plan, X_c, Y_c = _plan(X, Y, Ws, bs, activations, loss, lambd, masks)
-    if plan is not None:
+    if plan is not None and _lr_fits(lr, Ws):
         return _run_plan(plan, X_c, Y_c, lr, lambd, compute_cost)
     dt, X, Ws, bs, codes, masks = _check_network(X, Ws, bs, activations, masks, update=True)
     Y = _check_Y(Y, dt, (Ws[-1].shape[0], X.shape[1]))
@@ -362,7 +370,7 @@ def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_step
     lr, lambd = float(learning_rate), float(lambd)
     costs = np.full(n_steps, np.nan)
     plan, X_c, Y_c = _plan(X, Y, Ws, bs, activations, loss, lambd, None)
-    if plan is not None:
+    if plan is not None and _lr_fits(lr, Ws):
         for i in range(n_steps):
             ok, costs[i] = _run_plan(plan, X_c, Y_c, lr, lambd,
                                      cost_every > 0 and i % cost_every == 0)
