@@ -17,9 +17,9 @@ class SignGD(optim.Optimizer):
 
     name = "signgd"
 
-    def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
-        for P, G in zip(Ws + bs, dWs + dbs):
-            P -= P.dtype.type(learning_rate) * np.sign(G)
+    def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
+        return ({key: P - P.dtype.type(learning_rate) * np.sign(dP)
+                 for key, P, dP in self._pairs(Ws, bs, dWs, dbs)}, {}, self.t)
 
 
 @pytest.fixture
