@@ -301,6 +301,9 @@ class FitRun:
                 res = self.ops.fit_epochs(*args)
             opt.t = res.t
             net.train_state_.steps += res.steps
+            # The epochs this call completed, counted with its steps (a second Ctrl-C raises
+            # at the block's end: the counters must already match the parameters).
+            net.train_state_.epoch = first + res.epoch
         self.pacer.observe(res.steps + res.status, time.perf_counter() - start)
         return res
 
