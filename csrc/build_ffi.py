@@ -20,6 +20,38 @@ def _cdef_text(path):
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
+
+def _openmp_flags():
+    """``-fopenmp`` where the compiler builds and links an OpenMP program with it (GCC, and
+    Clang with libomp), else none: the engine then runs on one thread. ``CHAINRULE_OPENMP=0``
+    builds without it."""
+    if os.environ.get("CHAINRULE_OPENMP", "1").strip() in ("0", "no", "off", "false"):
+        return []
+    import shutil
+    import subprocess
+    import sysconfig
+    import tempfile
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    if not shutil.which(cc[0]):
+        return []
+    program = ("#include <omp.h>\nint main(void) { int n = 0;\n"
+               "#pragma omp parallel reduction(+ : n)\nn += 1;\n"
+               "return n < 1 || omp_get_max_threads() < 1; }\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe.c")
+        with open(source, "w") as f:
+            f.write(program)
+        try:
+            done = subprocess.run([*cc, "-fopenmp", source, "-o", os.path.join(tmp, "probe")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return []
+    return ["-fopenmp"] if done.returncode == 0 else []
+
+
+OPENMP = _openmp_flags()
+
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_text(os.path.join(HERE, "dense.h")))
 # The training engine; train.c is compiled as part of dense.c (it #includes it at its end).
@@ -36,7 +68,9 @@ ffibuilder.set_source(
     # between two computed values may compute both (the loops of sigmoid, tanh and the
     # maxima vectorise; the results are unchanged); no -ffast-math, which would reorder
     # sums and drop NaN checks.
-    extra_compile_args=["-O3", "-std=c99", "-fno-math-errno", "-fno-trapping-math"],
+    # -fopenmp (where the compiler has it): the engine's parallel parts (train.c, "threads").
+    extra_compile_args=["-O3", "-std=c99", "-fno-math-errno", "-fno-trapping-math", *OPENMP],
+    extra_link_args=OPENMP,
     optional=True,
 )
 

@@ -9,6 +9,71 @@
 #include "train.h"
 #include "philox.h"
 
+/* ------------------------------------------------------------------------- threads
+ * With OpenMP (build_ffi.py adds -fopenmp where the compiler has it) the engine splits each
+ * mini-batch step over config->n_threads threads: the gather and the forward/backward
+ * products by rows of the batch (or by columns of dW), the activations by rows, the update by
+ * ranges of each parameter. Every part calls the single-threaded kernels on its share, so the
+ * BLAS must run one thread per call meanwhile (the Python side limits it). A region runs on
+ * one thread below CR_PAR_MIN_MACS multiply-adds (products) or CR_PAR_MIN_ENTRIES entries
+ * (element-wise passes): there the fork and join (about a microsecond) outweighs the half of
+ * the work saved. Maxima and the finiteness flags combine exactly, so the update's decision
+ * and its numbers do not depend on the threads; a split product may round differently from
+ * the whole one (within the dtype's tolerance). */
+#ifdef _OPENMP
+#include <omp.h>
+int cr_openmp(void) { return 1; }
+static double cr_now(void) { return omp_get_wtime(); } /* seconds, monotonic */
+#else
+static int omp_get_thread_num(void) { return 0; }
+static int omp_get_num_threads(void) { return 1; }
+int cr_openmp(void) { return 0; }
+static double cr_now(void) { return 0; } /* no clock: max_seconds is not checked */
+#endif
+
+/* The cut-offs (cr_set_parallel_thresholds; the tests set 0 to split every region). */
+static double cr_par_min_macs = 262144.0, cr_par_min_entries = 32768.0;
+#define CR_PAR_MIN_MACS cr_par_min_macs
+#define CR_PAR_MIN_ENTRIES cr_par_min_entries
+#define CR_MAX_THREADS 256
+
+int cr_set_parallel_thresholds(double macs, double entries)
+{
+    if (!(macs >= 0) || !(entries >= 0)) return CR_BAD_SIZE;
+    cr_par_min_macs = macs;
+    cr_par_min_entries = entries;
+    return CR_OK;
+}
+
+void cr_get_parallel_thresholds(double *macs, double *entries)
+{
+    if (macs) *macs = cr_par_min_macs;
+    if (entries) *entries = cr_par_min_entries;
+}
+
+/* The threads for a region of `work` units: nt from the config (at most CR_MAX_THREADS), or
+ * 1 below min_work. */
+static int cr_threads_for(int nt, double work, double min_work)
+{
+#ifdef _OPENMP
+    if (nt <= 1 || work < min_work) return 1;
+    return nt > CR_MAX_THREADS ? CR_MAX_THREADS : nt;
+#else
+    (void)nt, (void)work, (void)min_work;
+    return 1;
+#endif
+}
+
+/* Part t of T of [0, n): contiguous, in whole blocks of `align` (the last part takes the
+ * rest), so that the parts of a vector start on a cache line. */
+static void cr_part(i64 n, int t, int T, i64 align, i64 *lo, i64 *hi)
+{
+    const i64 blocks = (n + align - 1) / align;
+    i64 a = blocks * t / T * align, b = blocks * (t + 1) / T * align;
+    *lo = a < n ? a : n;
+    *hi = b < n ? b : n;
+}
+
 int cr_philox4x32_10(const unsigned int *counter, const unsigned int *key, unsigned int *out)
 {
     if (!counter || !key || !out) return CR_MISSING_BUFFER;

@@ -61,6 +61,10 @@ struct cr_fit_config {
     double beta1, beta2;          /* adam */
     double epsilon;               /* rmsprop / adam */
     int eps_inside_sqrt;          /* 1: sqrt(s + eps), 0: sqrt(s) + eps */
+    int n_threads;                /* threads of the engine's parallel parts (<= 1: one); the
+                                   * BLAS it calls must then run single-threaded */
+    double max_seconds;           /* > 0: return after the first step that ends this long
+                                   * after the call began (with OpenMP; else not checked) */
 };
 
 /* Where a chunk ended. */
@@ -74,6 +78,14 @@ struct cr_fit_result {
     int bias;          /* 1: it was b (db, or the state of b), 0: W */
     int state;         /* for CR_NONFINITE_STATE: 's' or 'v' (the optimiser's s or v) */
 };
+
+/* 1 if the engine was compiled with OpenMP (n_threads > 1 can run in parallel), else 0. */
+int cr_openmp(void);
+
+/* Below these many multiply-adds (a product) or entries (an element-wise pass) a part of a
+ * step runs on one thread (defaults 262144 and 32768); CR_BAD_SIZE for a negative or NaN. */
+int cr_set_parallel_thresholds(double macs, double entries);
+void cr_get_parallel_thresholds(double *macs, double *entries);
 
 /* Philox4x32-10 (Salmon et al. 2011, Random123's philox4x32 with 10 rounds). */
 int cr_philox4x32_10(const unsigned int *counter, const unsigned int *key, unsigned int *out);
@@ -92,9 +104,10 @@ int cr_dropout_mask_f32(unsigned long long key, long long layer, long long batch
  * masks and gradients of one batch of mini_batch_size examples: no allocation per step. */
 long long cr_fit_workspace_bytes(const struct cr_fit_config *config, int real_bytes);
 
-/* n_steps training steps from batch k0 of epoch 0 of the chunk, over epochs 0 .. n_epochs-1:
- * epoch e uses perms + e m (NULL: identity), learning rate lrs[e] (any value: a rate that
- * makes a new parameter non-finite refuses the step), dropout key keys[e].
+/* n_steps training steps (fewer when config->max_seconds ran out) from batch k0 of epoch 0
+ * of the chunk, over epochs 0 .. n_epochs-1: epoch e uses perms + e m (NULL: identity),
+ * learning rate lrs[e] (any value: a rate that makes a new parameter non-finite refuses the
+ * step), dropout key keys[e].
  * Batch k of an epoch = examples order[k s : (k+1) s] (the last one smaller).
  * w (m,) example weights or NULL. W[l], b[l] (l = 0 .. L-1) updated in place; v_W, v_b
  * (momentum, adam) and s_W, s_b (rmsprop, adam) the optimiser state in the shapes of W, b

@@ -97,6 +97,32 @@ CR_CLONES static void CR_NAME(gemm_rows)(char ta, char tb, i64 M, i64 N, i64 K, 
     }
 }
 
+/* gemm_rows on nt threads (train.c, "threads"): C split along M (rows) or N (columns),
+ * whichever is larger, each part one gemm_rows call over the whole of K. */
+static void CR_NAME(gemm_par)(int nt, char ta, char tb, i64 M, i64 N, i64 K, REAL alpha,
+                              const REAL *A, i64 lda, const REAL *B, i64 ldb, REAL beta,
+                              REAL *C, i64 ldc)
+{
+    nt = cr_threads_for(nt, (double)M * (double)N * (double)K, CR_PAR_MIN_MACS);
+    if (nt == 1) {
+        CR_NAME(gemm_rows)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const int by_rows = M >= N;
+#pragma omp parallel num_threads(nt)
+    {
+        i64 lo, hi;
+        cr_part(by_rows ? M : N, omp_get_thread_num(), omp_get_num_threads(), by_rows ? 1 : 16,
+                &lo, &hi);
+        if (hi > lo && by_rows) /* rows lo..hi of op(A) and C */
+            CR_NAME(gemm_rows)(ta, tb, hi - lo, N, K, alpha, ta == 'N' ? A + lo * lda : A + lo,
+                               lda, B, ldb, beta, C + lo * ldc, ldc);
+        else if (hi > lo) /* columns lo..hi of op(B) and C */
+            CR_NAME(gemm_rows)(ta, tb, M, hi - lo, K, alpha, A, lda,
+                               tb == 'N' ? B + lo : B + lo * ldb, ldb, beta, C + lo, ldc);
+    }
+}
+
 /* ------------------------------------------------------------------------- dropout */
 
 /* The scaled mask of one hidden layer for one batch: entry (unit i, position j) with
@@ -197,6 +223,68 @@ CR_CLONES static void CR_NAME(bias_activation_rows)(const REAL *b, int activatio
     if (activation == CR_SOFTMAX) CR_NAME(softmax_rows)(Z, A, n, mb);
 }
 
+/* bias_activation_rows on nt threads, by rows of the batch. */
+static void CR_NAME(bias_activation_par)(int nt, const REAL *b, int activation, REAL alpha,
+                                         const REAL *D, REAL *Z, REAL *A, i64 n, i64 mb)
+{
+    nt = cr_threads_for(nt, (double)n * (double)mb, CR_PAR_MIN_ENTRIES);
+    if (nt == 1) {
+        CR_NAME(bias_activation_rows)(b, activation, alpha, D, Z, A, n, mb);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        i64 lo, hi;
+        cr_part(mb, omp_get_thread_num(), omp_get_num_threads(), 1, &lo, &hi);
+        if (hi > lo)
+            CR_NAME(bias_activation_rows)(b, activation, alpha, D ? D + lo * n : NULL, Z + lo * n,
+                                          A + lo * n, n, hi - lo);
+    }
+}
+
+/* One layer's forward on nt threads: Z^T = A_prev^T W^T, then Z += b, A = g(Z) (* D). Split
+ * by rows of the batch, each thread its rows of both (one region), when the product splits
+ * by rows; else the product and the activation each split their own way. */
+static void CR_NAME(forward_par)(int nt, const REAL *A_prev, const REAL *W, const REAL *b,
+                                 int activation, REAL alpha, const REAL *D, REAL *Z, REAL *A,
+                                 i64 n, i64 n_prev, i64 mb)
+{
+    const int ng = cr_threads_for(nt, (double)mb * (double)n * (double)n_prev, CR_PAR_MIN_MACS);
+    if (ng == 1 || mb < n) {
+        CR_NAME(gemm_par)(nt, 'N', 'T', mb, n, n_prev, 1, A_prev, n_prev, W, n_prev, 0, Z, n);
+        CR_NAME(bias_activation_par)(nt, b, activation, alpha, D, Z, A, n, mb);
+        return;
+    }
+#pragma omp parallel num_threads(ng)
+    {
+        i64 lo, hi;
+        cr_part(mb, omp_get_thread_num(), omp_get_num_threads(), 1, &lo, &hi);
+        if (hi > lo) {
+            CR_NAME(gemm_rows)('N', 'T', hi - lo, n, n_prev, 1, A_prev + lo * n_prev, n_prev, W,
+                               n_prev, 0, Z + lo * n, n);
+            CR_NAME(bias_activation_rows)(b, activation, alpha, D ? D + lo * n : NULL,
+                                          Z + lo * n, A + lo * n, n, hi - lo);
+        }
+    }
+}
+
+/* dst *= (mask) g'(Z) on nt threads, by ranges of the size entries: times_gprime with mask
+ * D (dst = src), or times_gprime_from_a with A. */
+static void CR_NAME(gprime_par)(int nt, int activation, REAL alpha, const REAL *Z,
+                                const REAL *A, const REAL *D, REAL *dst, i64 size)
+{
+    nt = cr_threads_for(nt, (double)size, CR_PAR_MIN_ENTRIES);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        i64 lo, hi;
+        cr_part(size, omp_get_thread_num(), omp_get_num_threads(), 16, &lo, &hi);
+        if (hi > lo && D)
+            CR_NAME(times_gprime)(activation, alpha, Z + lo, dst + lo, D + lo, dst + lo, hi - lo);
+        else if (hi > lo)
+            CR_NAME(times_gprime_from_a)(activation, alpha, Z + lo, A + lo, dst + lo, hi - lo);
+    }
+}
+
 /* ------------------------------------------------------------------------- cost, dZ[L] */
 
 static REAL CR_NAME(clip)(REAL a)
@@ -269,6 +357,83 @@ static void CR_NAME(output_delta_rows)(int output, REAL alpha, int loss, const R
         REAL dot = 0;
         for (i64 i = 0; i < n; ++i) dot += a[i] * d[i];
         for (i64 i = 0; i < n; ++i) d[i] = a[i] * (d[i] - dot);
+    }
+}
+
+/* The columns lo..hi of dW = scale dZ^T^T A_prev^T + l2 W (rows lo..hi with by_rows), and
+ * db[dlo..dhi] = scale sum_k dZ[k, :]. */
+static void CR_NAME(gradients_part)(const REAL *dZ, const REAL *A_prev, const REAL *W,
+                                    REAL scale, REAL l2, REAL *dW, REAL *db, i64 n, i64 n_prev,
+                                    i64 mb, int by_rows, i64 lo, i64 hi, i64 dlo, i64 dhi)
+{
+    if (hi > lo) {
+        const i64 r0 = by_rows ? lo : 0, r1 = by_rows ? hi : n;
+        const i64 c0 = by_rows ? 0 : lo, c1 = by_rows ? n_prev : hi;
+        if (l2 != 0)
+            for (i64 i = r0; i < r1; ++i)
+                for (i64 j = c0; j < c1; ++j) dW[i * n_prev + j] = l2 * W[i * n_prev + j];
+        CR_NAME(gemm_rows)('T', 'N', r1 - r0, c1 - c0, mb, scale, dZ + r0, n, A_prev + c0,
+                           n_prev, l2 != 0 ? 1 : 0, dW + r0 * n_prev + c0, n_prev);
+    }
+    if (dhi > dlo) {
+        for (i64 i = dlo; i < dhi; ++i) db[i] = 0;
+        for (i64 r = 0; r < mb; ++r) {
+            const REAL *d = dZ + r * n;
+            for (i64 i = dlo; i < dhi; ++i) db[i] += d[i];
+        }
+        for (i64 i = dlo; i < dhi; ++i) db[i] = scale * db[i];
+    }
+}
+
+/* A layer's dW and db on nt threads (one region): dW split along its rows or columns,
+ * whichever are more, db along its rows. */
+static void CR_NAME(gradients_par)(int nt, const REAL *dZ, const REAL *A_prev, const REAL *W,
+                                   REAL scale, REAL l2, REAL *dW, REAL *db, i64 n, i64 n_prev,
+                                   i64 mb)
+{
+    nt = cr_threads_for(nt, (double)n * (double)n_prev * (double)mb, CR_PAR_MIN_MACS);
+    const int by_rows = n >= n_prev;
+    if (nt == 1) {
+        CR_NAME(gradients_part)(dZ, A_prev, W, scale, l2, dW, db, n, n_prev, mb, 1, 0, n, 0, n);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        i64 lo, hi, dlo, dhi;
+        cr_part(by_rows ? n : n_prev, t, T, by_rows ? 1 : 16, &lo, &hi);
+        cr_part(n, t, T, 16, &dlo, &dhi);
+        CR_NAME(gradients_part)(dZ, A_prev, W, scale, l2, dW, db, n, n_prev, mb, by_rows, lo,
+                                hi, dlo, dhi);
+    }
+}
+
+/* dZ[l-1] = (dZ W) * (D) g'(Z[l-1]) on nt threads, by rows of the batch in one region when
+ * the product splits by rows. */
+static void CR_NAME(delta_par)(int nt, const REAL *dZ, const REAL *W, int activation,
+                               REAL alpha, const REAL *Z_prev, const REAL *A_prev,
+                               const REAL *D, REAL *dA, i64 n, i64 n_prev, i64 mb)
+{
+    const int ng = cr_threads_for(nt, (double)mb * (double)n * (double)n_prev, CR_PAR_MIN_MACS);
+    if (ng == 1 || mb < n_prev) {
+        CR_NAME(gemm_par)(nt, 'N', 'N', mb, n_prev, n, 1, dZ, n, W, n_prev, 0, dA, n_prev);
+        CR_NAME(gprime_par)(nt, activation, alpha, Z_prev, A_prev, D, dA, n_prev * mb);
+        return;
+    }
+#pragma omp parallel num_threads(ng)
+    {
+        i64 lo, hi;
+        cr_part(mb, omp_get_thread_num(), omp_get_num_threads(), 1, &lo, &hi);
+        if (hi > lo) {
+            const i64 q = lo * n_prev, size = (hi - lo) * n_prev;
+            CR_NAME(gemm_rows)('N', 'N', hi - lo, n_prev, n, 1, dZ + lo * n, n, W, n_prev, 0,
+                               dA + q, n_prev);
+            if (D)
+                CR_NAME(times_gprime)(activation, alpha, Z_prev + q, dA + q, D + q, dA + q, size);
+            else
+                CR_NAME(times_gprime_from_a)(activation, alpha, Z_prev + q, A_prev + q, dA + q,
+                                             size);
+        }
     }
 }
 
@@ -422,6 +587,62 @@ CR_CLONES static int CR_NAME(opt_pass)(const CR_NAME(opt) *o, REAL *P, const REA
     return 0;
 }
 
+/* The larger of two maxima of opt_pass / max_abs_nan, NaN if either is NaN. */
+static double CR_NAME(max_or_nan)(double a, double b)
+{
+    if (a != a || b != b) return (double)NAN;
+    return a > b ? a : b;
+}
+
+/* opt_pass on nt threads, by ranges of the size entries: the flags or'ed, the maxima
+ * combined (exactly: the result does not depend on the threads). */
+static int CR_NAME(opt_pass_par)(int nt, const CR_NAME(opt) *o, REAL *P, const REAL *g,
+                                 REAL *v, REAL *s, i64 size, int commit, double *mx)
+{
+    /* an entry of RMSprop or Adam (a square root and a division) costs several of gd's */
+    const double cost = o->kind == CR_GD ? 1 : o->kind == CR_MOMENTUM ? 2 : 8;
+    nt = cr_threads_for(nt, (double)size * cost, CR_PAR_MIN_ENTRIES);
+    if (nt == 1) return CR_NAME(opt_pass)(o, P, g, v, s, size, commit, mx);
+    double part[CR_MAX_THREADS][3];
+    int flags = 0;
+    for (int t = 0; t < nt; ++t) part[t][0] = part[t][1] = part[t][2] = 0;
+#pragma omp parallel num_threads(nt) reduction(| : flags)
+    {
+        const int t = omp_get_thread_num();
+        i64 lo, hi;
+        cr_part(size, t, omp_get_num_threads(), 16, &lo, &hi);
+        if (hi > lo)
+            flags |= CR_NAME(opt_pass)(o, P + lo, g + lo, v ? v + lo : NULL, s ? s + lo : NULL,
+                                       hi - lo, commit, part[t]);
+    }
+    if (commit)
+        for (int h = 0; h < 3; ++h) {
+            double best = 0;
+            for (int t = 0; t < nt; ++t) best = CR_NAME(max_or_nan)(best, part[t][h]);
+            mx[h] = best;
+        }
+    return flags;
+}
+
+/* max_abs_nan on nt threads. */
+static double CR_NAME(max_abs_nan_par)(int nt, const REAL *x, i64 size)
+{
+    nt = cr_threads_for(nt, (double)size, CR_PAR_MIN_ENTRIES);
+    if (nt == 1) return CR_NAME(max_abs_nan)(x, size);
+    double part[CR_MAX_THREADS];
+    for (int t = 0; t < nt; ++t) part[t] = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num();
+        i64 lo, hi;
+        cr_part(size, t, omp_get_num_threads(), 16, &lo, &hi);
+        if (hi > lo) part[t] = CR_NAME(max_abs_nan)(x + lo, hi - lo);
+    }
+    double best = 0;
+    for (int t = 0; t < nt; ++t) best = CR_NAME(max_or_nan)(best, part[t]);
+    return best;
+}
+
 /* max |x[k]| as a double: NaN if an x[k] is NaN or, with nonneg, below zero. */
 CR_CLONES static double CR_NAME(max_abs_or_nan)(const REAL *x, i64 size, int nonneg)
 {
@@ -451,12 +672,12 @@ CR_CLONES static double CR_NAME(max_abs_or_nan)(const REAL *x, i64 size, int non
  * and opt_pass checks every candidate. So the decision is the exact rule's, at the cost of
  * one scan of the gradient instead of a pass with Adam's square root and division (the
  * maxima of P, v, s come from the previous commit). */
-static int CR_NAME(update_bound_ok)(const CR_NAME(opt) *o, const double *mx, const REAL *g,
-                                    i64 size)
+static int CR_NAME(update_bound_ok)(int nt, const CR_NAME(opt) *o, const double *mx,
+                                    const REAL *g, i64 size)
 {
     /* |lr|: a rate < 0 is applied as given; an infinite or NaN rate fails every test */
     const double limit = (double)REAL_MAX / 4, lr = fabs((double)o->lr), eps = (double)o->eps;
-    const double Mp = mx[0], Mv = mx[1], Ms = mx[2], Mg = CR_NAME(max_abs_nan)(g, size);
+    const double Mp = mx[0], Mv = mx[1], Ms = mx[2], Mg = CR_NAME(max_abs_nan_par)(nt, g, size);
     if (!(Mp < limit && Mg < limit && lr * Mg < limit)) return 0;
     const double denom_min = o->inside ? sqrt(eps) : eps;
     switch (o->kind) {
@@ -599,6 +820,7 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
     }
 
     const long long *dims = c->dims;
+    const int nt = c->n_threads > 1 ? c->n_threads : 1;
     const int output = c->activation[L - 1];
     const double lambd = c->lambd;
     CR_NAME(opt) o;
@@ -619,6 +841,7 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
     result->bias = 0;
     result->state = 0;
     i64 e = 0, k = k0;
+    const double deadline = c->max_seconds > 0 && cr_openmp() ? cr_now() + c->max_seconds : 0;
     while (result->steps < n_steps) {
         if (k == n_batches) {
             k = 0;
@@ -634,6 +857,8 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             for (i64 r = 0; r < mb; ++r)
                 if (idx[r] < 0 || idx[r] >= m) return CR_BAD_INDEX;
             const i64 row_bytes = n0 * (i64)sizeof(REAL);
+            const int n_gather = cr_threads_for(nt, (double)mb * (double)n0, CR_PAR_MIN_ENTRIES);
+#pragma omp parallel for num_threads(n_gather) schedule(static) if (n_gather > 1)
             for (i64 r = 0; r < mb; ++r) {
                 const long long q = idx[r];
 #if defined(__GNUC__)
@@ -668,10 +893,8 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                 CR_NAME(dropout_fill)((uint64_t)keys[e], (uint32_t)(l + 1), (uint32_t)k,
                                       c->keep_prob[l], D, n, mb, 1, n);
             }
-            CR_NAME(gemm_rows)('N', 'T', mb, n, n_prev, 1, A_prev, n_prev, W[l], n_prev, 0,
-                               ws.Z[l], n);
-            CR_NAME(bias_activation_rows)(b[l], c->activation[l], (REAL)c->alpha[l], D,
-                                          ws.Z[l], ws.A[l], n, mb);
+            CR_NAME(forward_par)(nt, A_prev, W[l], b[l], c->activation[l], (REAL)c->alpha[l], D,
+                                 ws.Z[l], ws.A[l], n, n_prev, mb);
         }
 
         /* ---- the cost J_b = (1 / sum w) sum_k w_k L_k + lambd / (2 sum w) sum_l |W[l]|^2 */
@@ -724,30 +947,12 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             const i64 n = dims[l + 1], n_prev = dims[l];
             const REAL *A_prev = l ? ws.A[l - 1] : X0;
             REAL *dZ = ws.dZ[l], *dW = ws.dW[l], *db = ws.db[l];
-            REAL beta = 0;
-            if (l2 != 0) {
-                for (i64 q = 0; q < n * n_prev; ++q) dW[q] = l2 * W[l][q];
-                beta = 1;
-            }
-            CR_NAME(gemm_rows)('T', 'N', n, n_prev, mb, scale, dZ, n, A_prev, n_prev, beta, dW,
-                               n_prev);
-            for (i64 i = 0; i < n; ++i) db[i] = 0;
-            for (i64 r = 0; r < mb; ++r) {
-                const REAL *d = dZ + r * n;
-                for (i64 i = 0; i < n; ++i) db[i] += d[i];
-            }
-            for (i64 i = 0; i < n; ++i) db[i] = scale * db[i];
+            CR_NAME(gradients_par)(nt, dZ, A_prev, W[l], scale, l2, dW, db, n, n_prev, mb);
             if (l == 0) break;
-            REAL *dA = ws.dZ[l - 1];
-            CR_NAME(gemm_rows)('N', 'N', mb, n_prev, n, 1, dZ, n, W[l], n_prev, 0, dA, n_prev);
-            const int act = c->activation[l - 1];
-            const REAL alpha = (REAL)c->alpha[l - 1];
-            if (ws.D[l - 1] && dropout && c->keep_prob[l - 1] < 1)
-                CR_NAME(times_gprime)(act, alpha, ws.Z[l - 1], dA, ws.D[l - 1], dA,
-                                      n_prev * mb);
-            else
-                CR_NAME(times_gprime_from_a)(act, alpha, ws.Z[l - 1], ws.A[l - 1], dA,
-                                             n_prev * mb);
+            const int masked = ws.D[l - 1] && dropout && c->keep_prob[l - 1] < 1;
+            CR_NAME(delta_par)(nt, dZ, W[l], c->activation[l - 1], (REAL)c->alpha[l - 1],
+                               ws.Z[l - 1], ws.A[l - 1], masked ? ws.D[l - 1] : NULL,
+                               ws.dZ[l - 1], n, n_prev, mb);
         }
 
         /* ---- the update-safety rule: every candidate checked before anything is written */
@@ -762,10 +967,11 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             const i64 n = dims[l + 1], n_prev = dims[l];
             REAL *vW = has_v ? v_W[l] : NULL, *sW = has_s ? s_W[l] : NULL;
             REAL *vb = has_v ? v_b[l] : NULL, *sb = has_s ? s_b[l] : NULL;
-            if (!CR_NAME(update_bound_ok)(&o, ws.maxima + 6 * l, ws.dW[l], n * n_prev))
-                unsafe = CR_NAME(opt_pass)(&o, W[l], ws.dW[l], vW, sW, n * n_prev, 0, NULL);
-            if (!unsafe && !CR_NAME(update_bound_ok)(&o, ws.maxima + 6 * l + 3, ws.db[l], n))
-                unsafe = CR_NAME(opt_pass)(&o, b[l], ws.db[l], vb, sb, n, 0, NULL);
+            if (!CR_NAME(update_bound_ok)(nt, &o, ws.maxima + 6 * l, ws.dW[l], n * n_prev))
+                unsafe = CR_NAME(opt_pass_par)(nt, &o, W[l], ws.dW[l], vW, sW, n * n_prev, 0,
+                                               NULL);
+            if (!unsafe && !CR_NAME(update_bound_ok)(nt, &o, ws.maxima + 6 * l + 3, ws.db[l], n))
+                unsafe = CR_NAME(opt_pass_par)(nt, &o, b[l], ws.db[l], vb, sb, n, 0, NULL);
         }
         if (unsafe) {
             result->refused = 1;
@@ -774,10 +980,10 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         }
         for (i64 l = 0; l < L; ++l) {
             const i64 n = dims[l + 1], n_prev = dims[l];
-            CR_NAME(opt_pass)(&o, W[l], ws.dW[l], has_v ? v_W[l] : NULL, has_s ? s_W[l] : NULL,
-                              n * n_prev, 1, ws.maxima + 6 * l);
-            CR_NAME(opt_pass)(&o, b[l], ws.db[l], has_v ? v_b[l] : NULL, has_s ? s_b[l] : NULL,
-                              n, 1, ws.maxima + 6 * l + 3);
+            CR_NAME(opt_pass_par)(nt, &o, W[l], ws.dW[l], has_v ? v_W[l] : NULL,
+                                  has_s ? s_W[l] : NULL, n * n_prev, 1, ws.maxima + 6 * l);
+            CR_NAME(opt_pass_par)(nt, &o, b[l], ws.db[l], has_v ? v_b[l] : NULL,
+                                  has_s ? s_b[l] : NULL, n, 1, ws.maxima + 6 * l + 3);
         }
         if (kind == CR_ADAM) ++*t;
         cost_sum[e] += J * sw;
@@ -785,6 +991,7 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         if (correct) correct[e] += right;
         ++result->steps;
         ++k;
+        if (deadline > 0 && cr_now() >= deadline) break;
     }
     if (k == n_batches && !result->refused) {
         k = 0;

@@ -367,3 +367,53 @@ def test_fit_epochs_matches_reference(backend, dtype, output, loss, optimizer):
     np.testing.assert_allclose(actual.cost_sum, expected.cost_sum,
                                rtol=1e-4 if dtype == np.float32 else 1e-9)
     np.testing.assert_array_equal(actual.correct, expected.correct)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_fit_session_matches_reference(backend, dtype, optimizer):
+    """fit_epochs calls inside the backend's fit_session (a fit's whole run, entered twice:
+    sessions nest) end where the reference does, and the session leaves the BLAS pools as
+    it found them."""
+    from threadpoolctl import threadpool_info
+
+    from chainrule.backends.engine import fit_epochs
+    from chainrule.optim import make_optimizer
+
+    def pools():
+        return sorted((i["filepath"], i["num_threads"]) for i in threadpool_info())
+
+    X, Y, Ws0, bs0, acts = _network([3, 5, 4, 2], ("softmax", 0.0), "categorical_crossentropy",
+                                    11, dtype, ("relu", 0.0))
+    perms = np.stack([np.random.default_rng(2).permutation(11) for _ in range(3)])
+    lrs, keys = np.array([0.05, 0.03, 0.02]), np.zeros(3, dtype=np.int64)
+    XT, YT = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    before = pools()
+    ops = Ops(backend)
+    results = []
+    for session in (None, ops.fit_session):
+        Ws, bs = [W.copy() for W in Ws0], [b.copy() for b in bs0]
+        opt = make_optimizer(optimizer)
+        opt.reset(_params(Ws, bs))
+        args = (XT, YT, None, perms, lrs, keys, 0, 9, 4, 0.0, [1.0, 1.0], acts,
+                "categorical_crossentropy", opt, 0, opt.state, Ws, bs)
+        if session is None:
+            res = fit_epochs(*args)
+        else:
+            with session(), session():
+                res = ops.fit_epochs(*args)
+                while res.steps < 9:  # a call may stop early (the C engine's time limit)
+                    more = ops.fit_epochs(XT, YT, None, perms[res.epoch:], lrs[res.epoch:],
+                                          keys[res.epoch:], res.batch, 9 - res.steps, 4, 0.0,
+                                          [1.0, 1.0], acts, "categorical_crossentropy", opt, res.t,
+                                          opt.state, Ws, bs)
+                    res = res._replace(steps=res.steps + more.steps, t=more.t,
+                                       epoch=res.epoch + more.epoch, batch=more.batch)
+        results.append((res, _params(Ws, bs), opt.state))
+    (expected, p_expected, s_expected), (actual, p_actual, s_actual) = results
+    assert (actual.steps, actual.t) == (expected.steps, expected.t) == \
+        (9, 9 * (optimizer == "adam"))
+    for key, value in p_expected.items():
+        assert_close(p_actual[key], value, dtype, key)
+    for key, value in s_expected.items():
+        assert_close(s_actual[key], value, dtype, key)
+    assert pools() == before

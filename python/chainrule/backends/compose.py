@@ -7,6 +7,8 @@ they are tested against. :func:`update_is_safe` is the one rule of when a step m
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 
 import numpy as np
@@ -149,6 +151,11 @@ def train_loop(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n
     return n_steps, costs
 
 
+def fit_session(ops):
+    """The context of a whole fit: nothing to set up for a backend that registers none."""
+    return contextlib.nullcontext()
+
+
 # op name -> composition (the registry's fallback for every backend)
 GENERIC = {
     "forward": forward,
@@ -158,4 +165,5 @@ GENERIC = {
     "train_step": train_step,
     "train_loop": train_loop,
     "fit_epochs": engine.generic,
+    "fit_session": fit_session,
 }

@@ -47,7 +47,8 @@ class ChunkResult(NamedTuple):
     """What one :func:`fit_epochs` call did.
 
     ``steps``: steps applied. ``status``: 0 all ``n_steps`` done (or the chunk's epochs ran
-    out), 1 a step was refused (non-finite). ``epoch, batch``: the chunk epoch and batch
+    out, or a compiled call's time limit: the C engine inside a fit session may stop early,
+    and the caller continues from ``epoch, batch``), 1 a step was refused (non-finite). ``epoch, batch``: the chunk epoch and batch
     index of the next step to run (the refused one when ``status == 1``). ``what``: on
     refusal, what was non-finite (e.g. ``"gradient dW2"``), else ``""``. ``t``: the
     optimiser's step counter after the call. ``cost_sum, weight_sum`` (E,) float64:

@@ -67,6 +67,11 @@ activations, loss, optimizer, t, state, Ws, bs) -> ChunkResult``
     is, ``t`` and per chunk epoch ``Σ_b J_b Σw_b``, ``Σ_b Σw_b`` and the correct predictions
     of the batches (see :class:`~chainrule.backends.engine.ChunkResult`).
 
+``fit_session() -> context manager``
+    entered once around a whole fit (generic: nothing). The C backend decides there how many
+    threads its engine splits the steps over and keeps the BLAS at one thread per call for
+    the whole fit (see :func:`chainrule.backends.c.blas.engine_session`).
+
 Features
 --------
 Each backend declares what it supports (:func:`declare_features`, checked against
@@ -96,7 +101,7 @@ from . import auto, compose
 BACKENDS = ("numpy", "numba", "c")
 LAYER_OPS = ("dense_forward", "dense_backward")
 NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "train_step", "train_loop",
-               "fit_epochs")
+               "fit_epochs", "fit_session")
 ALL_OPS = LAYER_OPS + NETWORK_OPS
 
 # What a backend can declare it supports (``declare_features``); training asks for these,

@@ -232,7 +232,7 @@ class FitRun:
             self._loop_mini_batches
         try:
             net._fitting = True  # the parameters cannot be assigned (Network.parameters)
-            with self.guard:
+            with self.guard, self.ops.fit_session():
                 loop()
             net.stop_reason_ = net.stop_reason_ or "completed"
         except KeyboardInterrupt:

@@ -21,11 +21,13 @@ for these defaults: docs/benchmarks.md ("The C kernel").
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import glob
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -145,13 +147,166 @@ set_blas_threshold = wrappers.set_blas_threshold
 
 
 def _controller():
-    from threadpoolctl import ThreadpoolController
-    controller = ThreadpoolController()
+    # threadpoolctl's record of the library in use, from the shared (rescanned only when a
+    # library may have been loaded) ThreadpoolController of chainrule._threads
     if current["filepath"] is None:
         return None
-    libs = [c for c in controller.lib_controllers
-            if os.path.realpath(c.filepath) == os.path.realpath(current["filepath"])]
+    from ..._threads import _controller as shared_controller
+    target = os.path.realpath(current["filepath"])
+    libs = [c for c in shared_controller().lib_controllers
+            if os.path.realpath(c.filepath) == target]
     return libs[0] if libs else None
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def engine_threads():
+    """The threads the training engine (``cr_fit_epochs``) splits its steps over now.
+
+    As many as the BLAS would use (so a model's ``n_threads``, a threadpoolctl limit,
+    ``OPENBLAS_NUM_THREADS`` and ``CHAINRULE_C_THREADS`` all apply), at most the CPUs this
+    process may run on; the usable CPUs when no BLAS is in use; 1 when the extension was
+    built without OpenMP. During the call the BLAS runs one thread per product
+    (:func:`engine_call_threads`): the engine's threads each call it on their share.
+    """
+    if not wrappers.lib.cr_openmp():
+        return 1
+    controller = _controller()
+    cpus = _usable_cpus()
+    n = cpus if controller is None else controller.num_threads
+    return max(1, min(int(n), cpus))
+
+
+class ThreadChoice:
+    """Which of ``n`` threads and one thread a fit's next engine call runs on, from the speeds
+    of its calls.
+
+    More threads win on a quiet machine once the products are large enough (the engine's
+    cut-offs), and lose badly where another process keeps a core busy: each of a step's
+    parallel parts waits for its slowest thread, which the scheduler may have paused for a
+    time slice (a tabular fit went from 0.05 s to over a second here). So the choice is
+    measured, not assumed: the first call runs on ``n`` threads, the second tries one, and
+    from then on the choice with the lower time per step (the least of its last three
+    calls: a call slowed by a passing load does not decide), with the other tried again
+    after ``interval`` calls (2, doubling each time it loses, up to 32) on a quarter of the
+    call's steps (``probe_steps``), stopped by the engine once it has taken twice what the
+    current choice would (``max_seconds``): a losing try costs a few percent at most. A
+    current choice that turns twice as slow as the other's best (a load arrived) is left at
+    once. The times are kept per network and options for the process, so the next fit
+    starts from them.
+    """
+
+    FIRST_INTERVAL, MAX_INTERVAL, KEPT = 2, 32, 3
+    MAX_CALL_SECONDS = 0.25  # no call runs longer, past its step (a load may arrive mid-call)
+    remembered = {}  # (n, key) -> {threads: [seconds per step of its last calls]}
+
+    def __init__(self, n, key=None):
+        self.n = max(1, int(n))
+        self.per_step = self.remembered.setdefault((self.n, key), {})
+        self.current = self._best() or self.n
+        self.calls, self.interval, self.next_probe = 0, self.FIRST_INTERVAL, 1
+
+    def _best(self):
+        if len(self.per_step) < 2:
+            return None
+        return min(self.per_step, key=lambda k: min(self.per_step[k]))
+
+    def _other(self):
+        return 1 if self.current == self.n else self.n
+
+    def probing(self):
+        """Whether the next call tries the other choice."""
+        return self.n > 1 and self.calls >= self.next_probe
+
+    def pick(self):
+        """The threads of the next call."""
+        return self._other() if self.probing() else self.current
+
+    @staticmethod
+    def probe_steps(n_steps):
+        return max(1, n_steps // 4)
+
+    def max_seconds(self, n_steps):
+        """How long the next call of ``n_steps`` steps may run (the engine stops after the
+        step that ends past it)."""
+        times = self.per_step.get(self.current)
+        if self.probing() and times:
+            return min(self.MAX_CALL_SECONDS, 2 * min(times) * n_steps)
+        return self.MAX_CALL_SECONDS
+
+    def observe(self, threads, steps, seconds):
+        """A call on ``threads`` threads took ``seconds`` for ``steps`` steps."""
+        self.calls += 1
+        if self.n == 1 or steps < 1:
+            return
+        if not self.per_step and self.calls == 1:
+            return  # the first call of a new network pays for its workspace and threads
+        times = self.per_step.setdefault(threads, [])
+        times.append(seconds / steps)
+        del times[:-self.KEPT]
+        if threads == self.current:
+            other = self.per_step.get(self._other())
+            if other and times[-1] > 2 * min(other):  # slowed down: a load arrived
+                del times[:-1]  # its earlier, faster times no longer hold
+                self.current, self.interval = self._other(), self.FIRST_INTERVAL
+                self.next_probe = self.calls + self.interval
+            return
+        best = self._best()
+        if best is not None and best != self.current:
+            self.current, self.interval = best, self.FIRST_INTERVAL
+        elif best is not None:  # the try lost: try less often
+            self.interval = min(self.MAX_INTERVAL, 2 * self.interval)
+        self.next_probe = self.calls + self.interval
+
+
+_session = threading.local()  # the fit in progress in this thread: its ThreadChoices by key
+
+
+@contextlib.contextmanager
+def engine_session():
+    """For a whole fit: the engine's threads measured call by call (:class:`ThreadChoice`
+    over :func:`engine_threads`), and every BLAS pool at one thread until the fit ends when
+    they are more than one.
+
+    The BLAS limit is for the whole fit, not per call: a product between two calls (a
+    record's cost, the validation score) run on several BLAS threads leaves the BLAS's
+    workers spinning after it (OpenBLAS: up to about 0.1 s), and on a machine with as many
+    cores as threads they take the cores from the engine's threads (a 0.044 s tabular fit
+    took 0.125 s after products run just before it). Nested sessions use the outer one's.
+    """
+    if getattr(_session, "choices", None) is not None:
+        yield
+        return
+    from ..._threads import limited
+    n = engine_threads()
+    _session.n, _session.choices = n, {}
+    try:
+        with (limited(1) if n > 1 else contextlib.nullcontext()):
+            yield
+    finally:
+        _session.choices = None
+
+
+def engine_call_threads(key=None):
+    """For one engine call of the plan ``key``: ``(threads, context, choice)``. Inside
+    :func:`engine_session`, the pick of the session's :class:`ThreadChoice` for ``key``, no
+    context, and the choice (to ``observe`` the call); outside, :func:`engine_threads`, a
+    context that keeps every BLAS pool at one thread during the call (none when it runs on
+    one), and ``None``."""
+    choices = getattr(_session, "choices", None)
+    if choices is not None:
+        choice = choices.get(key)
+        if choice is None:
+            choice = choices[key] = ThreadChoice(_session.n, key)
+        return choice.pick(), contextlib.nullcontext(), choice
+    from ..._threads import limited
+    n = engine_threads()
+    return n, (limited(1) if n > 1 else contextlib.nullcontext()), None
 
 
 def set_num_threads(n_threads):

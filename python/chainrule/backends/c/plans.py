@@ -14,6 +14,7 @@ about 5x faster than NumPy's (docs/benchmarks.md).
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from ..compose import update_is_safe as _update_is_safe
 from ..registry import Ops, register
 from .wrappers import (STEP_FN, ShapeError, _array, _backward_into, _buf, _check_network,
                        _check_status, _contiguous, _forward_into, _FN, _out, _scale, new)
+from . import blas as _blas
 from . import wrappers as _w
 
 
@@ -402,6 +404,12 @@ class _FitPlans(threading.local):
 _fit_plans = _FitPlans()
 
 
+@register("fit_session", "c")
+def fit_session():
+    """The engine's threads for the whole fit, the BLAS at one thread meanwhile."""
+    return _blas.engine_session()
+
+
 @register("fit_epochs", "c")
 def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
                activations, loss, optimizer, t, state, Ws, bs, masks=None):
@@ -491,8 +499,17 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
         fc = _w.FitConfig(dt, dims, codes, loss, probs, s, lambd, config)
         plan = _fit_plans.plan = (key, fc, np.empty(fc.work_bytes, np.uint8))
     _, fc, work = plan
-    r, t, cost_sum, weight_sum, correct = _w.fit_epochs_call(
-        fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0, n_steps)
+    n_threads, blas_limit, choice = _blas.engine_call_threads(key)
+    if choice is not None and choice.probing():
+        n_steps = choice.probe_steps(n_steps)  # fewer steps on the other choice: it may lose
+    fc.cfg.n_threads = n_threads
+    fc.cfg.max_seconds = 0.0 if choice is None else choice.max_seconds(n_steps)
+    with blas_limit:
+        began = time.perf_counter()
+        r, t, cost_sum, weight_sum, correct = _w.fit_epochs_call(
+            fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0, n_steps)
+    if choice is not None:
+        choice.observe(n_threads, int(r.steps), time.perf_counter() - began)
     return ChunkResult(int(r.steps), int(r.refused), int(r.epoch), int(r.batch),
                        _w.refusal_words(r) if r.refused else "", t, cost_sum, weight_sum,
                        correct)

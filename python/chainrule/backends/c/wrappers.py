@@ -71,6 +71,21 @@ def set_blas_pointers(dgemm, sgemm, int_bytes):
                                   int_bytes), "cr_set_blas")
 
 
+def parallel_thresholds(macs=None, entries=None):
+    """The engine's cut-offs for running a part of a step on several threads (multiply-adds
+    of a product, entries of an element-wise pass); with arguments, set them. Returns the
+    values before the call."""
+    out = ffi.new("double[2]")
+    lib.cr_get_parallel_thresholds(out, out + 1)
+    before = (float(out[0]), float(out[1]))
+    if macs is not None or entries is not None:
+        macs = before[0] if macs is None else float(macs)
+        entries = before[1] if entries is None else float(entries)
+        _check_status(lib.cr_set_parallel_thresholds(macs, entries),
+                      "cr_set_parallel_thresholds")
+    return before
+
+
 def get_blas_threshold():
     return int(lib.cr_get_blas_threshold())
 
