@@ -17,15 +17,53 @@ from .training import Trainable
 from .training.loop import first_nonfinite, refused_step
 
 
+_ALIGN = 64  # bytes: each parameter starts on a cache line, as large numpy allocations do
+
+
+def _pack(params, dtype):
+    """``params`` (validated arrays) copied into one zeroed buffer; returns ``(flat, views)``
+    where each view is a C-contiguous, aligned, writable ``flat`` slice of its entry's shape
+    (the gaps between them stay 0)."""
+    step = _ALIGN // dtype.itemsize
+    offsets, end = [], 0
+    for a in params.values():
+        offsets.append(end)
+        end += -(-a.size // step) * step
+    raw = np.zeros(end + step, dtype)
+    start = (-raw.ctypes.data % _ALIGN) // dtype.itemsize
+    flat = raw[start:start + end]
+    views = {}
+    for (key, a), offset in zip(params.items(), offsets):
+        view = flat[offset:offset + a.size].reshape(a.shape)
+        view[...] = a
+        views[key] = view
+    return flat, views
+
+
 class ParameterDict(dict):
     """``Network.parameters``: a dict whose item assignment is checked like assigning the
     whole dict (shape, finite; a numeric array is cast to the network's dtype and stored as a
     C-contiguous, writable copy). Entries cannot be removed or added; while ``fit`` runs (from a callback)
-    nothing can be assigned (:meth:`Network.fit` would train on the arrays it holds)."""
+    nothing can be assigned (:meth:`Network.fit` would train on the arrays it holds).
+
+    The arrays are views of one buffer, ``_flat`` (with zero gaps between them), so that a
+    step saves, checks and restores all the parameters with one call each; ``_Ws``/``_bs``
+    list them by layer (``_Ws[l-1] = W[l]``). An assignment stores every entry anew.
+    """
 
     def __init__(self, params, owner):
-        super().__init__(params)
+        super().__init__()
         self._owner = owner
+        self._store(params)
+
+    def _store(self, params):
+        """Take ``params`` (checked arrays of the owner's dtype) as the new entries."""
+        self._flat, views = _pack(params, self._owner.dtype)
+        for key, view in views.items():
+            super().__setitem__(key, view)
+        L = len(views) // 2
+        self._Ws = [views[f"W{l}"] for l in range(1, L + 1)]
+        self._bs = [views[f"b{l}"] for l in range(1, L + 1)]
 
     def __setitem__(self, key, value):
         owner = self._owner
@@ -39,8 +77,7 @@ class ParameterDict(dict):
                                    f"{type(value).__name__} of dtype {a.dtype}")
         with np.errstate(over="ignore"):  # an overflow to inf is refused as not finite
             a = a.astype(owner.dtype, copy=False)  # one entry is cast to the network's dtype
-        new = check.parameters({**self, key: a}, owner.layer_dims, owner.dtype)
-        super().__setitem__(key, new[key])
+        self._store(check.parameters({**self, key: a}, owner.layer_dims, owner.dtype))
 
     def update(self, *args, **kwargs):
         for key, value in dict(*args, **kwargs).items():
@@ -219,8 +256,7 @@ class Network(Trainable):
     def layer_arrays(self):
         """``Ws, bs``: the parameter arrays themselves (``Ws[l-1] = W[l]``), updated in place."""
         p = self._parameters
-        return ([p[f"W{l}"] for l in range(1, self.L + 1)],
-                [p[f"b{l}"] for l in range(1, self.L + 1)])
+        return list(p._Ws), list(p._bs)
 
     def ops_for(self, m, steps=None):
         """The ops for ``steps`` steps on batches of ``m`` examples (``auto`` is re-resolved:
