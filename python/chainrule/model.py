@@ -261,6 +261,8 @@ class Network(Trainable):
     def ops_for(self, m, steps=None):
         """The ops for ``steps`` steps on batches of ``m`` examples (``auto`` is re-resolved:
         it may depend on both)."""
+        if self._backend_request == self.backend:  # a forced one (env and shape do not matter)
+            return self._ops
         backend = choose_backend(self.layer_dims, m, self.dtype, self._backend_request,
                                  steps=steps)
         if backend != self.backend:
@@ -297,17 +299,21 @@ class Network(Trainable):
         AL : array, shape (n[L], m)
         caches : list of L tuples ``((A_prev, W, b), Z)``
         """
+        Zs, As, Ws, bs = self._forward(X)
+        return As[-1], list(zip(zip(As, Ws, bs), Zs))
+
+    def _forward(self, X):
+        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``)."""
         X = self.validate_data(X)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
         Zs, As = ops.forward(X, Ws, bs, self.activations)
-        if not np.isfinite(As[-1]).all():
-            l = next(l for l in range(1, self.L + 1) if not np.isfinite(As[l]).all())
+        if not check.all_finite(As[-1]):
+            l = next(l for l in range(1, self.L + 1) if not check.all_finite(As[l]))
             raise NonFiniteError(f"forward: A[{l}] has NaN or inf (overflow in layer {l}, "
                                  f"max |Z{l}| = {np.nanmax(np.abs(Zs[l - 1]))}); scale the "
                                  f"inputs or check the parameters")
-        caches = [((As[l - 1], Ws[l - 1], bs[l - 1]), Zs[l - 1]) for l in range(1, self.L + 1)]
-        return As[-1], caches
+        return Zs, As, Ws, bs
 
     @_thread_limited
     def backward(self, AL, Y, caches, convention="L"):
@@ -354,14 +360,15 @@ class Network(Trainable):
         X, Y = self.validate_data(X, Y)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
-        before = [P.copy() for P in Ws + bs]
+        flat = self._parameters._flat  # every parameter is a view of it
+        before = flat.copy()
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
             ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
                                    None, True)
-        if ok and all(np.isfinite(P).all() for P in Ws + bs):
+        if ok and check.all_finite(flat):
             return J
-        for P, saved in zip(Ws + bs, before):  # the backend's check is the rule; this is
-            P[...] = saved                     # its guarantee on every backend
+        flat[...] = before  # the backend's check is the rule; this is its guarantee on
+        #                     every backend
         with np.errstate(over="ignore", invalid="ignore"):
             Zs, As = ops.forward(X, Ws, bs, self.activations)
             grads = ops.backward(Y, Zs, As, Ws, self.activations, self.loss, "L", 0.0, None,
@@ -383,13 +390,13 @@ class Network(Trainable):
     @_thread_limited
     def predict_proba(self, X):
         """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``."""
-        return self.forward(X)[0]
+        return self._forward(X)[1][-1]
 
     @_thread_limited
     def predict(self, X):
         """Predictions: 0/1 of shape ``(1, m)`` (sigmoid), class indices ``(m,)`` (softmax),
         or ``A[L]`` for other outputs."""
-        return ref.predict(self.predict_proba(X), self.activations[-1])
+        return ref.predict(self._forward(X)[1][-1], self.activations[-1])
 
     @_thread_limited
     def score(self, X, Y):
