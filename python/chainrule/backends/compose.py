@@ -12,7 +12,6 @@ import math
 import numpy as np
 
 from .. import reference as ref
-from . import engine
 
 
 def forward(ops, X, Ws, bs, activations, masks=None):
@@ -99,12 +98,19 @@ def unsafe_update(J, grads, candidates):
     """
     if J is not None and not math.isfinite(J):
         return "cost"
-    for name, g in grads:
-        if not np.isfinite(g).all():
-            return f"gradient {name}"
-    for name, c in candidates:
-        if not np.isfinite(c).all():
-            return f"update of {name}"
+    name = first_nonfinite_name(grads)
+    if name is not None:
+        return f"gradient {name}"
+    name = first_nonfinite_name(candidates)
+    return None if name is None else f"update of {name}"
+
+
+def first_nonfinite_name(named):
+    """The name of the first of the ``(name, array)`` pairs with a NaN or inf, or ``None``
+    (what :func:`unsafe_update` checks of its gradients and candidates)."""
+    for name, a in named:
+        if not np.isfinite(a).all():
+            return name
     return None
 
 
@@ -149,7 +155,8 @@ def train_loop(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n
     return n_steps, costs
 
 
-# op name -> composition (the registry's fallback for every backend)
+# op name -> composition (the registry's fallback for every backend; that of fit_epochs,
+# engine.generic, is added there: the engine checks its steps with unsafe_update above)
 GENERIC = {
     "forward": forward,
     "backward": backward,
@@ -157,5 +164,4 @@ GENERIC = {
     "sgd_update": sgd_update,
     "train_step": train_step,
     "train_loop": train_loop,
-    "fit_epochs": engine.generic,
 }
