@@ -148,6 +148,8 @@ def loss(name, output_activation, n_out):
 
 
 def positive_finite(value, what):
+    if type(value) is float and 0.0 < value < math.inf:  # the common case, without the ABCs
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
             or value <= 0:
         raise InputError(f"{what} must be a finite number > 0, got {value!r}")
@@ -217,10 +219,16 @@ def _as_float_array(a, name, dt, order="C"):
         return np.asarray(a, dtype=dt, order="C")
 
 
+def all_finite(a):
+    """Whether every entry of the floating-point array ``a`` is finite (no warning, no copy
+    of ``a``)."""
+    return np.count_nonzero(np.isfinite(a)) == a.size
+
+
 def _finite(a, name, source=None):
     """Refuse NaN/inf in ``a``; ``source`` (the array before conversion) tells an overflow on
     conversion (``1e39`` into float32) from a NaN or inf that was there already."""
-    if not np.isfinite(a).all():
+    if not all_finite(a):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         where = f"{name}[{', '.join(map(str, bad))}]" if bad else name
         hint = ""
@@ -243,6 +251,10 @@ def _float_finite(a, name, dt):
 def X(X, n_x, dt, order="C"):
     """``X`` of shape ``(n[0], m)``, converted to ``dt``, C-contiguous (``order="K"``: or
     F-contiguous, as ``X_rows.T`` of examples-as-rows data, kept without a copy), finite."""
+    if (type(X) is np.ndarray and X.dtype == dt and X.ndim == 2 and X.shape[0] == n_x
+            and X.shape[1] and (X.flags.c_contiguous or order == "K" and X.flags.f_contiguous)
+            and all_finite(X)):
+        return X  # already what the checks below would return (X itself), at a fraction
     X = _asarray(X, "X")
     original = X
     X = _as_float_array(X, "X", dt, order)
@@ -288,6 +300,10 @@ def AL(AL, n_out, m, loss_name, dt, name="AL"):
 
 def Y(Y, n_out, m, loss_name, dt):
     """``Y`` of shape ``(n[L], m)``; integer class labels are one-hot encoded for softmax."""
+    if (type(Y) is np.ndarray and Y.dtype == dt and Y.shape == (n_out, m)
+            and Y.flags.c_contiguous and loss_name != "categorical_crossentropy"
+            and (_labels_01(Y) if loss_name == "binary_crossentropy" else all_finite(Y))):
+        return Y  # already what the checks below would return (Y itself), at a fraction
     Y = _asarray(Y, "Y")
     if Y.dtype.kind not in _NUMERIC_KINDS:
         raise InputError(f"Y has dtype {Y.dtype}: expected a numeric (bool, integer or float) "
@@ -317,7 +333,7 @@ def Y(Y, n_out, m, loss_name, dt):
         raise ShapeError(f"Y has shape {Y.shape} but the output layer has n[L] = {n_out} units and "
                          f"there are m = {m} examples: expected ({n_out}, {m}){hint}")
     _finite(Y, "Y", original)
-    if loss_name == "binary_crossentropy" and np.any((Y != 0) & (Y != 1)):
+    if loss_name == "binary_crossentropy" and not _labels_01(Y):
         example = Y[(Y != 0) & (Y != 1)][0].item()
         raise InputError(f"Y has labels outside {{0, 1}} (e.g. {example!r}) but "
                          f"binary_crossentropy needs labels in {{0, 1}}")
@@ -327,6 +343,11 @@ def Y(Y, n_out, m, loss_name, dt):
                          "one-hot columns (each >= 0, summing to 1), or integer labels of "
                          "shape (m,)")
     return Y
+
+
+def _labels_01(Y):
+    """Whether every entry of ``Y`` is 0 or 1 (so finite): its nonzero entries are its ones."""
+    return np.count_nonzero(Y) == np.count_nonzero(Y == 1)
 
 
 def _check_array(a, key, shape, what, layer, n_prev, n, dt):

@@ -17,15 +17,53 @@ from .training import Trainable
 from .training.loop import first_nonfinite, refused_step
 
 
+_ALIGN = 64  # bytes: each parameter starts on a cache line, as large numpy allocations do
+
+
+def _pack(params, dtype):
+    """``params`` (validated arrays) copied into one zeroed buffer; returns ``(flat, views)``
+    where each view is a C-contiguous, aligned, writable ``flat`` slice of its entry's shape
+    (the gaps between them stay 0)."""
+    step = _ALIGN // dtype.itemsize
+    offsets, end = [], 0
+    for a in params.values():
+        offsets.append(end)
+        end += -(-a.size // step) * step
+    raw = np.zeros(end + step, dtype)
+    start = (-raw.ctypes.data % _ALIGN) // dtype.itemsize
+    flat = raw[start:start + end]
+    views = {}
+    for (key, a), offset in zip(params.items(), offsets):
+        view = flat[offset:offset + a.size].reshape(a.shape)
+        view[...] = a
+        views[key] = view
+    return flat, views
+
+
 class ParameterDict(dict):
     """``Network.parameters``: a dict whose item assignment is checked like assigning the
     whole dict (shape, finite; a numeric array is cast to the network's dtype and stored as a
     C-contiguous, writable copy). Entries cannot be removed or added; while ``fit`` runs (from a callback)
-    nothing can be assigned (:meth:`Network.fit` would train on the arrays it holds)."""
+    nothing can be assigned (:meth:`Network.fit` would train on the arrays it holds).
+
+    The arrays are views of one buffer, ``_flat`` (with zero gaps between them), so that a
+    step saves, checks and restores all the parameters with one call each; ``_Ws``/``_bs``
+    list them by layer (``_Ws[l-1] = W[l]``). An assignment stores every entry anew.
+    """
 
     def __init__(self, params, owner):
-        super().__init__(params)
+        super().__init__()
         self._owner = owner
+        self._store(params)
+
+    def _store(self, params):
+        """Take ``params`` (checked arrays of the owner's dtype) as the new entries."""
+        self._flat, views = _pack(params, self._owner.dtype)
+        for key, view in views.items():
+            super().__setitem__(key, view)
+        L = len(views) // 2
+        self._Ws = [views[f"W{l}"] for l in range(1, L + 1)]
+        self._bs = [views[f"b{l}"] for l in range(1, L + 1)]
 
     def __setitem__(self, key, value):
         owner = self._owner
@@ -39,8 +77,7 @@ class ParameterDict(dict):
                                    f"{type(value).__name__} of dtype {a.dtype}")
         with np.errstate(over="ignore"):  # an overflow to inf is refused as not finite
             a = a.astype(owner.dtype, copy=False)  # one entry is cast to the network's dtype
-        new = check.parameters({**self, key: a}, owner.layer_dims, owner.dtype)
-        super().__setitem__(key, new[key])
+        self._store(check.parameters({**self, key: a}, owner.layer_dims, owner.dtype))
 
     def update(self, *args, **kwargs):
         for key, value in dict(*args, **kwargs).items():
@@ -219,12 +256,13 @@ class Network(Trainable):
     def layer_arrays(self):
         """``Ws, bs``: the parameter arrays themselves (``Ws[l-1] = W[l]``), updated in place."""
         p = self._parameters
-        return ([p[f"W{l}"] for l in range(1, self.L + 1)],
-                [p[f"b{l}"] for l in range(1, self.L + 1)])
+        return list(p._Ws), list(p._bs)
 
     def ops_for(self, m, steps=None):
         """The ops for ``steps`` steps on batches of ``m`` examples (``auto`` is re-resolved:
         it may depend on both)."""
+        if self._backend_request == self.backend:  # a forced one (env and shape do not matter)
+            return self._ops
         backend = choose_backend(self.layer_dims, m, self.dtype, self._backend_request,
                                  steps=steps)
         if backend != self.backend:
@@ -261,17 +299,21 @@ class Network(Trainable):
         AL : array, shape (n[L], m)
         caches : list of L tuples ``((A_prev, W, b), Z)``
         """
+        Zs, As, Ws, bs = self._forward(X)
+        return As[-1], list(zip(zip(As, Ws, bs), Zs))
+
+    def _forward(self, X):
+        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``)."""
         X = self.validate_data(X)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
         Zs, As = ops.forward(X, Ws, bs, self.activations)
-        if not np.isfinite(As[-1]).all():
-            l = next(l for l in range(1, self.L + 1) if not np.isfinite(As[l]).all())
+        if not check.all_finite(As[-1]):
+            l = next(l for l in range(1, self.L + 1) if not check.all_finite(As[l]))
             raise NonFiniteError(f"forward: A[{l}] has NaN or inf (overflow in layer {l}, "
                                  f"max |Z{l}| = {np.nanmax(np.abs(Zs[l - 1]))}); scale the "
                                  f"inputs or check the parameters")
-        caches = [((As[l - 1], Ws[l - 1], bs[l - 1]), Zs[l - 1]) for l in range(1, self.L + 1)]
-        return As[-1], caches
+        return Zs, As, Ws, bs
 
     @_thread_limited
     def backward(self, AL, Y, caches, convention="L"):
@@ -318,14 +360,15 @@ class Network(Trainable):
         X, Y = self.validate_data(X, Y)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
-        before = [P.copy() for P in Ws + bs]
+        flat = self._parameters._flat  # every parameter is a view of it
+        before = flat.copy()
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
             ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
                                    None, True)
-        if ok and all(np.isfinite(P).all() for P in Ws + bs):
+        if ok and check.all_finite(flat):
             return J
-        for P, saved in zip(Ws + bs, before):  # the backend's check is the rule; this is
-            P[...] = saved                     # its guarantee on every backend
+        flat[...] = before  # the backend's check is the rule; this is its guarantee on
+        #                     every backend
         with np.errstate(over="ignore", invalid="ignore"):
             Zs, As = ops.forward(X, Ws, bs, self.activations)
             grads = ops.backward(Y, Zs, As, Ws, self.activations, self.loss, "L", 0.0, None,
@@ -347,13 +390,13 @@ class Network(Trainable):
     @_thread_limited
     def predict_proba(self, X):
         """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``."""
-        return self.forward(X)[0]
+        return self._forward(X)[1][-1]
 
     @_thread_limited
     def predict(self, X):
         """Predictions: 0/1 of shape ``(1, m)`` (sigmoid), class indices ``(m,)`` (softmax),
         or ``A[L]`` for other outputs."""
-        return ref.predict(self.predict_proba(X), self.activations[-1])
+        return ref.predict(self._forward(X)[1][-1], self.activations[-1])
 
     @_thread_limited
     def score(self, X, Y):

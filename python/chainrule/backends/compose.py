@@ -14,7 +14,6 @@ import math
 import numpy as np
 
 from .. import reference as ref
-from . import engine
 
 
 def forward(ops, X, Ws, bs, activations, masks=None):
@@ -101,12 +100,19 @@ def unsafe_update(J, grads, candidates):
     """
     if J is not None and not math.isfinite(J):
         return "cost"
-    for name, g in grads:
-        if not np.isfinite(g).all():
-            return f"gradient {name}"
-    for name, c in candidates:
-        if not np.isfinite(c).all():
-            return f"update of {name}"
+    name = first_nonfinite_name(grads)
+    if name is not None:
+        return f"gradient {name}"
+    name = first_nonfinite_name(candidates)
+    return None if name is None else f"update of {name}"
+
+
+def first_nonfinite_name(named):
+    """The name of the first of the ``(name, array)`` pairs with a NaN or inf, or ``None``
+    (what :func:`unsafe_update` checks of its gradients and candidates)."""
+    for name, a in named:
+        if not np.isfinite(a).all():
+            return name
     return None
 
 
@@ -156,7 +162,8 @@ def fit_session(ops):
     return contextlib.nullcontext()
 
 
-# op name -> composition (the registry's fallback for every backend)
+# op name -> composition (the registry's fallback for every backend; that of fit_epochs,
+# engine.generic, is added there: the engine checks its steps with unsafe_update above)
 GENERIC = {
     "forward": forward,
     "backward": backward,
@@ -164,6 +171,5 @@ GENERIC = {
     "sgd_update": sgd_update,
     "train_step": train_step,
     "train_loop": train_loop,
-    "fit_epochs": engine.generic,
     "fit_session": fit_session,
 }

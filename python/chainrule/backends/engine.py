@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import reference as ref
+from .compose import first_nonfinite_name, unsafe_update
 from .philox import dropout_mask
 
 __all__ = ["ChunkResult", "fit_epochs", "n_batches", "batch_correct", "WHAT"]
@@ -152,13 +153,6 @@ def _refusal(bad):
     return f"new optimiser state {name}" if "_d" in name else f"new parameter {name}"
 
 
-def _first_nonfinite(named):
-    for name, a in named:
-        if not np.isfinite(a).all():
-            return name
-    return None
-
-
 def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
                activations, loss, optimizer, t, state, Ws, bs, masks=None, ops=None):
     """Run up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch.
@@ -260,11 +254,9 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
                     dZL = dZL * (wb * AL.dtype.type(mb / share))
                 _, dWs, dbs, _ = ops.backward_delta(dZL, Zs, As, Ws, activations, "L",
                                                     lambd * mb / share, D_list, False)
-        bad = None if np.isfinite(J) else "cost"
-        if bad is None:
-            bad = _first_nonfinite([(f"{p}{l}", g) for l in range(1, L + 1)
-                                    for p, g in (("dW", dWs[l - 1]), ("db", dbs[l - 1]))])
-            bad = None if bad is None else f"gradient {bad}"
+        # the update-safety rule before the candidates exist: "cost", "gradient dW2"
+        bad = unsafe_update(J, [(f"{p}{l}", g) for l in range(1, L + 1)
+                                for p, g in (("dW", dWs[l - 1]), ("db", dbs[l - 1]))], ())
         if bad is None and bounds is not None:
             # The composition's shortcut (the compiled engines' too): when bounds of the new
             # values are far below the dtype's max the update is certainly finite; apply
@@ -299,14 +291,16 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
                 bad = _refusal(opt.update(_Ops if ops is None else ops, new_W, new_b, dWs,
                                           dbs, float(lrs[e])))
             if bad is None:  # the optimiser's result checked as well (a custom one's too)
-                bad = _first_nonfinite(sorted(opt.state.items()))  # the state is the cause
-                if bad is not None:
-                    bad = f"new optimiser state {bad}"
+                # the rule's check of the candidates (the state is the cause when both
+                # are not finite), in this op's words (WHAT)
+                name = first_nonfinite_name(sorted(opt.state.items()))
+                if name is not None:
+                    bad = f"new optimiser state {name}"
                 else:
-                    bad = _first_nonfinite([(f"{p}{l}", P) for l in range(1, L + 1)
-                                            for p, P in (("W", new_W[l - 1]),
-                                                         ("b", new_b[l - 1]))])
-                    bad = None if bad is None else f"new parameter {bad}"
+                    name = first_nonfinite_name([(f"{p}{l}", P) for l in range(1, L + 1)
+                                                 for p, P in (("W", new_W[l - 1]),
+                                                              ("b", new_b[l - 1]))])
+                    bad = None if name is None else f"new parameter {name}"
         if bad is not None:
             return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
         for P, new in zip(Ws + bs, new_W + new_b):

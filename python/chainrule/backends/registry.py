@@ -96,7 +96,7 @@ import os
 import numpy as np
 
 from ..errors import InputError
-from . import auto, compose
+from . import auto, compose, engine
 
 BACKENDS = ("numpy", "numba", "c")
 LAYER_OPS = ("dense_forward", "dense_backward")
@@ -146,6 +146,8 @@ def _how_to_get(backend):
 
 
 _REGISTRY: dict[str, dict[str, object]] = {}
+# op name -> generic composition, each taking the backend's Ops first (the fallback)
+_GENERIC = {**compose.GENERIC, "fit_epochs": engine.generic}
 _FEATURES: dict[str, frozenset] = {}
 _IMPORT_ERRORS: dict[str, BaseException] = {}
 _LOADED: set[str] = set()
@@ -250,7 +252,7 @@ class Ops:
             raise AttributeError(op)
         fn = _REGISTRY.get(op, {}).get(self.backend)
         if fn is None:
-            generic = compose.GENERIC.get(op)
+            generic = _GENERIC.get(op)
             if generic is None:
                 raise AttributeError(f"op {op!r} is registered neither for backend "
                                      f"{self.backend!r} nor as a generic composition")
