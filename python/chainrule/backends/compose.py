@@ -8,7 +8,6 @@ they are tested against. :func:`update_is_safe` is the one rule of when a step m
 from __future__ import annotations
 
 import contextlib
-
 import math
 
 import numpy as np

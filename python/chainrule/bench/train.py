@@ -15,8 +15,9 @@ epochs, each as its users write it:
 - the floor: only the GEMMs of the same mini-batch steps (:class:`floor.MiniBatchFloor`).
 
 Each sample is one whole fit (model construction included); the implementations run in
-rounds whose order rotates, after one untimed warm-up fit each (JIT compilation, caches).
-The training accuracy after the fit is reported as a check that each one trained.
+rounds whose order rotates, after one untimed warm-up fit each (JIT compilation, caches);
+with several threads each fit starts after ``SETTLE_SECONDS`` idle (thread pools still
+spinning from the fit before would take its cores). The training accuracy after the fit is reported as a check that each one trained.
 """
 
 from __future__ import annotations
@@ -297,9 +298,18 @@ class FitRow:
     description: str = ""
 
 
-def time_fits(impls, repeats):
+# The pause before each timed fit with several threads: thread pools spin for a while after
+# their last task (OpenBLAS's workers up to about 0.1 s, XLA's and OpenMP's too), and on a
+# machine with as many cores as threads a pool still spinning from the fit before takes the
+# cores from the next one's (a 0.044 s chainrule fit took 0.125 s right after NumPy products).
+# After the pause every fit starts as a user's first fit does.
+SETTLE_SECONDS = 0.2
+
+
+def time_fits(impls, repeats, settle=0.0):
     """Seconds per whole fit: ``{name: array}``; one untimed warm-up fit each, then
-    ``repeats`` rounds over all of them, the order rotating every round."""
+    ``repeats`` rounds over all of them, the order rotating every round, each fit after
+    ``settle`` idle seconds."""
     for impl in impls:
         impl.run()
     samples = {id(impl): [] for impl in impls}
@@ -307,6 +317,8 @@ def time_fits(impls, repeats):
     for r in range(repeats):
         for i in range(n):
             impl = impls[(i + r) % n]
+            if settle:
+                time.sleep(settle)
             t0 = time.perf_counter()
             impl.run()
             samples[id(impl)].append(time.perf_counter() - t0)
@@ -342,7 +354,7 @@ def compare_train(workloads=tuple(TRAIN_WORKLOADS), include=None, repeats=5, thr
             limits.relimit()  # peers load their own BLAS/OpenMP copies at setup
             log(f"{wname}: {w.steps} steps; timing {', '.join(i.name for i in ready)} "
                 f"({repeats} rounds, {threads or 'default'} threads)")
-            times = time_fits(ready, repeats)
+            times = time_fits(ready, repeats, settle=SETTLE_SECONDS if threads != 1 else 0.0)
             for impl in ready:
                 t = times[id(impl)]
                 q1, q3 = (float(q) for q in np.percentile(t, [25, 75]))
@@ -405,7 +417,10 @@ def markdown_train(runs):
                     if len(settings) > 1 else "")
                  + "accuracy on the training data after the fit"
                  + ("; 1 thread: BLAS, numba, torch and XLA limited, the process pinned to one "
-                    "CPU" if 1 in settings else ""))
+                    "CPU" if 1 in settings else "")
+                 + (f"; with more threads each fit after {SETTLE_SECONDS:g} s idle (pools "
+                    "spinning from the fit before would take its cores)"
+                    if any(t != 1 for t in settings) else ""))
     lines.append("")
     head = "| workload | implementation |"
     sep = "|---|---|"
