@@ -15,9 +15,14 @@
  * products by rows of the batch (or by columns of dW), the activations by rows, the update by
  * ranges of each parameter. Every part calls the single-threaded kernels on its share, so the
  * BLAS must run one thread per call meanwhile (the Python side limits it). A region runs on
- * one thread below CR_PAR_MIN_MACS multiply-adds (products) or CR_PAR_MIN_ENTRIES entries
- * (element-wise passes): there the fork and join (about a microsecond) outweighs the half of
- * the work saved. Maxima and the finiteness flags combine exactly, so the update's decision
+ * one thread up to CR_PAR_MIN_MACS multiply-adds (products) or CR_PAR_MIN_ENTRIES entries
+ * (element-wise passes; Adam's and RMSprop's count 8 an entry, momentum's 2): there the fork
+ * and join (about a microsecond) and the split's smaller products outweigh the half of the
+ * work saved. Measured on a 2-core AMD EPYC (AVX-512), 2026-12-02: 262144 and 32768 gave the
+ * 60000x784 fit its best two-thread time (1.4-1.5x one thread; 65536/8192 and 1e6/1e5 within
+ * noise of it), and keep the 64x64x64 products of the digits fit on one thread, where two
+ * lost. Another machine may place the cut-offs elsewhere; ThreadChoice (Python) measures
+ * whole calls, so a machine where the split loses runs on one thread. Maxima and the finiteness flags combine exactly, so the update's decision
  * and its numbers do not depend on the threads; a split product may round differently from
  * the whole one (within the dtype's tolerance). */
 #ifdef _OPENMP
@@ -52,11 +57,11 @@ void cr_get_parallel_thresholds(double *macs, double *entries)
 }
 
 /* The threads for a region of `work` units: nt from the config (at most CR_MAX_THREADS), or
- * 1 below min_work. */
+ * 1 up to min_work. */
 static int cr_threads_for(int nt, double work, double min_work)
 {
 #ifdef _OPENMP
-    if (nt <= 1 || work < min_work) return 1;
+    if (nt <= 1 || work <= min_work) return 1;
     return nt > CR_MAX_THREADS ? CR_MAX_THREADS : nt;
 #else
     (void)nt, (void)work, (void)min_work;

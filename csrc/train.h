@@ -82,7 +82,7 @@ struct cr_fit_result {
 /* 1 if the engine was compiled with OpenMP (n_threads > 1 can run in parallel), else 0. */
 int cr_openmp(void);
 
-/* Below these many multiply-adds (a product) or entries (an element-wise pass) a part of a
+/* Up to these many multiply-adds (a product) or entries (an element-wise pass) a part of a
  * step runs on one thread (defaults 262144 and 32768); CR_BAD_SIZE for a negative or NaN. */
 int cr_set_parallel_thresholds(double macs, double entries);
 void cr_get_parallel_thresholds(double *macs, double *entries);
