@@ -227,3 +227,36 @@ def test_a_fit_session_nests_and_ends():
             assert blas._session.choices is not None
         assert blas._session.choices is not None
     assert blas._session.choices is None
+
+
+def test_a_models_n_threads_fixes_the_threads(monkeypatch):
+    """Under a model's n_threads the engine runs every call on exactly those threads (the
+    same threads, the same bits): no tries of one thread."""
+    from chainrule._threads import limited
+
+    _on_threads(monkeypatch, 2)
+    with limited(2), blas.engine_session():
+        n, _, choice = blas.engine_call_threads(("test", "fixed"))
+        assert n == 2 and not choice.adaptive
+        for _ in range(10):
+            choice.observe(2, 10, 1.0)
+            assert choice.pick() == 2 and not choice.probing()
+    with blas.engine_session():
+        assert blas.engine_call_threads(("test", "free"))[2].adaptive
+
+
+@openmp
+def test_a_fit_with_n_threads_gives_the_same_bits_twice(monkeypatch, split_everything):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((6, 97))
+    Y = (X[0] - X[2] > 0).astype(float)[None]
+    _on_threads(monkeypatch, 2)
+    nets = []
+    for _ in range(2):
+        net = Network([6, 9, 5, 1], hidden="tanh", output="sigmoid", backend="c", seed=4,
+                      n_threads=2)
+        net.fit(X, Y, epochs=5, learning_rate=0.01, optimizer="adam", mini_batch_size=8,
+                progress=False)
+        nets.append(net)
+    for key, value in nets[0].parameters.items():
+        np.testing.assert_array_equal(nets[1].parameters[key], value)

@@ -192,36 +192,42 @@ class ThreadChoice:
     time slice (a tabular fit went from 0.05 s to over a second here). So the choice is
     measured, not assumed: the first call runs on ``n`` threads, the second tries one, and
     from then on the choice with the lower time per step (the least of its last three
-    calls: a call slowed by a passing load does not decide), with the other tried again
+    calls: a call slowed by a passing load does not decide; more threads must be 10 %
+    faster, a tie goes to one), with the other tried again
     after ``interval`` calls (2, doubling each time it loses, up to 32) on a quarter of the
     call's steps (``probe_steps``), stopped by the engine once it has taken twice what the
     current choice would (``max_seconds``): a losing try costs a few percent at most. A
     current choice that turns twice as slow as the other's best (a load arrived) is left at
     once. The times are kept per network and options for the process, so the next fit
-    starts from them.
+    starts from them. With ``adaptive=False`` every call runs on ``n`` threads (a model's
+    ``n_threads``: the same threads, the same bits).
     """
 
     FIRST_INTERVAL, MAX_INTERVAL, KEPT = 2, 32, 3
     MAX_CALL_SECONDS = 0.25  # no call runs longer, past its step (a load may arrive mid-call)
     remembered = {}  # (n, key) -> {threads: [seconds per step of its last calls]}
 
-    def __init__(self, n, key=None):
+    def __init__(self, n, key=None, adaptive=True):
         self.n = max(1, int(n))
-        self.per_step = self.remembered.setdefault((self.n, key), {})
-        self.current = self._best() or self.n
+        self.adaptive = adaptive
+        self.per_step = self.remembered.setdefault((self.n, key), {}) if adaptive else {}
+        self.current = (self._best() if adaptive else None) or self.n
         self.calls, self.interval, self.next_probe = 0, self.FIRST_INTERVAL, 1
+
+    MARGIN = 0.9  # more threads must be at least 10 % faster a step: a tie goes to one
 
     def _best(self):
         if len(self.per_step) < 2:
             return None
-        return min(self.per_step, key=lambda k: min(self.per_step[k]))
+        one, many = min(self.per_step[1]), min(self.per_step[self.n])
+        return self.n if many < self.MARGIN * one else 1
 
     def _other(self):
         return 1 if self.current == self.n else self.n
 
     def probing(self):
         """Whether the next call tries the other choice."""
-        return self.n > 1 and self.calls >= self.next_probe
+        return self.adaptive and self.n > 1 and self.calls >= self.next_probe
 
     def pick(self):
         """The threads of the next call."""
@@ -242,7 +248,7 @@ class ThreadChoice:
     def observe(self, threads, steps, seconds):
         """A call on ``threads`` threads took ``seconds`` for ``steps`` steps."""
         self.calls += 1
-        if self.n == 1 or steps < 1:
+        if self.n == 1 or steps < 1 or not self.adaptive:
             return
         if not self.per_step and self.calls == 1:
             return  # the first call of a new network pays for its workspace and threads
@@ -270,8 +276,8 @@ _session = threading.local()  # the fit in progress in this thread: its ThreadCh
 @contextlib.contextmanager
 def engine_session():
     """For a whole fit: the engine's threads measured call by call (:class:`ThreadChoice`
-    over :func:`engine_threads`), and every BLAS pool at one thread until the fit ends when
-    they are more than one.
+    over :func:`engine_threads`; exactly those under a model's ``n_threads``), and every
+    BLAS pool at one thread until the fit ends when they are more than one.
 
     The BLAS limit is for the whole fit, not per call: a product between two calls (a
     record's cost, the validation score) run on several BLAS threads leaves the BLAS's
@@ -282,8 +288,10 @@ def engine_session():
     if getattr(_session, "choices", None) is not None:
         yield
         return
-    from ..._threads import limited
+    from ..._threads import _active, limited
     n = engine_threads()
+    # a model's n_threads (its limit is in force in this thread): exactly that many
+    _session.fixed = getattr(_active, "n_threads", None) is not None
     _session.n, _session.choices = n, {}
     try:
         with (limited(1) if n > 1 else contextlib.nullcontext()):
@@ -302,7 +310,7 @@ def engine_call_threads(key=None):
     if choices is not None:
         choice = choices.get(key)
         if choice is None:
-            choice = choices[key] = ThreadChoice(_session.n, key)
+            choice = choices[key] = ThreadChoice(_session.n, key, adaptive=not _session.fixed)
         return choice.pick(), contextlib.nullcontext(), choice
     from ..._threads import limited
     n = engine_threads()
