@@ -858,6 +858,7 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                 if (idx[r] < 0 || idx[r] >= m) return CR_BAD_INDEX;
             const i64 row_bytes = n0 * (i64)sizeof(REAL);
             const int n_gather = cr_threads_for(nt, (double)mb * (double)n0, CR_PAR_MIN_ENTRIES);
+            (void)n_gather; /* without OpenMP */
 #pragma omp parallel for num_threads(n_gather) schedule(static) if (n_gather > 1)
             for (i64 r = 0; r < mb; ++r) {
                 const long long q = idx[r];
