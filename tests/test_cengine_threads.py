@@ -260,3 +260,29 @@ def test_a_fit_with_n_threads_gives_the_same_bits_twice(monkeypatch, split_every
         nets.append(net)
     for key, value in nets[0].parameters.items():
         np.testing.assert_array_equal(nets[1].parameters[key], value)
+
+
+def _fork_fit(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((5, 120))
+    Y = (X[0] > 0).astype(float)[None]
+    net = Network([5, 8, 1], backend="c", seed=seed)
+    net.fit(X, Y, epochs=5, mini_batch_size=16, optimizer="adam", learning_rate=0.01,
+            progress=False)
+    return blas.engine_threads(), float(net.score(X, Y))
+
+
+@openmp
+def test_a_forked_child_trains_on_one_thread(split_everything):
+    """GNU OpenMP's threads do not survive a fork: a child that entered a parallel region
+    after its parent had run one waited forever. A forked child runs the engine on one
+    thread."""
+    import multiprocessing
+
+    if blas.engine_threads() < 2:
+        pytest.skip("one usable CPU: the parent runs no parallel region")
+    _fork_fit(0)  # the parent runs parallel regions (every part splits)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map_async(_fork_fit, [1, 2]).get(timeout=120)
+    assert [threads for threads, _ in results] == [1, 1]
+    assert all(score > 0.5 for _, score in results)

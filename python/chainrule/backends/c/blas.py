@@ -165,16 +165,26 @@ def _usable_cpus():
         return os.cpu_count() or 1
 
 
+# A process forked from this one runs the engine on one thread: GNU OpenMP's threads do not
+# survive a fork, and a child entering a parallel region after its parent ran one waits for
+# them forever (a multiprocessing "fork" pool hung; tests/test_cengine_threads.py). Children
+# of a fork are usually the parallel work themselves.
+_forked = {"child": False}
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _forked.update(child=True))
+
+
 def engine_threads():
     """The threads the training engine (``cr_fit_epochs``) splits its steps over now.
 
     As many as the BLAS would use (so a model's ``n_threads``, a threadpoolctl limit,
     ``OPENBLAS_NUM_THREADS`` and ``CHAINRULE_C_THREADS`` all apply), at most the CPUs this
     process may run on; the usable CPUs when no BLAS is in use; 1 when the extension was
-    built without OpenMP. During the call the BLAS runs one thread per product
-    (:func:`engine_call_threads`): the engine's threads each call it on their share.
+    built without OpenMP, and in a process forked from the one that loaded it. During the
+    call the BLAS runs one thread per product (:func:`engine_call_threads`): the engine's
+    threads each call it on their share.
     """
-    if not wrappers.lib.cr_openmp():
+    if not wrappers.lib.cr_openmp() or _forked["child"]:
         return 1
     controller = _controller()
     cpus = _usable_cpus()
