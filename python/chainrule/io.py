@@ -313,6 +313,8 @@ def _read(path):
             return {i.filename[:-len(".npy")]: _read_member(z, i) for i in infos}
     except ModelFileError:
         raise
+    # NotImplementedError here is zipfile's for a member with a compression it cannot read
+    # (a foreign or tampered file), caught like the other read errors: not an unfinished part.
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError,
             RuntimeError, zlib.error, OverflowError, KeyError, SyntaxError, TypeError) as exc:
         raise ModelFileError(f"{path} is not a readable chainrule model file: it is truncated or "
