@@ -326,6 +326,10 @@ class FitRun:
         m = self.XT.shape[0]
         epoch = start
         recorded = self.net.history_["epoch"]
+        # Each epoch's draws (permutation, mask key) are made once: a call that stops early
+        # (the C engine's time limit, a refused step) leaves epochs to the next call, which
+        # must train them with the same draws, as one call would have.
+        drawn = {}
         while True:
             if (epoch % cost_every == 0 or epoch == end) and \
                     (not recorded or recorded[-1] < epoch):
@@ -341,13 +345,18 @@ class FitRun:
                 nxt = min(nxt, epoch + self.checkpoint_every - epoch % self.checkpoint_every)
             while epoch < nxt:  # chunks of about CHUNK_SECONDS up to the next event
                 n = min(self.pacer.steps(), nxt - epoch)
-                epochs = [(e, *self._draw(e)) for e in range(epoch, epoch + n)]
-                res = self._run_chunk(epoch, epochs, 0, n, m)
+                for e in range(epoch, epoch + n):
+                    if e not in drawn:
+                        drawn[e] = self._draw(e)
+                res = self._run_chunk(epoch, [(e, *drawn[e]) for e in range(epoch, epoch + n)],
+                                      0, n, m)
                 done = epoch + res.epoch
                 if res.status:
                     train.epoch = done
                     self._refused(res, done, 0, self.lr_of(done))
                     done += 1  # skipped: the epoch's one step applied nothing
+                for e in range(epoch, done):
+                    drawn.pop(e, None)
                 if self.bar is not None:
                     self.bar.update(done - epoch)
                 epoch = done
