@@ -494,3 +494,34 @@ def test_batchnorm_training_matches_pytorch(optimizer, lr, convention):
     AL, _ = ref.model_forward(X_new, expected, activations, training=False, running=running,
                               epsilon=eps)
     np.testing.assert_allclose(AL, torch_pred, rtol=0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- explain.gradient_check
+
+def _cost_and_grads(activations):
+    """A learner's fn(parameters, X, Y) -> (cost, grads) on the reference family."""
+    def fn(parameters, X, Y):
+        AL, caches = ref.model_forward(X, parameters, activations)
+        return ref.compute_cost(AL, Y), ref.model_backward(AL, Y, caches, activations)
+    return fn
+
+
+def test_explain_gradient_check_through_batchnorm_layers(rng, monkeypatch):
+    from chainrule.explain import gradient_check
+
+    params, X, Y, activations = _network(rng, *NETWORKS[0])
+    report = gradient_check(_cost_and_grads(activations), X, Y, parameters=params)
+    assert report.passed, str(report)
+    assert [p.name for p in report.parameters] == list(params)  # gamma, beta checked too
+
+    def constants(dZ_tilde, cache, convention="L"):  # the classic mistake
+        _, dgamma, dbeta = ref.batchnorm_backward_staged(dZ_tilde, cache, convention)
+        return (cache.gamma / cache.s) * dZ_tilde, dgamma, dbeta
+
+    monkeypatch.setattr(ref, "batchnorm_backward", constants)
+    report = gradient_check(_cost_and_grads(activations), X, Y, parameters=params)
+    assert not report.passed
+    failed = {p.name for p in report.failed()}
+    # the layers below the first wrong dZ are wrong; the top layer and the last BN's own
+    # gamma, beta (computed before the mistake) are right
+    assert {"W1", "W2"} <= failed and not {"W3", "b3", "gamma2", "beta2"} & failed
