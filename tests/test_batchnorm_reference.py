@@ -525,3 +525,37 @@ def test_explain_gradient_check_through_batchnorm_layers(rng, monkeypatch):
     # the layers below the first wrong dZ are wrong; the top layer and the last BN's own
     # gamma, beta (computed before the mistake) are right
     assert {"W1", "W2"} <= failed and not {"W3", "b3", "gamma2", "beta2"} & failed
+
+
+# --------------------------------------------------------------------------- the Jacobian picture
+
+def test_batchnorm_jacobians_block_diagonal_beside_the_diagonal(rng):
+    from chainrule.explain import batchnorm_jacobians
+
+    n, m = 3, 4
+    report = batchnorm_jacobians(rng.standard_normal((n, m)), rng.standard_normal((n, 1)),
+                                 rng.standard_normal((n, 1)), activation="tanh")
+    for jac in report.jacobians:
+        assert jac.analytic.shape == (n * m, n * m)
+        assert jac.max_difference < 1e-6, jac.name
+    blocks = np.kron(np.eye(n), np.ones((m, m))).astype(bool)
+    J_bn, J_act = report["∂Z̃/∂Z"].analytic, report["∂A/∂Z̃"].analytic
+    assert np.all(J_bn[blocks] != 0) and np.all(J_bn[~blocks] == 0)  # dense blocks, units apart
+    assert np.count_nonzero(J_act - np.diag(np.diag(J_act))) == 0  # the activation: diagonal
+    assert "the m examples of a unit coupled" in str(report)
+    with pytest.raises(InputError, match="softmax couples"):
+        batchnorm_jacobians(np.ones((2, 3)), activation="softmax")
+    with pytest.raises(InputError, match="m = 1"):
+        batchnorm_jacobians(np.ones((2, 1)))
+
+
+def test_batchnorm_jacobians_plot_writes_a_png(rng, tmp_path):
+    pytest.importorskip("matplotlib")
+    from chainrule.explain import batchnorm_jacobians
+
+    report = batchnorm_jacobians(rng.standard_normal((2, 4)))
+    path = tmp_path / "bn.png"
+    fig = report.plot(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("∂Z̃/∂Z" in t for t in titles) and any("∂A/∂Z̃" in t for t in titles)
