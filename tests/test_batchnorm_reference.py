@@ -339,6 +339,21 @@ def test_upstream_of_batchnorm_L_is_the_summed_loss_not_one_examples(rng):
             assert ref.relative_difference(dA0[:, k], own) < FD_RTOL
 
 
+@pytest.mark.parametrize("convention", ["L", "J"])
+def test_linear_batchnorm_activation_backward_is_model_backwards_layer(rng, convention):
+    params, X, Y, activations = _network(rng, *NETWORKS[0])
+    AL, caches = ref.model_forward(X, params, activations)
+    grads = ref.model_backward(AL, Y, caches, activations, convention=convention, lambd=0.2)
+    dA_prev, dW, dgamma, dbeta = ref.linear_batchnorm_activation_backward(
+        grads["dA2"], caches[1], activations[1], convention, lambd=0.2)
+    for name, actual in (("dA1", dA_prev), ("dW2", dW), ("dgamma2", dgamma), ("dbeta2", dbeta)):
+        np.testing.assert_allclose(actual, grads[name], rtol=1e-12, atol=1e-15, err_msg=name)
+    # and the cache is the documented triple
+    (A_prev, W, b), Z_tilde, bn_cache = caches[1]
+    assert b is None and A_prev is caches[1][0][0] and isinstance(bn_cache, ref.BatchNormCache)
+    np.testing.assert_array_equal(Z_tilde, bn_cache.gamma * bn_cache.Z_hat + bn_cache.beta)
+
+
 def test_reference_gradient_check_passes_through_batchnorm(rng):
     params, X, Y, activations = _network(rng, *NETWORKS[0])
     difference, report = ref.gradient_check(params, X, Y, activations, lambd=0.1)
@@ -381,6 +396,8 @@ def test_model_forward_eval_mode_uses_running_statistics(rng):
     np.testing.assert_allclose(AL_1, AL[:, 3:4], rtol=1e-13, atol=1e-15)
     with pytest.raises(InputError, match="eval-mode forward"):
         ref.model_backward(AL, Y, eval_caches, activations)
+    with pytest.raises(InputError, match="eval-mode forward"):
+        ref.update_running_statistics(running, eval_caches)
     with pytest.raises(InputError, match="needs running="):
         ref.model_forward(X, params, activations, training=False)
     with pytest.raises(InputError, match="running_var2"):
