@@ -389,12 +389,12 @@ def batchnorm_backward_staged(dZ_tilde, cache, convention="L"):
 def batchnorm_backward(dZ_tilde, cache, convention="L"):
     """``dZ = (gamma / (m s)) * (m dZ_tilde - sum_k dZ_tilde - Z_hat * sum_k dZ_tilde Z_hat)``.
 
-    The compact form of :func:`batchnorm_backward_staged` (what the kernels compute). In
-    convention "J" the two sums are ``dbeta`` and ``dgamma``; in "L" ``dbeta = (1/m) sum_k
-    dZ_tilde`` and ``dgamma = (1/m) sum_k dZ_tilde Z_hat`` (the ``1/m`` of ``dW``), and the
-    bracket still takes the sums: ``dZ = (gamma / s) * (dZ_tilde - dbeta - Z_hat * dgamma)``.
-    ``dZ`` is the same linear map of ``dZ_tilde`` in both conventions. Returns ``(dZ, dgamma,
-    dbeta)`` with the shapes of ``Z``, ``gamma``, ``beta``.
+    The compact form of :func:`batchnorm_backward_staged` (the one a compiled kernel
+    computes). In convention "J" the two sums are ``dbeta`` and ``dgamma``. In "L" they carry
+    the ``1/m`` of ``dW`` (``dbeta = (1/m) sum_k dZ_tilde``, ``dgamma = (1/m) sum_k dZ_tilde
+    Z_hat``), so there ``dZ = (gamma / s) * (dZ_tilde - dbeta - Z_hat * dgamma)``: the same
+    linear map of ``dZ_tilde`` in both conventions. Returns ``(dZ, dgamma, dbeta)`` with the
+    shapes of ``Z``, ``gamma``, ``beta``.
     """
     _check_convention(convention)
     _check_dZ_tilde(dZ_tilde, cache, "batchnorm_backward")
