@@ -356,6 +356,7 @@ def batchnorm_jacobians(Z, gamma=None, beta=None, activation="tanh", epsilon=EPS
     Examples
     --------
     >>> import numpy as np
+    >>> from chainrule.explain import batchnorm_jacobians
     >>> report = batchnorm_jacobians(np.array([[1.0, 2.0, 4.0], [0.0, -1.0, 3.0]]))
     >>> block = report["∂Z̃/∂Z"].analytic[:3, :3]  # unit 0: dense, every example coupled
     >>> bool(np.all(block != 0)), report["∂Z̃/∂Z"].max_difference < 1e-6
