@@ -19,6 +19,7 @@ EXPECTED = {
                                        "chainrule-gradcheck": 2, "chainrule-doctor": 1}, 0),
     "why_W_transposed.ipynb": ({"chainrule-scalar": 1, "chainrule-jacobians": 1}, 3),
     "find_the_bug.ipynb": ({"chainrule-gradcheck": 2, "chainrule-doctor": 1}, 0),
+    "batchnorm_where_1_over_m_goes.ipynb": ({"chainrule-gradcheck": 2}, 1),
 }
 
 

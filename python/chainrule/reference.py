@@ -70,14 +70,42 @@ instead of ``inf``; for any unsaturated ``A`` the value is the course formula.
 Caches
 ------
 As in the course: a layer's cache is ``(linear_cache, activation_cache)`` with
-``linear_cache = (A_prev, W, b)`` and ``activation_cache = Z``.
+``linear_cache = (A_prev, W, b)`` and ``activation_cache = Z``. A layer with batch
+normalization has the cache ``(linear_cache, Z_tilde, batchnorm_cache)``: ``linear_cache =
+(A_prev, W, None)`` (its ``b`` is dropped), ``Z_tilde`` what the activation took, and the
+:class:`BatchNormCache` of :func:`batchnorm_forward`.
+
+Batch normalization
+-------------------
+A layer whose parameters hold ``gamma{l}`` and ``beta{l}`` (and no ``b{l}``) normalizes
+``Z = W A_prev`` over the m examples of the mini-batch before its activation::
+
+    mu      = (1/m) sum_k Z[:, k]                   (n[l], 1)
+    sigma^2 = (1/m) sum_k (Z[:, k] - mu)^2          (n[l], 1)   biased, in training
+    s       = sqrt(sigma^2 + eps)                   (n[l], 1)
+    Z_hat   = (Z - mu) / s                          (n[l], m)
+    Z_tilde = gamma * Z_hat + beta                  (n[l], m)   A = g(Z_tilde)
+
+The backward (convention "J")::
+
+    dbeta  = sum_k dZ_tilde[:, k],   dgamma = sum_k dZ_tilde[:, k] * Z_hat[:, k]
+    dZ     = (gamma / (m s)) * (m dZ_tilde - dbeta - Z_hat * dgamma)
+
+In convention "L" every ``dZ_tilde``, ``dZ`` and ``dA`` is m times J's, and ``dgamma``,
+``dbeta`` (like ``dW``) carry the ``1/m``. The batch statistics couple the examples:
+``dZ_tilde[i, j] / dZ[i, k] = (gamma_i / s_i)(delta_jk - 1/m - Z_hat[i, j] Z_hat[i, k] / m)``
+is a dense m x m block per unit, so below a batch-norm layer "L" is the derivative of the
+summed loss ``sum_k L_k = m J``, not of one example's loss.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from . import spec as _spec
+from .errors import InputError, ShapeError
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "INITIALIZERS", "CONVENTIONS", "FUSED_OUTPUT_LOSS",
@@ -89,6 +117,11 @@ __all__ = [
     "initialize_parameters", "update_parameters_with_gd",
     "gradient_check", "dictionary_to_vector", "vector_to_dictionary", "central_difference",
     "relative_difference", "predict", "score", "r_squared",
+    "BATCHNORM_EPSILON", "BATCHNORM_BETA", "BatchNormCache", "batchnorm_forward",
+    "batchnorm_backward", "batchnorm_backward_staged", "batchnorm_forward_eval",
+    "batchnorm_jacobian", "batchnorm_running_update", "linear_batchnorm_activation_forward",
+    "linear_batchnorm_activation_backward", "initialize_running_statistics",
+    "update_running_statistics", "batch_norm_layers",
 ]
 
 # The names and rules come from the one table (chainrule.spec); the formulas are here.
@@ -258,6 +291,218 @@ def linear_activation_backward(dA, cache, activation, convention="L"):
     return linear_backward(dZ, linear_cache, convention)
 
 
+# --------------------------------------------------------------------------- batch normalization
+# Forward, the two backwards (staged, compact), the eval-mode forward and the running averages
+# stand together. Examples are columns; gamma, beta and every statistic are (n, 1).
+
+BATCHNORM_EPSILON = 1e-5
+#: the course's beta of the running averages: mu_hat <- beta mu_hat + (1 - beta) mu
+#: (PyTorch's ``momentum`` is 1 - beta, Keras's ``momentum`` is beta)
+BATCHNORM_BETA = 0.9
+
+BatchNormCache = namedtuple("BatchNormCache", "Z Z_hat mu var s gamma beta eps")
+BatchNormCache.__doc__ = """What :func:`batchnorm_forward` keeps for the backward: ``Z`` and
+``Z_hat`` ``(n, m)``; ``mu``, ``var`` (the biased ``sigma^2``), ``s = sqrt(var + eps)``, ``gamma``
+and ``beta`` ``(n, 1)``; ``eps``."""
+
+
+def _check_batchnorm(Z_shape, gamma, beta, where="batchnorm_forward", training=True,
+                     names=("gamma", "beta")):
+    """Shapes ``Z (n, m)``, ``gamma, beta (n, 1)``; ``m >= 2`` in training."""
+    if Z_shape is None or len(Z_shape) != 2:
+        raise ShapeError(f"{where}: Z must be 2-D (n, m), units x examples; got shape {Z_shape}")
+    n, m = Z_shape
+    for name, value in zip(names, (gamma, beta)):
+        shape = getattr(value, "shape", None)
+        if shape != (n, 1):
+            raise ShapeError(f"{where}: {name} must have shape ({n}, 1), one entry per unit of "
+                             f"Z {Z_shape}; got {shape}")
+    if training and m < 2:
+        raise InputError(f"{where}: batch normalization in training needs a mini-batch of at "
+                         f"least 2 examples; got m = {m} (Z {Z_shape}): with one example "
+                         "sigma^2 = 0 and Z_hat = 0, whatever Z is")
+
+
+def batchnorm_forward(Z, gamma, beta, eps=BATCHNORM_EPSILON):
+    """Training mode: ``Z_tilde = gamma * (Z - mu) / sqrt(sigma^2 + eps) + beta`` over the batch.
+
+    ``mu`` and the biased ``sigma^2`` are the mean and variance of each row of ``Z`` (n, m)
+    over its m columns (examples); ``gamma``, ``beta`` are (n, 1). Returns ``(Z_tilde,
+    cache)`` with ``cache`` a :class:`BatchNormCache`. Needs ``m >= 2``.
+    """
+    _check_batchnorm(getattr(Z, "shape", None), gamma, beta)
+    mu = np.mean(Z, axis=1, keepdims=True)
+    var = np.mean((Z - mu) ** 2, axis=1, keepdims=True)
+    s = np.sqrt(var + eps)
+    Z_hat = (Z - mu) / s
+    Z_tilde = gamma * Z_hat + beta
+    return Z_tilde, BatchNormCache(Z, Z_hat, mu, var, s, gamma, beta, eps)
+
+
+def _check_convention(convention):
+    if convention not in CONVENTIONS:
+        raise InputError(f"convention must be 'L' or 'J', got {convention!r}")
+
+
+def _check_dZ_tilde(dZ_tilde, cache, where):
+    shape = getattr(dZ_tilde, "shape", None)
+    if shape != cache.Z.shape:
+        raise ShapeError(f"{where}: dZ_tilde must have the shape {cache.Z.shape} of Z_tilde "
+                         f"(a gradient has the shape of what it differentiates); got {shape}")
+
+
+def batchnorm_backward_staged(dZ_tilde, cache, convention="L"):
+    """The backward one stage at a time, ``Z_tilde -> Z_hat -> s -> sigma^2 -> mu -> Z``.
+
+    Each line differentiates one line of the forward (``D = Z - mu``)::
+
+        dZ_hat = gamma * dZ_tilde
+        dD     = dZ_hat / s                         (through Z_hat = D / s)
+        ds     = -sum_k dZ_hat * D / s^2            (through Z_hat = D / s)
+        dvar   = ds / (2 s)                         (s = sqrt(var + eps))
+        dD    += (2/m) D * dvar                     (var = (1/m) sum_k D^2)
+        dmu    = -sum_k dD                          (D = Z - mu)
+        dZ     = dD + dmu / m                       (mu = (1/m) sum_k Z)
+
+    Returns ``(dZ, dgamma, dbeta)``; ``dgamma``, ``dbeta`` carry ``1/m`` in convention "L".
+    :func:`batchnorm_backward` is the same map written compactly.
+    """
+    _check_convention(convention)
+    _check_dZ_tilde(dZ_tilde, cache, "batchnorm_backward_staged")
+    Z, Z_hat, mu, var, s, gamma = cache.Z, cache.Z_hat, cache.mu, cache.var, cache.s, cache.gamma
+    m = Z.shape[1]
+    dbeta = np.sum(dZ_tilde, axis=1, keepdims=True)
+    dgamma = np.sum(dZ_tilde * Z_hat, axis=1, keepdims=True)
+    D = Z - mu
+    dZ_hat = gamma * dZ_tilde
+    dD = dZ_hat / s
+    ds = -np.sum(dZ_hat * D, axis=1, keepdims=True) / s ** 2
+    dvar = ds / (2 * s)
+    dD = dD + (2 / m) * D * dvar
+    dmu = -np.sum(dD, axis=1, keepdims=True)
+    dZ = dD + dmu / m
+    if convention == "L":
+        dgamma, dbeta = dgamma / m, dbeta / m
+    return dZ, dgamma, dbeta
+
+
+def batchnorm_backward(dZ_tilde, cache, convention="L"):
+    """``dZ = (gamma / (m s)) * (m dZ_tilde - sum_k dZ_tilde - Z_hat * sum_k dZ_tilde Z_hat)``.
+
+    The compact form of :func:`batchnorm_backward_staged` (the one a compiled kernel
+    computes). In convention "J" the two sums are ``dbeta`` and ``dgamma``. In "L" they carry
+    the ``1/m`` of ``dW`` (``dbeta = (1/m) sum_k dZ_tilde``, ``dgamma = (1/m) sum_k dZ_tilde
+    Z_hat``), so there ``dZ = (gamma / s) * (dZ_tilde - dbeta - Z_hat * dgamma)``: the same
+    linear map of ``dZ_tilde`` in both conventions. Returns ``(dZ, dgamma, dbeta)`` with the
+    shapes of ``Z``, ``gamma``, ``beta``.
+    """
+    _check_convention(convention)
+    _check_dZ_tilde(dZ_tilde, cache, "batchnorm_backward")
+    Z_hat, s, gamma = cache.Z_hat, cache.s, cache.gamma
+    m = Z_hat.shape[1]
+    dbeta = np.sum(dZ_tilde, axis=1, keepdims=True)
+    dgamma = np.sum(dZ_tilde * Z_hat, axis=1, keepdims=True)
+    dZ = (gamma / (m * s)) * (m * dZ_tilde - dbeta - Z_hat * dgamma)
+    if convention == "L":
+        dgamma, dbeta = dgamma / m, dbeta / m
+    return dZ, dgamma, dbeta
+
+
+def batchnorm_jacobian(cache, i):
+    """The m x m block ``dZ_tilde[i, j] / dZ[i, k] = (gamma_i / s_i)(delta_jk - 1/m - Z_hat[i, j]
+    Z_hat[i, k] / m)`` of unit ``i`` (row j, column k); the blocks between two units are zero."""
+    Z_hat, s, gamma = cache.Z_hat, cache.s, cache.gamma
+    m = Z_hat.shape[1]
+    z = Z_hat[i]
+    return (gamma[i, 0] / s[i, 0]) * (np.eye(m) - 1 / m - np.outer(z, z) / m)
+
+
+def batchnorm_forward_eval(Z, gamma, beta, running_mean, running_var, eps=BATCHNORM_EPSILON):
+    """Eval mode: ``Z_tilde = gamma * (Z - mu_hat) / sqrt(var_hat + eps) + beta`` with the
+    running statistics (each example on its own: any m, 1 included)."""
+    Z_shape = getattr(Z, "shape", None)
+    _check_batchnorm(Z_shape, gamma, beta, "batchnorm_forward_eval", training=False)
+    _check_batchnorm(Z_shape, running_mean, running_var, "batchnorm_forward_eval",
+                     training=False, names=("running_mean", "running_var"))
+    return gamma * (Z - running_mean) / np.sqrt(running_var + eps) + beta
+
+
+def batchnorm_running_update(running_mean, running_var, cache, beta=BATCHNORM_BETA,
+                             unbiased=True):
+    """``mu_hat <- beta mu_hat + (1 - beta) mu``, ``var_hat <- beta var_hat + (1 - beta) v``.
+
+    ``v`` is the batch's unbiased variance ``m/(m-1) sigma^2`` (the paper's inference rule,
+    and PyTorch's), or ``sigma^2`` itself with ``unbiased=False``. ``beta`` is the course's
+    (PyTorch's ``momentum = 1 - beta``). Returns the new ``(running_mean, running_var)``.
+    """
+    m = cache.Z.shape[1]
+    var = cache.var * (m / (m - 1)) if unbiased else cache.var
+    return (beta * running_mean + (1 - beta) * cache.mu,
+            beta * running_var + (1 - beta) * var)
+
+
+def linear_batchnorm_activation_forward(A_prev, W, gamma, beta, activation,
+                                        eps=BATCHNORM_EPSILON, running=None):
+    """``Z = W A_prev``; ``Z_tilde`` = batch norm of ``Z``; ``A = g(Z_tilde)`` (no ``b``: beta
+    replaces it). Returns ``(A, cache)``, ``cache = ((A_prev, W, None), Z_tilde, bn_cache)``.
+
+    ``running = (running_mean, running_var)`` gives the eval-mode forward (``bn_cache`` is
+    then None: eval mode has no backward here).
+    """
+    Z = W @ A_prev
+    if running is None:
+        Z_tilde, bn_cache = batchnorm_forward(Z, gamma, beta, eps)
+    else:
+        Z_tilde, bn_cache = batchnorm_forward_eval(Z, gamma, beta, *running, eps), None
+    A = activation_forward(Z_tilde, activation)
+    return A, ((A_prev, W, None), Z_tilde, bn_cache)
+
+
+def linear_batchnorm_activation_backward(dA, cache, activation, convention="L", lambd=0.0):
+    """``dZ_tilde = dA * g'(Z_tilde)``, :func:`batchnorm_backward`, then :func:`linear_backward`.
+
+    Returns ``(dA_prev, dW, dgamma, dbeta)``.
+    """
+    linear_cache, Z_tilde, bn_cache = cache
+    dZ_tilde = activation_backward(dA, Z_tilde, activation)
+    dZ, dgamma, dbeta = batchnorm_backward(dZ_tilde, bn_cache, convention)
+    dA_prev, dW, _ = linear_backward(dZ, linear_cache, convention, lambd)
+    return dA_prev, dW, dgamma, dbeta
+
+
+def batch_norm_layers(parameters):
+    """The layers ``l`` whose parameters hold ``gamma{l}`` (batch normalization), in order."""
+    L = _n_layers(parameters)
+    return [l for l in range(1, L + 1) if f"gamma{l}" in parameters]
+
+
+def initialize_running_statistics(parameters):
+    """``running_mean{l} = 0`` and ``running_var{l} = 1``, shape ``(n[l], 1)``, for every
+    batch-norm layer (PyTorch's and Keras's start)."""
+    running = {}
+    for l in batch_norm_layers(parameters):
+        gamma = parameters[f"gamma{l}"]
+        running[f"running_mean{l}"] = np.zeros_like(gamma)
+        running[f"running_var{l}"] = np.ones_like(gamma)
+    return running
+
+
+def update_running_statistics(running, caches, beta=BATCHNORM_BETA, unbiased=True):
+    """:func:`batchnorm_running_update` for every batch-norm layer of a training-mode
+    :func:`model_forward`'s ``caches``; returns a new dict (``running`` is left as it was)."""
+    new = dict(running)
+    for l, cache in enumerate(caches, start=1):
+        if len(cache) == 3:
+            if cache[2] is None:
+                raise InputError(f"layer {l}: these caches come from an eval-mode forward "
+                                 "(training=False); the running statistics are updated from "
+                                 "a training-mode forward's batch statistics")
+            new[f"running_mean{l}"], new[f"running_var{l}"] = batchnorm_running_update(
+                running[f"running_mean{l}"], running[f"running_var{l}"], cache[2], beta,
+                unbiased)
+    return new
+
+
 def _resolve_activations(activations, L):
     if activations is None:
         return ["relu"] * (L - 1) + ["sigmoid"]
@@ -267,21 +512,65 @@ def _resolve_activations(activations, L):
     return activations
 
 
-def model_forward(X, parameters, activations=None, dropout_masks=None):
+def _n_layers(parameters):
+    """L, the number of ``W{l}`` (a batch-norm layer has ``W, gamma, beta`` and no ``b``)."""
+    return sum(1 for key in parameters if key[:1] == "W" and key[1:].isdigit())
+
+
+def _batchnorm_layer_check(parameters, l, A_prev, running):
+    """A batch-norm layer's parameters (and running statistics) fit, named by layer."""
+    W, gamma, beta = parameters[f"W{l}"], parameters[f"gamma{l}"], parameters[f"beta{l}"]
+    Z_shape = (W.shape[0], A_prev.shape[1])
+    if f"b{l}" in parameters:
+        raise InputError(f"layer {l} has gamma{l} and b{l}: a batch-norm layer drops its b "
+                         f"(beta{l} replaces it, and sum_k dZ = 0 would make db{l} = 0)")
+    where = f"layer {l} (batch norm)"
+    _check_batchnorm(Z_shape, gamma, beta, where, training=running is None,
+                     names=(f"gamma{l}", f"beta{l}"))
+    if running is not None:
+        keys = (f"running_mean{l}", f"running_var{l}")
+        missing = [k for k in keys if k not in running]
+        if missing:
+            raise InputError(f"{where}: the eval-mode forward needs the running statistics "
+                             f"{', '.join(missing)}")
+        _check_batchnorm(Z_shape, running[keys[0]], running[keys[1]], where,
+                         training=False, names=keys)
+
+
+def model_forward(X, parameters, activations=None, dropout_masks=None, training=True,
+                  running=None, epsilon=BATCHNORM_EPSILON):
     """Forward pass over all layers. Returns ``(AL, caches)``, one cache per layer.
 
     ``activations`` has one entry per layer (default: ReLU hidden, sigmoid output, as
     the course's ``L_model_forward``). ``dropout_masks``, if given, maps a layer
     ``l`` to the *scaled* inverted-dropout mask ``D[l] / keep_prob[l]`` applied as
     ``A[l] = A[l] * (D[l] / keep_prob[l])`` after the activation.
+
+    A layer with ``gamma{l}`` and ``beta{l}`` (and no ``b{l}``) is batch-normalized
+    (linear, batch norm, activation, dropout; ``epsilon`` inside the square root). In
+    training (default) it uses the batch's statistics, and its cache holds them
+    (:func:`update_running_statistics` then updates the running averages). With
+    ``training=False`` it uses ``running``'s ``running_mean{l}`` and ``running_var{l}``
+    (:func:`initialize_running_statistics`) instead: the eval-mode forward, for predictions.
     """
-    L = len(parameters) // 2
+    L = _n_layers(parameters)
     activations = _resolve_activations(activations, L)
+    if not training and running is None and batch_norm_layers(parameters):
+        raise InputError("the eval-mode forward (training=False) of a network with batch "
+                         "norm needs running= (running_mean{l}, running_var{l})")
     caches = []
     A = X
     for l in range(1, L + 1):
-        A, cache = linear_activation_forward(A, parameters[f"W{l}"], parameters[f"b{l}"],
-                                             activations[l - 1])
+        if f"gamma{l}" in parameters:
+            _batchnorm_layer_check(parameters, l, A, None if training else running)
+            stats = None if training else (running[f"running_mean{l}"],
+                                           running[f"running_var{l}"])
+            A, cache = linear_batchnorm_activation_forward(
+                A, parameters[f"W{l}"], parameters[f"gamma{l}"], parameters[f"beta{l}"],
+                activations[l - 1], epsilon, stats)
+        else:
+            A, cache = linear_activation_forward(A, parameters[f"W{l}"], parameters[f"b{l}"],
+                                                 activations[l - 1])
         if dropout_masks is not None and dropout_masks.get(l) is not None:
             A = A * dropout_masks[l]
         caches.append(cache)
@@ -326,7 +615,11 @@ def model_backward(AL, Y, caches, activations=None, loss="binary_crossentropy", 
     course's ``L_model_backward``. In convention "J" the start is divided by ``m``.
 
     ``dropout_masks`` (the ones used forward) are applied to each ``dA[l]``;
-    ``lambd`` adds the L2 term ``(lambd/m) W[l]`` to every ``dW[l]``.
+    ``lambd`` adds the L2 term ``(lambd/m) W[l]`` to every ``dW[l]`` (never to gamma).
+
+    A batch-norm layer (its cache a triple, from a training-mode :func:`model_forward`)
+    gives ``dZ_tilde{l}`` (what reached batch norm), ``dZ{l}`` (what left it, for ``Z = W
+    A_prev``), ``dgamma{l}`` and ``dbeta{l}`` instead of ``db{l}``.
     """
     L = len(caches)
     activations = _resolve_activations(activations, L)
@@ -334,18 +627,28 @@ def model_backward(AL, Y, caches, activations=None, loss="binary_crossentropy", 
     grads = {}
     dZ = output_delta(AL, Y, caches[-1][1], activations[-1], loss, convention, from_dAL)
     for l in range(L, 0, -1):
-        linear_cache, Z = caches[l - 1]
+        linear_cache, Z = caches[l - 1][:2]
         if l < L:
             dA = grads[f"dA{l}"]
             if dropout_masks is not None and dropout_masks.get(l) is not None:
                 dA = dA * dropout_masks[l]
                 grads[f"dA{l}"] = dA
             dZ = activation_backward(dA, Z, activations[l - 1])
+        if len(caches[l - 1]) == 3:  # batch norm: dZ above is dZ_tilde
+            bn_cache = caches[l - 1][2]
+            if bn_cache is None:
+                raise InputError(f"layer {l}: these caches come from an eval-mode forward "
+                                 "(training=False); the backward needs a training-mode "
+                                 "forward's batch statistics")
+            grads[f"dZ_tilde{l}"] = dZ
+            dZ, grads[f"dgamma{l}"], grads[f"dbeta{l}"] = batchnorm_backward(dZ, bn_cache,
+                                                                             convention)
         dA_prev, dW, db = linear_backward(dZ, linear_cache, convention, lambd)
         grads[f"dZ{l}"] = dZ
         grads[f"dA{l - 1}"] = dA_prev
         grads[f"dW{l}"] = dW
-        grads[f"db{l}"] = db
+        if len(caches[l - 1]) == 2:  # a batch-norm layer has no b
+            grads[f"db{l}"] = db
     return grads
 
 
@@ -410,7 +713,8 @@ def _init_scale(init, n_prev):
     raise ValueError(f"unknown initializer {init!r}")
 
 
-def initialize_parameters(layer_dims, init="he", rng=None, legacy_seed=None, dtype=np.float64):
+def initialize_parameters(layer_dims, init="he", rng=None, legacy_seed=None, dtype=np.float64,
+                          batch_norm=False):
     """``W[l]`` of shape ``(n[l], n[l-1])`` and ``b[l] = 0`` of shape ``(n[l], 1)``.
 
     ``init``: ``"zeros"``; ``"random"`` (``randn * 0.01``); ``"he"`` (``randn * sqrt(2/n[l-1])``);
@@ -421,8 +725,20 @@ def initialize_parameters(layer_dims, init="he", rng=None, legacy_seed=None, dty
     With ``legacy_seed`` they come exactly as in the course instead:
     ``np.random.seed(legacy_seed)`` once, then ``np.random.randn(n[l], n[l-1]) * factor``
     layer by layer (this reseeds NumPy's global generator, as the course does).
+
+    ``batch_norm``: ``True`` for every hidden layer, or one bool per hidden layer. A
+    batch-norm layer gets ``gamma[l] = 1`` and ``beta[l] = 0`` of shape ``(n[l], 1)`` instead
+    of ``b[l]``; the ``W`` draws are the same either way.
     """
     dtype = np.dtype(dtype)
+    n_hidden = len(layer_dims) - 2
+    if isinstance(batch_norm, (bool, np.bool_)):
+        batch_norm = [bool(batch_norm)] * n_hidden
+    batch_norm = list(batch_norm)
+    if len(batch_norm) != n_hidden:
+        raise InputError(f"batch_norm: one bool per hidden layer, {n_hidden} for layer_dims "
+                         f"{list(layer_dims)}; got {len(batch_norm)}")
+    batch_norm = batch_norm + [False]  # the output layer keeps its b
     if legacy_seed is not None:
         np.random.seed(legacy_seed)
         draw_normal = np.random.randn
@@ -441,26 +757,29 @@ def initialize_parameters(layer_dims, init="he", rng=None, legacy_seed=None, dty
         else:
             W = draw_normal(n, n_prev) * _init_scale(init, n_prev)
         parameters[f"W{l}"] = np.ascontiguousarray(W, dtype=dtype)
-        parameters[f"b{l}"] = np.zeros((n, 1), dtype=dtype)
+        if batch_norm[l - 1]:
+            parameters[f"gamma{l}"] = np.ones((n, 1), dtype=dtype)
+            parameters[f"beta{l}"] = np.zeros((n, 1), dtype=dtype)
+        else:
+            parameters[f"b{l}"] = np.zeros((n, 1), dtype=dtype)
     return parameters
 
 
 def update_parameters_with_gd(parameters, grads, learning_rate):
-    """``W[l] = W[l] - lr dW[l]``, ``b[l] = b[l] - lr db[l]``; returns a new dict."""
-    L = len(parameters) // 2
-    new = {}
-    for l in range(1, L + 1):
-        new[f"W{l}"] = parameters[f"W{l}"] - learning_rate * grads[f"dW{l}"]
-        new[f"b{l}"] = parameters[f"b{l}"] - learning_rate * grads[f"db{l}"]
-    return new
+    """``W[l] = W[l] - lr dW[l]``, ``b[l] = b[l] - lr db[l]`` (and ``gamma``, ``beta`` of a
+    batch-norm layer likewise); returns a new dict."""
+    return {key: value - learning_rate * grads[f"d{key}"] for key, value in parameters.items()}
 
 
 # --------------------------------------------------------------------------- gradient check
 
 def dictionary_to_vector(parameters):
-    """Flatten ``W1, b1, W2, b2, ...`` into one column vector; returns ``(theta, keys, shapes)``."""
-    L = len(parameters) // 2
-    keys = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}")]
+    """Flatten ``W1, b1, W2, b2, ...`` into one column vector; returns ``(theta, keys, shapes)``.
+
+    A batch-norm layer contributes ``W{l}, gamma{l}, beta{l}``."""
+    L = _n_layers(parameters)
+    keys = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}", f"gamma{l}", f"beta{l}")
+            if k in parameters]
     shapes = [parameters[k].shape for k in keys]
     theta = np.concatenate([parameters[k].reshape(-1) for k in keys]).reshape(-1, 1)
     return theta, keys, shapes
@@ -496,7 +815,8 @@ def central_difference(F, theta, epsilon=1e-7):
 
 def gradient_check(parameters, X, Y, activations=None, loss="binary_crossentropy",
                    epsilon=1e-7, lambd=0.0):
-    """The course's two-sided gradient check over every parameter.
+    """The course's two-sided gradient check over every parameter (batch-norm layers in
+    training mode included: their ``gamma``, ``beta`` are checked too).
 
     ``gradapprox[i] = (J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)`` and
     ``difference = ||grad - gradapprox|| / (||grad|| + ||gradapprox||)``.

@@ -154,7 +154,9 @@ def gradient_check(model, X, Y, parameters=None, epsilon=EPSILON, threshold=None
         ``parameters`` is a dict of arrays, ``cost`` a float (the cost J, the mean over
         the examples) and ``grads`` a dict with a key ``"d" + name`` for every parameter,
         each with that parameter's shape. The function must compute in the dtype of the
-        arrays it receives (it is also called with float64 copies).
+        arrays it receives (it is also called with float64 copies). Batch-norm layers are
+        checked in training mode, like any other parameter: ``gamma1`` needs ``dgamma1``
+        (the reference's ``model_forward`` / ``model_backward`` give them).
     X : array, shape (n[0], m)
     Y : array, shape (n[L], m)
     parameters : dict, optional

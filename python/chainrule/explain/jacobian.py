@@ -18,6 +18,8 @@ Closed forms (C order; ``⊗`` is ``np.kron``)::
     ∂Z/∂A_prev = W ⊗ I_m              (n·m, n_prev·m)   one example (m = 1): W itself
     ∂A/∂Z      = diag(vec(g'(Z)))     (n·m, n·m)        diagonal: g acts entry by entry
     ∂ℓ/∂Z[L]   (ℓ the m per-example losses)             (m, n[L]·m); m × m diag(A - Y) for n[L] = 1
+    ∂Z̃/∂Z      (batch norm, training)                   (n·m, n·m)        block diagonal, one
+               dense m × m block (γ_i/s_i)(I_m − 1/m − ẑ_i ẑ_iᵀ/m) per unit: examples coupled
 
 so by the chain rule in numerator layout, ``∂J/∂A_prev = ∂J/∂Z · (W ⊗ I_m)`` and,
 transposed, ``vec(dA_prev) = (Wᵀ ⊗ I_m) vec(dZ) = vec(Wᵀ·dZ)``: the ``Wᵀ`` of the course
@@ -280,3 +282,118 @@ def format_report(report):
     lines.append("(the course's values are convention J, derivatives of the cost J; convention "
                  "L's dZ and dA are m times these, its dW and db the same.)")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- batch normalization
+
+@dataclass
+class BatchNormJacobians:
+    """The Jacobians of a batch-norm layer's normalization and activation, numerator layout.
+
+    ``∂Z̃/∂Z`` is block diagonal with one dense ``m × m`` block per unit (the batch's mean and
+    variance couple the examples); ``∂A/∂Z̃`` is diagonal (``g`` acts entry by entry); ``∂A/∂Z``
+    is their product. ``print(report)`` shows them; :meth:`plot` draws them side by side.
+    """
+
+    n: int
+    m: int
+    activation: str
+    jacobians: list = field(default_factory=list)
+    show_limit: int = 12
+
+    def __getitem__(self, name):
+        for j in self.jacobians:
+            if j.name == name:
+                return j
+        raise KeyError(name)
+
+    def __str__(self):
+        lines = [f"Batch norm of n = {self.n} units over m = {self.m} examples, then "
+                 f"{self.activation}: numerator layout, C order (vec(Z)[i*m + k] = Z[i,k]); "
+                 "analytic vs two-sided differences"]
+        for jac in self.jacobians:
+            r, c = jac.analytic.shape
+            lines += ["", f"{jac.name}  ({r} × {c}) = {jac.closed_form}   max |analytic - "
+                          f"numeric| = {jac.max_difference:.2e}   [{jac.note}]"]
+            if max(r, c) <= self.show_limit:
+                lines.append(_matrix_text(jac.analytic))
+        return "\n".join(lines)
+
+    def plot(self, path=None):
+        """Heatmaps of ``∂Z̃/∂Z``, ``∂A/∂Z̃`` and ``∂A/∂Z`` side by side (the ``plot`` extra).
+
+        See :func:`chainrule.explain.pictures.plot_batchnorm_jacobians`; returns the figure.
+        """
+        from .pictures import plot_batchnorm_jacobians
+
+        return plot_batchnorm_jacobians(self, path=path)
+
+
+def batchnorm_jacobians(Z, gamma=None, beta=None, activation="tanh", epsilon=EPSILON,
+                        bn_epsilon=ref.BATCHNORM_EPSILON):
+    """The Jacobians of ``Z̃ = batchnorm(Z)`` and ``A = g(Z̃)`` (training mode), analytic and
+    by finite differences.
+
+    Parameters
+    ----------
+    Z : array, shape (n, m)
+        ``W A_prev`` of a batch-norm layer: n units, m >= 2 examples.
+    gamma, beta : arrays, shape (n, 1), optional
+        Default ones and zeros (PyTorch's and Keras's start).
+    activation : str or (str, float)
+        An elementwise activation of the table.
+    epsilon : float
+        The step of the finite differences.
+    bn_epsilon : float
+        Batch norm's ``ε``, inside the square root.
+
+    Returns
+    -------
+    BatchNormJacobians
+        ``report["∂Z̃/∂Z"]``, ``report["∂A/∂Z̃"]``, ``report["∂A/∂Z"]``, each a
+        :class:`Jacobian` of shape ``(n m, n m)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.explain import batchnorm_jacobians
+    >>> report = batchnorm_jacobians(np.array([[1.0, 2.0, 4.0], [0.0, -1.0, 3.0]]))
+    >>> block = report["∂Z̃/∂Z"].analytic[:3, :3]  # unit 0: dense, every example coupled
+    >>> bool(np.all(block != 0)), report["∂Z̃/∂Z"].max_difference < 1e-6
+    (True, True)
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2:
+        raise InputError(f"batchnorm_jacobians: Z must be 2-D (n, m), units x examples; got "
+                         f"shape {Z.shape}")
+    n, m = Z.shape
+    gamma = np.ones((n, 1)) if gamma is None else np.asarray(gamma, dtype=np.float64)
+    beta = np.zeros((n, 1)) if beta is None else np.asarray(beta, dtype=np.float64)
+    if ref.parse_activation(activation)[0] == "softmax":
+        raise InputError("batchnorm_jacobians draws an elementwise activation; softmax couples "
+                         "the units of an example (see jacobians)")
+    Z_tilde, cache = ref.batchnorm_forward(Z, gamma, beta, bn_epsilon)
+
+    def normalize(Z_):
+        return ref.batchnorm_forward(Z_, gamma, beta, bn_epsilon)[0]
+
+    J_bn = np.zeros((n * m, n * m))
+    for i in range(n):
+        J_bn[i * m:(i + 1) * m, i * m:(i + 1) * m] = ref.batchnorm_jacobian(cache, i)
+    J_act = _activation_jacobian(Z_tilde, activation)
+    name = ref.parse_activation(activation)[0]
+    report = BatchNormJacobians(n=n, m=m, activation=name)
+    report.jacobians = [
+        Jacobian("∂Z̃/∂Z", "blockdiag_i (γ_i/s_i)(I_m − 1/m − ẑ_i ẑ_iᵀ/m)", J_bn,
+                 _numeric_jacobian(normalize, Z, epsilon),
+                 "block diagonal: units apart, the m examples of a unit coupled"),
+        Jacobian("∂A/∂Z̃", "diag(vec(g'(Z̃)))", J_act,
+                 _numeric_jacobian(lambda Zt: ref.activation_forward(Zt, activation), Z_tilde,
+                                   epsilon),
+                 "diagonal: g acts entry by entry"),
+        Jacobian("∂A/∂Z", "∂A/∂Z̃ · ∂Z̃/∂Z", J_act @ J_bn,
+                 _numeric_jacobian(lambda Z_: ref.activation_forward(normalize(Z_), activation),
+                                   Z, epsilon),
+                 "the coupling survives the activation"),
+    ]
+    return report

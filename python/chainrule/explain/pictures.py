@@ -7,6 +7,9 @@
 * :func:`plot_layouts`: a gradient as the numerator-layout row ``∂J/∂x``, that row
   transposed, and reshaped to ``x``'s shape: the course's ``dx`` (denominator layout). The
   colours follow each entry, so "my result is off by a transpose" can be seen.
+* :func:`plot_batchnorm_jacobians`: a batch-norm layer's ``∂Z̃/∂Z``, block diagonal with one
+  dense ``m × m`` block per unit (the batch's statistics couple the examples), beside the
+  diagonal ``∂A/∂Z̃`` of its activation.
 * :func:`plot_network_flow`: a network's forward and backward pass with the shape of every
   operand, the dimension analysis a learner does by hand.
 
@@ -230,6 +233,50 @@ def plot_layouts(report, path=None, names=None):
                                    linewidth=1.0))
     fig.suptitle("The course's gradient is the numerator-layout row ∂J/∂x, transposed and "
                  "reshaped to x's shape (C order)", fontsize=10)
+    return _finish(plt, fig, path)
+
+
+def plot_batchnorm_jacobians(report, path=None):
+    """A batch-norm layer's ``∂Z̃/∂Z`` (one dense ``m × m`` block per unit: the examples are
+    coupled) beside its activation's diagonal ``∂A/∂Z̃`` and their product ``∂A/∂Z``.
+
+    Parameters
+    ----------
+    report : BatchNormJacobians
+        From :func:`chainrule.explain.batchnorm_jacobians`.
+    path : str or path, optional
+        Write a PNG there.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from chainrule.explain import batchnorm_jacobians
+    >>> report = batchnorm_jacobians(np.random.default_rng(0).standard_normal((2, 4)))
+    >>> len(report.plot().axes) >= 3
+    True
+    """
+    plt = _pyplot()
+    n, m = report.n, report.m
+    labels = _entry_labels("Z", (n, m))
+    tilde = [f"Z\u0303[{i},{k}]" for i in range(n) for k in range(m)]
+    out = _entry_labels("A", (n, m))
+    panels = [("∂Z̃/∂Z", tilde, labels), ("∂A/∂Z̃", out, tilde), ("∂A/∂Z", out, labels)]
+    side = max(2.6, 0.42 * n * m)
+    fig, axes = plt.subplots(1, 3, figsize=(3 * side + 1.2, side + 1.6), squeeze=False,
+                             layout="constrained")
+    for ax, (name, rows, cols) in zip(axes[0], panels):
+        jac = report[name]
+        _heatmap(ax, jac.analytic, rows, cols, m, m)
+        closed = "\n".join(textwrap.wrap(jac.closed_form, 34))
+        note = "\n".join(textwrap.wrap(jac.note, 38))
+        ax.set_title(f"{name}   {n * m} × {n * m}\n= {closed}\n{note}", fontsize=8)
+    fig.suptitle(f"Batch norm over m = {m} examples, then {report.activation}: numerator "
+                 f"layout, C order (unit by unit, {m} examples each); blue < 0 < red, "
+                 "white = 0", fontsize=9)
     return _finish(plt, fig, path)
 
 
