@@ -194,7 +194,7 @@ def _build(cls, dims, Ws, bs, activations, loss, dtype, backend):
     net = cls(dims, activations=list(activations), loss=loss, dtype=dtype, backend=backend)
     params = {}
     for l, (W, b) in enumerate(zip(Ws, bs), 1):
-        params[f"W{l}"], params[f"b{l}"] = W, b
+        params[f"W{l}"], params[f"b{l}"] = np.asarray(W, dtype), np.asarray(b, dtype)
     net.parameters = params
     return net
 
@@ -388,7 +388,8 @@ def torch_layers(seq):
         if kind is nn.Linear:
             if pairs:
                 activations.append(pending or "identity")
-            b = module.bias if module.bias is not None else torch.zeros(module.out_features)
+            b = module.bias if module.bias is not None else \
+                torch.zeros(module.out_features, dtype=module.weight.dtype)
             pairs.append((_as_array(module.weight, f"[{index}].weight"),
                           _as_array(b, f"[{index}].bias")))
             pending = None
