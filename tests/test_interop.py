@@ -569,11 +569,13 @@ def test_to_onnx_float32_matches_the_network_in_onnxruntime(kind, hidden, tmp_pa
     np.testing.assert_allclose(actual, net.predict_proba(X.T).T, **F32)
 
 
+@pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("kind", list(OUTPUTS))
-def test_to_onnx_float64_matches_the_network(kind, tmp_path):
+def test_to_onnx_float64_matches_the_network(kind, hidden, tmp_path):
     _ort()
     out, n_out, _ = OUTPUTS[kind]
-    net = random_net([4, 5, 3, n_out], ["tanh", "relu", out])
+    hidden = ("leaky_relu", 0.3) if hidden == "leaky_relu" else hidden  # 0.3: not a float32
+    net = random_net([4, 5, 3, n_out], [hidden, hidden, out])
     path = net.to_onnx(tmp_path / "net.onnx", dtype="float64")
     X = rows()
     np.testing.assert_allclose(_run_onnx(path, X), net.predict_proba(X.T).T, **F64)
@@ -666,3 +668,22 @@ def test_estimator_exports_onnx_with_its_classes(tmp_path):
     np.testing.assert_allclose(proba, mlp.predict_proba(X), **F32)
     meta = {p.key: p.value for p in onnx.load(path).metadata_props}
     assert meta["chainrule.classes"] == "[0, 1, 2]"
+
+
+# ---------------------------------------------------------------- the docs page runs
+def test_the_interoperability_page_examples_run(tmp_path, monkeypatch):
+    """Every ```python block of docs/interop.md, in order, in one namespace."""
+    pytest.importorskip("torch")
+    _ort()
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "interop.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 5
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for block in blocks:
+            exec(compile(block, "docs/interop.md", "exec"), namespace)

@@ -57,7 +57,7 @@ KERAS_ACTIVATIONS = {"sigmoid": "sigmoid", "relu": "relu", "tanh": "tanh",
                      "leaky_relu": "leaky_relu", "identity": "linear", "softmax": "softmax"}
 # ONNX operators (default domain); identity needs none: the Gemm's output is the layer's.
 ONNX_OPS = {"sigmoid": "Sigmoid", "relu": "Relu", "tanh": "Tanh", "leaky_relu": "LeakyRelu",
-            "identity": None, "softmax": "Softmax"}
+            "identity": None, "softmax": "Softmax"}  # leaky_relu in float64: PRelu (onnx_model)
 # Pinned so that every onnxruntime since 1.13 loads the file (opset 17 needs IR version 8);
 # the newest onnx package would otherwise stamp its own, newer, IR version.
 ONNX_OPSET = 17
@@ -453,9 +453,16 @@ def onnx_model(net, dtype, classes, input_name, output_name, library_version):
             A = Z
             continue
         A = output_name if last else f"A{l}"
-        attrs = {"alpha": float(alpha)} if name == "leaky_relu" else \
-            {"axis": 1} if name == "softmax" else {}
-        nodes.append(helper.make_node(op, [Z], [A], name=f"{name}{l}", **attrs))
+        inputs, attrs = [Z], {"axis": 1} if name == "softmax" else {}
+        if name == "leaky_relu" and dtype == np.float64:
+            # LeakyRelu's alpha is a float32 attribute (0.3 would become 0.30000001): in
+            # float64 the slope is a double tensor of PRelu, so the file computes what
+            # chainrule does.
+            op, inputs = "PRelu", [Z, f"alpha{l}"]
+            inits.append(numpy_helper.from_array(np.array([alpha], dtype), f"alpha{l}"))
+        elif name == "leaky_relu":
+            attrs = {"alpha": float(alpha)}
+        nodes.append(helper.make_node(op, inputs, [A], name=f"{name}{l}", **attrs))
     graph = helper.make_graph(
         nodes, "chainrule_network",
         [helper.make_tensor_value_info(input_name, elem, ["m", int(net.layer_dims[0])])],
@@ -627,8 +634,8 @@ class InteropMixin:
         """Write the network as an ONNX model for inference (``onnxruntime``), atomically.
 
         Each layer is ``Gemm(A_prev, W[l], b[l], transB=1)`` on examples as rows, followed by
-        its activation (``Relu``, ``Sigmoid``, ``Tanh``, ``LeakyRelu(alpha)``,
-        ``Softmax(axis=1)``; none for identity). Opset :data:`ONNX_OPSET`, IR version
+        its activation (``Relu``, ``Sigmoid``, ``Tanh``, ``LeakyRelu(alpha)`` (in float64
+        ``PRelu`` with a double slope), ``Softmax(axis=1)``; none for identity). Opset :data:`ONNX_OPSET`, IR version
         :data:`ONNX_IR_VERSION`; checked by ``onnx.checker``. The metadata
         (``metadata_props``) holds ``chainrule.layer_dims``, ``chainrule.activations``,
         ``chainrule.loss``, the input and output layouts and, if given, ``chainrule.classes``.
