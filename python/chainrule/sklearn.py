@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.utils import check_random_state
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -242,6 +242,8 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        # transform(X, layer=k) gives hidden activations, in the network's dtype
+        tags.transformer_tags = TransformerTags(preserves_dtype=[check.dtype(self.dtype).name])
         return tags
 
     # ---- inspection and conversion
@@ -270,6 +272,10 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         _, caches = self.network_.forward(np.ascontiguousarray(X.T))
         return np.ascontiguousarray(caches[int(k)][0][0].T)  # A[k] is layer k+1's A_prev
+
+    def fit_transform(self, X, y, sample_weight=None, layer=None):
+        """``fit(X, y)``, then :meth:`transform` of ``X`` (hidden layer ``layer``)."""
+        return self.fit(X, y, sample_weight=sample_weight).transform(X, layer=layer)
 
     def _sklearn_params(self):
         """This estimator's training parameters in scikit-learn's MLP names (those it has)."""
