@@ -9,6 +9,12 @@ NumPy arrays, no compiled handles) and NumPy attributes, so they pickle, clone a
 ``Pipeline``, ``GridSearchCV(n_jobs=...)`` and on a Dask cluster (joblib's ``dask``
 backend).
 
+Both estimators also have ``transform(X, layer=k)`` (the activations of hidden layer ``k``,
+rows as examples; default the last hidden layer) and ``fit_transform``, ``to_sklearn()`` (a
+fitted scikit-learn ``MLPClassifier``/``MLPRegressor`` that predicts the same) and the
+classmethod ``from_sklearn(mlp, **params)`` (a fitted estimator from one); see the
+Interoperability page.
+
 Examples
 --------
 >>> from sklearn.datasets import load_iris
