@@ -348,16 +348,36 @@ def test_keras_weights_are_kernels_in_by_out_and_round_trip():
         Network.from_keras_weights(weights[:2] + [weights[3], weights[3]], ["relu", "softmax"])
 
 
-def test_keras_model_predicts_as_the_network():
-    keras = pytest.importorskip("keras")
-    net = random_net([4, 5, 3], [("leaky_relu", 0.2), "sigmoid"], dtype="float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5),
-                              keras.layers.LeakyReLU(negative_slope=0.2),
-                              keras.layers.Dense(3, activation="sigmoid")])
+def _keras(monkeypatch):
+    """Keras 3 on its PyTorch backend (its numpy backend needs jax; tensorflow is large)."""
+    if "keras" not in sys.modules:
+        pytest.importorskip("torch")
+        monkeypatch.setenv("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras")
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # keras's own
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("kind", list(OUTPUTS))
+def test_keras_model_with_the_weights_predicts_as_the_network(kind, hidden, monkeypatch):
+    keras = _keras(monkeypatch)
+    out, n_out, _ = OUTPUTS[kind]
+    hidden = ("leaky_relu", 0.3) if hidden == "leaky_relu" else hidden
+    net = random_net([4, 5, n_out], [hidden, out], dtype="float32")
+    layers = [keras.Input((4,))]
+    for (name, alpha), n in zip(net.activations, net.layer_dims[1:]):
+        if name == "leaky_relu":
+            layers += [keras.layers.Dense(n), keras.layers.LeakyReLU(negative_slope=alpha)]
+        else:
+            layers.append(keras.layers.Dense(n, activation=_interop.KERAS_ACTIVATIONS[name]))
+    model = keras.Sequential(layers)
     model.set_weights(net.keras_weights())
     X = rows().astype(np.float32)
     np.testing.assert_allclose(np.asarray(model.predict(X, verbose=0)),
                                net.predict_proba(X.T).T, **F32)
+    back = Network.from_keras_weights(model.get_weights(), net.activations, backend="numpy")
+    for k, v in net.parameters.items():
+        np.testing.assert_array_equal(back.parameters[k], v)
 
 
 # ---------------------------------------------------------------- exported, then fitted further
