@@ -156,7 +156,7 @@ def test_to_sklearn_turns_a_two_unit_softmax_into_one_logistic_unit():
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
 def test_sklearn_gd_step_from_an_exported_network_equals_chainrules(kind):
     """Exported, then fitted further by scikit-learn (one full-batch SGD step without
-    momentum or L2), it lands on the parameters chainrule's gd step gives."""
+    momentum, with L2), it lands on the parameters chainrule's gd step gives."""
     out, n_out, _ = {"binary": OUTPUTS["binary"], "multiclass": OUTPUTS["multiclass"],
                      "regression": OUTPUTS["regression"]}[kind]
     net = random_net([4, 5, n_out], ["tanh", out])
@@ -170,10 +170,11 @@ def test_sklearn_gd_step_from_an_exported_network_equals_chainrules(kind):
     else:
         y = np.digitize(X[:, 0], [-0.5, 0.5])
         Y = np.eye(3)[:, y]
-    mlp = net.to_sklearn(solver="sgd", momentum=0.0, alpha=0.0, batch_size=30, shuffle=False,
+    mlp = net.to_sklearn(solver="sgd", momentum=0.0, alpha=0.2, batch_size=30, shuffle=False,
                          learning_rate_init=0.3)
     mlp.partial_fit(X, y)
-    net.fit(X.T, Y, epochs=1, learning_rate=0.3, optimizer="gd", progress=False)
+    # scikit-learn's alpha is chainrule's lambd: + alpha/(2n) Σ‖W‖², dW += (alpha/n) W
+    net.fit(X.T, Y, epochs=1, learning_rate=0.3, optimizer="gd", lambd=0.2, progress=False)
     for l in (1, 2):
         np.testing.assert_allclose(mlp.coefs_[l - 1], net.parameters[f"W{l}"].T, **F64)
         np.testing.assert_allclose(mlp.intercepts_[l - 1], net.parameters[f"b{l}"][:, 0], **F64)
@@ -203,9 +204,24 @@ def test_to_sklearn_refuses_bad_classes(classes, words):
         random_net([4, 3, 1], ["relu", "sigmoid"]).to_sklearn(classes=classes)
 
 
-def test_to_sklearn_refuses_classes_for_a_regressor():
+def test_to_sklearn_refuses_classes_for_a_regressor_or_multilabel():
     with pytest.raises(InputError, match="classes is for a classifier"):
         random_net([4, 3, 1], ["relu", "identity"]).to_sklearn(classes=[0, 1])
+    with pytest.raises(InputError, match="multilabel MLPClassifier's classes_ are the indices"):
+        random_net([4, 3, 2], ["relu", "sigmoid"]).to_sklearn(classes=[0, 1])
+
+
+def test_from_sklearn_of_a_float32_mlp_is_a_float32_network():
+    mlp, X, _ = fitted_mlp("multiclass", "relu")
+    X32 = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X32, np.digitize(X[:, 0], [-0.5, 0.5]))
+    assert mlp.coefs_[0].dtype == np.float32
+    net = Network.from_sklearn(mlp, backend="numpy")
+    assert net.dtype == np.float32
+    np.testing.assert_allclose(net.predict_proba(X32.T).T, mlp.predict_proba(X32), **F32)
+    assert Network.from_sklearn(mlp, dtype="float64").dtype == np.float64
 
 
 def test_from_sklearn_refuses_an_unfitted_or_foreign_model():
@@ -683,11 +699,14 @@ def test_estimator_exports_onnx_with_its_classes(tmp_path):
     import onnx
     mlp, X, y = fitted_mlp("multiclass", "relu")
     clf = NetworkClassifier.from_sklearn(mlp, backend="numpy")
-    path = clf.network_.to_onnx(tmp_path / "clf.onnx", classes=clf.classes_)
+    path = clf.to_onnx(tmp_path / "clf.onnx")
     proba = _run_onnx(path, X.astype(np.float32))
     np.testing.assert_allclose(proba, mlp.predict_proba(X), **F32)
     meta = {p.key: p.value for p in onnx.load(path).metadata_props}
     assert meta["chainrule.classes"] == "[0, 1, 2]"
+    with pytest.raises(NotFittedError):
+        NetworkClassifier().to_onnx(tmp_path / "unfitted.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.onnx"]
 
 
 # ---------------------------------------------------------------- the docs page runs

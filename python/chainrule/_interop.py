@@ -256,6 +256,9 @@ def to_sklearn(net, classes=None, **params):
             raise InputError("classes is for a classifier; this network has an identity "
                              "output (a regressor)")
         mlp = nn.MLPRegressor(hidden_layer_sizes=sizes, activation=hidden, **params)
+    elif kind == "multilabel" and classes is not None:
+        raise InputError(f"classes: a multilabel MLPClassifier's classes_ are the indices of "
+                         f"its {n_out} logistic outputs (layer {net.L}); leave classes out")
     else:
         n_classes = net.layer_dims[-1] if kind != "binary" else 2
         labels = np.arange(n_classes) if classes is None else np.asarray(classes)

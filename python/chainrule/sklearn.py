@@ -11,9 +11,9 @@ backend).
 
 Both estimators also have ``transform(X, layer=k)`` (the activations of hidden layer ``k``,
 rows as examples; default the last hidden layer) and ``fit_transform``, ``to_sklearn()`` (a
-fitted scikit-learn ``MLPClassifier``/``MLPRegressor`` that predicts the same) and the
-classmethod ``from_sklearn(mlp, **params)`` (a fitted estimator from one); see the
-Interoperability page.
+fitted scikit-learn ``MLPClassifier``/``MLPRegressor`` that predicts the same), the
+classmethod ``from_sklearn(mlp, **params)`` (a fitted estimator from one) and
+``to_onnx(path)``; see the Interoperability page.
 
 Examples
 --------
@@ -282,6 +282,14 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
     def fit_transform(self, X, y, sample_weight=None, layer=None):
         """``fit(X, y)``, then :meth:`transform` of ``X`` (hidden layer ``layer``)."""
         return self.fit(X, y, sample_weight=sample_weight).transform(X, layer=layer)
+
+    def to_onnx(self, path, dtype="float32"):
+        """Write the fitted network as an ONNX model (see :meth:`chainrule.Network.to_onnx`):
+        input ``"X"`` ``(n_samples, n_features)``, output ``"AL"`` (``A[L]`` as rows: one
+        probability column for two classes, one per class for more, the targets for a
+        regressor), the labels in the metadata (``chainrule.classes``). Returns the path."""
+        check_is_fitted(self, "network_")
+        return self.network_.to_onnx(path, dtype=dtype, classes=getattr(self, "classes_", None))
 
     def _sklearn_params(self):
         """This estimator's training parameters in scikit-learn's MLP names (those it has)."""
