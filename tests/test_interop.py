@@ -106,7 +106,8 @@ def test_regressor_from_sklearn_and_back_predicts_as_the_mlp():
     assert reg.n_outputs_ == 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        one = sklearn_nn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=20, random_state=0).fit(X, y[:, 0])
+        one = sklearn_nn.MLPRegressor(hidden_layer_sizes=(3,), max_iter=20,
+                                      random_state=0).fit(X, y[:, 0])
     reg1 = NetworkRegressor.from_sklearn(one, backend="numpy")
     assert reg1.predict(X).shape == (len(X),)
     np.testing.assert_allclose(reg1.to_sklearn().predict(X), one.predict(X), **F64)

@@ -5,16 +5,10 @@ Like :mod:`chainrule.io`, this module never imports the model: it works on array
 activation names, and its classmethods build the class they are called on. ``Network``
 takes the methods of :class:`InteropMixin` as a base class.
 
-=================  =============================  ===================  ==================
-who                weight of layer l              bias                 examples
-=================  =============================  ===================  ==================
-chainrule          ``W[l]`` ``(n[l], n[l-1])``    ``(n[l], 1)``        columns
-scikit-learn MLP   ``coefs_[l-1]`` = ``W[l]ᵀ``    ``intercepts_[l-1]`` rows
-                                                  ``(n[l],)``
-PyTorch            ``"i.weight"`` = ``W[l]``      ``"i.bias"`` (n[l],)  rows
-Keras ``Dense``    ``kernel`` = ``W[l]ᵀ``         ``bias`` ``(n[l],)``  rows
-ONNX ``Gemm``      ``B`` = ``W[l]`` (transB=1)    ``C`` ``(n[l],)``    rows
-=================  =============================  ===================  ==================
+The layouts (chainrule's ``W[l]`` is ``(n[l], n[l-1])`` with examples as columns; the peers
+take examples as rows: scikit-learn's ``coefs_`` and Keras's kernels are ``W[l]ᵀ``,
+PyTorch's ``weight`` and ONNX's ``Gemm(transB=1)`` take ``W[l]`` as is; every bias is 1-D)
+are tabulated in ``docs/interop.md``; the activation names per peer are the tables below.
 
 Every export refuses what the other side cannot express, naming the layer and the reason;
 nothing is half-converted.
@@ -30,7 +24,7 @@ import re
 
 import numpy as np
 
-from . import io, spec
+from . import io
 from .errors import InputError, ShapeError
 
 __all__ = ["InteropMixin", "fold_batch_norm", "SKLEARN_ACTIVATIONS", "TORCH_MODULES",
@@ -78,10 +72,6 @@ def _require(module, purpose):
         raise ImportError(f"{purpose} needs {top}, which is not installed here: "
                           f"pip install \"chainrule[{extra}]\" (from a source tree: "
                           f"pip install \".[{extra}]\"){hint}") from exc
-
-
-def _name(activation):
-    return activation[0] if isinstance(activation, tuple) else activation
 
 
 # ---------------------------------------------------------------- batch norm, folded
@@ -638,8 +628,10 @@ class InteropMixin:
 
         Each layer is ``Gemm(A_prev, W[l], b[l], transB=1)`` on examples as rows, followed by
         its activation (``Relu``, ``Sigmoid``, ``Tanh``, ``LeakyRelu(alpha)`` (in float64
-        ``PRelu`` with a double slope), ``Softmax(axis=1)``; none for identity). Opset :data:`ONNX_OPSET`, IR version
-        :data:`ONNX_IR_VERSION`; checked by ``onnx.checker``. The metadata
+        ``PRelu`` with a double slope), ``Softmax(axis=1)``; none for identity). Opset
+        :data:`ONNX_OPSET`, IR version :data:`ONNX_IR_VERSION`; checked by ``onnx.checker``
+        (float32 files run on onnxruntime 1.16 and later; see the Interoperability page for
+        float64 there). The metadata
         (``metadata_props``) holds ``chainrule.layer_dims``, ``chainrule.activations``,
         ``chainrule.loss``, the input and output layouts and, if given, ``chainrule.classes``.
 
