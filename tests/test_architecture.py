@@ -124,3 +124,20 @@ def test_the_cycle_walker_finds_a_circle(tmp_path):
     mods = {"pkg.a": tmp_path / "a.py", "pkg.b": tmp_path / "b.py"}
     assert _imports("pkg.a", mods["pkg.a"], mods) == {"pkg.b"}
     assert _circles(mods) == [["pkg.a", "pkg.b", "pkg.a"]]
+
+
+@pytest.mark.parametrize("module", ["chainrule.io", "chainrule._interop"])
+def test_io_level_modules_reach_neither_the_model_nor_training_nor_a_tool(module):
+    """``io`` and ``_interop`` sit below the model: Network hands them its class (load, the
+    from_* classmethods), so nothing they import, however indirectly, reaches upward."""
+    mods = _modules()
+    graph = {name: _imports(name, path, mods) for name, path in mods.items()}
+    reached, todo = set(), [module]
+    while todo:
+        for nxt in graph[todo.pop()] - reached:
+            reached.add(nxt)
+            todo.append(nxt)
+    above = ("chainrule.model", "chainrule.training", "chainrule.sklearn", "chainrule.cli",
+             "chainrule.explain", "chainrule.bench", "chainrule.plot")
+    upward = sorted(m for m in reached if any(m == a or m.startswith(a + ".") for a in above))
+    assert not upward, f"{module} reaches {upward}"

@@ -53,10 +53,12 @@ FORMAT_VERSION = 1
 _META = "__metadata__"
 _DIGEST = "__sha256__"
 
-__all__ = ["save", "read", "restore", "check_save_path", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save", "read", "restore", "check_save_path", "write_atomically", "library_version",
+           "FORMAT", "FORMAT_VERSION"]
 
 
-def _library_version():
+def library_version():
+    """chainrule's version (the package's ``__version__``)."""
     from . import __version__
     return __version__
 
@@ -225,7 +227,7 @@ def save(net, path):
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "library_version": _library_version(),
+        "library_version": library_version(),
         "config": _jsonable(net.get_config(), "the config"),
         "history": _jsonable(getattr(net, "history_", {}), "history_"),
         "arrays": [{"name": n, "member": f"a{i}", "dtype": a.dtype.str, "shape": list(a.shape)}
@@ -236,6 +238,21 @@ def save(net, path):
                _DIGEST: np.frombuffer(_digest(meta_bytes, names, arrays).encode(), np.uint8)}
     members.update({f"a{i}": a for i, a in enumerate(arrays)})
 
+    return _replace(path, target, existing, lambda f: np.savez(f, **members))
+
+
+def write_atomically(path, write):
+    """Write the file ``path`` as :func:`save` does: ``write(f)`` fills a temporary file (binary,
+    in the same directory), which is fsync'ed and then ``os.replace``'d over ``path``; on any
+    error the temporary file is removed and ``path`` is untouched. Returns the absolute path.
+    The exporters (``Network.to_onnx``) use it."""
+    path, target, existing = _write_target(path)
+    return _replace(path, target, existing, write)
+
+
+def _replace(path, target, existing, write):
+    """The atomic write behind :func:`save` and :func:`write_atomically` (see the module's
+    guarantees); ``existing``: the target's stat, whose permissions the new file keeps."""
     directory, base = os.path.split(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
@@ -245,7 +262,7 @@ def save(net, path):
         with os.fdopen(fd, "wb") as f:
             if existing is not None and hasattr(os, "fchmod"):  # keep the file's permissions
                 os.fchmod(f.fileno(), stat.S_IMODE(existing.st_mode))
-            np.savez(f, **members)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -342,7 +359,7 @@ def _metadata(path, members):
             version > FORMAT_VERSION
         raise ModelFileError(
             f"{path} has file format version {version!r} (written by chainrule "
-            f"{meta.get('library_version', '?')}); this chainrule {_library_version()} reads "
+            f"{meta.get('library_version', '?')}); this chainrule {library_version()} reads "
             f"version {FORMAT_VERSION}" + (" — upgrade chainrule to load it" if newer else ""))
     return meta, meta_bytes
 

@@ -8,6 +8,7 @@ import numpy as np
 from . import _validate as check
 from . import io, spec
 from . import reference as ref
+from ._interop import InteropMixin
 from ._threads import limits_threads as _thread_limited
 from .backends.compose import cost as _cost
 from .backends.compose import update_is_safe
@@ -94,7 +95,7 @@ class ParameterDict(dict):
         return dict, (dict(self),)
 
 
-class Network(Trainable):
+class Network(InteropMixin, Trainable):
     """A fully-connected network in the course's notation (examples are columns).
 
     Parameters

@@ -9,6 +9,12 @@ NumPy arrays, no compiled handles) and NumPy attributes, so they pickle, clone a
 ``Pipeline``, ``GridSearchCV(n_jobs=...)`` and on a Dask cluster (joblib's ``dask``
 backend).
 
+Both estimators also have ``transform(X, layer=k)`` (the activations of hidden layer ``k``,
+rows as examples; default the last hidden layer) and ``fit_transform``, ``to_sklearn()`` (a
+fitted scikit-learn ``MLPClassifier``/``MLPRegressor`` that predicts the same), the
+classmethod ``from_sklearn(mlp, **params)`` (a fitted estimator from one) and
+``to_onnx(path)``; see the Interoperability page.
+
 Examples
 --------
 >>> from sklearn.datasets import load_iris
@@ -27,7 +33,8 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils import check_random_state
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -241,7 +248,116 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        # transform(X, layer=k) gives hidden activations, in the network's dtype
+        tags.transformer_tags = TransformerTags(preserves_dtype=[check.dtype(self.dtype).name])
         return tags
+
+    # ---- inspection and conversion
+    def transform(self, X, layer=None):
+        """The activations ``A[layer]`` of a hidden layer, examples as rows.
+
+        Parameters
+        ----------
+        X : array, shape (n_samples, n_features)
+        layer : int, optional
+            A hidden layer, ``1 <= layer <= L - 1`` (default ``L - 1``, the last one).
+
+        Returns
+        -------
+        A : array, shape (n_samples, n[layer])
+        """
+        check_is_fitted(self, "network_")
+        L = self.network_.L
+        if L < 2:
+            raise ValueError("this network has no hidden layer (hidden_layer_sizes is empty): "
+                             "there is nothing to transform into")
+        k = L - 1 if layer is None else layer
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= L - 1:
+            raise ValueError(f"layer must be a hidden layer, an integer from 1 to {L - 1} "
+                             f"(layer {L} is the output: use predict), got {layer!r}")
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        _, caches = self.network_.forward(np.ascontiguousarray(X.T))
+        return np.ascontiguousarray(caches[int(k)][0][0].T)  # A[k] is layer k+1's A_prev
+
+    def fit_transform(self, X, y, sample_weight=None, layer=None):
+        """``fit(X, y)``, then :meth:`transform` of ``X`` (hidden layer ``layer``)."""
+        return self.fit(X, y, sample_weight=sample_weight).transform(X, layer=layer)
+
+    def to_onnx(self, path, dtype="float32"):
+        """Write the fitted network as an ONNX model (see :meth:`chainrule.Network.to_onnx`):
+        input ``"X"`` ``(n_samples, n_features)``, output ``"AL"`` (``A[L]`` as rows: one
+        probability column for two classes, one per class for more, the targets for a
+        regressor), the labels in the metadata (``chainrule.classes``). Returns the path."""
+        check_is_fitted(self, "network_")
+        return self.network_.to_onnx(path, dtype=dtype, classes=getattr(self, "classes_", None))
+
+    def _sklearn_params(self):
+        """This estimator's training parameters in scikit-learn's MLP names (those it has)."""
+        params = {"learning_rate_init": self.learning_rate, "max_iter": self.max_iter,
+                  "batch_size": self.mini_batch_size, "alpha": self.lambd,
+                  "early_stopping": self.early_stopping,
+                  "validation_fraction": self.validation_fraction,
+                  "n_iter_no_change": max(self.patience, 1), "warm_start": self.warm_start,
+                  "random_state": self.random_state}
+        if self.optimizer == "adam":
+            params.update(solver="adam", beta_1=self.beta1, beta_2=self.beta2,
+                          epsilon=self.epsilon)
+        elif self.optimizer in ("gd", "momentum"):
+            params.update(solver="sgd", nesterovs_momentum=False,
+                          momentum=self.beta if self.optimizer == "momentum" else 0.0)
+        return params
+
+    def to_sklearn(self):
+        """A fitted scikit-learn ``MLPClassifier``/``MLPRegressor`` with this estimator's
+        weights (same predictions; see :meth:`chainrule.Network.to_sklearn`) and training
+        parameters where scikit-learn has them (rmsprop has no equivalent: its solver stays
+        scikit-learn's default)."""
+        check_is_fitted(self, "network_")
+        mlp = self.network_.to_sklearn(classes=getattr(self, "classes_", None),
+                                       **self._sklearn_params())
+        mlp.n_iter_ = self.n_iter_  # (t_ stays 0: scikit-learn counts samples, not steps)
+        mlp.loss_curve_ = list(self.loss_curve_)
+        if hasattr(self, "feature_names_in_"):
+            mlp.feature_names_in_ = self.feature_names_in_
+        return mlp
+
+    @classmethod
+    def from_sklearn(cls, mlp, **params):
+        """A fitted estimator from a fitted scikit-learn ``MLPClassifier``/``MLPRegressor``:
+        the same predictions (the weights, see :meth:`chainrule.Network.from_sklearn`), its
+        training parameters where chainrule has them, and ``params`` over them."""
+        cls._check_sklearn_kind(mlp)
+        net = Network.from_sklearn(mlp, dtype=params.get("dtype"),
+                                   backend=params.get("backend", "auto"))
+        est = cls(**{**cls._params_from(mlp, net), **params})
+        est._check_params()
+        est.network_ = net
+        est._network_params = est._architecture_params()
+        est.n_features_in_ = int(mlp.n_features_in_)
+        if hasattr(mlp, "feature_names_in_"):
+            est.feature_names_in_ = mlp.feature_names_in_
+        # chainrule's own counts (what a warm start continues): none yet
+        est.n_iter_, est.t_, est.loss_curve_ = 0, 0, []
+        est._adopt(mlp)
+        return est
+
+    @staticmethod
+    def _params_from(mlp, net):
+        params = {"hidden_layer_sizes": tuple(net.layer_dims[1:-1]),
+                  "activation": net.activations[0][0] if net.L > 1 else "relu",
+                  "learning_rate": mlp.learning_rate_init, "max_iter": mlp.max_iter,
+                  "mini_batch_size": mlp.batch_size, "lambd": mlp.alpha,
+                  "early_stopping": mlp.early_stopping,
+                  "validation_fraction": mlp.validation_fraction,
+                  "patience": mlp.n_iter_no_change, "warm_start": mlp.warm_start,
+                  "random_state": mlp.random_state, "dtype": net.dtype.name}
+        if mlp.solver == "adam":
+            params.update(optimizer="adam", beta1=mlp.beta_1, beta2=mlp.beta_2,
+                          epsilon=mlp.epsilon)
+        elif mlp.solver == "sgd":
+            params.update(optimizer="momentum" if mlp.momentum > 0 else "gd",
+                          beta=mlp.momentum)
+        return params
 
 
 class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
@@ -317,6 +433,20 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
 
     def _output_for(self, n_outputs):
         return "sigmoid" if n_outputs == 1 else "softmax"
+
+    @staticmethod
+    def _check_sklearn_kind(mlp):
+        if not isinstance(mlp, MLPClassifier):
+            raise TypeError(f"NetworkClassifier.from_sklearn takes an MLPClassifier, got "
+                            f"{type(mlp).__name__} (NetworkRegressor.from_sklearn takes "
+                            f"an MLPRegressor)")
+        if mlp.out_activation_ == "logistic" and mlp.n_outputs_ > 1:
+            raise ValueError(f"this MLPClassifier is multilabel ({mlp.n_outputs_} logistic "
+                             f"outputs); NetworkClassifier predicts one label per example: "
+                             f"use chainrule.Network.from_sklearn for the network")
+
+    def _adopt(self, mlp):
+        self.classes_ = np.asarray(mlp.classes_)
 
     _is_classifier = True
 
@@ -405,6 +535,17 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
 
     def _output_for(self, n_outputs):
         return "identity"
+
+    @staticmethod
+    def _check_sklearn_kind(mlp):
+        if not isinstance(mlp, MLPRegressor):
+            raise TypeError(f"NetworkRegressor.from_sklearn takes an MLPRegressor, got "
+                            f"{type(mlp).__name__} (NetworkClassifier.from_sklearn takes "
+                            f"an MLPClassifier)")
+
+    def _adopt(self, mlp):
+        self.n_outputs_ = int(mlp.n_outputs_)
+        self._y_1d = self.n_outputs_ == 1
 
     def _encode_y(self, y, first, classes=None):
         y = np.asarray(y, dtype=np.float64)
