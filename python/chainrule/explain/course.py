@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import reference as ref
-from ._match import (as_float_array, close, constant_factor, dZ_hypotheses, difference_text,
-                     explain_output, factor_text, shape_text)
+from ._match import (as_float_array, close, constant_factor, dZ_hypotheses, describe,
+                     difference_text, explain_output, factor_text, shape_text)
+from .mistakes import linear_alternatives, seen
 
 
 @dataclass
@@ -157,29 +158,7 @@ def _chain_formulas(layer, l, m, keep_prob, lambd, top, dZ_text=None):
 
 def _linear_alts(dZ, A_prev, W):
     """Per-output structural mistakes of the linear step (correct scale, convention L)."""
-    m = A_prev.shape[1]
-    dW = (dZ @ A_prev.T) / m
-    db = np.sum(dZ, axis=1, keepdims=True) / m
-    dA = W.T @ dZ
-    alt = {"dW": [("transposed_result", dW.T)], "db": [], "dA": [("transposed_result", dA.T)]}
-    if dZ.shape[1] == A_prev.shape[0]:
-        alt["dW"].append(("missing_transpose", (dZ @ A_prev) / m))
-    if dZ.shape == A_prev.T.shape:
-        alt["dW"].append(("elementwise_product", dZ * A_prev.T / m))
-    alt["db"] += [("missing_keepdims", db.reshape(-1)),
-                  ("sum_wrong_axis", np.sum(dZ, axis=0, keepdims=True) / m),
-                  ("sum_wrong_axis", np.sum(dZ, axis=0) / m),
-                  ("sum_wrong_axis", np.asarray(np.sum(dZ) / m))]
-    for wrong in dict.fromkeys((A_prev.shape[0], dZ.shape[0])):
-        if wrong != m:
-            alt["dW"].append(("wrong_m", dW * m / wrong))
-            alt["db"].append(("wrong_m", db * m / wrong))
-    if W.shape[1] == dZ.shape[0]:
-        alt["dA"].append(("missing_transpose", W @ dZ))
-    if W.T.shape == dZ.shape:
-        alt["dA"].append(("elementwise_product", W.T * dZ))
-    alt["dA"].append(("dA_dZ_mixup", dZ))
-    return dW, db, dA, alt
+    return linear_alternatives(dZ, A_prev, W, "L")
 
 
 def _match_dW(U, data, W, lambd, m, alts):
@@ -248,29 +227,7 @@ def _usable(U, shape):
 
 
 def _output_detail(code, key, U, E, m, extra=None):
-    if extra:
-        return f"{key}: {extra}"
-    U = as_float_array(U)
-    shape = shape_text(U) if U is not None else "?"
-    texts = {
-        "missing_1_over_m": f"m = {m} times the correct value",
-        "double_1_over_m": f"1/m = 1/{m} times the correct value",
-        "extra_1_over_m": f"1/m = 1/{m} times the correct value",
-        "wrong_factor": f"m = {m} times the correct value (no m belongs there)",
-        "sign_flipped": "the negative of the correct value",
-        "transposed_result": f"shape {shape}, the transpose of the correct {shape_text(E)}",
-        "missing_transpose": "on square shapes it equals the product without the transpose",
-        "sum_wrong_axis": f"shape {shape}, expected {shape_text(E)}",
-        "missing_keepdims": f"shape {shape}, expected {shape_text(E)}",
-        "dA_dZ_mixup": "equals dZ (or dA) where the other belongs",
-        "elementwise_product": "on square shapes it equals the entrywise product",
-        "wrong_m": f"the 1/m divides by another dimension than m = {m}",
-        "l2_gradient_missing": "no (λ/m)·W term",
-        "dropout_mask_missing": "the dropout mask D is not applied",
-        "dropout_not_rescaled": "not divided by keep_prob",
-        "dropout_rescaled_wrong": "multiplied by keep_prob instead of divided",
-    }
-    return f"{key}: {texts.get(code, 'differs from the reference')}"
+    return seen(code, key, U, E, m, extra)
 
 
 def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_text=None):
@@ -391,23 +348,13 @@ def _formula_for(formulas, key, l):
 
 
 def _dZ_detail(code, key, extra):
-    if extra:
-        return f"{key}: {extra}"
-    texts = {
-        "sign_flipped": f"{key}: the negative of the correct value (Y - A instead of A - Y?)",
-        "g_prime_at_A": f"{key}: g' evaluated at A instead of Z",
-        "a_form_at_Z": f"{key}: the A-form of g' fed Z",
-        "g_instead_of_g_prime": f"{key}: multiplied by g, not g'",
-        "sigmoid_tanh_mixup": f"{key}: the other activation's derivative",
-        "relu_mask_wrong_array": f"{key}: the ReLU mask taken from another array",
-        "relu_mask_inverted": f"{key}: the ReLU mask inverted",
-        "dA_dZ_mixup": f"{key}: dA used where dZ belongs (or the reverse)",
-        "wrong_cache": f"{key}: computed from another layer's cache",
-        "wrong_activation": f"{key}: another activation's derivative for this layer",
-        "extra_1_over_m": f"{key}: 1/m times the correct value",
-        "double_1_over_m": f"{key}: 1/m times the correct value",
-    }
-    return texts.get(code, f"{key}: differs")
+    if code == "sign_flipped" and not extra:
+        extra = "the negative of the correct value (Y - A instead of A - Y?)"
+    if code == "dA_dZ_mixup" and not extra:
+        extra = "dA used where dZ belongs (or the reverse)"
+    if code in ("extra_1_over_m", "double_1_over_m") and not extra:
+        extra = "1/m times the correct value"
+    return seen(code, key, extra=extra)
 
 
 # --------------------------------------------------------------------------- chain functions
@@ -478,14 +425,7 @@ def _analyse_chain(kind, result, probe):
     return findings + _layered(result, layers, top, m, keys, net.keep_prob, net.lambd)
 
 
-def _describe(result):
-    if isinstance(result, (tuple, list)):
-        parts = ", ".join(shape_text(r) if isinstance(r, np.ndarray) else type(r).__name__
-                          for r in result)
-        return f"a {type(result).__name__} of {len(result)} ({parts})"
-    if isinstance(result, np.ndarray):
-        return f"one array of shape {shape_text(result)}"
-    return type(result).__name__
+_describe = describe
 
 
 def _matrix_findings(values):
@@ -685,23 +625,12 @@ def _per_key(findings, out, name, key, expected, alternatives, formula, layer):
                                     [formula], [layer]))
             return
     for c in codes:
-        findings.append(Finding(c, [where], f"{where}: {extra or _UPDATE_TEXT.get(c, '')}",
+        findings.append(Finding(c, [where], seen(c, where, extra=extra or _UPDATE_TEXT.get(c)),
                                 [formula], [layer]))
 
 
-_UPDATE_TEXT = {
-    "sign_flipped": "moved up the gradient (+ instead of -)",
-    "learning_rate_missing": "the step is not multiplied by the learning rate",
-    "not_updated": "unchanged",
-    "momentum_formula": "v is not β v + (1 - β) dW",
-    "momentum_update_uses_grads": "the parameter moved by the gradient, not by v",
-    "momentum_old_velocity": "the parameter moved by the old v (update v first)",
-    "adam_bias_correction": "the bias correction is not 1/(1 - β^t) with this t",
-    "adam_epsilon_inside_sqrt": "ε inside the square root: √(ŝ + ε) instead of √ŝ + ε",
-    "adam_sqrt_missing": "divided by ŝ + ε, not √ŝ + ε",
-    "adam_s_not_squared": "s averages dW, not dW²",
-    "adam_beta_mixup": "β1 and β2 swapped",
-}
+#: the updates' own wording where it differs from the catalogue's
+_UPDATE_TEXT = {"sign_flipped": "moved up the gradient (+ instead of -)"}
 
 
 def _analyse_update(kind, result, probe):
@@ -966,12 +895,11 @@ def _value(findings, name, U, E, alts, formula):
     if codes is None:
         findings.append(Finding("unrecognised", [name], difference_text(U, E), [formula]))
         return
-    texts = {"missing_bias": "equals W · A without + b", "transposed_W": "uses Wᵀ · A",
-             "wrong_activation": "another activation was applied",
-             "activation_missing": "equals Z: the activation is not applied",
+    texts = {"wrong_activation": "another activation was applied",
              "elementwise_product": "W * A (entrywise) where np.dot(W, A) belongs"}
     for c in codes:
-        findings.append(Finding(c, [name], f"{name}: {extra or texts.get(c, '')}", [formula]))
+        findings.append(Finding(c, [name], seen(c, name, extra=extra or texts.get(c)),
+                                [formula]))
 
 
 # --------------------------------------------------------------------------- logistic regression

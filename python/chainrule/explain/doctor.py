@@ -42,10 +42,12 @@ import numpy as np
 
 from .. import reference as ref
 from ..errors import InputError
-from ._match import RTOL, close as _close, difference_text as _difference_text
+from ._match import RTOL, close as _close, describe as _describe
+from ._match import difference_text as _difference_text, shape_text as _shape
 from ._match import dZ_hypotheses as _dZ_hypotheses, explain_output as _explain_output
 from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
+from .mistakes import MISTAKES, linear_alternatives, seen as _seen
 from .sandbox import DEFAULT_TIME_LIMIT, call_limited
 
 KINDS = ("linear_backward", "linear_activation_backward", "L_model_backward")
@@ -53,226 +55,6 @@ _SIGNATURES = {
     "linear_backward": ("dZ", "cache"),
     "linear_activation_backward": ("dA", "cache", "activation"),
     "L_model_backward": ("AL", "Y", "caches"),
-}
-
-#: Every mistake the doctor can name: code -> (title, why it is wrong).
-MISTAKES = {
-    "missing_1_over_m": (
-        "missing 1/m",
-        "dW and db are averages over the m examples: in convention L, dW = (1/m) dZ·A_prevᵀ and "
-        "db = (1/m) Σ_k dZ. Without the 1/m the result is m times too large. (In convention J "
-        "the 1/m is already in dZ[L] = (A[L] - Y)/m, and then dW = dZ·A_prevᵀ has none.)"),
-    "extra_1_over_m": (
-        "extra 1/m",
-        "Only dW and db carry the 1/m (convention L). dA_prev = Wᵀ·dZ and dZ = dA * g'(Z) have "
-        "none: a 1/m there is one too many (and it compounds layer after layer)."),
-    "double_1_over_m": (
-        "1/m applied twice",
-        "The 1/m enters once: either in dW, db (convention L, dZ[L] = A[L] - Y) or in dZ[L] = "
-        "(A[L] - Y)/m (convention J), never in both. Here the result is 1/m times the correct "
-        "one."),
-    "transposed_result": (
-        "transposed result",
-        "A gradient has the shape of what it differentiates: dW like W (n[l], n[l-1]), dA_prev "
-        "like A_prev (n[l-1], m). The result is the transpose of the correct one: the product "
-        "was written in the other order (e.g. A_prev·dZᵀ instead of dZ·A_prevᵀ)."),
-    "missing_transpose": (
-        "missing transpose",
-        "dW = dZ·A_prevᵀ and dA_prev = Wᵀ·dZ: the transpose is what makes the shapes fit "
-        "(dimension analysis: the sum runs over the example index k for dW and over the unit "
-        "index i of layer l for dA_prev). Without it the product fails on general shapes."),
-    "elementwise_product": (
-        "* where a matrix product belongs",
-        "dW = (1/m) np.dot(dZ, A_prev.T) and dA_prev = np.dot(W.T, dZ) are matrix products "
-        "(np.dot or @); * multiplies entry by entry (and broadcasts), which fails on general "
-        "shapes."),
-    "wrong_m": (
-        "m from the wrong axis",
-        "m is the number of examples, the columns: m = A_prev.shape[1]. A_prev.shape[0] is "
-        "n[l-1] and dZ.shape[0] is n[l]."),
-    "sum_wrong_axis": (
-        "sum over the wrong axis",
-        "db sums dZ over the examples, which are the columns: np.sum(dZ, axis=1, keepdims=True), "
-        "shape (n[l], 1). axis=0 sums over the units instead (shape (1, m)), and no axis sums "
-        "everything to one number."),
-    "missing_keepdims": (
-        "missing keepdims",
-        "np.sum(dZ, axis=1) drops the summed axis and returns shape (n[l],); db must have the "
-        "shape of b, (n[l], 1): add keepdims=True (a (n,) db broadcasts wrongly in b - lr·db)."),
-    "g_prime_at_A": (
-        "g' evaluated at A instead of Z",
-        "dZ = dA * g'(Z): the derivative is taken at Z, the activation's input. Here g' was "
-        "evaluated at A = g(Z) (e.g. sigmoid(A)·(1 - sigmoid(A)))."),
-    "a_form_at_Z": (
-        "g' written with A but fed Z",
-        "σ'(Z) = A(1 - A) and tanh'(Z) = 1 - A² are written with A = g(Z). The cache holds Z, "
-        "so compute A = g(Z) first; here Z itself was used in place of A (Z(1 - Z), 1 - Z²)."),
-    "g_instead_of_g_prime": (
-        "g instead of g'",
-        "dZ = dA * g'(Z) multiplies by the derivative of the activation, not by the activation "
-        "g(Z)."),
-    "sigmoid_tanh_mixup": (
-        "sigmoid/tanh derivative mixed up",
-        "σ'(Z) = σ(Z)(1 - σ(Z)) and tanh'(Z) = 1 - tanh(Z)²: the derivative of the other "
-        "activation was used."),
-    "relu_mask_wrong_array": (
-        "ReLU mask on the wrong array",
-        "relu'(Z) = 1 where Z > 0: the mask is taken from Z (the cache), dZ = dA where Z > 0 "
-        "else 0. Here it was taken from another array (dA or A_prev)."),
-    "relu_mask_inverted": (
-        "ReLU mask inverted",
-        "dZ keeps dA where Z > 0 and is 0 where Z <= 0; here the mask kept the other entries."),
-    "dA_dZ_mixup": (
-        "dA and dZ mixed up",
-        "dA = ∂L/∂A and dZ = ∂L/∂Z differ by g': dZ = dA * g'(Z). linear_backward takes dZ; "
-        "for sigmoid with cross-entropy, A[L] - Y is already dZ[L] (not dA[L]), while "
-        "dA[L] = -(Y/A[L] - (1 - Y)/(1 - A[L])) still needs the sigmoid's backward step."),
-    "wrong_cache": (
-        "wrong cache (layer off by one)",
-        "Layer l (1-based) uses caches[l - 1]: in the course's loop over l in "
-        "reversed(range(L - 1)), current_cache = caches[l] for layer l + 1."),
-    "wrong_activation": (
-        "wrong activation for a layer",
-        "L_model_backward uses sigmoid for the output layer L and relu for layers 1..L-1."),
-    "sign_flipped": (
-        "sign flipped",
-        "The result is the negative of the correct one: dAL = -(Y/AL - (1 - Y)/(1 - AL)) "
-        "(with its leading minus), dZ[L] = A[L] - Y (not Y - A[L])."),
-    "wrong_factor": (
-        "off by a constant factor",
-        "The result is a constant multiple of the correct one."),
-    "wrong_output_order": (
-        "outputs in the wrong order",
-        "The course's backward functions return (dA_prev, dW, db), in that order."),
-    "wrong_outputs": (
-        "wrong number or kind of outputs",
-        "linear_backward and linear_activation_backward return the tuple (dA_prev, dW, db); "
-        "L_model_backward returns the dict grads with keys dA0..dA{L-1}, dW1..dWL, db1..dbL."),
-    "raises": (
-        "the function raises",
-        "The function raised an exception on inputs with the course's shapes."),
-    "mutates_input": (
-        "modifies its input in place",
-        "The function changed an array it was given (e.g. dZ = dA; dZ[Z <= 0] = 0 writes into "
-        "dA). Copy first: dZ = np.array(dA, copy=True)."),
-    "np_matrix": (
-        "np.matrix instead of np.ndarray",
-        "The result is an np.matrix (from np.matrix or np.mat): on it * is a matrix product and "
-        "** a matrix power, so formulas written for arrays change meaning. Use np.array and "
-        "np.dot / @."),
-    "wrong_cache_contents": (
-        "the cache is not what the backward pass reads",
-        "The forward functions store exactly what the course's backward functions unpack: "
-        "linear_forward's cache is (A_prev, W, b), linear_activation_forward's is "
-        "((A_prev, W, b), Z), L_model_forward's caches is a list of L of them, and the planar "
-        "forward_propagation's cache is the dict {'Z1', 'A1', 'Z2', 'A2'}."),
-    "missing_bias": (
-        "missing bias",
-        "Z = W·A_prev + b: the bias b (shape (n[l], 1), broadcast over the m columns) is part of "
-        "the linear step."),
-    "transposed_W": (
-        "Wᵀ where W belongs",
-        "Z = np.dot(W, A_prev) + b with W of shape (n[l], n[l-1]): W already maps layer l-1 to "
-        "layer l, no transpose (it fails on general shapes and is wrong on square ones)."),
-    "x_transposed": (
-        "Xᵀ where X belongs",
-        "In the course the examples are the columns: X has shape (n_x, m) and Z1 = W1·X + b1. "
-        "W1·Xᵀ treats the rows as examples (it fails unless n_x = m)."),
-    "activation_missing": (
-        "activation not applied",
-        "A = g(Z): the layer's output is the activation of Z, not Z itself."),
-    "cost_not_scalar": (
-        "cost is not a number",
-        "The cost is one number: np.squeeze(cost) (or float(cost)) turns the (1, 1) result of "
-        "np.dot or a keepdims sum into shape ()."),
-    "cost_missing_term": (
-        "a term of the cross-entropy is missing",
-        "J = -(1/m) Σ [Y log AL + (1 - Y) log(1 - AL)]: both terms, for the examples with "
-        "Y = 1 and those with Y = 0."),
-    "cost_wrong_reduction": (
-        "the cost is not summed over all examples",
-        "np.sum over every entry (or over axis=1, then squeeze): the cost is one number, not one "
-        "value per example."),
-    "l2_cost_wrong": (
-        "L2 term of the cost wrong",
-        "L2_regularization_cost = (1/m)(λ/2) Σ_l Σ_kj (W[l]_kj)², i.e. lambd/(2*m) * "
-        "(np.sum(np.square(W1)) + ...). Note lambd/2*m is (lambd/2)·m in Python."),
-    "l2_gradient_missing": (
-        "L2 term of dW missing",
-        "With the L2 term (λ/2m) Σ ||W||² in the cost, every dW gains its derivative (λ/m)·W: "
-        "dW = (1/m) dZ·A_prevᵀ + (λ/m) W (db is unchanged)."),
-    "l2_gradient_wrong": (
-        "L2 term of dW wrong",
-        "d/dW of (λ/2m) ||W||² is (λ/m)·W: lambd/m * W, not lambd * W, lambd/(2*m) * W or "
-        "lambd/2*m * W (which is (lambd/2)·m·W)."),
-    "dropout_mask_missing": (
-        "dropout mask not applied in the backward pass",
-        "Backward through dropout uses the same mask as the forward pass: dA = dA * D, then "
-        "dA = dA / keep_prob; the units shut down forward get no gradient."),
-    "dropout_not_rescaled": (
-        "dropout gradient not divided by keep_prob",
-        "The forward pass divided A by keep_prob (inverted dropout), so the backward pass "
-        "divides dA by keep_prob too: dA = dA * D / keep_prob."),
-    "dropout_rescaled_wrong": (
-        "dropout gradient multiplied by keep_prob",
-        "Inverted dropout scales by 1/keep_prob in both passes: dA = dA * D / keep_prob, not "
-        "* keep_prob."),
-    "learning_rate_missing": (
-        "learning rate missing",
-        "Gradient descent moves each parameter by the learning rate times its gradient: "
-        "W = W - learning_rate * dW."),
-    "not_updated": (
-        "parameter not updated",
-        "Every parameter is updated, W[l] and b[l] for l = 1..L (keys 'W1'..'WL', 'b1'..'bL'; a "
-        "loop over range(L) uses str(l + 1))."),
-    "momentum_formula": (
-        "velocity formula wrong",
-        "v = β v + (1 - β) dW: an exponentially weighted average of the gradients (β on the old "
-        "velocity, 1 - β on the new gradient)."),
-    "momentum_update_uses_grads": (
-        "update uses the gradient, not the velocity",
-        "With momentum the parameter moves along the velocity: W = W - learning_rate * v['dW']."),
-    "momentum_old_velocity": (
-        "update uses the old velocity",
-        "Update v first, then the parameter with the new v."),
-    "adam_bias_correction": (
-        "bias correction wrong",
-        "v_corrected = v / (1 - β1^t) and s_corrected = s / (1 - β2^t), with t the step count "
-        "passed in (np.power(beta1, t)); t is not the layer index, not a constant."),
-    "adam_epsilon_inside_sqrt": (
-        "ε inside the square root",
-        "The notebook's update is W - lr · v_corrected / (√s_corrected + ε): ε outside the root "
-        "(some versions of the lectures put it inside; the grader checks this one)."),
-    "adam_sqrt_missing": (
-        "square root missing",
-        "Adam divides by the root of the second moment: v_corrected / (np.sqrt(s_corrected) + ε)."),
-    "adam_s_not_squared": (
-        "second moment not squared",
-        "s = β2 s + (1 - β2) dW²: the average of the squared gradients (np.square(dW))."),
-    "adam_beta_mixup": (
-        "β1 and β2 mixed up",
-        "β1 (0.9) is the first moment's (v), β2 (0.999) the second's (s)."),
-    "wrong_shape": (
-        "wrong shape",
-        "A result has the shape of what it updates or differentiates."),
-    "raises_in_helper": (
-        "a helper raises",
-        "The function was called as the course calls it, and an exception was raised inside a "
-        "function it calls (see the line)."),
-    "signature": (
-        "not the course's signature",
-        "The function cannot be called with the course's arguments."),
-    "timed_out": (
-        "does not return",
-        "The function ran past the time limit and was stopped (a loop that never ends? a "
-        "while loop whose condition never changes?)."),
-    "exits": (
-        "ends the program",
-        "The function called sys.exit (or raised SystemExit / KeyboardInterrupt): a function "
-        "returns its results; it never ends the program."),
-    "unrecognised": (
-        "wrong, but not a mistake the doctor knows",
-        "An output differs from the reference and none of the known mistakes reproduces it."),
 }
 
 _RTOL = RTOL
@@ -381,10 +163,6 @@ def _probes(kind, activation, seed):
 
 # --------------------------------------------------------------------------- formulas
 
-def _shape(a):
-    return str(tuple(int(x) for x in np.shape(a)))
-
-
 def _linear_formulas(dZ, A_prev, W, convention, suffix="", prev_suffix=""):
     """The correct linear_backward formulas with this probe's shapes."""
     m = A_prev.shape[1]
@@ -424,35 +202,10 @@ def _role(name, convention):
 
 
 def _linear_alternatives(dZ, A_prev, W, convention):
-    """What each per-output structural mistake in linear_backward computes."""
-    m = A_prev.shape[1]
-    s = 1.0 / m if convention == "L" else 1.0
-    alt = {"dW": [], "db": [], "dA_prev": []}
-    dW = s * (dZ @ A_prev.T)
-    db = s * np.sum(dZ, axis=1, keepdims=True)
-    dA_prev = W.T @ dZ
-    alt["dW"].append(("transposed_result", dW.T))
-    if dZ.shape[1] == A_prev.shape[0]:
-        alt["dW"].append(("missing_transpose", s * (dZ @ A_prev)))
-    if dZ.shape == A_prev.T.shape:
-        alt["dW"].append(("elementwise_product", s * (dZ * A_prev.T)))
-    alt["db"] += [("missing_keepdims", db.reshape(-1)),
-                  ("sum_wrong_axis", s * np.sum(dZ, axis=0, keepdims=True)),
-                  ("sum_wrong_axis", s * np.sum(dZ, axis=0)),
-                  ("sum_wrong_axis", np.asarray(s * np.sum(dZ)))]
-    if convention == "L":
-        # m read from the wrong axis: A_prev.shape[0] (n_prev) or dZ.shape[0] (n)
-        for wrong in dict.fromkeys((A_prev.shape[0], dZ.shape[0])):
-            if wrong != m:
-                alt["dW"].append(("wrong_m", dW * m / wrong))
-                alt["db"].append(("wrong_m", db * m / wrong))
-    alt["dA_prev"].append(("transposed_result", dA_prev.T))
-    if W.shape[1] == dZ.shape[0]:
-        alt["dA_prev"].append(("missing_transpose", W @ dZ))
-    if W.T.shape == dZ.shape:
-        alt["dA_prev"].append(("elementwise_product", W.T * dZ))
-    alt["dA_prev"].append(("dA_dZ_mixup", dZ))
-    return alt
+    """What each per-output structural mistake in linear_backward computes (the catalogue's
+    :func:`~.mistakes.linear_alternatives`, keyed by the doctor's output names)."""
+    *_, alt = linear_alternatives(dZ, A_prev, W, convention)
+    return {"dW": alt["dW"], "db": alt["db"], "dA_prev": alt["dA"]}
 
 
 # --------------------------------------------------------------------------- hypotheses
@@ -519,16 +272,6 @@ def _as_triple(result):
         except (TypeError, ValueError):
             return None
     return None
-
-
-def _describe(result):
-    if isinstance(result, (tuple, list)):
-        parts = ", ".join(_shape(r) if isinstance(r, np.ndarray) else type(r).__name__
-                          for r in result)
-        return f"a {type(result).__name__} of {len(result)} ({parts})"
-    if isinstance(result, np.ndarray):
-        return f"one array of shape {_shape(result)}"
-    return f"{type(result).__name__}"
 
 
 def _analyse_linear_outputs(outs, dZ, linear_cache, convention, upstream=()):
@@ -649,32 +392,10 @@ def _group_detail(detail):
 
 
 def _output_detail(code, name, U, E, m):
-    """What was seen, for a per-output mistake."""
-    U = np.asarray(U)
-    if code == "missing_1_over_m":
-        return f"{name}: m = {m} times the correct value"
-    if code in ("double_1_over_m", "extra_1_over_m"):
-        return f"{name}: 1/m = 1/{m} times the correct value"
-    if code == "wrong_factor":
-        return f"{name}: m = {m} times the correct value (no m belongs there)"
-    if code == "sign_flipped":
-        return f"{name}: the negative of the correct value"
-    if code == "transposed_result":
-        return f"{name}: shape {_shape(U)}, the transpose of the correct {_shape(E)}"
-    if code == "missing_transpose":
-        product = "dZ · A_prev" if name.startswith("dW") else "W · dZ"
-        return (f"{name}: fails on general shapes; on square shapes it equals {product}, the "
-                f"product without the transpose")
-    if code in ("sum_wrong_axis", "missing_keepdims"):
-        return f"{name}: shape {_shape(U)}, expected {_shape(E)}"
+    """What was seen, for a per-output mistake (the catalogue's wording)."""
     if code == "dA_dZ_mixup":
         return f"{name}: equals dZ, not Wᵀ·dZ"
-    if code == "elementwise_product":
-        return (f"{name}: fails on general shapes; on square shapes it equals the entrywise "
-                f"product")
-    if code == "wrong_m":
-        return f"{name}: the 1/m divides by another dimension than m = {m}"
-    return f"{name}: shape {_shape(U)}"
+    return _seen(code, name, U, E, m)
 
 
 # --------------------------------------------------------------------------- L_model_backward
