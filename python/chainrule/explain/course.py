@@ -199,6 +199,17 @@ def _match_dW(U, data, W, lambd, m, alts):
     return None, None
 
 
+def _unexplained(where, U, E, formulas, layers=()):
+    """The finding for an output no hypothesis explains: ``wrong_shape`` (expected and given
+    shapes first) when its shape differs, else ``unrecognised`` with how it differs."""
+    arr = as_float_array(U)
+    if arr is not None and arr.shape != np.shape(E):
+        return Finding("wrong_shape", list(where), seen("wrong_shape", where[0], arr, E),
+                       list(formulas), list(layers))
+    return Finding("unrecognised", list(where), difference_text(U, E), list(formulas),
+                   list(layers))
+
+
 def _match_plain(U, E, alts, m, role):
     codes = explain_output(U, E, alts, m, role)
     if codes is not None:
@@ -257,6 +268,14 @@ def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_
                 for other in layer.get("wrong_acts", ()):
                     dZ_cands.append((("wrong_activation",) + tuple(c_codes),
                                      ref.activation_backward(dA_in, Zc, other), c_codes, Ap, Wc))
+            # another layer's gradient as this layer's dA (a loop copied from the output layer)
+            for u_codes, U in layer.get("upstream_alts", ()):
+                if np.broadcast_shapes(np.shape(U), Z.shape) != Z.shape:
+                    continue
+                Ub = np.array(np.broadcast_to(U, Z.shape))
+                for a in (act,) + tuple(layer.get("wrong_acts", ())):
+                    codes = tuple(u_codes) + (("wrong_activation",) if a != act else ())
+                    dZ_cands.append((codes, ref.activation_backward(Ub, Z, a), (), A_prev, W))
         kZ, kW, kb, kA = keys("dZ", l), keys("dW", l), keys("db", l), keys("dA", l)
         present = {k: result[k] for k in (kZ, kW, kb, kA) if k is not None and k in result}
 
@@ -295,8 +314,7 @@ def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_
                 findings += [Finding(c, [kZ], _dZ_detail(c, kZ, extra), [formulas[f"dZ{l}"]], [l])
                              for c in codes]
             elif codes is None and E is not None:
-                findings.append(Finding("unrecognised", [kZ], difference_text(present[kZ], E),
-                                        [formulas[f"dZ{l}"]], [l]))
+                findings.append(_unexplained([kZ], present[kZ], E, [formulas[f"dZ{l}"]], [l]))
         if learner_dZ is not None:
             choices = [((), learner_dZ, (), A_prev, W)]
             choices += [(c_codes, learner_dZ, c_codes, Ap, Wc) for c_codes, Ap, Wc, Zc in
@@ -332,8 +350,8 @@ def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_
                 findings.append(Finding(c, [k], _output_detail(c, k, present[k], E, m, extra),
                                         [_formula_for(formulas, k, l)], [l]))
         for k, E in unexplained:
-            findings.append(Finding("unrecognised", [k], difference_text(present[k], E),
-                                    [_formula_for(formulas, k, l)], [l]))
+            findings.append(_unexplained([k], present[k], E, [_formula_for(formulas, k, l)],
+                                         [l]))
         if l > 1:
             learner_dA = _usable(result.get(kA), dA.shape) if kA is not None else None
             dA_in = learner_dA if learner_dA is not None else dA
@@ -454,6 +472,8 @@ def analyse_model_layers(result, caches, AL, Y, keys):
                          cache_alts=alts, wrong_acts=("sigmoid",) if l < L else ())
     (A_prev, W, _), Z = caches[L - 1]
     dAL = ref.cost_derivative(AL, Y, "binary_crossentropy")
+    for l in range(1, L):
+        layers[l]["upstream_alts"] = [(("wrong_upstream",), dAL)]
     correct = ref.activation_backward(dAL, Z, "sigmoid")
     top = [((), correct)]
     top += [(tuple(c), dZ) for c, dZ in dZ_hypotheses(dAL, Z, A_prev, "sigmoid")[1:]]
@@ -536,18 +556,43 @@ def _analyse_cost(kind, result, probe):
     with np.errstate(all="ignore"):
         only_y = float(-np.sum(Y * np.log(AL)) / m)
         only_1my = float(-np.sum((1 - Y) * np.log(1 - AL)) / m)
+    where = "cross-entropy" if lambd else "cost"
     for code, target, text in (
             ("missing_1_over_m", ce * m, f"m = {m} times the correct value: the 1/m is missing"),
             ("sign_flipped", -ce, "the negative of the cost: the leading minus is missing"),
-            ("cost_missing_term", only_y, "only Y log AL: the (1 - Y) log(1 - AL) term is "
-                                          "missing"),
-            ("cost_missing_term", only_1my, "only (1 - Y) log(1 - AL): the Y log AL term is "
-                                            "missing"),
             ("double_1_over_m", ce / m, f"1/m = 1/{m} times the correct value")):
         if np.isclose(base, target, rtol=1e-7, atol=1e-12):
-            where = "cross-entropy" if lambd else "cost"
             return findings + [Finding(code, [where], f"{where}: {text}", formulas)]
+    # one term of the cross-entropy missing, with or without its 1/m and its minus
+    for term, text in ((only_y, "only Y log AL: the (1 - Y) log(1 - AL) term is missing"),
+                       (only_1my, "only (1 - Y) log(1 - AL): the Y log AL term is missing")):
+        for factor, extra_code, extra_text in (
+                (1.0, None, ""), (float(m), "missing_1_over_m", f"; and no 1/m (m = {m})"),
+                (-1.0, "sign_flipped", "; and the leading minus is missing"),
+                (-float(m), "missing_1_over_m", f"; no 1/m (m = {m}) and no leading minus"),
+                (1.0 / m, "double_1_over_m", f"; and 1/m twice (m = {m})")):
+            if np.isclose(base, factor * term, rtol=1e-7, atol=1e-12):
+                out = [Finding("cost_missing_term", [where], f"{where}: {text}{extra_text}",
+                               formulas)]
+                if extra_code:
+                    out.append(Finding(extra_code, [where], f"{where}: {extra_text[2:]}",
+                                       formulas))
+                if factor == -float(m):
+                    out.append(Finding("sign_flipped", [where], f"{where}: the leading minus is "
+                                       "missing", formulas))
+                return findings + out
     if lambd and l2:
+        squares = {k: float(np.sum(np.square(v))) for k, v in d.get("params", {}).items()
+                   if k.startswith("W")}
+        hints = {1.0: "", m * m: " and lambd/2*m is (lambd/2)·m: write lambd/(2*m)",
+                 2.0: " and the 1/2 of λ/(2m) is missing", float(m): " and the 1/m is missing"}
+        for k, sq_k in squares.items():
+            part = lambd / (2 * m) * (sq - sq_k)
+            for factor, hint in hints.items():
+                if part and np.isclose(value - ce, factor * part, rtol=1e-7):
+                    return findings + [Finding("l2_cost_wrong", ["L2 term"], f"the L2 term has "
+                                               f"no {k} term (Σ {k}² is missing){hint}",
+                                               formulas)]
         c = (value - ce) / l2
         if np.isclose(c, 0.0, atol=1e-9):
             return findings + [Finding("l2_cost_wrong", ["L2 term"], "the L2 term is missing",
@@ -618,12 +663,8 @@ def _per_key(findings, out, name, key, expected, alternatives, formula, layer):
                 codes = list(codes_alt) if isinstance(codes_alt, tuple) else [codes_alt]
                 break
     if codes is None:
-        if arr is not None and arr.shape != np.shape(expected) and arr.size == np.size(expected):
-            codes, extra = ["wrong_shape"], f"shape {shape_text(arr)}, expected {shape_text(expected)}"
-        else:
-            findings.append(Finding("unrecognised", [where], difference_text(U, expected),
-                                    [formula], [layer]))
-            return
+        findings.append(_unexplained([where], U, expected, [formula], [layer]))
+        return
     for c in codes:
         findings.append(Finding(c, [where], seen(c, where, extra=extra or _UPDATE_TEXT.get(c)),
                                 [formula], [layer]))
@@ -707,11 +748,16 @@ def _adam_key(findings, params, outs, d, k, g, l, sizes):
     vc, sc = v_new / (1 - b1 ** t), s_new / (1 - b2 ** t)
     E = P - lr * vc / (np.sqrt(sc) + eps)
     # every combination of the common mistakes, each tagged with its codes
-    v_opts = [((), vc), (("adam_bias_correction",), v_new)]
+    v_opts = [((), vc), (("adam_bias_correction",), v_new),
+              (("adam_beta_mixup",), (b2 * v + (1 - b2) * g) / (1 - b1 ** t)),
+              (("adam_beta_partial",), (b1 * v + (1 - b2) * g) / (1 - b1 ** t)),
+              (("adam_beta_partial",), (b2 * v + (1 - b1) * g) / (1 - b1 ** t))]
     v_opts += [(("adam_bias_correction",), v_new / (1 - b1 ** tt)) for tt in (1, 2, t + 1, l)
                if tt != t]
     s_base = [((), s_new), (("adam_s_not_squared",), b2 * s + (1 - b2) * g),
-              (("adam_beta_mixup",), b1 * s + (1 - b1) * g ** 2)]
+              (("adam_beta_mixup",), b1 * s + (1 - b1) * g ** 2),
+              (("adam_beta_partial",), b1 * s + (1 - b2) * g ** 2),
+              (("adam_beta_partial",), b2 * s + (1 - b1) * g ** 2)]
     s_opts = []
     for codes, sn in s_base:
         s_opts.append((codes, sn / (1 - b2 ** t)))
@@ -737,9 +783,14 @@ def _adam_key(findings, params, outs, d, k, g, l, sizes):
     names = ("v", "s", "v_corrected", "s_corrected")
     expected = (v_new, s_new, vc, sc)
     alt_for = {
-        "v": [(("momentum_formula",), b1 * v + g)],
+        "v": [(("momentum_formula",), b1 * v + g),
+              (("adam_beta_mixup",), b2 * v + (1 - b2) * g),
+              (("adam_beta_partial",), b1 * v + (1 - b2) * g),
+              (("adam_beta_partial",), b2 * v + (1 - b1) * g)],
         "s": [(("adam_s_not_squared",), b2 * s + (1 - b2) * g),
-              (("adam_beta_mixup",), b1 * s + (1 - b1) * g ** 2)],
+              (("adam_beta_mixup",), b1 * s + (1 - b1) * g ** 2),
+              (("adam_beta_partial",), b1 * s + (1 - b2) * g ** 2),
+              (("adam_beta_partial",), b2 * s + (1 - b1) * g ** 2)],
         "v_corrected": [(("adam_bias_correction",), v_new / (1 - b1 ** tt)) for tt in
                         (1, 2, t + 1, l) if tt != t],
         "s_corrected": [(("adam_bias_correction",), s_new / (1 - b2 ** tt)) for tt in
@@ -893,7 +944,7 @@ def _same_cache(cache, expected):
 def _value(findings, name, U, E, alts, formula):
     codes, extra = _match_plain(U, E, alts, E.shape[-1], "exact")
     if codes is None:
-        findings.append(Finding("unrecognised", [name], difference_text(U, E), [formula]))
+        findings.append(_unexplained([name], U, E, [formula]))
         return
     texts = {"wrong_activation": "another activation was applied",
              "elementwise_product": "W * A (entrywise) where np.dot(W, A) belongs"}
@@ -933,26 +984,38 @@ def _analyse_propagate(kind, result, probe):
     for k in ("dw", "db"):
         if k not in grads:
             findings.append(Finding("wrong_outputs", [f"grads[{k!r}]"], f"grads has no {k}", f))
+    n_x = X.shape[0]
+    r = m / n_x  # m = X.shape[0]: every 1/m divides by n_x instead
+    wrong_m = f"m = X.shape[0] = {n_x} (n_x) instead of X.shape[1] = {m}: every 1/m is off by m/n_x"
     if "dw" in grads:
         alts = [("transposed_result", dw.T), ("missing_1_over_m", dw * m)]
+        if r != 1:
+            alts.append(("wrong_m", dw * r))
         if X.shape[1] == X.shape[0]:
             alts.append(("missing_transpose", X @ (A - Y) .reshape(-1, 1) / m))
         codes, extra = _match_plain(grads["dw"], dw, alts, m, "average")
         if codes is None:
-            findings.append(Finding("unrecognised", ["grads['dw']"],
-                                    difference_text(grads["dw"], dw), f))
+            findings.append(_unexplained(["grads['dw']"], grads["dw"], dw, f))
         for code in codes or []:
+            extra = wrong_m if code == "wrong_m" else extra
             findings.append(Finding(code, ["grads['dw']"],
                                     _output_detail(code, "dw", grads["dw"], dw, m, extra), f))
     if "db" in grads:
         value, shape, how = _scalar(grads["db"])
         if value is None or not np.isclose(value, db, rtol=1e-7, atol=1e-12):
-            code = ("missing_1_over_m" if value is not None and np.isclose(value, db * m,
-                                                                            rtol=1e-7) else
-                    "unrecognised")
-            findings.append(Finding(code, ["grads['db']"], f"db {value}, expected {db:.8g}", f))
-    findings += [Finding(x.code, x.where, x.detail, f) for x in
-                 _analyse_cost("compute_cost", c, Probe("p", (A, Y), m, {"AL": A, "Y": Y}))]
+            code, text = "unrecognised", f"db {value}, expected {db:.8g}"
+            if value is not None and np.isclose(value, db * m, rtol=1e-7):
+                code = "missing_1_over_m"
+            elif value is not None and r != 1 and np.isclose(value, db * r, rtol=1e-7):
+                code, text = "wrong_m", f"db: {wrong_m}"
+            findings.append(Finding(code, ["grads['db']"], text, f))
+    cost_findings = _analyse_cost("compute_cost", c, Probe("p", (A, Y), m, {"AL": A, "Y": Y}))
+    value, _, _ = _scalar(c)
+    if (r != 1 and value is not None and any(x.code == "unrecognised" for x in cost_findings)
+            and np.isclose(value, cost * r, rtol=1e-7)):
+        cost_findings = [x for x in cost_findings if x.code != "unrecognised"]
+        cost_findings.append(Finding("wrong_m", ["cost"], f"cost: {wrong_m}", f))
+    findings += [Finding(x.code, x.where, x.detail, f) for x in cost_findings]
     return findings
 
 

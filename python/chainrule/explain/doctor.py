@@ -337,11 +337,31 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
                 diagnoses.append(Diagnosis("wrong_output_order", ["return value"],
                                            f"returned ({order})", list(formulas.values())))
                 return diagnoses, None
-        for name, U, E in zip(_LINEAR_NAMES, outs, expected):
-            if not _close(U, E):
-                diagnoses.append(Diagnosis("unrecognised", [name], _difference_text(U, E),
+        # No one hypothesis explains every output: output by output, under the upstream
+        # hypothesis that explains the most of them; the rest wrong_shape or unrecognised.
+        A_prev, W, _ = linear_cache
+        best_h = None
+        for upstream, dZ_h in hypotheses:
+            exp_h = ref.linear_backward(dZ_h, linear_cache, convention)
+            alt = _linear_alternatives(dZ_h, A_prev, W, convention)
+            per = [_explain_output(U, E, alt[n], probe.m, _role(n, convention))
+                   for n, U, E in zip(_LINEAR_NAMES, outs, exp_h)]
+            explained = sum(p is not None for p in per)
+            if best_h is None or explained > best_h[0]:
+                best_h = (explained, upstream, per, exp_h)
+        explained, upstream, per, exp_h = best_h
+        if explained == 0:
+            upstream, per, exp_h = (), [None] * 3, expected
+        for code in upstream:
+            diagnoses.append(Diagnosis(code, ["dZ"], "dZ is not dA * g'(Z)", [formulas["dZ"]]))
+        for name, U, E, codes in zip(_LINEAR_NAMES, outs, exp_h, per):
+            if codes is None:
+                diagnoses.append(_unexplained(name, U, E, [formulas[name]]))
+            for code in codes or []:
+                diagnoses.append(Diagnosis(code, [name], _output_detail(code, name, U, E,
+                                                                        probe.m),
                                            [formulas[name]]))
-        return diagnoses, None
+        return _merge(diagnoses), None
 
     (codes, per_output), upstream, dZ_best = best
     for code in upstream:
@@ -355,6 +375,14 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
             detail = _output_detail(code, name, outs[i], expected[i], probe.m)
             diagnoses.append(Diagnosis(code, [name], detail, [formulas[name]]))
     return _merge(diagnoses), None
+
+
+def _unexplained(name, U, E, formulas, layers=()):
+    """``wrong_shape`` (the expected and given shapes first) or ``unrecognised``."""
+    if np.shape(U) != np.shape(E):
+        return Diagnosis("wrong_shape", [name], _seen("wrong_shape", name, U, E), formulas,
+                         list(layers))
+    return Diagnosis("unrecognised", [name], _difference_text(U, E), formulas, list(layers))
 
 
 def _merge(diagnoses):
@@ -650,10 +678,20 @@ def detect_kind(fn):
     if params is None:
         raise _refusal(name, None, f"cannot read the parameters of {fn!r}")
     by_name = [k for k in ALL_KINDS if _course_name(k) == name]
-    for kind in by_name:
-        for signature in _signatures_of(kind):
-            if len(required) <= len(signature) <= len(params):
-                return kind
+    fitting = [k for k in by_name if any(len(required) <= len(sig) <= len(params)
+                                         for sig in _signatures_of(k))]
+    if len(fitting) > 1:
+        # One name, several course functions (the planar forward_propagation(X, parameters)
+        # and the 1-D forward_propagation(x, theta) of gradient checking): the parameter
+        # names decide, then a trial call on each one's inputs.
+        named = [k for k in fitting if any(tuple(params[:len(sig)]) == tuple(sig)
+                                           for sig in _signatures_of(k))]
+        if len(named) == 1:
+            return named[0]
+        ran = [k for k in (named or fitting) if _trial_runs(fn, k)]
+        fitting = ran[:1] or fitting
+    if fitting:
+        return fitting[0]
     if by_name:
         expected = " or ".join(f"{name}({', '.join(sig)})" for k in by_name
                                for sig in _signatures_of(k))
@@ -677,6 +715,15 @@ def detect_kind(fn):
 
 
 ALL_KINDS = KINDS + tuple(COURSE_FUNCTIONS)
+
+
+def _trial_runs(fn, kind):
+    """True when ``fn`` runs without an exception on the first inputs of ``kind``."""
+    if kind not in COURSE_FUNCTIONS:
+        return False
+    probe = COURSE_FUNCTIONS[kind].build(0)[0]
+    _, error = _call(fn, copy.deepcopy(probe.args))
+    return error is None
 
 
 def _course_name(kind):
@@ -786,6 +833,38 @@ def _call_diagnosis(error, label, formulas):
                      formulas)
 
 
+#: mistakes that make a function fail on general shapes and run on square ones: found on
+#: square shapes they explain the raise on the course's shapes
+_SHAPE_MISTAKES = {"missing_transpose", "elementwise_product", "transposed_result",
+                   "transposed_W", "x_transposed", "wrong_cache", "wrong_outputs",
+                   "wrong_output_order", "mutates_input", "np_matrix",
+                   "relu_mask_wrong_array"}
+
+
+def _raise_is_the_verdict(found, error, label, notes, formulas):
+    """The diagnoses when the function raised on the course's shapes and ran on others.
+
+    A mistake found where it runs that explains a failure on general shapes (a missing
+    transpose...) is the verdict; anything else seen there (a factor that only square shapes
+    produce) is a note, and the raise on the course's shapes is the verdict.
+    """
+    probe, failure = error
+    explained = [d for d in found if d.code in _SHAPE_MISTAKES]
+    others = [d for d in found if d.code not in _SHAPE_MISTAKES]
+    name = getattr(probe, "name", "")
+    shapes = name if "shape" in name else f"{name} shapes"
+    if explained and not others:
+        notes.append(f"on {shapes}{label} it raised {failure[1]}; the diagnosis comes from "
+                     f"the square shapes, where it runs")
+        return found
+    verdict = _call_diagnosis(failure, label, formulas)
+    verdict.detail = f"on the course's {shapes}{label}: {verdict.detail}"
+    if others:
+        notes.append("on square shapes, where it runs, it also shows: " + "; ".join(
+            f"{d.code} ({d.detail})" if d.detail else d.code for d in others))
+    return [verdict] + explained
+
+
 def _diagnose_course(fn, kind, seed):
     spec = COURSE_FUNCTIONS[kind]
     name = getattr(fn, "__name__", repr(fn))
@@ -822,6 +901,10 @@ def _diagnose_course(fn, kind, seed):
                                                                "np.array(x, copy=True)"]))
     if errors and (not ran or errors[0][1][2] in ("timed_out", "exits")):
         diagnoses.insert(0, _call_diagnosis(errors[0][1], "", []))
+    elif errors and errors[0][0] is probes[0]:
+        # it raised on the course's shapes (the first probe) and ran on others
+        formulas = list(dict.fromkeys(f for d in diagnoses for f in d.formulas))
+        diagnoses = _raise_is_the_verdict(diagnoses, errors[0], "", notes, formulas)
     elif errors:
         notes.append(f"on {errors[0][0].name} it raised {errors[0][1][1]}; the diagnosis comes "
                      f"from the inputs where it runs")
@@ -863,11 +946,8 @@ def _diagnose_week4(fn, kind, activations, convention, seed):
             general = {f.split(" = ")[0]: f for f in _formulas_for(kind, errors[0][0], convention)}
             for d in found:
                 d.formulas = [general.get(f.split(" = ")[0], f) for f in d.formulas]
-            notes.append(f"on {errors[0][0].name} shapes{label} it raised {errors[0][1][1]}; "
-                         f"the diagnosis comes from the square shapes, where it runs")
-            if not found:
-                found = [_call_diagnosis(errors[0][1], label,
-                                         _formulas_for(kind, errors[0][0], convention))]
+            found = _raise_is_the_verdict(found, errors[0], label, notes,
+                                          _formulas_for(kind, errors[0][0], convention))
         for d in found:
             if label:
                 d.detail = f"{d.detail}{label}" if d.detail else label.strip()

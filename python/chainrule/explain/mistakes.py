@@ -101,6 +101,12 @@ _TEXTS = {
         "wrong cache (layer off by one)",
         "Layer l (1-based) uses caches[l - 1]: in the course's loop over l in "
         "reversed(range(L - 1)), current_cache = caches[l] for layer l + 1."),
+    "wrong_upstream": (
+        "a layer starts from another layer's gradient",
+        "Layer l's backward step starts from dA[l] = W[l+1]ᵀ · dZ[l+1], the dA_prev that layer "
+        "l + 1 returned (grads['dA' + str(l)]). A loop copied from the output layer that keeps "
+        "passing dAL feeds every hidden layer the output layer's gradient (it broadcasts when "
+        "the output has one unit, so nothing fails)."),
     "wrong_activation": (
         "wrong activation for a layer",
         "L_model_backward uses sigmoid for the output layer L and relu for layers 1..L-1."),
@@ -159,12 +165,6 @@ _TEXTS = {
         "a term of the cross-entropy is missing",
         "J = -(1/m) Σ [Y log AL + (1 - Y) log(1 - AL)]: both terms, for the examples with "
         "Y = 1 and those with Y = 0."),
-    "raises_on_course_shapes": (
-        "raises on the course's shapes",
-        "The function runs only when some dimensions are equal (square layers, n_x = m...): "
-        "on the course's shapes, where every dimension differs, it raises. A transpose or a "
-        "product in the wrong order is the usual cause; compare each product's shapes with the "
-        "formulas."),
     "cost_wrong_reduction": (
         "the cost is not summed over all examples",
         "np.sum over every entry (or over axis=1, then squeeze): the cost is one number, not one "
@@ -288,6 +288,8 @@ _SEEN = {
     "relu_mask_wrong_array": "the ReLU mask taken from another array",
     "relu_mask_inverted": "the ReLU mask inverted",
     "wrong_cache": "computed from another layer's cache",
+    "wrong_upstream": "dZ computed from dAL (the output layer's gradient), not from this "
+                      "layer's dA",
     "wrong_activation": "another activation's derivative for this layer",
     "learning_rate_missing": "the step is not multiplied by the learning rate",
     "not_updated": "unchanged",
@@ -340,6 +342,7 @@ def linear_alternatives(dZ, A_prev, W, convention="L"):
     if dZ.shape == A_prev.T.shape:
         alt["dW"].append(("elementwise_product", s * (dZ * A_prev.T)))
     alt["db"] += [("missing_keepdims", db.reshape(-1)),
+                  ("missing_keepdims", np.squeeze(db)),
                   ("sum_wrong_axis", s * np.sum(dZ, axis=0, keepdims=True)),
                   ("sum_wrong_axis", s * np.sum(dZ, axis=0)),
                   ("sum_wrong_axis", np.asarray(s * np.sum(dZ)))]
