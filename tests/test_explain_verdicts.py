@@ -192,3 +192,21 @@ def test_unrecognised_only_when_nothing_explains_an_output():
     report = diagnose(linear_backward)
     assert report.codes == {"missing_1_over_m", "unrecognised"}, str(report)
     assert next(d for d in report.diagnoses if d.code == "unrecognised").where == ["dA_prev"]
+
+
+def test_dropout_mistake_in_dA2_is_tagged_layer_2():
+    from chainrule.explain.examples import backward_propagation_with_dropout_not_rescaled
+
+    report = diagnose(backward_propagation_with_dropout_not_rescaled)
+    (d,) = report.diagnoses
+    assert d.code == "dropout_not_rescaled"
+    assert sorted(d.layers) == [1, 2] and sorted(d.where) == ["dA1", "dA2"]
+
+
+def test_double_1_over_m_shows_every_correct_formula():
+    from chainrule.explain.examples import L_model_backward_double_1_over_m
+
+    (d,) = diagnose(L_model_backward_double_1_over_m).diagnoses
+    named = {f.split(" = ")[0] for f in d.formulas}
+    assert set(d.where) <= named, d.formulas
+    assert d.line.endswith("# J's 1/m, and L's in dW too")

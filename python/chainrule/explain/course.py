@@ -347,8 +347,10 @@ def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_
                                                                 (f"dW{l}", f"db{l}")], [l]))
         for k, (out_codes, extra, E) in res.items():
             for c in out_codes:
+                # dropout acts on A[l-1]: a mistake in dA[l-1]'s mask is layer l-1's
+                at = l - 1 if k == kA and c.startswith("dropout") else l
                 findings.append(Finding(c, [k], _output_detail(c, k, present[k], E, m, extra),
-                                        [_formula_for(formulas, k, l)], [l]))
+                                        [_formula_for(formulas, k, l)], [at]))
         for k, E in unexplained:
             findings.append(_unexplained([k], present[k], E, [_formula_for(formulas, k, l)],
                                          [l]))
@@ -575,8 +577,8 @@ def _analyse_cost(kind, result, probe):
                 out = [Finding("cost_missing_term", [where], f"{where}: {text}{extra_text}",
                                formulas)]
                 if extra_code:
-                    out.append(Finding(extra_code, [where], f"{where}: {extra_text[2:]}",
-                                       formulas))
+                    out.append(Finding(extra_code, [where], f"{where}: "
+                                       f"{extra_text[2:].removeprefix('and ')}", formulas))
                 if factor == -float(m):
                     out.append(Finding("sign_flipped", [where], f"{where}: the leading minus is "
                                        "missing", formulas))

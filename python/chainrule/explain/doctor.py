@@ -49,6 +49,7 @@ from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
 from .mistakes import MISTAKES, linear_alternatives, seen as _seen
 from .sandbox import DEFAULT_TIME_LIMIT, call_limited
+from .source import offending_line, raise_location
 
 KINDS = ("linear_backward", "linear_activation_backward", "L_model_backward")
 _SIGNATURES = {
@@ -70,6 +71,8 @@ class Diagnosis:
     formulas: list = field(default_factory=list)
     #: the layers (1-based) where it shows, when the function has layers
     layers: list = field(default_factory=list)
+    #: the learner's line it is in, when it can be located ("cell 4, line 6: db = ...")
+    line: str = ""
 
     @property
     def title(self):
@@ -395,11 +398,12 @@ def _merge(diagnoses):
             lhs = {f.split(" = ")[0] for f in m.formulas}
             m.formulas += [f for f in d.formulas if f.split(" = ")[0] not in lhs]
             m.layers += [x for x in d.layers if x not in m.layers]
+            m.line = m.line or d.line
             if d.detail and d.detail not in m.detail:
                 m.detail = f"{m.detail}; {d.detail}" if m.detail else d.detail
         else:
             merged[d.code] = Diagnosis(d.code, list(d.where), d.detail, list(d.formulas),
-                                       list(d.layers))
+                                       list(d.layers), d.line)
     for d in merged.values():
         d.detail = _group_detail(d.detail)
     return list(merged.values())
@@ -554,7 +558,7 @@ def _diagnose_model_probe(fn, probe, convention, notes=None):
                                                         reference[k])), key=_computation_order)
     for code in h_codes:
         diagnoses.append(Diagnosis(code, affected, _model_detail(code),
-                                   [formulas[k] for k in affected if k in formulas][:4]
+                                   [formulas[k] for k in affected if k in formulas]
                                    + _model_extra_formulas(code, L)))
     for k, out_codes in sorted(per_key.items(), key=lambda kv: _computation_order(kv[0])):
         for code in out_codes:
@@ -808,7 +812,14 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
     return report
 
 
+#: diagnoses located by where the call failed, not by the outputs they name
+_CALL_CODES = ("raises", "raises_in_helper", "signature", "timed_out", "exits")
+
+
 def _add_source_hints(fn, report):
+    for d in report.diagnoses:
+        if not d.line and d.code not in _CALL_CODES:
+            d.line = offending_line(fn, d.code, d.where)
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
@@ -821,6 +832,16 @@ def _add_source_hints(fn, report):
 
 def _call_diagnosis(error, label, formulas):
     exc, summary, how = error
+    line = raise_location(exc) if how in ("raises", "raises_in_helper") else ""
+    if line:
+        # the learner's line (a notebook's cell and line) replaces the traceback's own words
+        summary = f"{type(exc).__name__}: {exc}"
+    d = _call_diagnosis_text(exc, summary, how, label, formulas)
+    d.line = line
+    return d
+
+
+def _call_diagnosis_text(exc, summary, how, label, formulas):
     if how in ("timed_out", "exits"):
         return Diagnosis(how, [f"call{label}"], summary, formulas)
     if how == "raises_in_helper":
@@ -841,6 +862,14 @@ _SHAPE_MISTAKES = {"missing_transpose", "elementwise_product", "transposed_resul
                    "relu_mask_wrong_array"}
 
 
+def _summary(failure):
+    """The one-line summary of a failed call, with the learner's line (cell and line in a
+    notebook) when the traceback has it."""
+    exc, summary, how = failure
+    line = raise_location(exc) if how in ("raises", "raises_in_helper") else ""
+    return f"{type(exc).__name__}: {exc} ({line})" if line else summary
+
+
 def _raise_is_the_verdict(found, error, label, notes, formulas):
     """The diagnoses when the function raised on the course's shapes and ran on others.
 
@@ -854,7 +883,7 @@ def _raise_is_the_verdict(found, error, label, notes, formulas):
     name = getattr(probe, "name", "")
     shapes = name if "shape" in name else f"{name} shapes"
     if explained and not others:
-        notes.append(f"on {shapes}{label} it raised {failure[1]}; the diagnosis comes from "
+        notes.append(f"on {shapes}{label} it raised {_summary(failure)}; the diagnosis comes from "
                      f"the square shapes, where it runs")
         return found
     verdict = _call_diagnosis(failure, label, formulas)
@@ -906,7 +935,7 @@ def _diagnose_course(fn, kind, seed):
         formulas = list(dict.fromkeys(f for d in diagnoses for f in d.formulas))
         diagnoses = _raise_is_the_verdict(diagnoses, errors[0], "", notes, formulas)
     elif errors:
-        notes.append(f"on {errors[0][0].name} it raised {errors[0][1][1]}; the diagnosis comes "
+        notes.append(f"on {errors[0][0].name} it raised {_summary(errors[0][1])}; the diagnosis comes "
                      f"from the inputs where it runs")
     report = DoctorReport(function=name, kind=kind, convention="L",
                           diagnoses=_merge(diagnoses), checked=checked, notes=notes)
@@ -1000,6 +1029,8 @@ def format_report(report):
         lines.append(f"{i}. {d.title} [{d.code}] in {', '.join(d.where)}{layers}")
         if d.detail:
             lines.append(f"   seen: {d.detail}")
+        if d.line:
+            lines.append(f"   line: {d.line}")
         lines.append(f"   why: {d.why}")
         if d.formulas:
             lines.append("   correct:")
