@@ -49,7 +49,7 @@ from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
 from .mistakes import MISTAKES, linear_alternatives, seen as _seen
 from .sandbox import DEFAULT_TIME_LIMIT, call_limited
-from .source import offending_line, raise_location
+from .source import axis0_m_line, offending_line, raise_location
 
 KINDS = ("linear_backward", "linear_activation_backward", "L_model_backward")
 _SIGNATURES = {
@@ -816,7 +816,22 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
 _CALL_CODES = ("raises", "raises_in_helper", "signature", "timed_out", "exits")
 
 
+#: factors that m read from the wrong axis produces when that axis has length 1 (Y.shape[0]
+#: of a one-unit output: the 1/m becomes 1/1) or another dimension
+_M_FACTOR_CODES = ("missing_1_over_m", "wrong_factor")
+
+
 def _add_source_hints(fn, report):
+    m_line = axis0_m_line(fn)
+    if m_line:
+        # m = Y.shape[0]: the factor the outputs show comes from the axis m was read from
+        for d in report.diagnoses:
+            if d.code in _M_FACTOR_CODES:
+                d.code = "wrong_m"
+                d.detail = (f"{d.detail}; m is read from axis 0 (the units), not axis 1 (the "
+                            f"examples)")
+                d.line = m_line
+        report.diagnoses = _merge(report.diagnoses)
     for d in report.diagnoses:
         if not d.line and d.code not in _CALL_CODES:
             d.line = offending_line(fn, d.code, d.where)

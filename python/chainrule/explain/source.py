@@ -177,3 +177,20 @@ def offending_line(fn, code, where_names):
     if lineno is None:
         return ""
     return quote(filename, first + lineno - 1)
+
+
+def axis0_m_line(fn):
+    """The line of ``fn`` that reads m from axis 0 (``m = Y.shape[0]``), quoted, or ``""``."""
+    found = _function_tree(fn)
+    if found is None:
+        return ""
+    tree, filename, first = found
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "m"
+                and isinstance(node.value, ast.Subscript)
+                and isinstance(node.value.value, ast.Attribute)
+                and node.value.value.attr == "shape"
+                and isinstance(node.value.slice, ast.Constant) and node.value.slice.value == 0):
+            return quote(filename, first + node.lineno - 1)
+    return ""

@@ -1,0 +1,358 @@
+"""More learner implementations from public repositories of the course's assignments (issue 25).
+
+Transcribed in our own words from the file named in the comment above each function
+(``repository : path``): local names, layout and comments are ours; the structure, the
+helpers it calls, the keys, and any mistake are the learner's. The course's own helpers they
+call (``relu_backward``, ``sigmoid_backward``, ``linear_activation_backward`` as the
+notebook gives them...) come from :mod:`chainrule.explain.course_style`. The expected
+verdict of each is in ``tests/test_explain_corpus2.py``, written from running the function
+against ``chainrule.reference`` before the doctor was run on it.
+"""
+
+# ruff: noqa: N802, N803, N806, E741
+
+import numpy as np
+
+from chainrule.explain.course_style import linear_activation_backward as _lab
+from chainrule.explain.course_style import sigmoid as _sig
+from chainrule.explain.course_style import sigmoid_backward as _sigmoid_backward
+
+
+# e-tsoni/Deep_Neural_Network_for_Image_Binary_Classification : propagate.py
+def propagate__etsoni(w, b, X, Y):
+    n_examples = X.shape[1]
+    A = _sig(np.dot(w.T, X) + b)
+    cost = -(1 / n_examples) * np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A))
+    grads = {"dw": (1 / n_examples) * np.dot(X, (A - Y).T),
+             "db": (1 / n_examples) * np.sum(A - Y)}
+    return grads, cost
+
+
+# JiangtianPan/DeepLearning : propagate.py (squeezes the cost, asserts the shapes)
+def propagate__jiangtian(w, b, X, Y):
+    m = X.shape[1]
+    A = _sig(np.dot(w.T, X) + b)
+    cost = np.squeeze((-1 / m) * np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)))
+    dw = np.dot(X, (A - Y).T) / m
+    db = np.sum(A - Y) / m
+    assert dw.shape == w.shape and db.dtype == float and cost.shape == ()
+    return {"dw": dw, "db": db}, cost
+
+
+# Mekmoment/CatRecognition : propagate.py
+def propagate__mekmoment(w, b, X, Y):
+    m = X.shape[1]
+    act = _sig(np.dot(w.T, X) + b)
+    J = -1 / m * np.sum(Y * np.log(act) + (1 - Y) * np.log(1 - act))
+    return {"dw": 1 / m * np.dot(X, (act - Y).T), "db": 1 / m * np.sum(act - Y)}, J
+
+
+# haoyu987/logistic_regression : propagate.py
+def propagate__haoyu(w, b, X, Y):
+    m = X.shape[1]
+    A = _sig(np.dot(w.T, X) + b)
+    cost = np.squeeze(-1 / m * np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)))
+    return {"dw": 1 / m * np.dot(X, (A - Y).T), "db": 1 / m * np.sum(A - Y)}, cost
+
+
+# adarshm9031/Deep_Learning_with_L_hidden_layer : L_model_backward.py
+def L_model_backward__adarsh(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = _lab(
+        dAL, caches[L - 1], "sigmoid")
+    for l in reversed(range(L - 1)):
+        dA_prev, dW, db = _lab(grads["dA" + str(l + 1)], caches[l], "relu")
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = dA_prev, dW, db
+    return grads
+
+
+# adarshm9031/Deep_Learning_with_L_hidden_layer : linear_backward.py
+def linear_backward__adarsh(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1. / m * np.dot(dZ, A_prev.T)
+    db = 1. / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    assert dA_prev.shape == A_prev.shape and dW.shape == W.shape and db.shape == b.shape
+    return dA_prev, dW, db
+
+
+# adarshm9031/Deep_Learning_with_L_hidden_layer : compute_cost.py (two np.dot terms)
+def compute_cost__adarsh(AL, Y):
+    m = Y.shape[1]
+    cost = (1. / m) * (-np.dot(Y, np.log(AL).T) - np.dot(1 - Y, np.log(1 - AL).T))
+    return np.squeeze(cost)
+
+
+# adarshm9031/Deep_Learning_with_L_hidden_layer : linear_activation_backward.py
+def linear_activation_backward__adarsh(dA, cache, activation):
+    from chainrule.explain.course_style import linear_backward, relu_backward
+
+    lin, act_cache = cache
+    if activation == "relu":
+        return linear_backward(relu_backward(dA, act_cache), lin)
+    elif activation == "sigmoid":
+        return linear_backward(_sigmoid_backward(dA, act_cache), lin)
+
+
+# jeanpierrelv/Deep-Learning-Python : linear_backward.py (db squeezed, and asserted to be a
+# float: only a one-unit layer passes)
+def linear_backward__jeanpierre(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = np.dot(dZ, cache[0].T) / m
+    db = np.squeeze(np.sum(dZ, axis=1, keepdims=True)) / m
+    dA_prev = np.dot(cache[1].T, dZ)
+    assert isinstance(db, float)
+    return dA_prev, dW, db
+
+
+# jeanpierrelv/Deep-Learning-Python : L_model_backward.py (the output layer's step copied into
+# the loop: every hidden layer takes sigmoid_backward of dAL; the earlier notebook's keys;
+# the repository's own linear_backward above)
+def L_model_backward__jeanpierre(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    last = caches[-1]
+    grads["dA" + str(L)], grads["dW" + str(L)], grads["db" + str(L)] = linear_backward__jeanpierre(
+        _sigmoid_backward(dAL, last[1]), last[0])
+    for l in reversed(range(L - 1)):
+        here = caches[l]
+        dA_prev, dW, db = linear_backward__jeanpierre(_sigmoid_backward(dAL, here[1]), here[0])
+        grads["dA" + str(l + 1)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = dA_prev, dW, db
+    return grads
+
+
+# jeanpierrelv/Deep-Learning-Python : compute_cost.py
+def compute_cost__jeanpierre(AL, Y):
+    m = Y.shape[1]
+    return np.squeeze((-1 / m) * np.sum(np.multiply(Y, np.log(AL))
+                                        + np.multiply(1 - Y, np.log(1 - AL))))
+
+
+# jeanpierrelv/Deep-Learning-Python : update_parameters.py
+def update_parameters__jeanpierre(parameters, grads, learning_rate):
+    for l in range(len(parameters) // 2):
+        k = str(l + 1)
+        parameters["W" + k] = parameters["W" + k] - learning_rate * grads["dW" + k]
+        parameters["b" + k] = parameters["b" + k] - learning_rate * grads["db" + k]
+    return parameters
+
+
+# gpk2000/DeepLearningSnips : L_model_backward.py
+def L_model_backward__gpk(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = _lab(
+        dAL, caches[L - 1], "sigmoid")
+    for l in reversed(range(L - 1)):
+        out = _lab(grads["dA" + str(l + 1)], caches[l], "relu")
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = out
+    return grads
+
+
+# gpk2000/DeepLearningSnips : linear_backward.py (with @)
+def linear_backward__gpk(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    return W.T @ dZ, 1 / m * dZ @ A_prev.T, 1 / m * np.sum(dZ, axis=1, keepdims=True)
+
+
+# ms1373/DeepNeuralNetwork : L_model_backward
+def L_model_backward__ms1373(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    dA, dW, db = _lab(dAL, caches[L - 1], "sigmoid")
+    grads.update({"dA" + str(L - 1): dA, "dW" + str(L): dW, "db" + str(L): db})
+    for l in reversed(range(L - 1)):
+        dA, dW, db = _lab(grads["dA" + str(l + 1)], caches[l], "relu")
+        grads.update({"dA" + str(l): dA, "dW" + str(l + 1): dW, "db" + str(l + 1): db})
+    return grads
+
+
+# ms1373/DeepNeuralNetwork : linear_backward (.transpose())
+def linear_backward__ms1373(dZ, cache):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.transpose())
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    return np.dot(W.transpose(), dZ), dW, db
+
+
+# nguyenlinhvn512/Optimization-Methods : update_parameters_with_adam.py
+def update_parameters_with_adam__nguyen(parameters, grads, v, s, t, learning_rate=0.01,
+                                         beta1=0.9, beta2=0.999, epsilon=1e-8):
+    vc, sc = {}, {}
+    for l in range(len(parameters) // 2):
+        for p in ("W", "b"):
+            g = "d" + p + str(l + 1)
+            v[g] = beta1 * v[g] + (1 - beta1) * grads[g]
+            vc[g] = v[g] / (1 - beta1 ** t)
+            s[g] = beta2 * s[g] + (1 - beta2) * (grads[g] ** 2)
+            sc[g] = s[g] / (1 - beta2 ** t)
+            parameters[p + str(l + 1)] = parameters[p + str(l + 1)] - learning_rate * (
+                vc[g] / (np.sqrt(sc[g]) + epsilon))
+    return parameters, v, s
+
+
+# nguyenlinhvn512/Optimization-Methods : update_parameters_with_momentum.py
+def update_parameters_with_momentum__nguyen(parameters, grads, v, beta, learning_rate):
+    for l in range(len(parameters) // 2):
+        i = str(l + 1)
+        v["dW" + i] = beta * v["dW" + i] + (1 - beta) * grads["dW" + i]
+        v["db" + i] = beta * v["db" + i] + (1 - beta) * grads["db" + i]
+        parameters["W" + i] = parameters["W" + i] - learning_rate * v["dW" + i]
+        parameters["b" + i] = parameters["b" + i] - learning_rate * v["db" + i]
+    return parameters, v
+
+
+# nguyenlinhvn512/Dropout-and-Regularization : backward_propagation_with_regularization.py
+def backward_propagation_with_regularization__nguyen(X, Y, cache, lambd):
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    dZ3 = A3 - Y
+    dW3 = 1. / m * np.dot(dZ3, A2.T) + (lambd / m) * W3
+    db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True)
+    dA2 = np.dot(W3.T, dZ3)
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    dW2 = 1. / m * np.dot(dZ2, A1.T) + (lambd / m) * W2
+    db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)
+    dA1 = np.dot(W2.T, dZ2)
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    dW1 = 1. / m * np.dot(dZ1, X.T) + (lambd / m) * W1
+    db1 = 1. / m * np.sum(dZ1, axis=1, keepdims=True)
+    return {"dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
+            "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
+
+
+def _reg_utils_compute_cost(a3, Y):  # reg_utils.compute_cost, as the course ships it
+    m = Y.shape[1]
+    logprobs = np.multiply(-np.log(a3), Y) + np.multiply(-np.log(1 - a3), 1 - Y)
+    return 1. / m * np.nansum(logprobs)
+
+
+# nguyenlinhvn512/Dropout-and-Regularization : compute_cost_with_regularization.py
+def compute_cost_with_regularization__nguyen(A3, Y, parameters, lambd):
+    m = Y.shape[1]
+    squares = sum(np.sum(np.square(parameters[k])) for k in ("W1", "W2", "W3"))
+    return _reg_utils_compute_cost(A3, Y) + (lambd / (2 * m)) * squares
+
+
+# malys23/Dog-Identifier-2L-NN : compute_cost.py (m read from Y.shape[0], which is 1)
+def compute_cost__malys(AL, Y):
+    m = Y.shape[0]
+    J = (-1 / m) * np.sum(np.multiply(np.log(AL), Y) + np.multiply(np.log(1 - AL), 1 - Y))
+    return np.squeeze(J)
+
+
+# akash1shaw/cat-classifier-from-scratch : backward_propagation.py (returns dW, db, dA_prev in
+# that order; db as a mean)
+def linear_backward__akash(dZ, linear_cache):
+    m = dZ.shape[1]
+    A_prev, W, b = linear_cache
+    return np.matmul(dZ, A_prev.T) / m, np.mean(dZ, axis=1, keepdims=True), np.matmul(W.T, dZ)
+
+
+# akash1shaw/cat-classifier-from-scratch : backward_propagation.py (its own activation
+# helpers; the same order as its linear_backward)
+def linear_activation_backward__akash(dA, cache, activation):
+    lin, Z = cache
+    if activation == "relu":
+        dZ = dA * np.where(Z > 0, 1, 0)
+    elif activation == "sigmoid":
+        a = 1 / (1 + np.exp(-Z))
+        dZ = dA * a * (1 - a)
+    elif activation == "tanh":
+        dZ = dA * (1 - np.tanh(Z) ** 2)
+    return linear_backward__akash(dZ, lin)
+
+
+# akash1shaw/cat-classifier-from-scratch : backward_propagation.py (L_layer_backward(A_L, y,
+# caches): consistent with its own helpers' order, so the gradients are right)
+def L_layer_backward__akash(A_L, y, caches):
+    grads = {}
+    L = len(caches)
+    dAL = -np.divide(y, A_L + 1e-15) + np.divide(1 - y, 1 - A_L + 1e-15)
+    grads["dW" + str(L)], grads["db" + str(L)], grads["dA" + str(L - 1)] = \
+        linear_activation_backward__akash(dAL, caches[L - 1], "sigmoid")
+    for i in reversed(range(L - 1)):
+        grads["dW" + str(i + 1)], grads["db" + str(i + 1)], grads["dA" + str(i)] = \
+            linear_activation_backward__akash(grads["dA" + str(i + 1)], caches[i], "relu")
+    return grads
+
+
+# kewserseid/Neural-Network-Propagation : backward_propagation.py (examples as rows, softmax,
+# its own signature backward_propagation(X, y, Z1, A1, Z2, A2, W2))
+def backward_propagation__kewser(X, y, Z1, A1, Z2, A2, W2):
+    m = X.shape[0]
+    loss = -np.sum(np.log(A2[np.arange(m), y])) / m
+    dZ2 = A2
+    dZ2[np.arange(m), y] -= 1
+    dA1 = np.dot(dZ2, W2.T)
+    dZ1 = dA1 * (Z1 > 0)
+    return (np.dot(X.T, dZ1) / m, np.sum(dZ1, axis=0, keepdims=True) / m,
+            np.dot(A1.T, dZ2) / m, np.sum(dZ2, axis=0, keepdims=True) / m, loss)
+
+
+# savorypancake/natural_born_deep_neural_network : compute_cost.py
+def compute_cost__savory(AL, Y):
+    m = Y.shape[1]
+    return np.squeeze(-1 / m * np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL)))
+
+
+# Roshan-Subramanian/Deep-Neural-Network---Implementation-From-Scratch-without-external-packages
+# : update_parameters.py
+def update_parameters__roshan(parameters, grads, learning_rate):
+    for l in range(1, len(parameters) // 2 + 1):
+        parameters["W" + str(l)] = parameters["W" + str(l)] - learning_rate * grads["dW" + str(l)]
+        parameters["b" + str(l)] = parameters["b" + str(l)] - learning_rate * grads["db" + str(l)]
+    return parameters
+
+
+# ulichovick/ann_fashion_mnist : cost.py (cost_function(AL, Y): the categorical
+# cross-entropy, only the Y log AL term)
+def cost_function__ulichovick(AL, Y):
+    m = Y.shape[1]
+    return -(1 / m) * np.sum(Y * np.log(AL))
+
+
+# mofeiyu/dnn : dnn/train/cost_function/cost_function.py (CostFunction.cost, a static
+# method with two optional parameters; only the Y log AL term)
+def cost__mofeiyu(AL, Y, L=None, parameters=None):
+    m = AL.shape[1]
+    return np.sum(np.multiply(np.log(AL), Y)) * (-1.0) / m
+
+
+# ducnguyentrungai/deep_learning : backward_propagation.py (backward(AL, Y, caches), with its
+# own linear_activation_backward(dA, caches, activation_name))
+def linear_activation_backward__duc(dA, caches, activation_name):
+    from chainrule.explain.course_style import linear_backward, relu_backward
+
+    linear_cache, activation_cache = caches
+    if activation_name.lower() == "relu":
+        dZ = relu_backward(dA, activation_cache)
+    elif activation_name.lower() == "sigmoid":
+        dZ = _sigmoid_backward(dA, activation_cache)
+    return linear_backward(dZ, linear_cache)
+
+
+def backward__duc(AL, Y, caches):
+    grads = dict()
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = \
+        linear_activation_backward__duc(dAL, caches[L - 1], "sigmoid")
+    for l in reversed(range(L - 1)):
+        a, w, b = linear_activation_backward__duc(grads["dA" + str(l + 1)], caches[l], "relu")
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = a, w, b
+    return grads
