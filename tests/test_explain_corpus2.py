@@ -64,6 +64,21 @@ CORPUS = {
     "duc linear_activation_backward (caches, activation_name)": (
         lr.linear_activation_backward__duc, None, set()),
     "duc backward (AL, Y, caches)": (lr.backward__duc, None, set()),
+    "pdubz linear_activation_forward (activation_type)": (
+        lr.linear_activation_forward__pdubz, None, set()),
+    "polaris linear_activation_forward": (lr.linear_activation_forward__polaris, None, set()),
+    "ayush lin_act_forward (batch norm, 8 parameters)": (lr.lin_act_forward__ayush, None,
+                                                         "refuse"),
+    "sayan forward_propagation(X, W1, b1, W2, b2)": (lr.forward_propagation__sayan, None,
+                                                     "refuse"),
+    "nguyen update_parameters_with_gd": (lr.update_parameters_with_gd__nguyen, None, set()),
+    "buiqtuan 1-D forward (np.dot)": (lr.forward_propagation__buiqtuan, None, set()),
+    "buiqtuan 1-D backward": (lr.backward_propagation__buiqtuan, None, set()),
+    "buiqtuan backward_propagation_n (fixed)": (lr.backward_propagation_n__buiqtuan, None,
+                                                set()),
+    "vedarth 1-D forward": (lr.forward_propagation__vedarth, None, set()),
+    "sauldnn 1-D forward": (lr.forward_propagation__sauldnn, None, set()),
+    "sauldnn 1-D backward": (lr.backward_propagation__sauldnn, None, set()),
 }
 
 
@@ -105,3 +120,38 @@ def test_corpus2_size_and_sources():
                     if line.startswith("# ") and " : " in line and "/" in line.split(" : ")[0]}
     assert len(CORPUS) >= 30
     assert len(repositories) >= 15
+
+
+# notebooks built from the transcriptions (tests/doctor_corpus/make_notebooks.py): every
+# function the doctor finds in them, its expected verdict, and the exit status
+NOTEBOOKS = {
+    "jeanpierre_week4.ipynb": ({"linear_backward": {"raises"},
+                                "L_model_backward": {"raises_in_helper"},
+                                "compute_cost": set()}, 1),
+    "akash_backward.ipynb": ({"linear_backward": {"wrong_output_order"},
+                              "linear_activation_backward": {"wrong_output_order"}}, 1),
+    "buiqtuan_gradient_checking.ipynb": ({"forward_propagation": set(),
+                                          "backward_propagation": set(),
+                                          "backward_propagation_n": set()}, 0),
+    "malys_cost.ipynb": ({"compute_cost": {"wrong_m"}}, 1),
+}
+
+
+@pytest.mark.parametrize("notebook", list(NOTEBOOKS))
+def test_corpus2_notebooks(notebook, capsys):
+    import os
+
+    from chainrule.cli import main
+    from chainrule.explain.loader import load
+
+    path = os.path.join(os.path.dirname(lr.__file__), notebook)
+    expected, status = NOTEBOOKS[notebook]
+    loaded = load(path)
+    for name, codes in expected.items():
+        report = diagnose(loaded.functions[name])
+        assert report.codes == codes, str(report)
+        for d in report.diagnoses:  # every verdict points into a cell, never the JSON
+            assert d.line.startswith(("cell ", "in ")) and "cell " in d.line, str(report)
+    assert main(["doctor", path, "--in-process"]) == status
+    out = capsys.readouterr().out
+    assert '"metadata"' not in out and '"source"' not in out

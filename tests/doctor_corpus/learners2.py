@@ -356,3 +356,104 @@ def backward__duc(AL, Y, caches):
         a, w, b = linear_activation_backward__duc(grads["dA" + str(l + 1)], caches[l], "relu")
         grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = a, w, b
     return grads
+
+
+# pdubz-sudo/neural-network-from-scratch : linear_activation_forward.py (activation_type; the
+# course's linear_forward, sigmoid and relu)
+def linear_activation_forward__pdubz(A_prev, W, b, activation_type):
+    from chainrule.explain.course_style import linear_forward, relu_cached, sigmoid_cached
+
+    if activation_type == "sigmoid":
+        Z, linear_cache = linear_forward(A_prev, W, b)
+        A, activation_cache = sigmoid_cached(Z)
+    elif activation_type == "relu":
+        Z, linear_cache = linear_forward(A_prev, W, b)
+        A, activation_cache = relu_cached(Z)
+    else:
+        print("choose an activation")
+    assert A.shape == (W.shape[0], A_prev.shape[1])
+    return A, (linear_cache, activation_cache)
+
+
+# PolarisMurray/olin_ml_project : linear_activation_forward.py
+def linear_activation_forward__polaris(A_prev, W, b, activation):
+    from chainrule.explain.course_style import linear_forward, relu_cached, sigmoid_cached
+
+    Z, linear_cache = linear_forward(A_prev, W, b)
+    if activation == "sigmoid":
+        A, activation_cache = sigmoid_cached(Z)
+    elif activation == "relu":
+        A, activation_cache = relu_cached(Z)
+    return A, (linear_cache, activation_cache)
+
+
+# ayushsahu1999/NN_from_scratch : linear_activation_forward.py (lin_act_forward with batch
+# norm: four more parameters, and b overwritten by the momentum 0.9)
+def lin_act_forward__ayush(A_prev, W, b, activation, v_mu, v_sigma, gamma, beta):
+    b = 0.9
+    Z = np.dot(W, A_prev) + b
+    mu, var = np.mean(Z, axis=1, keepdims=True), np.var(Z, axis=1, keepdims=True)
+    Zt = gamma * (Z - mu) / np.sqrt(var + 1e-8) + beta
+    A = 1 / (1 + np.exp(-Zt)) if activation == "sigmoid" else Zt * (Zt > 0)
+    return A, ((A_prev, W, b), Z), b * v_mu + (1 - b) * mu, b * v_sigma + (1 - b) * var
+
+
+# httpssayan/Deep-Learning : forward_propagation.py (forward_propagation(X, W1, b1, W2, b2),
+# sigmoid in both layers, no cache)
+def forward_propagation__sayan(X, W1, b1, W2, b2):
+    A1 = _sig(np.dot(W1, X) + b1)
+    return _sig(np.dot(W2, A1) + b2)
+
+
+# nguyenlinhvn512/Optimization-Methods : update_parameters_with_gd.py
+def update_parameters_with_gd__nguyen(parameters, grads, learning_rate):
+    for l in range(len(parameters) // 2):
+        for p in ("W", "b"):
+            k = p + str(l + 1)
+            parameters[k] = parameters[k] - learning_rate * grads["d" + k]
+    return parameters
+
+
+# buiqtuan/python-playground :
+# DeepLearningCourse/ImprovingDNNAndHyperparameterTuning/Week1/GradientChecking.py (np.dot of
+# two numbers)
+def forward_propagation__buiqtuan(x, theta):
+    return np.dot(theta, x)
+
+
+# buiqtuan/python-playground : (the same file)
+def backward_propagation__buiqtuan(x, theta):
+    dtheta = x
+    return dtheta
+
+
+# buiqtuan/python-playground : (the same file; the notebook's two planted mistakes fixed)
+def backward_propagation_n__buiqtuan(X, Y, cache):
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    dZ3 = A3 - Y
+    dA2 = np.dot(W3.T, dZ3)
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    dA1 = np.dot(W2.T, dZ2)
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    out = {"dZ3": dZ3, "dA2": dA2, "dZ2": dZ2, "dA1": dA1, "dZ1": dZ1}
+    for name, dZ, A_prev in (("3", dZ3, A2), ("2", dZ2, A1), ("1", dZ1, X)):
+        out["dW" + name] = 1. / m * np.dot(dZ, A_prev.T)
+        out["db" + name] = 1. / m * np.sum(dZ, axis=1, keepdims=True)
+    return out
+
+
+# Vedarth/Deep-Learning : Course_2/gradient_check.py (np.dot(x, theta))
+def forward_propagation__vedarth(x, theta):
+    return np.dot(x, theta)
+
+
+# sauldnn/DL-functions : gradient-checking.py
+def forward_propagation__sauldnn(x, theta):
+    J = np.dot(x, theta)
+    return J
+
+
+# sauldnn/DL-functions : gradient-checking.py
+def backward_propagation__sauldnn(x, theta):
+    return x
