@@ -79,6 +79,10 @@ CORPUS = {
     "vedarth 1-D forward": (lr.forward_propagation__vedarth, None, set()),
     "sauldnn 1-D forward": (lr.forward_propagation__sauldnn, None, set()),
     "sauldnn 1-D backward": (lr.backward_propagation__sauldnn, None, set()),
+    "gpk L_model_forward": (lr.L_model_forward__gpk, None, set()),
+    "jeanpierre L_model_forward": (lr.L_model_forward__jeanpierre, None, set()),
+    "adarsh L_model_forward": (lr.L_model_forward__adarsh, None, set()),
+    "ms1373 linear_forward": (lr.linear_forward__ms1373, None, set()),
 }
 
 
@@ -155,3 +159,124 @@ def test_corpus2_notebooks(notebook, capsys):
     assert main(["doctor", path, "--in-process"]) == status
     out = capsys.readouterr().out
     assert '"metadata"' not in out and '"source"' not in out
+
+
+# --------------------------------------------------------------------------- ground truth
+# Independent of the doctor: each function on the course's shapes (every dimension
+# different), its result against chainrule.reference. "match", "differs" or "raises".
+
+def _close_all(got, want):
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(k in got and _close_all(got[k], v)
+                                             for k, v in want.items())
+    if isinstance(want, (tuple, list)):
+        return (isinstance(got, (tuple, list)) and len(got) == len(want)
+                and all(_close_all(g, w) for g, w in zip(got, want)))
+    try:
+        g = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return g.shape == np.shape(want) and np.allclose(g, want, rtol=1e-7, atol=1e-12)
+
+
+def _course_inputs(kind, rng):
+    """``(args, expected)`` for ``kind`` from chainrule.reference, or None (not covered)."""
+    from chainrule import reference as ref
+
+    dims, m = [4, 5, 3, 1], 7
+    P = {}
+    for l in range(1, len(dims)):
+        P[f"W{l}"] = rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])
+        P[f"b{l}"] = rng.standard_normal((dims[l], 1)) * 0.5
+    X = rng.standard_normal((dims[0], m))
+    Y = (rng.random((1, m)) > 0.5).astype(float)
+    Y[0, :2] = 0.0, 1.0
+    AL, caches = ref.model_forward(X, P, ["relu", "relu", "sigmoid"])
+    G = {f"d{k}": rng.standard_normal(v.shape) for k, v in P.items()}
+    if kind == "linear_backward":
+        dZ = rng.standard_normal((3, m))
+        cache = (rng.standard_normal((4, m)), rng.standard_normal((3, 4)), np.zeros((3, 1)))
+        return (dZ, cache), ref.linear_backward(dZ, cache)
+    if kind == "linear_activation_backward":
+        dA = rng.standard_normal((5, m))
+        return (dA, caches[0], "relu"), ref.linear_activation_backward(dA, caches[0], "relu")
+    if kind == "L_model_backward":
+        g = ref.model_backward(AL, Y, caches, ["relu", "relu", "sigmoid"], from_dAL=True)
+        keys = [k for k in g if k.startswith(("dW", "db"))]  # dA keys differ by notebook
+        return (AL, Y, caches), {k: g[k] for k in keys}
+    if kind == "propagate":
+        w, b = rng.standard_normal((4, 1)), 0.3
+        A = ref.sigmoid(w.T @ X + b)
+        return (w, b, X, Y), ({"dw": X @ (A - Y).T / m, "db": np.sum(A - Y) / m},
+                              ref.compute_cost(A, Y))
+    if kind == "compute_cost":
+        return (AL, Y), ref.compute_cost(AL, Y)
+    if kind == "compute_cost_with_regularization":
+        return (AL, Y, P, 0.1), ref.compute_cost(AL, Y) + ref.l2_cost(P, 0.1, m)
+    if kind in ("update_parameters", "update_parameters_with_gd"):
+        return (dict(P), G, 0.1), {k: P[k] - 0.1 * G["d" + k] for k in P}
+    if kind == "update_parameters_with_momentum":
+        V = {k: rng.standard_normal(v.shape) for k, v in G.items()}
+        v_new = {k: 0.9 * V[k] + 0.1 * G[k] for k in G}
+        return (dict(P), G, dict(V), 0.9, 0.1), ({k: P[k] - 0.1 * v_new["d" + k] for k in P},
+                                                v_new)
+    if kind == "update_parameters_with_adam":
+        V = {k: rng.standard_normal(v.shape) for k, v in G.items()}
+        S = {k: rng.random(v.shape) for k, v in G.items()}
+        v_new = {k: 0.9 * V[k] + 0.1 * G[k] for k in G}
+        s_new = {k: 0.999 * S[k] + 0.001 * G[k] ** 2 for k in G}
+        new_p = {k: P[k] - 0.01 * (v_new["d" + k] / (1 - 0.9 ** 2))
+                 / (np.sqrt(s_new["d" + k] / (1 - 0.999 ** 2)) + 1e-8) for k in P}
+        return (dict(P), G, dict(V), dict(S), 2, 0.01, 0.9, 0.999, 1e-8), (new_p, v_new, s_new)
+    if kind in ("backward_propagation_with_regularization", "backward_propagation_n"):
+        lambd = 0.7 if kind.endswith("regularization") else 0.0
+        g = ref.model_backward(AL, Y, caches, ["relu", "relu", "sigmoid"], lambd=lambd)
+        Z1, A1, Z2, A2, Z3 = caches[0][1], ref.relu(caches[0][1]), caches[1][1], \
+            ref.relu(caches[1][1]), caches[2][1]
+        cache = (Z1, A1, P["W1"], P["b1"], Z2, A2, P["W2"], P["b2"], Z3, AL, P["W3"], P["b3"])
+        want = {k: g[k] for k in ("dW1", "db1", "dW2", "db2", "dW3", "db3")}
+        return ((X, Y, cache, lambd) if lambd else (X, Y, cache)), want
+    if kind == "forward_propagation_1d":
+        return (1.7, -2.3), 1.7 * -2.3
+    if kind == "backward_propagation_1d":
+        return (1.7, -2.3), 1.7
+    if kind == "linear_forward":
+        return (X, P["W1"], P["b1"]), ref.linear_forward(X, P["W1"], P["b1"])
+    if kind == "linear_activation_forward":
+        return (X, P["W1"], P["b1"], "relu"), ref.linear_activation_forward(X, P["W1"], P["b1"],
+                                                                            "relu")
+    if kind == "L_model_forward":
+        return (X, P), (AL, caches)
+    return None
+
+
+def _ground_truth(fn, kind):
+    import copy
+
+    from chainrule.explain.doctor import detect_kind
+
+    kind = kind or detect_kind(fn)
+    made = _course_inputs(kind, np.random.default_rng(7))
+    if made is None:
+        return None
+    args, want = made
+    try:
+        with np.errstate(all="ignore"):
+            got = fn(*copy.deepcopy(args))
+    except Exception:  # the learner's code: a raise is a result here
+        return "raises"
+    return "match" if _close_all(got, want) else "differs"
+
+
+@pytest.mark.parametrize("name", [n for n, (_, _, t) in CORPUS.items() if t != "refuse"])
+def test_corpus2_ground_truth(name):
+    fn, kind, truth = CORPUS[name]
+    found = _ground_truth(_rename(fn), kind)
+    if found is None:
+        pytest.skip("no independent harness for this kind")
+    if not truth:
+        assert found == "match"
+    elif truth & {"raises", "raises_in_helper"}:
+        assert found == "raises"
+    else:
+        assert found in ("differs", "raises")

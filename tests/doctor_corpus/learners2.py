@@ -457,3 +457,60 @@ def forward_propagation__sauldnn(x, theta):
 # sauldnn/DL-functions : gradient-checking.py
 def backward_propagation__sauldnn(x, theta):
     return x
+
+
+# gpk2000/DeepLearningSnips : L_model_forward.py (keys with format and %)
+def L_model_forward__gpk(X, parameters):
+    from chainrule.explain.course_style import linear_activation_forward
+
+    caches, A = [], X
+    L = len(parameters) // 2
+    for l in range(1, L):
+        A, cache = linear_activation_forward(A, parameters["W{:d}".format(l)],
+                                             parameters["b{:d}".format(l)], "relu")
+        caches.append(cache)
+    AL, cache = linear_activation_forward(A, parameters["W%d" % L], parameters["b%d" % L],
+                                          "sigmoid")
+    caches.append(cache)
+    assert AL.shape == (1, X.shape[1])
+    return AL, caches
+
+
+# jeanpierrelv/Deep-Learning-Python : L_model_forward.py
+def L_model_forward__jeanpierre(X, parameters):
+    from chainrule.explain.course_style import linear_activation_forward
+
+    caches = []
+    A = X
+    n_layers = len(parameters) // 2
+    for l in range(1, n_layers):
+        A, c = linear_activation_forward(A, parameters["W" + str(l)], parameters["b" + str(l)],
+                                         activation="relu")
+        caches.append(c)
+    AL, c = linear_activation_forward(A, parameters["W" + str(n_layers)],
+                                      parameters["b" + str(n_layers)], activation="sigmoid")
+    caches.append(c)
+    return AL, caches
+
+
+# adarshm9031/Deep_Learning_with_L_hidden_layer : L_model_forward.py
+def L_model_forward__adarsh(X, parameters):
+    from chainrule.explain import course_style as laf
+
+    caches, A = [], X
+    L = len(parameters) // 2
+    for l in range(1, L):
+        A, cache = laf.linear_activation_forward(A, parameters["W" + str(l)],
+                                                 parameters["b" + str(l)], activation="relu")
+        caches.append(cache)
+    AL, cache = laf.linear_activation_forward(A, parameters["W" + str(L)],
+                                              parameters["b" + str(L)], activation="sigmoid")
+    caches.append(cache)
+    return AL, caches
+
+
+# ms1373/DeepNeuralNetwork : linear_forward.py
+def linear_forward__ms1373(A, W, b):
+    Z = np.dot(W, A) + b
+    assert Z.shape == (W.shape[0], A.shape[1])
+    return Z, (A, W, b)
