@@ -123,7 +123,7 @@ def test_corpus2_size_and_sources():
     repositories = {line.split(" : ")[0].lstrip("# ").strip() for line in source.splitlines()
                     if line.startswith("# ") and " : " in line and "/" in line.split(" : ")[0]}
     assert len(CORPUS) >= 30
-    assert len(repositories) >= 15
+    assert len(repositories) >= 25
 
 
 # notebooks built from the transcriptions (tests/doctor_corpus/make_notebooks.py): every

@@ -309,8 +309,7 @@ def compute_cost__savory(AL, Y):
     return np.squeeze(-1 / m * np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL)))
 
 
-# Roshan-Subramanian/Deep-Neural-Network---Implementation-From-Scratch-without-external-packages
-# : update_parameters.py
+# Roshan-Subramanian/Deep-Neural-Network---Implementation-From-Scratch-without-external-packages : update_parameters.py  # noqa: E501
 def update_parameters__roshan(parameters, grads, learning_rate):
     for l in range(1, len(parameters) // 2 + 1):
         parameters["W" + str(l)] = parameters["W" + str(l)] - learning_rate * grads["dW" + str(l)]
