@@ -124,7 +124,8 @@ def L_model_backward__jeanpierre(AL, Y, caches):
     for l in reversed(range(L - 1)):
         here = caches[l]
         dA_prev, dW, db = linear_backward__jeanpierre(_sigmoid_backward(dAL, here[1]), here[0])
-        grads["dA" + str(l + 1)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = dA_prev, dW, db
+        grads["dA" + str(l + 1)] = dA_prev
+        grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = dW, db
     return grads
 
 

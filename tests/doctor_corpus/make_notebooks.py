@@ -1,8 +1,13 @@
 """Build the corpus notebooks from learners2.py's transcriptions: python tests/doctor_corpus/make_notebooks.py
 (run from the repository root; the .ipynb files are committed)."""
-import inspect, json, re, sys
-sys.path.insert(0, "tests")
-from doctor_corpus import learners2 as lr
+import inspect
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from doctor_corpus import learners2 as lr  # noqa: E402
 
 def src(fn):
     s = inspect.getsource(fn)

@@ -27,7 +27,7 @@ import numpy as np
 from .. import reference as ref
 from ._match import (as_float_array, close, constant_factor, dZ_hypotheses, describe,
                      difference_text, explain_output, factor_text, shape_text)
-from .mistakes import linear_alternatives, seen
+from .mistakes import G_PRIME_TEXT, linear_alternatives, seen
 
 
 @dataclass
@@ -124,11 +124,6 @@ def _forward_net(rng, dims, acts, m, keep_prob=None, lambd=0.0):
 
 # --------------------------------------------------------------------------- formulas
 
-_G_PRIME = {
-    "sigmoid": "σ'(Z) = A(1 - A)",
-    "tanh": "tanh'(Z) = 1 - A²",
-    "relu": "relu'(Z) = 1 where Z > 0 else 0",
-}
 
 
 def _chain_formulas(layer, l, m, keep_prob, lambd, top, dZ_text=None):
@@ -140,7 +135,7 @@ def _chain_formulas(layer, l, m, keep_prob, lambd, top, dZ_text=None):
     if top:
         out[f"dZ{l}"] = dZ_text or f"dZ{l} = A{l} - Y                                  {shp}"
     else:
-        out[f"dZ{l}"] = (f"dZ{l} = dA{l} * g'(Z{l}), {_G_PRIME.get(layer['act'], layer['act'])}"
+        out[f"dZ{l}"] = (f"dZ{l} = dA{l} * g'(Z{l}), {G_PRIME_TEXT.get(layer['act'], layer['act'])}"
                          f"   {shp} = {shp} * {shp}")
     reg = f" + (λ/m) W{l}" if lambd else ""
     out[f"dW{l}"] = (f"dW{l} = (1/m) dZ{l} · A{l - 1}ᵀ{reg}        ({n}, {n_prev}) = ({n}, {m}) · "

@@ -47,7 +47,7 @@ from ._match import difference_text as _difference_text, shape_text as _shape
 from ._match import dZ_hypotheses as _dZ_hypotheses, explain_output as _explain_output
 from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
-from .mistakes import MISTAKES, linear_alternatives, seen as _seen
+from .mistakes import G_PRIME_TEXT, MISTAKES, linear_alternatives, seen as _seen
 from .sandbox import DEFAULT_TIME_LIMIT, call_limited
 from .source import axis0_m_line, offending_line, raise_location
 
@@ -181,18 +181,11 @@ def _linear_formulas(dZ, A_prev, W, convention, suffix="", prev_suffix=""):
     }
 
 
-_G_PRIME_TEXT = {
-    "sigmoid": "σ'(Z) = σ(Z)(1 - σ(Z))",
-    "tanh": "tanh'(Z) = 1 - tanh(Z)²",
-    "relu": "relu'(Z) = 1 where Z > 0 else 0",
-    "leaky_relu": "leaky_relu'(Z) = 1 where Z > 0 else alpha",
-    "identity": "identity'(Z) = 1",
-}
 
 
 def _dZ_formula(activation, shape, suffix=""):
     name, _ = ref.parse_activation(activation)
-    return (f"dZ{suffix} = dA{suffix} * g'(Z{suffix}), {_G_PRIME_TEXT.get(name, name)}   "
+    return (f"dZ{suffix} = dA{suffix} * g'(Z{suffix}), {G_PRIME_TEXT.get(name, name)}   "
             f"{shape} = {shape} * {shape}")
 
 
@@ -950,8 +943,8 @@ def _diagnose_course(fn, kind, seed):
         formulas = list(dict.fromkeys(f for d in diagnoses for f in d.formulas))
         diagnoses = _raise_is_the_verdict(diagnoses, errors[0], "", notes, formulas)
     elif errors:
-        notes.append(f"on {errors[0][0].name} it raised {_summary(errors[0][1])}; the diagnosis comes "
-                     f"from the inputs where it runs")
+        notes.append(f"on {errors[0][0].name} it raised {_summary(errors[0][1])}; the diagnosis "
+                     f"comes from the inputs where it runs")
     report = DoctorReport(function=name, kind=kind, convention="L",
                           diagnoses=_merge(diagnoses), checked=checked, notes=notes)
     return report

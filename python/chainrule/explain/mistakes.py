@@ -313,6 +313,16 @@ MISTAKES = {code: Mistake(title, why, _SEEN.get(code, "")) for code, (title, why
             _TEXTS.items()}
 
 
+#: g'(Z) of each activation, as the reports write it (one table for every formula shown)
+G_PRIME_TEXT = {
+    "sigmoid": "σ'(Z) = σ(Z)(1 - σ(Z))",
+    "tanh": "tanh'(Z) = 1 - tanh(Z)²",
+    "relu": "relu'(Z) = 1 where Z > 0 else 0",
+    "leaky_relu": "leaky_relu'(Z) = 1 where Z > 0 else alpha",
+    "identity": "identity'(Z) = 1",
+}
+
+
 def seen(code, name, U=None, E=None, m=None, extra=None, product=None):
     """``"name: what was seen"`` for ``code`` on the output ``name`` (``extra`` overrides)."""
     if extra:
