@@ -83,6 +83,10 @@ CORPUS = {
     "jeanpierre L_model_forward": (lr.L_model_forward__jeanpierre, None, set()),
     "adarsh L_model_forward": (lr.L_model_forward__adarsh, None, set()),
     "ms1373 linear_forward": (lr.linear_forward__ms1373, None, set()),
+    "lenka compute_cost (optional L2 parameters)": (lr.compute_cost__lenka, None, set()),
+    "lenka linear_backward(dZ, cache, reg)": (lr.linear_backward__lenka, None, "refuse"),
+    "lenka L_model_backward (earlier keys, reg=False)": (lr.L_model_backward__lenka, None, set()),
+    "lenka linear_forward (W.dot)": (lr.linear_forward__lenka, None, set()),
 }
 
 

@@ -514,3 +514,52 @@ def linear_forward__ms1373(A, W, b):
     Z = np.dot(W, A) + b
     assert Z.shape == (W.shape[0], A.shape[1])
     return Z, (A, W, b)
+
+
+# LenkaMilic579/Artificial-Intelligence : help_functions.py (compute_cost with an optional L2
+# term for four layers; with parameters=None the plain cross-entropy through np.dot)
+def compute_cost__lenka(AL, Y, parameters=None, lambd=0.1):
+    m = Y.shape[1]
+    cost = (1. / m) * (-np.dot(Y, np.log(AL).T) - np.dot(1 - Y, np.log(1 - AL).T))
+    if parameters is not None:
+        cost = cost + sum(1 / m * lambd / 2 * np.sum(np.square(parameters["W" + str(l)]))
+                          for l in range(1, 5))
+    return np.squeeze(cost)
+
+
+# LenkaMilic579/Artificial-Intelligence : help_functions.py (linear_backward(dZ, cache, reg,
+# lambd=0.1): a required third parameter)
+def linear_backward__lenka(dZ, cache, reg, lambd=0.1):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1. / m * np.dot(dZ, A_prev.T) + (lambd / m * W if reg else 0)
+    return np.dot(W.T, dZ), dW, 1. / m * np.sum(dZ, axis=1, keepdims=True)
+
+
+# LenkaMilic579/Artificial-Intelligence : help_functions.py (L_model_backward(AL, Y, caches,
+# reg=False), the earlier notebook's keys dA1..dAL, through its own helpers)
+def L_model_backward__lenka(AL, Y, caches, reg=False):
+    from chainrule.explain.course_style import relu_backward
+
+    def lab(dA, cache, activation):
+        lin, Z = cache
+        dZ = relu_backward(dA, Z) if activation == "relu" else _sigmoid_backward(dA, Z)
+        return linear_backward__lenka(dZ, lin, reg)
+
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L)], grads["dW" + str(L)], grads["db" + str(L)] = lab(dAL, caches[L - 1],
+                                                                          "sigmoid")
+    for l in reversed(range(L - 1)):
+        dA_prev, dW, db = lab(grads["dA" + str(l + 2)], caches[l], "relu")
+        grads["dA" + str(l + 1)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = \
+            dA_prev, dW, db
+    return grads
+
+
+# LenkaMilic579/Artificial-Intelligence : help_functions.py (W.dot(A))
+def linear_forward__lenka(A, W, b):
+    Z = W.dot(A) + b
+    return Z, (A, W, b)

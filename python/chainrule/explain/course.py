@@ -128,7 +128,7 @@ def _forward_net(rng, dims, acts, m, keep_prob=None, lambd=0.0):
 
 def _chain_formulas(layer, l, m, keep_prob, lambd, top, dZ_text=None):
     """The correct formulas of layer ``l`` in computation order (dZ, dW, db, dA_prev)."""
-    A_prev, W = layer["A_prev"], layer["W"]
+    W = layer["W"]
     n, n_prev = W.shape
     shp = f"({n}, {m})"
     out = {}
