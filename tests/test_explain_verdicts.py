@@ -210,3 +210,35 @@ def test_double_1_over_m_shows_every_correct_formula():
     named = {f.split(" = ")[0] for f in d.formulas}
     assert set(d.where) <= named, d.formulas
     assert d.line.endswith("# J's 1/m, and L's in dW too")
+
+
+def test_every_code_the_doctor_emits_is_in_the_catalogue():
+    import ast
+    import pathlib
+
+    from chainrule.explain import MISTAKES
+    from chainrule.explain import mistakes as catalogue
+
+    root = pathlib.Path(catalogue.__file__).parent
+    emitted = set()
+    for name in ("doctor.py", "course.py", "_match.py", "mistakes.py"):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            # Finding("code", ...), Diagnosis("code", ...), alternatives ("code", array) and
+            # (("code",), array)
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("Finding",
+                                                                                "Diagnosis")
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                emitted.add(node.args[0].value)
+            if isinstance(node, ast.Tuple) and node.elts:
+                first = node.elts[0]
+                if isinstance(first, ast.Tuple) and len(first.elts) == 1 and isinstance(
+                        first.elts[0], ast.Constant) and isinstance(first.elts[0].value, str):
+                    emitted.add(first.elts[0].value)
+    emitted.discard("note")
+    emitted = {c for c in emitted if c.replace("_", "").isalnum() and c.islower()}
+    assert emitted, "no codes found"
+    missing = sorted(c for c in emitted if c not in MISTAKES)
+    assert not missing, missing
+    assert all(m.title and m.why for m in MISTAKES.values())
+    assert all(code in MISTAKES for code in catalogue._SEEN)

@@ -864,10 +864,12 @@ def _call_diagnosis_text(exc, summary, how, label, formulas):
 
 #: mistakes that make a function fail on general shapes and run on square ones: found on
 #: square shapes they explain the raise on the course's shapes
-_SHAPE_MISTAKES = {"missing_transpose", "elementwise_product", "transposed_result",
-                   "transposed_W", "x_transposed", "wrong_cache", "wrong_outputs",
-                   "wrong_output_order", "mutates_input", "np_matrix",
-                   "relu_mask_wrong_array"}
+_EXPLAIN_RAISE = {"missing_transpose", "elementwise_product", "transposed_result",
+                  "transposed_W", "x_transposed", "wrong_cache", "relu_mask_wrong_array"}
+#: what square shapes can show only because some dimensions are equal (a factor, a value no
+#: mistake explains, a shape): a note when the course's shapes raise
+_SQUARE_ONLY = {"wrong_factor", "unrecognised", "wrong_shape", "missing_1_over_m",
+                "extra_1_over_m", "double_1_over_m", "sign_flipped", "wrong_m"}
 
 
 def _summary(failure):
@@ -882,24 +884,25 @@ def _raise_is_the_verdict(found, error, label, notes, formulas):
     """The diagnoses when the function raised on the course's shapes and ran on others.
 
     A mistake found where it runs that explains a failure on general shapes (a missing
-    transpose...) is the verdict; anything else seen there (a factor that only square shapes
-    produce) is a note, and the raise on the course's shapes is the verdict.
+    transpose...) is the verdict; values that only square shapes produce (a factor, a value
+    no mistake explains) are a note, and the raise on the course's shapes is the verdict,
+    next to what else was found (outputs in another order, an input modified...).
     """
     probe, failure = error
-    explained = [d for d in found if d.code in _SHAPE_MISTAKES]
-    others = [d for d in found if d.code not in _SHAPE_MISTAKES]
+    square_only = [d for d in found if d.code in _SQUARE_ONLY]
+    kept = [d for d in found if d.code not in _SQUARE_ONLY]
     name = getattr(probe, "name", "")
     shapes = name if "shape" in name else f"{name} shapes"
-    if explained and not others:
-        notes.append(f"on {shapes}{label} it raised {_summary(failure)}; the diagnosis comes from "
-                     f"the square shapes, where it runs")
-        return found
+    if square_only:
+        notes.append("on square shapes, where it runs, it also shows: " + "; ".join(
+            f"{d.code} ({d.detail})" if d.detail else d.code for d in square_only))
+    if any(d.code in _EXPLAIN_RAISE for d in kept):
+        notes.append(f"on {shapes}{label} it raised {_summary(failure)}; the diagnosis comes "
+                     f"from the square shapes, where it runs")
+        return kept
     verdict = _call_diagnosis(failure, label, formulas)
     verdict.detail = f"on the course's {shapes}{label}: {verdict.detail}"
-    if others:
-        notes.append("on square shapes, where it runs, it also shows: " + "; ".join(
-            f"{d.code} ({d.detail})" if d.detail else d.code for d in others))
-    return [verdict] + explained
+    return [verdict] + kept
 
 
 def _diagnose_course(fn, kind, seed):
