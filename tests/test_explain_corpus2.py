@@ -87,6 +87,9 @@ CORPUS = {
     "lenka linear_backward(dZ, cache, reg)": (lr.linear_backward__lenka, None, "refuse"),
     "lenka L_model_backward (earlier keys, reg=False)": (lr.L_model_backward__lenka, None, set()),
     "lenka linear_forward (W.dot)": (lr.linear_forward__lenka, None, set()),
+    "pkraison 1-D forward": (lr.forward_propagation__pkraison, None, set()),
+    "pkraison 1-D backward": (lr.backward_propagation__pkraison, None, set()),
+    "pkraison backward_propagation_n": (lr.backward_propagation_n__pkraison, None, set()),
 }
 
 

@@ -563,3 +563,31 @@ def L_model_backward__lenka(AL, Y, caches, reg=False):
 def linear_forward__lenka(A, W, b):
     Z = W.dot(A) + b
     return Z, (A, W, b)
+
+
+# pkraison/ex.ai : ImprovingNN1.ipynb (a Colab notebook of the gradient-checking assignment;
+# its one mistake is in gradient_check_n, which the doctor does not check)
+def forward_propagation__pkraison(x, theta):
+    return theta * x
+
+
+# pkraison/ex.ai : ImprovingNN1.ipynb
+def backward_propagation__pkraison(x, theta):
+    dtheta = x
+    return dtheta
+
+
+# pkraison/ex.ai : ImprovingNN1.ipynb (the planted * 2 and 4./m removed)
+def backward_propagation_n__pkraison(X, Y, cache):
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    grads = {"dZ3": A3 - Y}
+    grads["dA2"] = np.dot(W3.T, grads["dZ3"])
+    grads["dZ2"] = np.multiply(grads["dA2"], np.int64(A2 > 0))
+    grads["dA1"] = np.dot(W2.T, grads["dZ2"])
+    grads["dZ1"] = np.multiply(grads["dA1"], np.int64(A1 > 0))
+    for l, A_prev in ((3, A2), (2, A1), (1, X)):
+        dZ = grads["dZ" + str(l)]
+        grads["dW" + str(l)] = 1. / m * np.dot(dZ, A_prev.T)
+        grads["db" + str(l)] = 1. / m * np.sum(dZ, axis=1, keepdims=True)
+    return grads
