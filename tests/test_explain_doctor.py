@@ -274,7 +274,9 @@ def test_diagnose_error_in_a_helper_is_not_a_signature_problem():
 
     report = diagnose(linear_backward)
     assert report.codes == {"raises_in_helper"}
-    assert "at helper" in report.diagnoses[0].detail
+    assert "IndexError" in report.diagnoses[0].detail
+    assert report.diagnoses[0].line.startswith("in helper, ")
+    assert "return dZ[:, 10]" in report.diagnoses[0].line
 
 
 def test_diagnose_squeeze_undoing_keepdims_says_so():

@@ -333,6 +333,8 @@ def doctor_html(report):
     for i, d in enumerate(report.diagnoses, 1):
         where = ", ".join(f"<code>{html.escape(w)}</code>" for w in d.where)
         seen = f"<br><i>seen</i>: {html.escape(d.detail)}" if d.detail else ""
+        if getattr(d, "line", ""):
+            seen += f"<br><i>line</i>: <code>{html.escape(d.line)}</code>"
         formulas = ""
         if d.formulas:
             formulas = _table(["correct formula", "shapes"],
