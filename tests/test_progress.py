@@ -154,7 +154,7 @@ def test_full_batch_gradient_descent_that_blows_up_warns():
     X = rng.normal(size=(3, 200))
     Y = X.sum(axis=0, keepdims=True)
     net = Network([3, 8, 1], hidden="tanh", output="identity", seed=0, backend="numpy")
-    with pytest.warns(DivergenceWarning, match="went from"):
+    with pytest.warns(DivergenceWarning, match="went from"):  # NaN or far above
         net.fit(X, Y, epochs=30, learning_rate=3.0, progress=False, cost_every=1,
                 on_nonfinite="skip")
 
@@ -171,3 +171,13 @@ def test_warn_if_diverged_rules():
         assert progress.warn_if_diverged(h, 0, 0.1, flat)
     h = {"epoch": [0, 1, 2], "cost": [9.0, 9.0, 0.5]}  # only this fit's records count
     assert not progress.warn_if_diverged(h, 1, 0.1, flat)
+
+
+def test_falling_costs_above_the_constant_do_not_warn():
+    flat = lambda: 1.0  # noqa: E731
+    for costs in ([7.0, 6.8], [30.0, 29.0, 20.0], [5.0, 0.3, 2.9]):
+        h = {"epoch": list(range(len(costs))), "cost": costs}
+        assert not progress.warn_if_diverged(h, 0, 0.1, flat), costs
+    h = {"epoch": [0, 1, 2], "cost": [5.0, 0.2, 4.0]}  # fell, then rose 20x above its best
+    with pytest.warns(DivergenceWarning):
+        assert progress.warn_if_diverged(h, 0, 0.1, flat)

@@ -164,23 +164,25 @@ def warn_if_diverged(history, first_record, learning_rate, constant_cost):
     """Warn (:class:`~chainrule.errors.DivergenceWarning`) when this fit diverged; True if so.
 
     This fit's costs are the records of ``history["cost"]`` from index ``first_record``. It
-    diverged when the last one is not finite, or when it is above the cost of the best
+    diverged when the last one is not finite, or when it ends above the cost of the best
     constant prediction (``constant_cost()``: the label frequencies, the targets' mean) and
-    either ``DIVERGED_FACTOR`` times the first record or 3 times that constant cost.
-    (A cost that starts high and only falls — unscaled inputs — is not a divergence.)
+    either ``DIVERGED_FACTOR`` times the lowest record, or 3 times that constant cost without
+    having fallen below the first record. A cost that starts high and falls (unscaled
+    inputs, a short fit) is not a divergence.
     """
-    costs = history.get("cost", [])[first_record:]
-    if not costs:
+    costs = [float(J) for J in history.get("cost", [])[first_record:]]
+    if len(costs) < 2:
         return False
-    J0, J = float(costs[0]), float(costs[-1])
-    epoch = history["epoch"][-1] if history.get("epoch") else 0
+    J0, J = costs[0], costs[-1]
+    epoch = history["epoch"][-1] if history.get("epoch") else len(costs) - 1
     if math.isfinite(J):
         base = float(constant_cost())
+        best = min(c for c in costs if math.isfinite(c)) if math.isfinite(J0) else J
         if not (math.isfinite(base) and J > base and
-                (J > DIVERGED_FACTOR * max(J0, 1e-12) or J > 3 * base)):
+                (J > DIVERGED_FACTOR * max(best, 1e-12) or (J > 3 * base and J >= J0))):
             return False
-        what = (f"the cost went from {J0:.4g} to {J:.4g} (epoch {epoch}), above the "
-                f"{base:.4g} of always predicting the label frequencies / the mean")
+        what = (f"the cost went from {J0:.4g} to {J:.4g} (epoch {epoch}), above the {base:.4g} "
+                f"of a constant prediction (the label frequencies or the targets' mean)")
     else:
         what = f"the cost went from {J0:.4g} to {J} (epoch {epoch})"
     warnings.warn(
