@@ -9,7 +9,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as exc:
-        raise ImportError("plotting needs matplotlib: pip install 'chainrule[plot]'") from exc
+        raise ImportError('plotting needs matplotlib: pip install ".[plot]"') from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

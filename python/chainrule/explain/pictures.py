@@ -31,7 +31,7 @@ def _pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ImportError("pictures need matplotlib: pip install 'chainrule[plot]'") from exc
+        raise ImportError('pictures need matplotlib: pip install ".[plot]"') from exc
     return plt
 
 
