@@ -458,7 +458,8 @@ def run_train(args):
     if args.plot:
         from .plot import plot_training
 
-        plot_training(net, X, Y, args.plot, title=f"{source}: {layers}, {hidden}, {name}")
+        plot_training(net, X_train, Y_train, args.plot, X_test=X_test, Y_test=Y_test,
+                      title=f"{source}: {layers}, {hidden}, {name}")
         print(f"wrote {args.plot}")
     return 0
 
