@@ -181,3 +181,14 @@ def test_falling_costs_above_the_constant_do_not_warn():
     h = {"epoch": [0, 1, 2], "cost": [5.0, 0.2, 4.0]}  # fell, then rose 20x above its best
     with pytest.warns(DivergenceWarning):
         assert progress.warn_if_diverged(h, 0, 0.1, flat)
+
+
+def test_widgets_tqdm_cannot_use_fall_back_to_the_text_bar(jupyter_kernel, monkeypatch):
+    monkeypatch.setattr(progress, "_has_widgets", lambda: True)
+    monkeypatch.setitem(sys.modules, "tqdm.notebook", None)  # its import fails
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = progress.progress_bar(3, True, stream=io.StringIO())
+        p.update(3)
+        p.close(3, "completed")
+    assert p.kind == "bar"

@@ -71,12 +71,17 @@ class Progress:
         self.done, self.logs, self.start = 0, None, time.perf_counter()
         self.bar, self._next_line, self._due = None, 1, None
         if kind == "notebook":
-            from tqdm.notebook import tqdm as bar
-        elif kind == "bar":
+            try:
+                from tqdm.notebook import tqdm as bar
+
+                self.bar = bar(total=self.total, unit="epoch", leave=False)
+            except ImportError:  # widgets that tqdm cannot use: its text bar
+                self.kind = kind = "bar"
+        if kind == "bar":
             from tqdm.std import tqdm as bar
-        if kind != "plain":
+
             self.bar = bar(total=self.total, unit="epoch", leave=False, dynamic_ncols=True,
-                           file=None if kind == "notebook" else stream)
+                           file=stream)
 
     def update(self, n):
         """``n`` more epochs done."""
