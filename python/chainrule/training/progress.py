@@ -186,8 +186,14 @@ def warn_if_diverged(history, first_record, learning_rate, constant_cost):
         if not (math.isfinite(base) and J > base and
                 (J > DIVERGED_FACTOR * max(best, 1e-12) or (J > 3 * base and J >= J0))):
             return False
-        what = (f"the cost went from {J0:.4g} to {J:.4g} (epoch {epoch}), above the {base:.4g} "
-                f"of a constant prediction (the label frequencies or the targets' mean)")
+        constant = (f"the {base:.4g} of a constant prediction (the label frequencies or the "
+                    f"targets' mean)")
+        if J > DIVERGED_FACTOR * max(best, 1e-12):
+            what = (f"the cost rose to {J:.4g} (epoch {epoch}), {J / best:.0f}x its lowest "
+                    f"{best:.4g}, and ends above {constant}")
+        else:
+            what = (f"the cost went from {J0:.4g} to {J:.4g} (epoch {epoch}), {J / base:.0f}x "
+                    f"{constant}")
     else:
         what = f"the cost went from {J0:.4g} to {J} (epoch {epoch})"
     warnings.warn(
