@@ -181,6 +181,11 @@ def test_falling_costs_above_the_constant_do_not_warn():
     h = {"epoch": [0, 1, 2], "cost": [5.0, 0.2, 4.0]}  # fell, then rose 20x above its best
     with pytest.warns(DivergenceWarning):
         assert progress.warn_if_diverged(h, 0, 0.1, flat)
+    # parameters assigned before a continued fit put the cost high; this fit kept it there
+    h = {"epoch": [0, 1, 2, 3], "cost": [0.5, 7.9, 7.9, 7.9]}
+    assert not progress.warn_if_diverged(h, 1, 1e-30, flat)
+    h = {"epoch": [0, 1], "cost": [0.5, 9.0]}  # one record of this fit: nothing to compare
+    assert not progress.warn_if_diverged(h, 1, 0.1, flat)
 
 
 def test_widgets_tqdm_cannot_use_fall_back_to_the_text_bar(jupyter_kernel, monkeypatch):

@@ -237,8 +237,7 @@ class FitRun:
             net._fitting = False
             if self.bar is not None:
                 self.bar.close(net.epochs_trained_, net.stop_reason_)
-        warn_if_diverged(net.history_, max(0, first_record - 1), self.learning_rate,
-                         self._constant_cost)
+        warn_if_diverged(net.history_, first_record, self.learning_rate, self._constant_cost)
         if self.early_stopping and self.restore_best and train.best_params is not None:
             net.parameters = train.best_params  # validated and copied
         if self.checkpoint is not None and self.end > self.start:

@@ -168,12 +168,13 @@ def _outside_stacklevel():
 def warn_if_diverged(history, first_record, learning_rate, constant_cost):
     """Warn (:class:`~chainrule.errors.DivergenceWarning`) when this fit diverged; True if so.
 
-    This fit's costs are the records of ``history["cost"]`` from index ``first_record``. It
-    diverged when the last one is not finite, or when it ends above the cost of the best
-    constant prediction (``constant_cost()``: the label frequencies, the targets' mean) and
-    either ``DIVERGED_FACTOR`` times the lowest record, or 3 times that constant cost without
-    having fallen below the first record. A cost that starts high and falls (unscaled
-    inputs, a short fit) is not a divergence.
+    This fit's costs are the records of ``history["cost"]`` from index ``first_record`` (at
+    least two are needed). It diverged when the last one is not finite, or when it ends above
+    the cost of the best constant prediction (``constant_cost()``: the label frequencies, the
+    targets' mean) and either ``DIVERGED_FACTOR`` times the lowest record, or 3 times that
+    constant cost and higher than where it began. A cost that starts high and falls
+    (unscaled inputs, a short fit), or stays where parameters set before the fit put it, is
+    not a divergence.
     """
     costs = [float(J) for J in history.get("cost", [])[first_record:]]
     if len(costs) < 2:
@@ -183,8 +184,9 @@ def warn_if_diverged(history, first_record, learning_rate, constant_cost):
     if math.isfinite(J):
         base = float(constant_cost())
         best = min(c for c in costs if math.isfinite(c)) if math.isfinite(J0) else J
+        grew = J > 1.1 * J0 if math.isfinite(J0) else False
         if not (math.isfinite(base) and J > base and
-                (J > DIVERGED_FACTOR * max(best, 1e-12) or (J > 3 * base and J >= J0))):
+                (J > DIVERGED_FACTOR * max(best, 1e-12) or (J > 3 * base and grew))):
             return False
         constant = (f"the {base:.4g} of a constant prediction (the label frequencies or the "
                     f"targets' mean)")
