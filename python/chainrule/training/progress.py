@@ -109,6 +109,7 @@ class Progress:
         """A line printed during the fit (``print_cost``), above the bar, on stdout."""
         if self.bar is not None and self.kind == "bar":
             self.bar.write(text, file=sys.stdout)
+            sys.stdout.flush()  # before the bar's next frame (Jupyter buffers stdout)
         else:
             print(text, file=sys.stdout, flush=True)
 
