@@ -46,6 +46,24 @@ from .model import Network
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
 
 
+def _encode_attr(name, value):
+    """A fitted attribute as JSON: arrays keep their dtype (``{"ndarray": ..., "dtype": ...}``)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufUO":
+            raise TypeError(f"cannot save {name}: an array of dtype {value.dtype}")
+        return {"ndarray": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _decode_attr(value):
+    if isinstance(value, dict) and set(value) == {"ndarray", "dtype"}:
+        dtype = np.dtype(value["dtype"])
+        return np.array(value["ndarray"], dtype=dtype)
+    return value
+
+
 class _NetworkEstimator(BaseEstimator, abc.ABC):
     """Shared parameters and the fitting loop of both estimators."""
 
@@ -236,6 +254,57 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         if "val_score" in history:
             self.validation_scores_ = list(history["val_score"])
         return self
+
+    # ---- files: the network's .npz (no pickle) with the estimator beside it
+    def save(self, path):
+        """Save the fitted estimator to ``path`` atomically, without pickle: the network's
+        file (:func:`chainrule.io.save`) with the estimator's parameters and fitted
+        attributes (``classes_``, ``n_features_in_``, ``loss_curve_``...) in its metadata.
+        :meth:`load` gives back an estimator that predicts the same. Returns ``path``."""
+        from . import io
+
+        check_is_fitted(self, "network_")
+        params = self.get_params(deep=False)
+        if not (params.get("random_state") is None or isinstance(params["random_state"],
+                                                                   numbers.Integral)):
+            params["random_state"] = None  # a RandomState object has no JSON form
+        params["dtype"] = np.dtype(params["dtype"]).name
+        if isinstance(params.get("class_weight"), dict):  # JSON keys are strings: keep labels
+            params["class_weight"] = {"pairs": [[k, v] for k, v in params["class_weight"].items()]}
+        attrs = {k: _encode_attr(k, v) for k, v in vars(self).items()
+                 if k.endswith("_") and k != "network_" and k not in params or k == "_y_1d"}
+        extra = {"estimator": type(self).__name__, "params": params, "attributes": attrs}
+        return io.save(self.network_, path, extra=extra)
+
+    @classmethod
+    def load(cls, path, backend=None):
+        """An estimator from a file written by :meth:`save` (of this class); raises
+        ``ModelFileError`` for a bad file or one written by another class."""
+        from . import io
+        from .errors import ModelFileError
+
+        net, extra = io.restore(Network, path, backend, extra=True)
+        if not isinstance(extra, dict) or extra.get("estimator") != cls.__name__:
+            what = extra.get("estimator") if isinstance(extra, dict) else None
+            raise ModelFileError(f"{path} holds " + (f"a {what}" if what else "a bare Network "
+                                 "(chainrule.load reads it)") + f", not a {cls.__name__}")
+        try:
+            params = dict(extra["params"])
+            if isinstance(params.get("hidden_layer_sizes"), list):
+                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            act = params.get("activation")
+            if isinstance(act, list) and len(act) == 2 and isinstance(act[1], (int, float)):
+                params["activation"] = tuple(act)  # ("leaky_relu", 0.2) came back as a list
+            if isinstance(params.get("class_weight"), dict):
+                params["class_weight"] = {k: v for k, v in params["class_weight"]["pairs"]}
+            est = cls(**params)
+            for k, v in extra["attributes"].items():
+                setattr(est, k, _decode_attr(v))
+            est._network_params = est._architecture_params()  # what fit records
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: the saved estimator is malformed ({exc})") from exc
+        est.network_ = net
+        return est
 
     def _class_weight_indices(self):
         return None

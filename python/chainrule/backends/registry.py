@@ -121,7 +121,7 @@ _MODULES = {
 }
 _HOW_TO_GET = {
     "numpy": "numpy is a core dependency: reinstall chainrule",
-    "numba": "install the numba extra: pip install 'chainrule[numba]' (numba and scipy)",
+    "numba": 'install the numba extra: pip install ".[numba]" (numba and scipy)',
     "c": ("the C extension chainrule._cdense was not built: reinstall with a C compiler "
           "present (pip install --force-reinstall --no-binary chainrule chainrule, or "
           "pip install -e . from a checkout)"),

@@ -149,7 +149,12 @@ class FitConfig:
         "Record ``history_`` (and run validation, early stopping, callbacks, the progress "
         "bar) after every this many epochs and after the last one. Default: 1 with "
         "mini-batches, 100 for full-batch training.", _cost_every, int, "int, optional")
-    progress: bool = _arg(True, "A tqdm progress bar over epochs.", type_="bool")
+    progress: bool = _arg(
+        True,
+        "Show progress on stderr: tqdm's bar in a terminal (the notebook bar in Jupyter where "
+        "ipywidgets is installed), plain lines at each tenth of the epochs elsewhere (a log, "
+        "a pipe); then one summary line (epochs, time, cost, score) that stays.",
+        type_="bool")
     print_cost: bool = _arg(False, "Print the cost whenever it is recorded, as the course does.",
                             type_="bool")
     optimizer: object = _arg(

@@ -22,6 +22,7 @@ from ..errors import InputError, NonFiniteError
 from .batches import dropout_masks, dropout_off, example_weights, permutation, weight_sum
 from .interrupts import InterruptGuard
 from .optim import inverse_time_decay, scheduled_decay
+from .progress import progress_bar, warn_if_diverged
 from .state import TrainState, decode_json, signature
 
 NO_FINGERPRINT = ""  # the signature of a fit that neither wrote nor read a checkpoint
@@ -96,16 +97,6 @@ def refused_step(where, bad, lr, parameters, gradients, dtype):
                   f"{p_max:.3g}): rescale or reinitialise the parameters, or use float64")
     return (f"{where}: the {bad} would overflow the {dtype.name} range (NaN or inf); {kept} "
             f"— {advice}")
-
-
-def progress_bar(total, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a dependency, but the model must not need it to train
-        return None
-    return tqdm(total=total, unit="epoch", leave=False, dynamic_ncols=True)
 
 
 class FitRun:
@@ -223,6 +214,7 @@ class FitRun:
         and call the callbacks' ``on_fit_end``."""
         net, train = self.net, self.net.train_state_
         self.bar = progress_bar(self.end - self.start, self.progress)
+        first_record = len(net.history_["cost"])
         net.stop_reason_ = None
         for cb in self.callbacks:
             if hasattr(cb, "on_fit_begin"):
@@ -244,7 +236,8 @@ class FitRun:
         finally:
             net._fitting = False
             if self.bar is not None:
-                self.bar.close()
+                self.bar.close(net.epochs_trained_, net.stop_reason_)
+        warn_if_diverged(net.history_, first_record, self.learning_rate, self._constant_cost)
         if self.early_stopping and self.restore_best and train.best_params is not None:
             net.parameters = train.best_params  # validated and copied
         if self.checkpoint is not None and self.end > self.start:
@@ -441,6 +434,13 @@ class FitRun:
             J += ref.l2_cost(net.parameters, lambd, weight_sum(w))
         return J
 
+    def _constant_cost(self):
+        """The cost of the best constant prediction (the label frequencies, the targets'
+        mean): what a fit that learned nothing reaches (the divergence warning's yardstick)."""
+        Y, w = self.Y, self.w
+        AL = np.broadcast_to(np.average(Y, axis=1, weights=w, keepdims=True), Y.shape)
+        return ref.compute_cost(AL, Y, self.net.loss, sample_weight=w)
+
     # ---- records
     def _X_columns(self):
         """The training X as the ops take it (C-contiguous): a copy made once, when a record
@@ -491,11 +491,14 @@ class FitRun:
                     stop = True
                     net.stop_reason_ = "early_stopping"
         if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
-                                  if k in ("cost", "val_cost", "val_score")})
+            self.bar.record(logs)
         if self.print_cost:
             unit = "epoch" if per_epoch else "iteration"
-            print(f"Cost after {unit} {epoch}: {J}")
+            line = f"Cost after {unit} {epoch}: {J}"
+            if self.bar is None:
+                print(line)
+            else:
+                self.bar.write(line)
         for cb in self.callbacks:
             fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
             if fn is not None and fn(net, int(epoch), dict(logs)) is True:
