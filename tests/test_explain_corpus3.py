@@ -82,6 +82,17 @@ CORPUS = {
     "file6676 compute_cost_regularization (compute_cost(AL, L), lambd/2*m)": (
         lr.compute_cost_regularization__file6676, "compute_cost_with_regularization",
         {"raises_in_helper"}),
+    "file2191 adam (eps under the root)": (lr.update_parameters_with_adam__file2191, None,
+                                           {"adam_epsilon_inside_sqrt"}),
+    "file2854 adam (eps under the root)": (lr.update_parameters_with_adam__file2854, None,
+                                           {"adam_epsilon_inside_sqrt"}),
+    # the notebook's planted bugs, kept: dW2 twice and db1 four times the correct value
+    "file3859 bwd_prop_n (planted bugs kept)": (lr.bwd_prop_n__file3859,
+                                                "backward_propagation_n", {"wrong_factor"}),
+    "file3737 backward_propagation_n (planted bugs kept)": (
+        lr.backward_propagation_n__file3737, None, {"wrong_factor"}),
+    # np.dot(X, A - Y) of two (n, m) arrays fails; db is a list
+    "file2740 propagate (w * m, no transpose)": (lr.propagate__file2740, None, {"raises"}),
 }
 
 

@@ -394,3 +394,101 @@ def compute_cost_regularization__file6676(AL, Y, parameters, lambd):
     for i in range(1, L + 1):
         squares += np.sum(np.square(parameters["W" + str(i)]))
     return _compute_cost__file6676(AL, L) + (lambd / 2 * m) * squares
+
+
+# index file 21913746091 : the week-2 optimisation notebook as a script, Chinese comments
+# (np.power for the corrections, np.square for the moment, ε under the root)
+def update_parameters_with_adam__file2191(parameters, grads, v, s, t, learning_rate=0.01,
+                                          beta1=0.9, beta2=0.999, epsilon=1e-8):
+    v_corrected, s_corrected = {}, {}
+    for l in range(len(parameters) // 2):
+        for p in ("W", "b"):
+            g = "d" + p + str(l + 1)
+            v[g] = beta1 * v[g] + (1 - beta1) * grads[g]
+            v_corrected[g] = v[g] / (1 - np.power(beta1, t))
+            s[g] = beta2 * s[g] + (1 - beta2) * np.square(grads[g])
+            s_corrected[g] = s[g] / (1 - np.power(beta2, t))
+            parameters[p + str(l + 1)] = (parameters[p + str(l + 1)]
+                                          - learning_rate * v_corrected[g]
+                                          / np.sqrt(s_corrected[g] + epsilon))
+    return (parameters, v, s)
+
+
+# index file 2854684886 : a course-5 assignment file that starts with the course-2 Adam cell
+# (the notebook's docstring and signature; ε under the root)
+def update_parameters_with_adam__file2854(parameters, grads, v, s, t, learning_rate=0.01,
+                                          beta1=0.9, beta2=0.999, epsilon=1e-8):
+    v_corrected, s_corrected = {}, {}
+    for l in range(len(parameters) // 2):
+        for p in ("W", "b"):
+            g = "d" + p + str(l + 1)
+            v[g] = beta1 * v[g] + (1 - beta1) * grads[g]
+            v_corrected[g] = v[g] / (1 - beta1 ** t)
+            s[g] = beta2 * s[g] + (1 - beta2) * (grads[g] ** 2)
+            s_corrected[g] = s[g] / (1 - beta2 ** t)
+            parameters[p + str(l + 1)] = (parameters[p + str(l + 1)] - learning_rate
+                                          * v_corrected[g] / np.sqrt(s_corrected[g] + epsilon))
+    return parameters, v, s
+
+
+# The gradient-checking notebook plants two bugs in backward_propagation_n (dW2 doubled, db1
+# four times too large) for the learner to find with the check; these learners kept them.
+# index file 38591227477 : the notebook re-typed under the learner's own names (fwd_prop_n,
+# bwd_prop_n, grad_check_n)
+def bwd_prop_n__file3859(X, Y, cache):
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    dZ3 = A3 - Y
+    dW3 = 1.0 / m * np.dot(dZ3, A2.T)
+    db3 = 1.0 / m * np.sum(dZ3, axis=1, keepdims=True)
+    dA2 = np.dot(W3.T, dZ3)
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    dW2 = 1.0 / m * np.dot(dZ2, A1.T) * 2
+    db2 = 1.0 / m * np.sum(dZ2, axis=1, keepdims=True)
+    dA1 = np.dot(W2.T, dZ2)
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    dW1 = 1.0 / m * np.dot(dZ1, X.T)
+    db1 = 4.0 / m * np.sum(dZ1, axis=1, keepdims=True)
+    return {"dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
+            "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
+
+
+# index file 3737617166 : a learner's course-2 week-1 script, Chinese comments (the three
+# initialisations compared, then gradient checking with the planted bugs)
+def backward_propagation_n__file3737(X, Y, cache):
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    grads = {}
+    dZ3 = A3 - Y
+    grads["dZ3"], grads["dW3"] = dZ3, np.dot(dZ3, A2.T) / m
+    grads["db3"] = np.sum(dZ3, axis=1, keepdims=True) / m
+    dA2 = np.dot(W3.T, dZ3)
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    grads["dA2"], grads["dZ2"] = dA2, dZ2
+    grads["dW2"] = np.dot(dZ2, A1.T) / m * 2
+    grads["db2"] = np.sum(dZ2, axis=1, keepdims=True) / m
+    dA1 = np.dot(W2.T, dZ2)
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    grads["dA1"], grads["dZ1"] = dA1, dZ1
+    grads["dW1"] = np.dot(dZ1, X.T) / m
+    grads["db1"] = 4.0 * np.sum(dZ1, axis=1, keepdims=True) / m
+    return grads
+
+
+# index file 27403153783 : logistic regression from the week-2 notebook's outline (w times m
+# in the activation, a Python loop for the cost, (A - Y) not transposed in dw)
+def _sigmoid__file2740(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def propagate__file2740(w, b, X, Y):
+    m = X.shape[1]
+    A = _sigmoid__file2740(w * m + b)
+    cost = sum([y * np.log(a) + (1 - y) * np.log(1 - a) for a, y in zip(A, Y)])
+    dw = np.dot(X, (A - Y)) / m
+    db = [(a - y) / len(A) for a, y in zip(A, Y)]
+    assert dw.shape == w.shape
+    assert db.dtype == float
+    cost = np.squeeze(cost)
+    assert cost.shape == ()
+    return {"dw": dw, "db": db}, cost
