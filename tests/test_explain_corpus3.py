@@ -93,6 +93,8 @@ CORPUS = {
         lr.backward_propagation_n__file3737, None, {"wrong_factor"}),
     # np.dot(X, A - Y) of two (n, m) arrays fails; db is a list
     "file2740 propagate (w * m, no transpose)": (lr.propagate__file2740, None, {"raises"}),
+    "file1604 backward_propagation_n (planted bugs kept)": (
+        lr.backward_propagation_n__file1604, None, {"wrong_factor"}),
 }
 
 

@@ -492,3 +492,22 @@ def propagate__file2740(w, b, X, Y):
     cost = np.squeeze(cost)
     assert cost.shape == ()
     return {"dw": dw, "db": db}, cost
+
+
+# index file 1604723885 : the gradient-checking notebook exported to a script, its prompts
+# reworded by the learner ("for fraud detection"), the planted bugs kept
+def backward_propagation_n__file1604(X, Y, cache):
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    out = {"dZ3": A3 - Y}
+    out["dW3"] = np.dot(out["dZ3"], A2.T) / m
+    out["db3"] = np.sum(out["dZ3"], axis=1, keepdims=True) / m
+    out["dA2"] = np.dot(W3.T, out["dZ3"])
+    out["dZ2"] = out["dA2"] * np.int64(A2 > 0)
+    out["dW2"] = 2 * np.dot(out["dZ2"], A1.T) / m
+    out["db2"] = np.sum(out["dZ2"], axis=1, keepdims=True) / m
+    out["dA1"] = np.dot(W2.T, out["dZ2"])
+    out["dZ1"] = out["dA1"] * np.int64(A1 > 0)
+    out["dW1"] = np.dot(out["dZ1"], X.T) / m
+    out["db1"] = 4 * np.sum(out["dZ1"], axis=1, keepdims=True) / m
+    return out
