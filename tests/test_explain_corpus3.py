@@ -37,31 +37,33 @@ CORPUS = {
     "ayush L_model_backward (tanh branch = sigmoid)": (lr.L_model_backward__ayush, None, set()),
     # np.dot(w, dz) fails on the course's shapes (and dw is transposed)
     "file2254 linear_backward (dwᵀ, w not transposed)": (lr.linear_backward__file2254, None,
-                                                         {"raises"}),
+                                                         {"missing_transpose",
+                                                          "transposed_result"}),
     # np.dot of two (1, m) rows
     "file3070 compute_cost(Y, AL) (np.dot of rows)": (lr.compute_cost__file3070, None,
                                                       {"raises"}),
     "file3070 linear_backward (W not transposed)": (lr.linear_backward__file3070, None,
-                                                    {"raises"}),
+                                                    {"missing_transpose"}),
     # the whole (linear, activation) cache handed to its linear_backward: the unpacking fails
     "file3070 linear_backward_activation (whole cache)": (
         lr.linear_backward_activation__file3070, "linear_activation_backward",
         {"raises_in_helper"}),
     "file2575 linear_backward (W not transposed)": (lr.linear_backward__file2575, None,
-                                                    {"raises"}),
+                                                    {"missing_transpose"}),
     # A is right; the cache holds Wᵀ and the activation's name in a list
     "file2575 linear_activation_forward (cache with Wᵀ)": (
         lr.linear_activation_forward__file2575, None, {"wrong_cache_contents"}),
     "file2575 linear_activation_backward (its linear_backward)": (
-        lr.linear_activation_backward__file2575, None, {"raises_in_helper"}),
+        lr.linear_activation_backward__file2575, None,
+        {"raises_in_helper", "missing_transpose"}),
     # math.log10 of a row
     "file2575 compute_cost (a loop with math.log10)": (lr.compute_cost__file2575, None,
                                                        {"raises"}),
     # db1 = (1/m) np.sum(dZ1) and db2 the same: no axis, one number for every unit
     "file4806 backward_propagation (sums without an axis)": (
-        lr.backward_propagation__file4806, None, {"sum_wrong_axis"}),
+        lr.backward_propagation__file4806, None, {"sum_wrong_axis", "missing_keepdims"}),
     "file2167 backward_propagation (sums without an axis)": (
-        lr.backward_propagation__file2167, None, {"sum_wrong_axis"}),
+        lr.backward_propagation__file2167, None, {"sum_wrong_axis", "missing_keepdims"}),
     # np.dot(dZ1, axis=1, keepdims=True): a TypeError
     "file7018 backward_propagation (np.dot with np.sum's keywords)": (
         lr.backward_propagation__file7018, None, {"raises"}),
@@ -97,6 +99,48 @@ CORPUS = {
         lr.backward_propagation_n__file1604, None, {"wrong_factor"}),
 }
 
+# The six entries whose expected verdict, written first from the course's shapes alone, was
+# coarser than the doctor's: each raises on the course's shapes (or returns a scalar db) and
+# the doctor named the cause (a missing transpose, seen on square shapes where the code runs;
+# a sum with no axis). Reviewed after the run; ``_review_checks`` confirms each cause without
+# the doctor, and ``test_combined_verdict_rate`` reports the rate against both.
+FIRST_WRITTEN = {
+    "file2254 linear_backward (dwᵀ, w not transposed)": {"raises"},
+    "file3070 linear_backward (W not transposed)": {"raises"},
+    "file2575 linear_backward (W not transposed)": {"raises"},
+    "file2575 linear_activation_backward (its linear_backward)": {"raises_in_helper"},
+    "file4806 backward_propagation (sums without an axis)": {"sum_wrong_axis"},
+    "file2167 backward_propagation (sums without an axis)": {"sum_wrong_axis"},
+}
+
+
+def _review_checks(name, rng):
+    """The cause the reviewed verdict names, checked on the learner's function directly."""
+    fn = CORPUS[name][0]
+    n, m = 3, 5  # square layers: the transposes run
+    A_prev, W, b = rng.standard_normal((n, m)), rng.standard_normal((n, n)), np.zeros((n, 1))
+    dZ = rng.standard_normal((n, m))
+    if name.startswith(("file2254", "file3070", "file2575 linear_backward")):
+        dA_prev, dW, _ = fn(dZ, (A_prev, W, b))
+        assert np.allclose(dA_prev, W @ dZ) and not np.allclose(dA_prev, W.T @ dZ)
+        if name.startswith("file2254"):  # dW the transpose of dZ·A_prevᵀ/m
+            assert np.allclose(dW, (dZ @ A_prev.T / m).T)
+            assert not np.allclose(dW, dZ @ A_prev.T / m)
+    elif name.startswith("file2575 linear_activation_backward"):
+        Z = rng.standard_normal((n, m))
+        dA_prev, _, _ = fn(dZ, ((A_prev, W, b), Z), "relu")
+        assert np.allclose(dA_prev, W @ (dZ * (Z > 0)))
+    else:  # the planar backward: db2 the right number without its (1, 1), db1 one number
+        args, want = _planar_inputs(rng)
+        got = fn(*args)
+        assert np.shape(got["db2"]) == () and np.isclose(got["db2"], want["db2"].item())
+        assert np.shape(got["db1"]) == () and np.isclose(got["db1"], want["db1"].sum())
+
+
+@pytest.mark.parametrize("name", list(FIRST_WRITTEN))
+def test_corpus3_reviewed_causes(name):
+    _review_checks(name, np.random.default_rng(11))
+
 
 def _rename(fn):
     """The transcribed name carries its source; the name before ``__`` is the learner's."""
@@ -123,7 +167,8 @@ def test_corpus3_verdict(name):
 
 
 def test_corpus3_size_and_sources():
-    source = open(lr.__file__, encoding="utf-8").read()
+    with open(lr.__file__, encoding="utf-8") as f:
+        source = f.read()
     cited = [line for line in source.splitlines() if line.startswith("# ") and " : " in line]
     repositories = {line.split(" : ")[0].lstrip("# ").strip() for line in cited
                     if "/" in line.split(" : ")[0]}
@@ -139,12 +184,19 @@ def test_combined_verdict_rate(capsys):
 
     entries = [(fn, kind, truth) for fn, kind, truth in c1.CORPUS.values()]
     entries += list(c2.CORPUS.values()) + list(CORPUS.values())
-    right = sum(_verdict(fn, kind, truth)[0] == truth for fn, kind, truth in entries)
+    first = {id(CORPUS[name][0]): truth for name, truth in FIRST_WRITTEN.items()}
+    found = [(_verdict(fn, kind, truth)[0], truth, first.get(id(fn), truth))
+             for fn, kind, truth in entries]
+    right = sum(f == truth for f, truth, _ in found)
+    right_first = sum(f == truth for f, _, truth in found)
     mistakes = sum(1 for _, _, truth in entries if truth and truth != "refuse")
     with capsys.disabled():
-        print(f"\ncorpora 1-3: {len(entries)} functions, {mistakes} with mistakes, "
-              f"{right} / {len(entries)} verdicts right ({right / len(entries):.1%})")
-    assert right / len(entries) >= 0.95
+        print(f"\ncorpora 1-3: {len(entries)} functions, {mistakes} with mistakes; verdicts "
+              f"right: {right} / {len(entries)} ({right / len(entries):.1%}), against the "
+              f"expectations as first written {right_first} / {len(entries)} "
+              f"({right_first / len(entries):.1%})")
+    assert right / len(entries) >= 0.95 and right_first / len(entries) >= 0.95
+    assert 3 * mistakes >= len(entries)
 
 
 # --------------------------------------------------------------------------- ground truth
@@ -215,3 +267,32 @@ def test_corpus3_ground_truth(name):
         assert found == "raises"
     else:
         assert found in ("differs", "raises")
+
+
+# notebooks built from two transcriptions that came from notebooks
+# (tests/doctor_corpus/make_notebooks.py): the functions, their expected verdicts, exit status
+NOTEBOOKS = {
+    "file2167_planar.ipynb": ({"backward_propagation": {"sum_wrong_axis", "missing_keepdims"}},
+                              1),
+    "file2015_adam.ipynb": ({"update_parameters_with_adam": {"adam_epsilon_inside_sqrt"}}, 1),
+}
+
+
+@pytest.mark.parametrize("notebook", list(NOTEBOOKS))
+def test_corpus3_notebooks(notebook, capsys):
+    import os
+
+    from chainrule.cli import main
+    from chainrule.explain.loader import load
+
+    path = os.path.join(os.path.dirname(lr.__file__), notebook)
+    expected, status = NOTEBOOKS[notebook]
+    loaded = load(path)
+    for name, codes in expected.items():
+        report = diagnose(loaded.functions[name])
+        assert report.codes == codes, str(report)
+        for d in report.diagnoses:  # every verdict points into a cell, never the JSON
+            assert "cell " in d.line, str(report)
+    assert main(["doctor", path, "--in-process"]) == status
+    out = capsys.readouterr().out
+    assert '"metadata"' not in out and '"source"' not in out
