@@ -296,3 +296,16 @@ def test_corpus3_notebooks(notebook, capsys):
     assert main(["doctor", path, "--in-process"]) == status
     out = capsys.readouterr().out
     assert '"metadata"' not in out and '"source"' not in out
+
+
+def test_combined_corpora_cover_every_known_function():
+    """Every function ``chainrule doctor --list`` names has learner code in the corpora."""
+    import test_explain_corpus as c1
+    import test_explain_corpus2 as c2
+
+    from chainrule.explain.doctor import ALL_KINDS, detect_kind
+
+    entries = list(c1.CORPUS.values()) + list(c2.CORPUS.values()) + list(CORPUS.values())
+    covered = {kind or detect_kind(_rename(fn)) for fn, kind, truth in entries
+               if truth != "refuse"}
+    assert set(ALL_KINDS) <= covered, set(ALL_KINDS) - covered
