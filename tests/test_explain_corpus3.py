@@ -97,6 +97,17 @@ CORPUS = {
     "file2740 propagate (w * m, no transpose)": (lr.propagate__file2740, None, {"raises"}),
     "file1604 backward_propagation_n (planted bugs kept)": (
         lr.backward_propagation_n__file1604, None, {"wrong_factor"}),
+    # W3 (1, 3) times A1 (5, m): the output layer given the wrong input fails
+    "file4899 L_model_forward (output layer fed A_prev)": (lr.L_model_forward__file4899, None,
+                                                           {"raises"}),
+    # np.multipy: an AttributeError
+    "file4899 compute_cost (np.multipy, np.lof)": (lr.compute_cost__file4899, None, {"raises"}),
+    # 'dA' + l + 2: a TypeError in the first hidden layer
+    "file4899 L_model_backward ('dA' + l + 2)": (lr.L_model_backward__file4899, None,
+                                                 {"raises"}),
+    # range(len(parameters)): KeyError 'W4'
+    "file4899 update_parameters (len(parameters) layers)": (lr.update_parameters__file4899,
+                                                            None, {"raises"}),
 }
 
 # The six entries whose expected verdict, written first from the course's shapes alone, was

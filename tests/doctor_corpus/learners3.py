@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from chainrule.explain.course_style import linear_activation_backward as _lab
 from chainrule.explain.course_style import linear_backward as _course_linear_backward
 from chainrule.explain.course_style import relu_backward as _relu_backward
 from chainrule.explain.course_style import relu_cached as _relu
@@ -511,3 +512,54 @@ def backward_propagation_n__file1604(X, Y, cache):
     out["dW1"] = np.dot(out["dZ1"], X.T) / m
     out["db1"] = 4 * np.sum(out["dZ1"], axis=1, keepdims=True) / m
     return out
+
+
+# index file 48990583976 : a course-1 week-4 module in progress, with the course's dnn_utils
+# (the output layer fed A_prev, the layer before last's input; np.multipy and np.lof; the
+# loop's key 'dA' + l + 2 adds an int to a str; the update loops over len(parameters), twice
+# the layer count)
+def _linear_activation_forward__file4899(A_prev, W, b, activation):
+    Z = np.dot(W, A_prev) + b
+    A, act = _sigmoid(Z) if activation == "sigmoid" else _relu(Z)
+    return A, ((A_prev, W, b), act)
+
+
+def L_model_forward__file4899(X, parameters):
+    caches = []
+    A = X
+    L = len(parameters) // 2
+    for l in range(1, L):
+        A_prev = A
+        A, cache = _linear_activation_forward__file4899(A_prev, parameters["W" + str(l)],
+                                                        parameters["b" + str(l)], "relu")
+        caches.append(cache)
+    AL, cache = _linear_activation_forward__file4899(A_prev, parameters["W" + str(L)],
+                                                     parameters["b" + str(L)], "sigmoid")
+    caches.append(cache)
+    return AL, caches
+
+
+def compute_cost__file4899(AL, Y):
+    m = Y.shape[1]
+    cost = (-1 / m) * np.sum(np.multipy(Y, np.log(AL)) + np.multiply(1 - Y, np.lof(1 - AL)))
+    return np.squeeze(cost)
+
+
+def L_model_backward__file4899(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L)], grads["dW" + str(L)], grads["db" + str(L)] = _lab(dAL, caches[-1],
+                                                                            "sigmoid")
+    for l in reversed(range(L - 1)):
+        grads["dA" + str(l + 1)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = _lab(
+            grads["dA" + l + 2], caches[l], "relu")
+    return grads
+
+
+def update_parameters__file4899(parameters, grads, learning_rate):
+    for l in range(len(parameters)):
+        parameters["W" + str(l + 1)] = parameters["W" + str(l + 1)] - learning_rate * grads["dW" + str(l + 1)]
+        parameters["b" + str(l + 1)] = parameters["b" + str(l + 1)] - learning_rate * grads["db" + str(l + 1)]
+    return parameters
