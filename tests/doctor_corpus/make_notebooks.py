@@ -40,3 +40,15 @@ notebook("tests/doctor_corpus/buiqtuan_gradient_checking.ipynb", "buiqtuan/pytho
          "import numpy as np\nfrom gc_utils import sigmoid, relu, dictionary_to_vector, vector_to_dictionary, gradients_to_vector\nfrom testCases import *\n",
          [lr.forward_propagation__buiqtuan, lr.backward_propagation__buiqtuan, lr.backward_propagation_n__buiqtuan])
 notebook("tests/doctor_corpus/malys_cost.ipynb", "malys23/Dog-Identifier-2L-NN (compute_cost.py)", "import numpy as np\n", [lr.compute_cost__malys])
+
+# corpus 3 (learners3.py): two of its functions come from notebooks exported to scripts
+from doctor_corpus import learners3 as lr3  # noqa: E402
+
+notebook("tests/doctor_corpus/file2167_planar.ipynb",
+         "index file 2167033965 (a course-1 week-3 notebook exported to a script, Russian comments)",
+         "import numpy as np\nfrom planar_utils import plot_decision_boundary, sigmoid, load_planar_dataset\n",
+         [lr3.backward_propagation__file2167])
+notebook("tests/doctor_corpus/file2015_adam.ipynb",
+         "index file 20159008742 (the course-2 week-2 optimisation notebook's graded Adam cell)",
+         "import numpy as np\nimport math\nfrom opt_utils import load_params_and_grads, initialize_parameters\n",
+         [lr3.update_parameters_with_adam__file2015])

@@ -14,6 +14,7 @@ import inspect
 import linecache
 import os
 import re
+import sysconfig
 import textwrap
 import traceback
 
@@ -21,6 +22,19 @@ import traceback
 _LABELS = {}
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE = os.path.dirname(_HERE)
+_LIBRARY_DIRS = tuple(sorted({os.path.abspath(d) for k, d in sysconfig.get_paths().items()
+                              if k in ("stdlib", "platstdlib", "purelib", "platlib") and d}))
+
+
+def in_library(filename):
+    """Whether a traceback frame's file belongs to Python or an installed package (numpy's
+    ``__getattr__`` raising for ``np.squre``, ``fromnumeric``...): never the learner's code nor
+    chainrule's (the course helpers a learner calls are chainrule's)."""
+    path = os.path.abspath(filename)
+    if path.startswith(_PACKAGE + os.sep):
+        return False
+    return any(path.startswith(d + os.sep) for d in _LIBRARY_DIRS)
 
 
 def cell_filename(path, label):
@@ -52,7 +66,7 @@ def raise_location(exc):
     """The learner's frame an exception came from: ``"in fn, cell 4, line 6: code"``, or
     ``""`` when no frame outside the library is in the traceback."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(f.filename).startswith(_HERE)]
+              if not os.path.abspath(f.filename).startswith(_HERE) and not in_library(f.filename)]
     if not frames:
         return ""
     f = frames[-1]
