@@ -1,4 +1,5 @@
-"""A whole training step (forward, backward, SGD update) in one compiled call, and a loop of them.
+"""A whole training step (forward, backward, SGD update) in one compiled call (``Network.step``),
+and the kernels it shares with the engine (``train.py``).
 
 Everything lives in a workspace the caller allocates once per (layer sizes, m, dtype): one
 flat buffer holding each layer's ``Z, A, dZ`` (n[l], m), ``dW`` and ``db`` (see
@@ -18,23 +19,8 @@ from numba.extending import overload
 
 from . import vmath
 from ._config import FASTMATH, inline, kernel
-from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, LEAKY_RELU, MSE, RELU, SIGMOID,
-                    SOFTMAX, TANH, bias_activation, scale_add)
-
-
-@inline
-def g_prime_from_a(a, z, act, alpha):
-    """``g'(z)`` from ``a = g(z)`` where that is cheaper: sigmoid ``a (1 - a)``, tanh ``1 - a^2``,
-    ReLU ``a > 0`` (same as ``z > 0``); leaky ReLU reads ``z`` (alpha may be negative)."""
-    if act == SIGMOID:
-        return a * (1.0 - a)
-    if act == TANH:
-        return 1.0 - a * a
-    if act == RELU:
-        return 1.0 if a > 0 else 0.0
-    if act == LEAKY_RELU:
-        return 1.0 if z > 0 else alpha
-    return 1.0
+from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, MSE, SIGMOID, SOFTMAX,
+                    bias_activation, g_prime_from_a, scale_add)
 
 
 @kernel
@@ -64,13 +50,20 @@ def loss_derivative(a, y, loss):
     return a - y
 
 
+@inline
+def fused_output(act, loss):
+    """Whether ``dZ[L] = A[L] - Y`` (``spec.FUSED_OUTPUT_LOSS``: sigmoid with binary CE,
+    softmax (with categorical CE, its only loss), identity with MSE)."""
+    return ((act == SIGMOID and loss == BINARY_CE) or act == SOFTMAX
+            or (act == IDENTITY and loss == MSE))
+
+
 @kernel
 def output_delta(AL, Y, ZL, act, alpha, loss, inv_m, dZ, db):
     """``dZ[L] = (A[L] - Y) / m`` for the fused pairs, else ``(dL/dA[L]) / m * g'(Z[L])``;
     ``db[L] = sum_k dZ[L]`` in the same sweep. Softmax comes only with categorical CE."""
     n, m = AL.shape
-    fused = ((act == SIGMOID and loss == BINARY_CE) or act == SOFTMAX
-             or (act == IDENTITY and loss == MSE))
+    fused = fused_output(act, loss)
     for i in range(n):
         ar = AL[i]
         yr = Y[i]
@@ -260,23 +253,6 @@ def train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want_cost
             sgd_update(Ws[l], _view(buf, offs[l, 3], n, n_prev), learning_rate)
             sgd_update(bs[l], _view(buf, offs[l, 4], n, 1), learning_rate)
     return ok, J
-
-
-@kernel
-def train_loop(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, n_steps, cost_every,
-               eps, dtype_max, buf, offs, scratch, costs):
-    """``n_steps`` full-batch steps; ``costs[i]`` is the cost before step i when
-    ``i % cost_every == 0`` (else NaN). Stops at the first step whose gradient is not finite
-    (or whose update is unsafe; its parameters untouched) and returns the number of steps
-    applied."""
-    for i in range(n_steps):
-        want = cost_every > 0 and i % cost_every == 0
-        ok, J = train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want, eps,
-                           dtype_max, buf, offs, scratch)
-        costs[i] = J
-        if not ok:
-            return i
-    return n_steps
 
 
 def workspace_layout(layer_dims, m):

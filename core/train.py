@@ -28,9 +28,8 @@ import numpy as np
 
 from . import vmath
 from ._config import inline, kernel
-from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, MSE, SIGMOID, SOFTMAX,
-                    bias_activation, delta_from_z)
-from .network import abs_max, delta_from_a, g_prime_from_a, loss_derivative
+from .dense import BINARY_CE, MSE, bias_activation, delta_from_z, g_prime_from_a
+from .network import abs_max, delta_from_a, fused_output, loss_derivative
 from .philox import dropout_fill
 
 GD, MOMENTUM, RMSPROP, ADAM = 0, 1, 2, 3
@@ -66,8 +65,7 @@ def output_delta_weighted(AL, YbT, ZL, act, alpha, loss, c, dZ, db):
     """``dZ[L][:, k] = c_k (A[L] - Y)`` for the fused pairs, else ``c_k dL/dA * g'(Z)``;
     ``db[L] = Σ_k dZ[L]``. AL, ZL, dZ (n, mb); YbT (mb, n); c (≥ mb,) float64."""
     n, mb = AL.shape
-    fused = ((act == SIGMOID and loss == BINARY_CE) or act == SOFTMAX
-             or (act == IDENTITY and loss == MSE))
+    fused = fused_output(act, loss)
     for i in range(n):
         ar = AL[i]
         zr = ZL[i]
