@@ -224,29 +224,19 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
         # the update-safety rule before the candidates exist: "cost", "gradient dW2"
         bad = unsafe_update(J, [(f"{p}{l}", g) for l in range(1, L + 1)
                                 for p, g in (("dW", dWs[l - 1]), ("db", dbs[l - 1]))], ())
+        fast = False
         if bad is None and bounds is not None:
             # The composition's shortcut (the compiled engines' too): when bounds of the new
             # values are far below the dtype's max the update is certainly finite; apply
-            # it in place, skipping the candidates.
+            # it in place, skipping the candidates (the optimiser's own rule still refuses
+            # what is not finite, changing nothing).
             g_max = max(float(np.abs(g).max(initial=0)) for g in dWs + dbs)
-            if bounds.safe(float(lrs[e]), g_max, int(t)):
+            fast = bounds.safe(float(lrs[e]), g_max, int(t))
+            if fast:
                 opt.state, opt.t = state, int(t)
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     bad = opt.update(ops, Ws, bs, dWs, dbs, float(lrs[e]))
-                if bad is not None:  # the optimiser's own rule refused it: nothing changed
-                    return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum,
-                                       correct)
-                bounds.advance()
-                t = opt.t
-                cost_sum[e] += J * share
-                weight_sum[e] += share
-                correct[e] += batch_correct(AL, Yb)
-                done += 1
-                k += 1
-                if k == nb:
-                    e, k = e + 1, 0
-                continue
-        if bad is None:
+        if bad is None and not fast:
             # Candidates: the optimiser's update on copies; committed only if all finite.
             new_W = [W.copy() for W in Ws]
             new_b = [b.copy() for b in bs]
@@ -270,13 +260,16 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
                     bad = None if name is None else f"update of {name}"
         if bad is not None:
             return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
-        for P, new in zip(Ws + bs, new_W + new_b):
-            P[...] = new
-        for key, v in state.items():
-            v[...] = opt.state[key]
+        if fast:
+            bounds.advance()
+        else:
+            for P, new in zip(Ws + bs, new_W + new_b):
+                P[...] = new
+            for key, v in state.items():
+                v[...] = opt.state[key]
+            if bounds is not None:
+                bounds.refresh(Ws, bs, state)
         t = opt.t
-        if bounds is not None:
-            bounds.refresh(Ws, bs, state)
         cost_sum[e] += J * share
         weight_sum[e] += share
         correct[e] += batch_correct(AL, Yb)
