@@ -86,6 +86,13 @@ class Optimizer(abc.ABC):
     state_prefixes: tuple = ()
     uses_t = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            # A subclass computes its own update unless it says which compiled one it is:
+            # it runs on the generic composition (never silently as its parent's kernel).
+            cls.code = None
+
     def __init__(self):
         self.state = {}
         self.t = 0
