@@ -91,8 +91,10 @@ class _Plan:
         acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
         alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
         size, offs = core.workspace_layout(layer_dims, m)
+        scratch = np.empty((3, m))  # softmax's column max and sum; 1/m, the output delta's
+        scratch[2] = 1.0 / m
         self.args = (acts, alphas, _LOSS[loss], float(np.finfo(dtype).eps),
-                     float(np.finfo(dtype).max), np.empty(size, dtype), offs, np.empty((2, m)))
+                     float(np.finfo(dtype).max), np.empty(size, dtype), offs, scratch)
 
 
 _local = threading.local()
