@@ -397,11 +397,9 @@ def run_train(args):
               f"none to train on", file=sys.stderr)
         return 2
     try:
-        hyper = {"momentum": dict(beta=args.beta),
-                 "rmsprop": dict(beta=args.beta, epsilon=args.epsilon,
-                                 eps_inside_sqrt=args.eps_inside_sqrt),
-                 "adam": dict(beta1=args.beta1, beta2=args.beta2, epsilon=args.epsilon,
-                              eps_inside_sqrt=args.eps_inside_sqrt)}.get(name, {})
+        # the flags of the hyperparameters this optimiser takes (optim.OPTIMIZERS)
+        hyper = {key: getattr(args, key) for key in optim.hyperparameter_names(name)
+                 if hasattr(args, key)}
         opt = optim.make_optimizer(name, **hyper)
         net = Network(layers, hidden=hidden, output=output, init=args.init, seed=args.seed,
                       dtype=args.dtype, backend=args.backend)

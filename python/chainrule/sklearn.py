@@ -40,10 +40,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _validate as check
-from . import spec
+from . import optim, spec
 from .model import Network
 
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
+
+# The optimiser hyperparameters the estimators take (each optimiser gets those it accepts).
+_HYPERPARAMETERS = ("beta", "beta1", "beta2", "epsilon")
 
 
 def _encode_attr(name, value):
@@ -73,7 +76,7 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "activation": [str, tuple, list],
-        "optimizer": [StrOptions({"gd", "momentum", "rmsprop", "adam"})],
+        "optimizer": [StrOptions(set(optim.OPTIMIZERS))],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "mini_batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None,
@@ -137,15 +140,11 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
 
     # ---- helpers
     def _optimizer_spec(self):
+        """The optimiser's config: its name and those of this estimator's hyperparameters
+        (``beta``, ``beta1``, ``beta2``, ``epsilon``) it takes (``optim.OPTIMIZERS``)."""
         name = self.optimizer
-        if name == "momentum":
-            return {"name": name, "beta": self.beta}
-        if name == "rmsprop":
-            return {"name": name, "beta": self.beta, "epsilon": self.epsilon}
-        if name == "adam":
-            return {"name": name, "beta1": self.beta1, "beta2": self.beta2,
-                    "epsilon": self.epsilon}
-        return {"name": name}
+        return {"name": name, **{key: getattr(self, key) for key in optim.hyperparameter_names(name)
+                                 if key in _HYPERPARAMETERS}}
 
     def _layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -438,7 +437,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         Units of each hidden layer (``n[1], ..., n[L-1]``).
     activation : str
         Hidden activation: one of {hidden_activations} (:mod:`chainrule.spec`).
-    optimizer : {"adam", "gd", "momentum", "rmsprop"}
+    optimizer : {optimizers}
     learning_rate : float
     max_iter : int
         Epochs per :meth:`fit` (:meth:`partial_fit` runs one).
@@ -582,7 +581,8 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
 
 
 NetworkClassifier.__doc__ = NetworkClassifier.__doc__.replace(
-    "{hidden_activations}", spec.activation_help(hidden_only=True))
+    "{hidden_activations}", spec.activation_help(hidden_only=True)).replace(
+    "{optimizers}", optim.optimizer_choices())
 
 
 class NetworkRegressor(RegressorMixin, _NetworkEstimator):

@@ -19,14 +19,16 @@ import re
 
 import numpy as np
 
+# the Network summary and the table helpers live below the model (Network.summary uses them)
+from .._plaintex import plain  # noqa: F401  (public here, as before)
+from .._summary import (_CELL, Rich, _row, _table, _wrap, network_html,  # noqa: F401
+                        network_rows, network_text)
+
 # Colours: translucent backgrounds, so the text colour of any theme stays readable.
 _MARK_BG = "rgba(255, 170, 0, 0.22)"     # where the 1/m enters
 _FAIL_BG = "rgba(220, 40, 40, 0.20)"     # a failing row
 _PASS_BG = "rgba(40, 160, 70, 0.16)"     # a passing verdict
 _HEAD_BG = "rgba(127, 127, 127, 0.14)"   # a section row
-_CELL = "padding: 2px 8px; text-align: left; vertical-align: middle;"
-_NUM = ("padding: 2px 8px; text-align: right; vertical-align: middle; "
-        "font-variant-numeric: tabular-nums; white-space: nowrap;")
 
 
 # --------------------------------------------------------------------------- TeX
@@ -146,178 +148,6 @@ def tex(text, mark_one_over_m=True, partial_frac=True):
     return result if result.count("{") == result.count("}") else None
 
 
-# --------------------------------------------------------------------------- without MathJax
-
-_PLAIN_COMMANDS = {
-    "cdot": " · ", "ast": " ∗ ", "otimes": " ⊗ ", "top": "ᵀ", "le": " ≤ ", "ge": " ≥ ",
-    "sigma": "σ", "alpha": "α", "ell": "ℓ", "partial": "∂", "lVert": "‖", "rVert": "‖",
-    "Vert": "‖", "tanh": "tanh", "log": "log", "Rightarrow": " ⇒ ", "to": " → ",
-    "times": " × ", "sum": "Σ",
-    "quad": "  ", "qquad": "    ", ",": " ", ";": " ", ":": " ", "!": "", " ": " ",
-    "{": "{", "}": "}", "_": "_", "&": "&", "%": "%", "#": "#",
-}
-_PLAIN_ARGUMENT = {"mathrm", "operatorname", "text", "mathbf", "textbf", "mathit",
-                   "bm", "mathsf", "texttt"}  # \name{x} -> x
-_PLAIN_DROP = {"left", "right", "big", "Big", "bigg", "Bigg", "displaystyle", "textstyle",
-               "limits", "nolimits"}
-_SUPERSCRIPTS = {"2": "²", "3": "³", "T": "ᵀ", "ᵀ": "ᵀ", "-1": "⁻¹"}
-
-
-class _PlainTeX:
-    """A small reader of the TeX this module writes, giving readable Unicode text:
-    ``dW^{[1]} = \\boxed{\\tfrac{1}{m}} dZ^{[1]} \\cdot A^{[0]\\top}`` ->
-    ``dW[1] = (1/m) dZ[1] · A[0]ᵀ``."""
-
-    def __init__(self, tex):
-        self.s, self.i = tex, 0
-        self.envs = []
-
-    def group(self):
-        """One argument: ``{...}`` or a single token."""
-        self.skip_space()
-        if self.i < len(self.s) and self.s[self.i] == "{":
-            self.i += 1
-            return self.sequence(closing="}")
-        return self.token()
-
-    def skip_space(self):
-        while self.i < len(self.s) and self.s[self.i] == " ":
-            self.i += 1
-
-    def sequence(self, closing=None):
-        out = []
-        while self.i < len(self.s):
-            if closing and self.s[self.i] == closing:
-                self.i += 1
-                break
-            out.append(self.token())
-        return "".join(out)
-
-    def token(self):
-        s = self.s
-        if self.i >= len(s):
-            return ""
-        c = s[self.i]
-        self.i += 1
-        if c == "{":
-            return self.sequence(closing="}")
-        if c == "^":
-            return _sup(self.group())
-        if c == "_":
-            return _sub(self.group())
-        if c == "&":
-            if self.envs and self.envs[-1] in ("bmatrix", "matrix", "pmatrix"):
-                return ", "
-            return ""
-        if c == "~":
-            return " "
-        if c != "\\":
-            return c
-        if self.i < len(s) and s[self.i] == "\\":  # a line break
-            self.i += 1
-            if self.envs and self.envs[-1] in ("bmatrix", "matrix", "pmatrix"):
-                return "; "
-            return "\n"
-        j = self.i
-        while j < len(s) and s[j].isalpha():
-            j += 1
-        name = s[self.i:j] if j > self.i else s[self.i:self.i + 1]
-        self.i = j if j > self.i else self.i + 1
-        if name in ("lVert", "partial"):
-            self.skip_space()  # ‖x‖, ∂Z: the space TeX eats after them
-        if name in ("frac", "tfrac", "dfrac"):
-            num, den = self.group().strip(), self.group().strip()
-            wrap = lambda x: f"({x})" if re.search(r"[ +\-]|^\d+[^\d]", x) else x  # noqa: E731
-            return f"{wrap(num)}/{wrap(den)}"
-        if name == "boxed":  # the mark of where the 1/m enters: (1/m)
-            return f"({self.group().strip()})"
-        if name == "sum":
-            self.skip_space()
-            below = above = ""
-            while self.i < len(s) and s[self.i] in "_^":
-                kind = s[self.i]
-                self.i += 1
-                if kind == "_":
-                    below = self.group()
-                else:
-                    above = self.group()
-            if below and above:
-                return f"Σ({below}..{above}) "
-            return f"Σ_{below} " if below else "Σ "
-        if name == "begin":
-            env = self.group()
-            self.envs.append(env)
-            return "[" if env in ("bmatrix", "matrix", "pmatrix") else ""
-        if name == "end":
-            env = self.group()
-            if self.envs:
-                self.envs.pop()
-            return "]" if env in ("bmatrix", "matrix", "pmatrix") else ""
-        if name in _PLAIN_ARGUMENT:
-            return self.group()
-        if name in _PLAIN_DROP:
-            return ""
-        return _PLAIN_COMMANDS.get(name, name)
-
-
-def _sup(x):
-    x = x.strip()
-    if x in _SUPERSCRIPTS:
-        return _SUPERSCRIPTS[x]
-    if x.startswith("[") or x.startswith("(") or x == "":
-        return x
-    if x == "prev":
-        return "_prev"
-    return f"^{x}" if len(x) == 1 else f"^({x})"
-
-
-def _sub(x):
-    x = x.strip()
-    if x == "prev" or len(x) == 1 or x.isalnum():
-        return f"_{x}"
-    return f"[{x}]"
-
-
-def plain(tex_text):
-    """Readable Unicode text for TeX that this module writes, for front-ends without MathJax
-    (``n^{[l]}`` -> ``n[l]``, ``\\frac{1}{m}`` -> ``1/m``, ``W^{[1]\\top}`` -> ``W[1]ᵀ``).
-
-    >>> plain(r"dW^{[1]} = \\boxed{\\tfrac{1}{m}} dZ^{[1]} \\cdot A^{[0]\\top}")
-    'dW[1] = (1/m) dZ[1] · A[0]ᵀ'
-    """
-    text = _PlainTeX(tex_text).sequence()
-    text = re.sub(r"[ \t]{2,}", " ", text)
-    text = re.sub(r" ([,;])", r"\1", text)
-    return "\n".join(line.strip() for line in text.split("\n") if line.strip())
-
-
-# Inline \( \) and display \[ \] math, each shown as typeset TeX where MathJax runs and as
-# plain text where it does not: MathJax (2 or 3) replaces the TeX with its own elements, and
-# the CSS below keeps the TeX hidden until then and hides the text once it is there
-# (browsers without :has show both).
-_MATH = re.compile(r"\\\((?P<inline>.*?)\\\)|\\\[(?P<display>.*?)\\\]", re.S)
-_TYPESET = "mjx-container, .MathJax, .MathJax_Preview, .MathJax_CHTML, .MathJax_SVG, .katex"
-_STYLE = ("<style>"
-          f".cr-math > .cr-tex:not(:has({_TYPESET})) {{position: absolute; width: 1px; "
-          "height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap;}"
-          f".cr-math > .cr-tex:has({_TYPESET}) + .cr-plain {{display: none;}}"
-          "</style>")
-
-
-def _with_fallbacks(body):
-    """``body`` with every TeX formula paired with its :func:`plain` text."""
-    def pair(match):
-        tex_text = match.group("inline")
-        if tex_text is not None:
-            shown = html.escape(plain(html.unescape(tex_text)), quote=False)
-            return (f'<span class="cr-math"><span class="cr-tex">{match.group(0)}</span>'
-                    f'<span class="cr-plain">{shown}</span></span>')
-        shown = html.escape(plain(html.unescape(match.group("display"))), quote=False)
-        return (f'<div class="cr-math"><div class="cr-tex">{match.group(0)}</div>'
-                f'<div class="cr-plain" style="white-space: pre-wrap;">{shown}</div></div>')
-    return _MATH.sub(pair, body)
-
-
 def _tex_or_code(text, mark_one_over_m=True):
     """HTML for a formula: typeset TeX when :func:`tex` reads it, else the text as code."""
     t = tex(text, mark_one_over_m)
@@ -330,47 +160,9 @@ def _shape(shape):
     return html.escape(str(tuple(shape))) if shape != () else "scalar"
 
 
-def _wrap(kind, body):
-    return (f'<div class="chainrule-{kind} mathjax_process tex2jax_process" '
-            f'style="line-height: 1.45; overflow-x: auto; position: relative;">{_STYLE}'
-            f'{_with_fallbacks(body)}</div>')
-
-
-def _table(head, rows, widths=None):
-    th = "".join(f'<th style="{_CELL} border-bottom: 1px solid currentColor;">{h}</th>'
-                 for h in head)
-    return (f'<table style="border-collapse: collapse; margin: 4px 0;"><thead><tr>{th}</tr>'
-            f'</thead><tbody>{"".join(rows)}</tbody></table>')
-
-
-def _row(cells, style="", numeric=()):
-    tds = "".join(f'<td style="{_NUM if i in numeric else _CELL}">{c}</td>'
-                  for i, c in enumerate(cells))
-    return f'<tr style="{style}">{tds}</tr>'
-
-
 def _section(text, ncols):
     return (f'<tr style="background: {_HEAD_BG};"><td colspan="{ncols}" style="{_CELL} '
             f'font-weight: bold;">{text}</td></tr>')
-
-
-class Rich:
-    """Text for ``print`` and the terminal, HTML (and optionally LaTeX) for a notebook."""
-
-    def __init__(self, text, html_text, latex=None):
-        self.text, self.html, self.latex = text, html_text, latex
-
-    def __str__(self):
-        return self.text
-
-    def __repr__(self):
-        return self.text
-
-    def _repr_html_(self):
-        return self.html
-
-    def _repr_latex_(self):
-        return self.latex
 
 
 # --------------------------------------------------------------------------- shape narrative
@@ -572,66 +364,3 @@ def scalar_html(text, latex_blocks):
         blocks.append(r"<div>\[" + html.escape(body, quote=False) + r"\]</div>"
                       + "".join(f"<p><i>{html.escape(c)}</i></p>" for c in comments))
     return _wrap("scalar", f"<p>{first}</p>" + "".join(blocks))
-
-
-# --------------------------------------------------------------------------- Network
-
-def _activation_name(activation):
-    name, alpha = activation
-    return f"{name}({alpha:g})" if name == "leaky_relu" else name
-
-
-def network_rows(layer_dims, activations, m=None):
-    """Per layer: ``(l, n, activation, W shape, b shape, Z/A shape, parameter count)``."""
-    cols = "m" if m is None else m
-    rows = []
-    for l in range(1, len(layer_dims)):
-        n, n_prev = layer_dims[l], layer_dims[l - 1]
-        rows.append((l, n, _activation_name(activations[l - 1]), (n, n_prev), (n, 1), (n, cols),
-                     n * n_prev + n))
-    return rows
-
-
-def _tuple_text(shape):
-    return "(" + ", ".join(map(str, shape)) + ")"
-
-
-def network_text(net, m=None):
-    """A plain-text summary of a :class:`chainrule.Network` (layers, shapes, parameters)."""
-    rows = network_rows(net.layer_dims, net.activations, m)
-    total = sum(r[-1] for r in rows)
-    cols = "m" if m is None else str(m)
-    lines = [f"Network {' -> '.join(map(str, net.layer_dims))}: loss {net.loss}, dtype "
-             f"{net.dtype.name}, backend {net.backend}; X {_tuple_text((net.layer_dims[0], cols))}",
-             f"{'layer':<7}{'units':>6}  {'activation':<12}{'W':<14}{'b':<10}{'Z, A':<14}"
-             f"{'parameters':>11}"]
-    for l, n, act, W, b, Z, count in rows:
-        lines.append(f"{l:<7}{n:>6}  {act:<12}{_tuple_text(W):<14}{_tuple_text(b):<10}"
-                     f"{_tuple_text(Z):<14}{count:>11,}")
-    lines.append(f"{'total':<65}{total:>11,}")
-    epochs = len(net.history_.get("epoch", []))
-    if epochs:
-        lines.append(f"trained: {epochs} recorded epochs, last cost "
-                     f"{net.history_['cost'][-1]:.6g}")
-    return "\n".join(lines)
-
-
-def network_html(net, m=None):
-    """The summary of a :class:`chainrule.Network` as an HTML table."""
-    rows = network_rows(net.layer_dims, net.activations, m)
-    total = sum(r[-1] for r in rows)
-    cols = "m" if m is None else str(m)
-    head = (f"<p><b>Network</b> {' → '.join(map(str, net.layer_dims))}: loss "
-            f"<code>{html.escape(net.loss)}</code>, dtype {html.escape(net.dtype.name)}, "
-            f"backend <code>{html.escape(str(net.backend))}</code>; \\(X\\) "
-            f"{html.escape(_tuple_text((net.layer_dims[0], cols)))}</p>")
-    body = [_row([str(l), str(n), html.escape(act), _tuple_text(W), _tuple_text(b),
-                  _tuple_text(Z), f"{count:,}"], numeric=(0, 1, 6))
-            for l, n, act, W, b, Z, count in rows]
-    body.append(_row(["<b>total</b>", "", "", "", "", "", f"<b>{total:,}</b>"], numeric=(6,)))
-    table = _table([r"layer \(l\)", r"units \(n^{[l]}\)", r"\(g^{[l]}\)", r"\(W^{[l]}\)",
-                    r"\(b^{[l]}\)", r"\(Z^{[l]}, A^{[l]}\)", "parameters"], body)
-    epochs = len(net.history_.get("epoch", []))
-    foot = (f"<p>trained: {epochs} recorded epochs, last cost {net.history_['cost'][-1]:.6g}</p>"
-            if epochs else "")
-    return _wrap("network", head + table + foot)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .. import _validate as check
 from ..errors import InputError
 from .batches import keep_probs
-from .optim import make_optimizer
+from .optim import make_optimizer, optimizer_choices
 
 # fit's first arguments may be given by position, as the course's model(X, Y, ...) functions.
 POSITIONAL = ("epochs", "learning_rate", "cost_every", "progress", "print_cost")
@@ -160,7 +160,7 @@ class FitConfig:
     optimizer: object = _arg(
         "gd", "See :mod:`chainrule.optim` (e.g. ``optim.Adam(eps_inside_sqrt=True)``).",
         lambda v, c: make_optimizer(v), lambda opt: opt.get_config(),
-        '{"gd", "momentum", "rmsprop", "adam"} or Optimizer')
+        f"{optimizer_choices()} or Optimizer")
     mini_batch_size: int | None = _arg(
         None, "``None``: one batch of all ``m`` columns (no shuffling).", _mini_batch_size,
         _same, "int, optional")
