@@ -26,7 +26,14 @@ import abc
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+except ImportError as exc:  # scikit-learn is optional: the [sklearn] extra
+    raise ImportError(
+        "chainrule.sklearn needs scikit-learn >= 1.6, which is not installed: install the "
+        "[sklearn] extra (pip install \".[sklearn]\" in a chainrule checkout) or "
+        "pip install \"scikit-learn>=1.6\"") from exc
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -36,7 +43,7 @@ from . import _validate as check
 from . import spec
 from .model import Network
 
-__all__ = ["NetworkClassifier", "NetworkRegressor"]
+__all__ = ["NetworkClassifier", "NetworkRegressor", "MLPClassifier", "MLPRegressor"]
 
 
 class _NetworkEstimator(BaseEstimator, abc.ABC):
@@ -435,3 +442,8 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+# The drop-ins for scikit-learn's MLPClassifier and MLPRegressor live in their own module
+# (they share nothing with the estimators above but the Network they drive).
+from ._sklearn_mlp import MLPClassifier, MLPRegressor  # noqa: E402
