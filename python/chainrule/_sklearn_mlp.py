@@ -287,7 +287,7 @@ class _MLPBase(BaseEstimator):
                     setattr(self, name, value)
             if not hasattr(self, "validation_scores_"):
                 self.validation_scores_ = self.best_validation_score_ = None
-        Y = y.astype(dtype)
+        Y = y  # bool for a classifier (the split stratifies on it), cast per block
         try:
             if self.solver in _STOCHASTIC:
                 self._fit_stochastic(X, Y, sample_weight, incremental)
@@ -545,7 +545,7 @@ class _MLPBase(BaseEstimator):
         opt = {"name": "adam", "beta1": self.beta_1, "beta2": self.beta_2,
                "epsilon": self.epsilon}
         self.network_.fit(
-            Xt, np.ascontiguousarray(Y.T), epochs=1 if incremental else self.max_iter,
+            Xt, np.ascontiguousarray(Y.T, dtype=self.network_.dtype), epochs=1 if incremental else self.max_iter,
             learning_rate=self.learning_rate_init, optimizer=opt, mini_batch_size=batch,
             shuffle=self.shuffle, lambd=self.alpha, keep_prob=self.keep_prob,
             sample_weight=w, class_weight=self._class_weight_indices(Y), progress=False,
