@@ -146,3 +146,23 @@ def test_peak_memory_stays_well_below_the_dense_matrix(backend_name):
     assert out["finite"]
     # the dense X would take 160 MB; the blocks take under 8 MB each
     assert out["peak"] < out["dense"] / 8, out
+
+
+@pytest.mark.parametrize("name", ["NetworkClassifier", "NetworkRegressor"])
+def test_network_estimators_take_sparse(name, small_blocks):
+    """The error "dense data is required" is gone: the same fit as on the dense X."""
+    pytest.importorskip("sklearn")
+    from chainrule import sklearn as crs
+
+    X, Y = sparse_problem(m=200)
+    Xr = X.T
+    y = (X[0] > np.median(X[0])).astype(int) if name == "NetworkClassifier" else X[0] * 3.0
+    fits = []
+    for data in (Xr, sp.csr_matrix(Xr)):
+        est = getattr(crs, name)(hidden_layer_sizes=(6,), max_iter=4, mini_batch_size=32,
+                                 random_state=0, backend="numpy")
+        fits.append(est.fit(data, y))
+    np.testing.assert_allclose(fits[1].network_.parameters["W1"],
+                               fits[0].network_.parameters["W1"], rtol=1e-12)
+    np.testing.assert_allclose(fits[1].predict(sp.csc_matrix(Xr)), fits[0].predict(Xr),
+                               rtol=1e-12)

@@ -34,6 +34,7 @@ except ImportError as exc:  # scikit-learn is optional: the [sklearn] extra
         "chainrule.sklearn needs scikit-learn >= 1.6, which is not installed: install the "
         "[sklearn] extra (pip install \".[sklearn]\" in a chainrule checkout) or "
         "pip install \"scikit-learn>=1.6\"") from exc
+from scipy.sparse import issparse
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -194,6 +195,7 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
                                  f"architecture has changed: {what}. Set warm_start=False "
                                  f"(or restore the parameters) to fit a new network")
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
+                             accept_sparse=["csr", "csc"],
                              multi_output=self._multi_output,
                              y_numeric=not self._is_classifier)
         if sample_weight is not None:
@@ -242,12 +244,15 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
 
     def _predict_columns(self, X):
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict_proba(np.ascontiguousarray(X.T))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=["csr", "csc"])
+        # a sparse X is densified a block of examples at a time (Network.predict_proba)
+        return self.network_.predict_proba(X.T if issparse(X) else np.ascontiguousarray(X.T))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        tags.input_tags.sparse = True
         return tags
 
 
