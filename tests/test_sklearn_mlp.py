@@ -186,3 +186,18 @@ def test_import_without_sklearn_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert "[sklearn]" in out.stdout and "scikit-learn" in out.stdout, out.stdout + out.stderr
+
+
+def test_dropout_needs_adam():
+    with pytest.raises(ValueError, match="keep_prob"):
+        crs.MLPClassifier(solver="sgd", keep_prob=0.5).fit([[0.0], [1.0]], [0, 1])
+
+
+def test_bench_compares_both_libraries():
+    from chainrule.bench import sklearn_mlp
+
+    rows = sklearn_mlp.compare(repeats=1, names=["breast_cancer"], max_iter=5)
+    row, = rows
+    assert row["data"] == "breast_cancer" and row["chainrule_s"] > 0 and row["sklearn_s"] > 0
+    assert row["n_iter"] == (5, 5)
+    assert abs(row["chainrule_score"] - row["sklearn_score"]) < 0.1

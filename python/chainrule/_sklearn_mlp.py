@@ -257,6 +257,10 @@ class _MLPBase(BaseEstimator):
             raise ValueError(f"loss={self.loss!r} is not among chainrule's losses (an exp "
                              f"output with the Poisson deviance is not in chainrule.spec); "
                              f"use loss='squared_error' or scikit-learn's MLPRegressor")
+        if self.keep_prob < 1 and self.solver != "adam":
+            raise ValueError(f"keep_prob={self.keep_prob} (dropout) trains on chainrule's "
+                             f"engine, with solver='adam' only; solver={self.solver!r} needs "
+                             f"keep_prob=1.0")
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -625,40 +629,81 @@ class _MLPBase(BaseEstimator):
         return tags
 
 
-_COMMON_DOC = """
+_PARAMS_DOC = """
     Parameters
     ----------
-    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
-    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
-    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
-    epsilon, n_iter_no_change, max_fun
-        scikit-learn's, with its defaults and meaning (see ``docs/sklearn.md`` for the map
-        to chainrule's arguments).
+    {first}hidden_layer_sizes : array-like of int, default=(100,)
+        Units of each hidden layer.
+    activation : {{"identity", "logistic", "tanh", "relu"}}, default="relu"
+        Hidden activation (chainrule's ``identity``, ``sigmoid``, ``tanh``, ``relu``).
+    solver : {{"lbfgs", "sgd", "adam"}}, default="adam"
+        ``adam`` runs on chainrule's compiled training loop; ``sgd`` is scikit-learn's
+        momentum/Nesterov SGD; ``lbfgs`` is SciPy's L-BFGS-B on the fused loss and gradient.
+    alpha : float, default=0.0001
+        L2 strength: chainrule's ``lambd`` (``alpha/2 · Σ‖W‖² / n`` added to the mean loss).
+    batch_size : int or "auto", default="auto"
+        ``min(200, n_samples)`` for ``"auto"``.
+    learning_rate : {{"constant", "invscaling", "adaptive"}}, default="constant"
+        The ``sgd`` schedule.
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+        The ``invscaling`` exponent.
+    max_iter : int, default=200
+        Epochs (``lbfgs``: iterations).
+    shuffle : bool, default=True
+    random_state : int, RandomState or None, default=None
+        Draws the initial parameters as scikit-learn does, then seeds the network.
+    tol : float, default=1e-4
+    verbose : bool or int, default=False
+        Print scikit-learn's ``Iteration %d, loss = %.8f`` lines.
+    warm_start : bool, default=False
+    momentum : float, default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.1
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-8
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
     keep_prob : float, default=1.0
-        chainrule's inverted dropout on the hidden layers (keep probability; ``adam`` only).
-    backend : str, default="auto"
-        chainrule's backend (``"numpy"``, ``"numba"``, ``"c"`` or ``"auto"``).
+        chainrule's extra: inverted dropout on the hidden layers (``adam`` only).
+    {extra}backend : str, default="auto"
+        chainrule's extra: ``"numpy"``, ``"numba"``, ``"c"`` or ``"auto"``.
     n_threads : int, optional
-        Limit the BLAS threads during fit and predict.
+        chainrule's extra: limit the BLAS threads of the network.
 
     Attributes
     ----------
-    loss_, best_loss_, loss_curve_, validation_scores_, best_validation_score_, t_, coefs_,
-    intercepts_, n_features_in_, feature_names_in_, n_iter_, n_layers_, n_outputs_,
-    out_activation_
-        scikit-learn's.
+    {classes}loss_ : float
+    best_loss_ : float or None
+    loss_curve_ : list of float
+    validation_scores_ : list of float or None
+    best_validation_score_ : float or None
+    t_ : int
+    coefs_ : list of ndarray
+        ``coefs_[i]`` is ``W[i+1].T``, a view of the network's array.
+    intercepts_ : list of ndarray
+        ``intercepts_[i]`` is ``b[i+1][:, 0]``, a view.
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+    n_iter_ : int
+    n_layers_ : int
+    n_outputs_ : int
+    out_activation_ : str
     network_ : chainrule.Network
-        The trained network (examples as columns: ``W[l] = coefs_[l-1].T``).
+        The trained network (examples as columns).
+
+    See ``docs/sklearn.md`` for the map to chainrule's arguments.
 """
 
 
 class MLPClassifier(ClassifierMixin, _MLPBase):
     __doc__ = ("Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` on "
-               "chainrule's engine.\n" + _COMMON_DOC + """
-    class_weight : dict, "balanced" or None, default=None
-        chainrule's extra: weights by class label (single-label targets).
-    classes_ : ndarray of shape (n_classes,)
-""")
+               "chainrule's engine.\n" + _PARAMS_DOC.format(
+                   first="", classes="classes_ : ndarray of shape (n_classes,)\n    ",
+                   extra="class_weight : dict, \"balanced\" or None, default=None\n"
+                         "        chainrule's extra: weights by class label.\n    "))
 
     _parameter_constraints: dict = {
         **_MLPBase._parameter_constraints,
@@ -814,7 +859,10 @@ def _check_partial_fit_first_call(clf, classes):
 
 class MLPRegressor(RegressorMixin, _MLPBase):
     __doc__ = ("Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` on "
-               "chainrule's engine (``loss='squared_error'``).\n" + _COMMON_DOC)
+               "chainrule's engine.\n" + _PARAMS_DOC.format(
+                   first="loss : {\"squared_error\"}, default=\"squared_error\"\n"
+                         "        ``\"poisson\"`` is refused (no exp output in chainrule).\n    ",
+                   classes="", extra=""))
 
     _parameter_constraints: dict = {
         **_MLPBase._parameter_constraints,
