@@ -326,12 +326,13 @@ class _MLPBase(BaseEstimator):
                 self.best_validation_score_ = None
 
     # ---- the fused loss and gradient (L-BFGS, SGD)
-    def _loss_grad(self, blocks, share):
+    def _loss_grad(self, blocks, share, ops=None):
         """scikit-learn's loss and gradients over ``blocks`` of examples.
 
         ``blocks`` yields ``(Xc, Yc, w)``: columns of examples (C-ordered, the network's
         dtype), their targets and weights (or None); ``share`` is ``Σw`` (or ``n``) of all
         of them. Returns ``(loss, dWs, dbs)`` with the L2 term ``alpha/2 ‖W‖² / share``.
+        ``ops``: the backend's ops (resolved once per fit: ``auto`` weighs every call).
         """
         net = self.network_
         Ws, bs = net.layer_arrays()
@@ -339,7 +340,7 @@ class _MLPBase(BaseEstimator):
         data, dWs, dbs = 0.0, None, None
         for Xc, Yc, w in blocks:
             mb = Xc.shape[1]
-            ops = net.ops_for(mb)
+            ops = net.ops_for(mb) if ops is None else ops
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 Zs, As = ops.forward(Xc, Ws, bs, acts)
                 AL = As[-1]
@@ -405,11 +406,12 @@ class _MLPBase(BaseEstimator):
         w = sample_weight
         share = X.shape[0] if w is None else float(w.sum())
         blocks = None if sp.issparse(X) else list(self._blocks(X, Y, w))  # one copy, reused
+        ops = self.network_.ops_for(X.shape[0], steps=self.max_fun)
 
         def loss_grad(theta):
             self._unpack(theta)
             J, dWs, dbs = self._loss_grad(self._blocks(X, Y, w) if blocks is None else blocks,
-                                          share)
+                                          share, ops)
             return J, self._pack(dWs, dbs).astype(np.float64)
 
         res = scipy.optimize.minimize(
@@ -563,6 +565,7 @@ class _MLPBase(BaseEstimator):
         if cw is not None:
             w = cw if w is None else w * cw
         idx = np.arange(n)
+        ops = net.ops_for(batch, steps=self.max_iter * -(-n // batch))
         while True:
             if self.shuffle:
                 idx = net.rng.permutation(n)
@@ -571,7 +574,7 @@ class _MLPBase(BaseEstimator):
                 rows = idx[start:start + batch]
                 wb = None if w is None else w[rows]
                 share = len(rows) if wb is None else float(wb.sum())
-                J, dWs, dbs = self._loss_grad(self._blocks(X, Y, w, rows), share)
+                J, dWs, dbs = self._loss_grad(self._blocks(X, Y, w, rows), share, ops)
                 total += J * len(rows)
                 self._optimizer.update_params(self._params(), dWs + dbs)
             if self._epoch_end(total / n, n, val, incremental):
