@@ -201,3 +201,46 @@ def test_bench_compares_both_libraries():
     assert row["data"] == "breast_cancer" and row["chainrule_s"] > 0 and row["sklearn_s"] > 0
     assert row["n_iter"] == (5, 5)
     assert abs(row["chainrule_score"] - row["sklearn_score"]) < 0.1
+
+
+def _estimator_checks():
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    return parametrize_with_checks([crs.MLPClassifier(max_iter=20, random_state=0),
+                                    crs.MLPRegressor(max_iter=20, random_state=0)])
+
+
+@_estimator_checks()
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_one_hot_pipeline_and_sparse_partial_fit(solver):
+    """The practitioner's case: a ColumnTransformer with a OneHotEncoder gives CSR."""
+    import scipy.sparse as sp
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.integers(0, 20, 400), rng.integers(0, 5, 400)])
+    y = (X[:, 0] % 3 == 0) | (X[:, 1] == 2)
+    encode = ColumnTransformer([("onehot", OneHotEncoder(), [0, 1])])
+    assert sp.issparse(encode.fit_transform(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe = make_pipeline(encode, crs.MLPClassifier(hidden_layer_sizes=(16,), solver=solver,
+                                                       learning_rate_init=0.01, max_iter=100,
+                                                       random_state=0)).fit(X, y)
+    assert pipe.score(X, y) > 0.95
+    Xs = encode.transform(X)
+    dense, sparse = (crs.MLPClassifier(hidden_layer_sizes=(8,), solver=solver, random_state=0)
+                     for _ in range(2))
+    for _ in range(3):
+        dense.partial_fit(Xs.toarray(), y, classes=[False, True])
+        sparse.partial_fit(Xs, y, classes=[False, True])
+    np.testing.assert_allclose(sparse.coefs_[0], dense.coefs_[0], rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-9)
