@@ -166,3 +166,25 @@ def test_network_estimators_take_sparse(name, small_blocks):
                                fits[0].network_.parameters["W1"], rtol=1e-12)
     np.testing.assert_allclose(fits[1].predict(sp.csc_matrix(Xr)), fits[0].predict(Xr),
                                rtol=1e-12)
+
+
+def test_sparse_validation_data_and_checkpoint(tmp_path):
+    X, Y = sparse_problem()
+    Xs = sp.csr_matrix(X)
+    runs = []
+    for data, val in ((X, X[:, :50]), (Xs, sp.csc_matrix(X[:, :50]))):
+        net = Network([30, 5, 1], seed=0, backend="numpy")
+        net.fit(data, Y, epochs=3, mini_batch_size=40, validation_data=(val, Y[:, :50]),
+                progress=False)
+        runs.append(net.history_["val_cost"])
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-12)
+    path = tmp_path / "ck.npz"
+    full = Network([30, 5, 1], seed=0, backend="numpy")
+    full.fit(Xs, Y, epochs=4, mini_batch_size=40, progress=False)
+    first = Network([30, 5, 1], seed=0, backend="numpy")
+    first.fit(Xs, Y, epochs=4, mini_batch_size=40, checkpoint=path, progress=False,
+              callbacks=[lambda net, epoch, logs: epoch == 1])  # stops after epoch 1
+    resumed = Network([30, 5, 1], seed=0, backend="numpy")
+    resumed.fit(Xs, Y, epochs=4, mini_batch_size=40, resume=path, progress=False)
+    for key in full.parameters:
+        np.testing.assert_allclose(resumed.parameters[key], full.parameters[key], rtol=1e-12)

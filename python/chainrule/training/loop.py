@@ -159,7 +159,11 @@ class FitRun:
                 X_val, Y_val = validation_data
             except (TypeError, ValueError) as exc:
                 raise InputError("validation_data must be a pair (X_val, Y_val)") from exc
-            X_val, Y_val = net.validate_data(X_val, Y_val)
+            if check.is_sparse(X_val):
+                X_val = check.sparse_X(X_val, net.layer_dims[0], net.dtype).T
+                Y_val = check.Y(Y_val, net.layer_dims[-1], X_val.shape[1], net.loss, net.dtype)
+            else:
+                X_val, Y_val = net.validate_data(X_val, Y_val)
         elif validation_fraction:
             n_val = int(round(m * validation_fraction))
             if not 1 <= n_val < m:
@@ -179,7 +183,11 @@ class FitRun:
         # without one records NO_FINGERPRINT.
         fingerprint = NO_FINGERPRINT
         if c.checkpoint is not None or resume is not None:
-            fingerprint = signature(c.fingerprint(), [X, Y, w, X_val, Y_val])
+            # a sparse matrix enters by its stored values, indices and shape
+            fingerprint = signature(c.fingerprint(), [
+                part for a in (X, Y, w, X_val, Y_val) for part in (
+                    (a.data, a.indices, a.indptr, np.array(a.shape)) if check.is_sparse(a)
+                    else (a,))])
         epochs = c.epochs
 
         # ---- where to start
