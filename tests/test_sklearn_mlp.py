@@ -244,3 +244,15 @@ def test_one_hot_pipeline_and_sparse_partial_fit(solver):
         sparse.partial_fit(Xs, y, classes=[False, True])
     np.testing.assert_allclose(sparse.coefs_[0], dense.coefs_[0], rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-9)
+
+
+def test_warm_start_with_other_layer_sizes_is_refused():
+    X, y = digits(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = crs.MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, warm_start=True).fit(X, y)
+        before = [c.copy() for c in clf.coefs_]
+        clf.set_params(hidden_layer_sizes=(6,))
+        with pytest.raises(ValueError, match="layer sizes"):
+            clf.fit(X, y)
+    np.testing.assert_array_equal(clf.coefs_[0], before[0])

@@ -275,6 +275,11 @@ class _MLPBase(BaseEstimator):
         dtype = X.dtype
         if first_pass:
             self._initialize(y, layer_units, dtype)
+        elif "network_" in self.__dict__ and self.network_.layer_dims != layer_units:
+            raise ValueError(f"warm_start/partial_fit continue the fitted network, of layer "
+                             f"sizes {self.network_.layer_dims}; hidden_layer_sizes and the "
+                             f"data now give {layer_units}. Set warm_start=False to fit a new "
+                             f"network")
         elif "network_" not in self.__dict__:  # coefs_ and intercepts_ were assigned
             self.n_layers_ = len(layer_units)
             if not hasattr(self, "out_activation_"):
