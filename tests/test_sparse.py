@@ -188,3 +188,35 @@ def test_sparse_validation_data_and_checkpoint(tmp_path):
     resumed.fit(Xs, Y, epochs=4, mini_batch_size=40, resume=path, progress=False)
     for key in full.parameters:
         np.testing.assert_allclose(resumed.parameters[key], full.parameters[key], rtol=1e-12)
+
+
+ESTIMATOR_MEMORY_SCRIPT = textwrap.dedent("""
+    import json, tracemalloc, warnings
+    import numpy as np, scipy.sparse as sp
+    from chainrule.sklearn import MLPClassifier
+    warnings.simplefilter("ignore")
+    m, n_x = 10000, 2000
+    X = sp.random(m, n_x, density=0.001, format="csr", random_state=0, dtype=np.float64)
+    y = np.asarray(X.sum(axis=1)).ravel() > 1
+    kw = dict(hidden_layer_sizes=(8,), solver="{solver}", max_iter=2, random_state=0,
+              early_stopping={early})
+    MLPClassifier(**kw).fit(X[:400], y[:400]).predict(X[:400])  # compile first
+    tracemalloc.start()
+    clf = MLPClassifier(**kw).fit(X, y)
+    clf.predict_proba(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    print(json.dumps({{"peak": peak, "dense": n_x * m * 8}}))
+""")
+
+
+@pytest.mark.parametrize("solver, early", [("adam", True), ("sgd", False), ("lbfgs", False)])
+def test_estimator_peak_memory_stays_well_below_the_dense_matrix(solver, early):
+    pytest.importorskip("sklearn")
+    script = ESTIMATOR_MEMORY_SCRIPT.format(solver=solver, early=early)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    # the 160 MB dense X, against blocks of under 8 MB, the engine's workspaces for batches of
+    # 200 rows and the validation split's scoring blocks
+    assert out["peak"] < out["dense"] / 5, out

@@ -127,12 +127,14 @@ def _row_blocks(X, n_cols):
     return [(i, min(n, i + step)) for i in range(0, n, step)]
 
 
-def _dense_rows(X, rows, dtype):
-    """Rows ``rows`` (a slice or indices) of ``X`` as a dense C-ordered array of ``dtype``."""
+def _dense_columns(X, rows, dtype):
+    """Rows ``rows`` (a slice or indices) of ``X`` as the network's columns: a dense
+    C-ordered ``(n_features, len(rows))`` array of ``dtype`` (one allocation for a sparse
+    ``X``)."""
     part = X[rows]
     if sp.issparse(part):
-        return np.ascontiguousarray(part.toarray(), dtype=dtype)
-    return np.ascontiguousarray(part, dtype=dtype)
+        return part.T.astype(dtype, copy=False).toarray(order="C")
+    return np.ascontiguousarray(part.T, dtype=dtype)
 
 
 class _MLPBase(BaseEstimator):
@@ -370,8 +372,7 @@ class _MLPBase(BaseEstimator):
         sparse ``X`` (a dense ``X`` is one block)."""
         dtype = self.network_.dtype
         if rows is not None:
-            Xr = _dense_rows(X, rows, dtype)
-            yield (np.ascontiguousarray(Xr.T), np.ascontiguousarray(Y[rows].T, dtype=dtype),
+            yield (_dense_columns(X, rows, dtype), np.ascontiguousarray(Y[rows].T, dtype=dtype),
                    None if w is None else w[rows])
             return
         if not sp.issparse(X):
@@ -552,7 +553,7 @@ class _MLPBase(BaseEstimator):
             done.append(stop)
             return stop
 
-        Xt = X.T if sp.issparse(X) else X.T  # examples as columns: a view
+        Xt = X.T  # examples as columns: a view (of a sparse X too)
         opt = {"name": "adam", "beta1": self.beta_1, "beta2": self.beta_2,
                "epsilon": self.epsilon}
         self.network_.fit(
@@ -602,8 +603,7 @@ class _MLPBase(BaseEstimator):
         out = np.empty((X.shape[0], self.n_outputs_), dtype=net.dtype)
         Xr = X.tocsr()
         for a, b in _row_blocks(Xr, X.shape[1]):
-            Xc = np.ascontiguousarray(_dense_rows(Xr, slice(a, b), net.dtype).T)
-            out[a:b] = self._forward_columns(Xc).T
+            out[a:b] = self._forward_columns(_dense_columns(Xr, slice(a, b), net.dtype)).T
         return out
 
     def _forward_columns(self, Xc):
