@@ -256,3 +256,24 @@ def test_warm_start_with_other_layer_sizes_is_refused():
         with pytest.raises(ValueError, match="layer sizes"):
             clf.fit(X, y)
     np.testing.assert_array_equal(clf.coefs_[0], before[0])
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_n_threads_limits_blas_during_fit_and_predict(solver, monkeypatch):
+    from chainrule import _sklearn_mlp
+
+    seen = []
+    real = _sklearn_mlp.limited
+
+    def spy(n):
+        seen.append(n)
+        return real(n)
+
+    monkeypatch.setattr(_sklearn_mlp, "limited", spy)
+    X, y = digits(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = crs.MLPClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=2,
+                                n_threads=1).fit(X, y)
+    clf.predict(X)
+    assert seen and set(seen) == {1}

@@ -47,6 +47,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import reference as ref
+from ._threads import limited
 from .errors import NonFiniteError
 from .model import Network
 
@@ -300,10 +301,11 @@ class _MLPBase(BaseEstimator):
                 self.validation_scores_ = self.best_validation_score_ = None
         Y = y  # bool for a classifier (the split stratifies on it), cast per block
         try:
-            if self.solver in _STOCHASTIC:
-                self._fit_stochastic(X, Y, sample_weight, incremental)
-            else:
-                self._fit_lbfgs(X, Y, sample_weight)
+            with limited(self.n_threads):
+                if self.solver in _STOCHASTIC:
+                    self._fit_stochastic(X, Y, sample_weight, incremental)
+                else:
+                    self._fit_lbfgs(X, Y, sample_weight)
         except NonFiniteError as exc:
             raise ValueError(_NONFINITE) from exc
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
@@ -609,7 +611,7 @@ class _MLPBase(BaseEstimator):
     def _forward_columns(self, Xc):
         net = self.network_
         Ws, bs = net.layer_arrays()
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"), limited(self.n_threads):
             return net.ops_for(Xc.shape[1]).forward(Xc, Ws, bs, net.activations)[1][-1]
 
     def _score_with_function(self, X, y, sample_weight, score_function):
