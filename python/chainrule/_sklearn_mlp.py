@@ -455,7 +455,8 @@ class _MLPBase(BaseEstimator):
         return X_tr, Y_tr, sw_tr, X_val, Y_val, sw_val
 
     def _fit_stochastic(self, X, Y, sample_weight, incremental):
-        new_rule = not incremental or not hasattr(self, "_optimizer")
+        rule = _AdamRule if self.solver == "adam" else _SGDRule
+        new_rule = not incremental or not isinstance(getattr(self, "_optimizer", None), rule)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early = self.early_stopping
