@@ -200,7 +200,8 @@ ESTIMATOR_MEMORY_SCRIPT = textwrap.dedent("""
     y = np.asarray(X.sum(axis=1)).ravel() > 1
     kw = dict(hidden_layer_sizes=(8,), solver="{solver}", max_iter=2, random_state=0,
               early_stopping={early})
-    MLPClassifier(**kw).fit(X[:400], y[:400]).predict(X[:400])  # compile first
+    # compile first, on blocks of the same shapes (the engine's per-shape workspaces)
+    MLPClassifier(**kw).fit(X[:1000], y[:1000]).predict(X[:1000])
     tracemalloc.start()
     clf = MLPClassifier(**kw).fit(X, y)
     clf.predict_proba(X)

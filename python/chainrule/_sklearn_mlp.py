@@ -347,7 +347,8 @@ class _MLPBase(BaseEstimator):
         Ws, bs = net.layer_arrays()
         acts, loss = net.activations, net.loss
         data, dWs, dbs = 0.0, None, None
-        for Xc, Yc, w in blocks:
+        for block in blocks:
+            Xc, Yc, w = block
             mb = Xc.shape[1]
             ops = net.ops_for(mb) if ops is None else ops
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -364,6 +365,8 @@ class _MLPBase(BaseEstimator):
             else:
                 for acc, g in zip(dWs + dbs, gW + gb):
                     acc += g
+            # a sparse X's dense block goes before the next one is made
+            del block, Xc, Zs, As, AL, dZ
         sq = sum(float(np.dot(W.ravel(), W.ravel())) for W in Ws)
         for dW, W in zip(dWs, Ws):
             dW += (self.alpha / share) * W
