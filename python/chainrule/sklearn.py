@@ -27,18 +27,18 @@ import numbers
 
 import numpy as np
 
-try:
+try:  # scikit-learn is optional: the [sklearn] extra
+    from scipy.sparse import issparse
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-except ImportError as exc:  # scikit-learn is optional: the [sklearn] extra
+    from sklearn.utils import check_random_state
+    from sklearn.utils._param_validation import Interval, StrOptions
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+except ImportError as exc:
     raise ImportError(
-        "chainrule.sklearn needs scikit-learn >= 1.6, which is not installed: install the "
-        "[sklearn] extra (pip install \".[sklearn]\" in a chainrule checkout) or "
-        "pip install \"scikit-learn>=1.6\"") from exc
-from scipy.sparse import issparse
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+        f"chainrule.sklearn needs scikit-learn >= 1.6 ({exc}): install the [sklearn] extra "
+        f"(pip install \".[sklearn]\" in a chainrule checkout) or "
+        f"pip install \"scikit-learn>=1.6\"") from exc
 
 from . import _validate as check
 from . import spec
