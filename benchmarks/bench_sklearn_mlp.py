@@ -4,7 +4,6 @@ scikit-learn): the fit time of each (``time_fit``) and scikit-learn's time over 
 (``track_speedup``). ``python -m chainrule.bench.sklearn_mlp`` prints the same comparison.
 """
 
-import time
 import warnings
 
 from chainrule.bench import sklearn_mlp

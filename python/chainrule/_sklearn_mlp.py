@@ -22,7 +22,8 @@ Where each solver runs:
   scikit-learn's order).
 
 The loss is scikit-learn's: the mean per-example loss plus ``alpha/2 · Σ‖W‖² / n`` per
-mini-batch, which is chainrule's ``J`` with ``λ = alpha`` (``J = (1/m) Σ L + λ/(2m) Σ‖W‖²``);
+mini-batch, which is chainrule's ``J`` with ``λ = alpha``
+(``J = (1/m) Σ L + λ/(2m) Σ‖W‖²``);
 ``loss_`` is the mean over the epoch's mini-batches weighted by their sizes, as
 scikit-learn's. Sparse ``X`` (CSR/CSC) is densified a block of rows at a time.
 """
@@ -552,18 +553,16 @@ class _MLPBase(BaseEstimator):
     def _epochs_on_engine(self, X, Y, w, batch, val, incremental, new_rule):
         """Adam: the epochs in chainrule's compiled loop; scikit-learn's rules in a callback."""
         n = X.shape[0]
-        done = []
 
         def rules(net, epoch, logs):
-            stop = self._epoch_end(logs["cost"], n, val, incremental)
-            done.append(stop)
-            return stop
+            return self._epoch_end(logs["cost"], n, val, incremental)
 
         Xt = X.T  # examples as columns: a view (of a sparse X too)
         opt = {"name": "adam", "beta1": self.beta_1, "beta2": self.beta_2,
                "epsilon": self.epsilon}
         self.network_.fit(
-            Xt, np.ascontiguousarray(Y.T, dtype=self.network_.dtype), epochs=1 if incremental else self.max_iter,
+            Xt, np.ascontiguousarray(Y.T, dtype=self.network_.dtype),
+            epochs=1 if incremental else self.max_iter,
             learning_rate=self.learning_rate_init, optimizer=opt, mini_batch_size=batch,
             shuffle=self.shuffle, lambd=self.alpha, keep_prob=self.keep_prob,
             sample_weight=w, class_weight=self._class_weight_indices(Y), progress=False,
