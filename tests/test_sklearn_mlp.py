@@ -277,3 +277,21 @@ def test_n_threads_limits_blas_during_fit_and_predict(solver, monkeypatch):
                                 n_threads=1).fit(X, y)
     clf.predict(X)
     assert seen and set(seen) == {1}
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 2: 0.5}])
+def test_class_weight_is_sample_weight_by_class(class_weight):
+    """class_weight multiplies the examples' weights by their class's: the same fit as the
+    equivalent sample_weight, on both solver families."""
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = digits(150)
+    y = y % 3
+    sw = compute_sample_weight(class_weight, y)
+    for solver in ("sgd", "adam"):
+        kw = dict(hidden_layer_sizes=(6,), solver=solver, max_iter=3, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            a = crs.MLPClassifier(class_weight=class_weight, **kw).fit(X, y)
+            b = crs.MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+        np.testing.assert_allclose(a.coefs_[0], b.coefs_[0], rtol=1e-6, atol=1e-9)

@@ -51,6 +51,7 @@ from . import reference as ref
 from ._threads import limited
 from .errors import NonFiniteError
 from .model import Network
+from .training.batches import example_weights
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -799,16 +800,10 @@ class MLPClassifier(ClassifierMixin, _MLPBase):
         cw = self._class_weight_indices(Y)
         if cw is None:
             return None
-        labels = np.argmax(Y, axis=1) if Y.shape[1] > 1 else Y[:, 0].astype(int)
-        if isinstance(cw, str):  # "balanced": n / (k · count)
-            counts = np.bincount(labels, minlength=len(self.classes_))
-            table = np.where(counts > 0, len(labels) / (len(self.classes_) *
-                                                        np.maximum(counts, 1)), 0.0)
-        else:
-            table = np.ones(len(self.classes_))
-            for i, w in cw.items():
-                table[i] = w
-        return table[labels]
+        net = self.network_
+        return example_weights(None, cw, np.asarray(Y, dtype=np.float64).T,
+                               net.activations[-1][0], net.layer_dims[-1], Y.shape[0],
+                               np.float64)
 
     def predict(self, X):
         """The predicted classes, shape (n_samples,) (or (n_samples, n_classes) multilabel)."""
