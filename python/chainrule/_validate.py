@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -274,6 +275,29 @@ def X(X, n_x, dt, order="C"):
         raise ShapeError(f"X has shape {X.shape}: m = 0 examples; expected ({n_x}, m) with m >= 1")
     _finite(X, "X", original)
     return X
+
+
+def is_sparse(X):
+    """True for a scipy.sparse matrix or array (scipy is optional: without it loaded, no
+    sparse input can exist)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
+
+
+def sparse_X(X, n_x, dt):
+    """A scipy.sparse ``X`` of shape ``(n[0], m)`` as CSR rows of examples (``X.T``, shape
+    ``(m, n[0])``, values in ``dt``, finite); the matrix is never densified here."""
+    if X.ndim != 2 or X.shape[0] != n_x:
+        hint = (" — it looks like examples are rows: pass X.T (examples are columns)"
+                if X.ndim == 2 and X.shape[1] == n_x else "")
+        raise ShapeError(f"sparse X has shape {X.shape} but layer 1 expects n[0] = {n_x} input "
+                         f"features: expected ({n_x}, m){hint}")
+    if X.shape[1] == 0:
+        raise ShapeError(f"X has shape {X.shape}: m = 0 examples; expected ({n_x}, m) with m >= 1")
+    rows = X.T.tocsr().astype(dt, copy=False)
+    if not all_finite(rows.data):
+        raise InputError("sparse X has NaN or inf among its stored values")
+    return rows
 
 
 def AL(AL, n_out, m, loss_name, dt, name="AL"):

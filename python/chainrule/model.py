@@ -17,6 +17,7 @@ from .backends.compose import cost as _cost
 from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
+from .training.batches import sparse_column_blocks
 
 
 class Network(InteropMixin, Persistent, Summarised, Trainable):
@@ -239,21 +240,36 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
             return ref.score(AL, Yv, self.activations[-1])
 
     # ------------------------------------------------------------------ prediction
+    def _output(self, X):
+        """``A[L]`` for ``X``; a scipy.sparse ``X`` (shape ``(n[0], m)``) in dense blocks of
+        columns, never densified whole."""
+        if not check.is_sparse(X):
+            return self._forward(X)[1][-1]
+        rows = check.sparse_X(X, self.layer_dims[0], self.dtype)
+        out = np.empty((self.layer_dims[-1], rows.shape[0]), dtype=self.dtype)
+        for a, b, block in sparse_column_blocks(rows.T, self.dtype):
+            out[:, a:b] = self._forward(block)[1][-1]
+        return out
+
     @_thread_limited
     def predict_proba(self, X):
-        """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``."""
-        return self._forward(X)[1][-1]
+        """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``.
+
+        ``X`` may be a scipy.sparse matrix (CSR/CSC): it is densified a block of columns at
+        a time."""
+        return self._output(X)
 
     @_thread_limited
     def predict(self, X):
         """Predictions: 0/1 of shape ``(1, m)`` (sigmoid), class indices ``(m,)`` (softmax),
         or ``A[L]`` for other outputs."""
-        return ref.predict(self._forward(X)[1][-1], self.activations[-1])
+        return ref.predict(self._output(X), self.activations[-1])
 
     @_thread_limited
     def score(self, X, Y):
         """Accuracy for classifiers (fraction of correct predictions); R² for regression."""
-        X = self.validate_data(X)
+        if not check.is_sparse(X):
+            X = self.validate_data(X)
         Yv = check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
         AL = self.predict_proba(X)
         return ref.score(AL, Yv, self.activations[-1], ref.predict(AL, self.activations[-1]))
