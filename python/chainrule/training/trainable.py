@@ -8,6 +8,7 @@ from __future__ import annotations
 from .._threads import limits_threads as _thread_limited
 from . import config as _fit_config
 from . import state as _state
+from . import stream as _stream
 from .config import FitConfig
 from .loop import FitRun
 
@@ -75,6 +76,8 @@ class Trainable:
     @_thread_limited
     def fit(self, X, Y, *args, **kwargs):
         # Signature and docstring come from chainrule.training.config (the arguments, once).
+        if _stream.is_stream(X):  # a dask array, chunks, a generator: training/stream.py
+            return _stream.fit_stream(self, X, Y, args, kwargs)
         FitRun(self, X, Y, FitConfig.from_call(args, kwargs)).execute()
         return self
 
