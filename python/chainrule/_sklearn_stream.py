@@ -30,7 +30,7 @@ def _classes(est, stream, y):
         raise ValueError("a classifier needs every label before training, and an iterator of "
                          "chunks can be read once: call partial_fit(X, y, classes=...) or "
                          "pass a callable returning a fresh iterator, or a list of chunks")
-    labels = [np.unique(np.asarray(c[1])) for c in stream.raw_chunks(
+    labels = [np.unique(np.asarray(c[2])) for c in stream.raw_chunks(
         range(stream.n_chunks()) if stream.addressable else None)]
     return np.unique(np.concatenate(labels))
 

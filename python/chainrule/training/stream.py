@@ -51,7 +51,7 @@ import numbers
 import numpy as np
 
 from .. import reference as ref
-from ..errors import InputError
+from ..errors import InputError, ShapeError
 from .config import FitConfig
 from .optim import inverse_time_decay, scheduled_decay
 from .state import decode_json
@@ -228,11 +228,11 @@ class Stream:
         return self.source
 
     def raw_chunks(self, order):
-        """The chunks as ``(X, Y, w)`` (``transform`` applied), in ``order`` (addressable) or
-        as they come."""
+        """The chunks as ``(i, X, Y, w)`` (``transform`` applied; ``i`` the chunk's index in
+        the source), in ``order`` (addressable) or as they come."""
         if self.addressable:
             for i in order:
-                yield self._convert(self._read(i), i)
+                yield (i, *self._convert(self._read(i), i))
             return
         it = self._fresh_iterator()
         if self._peeked is not None:
@@ -241,7 +241,7 @@ class Stream:
             if not _is_chunk(c):
                 raise InputError(f"chunk {i} of the stream is a {type(c).__name__}; each chunk "
                                  f"is (X_block, Y_block) or (X_block, Y_block, w_block)")
-            yield self._convert((c[0], c[1], c[2] if len(c) == 3 else None), i)
+            yield (i, *self._convert((c[0], c[1], c[2] if len(c) == 3 else None), i))
 
     def first_chunk(self):
         """The first chunk as read (``transform`` not applied; a one-shot iterator keeps it
@@ -254,7 +254,9 @@ class Stream:
                     self._fresh_iterator()  # raises
                 self._peeked = next(self.source, None)
                 if self._peeked is None:
-                    raise InputError("the stream of chunks is empty")
+                    raise InputError("the iterator of chunks is empty (a generator read by an "
+                                     "earlier fit is: pass a callable that returns a fresh "
+                                     "iterator per fit and epoch)")
             c = self._peeked
         else:
             c = next(iter(self._fresh_iterator()), None)
@@ -296,7 +298,7 @@ def _as_rows(net, X, Y, w, where):
 def _validated(net, X, Y, where):
     try:
         return net.validate_data(X, Y)
-    except InputError as exc:
+    except (InputError, ShapeError) as exc:
         raise type(exc)(f"{where}: {exc}") from exc
 
 
@@ -322,9 +324,11 @@ def blocks(net, stream, epoch_chunks, size, shuffle):
         n -= k
         return out
 
-    for i, (X, Y, w) in enumerate(epoch_chunks):
+    weighted = None  # whether the chunks carry weights (all or none)
+    for i, X, Y, w in epoch_chunks:
         XT, YT, w = _as_rows(net, X, Y, w, f"chunk {i} of the stream")
-        if ws and (ws[0] is None) != (w is None):
+        weighted = (w is not None) if weighted is None else weighted
+        if weighted != (w is not None):
             raise InputError(f"chunk {i} of the stream {'has' if w is not None else 'lacks'} "
                              f"example weights, the chunks before it "
                              f"{'do not' if w is not None else 'do'}: give w_block for all "
@@ -445,6 +449,7 @@ class _StreamRun:
                 net.train_state_.epoch = self.epoch
             rec = {k: v[-1] for k, v in net.history_.items() if v}
             net.history_ = self.history
+            net.stop_reason_ = None  # the block's; the stream's is set by execute
         weight = float(m if w is None else w.sum())
         return rec["cost"], rec["score"], m, weight
 
