@@ -348,3 +348,16 @@ def test_memmap_and_file_streams_under_an_address_space_limit(tmp_path):
         for k, v in net.parameters.items():
             assert_close(results[mode][k], v, np.float32, f"{mode} {k}")
     assert Xm.nbytes > 3 * 100 * 2**20  # the file stream's data: over 3 times its headroom
+
+
+def test_unaligned_data_is_copied_once_aligned(backend):
+    """Dask's workers unpickle arrays into buffers that may be unaligned; the compiled
+    kernels need aligned data: fit copies such an X once and trains as on the aligned X."""
+    X, Y = _data(m=300)
+    raw = np.zeros(X.size * 8 + 1, np.uint8)
+    unaligned = np.frombuffer(raw[1:].data, np.float64).reshape(X.T.shape)
+    unaligned[...] = X.T
+    assert not unaligned.flags.aligned
+    a = Network([5, 3, 1], seed=0, backend=backend).fit(X, Y, epochs=2, **FIT)
+    b = Network([5, 3, 1], seed=0, backend=backend).fit(unaligned.T, Y, epochs=2, **FIT)
+    _same(a, b)
