@@ -89,6 +89,9 @@ def test_the_shuffle_buffer_sees_every_example_once_and_mixes_chunks():
     stream = Stream(chunks)
     out = list(blocks(net, stream, stream.raw_chunks(range(10)), 250, shuffle=True))
     assert [b[0].shape[0] for b in out] == [250, 250, 250, 250]
+    # the buffer holds 300 (three chunks) at its 1st and 3rd cut (gathered here), exactly
+    # 250 at the 2nd and 4th: those whole buffers are permuted by the engine run
+    assert [b[3] for b in out] == [False, True, False, True]
     seen = np.concatenate([b[0][:, 0] for b in out])
     np.testing.assert_array_equal(np.sort(seen), np.arange(m))
     first_chunks = np.unique(out[0][0][:, 0] // size)

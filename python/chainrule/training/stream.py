@@ -50,6 +50,7 @@ import numbers
 
 import numpy as np
 
+from .. import _validate as check
 from .. import reference as ref
 from ..errors import InputError, ShapeError
 from .config import FitConfig
@@ -296,15 +297,21 @@ def _as_rows(net, X, Y, w, where):
 
 
 def _validated(net, X, Y, where):
+    """``net.validate_data`` keeping an F-ordered X (rows read as ``X_rows.T``) uncopied."""
     try:
-        return net.validate_data(X, Y)
+        X = check.X(X, net.layer_dims[0], net.dtype, order="K")
+        return X, check.Y(Y, net.layer_dims[-1], X.shape[1], net.loss, net.dtype)
     except (InputError, ShapeError) as exc:
         raise type(exc)(f"{where}: {exc}") from exc
 
 
 def blocks(net, stream, epoch_chunks, size, shuffle):
-    """The epoch's blocks ``(XT, YT, w)`` (examples as rows) through a shuffle buffer of
-    ``size`` examples (the module's docstring); permutations from ``net.rng``."""
+    """The epoch's blocks ``(XT, YT, w, permute)`` (examples as rows) through a shuffle buffer
+    of ``size`` examples (the module's docstring); permutations from ``net.rng``.
+
+    A buffer that forms one whole block is not gathered here: ``permute`` tells the engine
+    run to draw its permutation (the same ``net.rng.permutation(n)``, at the same point of
+    the generator's sequence) and gather the batches itself, as an in-memory fit does."""
     Xs, Ys, ws, n = [], [], [], 0
 
     def cut(take_all):
@@ -312,21 +319,23 @@ def blocks(net, stream, epoch_chunks, size, shuffle):
         X = Xs[0] if len(Xs) == 1 else np.concatenate(Xs)
         Y = Ys[0] if len(Ys) == 1 else np.concatenate(Ys)
         w = None if ws[0] is None else np.concatenate(ws)
-        perm = net.rng.permutation(n) if shuffle else None
         k = n if take_all else size
+        if k == n:  # the whole buffer: the engine run permutes it
+            Xs, Ys, ws, n = [], [], [], 0
+            return X, Y, w, shuffle
+        perm = net.rng.permutation(n) if shuffle else None
         take = slice(0, k) if perm is None else perm[:k]
-        out = (X[take], Y[take], None if w is None else w[take])
-        if k < n:
-            rest = slice(k, n) if perm is None else perm[k:]
-            Xs, Ys, ws = [X[rest]], [Y[rest]], [None if w is None else w[rest]]
-        else:
-            Xs, Ys, ws = [], [], []
+        out = (X[take], Y[take], None if w is None else w[take], False)
+        rest = slice(k, n) if perm is None else perm[k:]
+        Xs, Ys, ws = [X[rest]], [Y[rest]], [None if w is None else w[rest]]
         n -= k
         return out
 
     weighted = None  # whether the chunks carry weights (all or none)
     for i, X, Y, w in epoch_chunks:
         XT, YT, w = _as_rows(net, X, Y, w, f"chunk {i} of the stream")
+        if not XT.flags.c_contiguous:  # the buffer keeps rows contiguous
+            XT = np.ascontiguousarray(XT)
         weighted = (w is not None) if weighted is None else weighted
         if weighted != (w is not None):
             raise InputError(f"chunk {i} of the stream {'has' if w is not None else 'lacks'} "
@@ -430,10 +439,10 @@ class _StreamRun:
         return dict(learning_rate=self.lr, optimizer=c.optimizer, lambd=c.lambd,
                     keep_prob=c.keep_prob, dropout_rng=c.dropout_rng,
                     on_nonfinite=c.on_nonfinite, class_weight=c.class_weight,
-                    full_score=c.full_score, shuffle=False, progress=False, cost_every=1,
+                    full_score=c.full_score, progress=False, cost_every=1,
                     continue_training=not first_block)
 
-    def _train_block(self, XT, YT, w, first_block):
+    def _train_block(self, XT, YT, w, permute, first_block):
         """One engine run over a block; returns (J, score, examples, weight)."""
         net, c = self.net, self.c
         m = XT.shape[0]
@@ -442,7 +451,7 @@ class _StreamRun:
             net.train_state_.epoch = self.epoch  # the block continues this epoch
         net.history_ = {"epoch": [], "cost": []}  # the block's own record, read below
         try:
-            net.fit(XT.T, YT.T, epochs=1, mini_batch_size=s, sample_weight=w,
+            net.fit(XT.T, YT.T, epochs=1, mini_batch_size=s, sample_weight=w, shuffle=permute,
                     **self._block_kwargs(first_block))
         finally:
             if net.train_state_ is not None:
@@ -520,9 +529,10 @@ class _StreamRun:
                 sums = [0.0, 0.0, 0.0, 0]  # Σ J Σw, Σw, Σ score m, m
                 # Chunks are read ahead in a thread; every draw from net.rng (the buffer's
                 # permutations, the engine's dropout keys) stays in this one, in order.
-                for XT, YT, w in blocks(net, stream, _prefetched(stream.raw_chunks(order)),
-                                        size, c.shuffle):
-                    J, score, m, weight = self._train_block(XT, YT, w, afresh)
+                for XT, YT, w, permute in blocks(net, stream,
+                                                 _prefetched(stream.raw_chunks(order)),
+                                                 size, c.shuffle):
+                    J, score, m, weight = self._train_block(XT, YT, w, permute, afresh)
                     afresh = False
                     sums[0] += J * weight
                     sums[1] += weight
