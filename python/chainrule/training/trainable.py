@@ -82,4 +82,12 @@ class Trainable:
         return self
 
     fit.__signature__ = _fit_config.signature()
-    fit.__doc__ = _fit_config.docstring()
+    fit.__doc__ = _fit_config.docstring() + """
+
+        Notes
+        -----
+        ``X`` may also be a stream (``Y=None`` unless ``X`` is a dask array): a dask array,
+        a list of ``(X_block, Y_block)`` chunks, a callable returning a fresh iterator of
+        them per epoch, an iterator read once, or a
+        :class:`~chainrule.training.stream.Stream`; the data are then read chunk by chunk
+        through a shuffle buffer and each block is one engine run (docs/scaling.md)."""
