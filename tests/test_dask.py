@@ -186,3 +186,18 @@ def test_stream_layout_rows_refuses_columns_for_estimators():
     X, y = _rows(m=100)
     with pytest.raises(ValueError, match="layout='rows'"):
         NetworkClassifier().fit(Stream([(X.T, y[None])]), None)
+
+
+def test_estimator_streams_keep_labels_warm_start_and_early_stopping():
+    X, y = _rows(m=3000, classes=2)
+    ys = np.where(y == 1, "yes", "no")
+    Xd = da.from_array(X, chunks=(1000, 6))
+    clf = NetworkClassifier(max_iter=3, random_state=0).fit(Xd, da.from_array(ys, chunks=1000))
+    assert clf.classes_.tolist() == ["no", "yes"]
+    assert set(clf.predict(Xd[:50]).compute()) <= {"no", "yes"}
+    warm = NetworkClassifier(warm_start=True, max_iter=2, random_state=0)
+    warm.fit(Xd, da.from_array(y, chunks=1000)).fit(Xd, da.from_array(y, chunks=1000))
+    assert warm.n_iter_ == 4 and len(warm.loss_curve_) == 4
+    early = NetworkClassifier(max_iter=200, early_stopping=True, patience=2, learning_rate=0.05,
+                              random_state=0).fit(Xd, da.from_array(y, chunks=1000))
+    assert early.network_.stop_reason_ == "early_stopping" and early.n_iter_ < 200
