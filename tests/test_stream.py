@@ -377,3 +377,52 @@ def test_unaligned_data_is_copied_once_aligned(backend):
     a = Network([5, 3, 1], seed=0, backend=backend).fit(X, Y, epochs=2, **FIT)
     b = Network([5, 3, 1], seed=0, backend=backend).fit(unaligned.T, Y, epochs=2, **FIT)
     _same(a, b)
+
+
+@pytest.mark.parametrize("kind", ["list", "callable"])
+def test_a_checkpoint_within_an_epoch_resumes_exactly(tmp_path, kind):
+    """Checkpoints every 2 chunks (the buffer is one chunk: empty after each block); a read
+    interrupted in the second epoch resumes from the last one, as the uninterrupted fit."""
+    X, Y = _data(m=800)
+    chunks = _chunks(X, Y, 100)
+    path = tmp_path / "ck.npz"
+    kw = dict(FIT, keep_prob=0.9)
+
+    def source(stop_at=None):
+        if kind == "list":
+            s = Stream(chunks, checkpoint_chunks=2)
+            original, calls = s._read, []
+
+            def read(i):
+                calls.append(i)
+                if len(calls) == stop_at:
+                    raise KeyboardInterrupt
+                return original(i)
+
+            s._read = read
+            return s
+        calls = []
+
+        def gen():
+            for c in chunks:
+                calls.append(1)
+                if len(calls) == stop_at:
+                    raise KeyboardInterrupt
+                yield c
+        return Stream(gen, checkpoint_chunks=2, shuffle_buffer=100)
+
+    whole = Network([5, 4, 1], seed=5).fit(source(), None, epochs=3, **kw)
+    net = Network([5, 4, 1], seed=5)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(source(stop_at=8 + 5), None, epochs=3, checkpoint=path, **kw)
+    saved = Network.load(path)
+    from chainrule.training.state import decode_json
+    import json
+    position = json.loads(decode_json(saved.get_state()["train/signature"],
+                                      "signature").split("@", 1)[1])
+    assert position["epoch"] == 1 and position["chunks"] in (2, 4)
+    resumed = Network([5, 4, 1], seed=1).fit(source(), None, epochs=3, checkpoint=path,
+                                             resume=path, **kw)
+    _same(whole, resumed)
+    np.testing.assert_allclose(resumed.history_["cost"], whole.history_["cost"], rtol=1e-12)
+    assert resumed.history_["epoch"] == [0, 1, 2]

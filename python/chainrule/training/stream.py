@@ -25,9 +25,10 @@ their examples — the epoch's mean mini-batch cost, as an in-memory fit records
 ``validation_data`` (held in memory, scored after every epoch), early stopping (on
 ``val_cost``, else ``cost``), callbacks, the progress bar, the learning-rate decay and
 checkpoints (every ``checkpoint_every`` epochs, at an epoch boundary, where the buffer is
-empty): ``resume=path`` continues exactly as the uninterrupted fit would have. A fit
-interrupted within an epoch resumes from its last checkpoint; there is no checkpoint
-within an epoch (the buffer's examples would have to be saved with it).
+empty; with ``Stream(..., checkpoint_chunks=k)`` also within an epoch, at the first block
+boundary where the buffer is empty after every ``k`` chunks, with the epoch's chunk order,
+the chunks trained and the epoch's sums): ``resume=path`` continues exactly as the
+uninterrupted fit would have. A fit interrupted elsewhere resumes from its last checkpoint.
 
 Refused with a message: ``validation_fraction`` (hold data out yourself:
 ``validation_data``), ``shuffle_seed`` (the course's per-epoch seeding permutes one array),
@@ -109,10 +110,15 @@ class Stream:
     transform : callable, optional
         ``transform(X_block, Y_block, w_block) -> (X, Y, w)`` in the network's layout,
         applied to every chunk as it is read (the estimators encode labels with it).
+    checkpoint_chunks : int, optional
+        With ``fit(checkpoint=...)``, also write the checkpoint within an epoch, at the
+        first block boundary where the buffer is empty after every this many chunks: a
+        resumed fit continues from that chunk exactly (a callable's skipped chunks are
+        read again, not trained).
     """
 
     def __init__(self, source, Y=None, *, chunk_size=None, shuffle_buffer=None,
-                 layout="columns", transform=None):
+                 layout="columns", transform=None, checkpoint_chunks=None):
         if layout not in ("columns", "rows"):
             raise InputError(f"layout must be 'columns' or 'rows', got {layout!r}")
         if shuffle_buffer is not None and (isinstance(shuffle_buffer, bool) or not isinstance(
@@ -123,6 +129,12 @@ class Stream:
                 chunk_size, numbers.Integral) or chunk_size < 1):
             raise InputError(f"chunk_size must be a positive number of examples, got "
                              f"{chunk_size!r}")
+        if checkpoint_chunks is not None and (isinstance(checkpoint_chunks, bool) or not
+                                              isinstance(checkpoint_chunks, numbers.Integral)
+                                              or checkpoint_chunks < 1):
+            raise InputError(f"checkpoint_chunks must be a positive number of chunks, got "
+                             f"{checkpoint_chunks!r}")
+        self.checkpoint_chunks = checkpoint_chunks
         self.layout, self.transform = layout, transform
         self.shuffle_buffer = None if shuffle_buffer is None else int(shuffle_buffer)
         self.axis = 1 if layout == "columns" else 0  # the examples axis of X
@@ -306,8 +318,9 @@ def _validated(net, X, Y, where):
 
 
 def blocks(net, stream, epoch_chunks, size, shuffle):
-    """The epoch's blocks ``(XT, YT, w, permute)`` (examples as rows) through a shuffle buffer
-    of ``size`` examples (the module's docstring); permutations from ``net.rng``.
+    """The epoch's blocks ``(XT, YT, w, permute, chunks, empty)`` (examples as rows) through a
+    shuffle buffer of ``size`` examples (the module's docstring); permutations from
+    ``net.rng``; ``chunks`` read so far, ``empty``: whether the buffer is empty after it.
 
     A buffer that forms one whole block is not gathered here: ``permute`` tells the engine
     run to draw its permutation (the same ``net.rng.permutation(n)``, at the same point of
@@ -332,6 +345,7 @@ def blocks(net, stream, epoch_chunks, size, shuffle):
         return out
 
     weighted = None  # whether the chunks carry weights (all or none)
+    consumed = 0
     for i, X, Y, w in epoch_chunks:
         XT, YT, w = _as_rows(net, X, Y, w, f"chunk {i} of the stream")
         if not XT.flags.c_contiguous:  # the buffer keeps rows contiguous
@@ -343,15 +357,17 @@ def blocks(net, stream, epoch_chunks, size, shuffle):
                              f"{'do not' if w is not None else 'do'}: give w_block for all "
                              f"or none")
         if XT.shape[0] == 0:
+            consumed += 1
             continue
+        consumed += 1
         Xs.append(XT)
         Ys.append(YT)
         ws.append(w)
         n += XT.shape[0]
         while n >= size:
-            yield cut(take_all=False)
+            yield (*cut(take_all=False), consumed, n == 0)
     if n:
-        yield cut(take_all=True)
+        yield (*cut(take_all=True), consumed, True)
 
 
 def _prefetched(iterator):
@@ -427,6 +443,7 @@ class _StreamRun:
                 Y_val = Y_val.compute()
             self.X_val, self.Y_val = net.validate_data(X_val, Y_val)
         self.fingerprint = None
+        self.position = None  # where a checkpoint written within an epoch resumes
         if c.checkpoint is not None or c.resume is not None:
             fp = dict(c.fingerprint())
             fp["stream"] = [stream.kind, stream.shuffle_buffer, stream.digest()]
@@ -479,11 +496,13 @@ class _StreamRun:
                 raise InputError(f"cannot resume from {c.resume}: it holds no training state "
                                  f"(it was not written by fit(checkpoint=...))")
             recorded = decode_json(state["train/signature"], "signature")
+            if isinstance(recorded, str) and "@" in recorded:  # written within an epoch
+                recorded, position = recorded.split("@", 1)
+                self.position = json.loads(position)
             if recorded != self.fingerprint:
                 raise InputError(f"cannot resume from {c.resume}: it was written by a fit with "
                                  f"other arguments or another stream; resume with the same "
-                                 f"ones (a streamed fit resumes at the epoch of its last "
-                                 f"checkpoint)")
+                                 f"ones")
             net.seed = saved.seed
             net.set_state(state)
             self.history = {k: list(v) for k, v in saved.history_.items()}
@@ -522,22 +541,37 @@ class _StreamRun:
         try:
             while self.epoch < self.end:
                 self.lr = _lr_of(c, self.epoch)
-                order = None
+                pos, self.position = self.position, None
+                if pos is not None:  # resumed within this epoch: its order, sums, chunks
+                    order, skip, sums = pos["order"], pos["chunks"], pos["sums"]
+                else:
+                    order, skip = None, 0
+                    if stream.addressable:
+                        n = stream.n_chunks()
+                        order = [int(i) for i in (net.rng.permutation(n) if c.shuffle and n > 1
+                                                  else range(n))]
+                    sums = [0.0, 0.0, 0.0, 0]  # Σ J Σw, Σw, Σ score m, m
                 if stream.addressable:
-                    n = stream.n_chunks()
-                    order = net.rng.permutation(n) if c.shuffle and n > 1 else range(n)
-                sums = [0.0, 0.0, 0.0, 0]  # Σ J Σw, Σw, Σ score m, m
+                    chunks = stream.raw_chunks(order[skip:])
+                else:
+                    chunks = itertools.islice(stream.raw_chunks(None), skip, None)
+                saved_at = skip
                 # Chunks are read ahead in a thread; every draw from net.rng (the buffer's
                 # permutations, the engine's dropout keys) stays in this one, in order.
-                for XT, YT, w, permute in blocks(net, stream,
-                                                 _prefetched(stream.raw_chunks(order)),
-                                                 size, c.shuffle):
+                for XT, YT, w, permute, read, empty in blocks(net, stream, _prefetched(chunks),
+                                                              size, c.shuffle):
                     J, score, m, weight = self._train_block(XT, YT, w, permute, afresh)
                     afresh = False
                     sums[0] += J * weight
                     sums[1] += weight
                     sums[2] += score * m
                     sums[3] += m
+                    every = stream.checkpoint_chunks
+                    if c.checkpoint is not None and every and empty and \
+                            skip + read - saved_at >= every:
+                        saved_at = skip + read
+                        self._save({"epoch": self.epoch, "chunks": saved_at, "order": order,
+                                    "sums": sums})
                 if not sums[3]:
                     raise InputError("the stream yielded no examples in an epoch")
                 self.epoch += 1
@@ -571,8 +605,12 @@ class _StreamRun:
                 cb.on_fit_end(net)
         return net
 
-    def _save(self):
-        self.net.train_state_.signature = self.fingerprint
+    def _save(self, position=None):
+        """The checkpoint: at an epoch boundary, or ``position`` within an epoch (the chunk
+        order, the chunks trained, the epoch's sums so far), kept with the fingerprint in
+        the training state's signature (as ``"<fingerprint>@<position as JSON>"``)."""
+        self.net.train_state_.signature = self.fingerprint if position is None else \
+            f"{self.fingerprint}@{json.dumps(position)}"
         self.net.save(self.c.checkpoint)
 
     def _record(self, epoch, J, score, bar):
