@@ -66,8 +66,9 @@ def test_each_block_is_computed_once_per_epoch_never_the_whole_array(client):
                             random_state=0, backend="numpy")
     clf.fit(Xd, da.from_array(y, chunks=200))
     computed = [r for r in _COMPUTED if r]  # dask may call _load on an empty meta block
-    # blocks of 200 rows only: each once per epoch, and once more for the buffer's size
-    assert max(computed) == 200 and sum(computed) == 3 * 1200 + 200, computed
+    # blocks of 200 rows only: each once per epoch, and the first maybe once more for the
+    # buffer's size (the scheduler may reuse that result, which it sometimes still holds)
+    assert max(computed) == 200 and 3 * 1200 <= sum(computed) <= 3 * 1200 + 200, computed
     assert clf.n_iter_ == 3 and clf.classes_.tolist() == [0, 1, 2]
     assert clf.score(X, y) > 0.5  # 3 classes, 18 steps: learning
 
