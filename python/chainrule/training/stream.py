@@ -61,8 +61,6 @@ from .state import signature as _signature
 
 __all__ = ["Stream", "is_dask", "is_stream", "fit_stream"]
 
-_SOURCE_KINDS = ("dask", "array", "list", "callable", "iterator")
-
 
 def is_dask(x):
     """Whether ``x`` is a ``dask.array.Array`` (checked without importing dask)."""
