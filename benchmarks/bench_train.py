@@ -1,5 +1,5 @@
-"""A full training step (``Network.step`` and the ``train_step`` op), the compiled
-multi-step loop (``train_loop``) and the step's error against the reference."""
+"""A full training step (``Network.step`` and the ``train_step`` op), the engine's
+multi-step call (``fit_epochs``) and the step's error against the reference."""
 
 import numpy as np
 
@@ -54,38 +54,46 @@ class TrainStep:
     track_max_rel_error_train_step.unit = "relative error"
 
 
-class TrainLoop:
-    """``train_loop``: LOOP_STEPS steps without returning to Python (the cost once)."""
+class TrainEpochs:
+    """The engine, ``fit_epochs``: LOOP_STEPS full-batch gradient-descent steps in one call
+    (what ``Network.fit`` runs; the cost of every step is accumulated)."""
 
     params = common.PARAMS
     param_names = common.PARAM_NAMES
     timeout = 600
 
     def setup(self, backend, workload, dtype):
+        from chainrule.backends.plan import FitPlan
+        from chainrule.optim import make_optimizer
+
         self.ops = common.ops(backend)
         p = self.p = common.problem(workload, dtype)
         self.Ws, self.bs = p.copies()
-        n_done, _ = self.ops.train_loop(p.X, p.Y, self.Ws, self.bs, p.activations, p.loss,
-                                        p.learning_rate, 0.0, 2, 2)  # warm-up
-        if n_done != 2:
-            raise RuntimeError(f"train_loop stopped after {n_done} of 2 steps")
+        opt = make_optimizer("gd")
+        self.plan = FitPlan.build(p.layer_dims, p.activations, p.loss, opt,
+                                  mini_batch_size=p.X.shape[1])
+        self.XT, self.YT = np.ascontiguousarray(p.X.T), np.ascontiguousarray(p.Y.T)
+        res = self._run(2)  # warm-up
+        if res.steps != 2:
+            raise RuntimeError(f"fit_epochs stopped after {res.steps} of 2 steps")
 
-    def time_train_loop(self, backend, workload, dtype):
-        p = self.p
-        self.ops.train_loop(p.X, p.Y, self.Ws, self.bs, p.activations, p.loss, p.learning_rate,
-                            0.0, LOOP_STEPS, LOOP_STEPS)
+    def _run(self, n):
+        return self.ops.fit_epochs(self.plan, self.XT, self.YT, None, perms=None,
+                                   lrs=np.full(n, self.p.learning_rate), keys=None, k0=0,
+                                   n_steps=n, t=0, state={}, Ws=self.Ws, bs=self.bs)
 
-    def track_seconds_per_step_train_loop(self, backend, workload, dtype):
-        """The loop's time divided by its steps: comparable with ``TrainStep.time_train_step``."""
+    def time_fit_epochs(self, backend, workload, dtype):
+        self._run(LOOP_STEPS)
+
+    def track_seconds_per_step_fit_epochs(self, backend, workload, dtype):
+        """The call's time divided by its steps: comparable with ``TrainStep.time_train_step``."""
         import time
 
-        p = self.p
         best = np.inf
         for _ in range(3):
             t0 = time.perf_counter()
-            self.ops.train_loop(p.X, p.Y, self.Ws, self.bs, p.activations, p.loss,
-                                p.learning_rate, 0.0, LOOP_STEPS, LOOP_STEPS)
+            self._run(LOOP_STEPS)
             best = min(best, (time.perf_counter() - t0) / LOOP_STEPS)
         return best
 
-    track_seconds_per_step_train_loop.unit = "seconds"
+    track_seconds_per_step_fit_epochs.unit = "seconds"

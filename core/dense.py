@@ -115,6 +115,21 @@ def g_prime_from_z(z, act, alpha):
     return 1.0
 
 
+@inline
+def g_prime_from_a(a, z, act, alpha):
+    """``g'(z)`` from ``a = g(z)`` where that is cheaper: sigmoid ``a (1 - a)``, tanh ``1 - a^2``,
+    ReLU ``a > 0`` (same as ``z > 0``); leaky ReLU reads ``z`` (alpha may be negative)."""
+    if act == SIGMOID:
+        return a * (1.0 - a)
+    if act == TANH:
+        return 1.0 - a * a
+    if act == RELU:
+        return 1.0 if a > 0 else 0.0
+    if act == LEAKY_RELU:
+        return 1.0 if z > 0 else alpha
+    return 1.0
+
+
 @kernel
 def delta_from_z(D, Z, act, alpha, mask, has_mask, dA, need_dA, db, s, has_db):
     """``dA = D * mask; D = dA * g'(Z)``, and ``db = s sum_k D`` in the same sweep.

@@ -1,9 +1,10 @@
-"""A whole training step (forward, backward, SGD update) in one compiled call, and a loop of them.
+"""A whole training step (forward, backward, SGD update) in one compiled call (``Network.step``),
+and the kernels it shares with the engine (``train.py``).
 
 Everything lives in a workspace the caller allocates once per (layer sizes, m, dtype): one
 flat buffer holding each layer's ``Z, A, dZ`` (n[l], m), ``dW`` and ``db`` (see
-:func:`workspace_layout`), and two float64 scratch rows of length m for softmax. A step
-allocates nothing.
+:func:`workspace_layout`), and three float64 scratch rows of length m (softmax's, and
+``1/m``). A step allocates nothing.
 
 Inside, the backward pass uses convention "J" (``dZ[L] = (A[L] - Y) / m``, no ``1/m`` in
 ``dW, db``): the gradients are those of convention "L" without a scaling sweep, and the
@@ -18,23 +19,8 @@ from numba.extending import overload
 
 from . import vmath
 from ._config import FASTMATH, inline, kernel
-from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, LEAKY_RELU, MSE, RELU, SIGMOID,
-                    SOFTMAX, TANH, bias_activation, scale_add)
-
-
-@inline
-def g_prime_from_a(a, z, act, alpha):
-    """``g'(z)`` from ``a = g(z)`` where that is cheaper: sigmoid ``a (1 - a)``, tanh ``1 - a^2``,
-    ReLU ``a > 0`` (same as ``z > 0``); leaky ReLU reads ``z`` (alpha may be negative)."""
-    if act == SIGMOID:
-        return a * (1.0 - a)
-    if act == TANH:
-        return 1.0 - a * a
-    if act == RELU:
-        return 1.0 if a > 0 else 0.0
-    if act == LEAKY_RELU:
-        return 1.0 if z > 0 else alpha
-    return 1.0
+from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, MSE, SIGMOID, SOFTMAX,
+                    bias_activation, g_prime_from_a, scale_add)
 
 
 @kernel
@@ -64,27 +50,36 @@ def loss_derivative(a, y, loss):
     return a - y
 
 
+@inline
+def fused_output(act, loss):
+    """Whether ``dZ[L] = A[L] - Y`` (``spec.FUSED_OUTPUT_LOSS``: sigmoid with binary CE,
+    softmax (with categorical CE, its only loss), identity with MSE)."""
+    return ((act == SIGMOID and loss == BINARY_CE) or act == SOFTMAX
+            or (act == IDENTITY and loss == MSE))
+
+
 @kernel
-def output_delta(AL, Y, ZL, act, alpha, loss, inv_m, dZ, db):
-    """``dZ[L] = (A[L] - Y) / m`` for the fused pairs, else ``(dL/dA[L]) / m * g'(Z[L])``;
-    ``db[L] = sum_k dZ[L]`` in the same sweep. Softmax comes only with categorical CE."""
-    n, m = AL.shape
-    fused = ((act == SIGMOID and loss == BINARY_CE) or act == SOFTMAX
-             or (act == IDENTITY and loss == MSE))
+def output_delta(AL, YbT, ZL, act, alpha, loss, c, dZ, db):
+    """``dZ[L][:, k] = c_k (A[L] - Y)`` for the fused pairs, else ``c_k dL/dA * g'(Z)``;
+    ``db[L] = Σ_k dZ[L]``. AL, ZL, dZ (n, mb); YbT (mb, n), the labels as rows; c (≥ mb,)
+    float64, the per-example factors. The one output delta of both compiled paths: the
+    engine passes its gathered batch and ``w_k / Σw`` (``1/mb``), the whole step ``Y.T`` (a
+    view) and ``1/m``."""
+    n, mb = AL.shape
+    fused = fused_output(act, loss)
     for i in range(n):
         ar = AL[i]
-        yr = Y[i]
         zr = ZL[i]
         dr = dZ[i]
         acc = 0.0
         if fused:
-            for k in range(m):
-                v = (ar[k] - yr[k]) * inv_m
+            for k in range(mb):
+                v = (ar[k] - YbT[k, i]) * c[k]
                 dr[k] = v
                 acc += v
         else:
-            for k in range(m):
-                v = (loss_derivative(ar[k], yr[k], loss) * inv_m
+            for k in range(mb):
+                v = (loss_derivative(ar[k], YbT[k, i], loss) * c[k]
                      * g_prime_from_a(ar[k], zr[k], act, alpha))
                 dr[k] = v
                 acc += v
@@ -199,7 +194,8 @@ def train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want_cost
     X (n[0], m), Y (n[L], m); Ws, bs tuples of the L layers' parameters (updated in place);
     acts (L,) int64 codes, alphas (L,) float64. The workspace is one flat buffer ``buf`` of
     the parameters' dtype: layer ``l`` (0-based) keeps ``Z, A, dZ`` (n, m), ``dW`` (n, n_prev)
-    and ``db`` (n, 1) at the offsets ``offs[l, 0..4]``; ``scratch`` (2, m) float64. One flat
+    and ``db`` (n, 1) at the offsets ``offs[l, 0..4]``; ``scratch`` (3, m) float64 (softmax's
+    column max and sum; row 2 holds ``1/m``, the output delta's factor). One flat
     buffer instead of five tuples of arrays: each array argument costs about 0.07 us to
     unbox at every call, which matters at 6 us per step.
     Returns ``(ok, J)``: whether the update was applied, and the cost before it (L2 term
@@ -231,8 +227,9 @@ def train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want_cost
                 squares += sum_squares(Ws[l])
             J += lambd / (2.0 * m) * squares
     # backward
-    output_delta(AL, Y, _view(buf, offs[L - 1, 0], n_L, m), acts[L - 1], alphas[L - 1], loss,
-                 inv_m, _view(buf, offs[L - 1, 2], n_L, m), _view(buf, offs[L - 1, 4], n_L, 1))
+    output_delta(AL, Y.T, _view(buf, offs[L - 1, 0], n_L, m), acts[L - 1], alphas[L - 1],
+                 loss, scratch[2], _view(buf, offs[L - 1, 2], n_L, m),
+                 _view(buf, offs[L - 1, 4], n_L, 1))
     for l in range(L - 1, -1, -1):
         n, n_prev = Ws[l].shape
         dZ = _view(buf, offs[l, 2], n, m)
@@ -260,23 +257,6 @@ def train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want_cost
             sgd_update(Ws[l], _view(buf, offs[l, 3], n, n_prev), learning_rate)
             sgd_update(bs[l], _view(buf, offs[l, 4], n, 1), learning_rate)
     return ok, J
-
-
-@kernel
-def train_loop(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, n_steps, cost_every,
-               eps, dtype_max, buf, offs, scratch, costs):
-    """``n_steps`` full-batch steps; ``costs[i]`` is the cost before step i when
-    ``i % cost_every == 0`` (else NaN). Stops at the first step whose gradient is not finite
-    (or whose update is unsafe; its parameters untouched) and returns the number of steps
-    applied."""
-    for i in range(n_steps):
-        want = cost_every > 0 and i % cost_every == 0
-        ok, J = train_step(X, Y, Ws, bs, acts, alphas, loss, learning_rate, lambd, want, eps,
-                           dtype_max, buf, offs, scratch)
-        costs[i] = J
-        if not ok:
-            return i
-    return n_steps
 
 
 def workspace_layout(layer_dims, m):

@@ -28,9 +28,8 @@ import numpy as np
 
 from . import vmath
 from ._config import inline, kernel
-from .dense import (BINARY_CE, CATEGORICAL_CE, IDENTITY, MSE, SIGMOID, SOFTMAX,
-                    bias_activation, delta_from_z)
-from .network import abs_max, delta_from_a, g_prime_from_a, loss_derivative
+from .dense import BINARY_CE, MSE, bias_activation, delta_from_z
+from .network import abs_max, delta_from_a, output_delta
 from .philox import dropout_fill
 
 GD, MOMENTUM, RMSPROP, ADAM = 0, 1, 2, 3
@@ -59,32 +58,6 @@ def apply_mask(A, M):
         mr = M[i]
         for k in range(mb):
             ar[k] = ar[k] * mr[k]
-
-
-@kernel
-def output_delta_weighted(AL, YbT, ZL, act, alpha, loss, c, dZ, db):
-    """``dZ[L][:, k] = c_k (A[L] - Y)`` for the fused pairs, else ``c_k dL/dA * g'(Z)``;
-    ``db[L] = Σ_k dZ[L]``. AL, ZL, dZ (n, mb); YbT (mb, n); c (≥ mb,) float64."""
-    n, mb = AL.shape
-    fused = ((act == SIGMOID and loss == BINARY_CE) or act == SOFTMAX
-             or (act == IDENTITY and loss == MSE))
-    for i in range(n):
-        ar = AL[i]
-        zr = ZL[i]
-        dr = dZ[i]
-        acc = 0.0
-        if fused:
-            for k in range(mb):
-                v = (ar[k] - YbT[k, i]) * c[k]
-                dr[k] = v
-                acc += v
-        else:
-            for k in range(mb):
-                v = (loss_derivative(ar[k], YbT[k, i], loss) * c[k]
-                     * g_prime_from_a(ar[k], zr[k], act, alpha))
-                dr[k] = v
-                acc += v
-        db[i, 0] = acc
 
 
 @kernel
@@ -436,7 +409,7 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
             status, what = 1, BAD_COST
             break
         # ---- backward (convention "J" with the factors c_k)
-        output_delta_weighted(AL, YbT, _view(buf, offs[L - 1, Z_], nL, mb), acts[L - 1],
+        output_delta(AL, YbT, _view(buf, offs[L - 1, Z_], nL, mb), acts[L - 1],
                               alphas[L - 1], loss, c, _view(buf, offs[L - 1, DZ_], nL, mb),
                               _view(buf, offs[L - 1, DB_], nL, 1))
         for l in range(L - 1, -1, -1):

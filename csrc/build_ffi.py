@@ -61,7 +61,7 @@ ffibuilder.set_source(
     '#include "dense.h"\n#include "train.h"',
     sources=["csrc/dense.c"],
     include_dirs=["csrc"],
-    depends=["csrc/dense.h", "csrc/dense_template.h", "csrc/train.h", "csrc/train.c",
+    depends=["csrc/dense.h", "csrc/activations.h", "csrc/dense_template.h", "csrc/train.h", "csrc/train.c",
              "csrc/train_template.h", "csrc/philox.h"],
     # -fno-math-errno: exp/tanh set no errno, so they can be hoisted and shared (the results
     # are unchanged); -fno-trapping-math: no floating-point trap is enabled, so a select

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dense.h"
+#include "activations.h"
 
 typedef long long i64;
 
@@ -67,7 +68,7 @@ static int sizes_ok(i64 n, i64 n_prev, i64 m)
 
 static int activation_ok(int activation)
 {
-    return activation >= CR_SIGMOID && activation <= CR_SOFTMAX;
+    return activation >= 0 && activation < CR_N_ACTIVATIONS;
 }
 
 /* ------------------------------------------------------------------------- vector math

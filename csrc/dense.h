@@ -24,7 +24,8 @@ enum cr_activation {
     CR_TANH = 2,
     CR_LEAKY_RELU = 3,
     CR_IDENTITY = 4,
-    CR_SOFTMAX = 5
+    CR_SOFTMAX = 5,
+    CR_N_ACTIVATIONS /* the number of codes: a new one goes before it */
 };
 
 enum cr_status {

@@ -106,31 +106,9 @@ CR_CLONES static void CR_NAME(bias_activation)(const REAL *b, int activation, RE
         const REAL bi = b[i];
         REAL *z = Z + i * m;
         REAL *a = A + i * m;
-        switch (activation) {
-        case CR_SIGMOID:
-            for (i64 k = 0; k < m; ++k) {
-                REAL v = z[k] + bi;
-                z[k] = v;
-                a[k] = (REAL)cr_sigmoid(v);
-            }
-            break;
-        case CR_RELU:
-            /* v < 0 ? 0 : v keeps a NaN, as np.maximum does */
-            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = v < 0 ? 0 : v; }
-            break;
-        case CR_TANH:
-            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = (REAL)cr_tanh(v); }
-            break;
-        case CR_LEAKY_RELU:
-            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = v > 0 ? v : v * alpha; }
-            break;
-        case CR_IDENTITY:
-            for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = v; }
-            break;
-        default: /* CR_SOFTMAX: the bias now, the column-wise normalisation after */
-            for (i64 k = 0; k < m; ++k) z[k] += bi;
-            break;
-        }
+#define CR_LOOP(G) for (i64 k = 0; k < m; ++k) { REAL v = z[k] + bi; z[k] = v; a[k] = (G); }
+        CR_ACTIVATE(activation, alpha, CR_LOOP)
+#undef CR_LOOP
     }
     if (activation == CR_SOFTMAX) CR_NAME(softmax_columns)(Z, A, n, m);
 }
@@ -161,24 +139,7 @@ CR_CLONES static void CR_NAME(times_gprime)(int activation, REAL alpha, const RE
                                             const REAL *src, const REAL *mask, REAL *dst,
                                             i64 size)
 {
-    switch (activation) {
-    case CR_SIGMOID:
-        CR_GPRIME_LOOP(((REAL)cr_sigmoid(z)) * (1 - (REAL)cr_sigmoid(z)));
-        break;
-    case CR_RELU:
-        /* g'(0) = 0, as the course's dZ[Z <= 0] = 0; a product, so inf * 0 gives NaN as in NumPy */
-        CR_GPRIME_LOOP((REAL)(z > 0));
-        break;
-    case CR_TANH:
-        CR_GPRIME_LOOP(1 - ((REAL)cr_tanh(z)) * (REAL)cr_tanh(z));
-        break;
-    case CR_LEAKY_RELU:
-        CR_GPRIME_LOOP(z > 0 ? (REAL)1 : alpha);
-        break;
-    default: /* CR_IDENTITY */
-        CR_GPRIME_LOOP(((void)z, (REAL)1));
-        break;
-    }
+    CR_GPRIME(activation, alpha, CR_GPRIME_LOOP)
 }
 
 CR_CLONES int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, const REAL *W,
@@ -321,26 +282,13 @@ static double CR_NAME(max_abs_nan)(const REAL *x, i64 size)
 }
 
 /* dst *= g'(Z) for an elementwise activation, g' taken from A = g(Z) where that is cheaper
- * (sigmoid: A (1 - A), tanh: 1 - A^2; the same numbers as from Z, without the exponential). */
+ * (activations.h: CR_GPRIME_FROM_A). */
 CR_CLONES static void CR_NAME(times_gprime_from_a)(int activation, REAL alpha, const REAL *Z,
                                                    const REAL *A, REAL *dst, i64 size)
 {
-    switch (activation) {
-    case CR_SIGMOID:
-        for (i64 k = 0; k < size; ++k) dst[k] = dst[k] * (A[k] * (1 - A[k]));
-        break;
-    case CR_TANH:
-        for (i64 k = 0; k < size; ++k) dst[k] = dst[k] * (1 - A[k] * A[k]);
-        break;
-    case CR_RELU:
-        for (i64 k = 0; k < size; ++k) dst[k] = dst[k] * (REAL)(Z[k] > 0);
-        break;
-    case CR_LEAKY_RELU:
-        for (i64 k = 0; k < size; ++k) dst[k] = dst[k] * (Z[k] > 0 ? (REAL)1 : alpha);
-        break;
-    default: /* CR_IDENTITY */
-        break;
-    }
+#define CR_LOOP(GP) for (i64 k = 0; k < size; ++k) { REAL a = A[k], z = Z[k]; (void)a; (void)z; dst[k] = dst[k] * (GP); }
+    CR_GPRIME_FROM_A(activation, alpha, CR_LOOP)
+#undef CR_LOOP
 }
 
 /* One pair of update_is_safe: g finite and max|p| + lr max|g| below the dtype's maximum. */

@@ -108,8 +108,8 @@ static int cr_fit_config_ok(const struct cr_fit_config *c)
     if (c->loss < CR_BINARY_CROSSENTROPY || c->loss > CR_MEAN_SQUARED_ERROR) return CR_BAD_LOSS;
     if (c->optimizer < CR_GD || c->optimizer > CR_ADAM) return CR_BAD_OPTIMIZER;
     if (!(c->lambd >= 0 && c->lambd <= DBL_MAX)) return CR_BAD_SIZE;
-    if (!(c->beta >= 0 && c->beta < 1) || !(c->beta1 >= 0 && c->beta1 < 1)
-        || !(c->beta2 >= 0 && c->beta2 < 1) || !(c->epsilon >= 0 && c->epsilon <= DBL_MAX))
+    if (!(c->hyper[0] >= 0 && c->hyper[0] < 1) || !(c->hyper[1] >= 0 && c->hyper[1] < 1)
+        || !(c->hyper[2] >= 0 && c->hyper[2] <= DBL_MAX))
         return CR_BAD_OPTIMIZER;
     if (c->keep_prob)
         for (i64 l = 0; l + 1 < L; ++l)

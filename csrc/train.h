@@ -57,10 +57,10 @@ struct cr_fit_config {
     long long mini_batch_size;    /* s >= 1 */
     double lambd;                 /* L2 strength >= 0 */
     int optimizer;                /* enum cr_optimizer */
-    double beta;                  /* momentum / rmsprop */
-    double beta1, beta2;          /* adam */
-    double epsilon;               /* rmsprop / adam */
-    int eps_inside_sqrt;          /* 1: sqrt(s + eps), 0: sqrt(s) + eps */
+    double hyper[4];              /* the plan's vector (beta1, beta2, epsilon, eps inside the
+                                   * root: 1 sqrt(s + eps), 0 sqrt(s) + eps), as optim.py's
+                                   * Optimizer.hyperparameters: momentum's beta is beta1,
+                                   * RMSprop's beta2 */
     int n_threads;                /* threads of the engine's parallel parts (<= 1: one); the
                                    * BLAS it calls must then run single-threaded */
     double max_seconds;           /* > 0: return after the first step that ends this long

@@ -191,30 +191,9 @@ CR_CLONES static void CR_NAME(bias_activation_rows)(const REAL *b, int activatio
     for (i64 r = 0; r < mb; ++r) {
         REAL *z = Z + r * n;
         REAL *a = A + r * n;
-        switch (activation) {
-        case CR_SIGMOID:
-            for (i64 i = 0; i < n; ++i) {
-                REAL v = z[i] + b[i];
-                z[i] = v;
-                a[i] = (REAL)cr_sigmoid(v);
-            }
-            break;
-        case CR_RELU:
-            for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = v < 0 ? 0 : v; }
-            break;
-        case CR_TANH:
-            for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = (REAL)cr_tanh(v); }
-            break;
-        case CR_LEAKY_RELU:
-            for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = v > 0 ? v : v * alpha; }
-            break;
-        case CR_IDENTITY:
-            for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = v; }
-            break;
-        default: /* CR_SOFTMAX: the bias now, the row-wise normalisation after */
-            for (i64 i = 0; i < n; ++i) z[i] += b[i];
-            break;
-        }
+#define CR_LOOP(G) for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = (G); }
+        CR_ACTIVATE(activation, alpha, CR_LOOP)
+#undef CR_LOOP
         if (D) {
             const REAL *dr = D + r * n;
             for (i64 i = 0; i < n; ++i) a[i] = a[i] * dr[i];
@@ -825,14 +804,15 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
     const double lambd = c->lambd;
     CR_NAME(opt) o;
     o.kind = kind;
-    o.inside = c->eps_inside_sqrt != 0;
-    o.beta = (REAL)c->beta;
-    o.one_beta = (REAL)(1 - c->beta);
-    o.beta1 = (REAL)c->beta1;
-    o.one_beta1 = (REAL)(1 - c->beta1);
-    o.beta2 = (REAL)c->beta2;
-    o.one_beta2 = (REAL)(1 - c->beta2);
-    o.eps = (REAL)c->epsilon;
+    const double beta = kind == CR_MOMENTUM ? c->hyper[0] : c->hyper[1];
+    o.inside = c->hyper[3] != 0;
+    o.beta = (REAL)beta;
+    o.one_beta = (REAL)(1 - beta);
+    o.beta1 = (REAL)c->hyper[0];
+    o.one_beta1 = (REAL)(1 - c->hyper[0]);
+    o.beta2 = (REAL)c->hyper[1];
+    o.one_beta2 = (REAL)(1 - c->hyper[1]);
+    o.eps = (REAL)c->hyper[2];
 
     result->steps = 0;
     result->refused = 0;
@@ -960,8 +940,8 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         o.lr = (REAL)lrs[e];
         if (kind == CR_ADAM) {
             const double t1 = (double)(*t + 1);
-            o.inv_c1 = (REAL)(1 / (1 - pow(c->beta1, t1)));
-            o.inv_c2 = (REAL)(1 / (1 - pow(c->beta2, t1)));
+            o.inv_c1 = (REAL)(1 / (1 - pow(c->hyper[0], t1)));
+            o.inv_c2 = (REAL)(1 / (1 - pow(c->hyper[1], t1)));
         }
         int unsafe = !isfinite(J);
         for (i64 l = 0; l < L && !unsafe; ++l) {

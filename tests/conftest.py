@@ -8,6 +8,8 @@ import pytest
 from chainrule.backends import registry as _dispatch
 from chainrule import reference as ref
 from chainrule import spec
+from chainrule.optim import OPTIMIZERS as _OPTIMIZER_TABLE
+from chainrule.optim import make_optimizer
 
 # Tolerances keyed by dtype, tuned by measurement (see the style guide's starting points).
 TOLERANCES = {
@@ -16,6 +18,37 @@ TOLERANCES = {
 }
 
 DTYPES = [np.float32, np.float64]
+
+# The optimisers every suite runs: each one registered in chainrule.optim.OPTIMIZERS with its
+# defaults, and, where it has hyperparameters, a variant with every one moved (ε inside the
+# root where it has that choice). A newly registered optimiser is in every list at once.
+OPTIMIZER_NAMES = list(_OPTIMIZER_TABLE)
+_VARIANT = {"beta": 0.8, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6, "eps_inside_sqrt": True}
+
+
+def _optimizer_configs():
+    configs, ids = [], []
+    for name in _OPTIMIZER_TABLE:
+        default = make_optimizer(name).get_config()
+        configs.append(default)
+        ids.append(name)
+        moved = {k: _VARIANT[k] for k in default if k in _VARIANT}
+        if moved:
+            configs.append({**default, **moved})
+            ids.append(f"{name}-variant")
+    return configs, ids
+
+
+OPTIMIZER_CONFIGS, OPTIMIZER_IDS = _optimizer_configs()
+
+
+def optimizer_keeps(name, prefix):
+    """Whether the registered optimiser ``name`` keeps state ``prefix`` (``"v"``, ``"s"``)."""
+    return prefix in _OPTIMIZER_TABLE[name].state_prefixes
+
+
+def optimizer_counts_steps(name):
+    return bool(_OPTIMIZER_TABLE[name].uses_t)
 
 
 def backend_params():
@@ -93,3 +126,17 @@ def output_losses():
                     and not a.output_only:
                 pairs.append(pair)
     return pairs
+
+
+def step_loop(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
+              cost_every=1):
+    """``n_steps`` full-batch ``train_step`` calls of ``ops`` (a backend's ops or module);
+    ``costs[i]`` is the cost before step ``i`` when ``i % cost_every == 0`` (else NaN). Stops
+    at the first refused step: ``(steps applied, costs)``."""
+    costs = np.full(n_steps, np.nan)
+    for i in range(n_steps):
+        ok, costs[i] = ops.train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd,
+                                      None, cost_every > 0 and i % cost_every == 0)
+        if not ok:
+            return i, costs
+    return n_steps, costs

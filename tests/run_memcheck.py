@@ -157,6 +157,7 @@ def _sweep_fit_epochs(cb, sources, rng):
     from chainrule.backends.c import plans as ce
     from chainrule import reference as ref
     from chainrule.backends.engine import fit_epochs as ref_fit_epochs
+    from chainrule.backends.plan import FitPlan
     from chainrule.optim import make_optimizer
 
     count = refused = 0
@@ -182,8 +183,10 @@ def _sweep_fit_epochs(cb, sources, rng):
             o = make_optimizer(opt)
             o.reset({k: v for l in range(1, L + 1)
                      for k, v in ((f"W{l}", Ws[l - 1]), (f"b{l}", bs[l - 1]))})
-            res = engine(XT, YT, w, perms, [0.1, 0.05], keys, 0, 100, s, 0.2, probs, acts,
-                         loss, o, 0, o.state, Ws, bs)
+            plan = FitPlan.build(dims, acts, loss, o, mini_batch_size=s, lambd=0.2,
+                                 keep_probs=probs)
+            res = engine(plan, XT, YT, w, perms=perms, lrs=[0.1, 0.05], keys=keys, k0=0,
+                         n_steps=100, t=0, state=o.state, Ws=Ws, bs=bs)
             runs.append((res, Ws + bs + [o.state[k] for k in sorted(o.state)]))
         (expected, want), (actual, got) = runs
         assert actual[:5] == expected[:5], (actual, expected)
@@ -193,9 +196,10 @@ def _sweep_fit_epochs(cb, sources, rng):
         # a rate at which the update overflows: refused, nothing touched
         before = [x.copy() for x in got]
         with np.errstate(all="ignore"):
-            res = ce.fit_epochs(XT * 1e3, YT, w, perms,
-                                [float(np.finfo(dt).max)] * E, keys, 0, 100, s, 0.0, probs,
-                                acts, loss, o, 0, o.state, Ws, bs)
+            res = ce.fit_epochs(FitPlan.build(dims, acts, loss, o, mini_batch_size=s,
+                                              keep_probs=probs),
+                                XT * 1e3, YT, w, perms=perms, lrs=[float(np.finfo(dt).max)] * E,
+                                keys=keys, k0=0, n_steps=100, t=0, state=o.state, Ws=Ws, bs=bs)
         if res.status and res.steps == 0:  # the first step refused
             refused += 1
             for a, b in zip(got, before):

@@ -1,5 +1,7 @@
-"""The architecture's invariants: one table (spec) that the kernels' codes equal, and no
-import circle among the modules (function-level imports included)."""
+"""The architecture's invariants: one table (spec) that the kernels' codes equal, one
+optimiser table whose codes the compiled engines share, no import circle among the modules
+and no import against the layer order of docs/architecture.md (function-level imports
+included)."""
 
 from __future__ import annotations
 
@@ -54,6 +56,24 @@ def test_c_loss_enum_in_train_h_equals_spec():
     body = re.search(r"enum\s+cr_loss\s*\{(.*?)\}", text, re.S).group(1)
     enum = {name.lower(): int(value) for name, value in re.findall(r"CR_(\w+)\s*=\s*(\d+)", body)}
     assert enum == spec.LOSS_CODES
+
+
+def test_optimizer_codes_equal_the_engines():
+    """Each registered optimiser with a code is the one the compiled engines know by it."""
+    from chainrule.optim import OPTIMIZERS
+
+    codes = {name: cls.code for name, cls in OPTIMIZERS.items() if cls.code is not None}
+    assert sorted(codes.values()) == list(range(len(codes)))
+    text = (ROOT / "csrc" / "train.h").read_text()
+    body = re.search(r"enum\s+cr_optimizer\s*\{(.*?)\}", text, re.S).group(1)
+    enum = {name.lower(): int(value) for name, value in re.findall(r"CR_(\w+)\s*=\s*(\d+)", body)}
+    assert enum == {"gd": codes["gd"], "momentum": codes["momentum"],
+                    "rmsprop": codes["rmsprop"], "adam": codes["adam"]}
+    try:
+        from chainrule.core import train as core_train
+    except ImportError:
+        return
+    assert core_train.OPTIMIZER_CODES == codes
 
 
 def _modules():
@@ -124,3 +144,85 @@ def test_the_cycle_walker_finds_a_circle(tmp_path):
     mods = {"pkg.a": tmp_path / "a.py", "pkg.b": tmp_path / "b.py"}
     assert _imports("pkg.a", mods["pkg.a"], mods) == {"pkg.b"}
     assert _circles(mods) == [["pkg.a", "pkg.b", "pkg.a"]]
+
+
+@pytest.mark.parametrize("module", ["chainrule.io", "chainrule._interop"])
+def test_io_level_modules_reach_neither_the_model_nor_training_nor_a_tool(module):
+    """``io`` and ``_interop`` sit below the model: Network hands them its class (load, the
+    from_* classmethods), so nothing they import, however indirectly, reaches upward."""
+    mods = _modules()
+    graph = {name: _imports(name, path, mods) for name, path in mods.items()}
+    reached, todo = set(), [module]
+    while todo:
+        for nxt in graph[todo.pop()] - reached:
+            reached.add(nxt)
+            todo.append(nxt)
+    above = ("chainrule.model", "chainrule.training", "chainrule.sklearn", "chainrule.cli",
+             "chainrule.explain", "chainrule.bench", "chainrule.plot")
+    upward = sorted(m for m in reached if any(m == a or m.startswith(a + ".") for a in above))
+    assert not upward, f"{module} reaches {upward}"
+
+
+# --------------------------------------------------------------------------- layers
+# The layer order of docs/architecture.md, lowest first: a module may import its own layer
+# and the layers below it, never one above. Every module belongs to one layer (a new module
+# must be placed here, and so in the document).
+LAYERS = [
+    ("spec", ["chainrule.spec", "chainrule.errors", "chainrule.core", "chainrule._argtypes",
+              "chainrule._threads", "chainrule.datasets", "chainrule._plaintex"]),
+    ("reference", ["chainrule.reference", "chainrule._wisdom", "chainrule._coldstart"]),
+    ("backends", ["chainrule.backends"]),
+    ("validation", ["chainrule._validate", "chainrule._state_checks"]),
+    ("io", ["chainrule.io", "chainrule._interop"]),
+    ("training", ["chainrule.training"]),
+    ("model", ["chainrule.model", "chainrule._parameters", "chainrule._persistence",
+               "chainrule._summary", "chainrule.callbacks", "chainrule.optim"]),
+    ("tools", ["chainrule.explain", "chainrule.sklearn", "chainrule.cli", "chainrule.bench",
+               "chainrule.plot", "chainrule.interop", "chainrule.__main__", "chainrule",
+               "chainrule._sklearn_stream"]),
+]
+
+
+def _layer(module):
+    """The index in LAYERS of ``module`` (its longest matching prefix), or None."""
+    best = None
+    for rank, (_, names) in enumerate(LAYERS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and \
+                    (best is None or len(name) > best[1]):
+                best = (rank, len(name))
+    return None if best is None else best[0]
+
+
+def _upward(mods):
+    out = []
+    for name, path in sorted(mods.items()):
+        for target in sorted(_imports(name, path, mods)):
+            if _layer(target) > _layer(name):
+                out.append(f"{name} ({LAYERS[_layer(name)][0]}) imports {target} "
+                           f"({LAYERS[_layer(target)][0]})")
+    return out
+
+
+def test_every_module_has_a_layer():
+    assert [name for name in _modules() if _layer(name) is None] == []
+
+
+def test_no_import_points_up_the_layers():
+    upward = _upward(_modules())
+    assert not upward, "upward imports: " + "; ".join(upward)
+
+
+def test_the_layer_order_is_the_documents():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    order = " → ".join(name for name, _ in reversed(LAYERS))
+    assert f"`{order}`" in text, f"docs/architecture.md must state the layer order `{order}`"
+
+
+def test_the_layer_walker_finds_an_upward_import(tmp_path):
+    """Not vacuous: a reference function importing the model inside a function."""
+    (tmp_path / "reference.py").write_text("def f():\n    from .model import Network\n")
+    (tmp_path / "model.py").write_text("from . import reference\n")
+    mods = {"chainrule.reference": tmp_path / "reference.py",
+            "chainrule.model": tmp_path / "model.py"}
+    assert _upward(mods) == ["chainrule.reference (reference) imports chainrule.model (model)"]

@@ -14,7 +14,10 @@ import pytest
 from chainrule import reference as ref
 from chainrule.backends.registry import ALL_OPS, LAYER_OPS, NETWORK_OPS, Ops
 
-from conftest import assert_close, hidden_activations, network_problem, output_losses
+from chainrule.backends.plan import FitPlan
+
+from conftest import (OPTIMIZER_NAMES, assert_close, hidden_activations, network_problem,
+                      optimizer_counts_steps, output_losses, step_loop)
 
 HIDDEN = hidden_activations()
 OUTPUTS = output_losses()
@@ -291,7 +294,7 @@ def test_train_step_matches_reference(backend, dtype, output, loss, dims, m, hid
 @pytest.mark.parametrize("output,loss", OUTPUTS, ids=lambda p: _id(p) if isinstance(p, tuple)
                          else p[:4])
 @pytest.mark.parametrize("cost_every", [1, 3])
-def test_train_loop_matches_reference(backend, dtype, output, loss, cost_every):
+def test_repeated_steps_matches_reference(backend, dtype, output, loss, cost_every):
     X, Y, Ws, bs, acts = _network([3, 5, 2], output, loss, 11, dtype, ("tanh", 0.0))
     params, costs_expected = _params([W.copy() for W in Ws], [b.copy() for b in bs]), []
     for i in range(7):
@@ -300,7 +303,7 @@ def test_train_loop_matches_reference(backend, dtype, output, loss, cost_every):
                                    [params[f"b{l}"] for l in range(1, L + 1)], acts, loss, 0.1,
                                    0.05, None)
         costs_expected.append(J if i % cost_every == 0 else np.nan)
-    n_done, costs = Ops(backend).train_loop(X, Y, Ws, bs, acts, loss, 0.1, 0.05, 7, cost_every)
+    n_done, costs = step_loop(Ops(backend), X, Y, Ws, bs, acts, loss, 0.1, 0.05, 7, cost_every)
     assert n_done == 7
     np.testing.assert_array_equal(np.isnan(costs), np.isnan(costs_expected))
     np.testing.assert_allclose(costs, costs_expected, rtol=1e-3 if dtype == np.float32 else 1e-9)
@@ -325,7 +328,7 @@ def test_train_step_matches_reference_in_refusing_an_unsafe_update(backend, dtyp
         expected, _ = _expected_step(X, Y, Ws, bs, acts, "mean_squared_error", lr, 0.0, None)
         assert not all(np.isfinite(v).all() for v in expected.values())
         ok, _ = Ops(backend).train_step(X, Y, Ws, bs, acts, "mean_squared_error", lr)
-        n_done, _ = Ops(backend).train_loop(X, Y, Ws, bs, acts, "mean_squared_error", lr, 0.0,
+        n_done, _ = step_loop(Ops(backend), X, Y, Ws, bs, acts, "mean_squared_error", lr, 0.0,
                                             3, 1)
     assert not ok and n_done == 0
     for actual, saved in zip(Ws + bs, before):
@@ -334,7 +337,7 @@ def test_train_step_matches_reference_in_refusing_an_unsafe_update(backend, dtyp
 
 @pytest.mark.parametrize("output,loss", OUTPUTS, ids=lambda p: _id(p) if isinstance(p, tuple)
                          else p)
-@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+@pytest.mark.parametrize("optimizer", OPTIMIZER_NAMES)
 def test_fit_epochs_matches_reference(backend, dtype, output, loss, optimizer):
     """Shuffled mini-batches (the last one smaller) over two epochs, counter-based dropout,
     L2 and example weights: the backend's fit_epochs ends where the reference formulas do
@@ -353,13 +356,15 @@ def test_fit_epochs_matches_reference(backend, dtype, output, loss, optimizer):
         opt = make_optimizer(optimizer)
         opt.reset(_params(Ws, bs))
         with np.errstate(all="ignore"):
-            res = engine(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms, lrs,
-                         keys, 0, 100, 4, 0.1, [0.7, 0.9], acts, loss, opt, 0, opt.state, Ws,
-                         bs)
+            plan = FitPlan.build([3, 5, 4, 2], acts, loss, opt, mini_batch_size=4, lambd=0.1,
+                                 keep_probs=[0.7, 0.9])
+            res = engine(plan, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w,
+                         perms=perms, lrs=lrs, keys=keys, k0=0, n_steps=100, t=0,
+                         state=opt.state, Ws=Ws, bs=bs)
         results.append((res, _params(Ws, bs), opt.state))
     (expected, p_expected, s_expected), (actual, p_actual, s_actual) = results
     assert (actual.steps, actual.status, actual.t) == (expected.steps, 0, expected.t) == \
-        (6, 0, 6 if optimizer == "adam" else 0)
+        (6, 0, 6 if optimizer_counts_steps(optimizer) else 0)
     for key, value in p_expected.items():
         assert_close(p_actual[key], value, dtype, key)
     for key, value in s_expected.items():
@@ -369,7 +374,7 @@ def test_fit_epochs_matches_reference(backend, dtype, output, loss, optimizer):
     np.testing.assert_array_equal(actual.correct, expected.correct)
 
 
-@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+@pytest.mark.parametrize("optimizer", OPTIMIZER_NAMES)
 def test_fit_session_matches_reference(backend, dtype, optimizer):
     """fit_epochs calls inside the backend's fit_session (a fit's whole run, entered twice:
     sessions nest) end where the reference does, and the session leaves the BLAS pools as
@@ -394,24 +399,26 @@ def test_fit_session_matches_reference(backend, dtype, optimizer):
         Ws, bs = [W.copy() for W in Ws0], [b.copy() for b in bs0]
         opt = make_optimizer(optimizer)
         opt.reset(_params(Ws, bs))
-        args = (XT, YT, None, perms, lrs, keys, 0, 9, 4, 0.0, [1.0, 1.0], acts,
-                "categorical_crossentropy", opt, 0, opt.state, Ws, bs)
+        plan = FitPlan.build([3, 5, 4, 2], acts, "categorical_crossentropy", opt,
+                             mini_batch_size=4)
+        kw = dict(perms=perms, lrs=lrs, keys=keys, k0=0, n_steps=9, t=0, state=opt.state,
+                  Ws=Ws, bs=bs)
         if session is None:
-            res = fit_epochs(*args)
+            res = fit_epochs(plan, XT, YT, None, **kw)
         else:
             with session(), session():
-                res = ops.fit_epochs(*args)
+                res = ops.fit_epochs(plan, XT, YT, None, **kw)
                 while res.steps < 9:  # a call may stop early (the C engine's time limit)
-                    more = ops.fit_epochs(XT, YT, None, perms[res.epoch:], lrs[res.epoch:],
-                                          keys[res.epoch:], res.batch, 9 - res.steps, 4, 0.0,
-                                          [1.0, 1.0], acts, "categorical_crossentropy", opt, res.t,
-                                          opt.state, Ws, bs)
+                    more = ops.fit_epochs(plan, XT, YT, None, **{
+                        **kw, "perms": perms[res.epoch:], "lrs": lrs[res.epoch:],
+                        "keys": keys[res.epoch:], "k0": res.batch, "n_steps": 9 - res.steps,
+                        "t": res.t})
                     res = res._replace(steps=res.steps + more.steps, t=more.t,
                                        epoch=res.epoch + more.epoch, batch=more.batch)
         results.append((res, _params(Ws, bs), opt.state))
     (expected, p_expected, s_expected), (actual, p_actual, s_actual) = results
     assert (actual.steps, actual.t) == (expected.steps, expected.t) == \
-        (9, 9 * (optimizer == "adam"))
+        (9, 9 * optimizer_counts_steps(optimizer))
     for key, value in p_expected.items():
         assert_close(p_actual[key], value, dtype, key)
     for key, value in s_expected.items():

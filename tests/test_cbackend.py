@@ -19,7 +19,7 @@ from chainrule.backends import auto
 from chainrule.backends.auto import auto_rule
 from chainrule.backends.registry import Ops, available_backends
 from chainrule.errors import InputError, ShapeError
-from conftest import hidden_activations, network_problem
+from conftest import hidden_activations, network_problem, step_loop
 
 HAVE_C = importlib.util.find_spec("chainrule._cdense") is not None
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -241,14 +241,14 @@ def test_network_forward_backward_match_numpy(path, dtype, net, m):
 @pytestmark_c
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("net", NETS, ids=lambda n: str(n[0]))
-def test_train_loop_matches_numpy(dtype, net):
+def test_repeated_steps_matches_numpy(dtype, net):
     dims, acts, loss = net
     acts = [ref.parse_activation(a) for a in acts]
     X, Y, Ws, bs = problem(dims, loss, 23, dtype)
     runs = {}
     for backend in ("numpy", "c"):
         W_copy, b_copy = [W.copy() for W in Ws], [b.copy() for b in bs]
-        n_done, costs = Ops(backend).train_loop(X, Y, W_copy, b_copy, acts, loss, 0.05, 0.1, 25, 5)
+        n_done, costs = step_loop(Ops(backend), X, Y, W_copy, b_copy, acts, loss, 0.05, 0.1, 25, 5)
         runs[backend] = (n_done, costs, W_copy, b_copy)
     assert runs["c"][0] == runs["numpy"][0] == 25
     np.testing.assert_allclose(runs["c"][1], runs["numpy"][1], rtol=1e-3 if dtype == "float32"
@@ -260,7 +260,7 @@ def test_train_loop_matches_numpy(dtype, net):
 
 @pytestmark_c
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_train_loop_fused_update_fallback_matches_numpy(monkeypatch, dtype):
+def test_repeated_steps_fused_update_fallback_matches_numpy(monkeypatch, dtype):
     """With a zero bound limit every fused layer falls back to storing and checking dW."""
     dims, acts, loss = NETS[-1]
     assert cb.plans._fuse_update(30, 40, 23, 0.1)
@@ -270,7 +270,7 @@ def test_train_loop_fused_update_fallback_matches_numpy(monkeypatch, dtype):
     runs = {}
     for backend in ("numpy", "c"):
         W_copy, b_copy = [W.copy() for W in Ws], [b.copy() for b in bs]
-        Ops(backend).train_loop(X, Y, W_copy, b_copy, acts, loss, 0.05, 0.1, 10, 0)
+        step_loop(Ops(backend), X, Y, W_copy, b_copy, acts, loss, 0.05, 0.1, 10, 0)
         runs[backend] = W_copy + b_copy
     tol = dict(rtol=1e-3, atol=1e-4) if dtype == "float32" else dict(rtol=1e-8, atol=1e-10)
     for a, e in zip(runs["c"], runs["numpy"]):

@@ -13,7 +13,7 @@ from chainrule import reference as ref
 from chainrule.backends.compose import update_is_safe
 from chainrule.backends.registry import Ops
 from chainrule.errors import InputError
-from conftest import hidden_activations, network_problem
+from conftest import hidden_activations, network_problem, step_loop
 
 HAVE_C = importlib.util.find_spec("chainrule._cdense") is not None
 pytestmark = pytest.mark.skipif(not HAVE_C, reason="chainrule._cdense was not built")
@@ -80,7 +80,7 @@ def test_train_step_matches_numpy(path, dtype, hidden, output, dims, m):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bound_limit", ["measured", "zero"])
-def test_train_loop_matches_numpy_with_the_fused_update(monkeypatch, dtype, bound_limit):
+def test_repeated_steps_matches_numpy_with_the_fused_update(monkeypatch, dtype, bound_limit):
     """The [3, 40, 30, 2] net updates its 40 x 30 layer straight from dZ A_prev^T; with a
     zero bound limit every fused layer falls back to computing dW and checking it exactly."""
     dims, loss = [3, 40, 30, 2], "categorical_crossentropy"
@@ -90,8 +90,8 @@ def test_train_loop_matches_numpy_with_the_fused_update(monkeypatch, dtype, boun
     acts = [ref.parse_activation(a) for a in ["tanh", "relu", "softmax"]]
     X, Y, Ws, bs = problem(dims, loss, 23, dtype)
     expected, actual = copies(Ws, bs), copies(Ws, bs)
-    n_e, costs_e = Ops("numpy").train_loop(X, Y, *expected, acts, loss, 0.05, 0.1, 12, 4)
-    n, costs = cb.train_loop(X, Y, *actual, acts, loss, 0.05, 0.1, 12, 4)
+    n_e, costs_e = step_loop(Ops("numpy"), X, Y, *expected, acts, loss, 0.05, 0.1, 12, 4)
+    n, costs = step_loop(cb, X, Y, *actual, acts, loss, 0.05, 0.1, 12, 4)
     assert n == n_e == 12
     np.testing.assert_allclose(costs, costs_e, rtol=1e-4 if dtype == "float32" else 1e-9)
     assert np.isnan(costs[1]) and not np.isnan(costs[4])
@@ -117,7 +117,7 @@ def test_unsafe_update_is_refused_and_touches_nothing(dtype, fused):
             _, dWs, dbs, _ = Ops("numpy").backward(Y_case, Zs, As, Ws, acts, loss)
             assert not update_is_safe(Ws + bs, dWs + dbs, lr), name
             ok, _ = cb.train_step(X_case, Y_case, Ws, bs, acts, loss, lr)
-            n_done, _ = cb.train_loop(X_case, Y_case, Ws, bs, acts, loss, lr, 0.0, 3, 1)
+            n_done, _ = step_loop(cb, X_case, Y_case, Ws, bs, acts, loss, lr, 0.0, 3, 1)
         assert not ok and n_done == 0, name
         for a, e in zip(Ws + bs, before[0] + before[1]):
             np.testing.assert_array_equal(a, e)
@@ -186,7 +186,7 @@ def test_two_models_in_two_threads():
         acts = [ref.parse_activation(a) for a in acts]
         X, Y, Ws, bs = problem(dims, loss, 31, dtype)
         alone = copies(Ws, bs)
-        cb.train_loop(X, Y, *alone, acts, loss, 0.05, 0.0, 200, 0)
+        step_loop(cb, X, Y, *alone, acts, loss, 0.05, 0.0, 200, 0)
         setups.append((X, Y, copies(Ws, bs), acts, loss, alone))
     errors = []
 

@@ -18,6 +18,7 @@ from chainrule.backends import philox as _philox
 from chainrule import reference as ref
 from chainrule.backends.engine import fit_epochs as ref_fit_epochs
 from chainrule.backends.engine import n_batches
+from chainrule.backends.plan import FitPlan
 from chainrule.errors import InputError, ShapeError
 from chainrule.optim import make_optimizer
 
@@ -94,8 +95,10 @@ def _both(dims, acts, loss, X, Y, dtype, *, optimizer, s, epochs=3, lambd=0.0, p
     for engine in (ref_fit_epochs, ce.fit_epochs):
         Ws, bs = [W.copy() for W in Ws0], [b.copy() for b in bs0]
         opt = _fresh_state(optimizer, Ws, bs)
-        res = engine(XT, YT, wd, perms, lrs, keys, k0, n_steps, s, lambd, probs, acts, loss,
-                     opt, t, opt.state, Ws, bs)
+        plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=lambd,
+                             keep_probs=probs)
+        res = engine(plan, XT, YT, wd, perms=perms, lrs=lrs, keys=keys, k0=k0, n_steps=n_steps,
+                     t=t, state=opt.state, Ws=Ws, bs=bs)
         out.append((res, Ws, bs, opt.state))
     return out
 
@@ -139,7 +142,7 @@ def _retarget(problem, loss):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("kind", list(EXTRA))
-@pytest.mark.parametrize("optimizer", [OPTIMIZERS[0], OPTIMIZERS[4]], ids=["gd", "adam"])
+@pytest.mark.parametrize("optimizer", [{"name": "gd"}, {"name": "adam"}], ids=["gd", "adam"])
 def test_c_engine_matches_reference_for_every_output(kind, optimizer, dtype):
     dims, acts, loss, X, Y = EXTRA[kind](23, dtype)
     probs = [0.75] * (len(dims) - 2)
@@ -151,7 +154,7 @@ def test_c_engine_matches_reference_for_every_output(kind, optimizer, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("case", ["m1", "n1", "blas"])
 def test_c_engine_matches_reference_on_awkward_shapes(case, dtype):
-    optimizer = OPTIMIZERS[4]
+    optimizer = {"name": "adam"}
     if case == "m1":  # one example: one batch of one, smaller than mini_batch_size
         dims, acts, loss, X, Y = _problem("softmax", 1, dtype)
         s, probs = 4, [0.7]
@@ -180,7 +183,7 @@ def test_c_engine_partial_chunks_and_decayed_rates():
     """A budget that ends inside an epoch, a start inside one, and per-epoch rates."""
     dims, acts, loss, X, Y = _problem("softmax", 23, np.float64)
     for k0, n_steps in ((0, 4), (2, 5), (1, 100)):
-        expected, actual = _both(dims, acts, loss, X, Y, np.float64, optimizer=OPTIMIZERS[4],
+        expected, actual = _both(dims, acts, loss, X, Y, np.float64, optimizer={"name": "adam"},
                                  s=8, probs=[0.7], lrs=[0.1, 0.05, 0.02], k0=k0,
                                  n_steps=n_steps, t=7)
         _assert_same(expected, actual, np.float64)
@@ -196,13 +199,14 @@ def test_c_engine_chunks_compose_to_one_call():
     Ws, bs = _network(dims, np.float64)
     Ws2, bs2 = [W.copy() for W in Ws], [b.copy() for b in bs]
     opt, opt2 = _fresh_state(config, Ws, bs), _fresh_state(config, Ws2, bs2)
-    one = ce.fit_epochs(XT, YT, None, perms, lrs, keys, 0, 100, s, 0.1, probs, acts, loss,
-                        config, 0, opt.state, Ws, bs)
+    plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=0.1, keep_probs=probs)
+    one = ce.fit_epochs(plan, XT, YT, None, perms=perms, lrs=lrs, keys=keys, k0=0, n_steps=100,
+                        t=0, state=opt.state, Ws=Ws, bs=bs)
     e, k, t = 0, 0, 0
     cost_sum = np.zeros(epochs)
     while e < epochs:
-        part = ce.fit_epochs(XT, YT, None, perms[e:], lrs[e:], keys[e:], k, 2, s, 0.1, probs,
-                             acts, loss, config, t, opt2.state, Ws2, bs2)
+        part = ce.fit_epochs(plan, XT, YT, None, perms=perms[e:], lrs=lrs[e:], keys=keys[e:],
+                             k0=k, n_steps=2, t=t, state=opt2.state, Ws=Ws2, bs=bs2)
         cost_sum[e:] += part.cost_sum
         e, k, t = e + part.epoch, part.batch, part.t
     assert one.steps == 9 and t == one.t == 9 and one.status == 0
@@ -220,9 +224,9 @@ def _refusal_problem(kind, dtype):
     if kind == "cost":  # a NaN example in the second batch (identity order): the cost
         X = X.copy()
         X[1, 9] = np.nan
-        return dims, acts, loss, X, Y, dict(optimizer=OPTIMIZERS[4], shuffle=False)
+        return dims, acts, loss, X, Y, dict(optimizer={"name": "adam"}, shuffle=False)
     if kind == "parameter":  # gd: p - lr g overflows (|g| > 1 somewhere)
-        return dims, acts, loss, X * dtype(50), Y, dict(optimizer=OPTIMIZERS[0], lrs=[big] * 3)
+        return dims, acts, loss, X * dtype(50), Y, dict(optimizer={"name": "gd"}, lrs=[big] * 3)
     if kind == "gradient":
         # W2 rows of +-0.6 max: softmax saturates to (1/2, 0, 1/2) (the clipped cost is
         # finite) and W2^T dZ2 = 0.6 max (1/2 + 1 + 1/2) overflows for class 1: dW1 is not
@@ -230,10 +234,10 @@ def _refusal_problem(kind, dtype):
         def init(Ws, bs):
             Ws[1][...] = dtype(0.6 * big) * np.array([[1], [-1], [1]], dtype)
 
-        return dims, acts, loss, X * dtype(1e-3), Y, dict(optimizer=OPTIMIZERS[1],
+        return dims, acts, loss, X * dtype(1e-3), Y, dict(optimizer={"name": "momentum"},
                                                            init=init)
     # "state": inputs so large that g^2 overflows in Adam's s; W, b stay finite
-    return dims, acts, loss, X * dtype(big ** 0.75), Y, dict(optimizer=OPTIMIZERS[4])
+    return dims, acts, loss, X * dtype(big ** 0.75), Y, dict(optimizer={"name": "adam"})
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
@@ -243,8 +247,8 @@ def test_c_engine_refuses_as_the_reference_does(kind, dtype):
     with np.errstate(all="ignore"):
         expected, actual = _both(dims, acts, loss, X, Y, dtype, s=8, **kw)
     assert expected[0].status == 1, "the problem must make the reference refuse"
-    word = {"cost": "cost", "parameter": "new parameter", "gradient": "gradient",
-            "state": "new optimiser state"}[kind]
+    word = {"cost": "cost", "parameter": "update of W", "gradient": "gradient",
+            "state": "update of s_d"}[kind]
     assert expected[0].what.startswith(word), expected[0].what
     _assert_same(expected, actual, dtype)
 
@@ -261,10 +265,11 @@ def test_c_engine_refused_step_changes_nothing(optimizer):
         v[...] = np.random.default_rng(1).random(v.shape)  # a state that is not all zeros
     before = [P.copy() for P in Ws + bs + list(opt.state.values())]
     huge = np.finfo(np.float64).max
-    res = ce.fit_epochs(XT, YT, None, None, [huge], None, 1, 3, 8, 0.0, [1.0], acts, loss,
-                        opt, 41, opt.state, Ws, bs)
+    res = ce.fit_epochs(FitPlan.build(dims, acts, loss, opt, mini_batch_size=8), XT, YT, None,
+                        perms=None, lrs=[huge], keys=None, k0=1, n_steps=3, t=41,
+                        state=opt.state, Ws=Ws, bs=bs)
     assert (res.steps, res.status, res.epoch, res.batch, res.t) == (0, 1, 0, 1, 41)
-    assert res.what.startswith(("new parameter", "new optimiser state")), res.what
+    assert res.what.startswith("update of"), res.what
     for P, Q in zip(Ws + bs + list(opt.state.values()), before):
         assert P.tobytes() == Q.tobytes()
     assert not res.cost_sum.any() and not res.weight_sum.any() and not res.correct.any()
@@ -276,10 +281,22 @@ def _args(dtype=np.float64):
     dims, acts, loss, X, Y = _problem("softmax", 10, dtype)
     Ws, bs = _network(dims, dtype)
     opt = _fresh_state({"name": "momentum"}, Ws, bs)
-    return dict(XT=np.ascontiguousarray(X.T), YT=np.ascontiguousarray(Y.T), w=None, perms=None,
-                lrs=[0.1], keys=None, k0=0, n_steps=2, mini_batch_size=4, lambd=0.0,
-                keep_probs=[1.0], activations=acts, loss=loss, optimizer=opt,
-                t=0, state=opt.state, Ws=Ws, bs=bs)
+    return dict(layer_dims=dims, activations=acts, loss=loss, optimizer=opt, mini_batch_size=4,
+                lambd=0.0, keep_probs=[1.0], XT=np.ascontiguousarray(X.T),
+                YT=np.ascontiguousarray(Y.T), w=None, perms=None, lrs=[0.1], keys=None, k0=0,
+                n_steps=2, t=0, state=opt.state, Ws=Ws, bs=bs)
+
+
+_PLAN_ARGS = ("layer_dims", "activations", "loss", "optimizer", "mini_batch_size", "lambd",
+              "keep_probs")
+
+
+def _call(args):
+    """``ce.fit_epochs`` with the plan of ``args`` (built first: it checks its own fields)."""
+    args = dict(args)
+    plan = FitPlan.build(*(args.pop(k) for k in _PLAN_ARGS[:4]),
+                         **{k: args.pop(k) for k in _PLAN_ARGS[4:]})
+    return ce.fit_epochs(plan, args.pop("XT"), args.pop("YT"), args.pop("w"), **args)
 
 
 @pytest.mark.parametrize("change,error", [
@@ -299,7 +316,7 @@ def test_c_engine_checks_its_arguments(change, error):
     change(args)
     before = [P.copy() for P in args["Ws"]]
     with pytest.raises(error):
-        ce.fit_epochs(**args)
+        _call(args)
     for P, Q in zip(args["Ws"], before):
         np.testing.assert_array_equal(P, Q)
 
@@ -308,7 +325,7 @@ def test_c_engine_read_only_parameters_are_refused():
     args = _args()
     args["Ws"][0].flags.writeable = False
     with pytest.raises(InputError, match="writeable"):
-        ce.fit_epochs(**args)
+        _call(args)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

@@ -14,6 +14,7 @@ import pytest
 
 from chainrule import Network
 from chainrule.backends.engine import fit_epochs as ref_fit_epochs
+from chainrule.backends.plan import FitPlan
 from chainrule.backends.engine import n_batches
 
 from conftest import assert_close
@@ -48,9 +49,12 @@ def _run(engine, dims, acts, loss, X, Y, dtype, *, optimizer, s, epochs=2, lambd
     if init is not None:
         init(Ws, bs)
     opt = _fresh_state(optimizer, Ws, bs)
-    res = engine(XT, YT, None if w is None else np.asarray(w, dtype), perms if shuffle else None,
-                 np.full(epochs, 0.05) if lrs is None else np.asarray(lrs, np.float64), keys, 0, epochs * n_batches(m, s), s, lambd, probs, acts,
-                 loss, opt, 0, opt.state, Ws, bs)
+    plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=lambd, keep_probs=probs)
+    res = engine(plan, XT, YT, None if w is None else np.asarray(w, dtype),
+                 perms=perms if shuffle else None,
+                 lrs=np.full(epochs, 0.05) if lrs is None else np.asarray(lrs, np.float64),
+                 keys=keys, k0=0, n_steps=epochs * n_batches(m, s), t=0, state=opt.state,
+                 Ws=Ws, bs=bs)
     return res, Ws, bs, opt.state
 
 
@@ -87,7 +91,7 @@ def test_threads_match_the_reference(threads, case, optimizer, dtype, monkeypatc
 def test_the_same_threads_give_the_same_bits(dtype, monkeypatch, split_everything):
     dims, acts, loss, X, Y = _problem("binary", 41, dtype)
     _on_threads(monkeypatch, 3)
-    runs = [_run(ce.fit_epochs, dims, acts, loss, X, Y, dtype, optimizer=OPTIMIZERS[4], s=8,
+    runs = [_run(ce.fit_epochs, dims, acts, loss, X, Y, dtype, optimizer={"name": "adam"}, s=8,
                  probs=[0.8, 0.9], lambd=0.2) for _ in range(2)]
     (r1, Ws1, bs1, st1), (r2, Ws2, bs2, st2) = runs
     for P, Q in zip(Ws1 + bs1 + list(st1.values()), Ws2 + bs2 + list(st2.values())):
@@ -120,18 +124,20 @@ def test_a_call_out_of_time_stops_after_a_step_and_the_rest_continues(monkeypatc
     XT, YT, lrs = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), np.full(epochs, 0.05)
     total = epochs * n_batches(m, s)
     Ws, bs = _network(dims, dtype)
-    opt = _fresh_state(OPTIMIZERS[4], Ws, bs)
-    one = ce.fit_epochs(XT, YT, None, perms, lrs, keys, 0, total, s, 0.0, [1.0, 1.0], acts,
-                        loss, opt, 0, opt.state, Ws, bs)
+    opt = _fresh_state({"name": "adam"}, Ws, bs)
+    one = ce.fit_epochs(FitPlan.build(dims, acts, loss, opt, mini_batch_size=s), XT, YT, None,
+                        perms=perms, lrs=lrs, keys=keys, k0=0, n_steps=total, t=0,
+                        state=opt.state, Ws=Ws, bs=bs)
     Ws2, bs2 = _network(dims, dtype)
-    opt2 = _fresh_state(OPTIMIZERS[4], Ws2, bs2)
+    opt2 = _fresh_state({"name": "adam"}, Ws2, bs2)
     monkeypatch.setattr(blas.ThreadChoice, "MAX_CALL_SECONDS", 1e-12)
     _on_threads(monkeypatch, 2)
     e, k, t, calls = 0, 0, 0, 0
     with blas.engine_session():
         while e < epochs:
-            part = ce.fit_epochs(XT, YT, None, perms[e:], lrs[e:], keys[e:], k, total, s, 0.0,
-                                 [1.0, 1.0], acts, loss, opt2, t, opt2.state, Ws2, bs2)
+            part = ce.fit_epochs(FitPlan.build(dims, acts, loss, opt2, mini_batch_size=s), XT,
+                                 YT, None, perms=perms[e:], lrs=lrs[e:], keys=keys[e:], k0=k,
+                                 n_steps=total, t=t, state=opt2.state, Ws=Ws2, bs=bs2)
             assert part.steps == 1 and part.status == 0
             e, k, t, calls = e + part.epoch, part.batch, part.t, calls + 1
     assert calls == total and t == one.t == total

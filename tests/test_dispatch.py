@@ -41,7 +41,7 @@ def test_missing_backend_raises_import_error_naming_the_extra():
         "assert chainrule.available_backends() == ['numpy'], chainrule.available_backends()\n"
         "net = chainrule.Network([2, 3, 1])\n"
         "assert net.backend == 'numpy'\n"
-        "for b, words in (('numba', 'chainrule[numba]'), ('c', 'C compiler')):\n"
+        "for b, words in (('numba', '.[numba]'), ('c', 'C compiler')):\n"
         "    try:\n"
         "        chainrule.Network([2, 3, 1], backend=b)\n"
         "    except ImportError as exc:\n"

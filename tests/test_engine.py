@@ -15,9 +15,11 @@ from chainrule.backends import Ops, available_backends
 from chainrule.backends import philox as _philox
 from chainrule.backends.engine import fit_epochs as ref_fit_epochs
 from chainrule.backends.engine import n_batches
+from chainrule.backends.plan import FitPlan
 from chainrule.optim import make_optimizer
 
-from conftest import TOLERANCES, assert_close
+from conftest import (OPTIMIZER_CONFIGS, OPTIMIZER_IDS, OPTIMIZER_NAMES, TOLERANCES, assert_close,
+                      optimizer_counts_steps, optimizer_keeps)
 
 try:
     from chainrule.core import philox as core_philox
@@ -37,15 +39,8 @@ PHILOX_KAT = [
      (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
 ]
 
-OPTIMIZERS = [
-    {"name": "gd"},
-    {"name": "momentum", "beta": 0.9},
-    {"name": "rmsprop", "beta": 0.9, "epsilon": 1e-8, "eps_inside_sqrt": False},
-    {"name": "rmsprop", "beta": 0.8, "epsilon": 1e-6, "eps_inside_sqrt": True},
-    {"name": "adam", "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "eps_inside_sqrt": False},
-    {"name": "adam", "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-7, "eps_inside_sqrt": True},
-]
-OPT_IDS = ["gd", "momentum", "rmsprop", "rmsprop-in", "adam", "adam-in"]
+# Every registered optimiser (chainrule.optim.OPTIMIZERS), with its defaults and a variant.
+OPTIMIZERS, OPT_IDS = OPTIMIZER_CONFIGS, OPTIMIZER_IDS
 
 # (m, mini_batch_size): a last smaller batch; one example per batch.
 BATCHING = [(23, 8), (5, 1)]
@@ -213,10 +208,13 @@ def test_reference_engine_matches_todays_fit(monkeypatch, optimizer, dropout, la
     net = Network(dims, activations=acts, loss=loss, seed=4, dtype=dtype, backend="numpy")
     Ws, bs, opt = _start(net, optimizer)
 
-    res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T),
-                         None if w is None else w.astype(dtype), perms, np.full(epochs, lr),
-                         keys, 0, epochs * n_batches(m, s), s, lambd, probs, acts, loss,
-                         opt, opt.t, opt.state, Ws, bs)
+    res = ref_fit_epochs(FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=lambd,
+                                       keep_probs=probs),
+                         np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T),
+                         None if w is None else w.astype(dtype), perms=perms,
+                         lrs=np.full(epochs, lr), keys=keys, k0=0,
+                         n_steps=epochs * n_batches(m, s), t=opt.t, state=opt.state, Ws=Ws,
+                         bs=bs)
 
     _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, epochs=epochs,
                            learning_rate=lr, optimizer=dict(optimizer), mini_batch_size=s,
@@ -244,14 +242,17 @@ def test_reference_engine_chunks_compose_to_one_call():
     XT, YT, lrs = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), np.array([.1, .05, .02])
     config = {"name": "adam"}
     Ws, bs, opt = _start(net, config)
-    one = ref_fit_epochs(XT, YT, None, perms, lrs, keys, 0, 100, s, 0.1, probs, acts, loss,
-                         opt, 0, opt.state, Ws, bs)
+    plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=0.1, keep_probs=probs)
+    one = ref_fit_epochs(plan, XT, YT, None, perms=perms, lrs=lrs, keys=keys, k0=0,
+                         n_steps=100, t=0, state=opt.state, Ws=Ws, bs=bs)
     Ws2, bs2, opt2 = _start(net, config)
+    plan2 = FitPlan.build(dims, acts, loss, opt2, mini_batch_size=s, lambd=0.1,
+                          keep_probs=probs)
     e, k, t = 0, 0, 0
     cost_sum = np.zeros(epochs)
     while e < epochs:
-        part = ref_fit_epochs(XT, YT, None, perms[e:], lrs[e:], keys[e:], k, 2, s, 0.1, probs,
-                              acts, loss, opt2, t, opt2.state, Ws2, bs2)
+        part = ref_fit_epochs(plan2, XT, YT, None, perms=perms[e:], lrs=lrs[e:], keys=keys[e:],
+                              k0=k, n_steps=2, t=t, state=opt2.state, Ws=Ws2, bs=bs2)
         cost_sum[e:] += part.cost_sum
         e, k, t = e + part.epoch, part.batch, part.t
     assert one.steps == 9 and t == one.t == 9
@@ -270,9 +271,11 @@ def test_reference_engine_runs_the_other_outputs_as_todays_fit(monkeypatch):
         perms, keys = _schedule(m, epochs, probs)
         net = Network(dims, activations=acts, loss=loss, seed=2, backend="numpy")
         Ws, bs, opt = _start(net, {"name": "adam"})
-        res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms,
-                             np.full(epochs, lr), keys, 0, 99, s, 0.2, probs, acts, loss,
-                             opt, 0, opt.state, Ws, bs)
+        res = ref_fit_epochs(FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=0.2,
+                                           keep_probs=probs),
+                             np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w,
+                             perms=perms, lrs=np.full(epochs, lr), keys=keys, k0=0, n_steps=99,
+                             t=0, state=opt.state, Ws=Ws, bs=bs)
         _fit_with_fed_schedule(monkeypatch, net, X, Y, perms, keys, probs, epochs=epochs,
                                learning_rate=lr, optimizer="adam", mini_batch_size=s,
                                lambd=0.2, sample_weight=w)
@@ -310,8 +313,10 @@ def _run_both(engine, kind, m, s, dtype, optimizer, probs, lambd, weighted, epoc
     out = []
     for fn in (ref_fit_epochs, _engine(engine)):
         Ws, bs, opt = _start(net, optimizer)
-        res = fn(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms, lrs, keys, 0,
-                 n_steps, s, lambd, probs, acts, loss, opt, 0, opt.state, Ws, bs)
+        plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=lambd,
+                             keep_probs=probs)
+        res = fn(plan, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms=perms,
+                 lrs=lrs, keys=keys, k0=0, n_steps=n_steps, t=0, state=opt.state, Ws=Ws, bs=bs)
         out.append((res, Ws, bs, opt.state))
     return out
 
@@ -392,14 +397,17 @@ def test_engine_chunks_compose_to_one_call(engine):
     XT, YT, lrs = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), np.array([.1, .05, .02])
     config = {"name": "adam"}
     Ws, bs, opt = _start(net, config)
-    one = fn(XT, YT, None, perms, lrs, keys, 0, 100, s, 0.1, probs, acts, loss, opt, 0,
-             opt.state, Ws, bs)
+    plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=0.1, keep_probs=probs)
+    one = fn(plan, XT, YT, None, perms=perms, lrs=lrs, keys=keys, k0=0, n_steps=100, t=0,
+             state=opt.state, Ws=Ws, bs=bs)
     Ws2, bs2, opt2 = _start(net, config)
+    plan2 = FitPlan.build(dims, acts, loss, opt2, mini_batch_size=s, lambd=0.1,
+                          keep_probs=probs)
     e, k, t, calls = 0, 0, 0, 0
     cost_sum = np.zeros(epochs)
     while e < epochs:
-        part = fn(XT, YT, None, perms[e:], lrs[e:], keys[e:], k, 2, s, 0.1, probs, acts, loss,
-                  opt2, t, opt2.state, Ws2, bs2)
+        part = fn(plan2, XT, YT, None, perms=perms[e:], lrs=lrs[e:], keys=keys[e:], k0=k,
+                  n_steps=2, t=t, state=opt2.state, Ws=Ws2, bs=bs2)
         cost_sum[e:] += part.cost_sum
         e, k, t, calls = e + part.epoch, part.batch, part.t, calls + 1
     assert one.steps == 9 and t == one.t == 9 and calls == 5
@@ -427,8 +435,8 @@ def _planted(plant, dtype):
     return X, Y, lrs, s
 
 
-EXPECTED_REFUSAL = {"lr": ((1, 0), "new parameter"), "nan": ((0, 1), "cost"),
-                    "huge": ((0, 1), "new optimiser state s_dW1")}
+EXPECTED_REFUSAL = {"lr": ((1, 0), "update of W"), "nan": ((0, 1), "cost"),
+                    "huge": ((0, 1), "update of s_dW1")}
 
 
 @pytest.mark.parametrize("engine", ["numpy", *ENGINES.values()])
@@ -436,26 +444,27 @@ EXPECTED_REFUSAL = {"lr": ((1, 0), "new parameter"), "nan": ((0, 1), "cost"),
 @pytest.mark.parametrize("plant", ["lr", "nan", "huge"])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
 def test_engine_refuses_a_nonfinite_step_and_changes_nothing(engine, optimizer, plant, dtype):
-    if plant == "huge" and optimizer["name"] not in ("rmsprop", "adam"):
-        pytest.skip("only RMSprop and Adam square the gradient")
+    if plant == "huge" and not optimizer_keeps(optimizer["name"], "s"):
+        pytest.skip("only an optimiser with s (RMSprop, Adam) squares the gradient")
     fn = _engine(engine)
     X, Y, lrs, s = _planted(plant, dtype)
     acts = [("sigmoid", 0.0)]
     net = Network([2, 1], activations=acts, seed=3, dtype=dtype, backend="numpy")
     XT, YT = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
-    args = (None, None, lrs, None, 0)
+    chunk = dict(perms=None, lrs=lrs, keys=None, k0=0, t=0)
     Ws, bs, opt = _start(net, optimizer)
     with np.errstate(all="ignore"):
-        res = fn(XT, YT, *args, 10, s, 0.0, [], acts, "binary_crossentropy",
-                 opt, 0, opt.state, Ws, bs)
+        res = fn(FitPlan.build([2, 1], acts, "binary_crossentropy", opt, mini_batch_size=s),
+                 XT, YT, None, **chunk, n_steps=10, state=opt.state, Ws=Ws, bs=bs)
     (epoch, batch), what = EXPECTED_REFUSAL[plant]
     assert (res.status, res.steps, res.epoch, res.batch) == (1, 1, epoch, batch)
     assert res.what.startswith(what), res.what
     # the model is exactly where one step leaves it
     Ws1, bs1, opt1 = _start(net, optimizer)
-    one = fn(XT, YT, *args, 1, s, 0.0, [], acts, "binary_crossentropy", opt1, 0,
-             opt1.state, Ws1, bs1)
-    assert one.status == 0 and res.t == one.t == (1 if optimizer["name"] == "adam" else 0)
+    one = fn(FitPlan.build([2, 1], acts, "binary_crossentropy", opt1, mini_batch_size=s),
+             XT, YT, None, **chunk, n_steps=1, state=opt1.state, Ws=Ws1, bs=bs1)
+    assert one.status == 0
+    assert res.t == one.t == (1 if optimizer_counts_steps(optimizer["name"]) else 0)
     for P, Q in zip(Ws + bs, Ws1 + bs1):
         np.testing.assert_array_equal(P, Q)
     for key in opt.state:
@@ -464,7 +473,7 @@ def test_engine_refuses_a_nonfinite_step_and_changes_nothing(engine, optimizer, 
 
 
 @pytest.mark.parametrize("engine", list(ENGINES.values()))
-@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+@pytest.mark.parametrize("name", [n for n in OPTIMIZER_NAMES if optimizer_keeps(n, "s")])
 def test_engine_decides_by_the_exact_rule_when_the_bounds_cannot(engine, name):
     """With ε = 1e-45 the cheap bound of |P'| (lr max|g| / ε) exceeds float32's range, so every
     step takes the exact path (candidates, then commit): still the reference's result."""
@@ -489,9 +498,11 @@ def test_generic_composition_of_a_backends_ops_is_the_reference(backend):
         results = []
         for ops in (None, Ops(backend)):
             Ws, bs, opt = _start(net, optimizer)
-            res = ref_fit_epochs(np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w, perms,
-                                 np.full(epochs, 0.05), keys, 0, 99, s, 0.2, probs, acts, loss,
-                                 opt, 0, opt.state, Ws, bs, ops=ops)
+            plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=0.2,
+                                 keep_probs=probs)
+            res = ref_fit_epochs(plan, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w,
+                                 perms=perms, lrs=np.full(epochs, 0.05), keys=keys, k0=0,
+                                 n_steps=99, t=0, state=opt.state, Ws=Ws, bs=bs, ops=ops)
             results.append((res, Ws, bs, opt.state))
         _assert_same(results[0], results[1], np.float64)
 
@@ -507,7 +518,7 @@ FIT_BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("lambd", [0.0, 0.5], ids=["no-l2", "l2"])
 @pytest.mark.parametrize("dropout", [False, True], ids=["no-dropout", "dropout"])
-@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+@pytest.mark.parametrize("optimizer", OPTIMIZER_NAMES)
 def test_fit_on_every_backend_ends_at_the_numpy_reference(backend, optimizer, dropout, lambd,
                                                          weighted, dtype):
     """Network.fit (shuffled mini-batches, the last one smaller, a decaying learning rate)
@@ -518,7 +529,7 @@ def test_fit_on_every_backend_ends_at_the_numpy_reference(backend, optimizer, dr
     kw = dict(epochs=3, learning_rate=0.02, optimizer=optimizer, mini_batch_size=16,
               decay_rate=0.5, lambd=lambd, keep_prob=[0.7, 0.9] if dropout else 1.0,
               sample_weight=np.linspace(0.3, 1.7, m) if weighted else None, progress=False)
-    if optimizer in ("rmsprop", "adam"):
+    if "epsilon" in make_optimizer(optimizer).get_config():
         kw["optimizer"] = make_optimizer(optimizer, epsilon=1e-4)  # see the mb1 note above
     nets = [Network(dims, activations=acts, loss=loss, seed=3, dtype=dtype, backend=b).fit(
         X, Y, **kw) for b in ("numpy", backend)]
@@ -568,9 +579,9 @@ def test_fit_calls_the_engine_in_chunks_that_stop_at_records(monkeypatch):
     calls = []
     original = loop.FitRun._run_chunk
 
-    def spy(self, first, epochs, k0, n_steps, s):
+    def spy(self, first, epochs, k0, n_steps):
         calls.append(([e for e, _, _ in epochs], k0, n_steps))
-        return original(self, first, epochs, k0, n_steps, s)
+        return original(self, first, epochs, k0, n_steps)
 
     monkeypatch.setattr(loop.FitRun, "_run_chunk", spy)
     X, Y = _problem("binary", 40, np.float64)[3:]

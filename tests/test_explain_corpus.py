@@ -45,10 +45,10 @@ CORPUS = {
     "asaf backward (own signature)": (lr.backward_propagation__asaf, None, "refuse"),
     "hasbrain forward (X transposed)": (lr.forward_propagation__hasbrain, "forward_propagation",
                                         {"x_transposed"}),
-    # A remaining miss: W1 in place of W2 and tanh at the output at once; on the course's
-    # shapes it raises, on square ones the output is wrong in a way no known mistake explains.
+    # W1 in place of W2 and tanh at the output at once: on the course's shapes it raises,
+    # and that is the verdict (what square shapes show is a note).
     "daniel forward (W1 twice, tanh output)": (lr.forward_propagation__daniel,
-                                               "forward_propagation", {"unrecognised"}),
+                                               "forward_propagation", {"raises"}),
     # The other remaining miss: W1ᵀ, W2ᵀ and a sigmoid hidden layer. With one output unit
     # W2ᵀ·A1 fails on every shape (and the learner's own assert on A2's shape stops the square
     # ones): named only as "raises" with the shape hint, not as the transposes.

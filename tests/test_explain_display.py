@@ -248,3 +248,98 @@ def test_network_summary_leaky_relu_and_training():
     text = str(net.summary())
     assert "leaky_relu(0.1)" in text and "trained: " in text
     assert "trained: " in parse(net._repr_html_())[0]
+
+
+# --------------------------------------------------------------------------- without MathJax
+
+class _WithoutMathJax(html.parser.HTMLParser):
+    """The text a front-end without MathJax shows: the cr-tex spans are hidden by the
+    stylesheet (kept, measurable, for MathJax to typeset), everything else is shown."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.hidden, self.depth, self.text, self.style = 0, 0, [], False
+        self.pairs = []  # (tex span's text, plain span's text)
+
+    def handle_starttag(self, tag, attrs):
+        cls = dict(attrs).get("class", "")
+        if tag == "style":
+            self.style = True
+        if self.hidden:
+            self.hidden += tag not in VOID
+        elif cls == "cr-tex":
+            self.hidden = 1
+            self.pairs.append(["", None])
+        elif cls == "cr-plain":
+            self.pairs[-1][1] = ""
+            self.depth = 1
+        elif self.depth:
+            self.depth += tag not in VOID
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self.style = False
+        if self.hidden:
+            self.hidden -= 1
+        elif self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.style:
+            return
+        if self.hidden:
+            self.pairs[-1][0] += data
+            return
+        if self.depth:
+            self.pairs[-1][1] += data
+        self.text.append(data)
+
+
+def _without_mathjax(markup):
+    p = _WithoutMathJax()
+    p.feed(markup)
+    p.close()
+    return "".join(p.text), p.pairs
+
+
+def _reports():
+    from chainrule.explain.examples import linear_backward_missing_1_over_m
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3, 5)), (rng.random((1, 5)) > 0.5).astype(float)
+    yield "network", Network([12288, 20, 7, 5, 1], backend="numpy").summary(m=209)
+    yield "narrative", shape_narrative([4, 3, 1], 5)
+    yield "gradcheck", gradient_check(Network([3, 4, 1], hidden="tanh", backend="numpy"), X, Y)
+    yield "doctor", diagnose(linear_backward_missing_1_over_m)
+    yield "jacobians", jacobians(Network([3, 2, 1], hidden="tanh", backend="numpy"),
+                                 X[:, :2], np.array([[0.0, 1.0]]))
+    yield "scalar", scalar_expansion(2, 2, 2, formulas=("Z", "dA_prev"), use_sympy=False)
+
+
+@pytest.mark.parametrize("name, report", list(_reports()), ids=lambda v: v
+                         if isinstance(v, str) else "")
+def test_every_formula_has_a_plain_text_fallback(name, report):
+    markup = report._repr_html_()
+    parse(markup)  # still balanced, every formula delimited
+    shown, pairs = _without_mathjax(markup)
+    assert pairs, "no formulas"
+    assert markup.count(r"\(") + markup.count(r"\[") == len(pairs)  # every one is paired
+    for tex_text, text in pairs:
+        assert tex_text.startswith((r"\(", r"\[")) and text, (tex_text, text)
+    # what a front-end without MathJax shows reads as text: no TeX left
+    assert "\\" not in shown, shown[shown.index("\\") - 40:shown.index("\\") + 40]
+    assert "^{" not in shown and "_{" not in shown
+    assert ".cr-math > .cr-tex:has(" in markup  # MathJax front-ends: the TeX, typeset
+
+
+def test_plain_text_reads_like_the_course():
+    net_text, _ = _without_mathjax(Network([4, 3, 1], backend="numpy")._repr_html_())
+    assert "units n[l]" in net_text and "W[l]" in net_text and "Z[l], A[l]" in net_text
+    narrative, _ = _without_mathjax(shape_narrative([4, 3, 1], 5)._repr_html_())
+    assert "dW[1] = (1/m) dZ[1] · A[0]ᵀ" in narrative
+    assert "db[2] = (1/m) Σ(k=1..m) dZ[2](k)" in narrative
+    assert "the 1/m enters once, in dZ[L]" in narrative
+    assert display.plain(r"\begin{bmatrix}1 & 0 \\ 0 & 2\end{bmatrix}") == "[1, 0; 0, 2]"
+    assert display.plain(r"\frac{\partial Z^{[1]}}{\partial W^{[1]}}") == "∂Z[1]/∂W[1]"
+    assert display.plain(r"\frac{1}{2m}") == "1/(2m)"
+    assert display.plain(r"dA_{\mathrm{prev}} = W^{\top} \cdot dZ") == "dA_prev = Wᵀ · dZ"

@@ -274,7 +274,25 @@ def test_diagnose_error_in_a_helper_is_not_a_signature_problem():
 
     report = diagnose(linear_backward)
     assert report.codes == {"raises_in_helper"}
-    assert "at helper" in report.diagnoses[0].detail
+    assert "IndexError" in report.diagnoses[0].detail
+    assert report.diagnoses[0].line.startswith("in helper, ")
+    assert "return dZ[:, 10]" in report.diagnoses[0].line
+
+
+def test_diagnose_error_raised_inside_numpy_is_the_learners_line():
+    # np.squre: numpy's module __getattr__ raises; the mistake is the learner's own line, not a
+    # helper's (issue 25's corpus 3), and the line quoted is the learner's
+    def compute_cost_with_regularization(A3, Y, parameters, lambd):
+        m = Y.shape[1]
+        cross_entropy = -np.sum(Y * np.log(A3) + (1 - Y) * np.log(1 - A3)) / m
+        l2 = np.sum(np.square(parameters["W1"])) + np.sum(np.squre(parameters["W2"]))
+        return cross_entropy + lambd / (2 * m) * l2
+
+    report = diagnose(compute_cost_with_regularization)
+    assert report.codes == {"raises"}, str(report)
+    (d,) = report.diagnoses
+    assert "AttributeError" in d.detail and "np.squre" in d.line
+    assert d.line.startswith("in compute_cost_with_regularization, ")
 
 
 def test_diagnose_squeeze_undoing_keepdims_says_so():

@@ -64,7 +64,7 @@ def test_scalar_expansion_without_sympy(monkeypatch):
     monkeypatch.setitem(sys.modules, "sympy", None)  # import sympy -> ImportError
     text = scalar_expansion(2, 2, 2, use_sympy=None)
     assert "SymPy" not in text and "✓" in text
-    with pytest.raises(ImportError, match=r"chainrule\[explain\]"):
+    with pytest.raises(ImportError, match=r'pip install "\.\[explain\]"'):
         scalar_expansion(2, 2, 2, use_sympy=True)
 
 

@@ -39,7 +39,7 @@ M = 8
 _rng = np.random.default_rng(0)
 X = _rng.standard_normal((DIMS[0], M))
 Y = (_rng.random((1, M)) > 0.5).astype(float)
-OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
+from conftest import OPTIMIZER_NAMES as OPTIMIZERS  # every registered optimiser
 SETTINGS = settings(max_examples=50, stateful_step_count=12, deadline=None, derandomize=True,
                     suppress_health_check=list(HealthCheck), database=None)
 

@@ -50,3 +50,24 @@ def test_an_optimiser_unknown_to_the_compiled_engines_trains_like_numpy(signgd, 
                                    **TOLERANCES[np.dtype(dtype)])
     np.testing.assert_allclose(actual.history_["cost"], expected.history_["cost"],
                                **TOLERANCES[np.dtype(dtype)])
+
+
+def test_a_subclass_of_a_compiled_optimiser_is_composed_unless_it_says_otherwise():
+    """A subclass (its own update) is not run as its parent's compiled kernel: its code is
+    None until it sets one, and so is its plan's."""
+    from chainrule.backends.plan import FitPlan
+
+    class DoubledAdam(optim.Adam):
+        name = "doubled_adam"
+
+        def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
+            return super()._candidates(Ws, bs, dWs, dbs, 2 * learning_rate)
+
+    class SameAdam(optim.Adam):
+        code = optim.Adam.code
+
+    assert optim.Adam.code is not None and DoubledAdam.code is None
+    assert SameAdam.code == optim.Adam.code
+    plan = FitPlan.build([2, 1], ["sigmoid"], "binary_crossentropy", DoubledAdam(),
+                         mini_batch_size=4)
+    assert plan.optimizer_code is None and plan.state_prefixes == ("v", "s")

@@ -146,3 +146,106 @@ def test_train_cli_refuses_to_write_a_fifo(option, tmp_path, capsys):
               str(fifo)])
     assert exc.value.code == 2
     assert "FIFO, not a regular file" in capsys.readouterr().err
+
+
+# ---- your own data: --data FILE.csv --target COLUMN, --data FILE.npz (issue 24)
+
+def _iris_csv(path, rows=None):
+    load_iris = pytest.importorskip("sklearn.datasets").load_iris
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    lines = ["sepal length,sepal width,petal length,petal width,species"]
+    lines += [",".join(map(str, r)) + "," + n for r, n in zip(X, names)]
+    if rows is not None:
+        lines[1:1] = rows
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_train_cli_reads_a_csv_with_a_target_column(tmp_path, capsys):
+    csv = _iris_csv(tmp_path / "iris.csv")
+    assert main(["train", "--data", str(csv), "--target", "species", "--backend", "numpy",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "classes: 0 = setosa, 1 = versicolor, 2 = virginica" in out
+    assert "Network([4, 16, 3]" in out and "120 train / 30 test" in out
+    assert float(out.split("test accuracy:")[1].split("%")[0]) > 85
+    # the target by its 0-based index, and two classes make a sigmoid output
+    two = tmp_path / "two.csv"
+    two.write_text("a,b,label\n" + "".join(f"{i},{-i},{'yes' if i > 5 else 'no'}\n"
+                                          for i in range(12)))
+    assert main(["train", "--data", str(two), "--target", "2", "--backend", "numpy",
+                 "--no-progress", "--epochs", "5", "--test-fraction", "0"]) == 0
+    assert "Network([2, 16, 1], activations=['relu', 'sigmoid']" in capsys.readouterr().out
+
+
+def test_train_cli_reads_an_npz_regression(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 200))
+    Y = (X[0] - 2 * X[1] + 0.5 * X[2]).reshape(1, -1) / 3
+    np.savez(tmp_path / "reg.npz", X=X, Y=Y)
+    assert main(["train", "--data", str(tmp_path / "reg.npz"), "--backend", "numpy",
+                 "--no-progress", "--epochs", "150"]) == 0
+    out = capsys.readouterr().out
+    assert "activations=['relu', 'identity']" in out
+    assert float(out.split("test R²:")[1].split()[0]) > 0.9
+
+
+@pytest.mark.parametrize("setup, args, words", [
+    ("iris", ["--target", "colour"], "no column 'colour'; the columns are 'sepal length'"),
+    ("iris", [], "needs --target COLUMN"),
+    ("iris", ["--target", "species", "--dataset", "moons"], "--dataset or --data, not both"),
+    ("iris_bad_cell", ["--target", "species"], "line 2, column 'sepal width': 'wide' is not "
+                                               "a number"),
+    ("iris_nan", ["--target", "species"], "NaN"),  # fit's own message
+    ("iris", ["--target", "species", "--layers", "3,4,3"],
+     "layer 1 expects n[0] = 3 input features"),  # fit's own message
+    ("npz_missing", [], "no array Y; it has X"),
+    ("txt", [], "expected a .csv or an .npz"),
+    ("none", [], "no such file"),
+    ("npz_transposed", [], "Y has shape"),  # fit's own message
+])
+def test_train_cli_data_errors(tmp_path, capsys, setup, args, words):
+    path = tmp_path / "data.csv"
+    if setup == "iris":
+        _iris_csv(path)
+    elif setup == "iris_bad_cell":
+        _iris_csv(path, rows=["5.1,wide,1.4,0.2,setosa"])
+    elif setup == "iris_nan":
+        _iris_csv(path, rows=["5.1,,1.4,0.2,setosa"])
+    elif setup.startswith("npz"):
+        path = tmp_path / "data.npz"
+        X = np.zeros((2, 10))
+        if setup == "npz_missing":
+            np.savez(path, X=X)
+        else:
+            np.savez(path, X=X, Y=np.zeros((10, 2)))
+    elif setup == "txt":
+        path = tmp_path / "data.txt"
+        path.write_text("1,2\n")
+    rc = main(["train", "--data", str(path), "--backend", "numpy", "--no-progress",
+               "--epochs", "2"] + args)
+    assert rc == 2
+    assert words in capsys.readouterr().err
+
+
+def test_train_help_names_the_data_sets_dimensions(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "2-D data set" not in text
+    assert "digits: scikit-learn's bundled 8x8 images, 64-D" in text
+    assert "--data FILE" in text and "--target COLUMN" in text
+
+
+def test_readme_digits_numbers_are_the_clis(capsys):
+    """The README's digits split is what `chainrule train --dataset digits` does."""
+    import pathlib
+
+    pytest.importorskip("sklearn")
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--backend", "numpy",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    n_train, n_test = out.split("data: digits, ")[1].split(" test")[0].split(" train / ")
+    assert f"({n_train} training / {n_test} test images" in readme

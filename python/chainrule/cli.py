@@ -26,6 +26,9 @@ _DATASET_DEFAULTS = {
     "digits": dict(layers="64,64,10", hidden="relu", epochs=30, learning_rate=0.01,
                    output="softmax", optimizer="adam", mini_batch_size=64),
 }
+# Your own data (--data): n[0] from the file, 16 relu units, the output from the target.
+_USER_DATA_DEFAULTS = dict(hidden="relu", epochs=200, learning_rate=0.01, optimizer="adam",
+                           mini_batch_size=64)
 
 
 
@@ -100,11 +103,24 @@ _SEED = _int_at_least(0, 2 ** 32)
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "train", help="train a network on a built-in data set",
-        description="Train a fully-connected network on a built-in 2-D data set (generated, no "
-                    "download) and report train and test accuracy.")
-    p.add_argument("--dataset", choices=sorted(_DATASET_DEFAULTS), default="planar",
+        "train", help="train a network on a built-in data set or your own (--data)",
+        description="Train a fully-connected network and report train and test accuracy (R² "
+                    "for an identity output), on a built-in data set — planar, moons, "
+                    "circles: 2-D, generated, no download; digits: scikit-learn's bundled 8x8 "
+                    "images, 64-D — or on your own: --data file.csv --target column, or "
+                    "--data file.npz with arrays X (n[0], m) and Y (n[L], m) or labels (m,), "
+                    "examples as columns as in Network.fit.")
+    p.add_argument("--dataset", choices=sorted(_DATASET_DEFAULTS), default=None,
                    help="built-in data set (default: planar, the course's flower)")
+    p.add_argument("--data", metavar="FILE", default=None,
+                   help="your own data instead of --dataset: a .csv with a header row (every "
+                        "column but --target is a numeric feature) or an .npz with arrays X "
+                        "(n[0], m) and Y (n[L], m) or (m,) (examples are columns). Labels "
+                        "make a classifier (sigmoid for 2 classes, softmax for more); "
+                        "--output identity makes a regressor. Defaults: layers n[0],16,n[L], "
+                        "relu, Adam, lr 0.01, mini-batches of 64, 200 epochs")
+    p.add_argument("--target", metavar="COLUMN", default=None,
+                   help="the .csv column (name, or 0-based index) to predict")
     p.add_argument("--layers", type=_layer_sizes, default=None,
                    help="layer sizes n[0],...,n[L] including input and output (default: 2,4,1 "
                         "for planar)")
@@ -123,9 +139,10 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=_SEED, default=2,
                    help="seed of the model's generator, in [0, 2**32) (default: 2)")
     p.add_argument("--data-seed", type=_SEED, default=None,
-                   help="seed of the data set, in [0, 2**32)")
+                   help="seed of a generated data set, in [0, 2**32)")
     p.add_argument("--m", type=_int_at_least(2), default=400,
-                   help="number of examples generated, >= 2 (default: 400)")
+                   help="number of examples generated (planar, moons, circles), >= 2 "
+                        "(default: 400)")
     p.add_argument("--test-fraction", type=_fraction, default=0.2,
                    help="fraction of examples held out for testing, in [0, 1) (default: 0.2)")
     p.add_argument("--backend", default="auto", help="auto, numpy, numba or c (default: auto)")
@@ -188,10 +205,131 @@ def _load_data(args):
             from sklearn.datasets import load_digits
         except ImportError:
             raise SystemExit("error: --dataset digits needs scikit-learn: "
-                             "pip install 'chainrule[sklearn]'")
+                             "pip install \".[sklearn]\"")
         X, y = load_digits(return_X_y=True)
         return X.T / 16.0, y.reshape(1, -1)
     return datasets.load(args.dataset, seed=args.data_seed, m=args.m)
+
+
+class _DataError(Exception):
+    """A --data file chainrule cannot read (the message names the file, row and column)."""
+
+
+def _read_csv(path, target):
+    """``X`` (n[0], m) of the numeric feature columns, the target column's strings, the
+    feature names and the target's name, from a .csv with a header row."""
+    import csv
+
+    import numpy as np
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.reader(f) if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise _DataError(f"{path}: expected a header row and at least one row of data, "
+                         f"found {len(rows)} non-empty rows")
+    header = [h.strip() for h in rows[0]]
+    if target in header:
+        t = header.index(target)
+    elif target.lstrip("-").isdigit() and -len(header) <= int(target) < len(header):
+        t = int(target) % len(header)
+    else:
+        raise _DataError(f"{path}: no column {target!r}; the columns are "
+                         f"{', '.join(map(repr, header))}")
+    if len(header) < 2:
+        raise _DataError(f"{path}: the only column is the target {header[t]!r}: there are no "
+                         f"features")
+    features = [j for j in range(len(header)) if j != t]
+    X = np.empty((len(features), len(rows) - 1))
+    labels = []
+    for k, row in enumerate(rows[1:]):
+        line = k + 2
+        if len(row) != len(header):
+            raise _DataError(f"{path}, line {line}: {len(row)} fields, but the header has "
+                             f"{len(header)}")
+        labels.append(row[t].strip())
+        for i, j in enumerate(features):
+            cell = row[j].strip()
+            try:
+                X[i, k] = float(cell) if cell else np.nan  # empty: NaN, refused by fit
+            except ValueError:
+                raise _DataError(f"{path}, line {line}, column {header[j]!r}: {cell!r} is not a "
+                                 f"number (every column but the target --target "
+                                 f"{header[t]!r} must be numeric)") from None
+    return X, labels, [header[j] for j in features], header[t]
+
+
+def _encode_target(values, output):
+    """Labels or targets as the network's ``Y`` and the output activation: ``identity``
+    (numbers, a regressor), else classes (sorted): 0/1 for two (sigmoid), indices (softmax)."""
+    import numpy as np
+
+    values = np.asarray(values)
+    if output == "identity":
+        try:
+            return values.astype(np.float64).reshape(1, -1), "identity", None
+        except ValueError:
+            bad = next(v for v in values.reshape(-1) if not _is_number(v))
+            raise _DataError(f"--output identity needs numeric targets, got {bad!r}") from None
+    if values.dtype.kind in "US" and all(_is_number(v) for v in values):
+        values = values.astype(np.float64)
+    classes, idx = np.unique(values, return_inverse=True)
+    if len(classes) < 2:
+        raise _DataError(f"the target has only one value ({classes[0]!r}): there is nothing to "
+                         f"learn")
+    if output is None:
+        output = "sigmoid" if len(classes) == 2 else "softmax"
+    return idx.reshape(1, -1).astype(np.float64), output, classes
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _load_user_data(args):
+    """``X, Y, output, classes, description`` from ``--data`` (a .csv or an .npz)."""
+    import os
+
+    import numpy as np
+
+    path = args.data
+    if not os.path.isfile(path):
+        raise _DataError(f"--data {path}: no such file")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".csv":
+        if args.target is None:
+            raise _DataError("--data FILE.csv needs --target COLUMN (the column to predict)")
+        X, labels, names, target = _read_csv(path, args.target)
+        Y, output, classes = _encode_target(labels, args.output)
+        return X, Y, output, classes, f"{path} ({len(names)} features, target {target!r})"
+    if ext != ".npz":
+        raise _DataError(f"--data {path}: expected a .csv or an .npz file")
+    if args.target is not None:
+        raise _DataError("--target names a .csv column; an .npz holds arrays X and Y")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("X", "Y") if k not in z.files]
+            if missing:
+                raise _DataError(f"{path}: no array {' or '.join(missing)}; it has "
+                                 f"{', '.join(z.files) or 'none'} (expected X (n[0], m) and Y "
+                                 f"(n[L], m) or (m,), examples as columns)")
+            X, Y = z["X"], z["Y"]
+    except (OSError, ValueError) as exc:
+        raise _DataError(f"{path}: not a readable .npz ({exc})") from None
+    output, classes = args.output, None
+    if Y.ndim == 1 or Y.ndim == 2 and Y.shape[0] == 1:  # labels (integers, strings) or targets
+        if Y.dtype.kind in "biuUS" and output != "identity" or output in ("sigmoid", "softmax"):
+            Y, output, classes = _encode_target(Y.reshape(-1), output)
+        else:
+            output = output or "identity"
+    elif output is None:  # one row per output unit: one-hot columns are classes
+        onehot = Y.ndim == 2 and Y.dtype.kind in "biuf" and np.isin(Y, (0, 1)).all() and \
+            (Y.sum(axis=0) == 1).all()
+        output = "softmax" if onehot else "identity"
+    return X, Y, output, classes, path
 
 
 def run_train(args):
@@ -201,7 +339,29 @@ def run_train(args):
     from .errors import ChainruleError
     from .model import Network
 
-    defaults = _DATASET_DEFAULTS[args.dataset]
+    classes = None
+    if args.data is not None:
+        if args.dataset is not None:
+            print("error: give --dataset or --data, not both", file=sys.stderr)
+            return 2
+        try:
+            X, Y, output, classes, source = _load_user_data(args)
+        except _DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        defaults = dict(_USER_DATA_DEFAULTS, output=output, layers=None)
+        if args.layers is None:
+            n_x = X.shape[0] if X.ndim == 2 else 1  # a wrong X is for fit's message
+            n_out = len(classes) if output == "softmax" and classes is not None else \
+                (Y.shape[0] if Y.ndim == 2 and output != "sigmoid" else 1)
+            defaults["layers"] = f"{n_x},16,{n_out}"
+    else:
+        if args.target is not None:
+            print("error: --target names a column of --data FILE.csv", file=sys.stderr)
+            return 2
+        args.dataset = args.dataset or "planar"
+        source = args.dataset
+        defaults = _DATASET_DEFAULTS[args.dataset]
     layers = _int_list(defaults["layers"]) if args.layers is None else args.layers
     hidden = args.hidden or defaults["hidden"]
     output = args.output or defaults.get("output", "sigmoid")
@@ -214,29 +374,38 @@ def run_train(args):
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("error: --plot needs matplotlib: pip install 'chainrule[plot]'", file=sys.stderr)
+            print('error: --plot needs matplotlib: pip install ".[plot]"', file=sys.stderr)
             return 2
     if args.shuffle_seed is not None and args.shuffle_seed + epochs >= 2 ** 32:
         # The course's seeding uses seed + epoch + 1, which must stay a valid seed.
         print(f"error: --shuffle-seed {args.shuffle_seed} + {epochs} epochs exceeds 2**32 - 1: "
               f"give a smaller seed", file=sys.stderr)
         return 2
-    X, Y = _load_data(args)
+    if args.data is None:
+        X, Y = _load_data(args)
+    elif X.ndim != 2 or Y.ndim not in (1, 2) or (Y.shape[-1] != X.shape[1]):
+        # fit's own message for arrays it cannot take (before the split needs columns)
+        try:
+            Network(layers, hidden=hidden, output=output, backend="numpy").validate_data(X, Y)
+        except ChainruleError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    Y = Y.reshape(1, -1) if Y.ndim == 1 else Y
     X_train, Y_train, X_test, Y_test = datasets.train_test_split(X, Y, args.test_fraction, seed=0)
     if X_train.shape[1] == 0:
         print(f"error: --test-fraction {args.test_fraction} of {X.shape[1]} examples leaves "
               f"none to train on", file=sys.stderr)
         return 2
     try:
-        hyper = {"momentum": dict(beta=args.beta),
-                 "rmsprop": dict(beta=args.beta, epsilon=args.epsilon,
-                                 eps_inside_sqrt=args.eps_inside_sqrt),
-                 "adam": dict(beta1=args.beta1, beta2=args.beta2, epsilon=args.epsilon,
-                              eps_inside_sqrt=args.eps_inside_sqrt)}.get(name, {})
+        # the flags of the hyperparameters this optimiser takes (optim.OPTIMIZERS)
+        hyper = {key: getattr(args, key) for key in optim.hyperparameter_names(name)
+                 if hasattr(args, key)}
         opt = optim.make_optimizer(name, **hyper)
         net = Network(layers, hidden=hidden, output=output, init=args.init, seed=args.seed,
                       dtype=args.dtype, backend=args.backend)
-        print(f"{net}\ndata: {args.dataset}, {X_train.shape[1]} train / {X_test.shape[1]} test "
+        if classes is not None:
+            print("classes: " + ", ".join(f"{i} = {c}" for i, c in enumerate(classes.tolist())))
+        print(f"{net}\ndata: {source}, {X_train.shape[1]} train / {X_test.shape[1]} test "
               f"examples; {epochs} epochs, {opt}, learning rate {lr}, "
               f"{'full batch' if batch is None else f'mini-batches of {batch}'}, "
               f"convention {args.convention}")
@@ -278,12 +447,17 @@ def run_train(args):
     if "val_cost" in history:
         print(f"validation cost {history['val_cost'][-1]:.6f}, accuracy "
               f"{100 * history['val_score'][-1]:.1f}%")
-    print(f"train accuracy: {100 * train_acc:.1f}%")
-    print(f"test accuracy:  {100 * test_acc:.1f}%")
+    if output == "identity":
+        print(f"train R²: {train_acc:.4f}")
+        print(f"test R²:  {test_acc:.4f}")
+    else:
+        print(f"train accuracy: {100 * train_acc:.1f}%")
+        print(f"test accuracy:  {100 * test_acc:.1f}%")
     if args.plot:
         from .plot import plot_training
 
-        plot_training(net, X, Y, args.plot, title=f"{args.dataset}: {layers}, {hidden}, {name}")
+        plot_training(net, X_train, Y_train, args.plot, X_test=X_test, Y_test=Y_test,
+                      title=f"{source}: {layers}, {hidden}, {name}")
         print(f"wrote {args.plot}")
     return 0
 

@@ -21,3 +21,12 @@ class NonFiniteError(ChainruleError, FloatingPointError):
 
 class ModelFileError(ChainruleError, OSError):
     """A saved model file is missing, truncated, corrupted, tampered with or of another version."""
+
+
+class ChainruleWarning(UserWarning):
+    """Base class of every warning chainrule gives on purpose."""
+
+
+class DivergenceWarning(ChainruleWarning, RuntimeWarning):
+    """A fit's cost ended far above where it began (or not finite): the run diverged, most
+    often from too large a learning rate; the message says what to try."""

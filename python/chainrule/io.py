@@ -6,7 +6,9 @@ File layout (a NumPy ``.npz``, i.e. a zip of ``.npy`` members)
     UTF-8 JSON as a ``uint8`` array: ``format`` (``"chainrule-model"``),
     ``format_version``, ``library_version``, ``config`` (:meth:`Network.get_config`),
     ``history`` (``history_``) and ``arrays``: for every entry of
-    :meth:`Network.get_state` its ``name``, zip ``member``, ``dtype`` and ``shape``.
+    :meth:`Network.get_state` its ``name``, zip ``member``, ``dtype`` and ``shape``;
+    optionally ``extra``, JSON that a wrapper of the network keeps beside it (the
+    scikit-learn estimators' parameters and fitted attributes).
 ``a0, a1, ...``
     The state arrays (parameters ``W1, b1, ...`` and whatever else ``get_state`` holds,
     e.g. optimiser state ``opt/...``), stored generically, one member each.
@@ -53,10 +55,12 @@ FORMAT_VERSION = 1
 _META = "__metadata__"
 _DIGEST = "__sha256__"
 
-__all__ = ["save", "read", "restore", "check_save_path", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save", "read", "restore", "check_save_path", "write_atomically", "library_version",
+           "FORMAT", "FORMAT_VERSION"]
 
 
-def _library_version():
+def library_version():
+    """chainrule's version (the package's ``__version__``)."""
     from . import __version__
     return __version__
 
@@ -177,7 +181,7 @@ def check_save_path(path):
     return path
 
 
-def save(net, path):
+def save(net, path, extra=None):
     """Save ``net`` (configuration, every state array, history) to ``path``, atomically.
 
     Parameters
@@ -188,6 +192,9 @@ def save(net, path):
         replaced only once the new one is complete on disk; only a regular file or a new
         path is written (a directory, FIFO or device is refused). A symlink is kept: its
         target is written.
+    extra : dict, optional
+        JSON-able data kept in the metadata (under the checksum); :func:`restore` with
+        ``extra=True`` hands it back.
 
     Raises
     ------
@@ -225,17 +232,34 @@ def save(net, path):
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "library_version": _library_version(),
+        "library_version": library_version(),
         "config": _jsonable(net.get_config(), "the config"),
         "history": _jsonable(getattr(net, "history_", {}), "history_"),
         "arrays": [{"name": n, "member": f"a{i}", "dtype": a.dtype.str, "shape": list(a.shape)}
                    for i, (n, a) in enumerate(zip(names, arrays))],
     }
+    if extra is not None:
+        meta["extra"] = _jsonable(extra, "extra")
     meta_bytes = json.dumps(meta, sort_keys=True).encode("utf-8")
     members = {_META: np.frombuffer(meta_bytes, dtype=np.uint8),
                _DIGEST: np.frombuffer(_digest(meta_bytes, names, arrays).encode(), np.uint8)}
     members.update({f"a{i}": a for i, a in enumerate(arrays)})
 
+    return _replace(path, target, existing, lambda f: np.savez(f, **members))
+
+
+def write_atomically(path, write):
+    """Write the file ``path`` as :func:`save` does: ``write(f)`` fills a temporary file (binary,
+    in the same directory), which is fsync'ed and then ``os.replace``'d over ``path``; on any
+    error the temporary file is removed and ``path`` is untouched. Returns the absolute path.
+    The exporters (``Network.to_onnx``) use it."""
+    path, target, existing = _write_target(path)
+    return _replace(path, target, existing, write)
+
+
+def _replace(path, target, existing, write):
+    """The atomic write behind :func:`save` and :func:`write_atomically` (see the module's
+    guarantees); ``existing``: the target's stat, whose permissions the new file keeps."""
     directory, base = os.path.split(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
@@ -245,7 +269,7 @@ def save(net, path):
         with os.fdopen(fd, "wb") as f:
             if existing is not None and hasattr(os, "fchmod"):  # keep the file's permissions
                 os.fchmod(f.fileno(), stat.S_IMODE(existing.st_mode))
-            np.savez(f, **members)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -342,7 +366,7 @@ def _metadata(path, members):
             version > FORMAT_VERSION
         raise ModelFileError(
             f"{path} has file format version {version!r} (written by chainrule "
-            f"{meta.get('library_version', '?')}); this chainrule {_library_version()} reads "
+            f"{meta.get('library_version', '?')}); this chainrule {library_version()} reads "
             f"version {FORMAT_VERSION}" + (" — upgrade chainrule to load it" if newer else ""))
     return meta, meta_bytes
 
@@ -379,9 +403,10 @@ def _arrays(path, meta, members):
     return names, arrays
 
 
-def read(path):
+def read(path, extra=False):
     """The configuration, state arrays and history of a file written by :func:`save`; every
     check of the file (format, version, checksum) passes before anything is returned.
+    ``extra=True``: also the ``extra`` that :func:`save` was given (None if none), fourth.
 
     Returns
     -------
@@ -407,10 +432,11 @@ def read(path):
     config = meta.get("config")
     if not isinstance(config, dict):
         raise ModelFileError(f"{path}: the metadata has no configuration")
-    return dict(config), dict(zip(names, arrays)), meta.get("history")
+    out = dict(config), dict(zip(names, arrays)), meta.get("history")
+    return out + (meta.get("extra"),) if extra else out
 
 
-def restore(cls, path, backend=None):
+def restore(cls, path, backend=None, extra=False):
     """A ``cls`` (:class:`~chainrule.Network`) built from :func:`read`'s content; this is
     ``Network.load`` and ``chainrule.load``. The network is built and checked completely
     before it is handed back.
@@ -423,6 +449,8 @@ def restore(cls, path, backend=None):
     backend : str, optional
         Override the saved backend request (``"auto"``, ``"numpy"``, ...). By default the
         saved one is used; if it is not available here, ``"auto"`` is used with a warning.
+    extra : bool
+        Return ``(network, extra)``, ``extra`` as :func:`save` was given it (or None).
 
     Raises
     ------
@@ -435,7 +463,7 @@ def restore(cls, path, backend=None):
             backend = check.backend(backend)
         except InputError as exc:
             raise InputError(f"load(backend={backend!r}): {exc}") from None
-    config, state, history = read(path)
+    config, state, history, kept = read(path, extra=True)
     if backend is not None:
         config["backend"] = backend
     try:  # sizes and values first: nothing is allocated for a network the file cannot fill
@@ -461,4 +489,4 @@ def restore(cls, path, backend=None):
             raise
         raise ModelFileError(f"{path}: the saved configuration and state do not make a valid "
                              f"network: {exc}") from exc
-    return net
+    return (net, kept) if extra else net

@@ -6,95 +6,20 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate as check
-from . import io, spec
+from . import spec
 from . import reference as ref
+from ._interop import InteropMixin
+from ._summary import Summarised
 from ._threads import limits_threads as _thread_limited
+from ._parameters import ParameterDict
+from ._persistence import Persistent
 from .backends.compose import cost as _cost
-from .backends.compose import update_is_safe
 from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
-from .training.loop import first_nonfinite, refused_step
 
 
-_ALIGN = 64  # bytes: each parameter starts on a cache line, as large numpy allocations do
-
-
-def _pack(params, dtype):
-    """``params`` (validated arrays) copied into one zeroed buffer; returns ``(flat, views)``
-    where each view is a C-contiguous, aligned, writable ``flat`` slice of its entry's shape
-    (the gaps between them stay 0)."""
-    step = _ALIGN // dtype.itemsize
-    offsets, end = [], 0
-    for a in params.values():
-        offsets.append(end)
-        end += -(-a.size // step) * step
-    raw = np.zeros(end + step, dtype)
-    start = (-raw.ctypes.data % _ALIGN) // dtype.itemsize
-    flat = raw[start:start + end]
-    views = {}
-    for (key, a), offset in zip(params.items(), offsets):
-        view = flat[offset:offset + a.size].reshape(a.shape)
-        view[...] = a
-        views[key] = view
-    return flat, views
-
-
-class ParameterDict(dict):
-    """``Network.parameters``: a dict whose item assignment is checked like assigning the
-    whole dict (shape, finite; a numeric array is cast to the network's dtype and stored as a
-    C-contiguous, writable copy). Entries cannot be removed or added; while ``fit`` runs (from a callback)
-    nothing can be assigned (:meth:`Network.fit` would train on the arrays it holds).
-
-    The arrays are views of one buffer, ``_flat`` (with zero gaps between them), so that a
-    step saves, checks and restores all the parameters with one call each; ``_Ws``/``_bs``
-    list them by layer (``_Ws[l-1] = W[l]``). An assignment stores every entry anew.
-    """
-
-    def __init__(self, params, owner):
-        super().__init__()
-        self._owner = owner
-        self._store(params)
-
-    def _store(self, params):
-        """Take ``params`` (checked arrays of the owner's dtype) as the new entries."""
-        self._flat, views = _pack(params, self._owner.dtype)
-        for key, view in views.items():
-            super().__setitem__(key, view)
-        L = len(views) // 2
-        self._Ws = [views[f"W{l}"] for l in range(1, L + 1)]
-        self._bs = [views[f"b{l}"] for l in range(1, L + 1)]
-
-    def __setitem__(self, key, value):
-        owner = self._owner
-        owner._refuse_while_fitting()
-        if key not in self:
-            raise check.InputError(f"{key!r} is not a parameter of this network (it has "
-                                   f"{', '.join(self)}); parameters cannot be added")
-        a = np.asarray(value) if not isinstance(value, np.ndarray) else value
-        if a.dtype.kind not in "iuf":
-            raise check.InputError(f"parameters[{key!r}] must be a numeric array, got "
-                                   f"{type(value).__name__} of dtype {a.dtype}")
-        with np.errstate(over="ignore"):  # an overflow to inf is refused as not finite
-            a = a.astype(owner.dtype, copy=False)  # one entry is cast to the network's dtype
-        self._store(check.parameters({**self, key: a}, owner.layer_dims, owner.dtype))
-
-    def update(self, *args, **kwargs):
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def _removal(self, *args, **kwargs):
-        raise check.InputError("the parameters of a network cannot be removed; assign "
-                               "net.parameters = {'W1': ..., 'b1': ..., ...} or "
-                               "net.parameters['W1'] = ... instead")
-
-    __delitem__ = pop = popitem = clear = setdefault = _removal
-
-    def __reduce__(self):  # a copy or pickle of the dict alone is a plain dict
-        return dict, (dict(self),)
-
-
-class Network(Trainable):
+class Network(InteropMixin, Persistent, Summarised, Trainable):
     """A fully-connected network in the course's notation (examples are columns).
 
     Parameters
@@ -212,46 +137,6 @@ class Network(Trainable):
                 "holds, so the assignment would be lost): return True from the callback's "
                 "on_epoch_end to stop, assign, then fit(..., continue_training=True)")
 
-    def get_config(self):
-        """The constructor arguments as JSON-compatible values; ``Network.from_config`` inverts it."""
-        return {
-            "layer_dims": list(self.layer_dims),
-            "activations": [[name, alpha] for name, alpha in self.activations],
-            "loss": self.loss,
-            "init": self.init,
-            "seed": self.seed,
-            "dtype": self.dtype.name,
-            "backend": self._backend_request,
-            "n_threads": self.n_threads,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        """A new network (freshly initialised) from :meth:`get_config`'s output."""
-        config = dict(config)
-        config["activations"] = [tuple(a) if isinstance(a, (list, tuple)) else a
-                                 for a in config["activations"]]
-        return cls(**config)
-
-    def __getstate__(self):
-        # No backend objects in a pickle: only arrays, plain values and the generator.
-        state = dict(self.__dict__)
-        state.pop("_ops", None)
-        state["_parameters"] = dict(self._parameters)
-        state.pop("_fitting", None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.__dict__.setdefault("n_threads", None)  # pickled before n_threads existed
-        self._parameters = ParameterDict(self._parameters, self)
-        self._upgrade_pickled_training_state()
-        try:
-            self._ops = Ops(self.backend)
-        except ImportError:  # unpickled where that backend is missing: let the policy choose
-            self.backend = choose_backend(self.layer_dims, None, self.dtype, "auto")
-            self._ops = Ops(self.backend)
-
     # ------------------------------------------------------------------ for chainrule.training
     def layer_arrays(self):
         """``Ws, bs``: the parameter arrays themselves (``Ws[l-1] = W[l]``), updated in place."""
@@ -348,39 +233,6 @@ class Network(Trainable):
         return _cost(Y, AL, self.layer_arrays()[0], self.loss)
 
     # ------------------------------------------------------------------ training
-    @_thread_limited
-    def step(self, X, Y, learning_rate):
-        """One step of gradient descent on ``X, Y``; returns the cost before the update.
-
-        The update-safety rule (:func:`chainrule.backends.compose.update_is_safe`): a step
-        whose gradient is not finite, or whose update would overflow the dtype, raises
-        :class:`NonFiniteError` and leaves the parameters as they were.
-        """
-        learning_rate = check.positive_finite(learning_rate, "learning_rate")
-        X, Y = self.validate_data(X, Y)
-        ops = self.ops_for(X.shape[1])
-        Ws, bs = self.layer_arrays()
-        flat = self._parameters._flat  # every parameter is a view of it
-        before = flat.copy()
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
-            ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
-                                   None, True)
-        if ok and check.all_finite(flat):
-            return J
-        flat[...] = before  # the backend's check is the rule; this is its guarantee on
-        #                     every backend
-        with np.errstate(over="ignore", invalid="ignore"):
-            Zs, As = ops.forward(X, Ws, bs, self.activations)
-            grads = ops.backward(Y, Zs, As, Ws, self.activations, self.loss, "L", 0.0, None,
-                                 False)[1:3]
-        named = {f"d{k}{l}": g for k, gs in zip(("W", "b"), grads) for l, g in enumerate(gs, 1)}
-        bad = first_nonfinite(J, *grads) or next(
-            (f"update of {k[1:]}" for k, g in named.items()
-             if not update_is_safe([self._parameters[k[1:]]], [g], learning_rate)),
-            "update of the parameters")
-        raise NonFiniteError(refused_step("step", bad, learning_rate, self._parameters, named,
-                                          self.dtype))
-
     def score_from(self, X, Yv, AL):
         """:meth:`score` on validated arrays, from their forward pass ``AL``."""
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit scores NaN/-inf
@@ -406,33 +258,6 @@ class Network(Trainable):
         AL = self.predict_proba(X)
         return ref.score(AL, Yv, self.activations[-1], ref.predict(AL, self.activations[-1]))
 
-    # ------------------------------------------------------------------ files
-    def save(self, path):
-        """Save to ``path`` atomically (``.npz`` + JSON metadata, no pickle); see :func:`chainrule.io.save`."""
-        return io.save(self, path)
-
-    @classmethod
-    def load(cls, path, backend=None):
-        """A network from a :meth:`save`'d file; raises ``ModelFileError`` for a bad file.
-
-        ``backend`` overrides the saved backend request; by default the saved one is used,
-        or ``"auto"`` with a warning when it is not available here.
-        """
-        return io.restore(cls, path, backend)
-
-    # ------------------------------------------------------------------ display
-    def summary(self, m=None):
-        """The layers with the shapes of ``W``, ``b``, ``Z`` and ``A`` for ``m`` examples
-        (``"m"`` when None), parameter counts, activations and backend: text for ``print``,
-        a table in a notebook. See :func:`chainrule.explain.display.network_text`."""
-        from .explain.display import Rich, network_html, network_text
-
-        return Rich(network_text(self, m), network_html(self, m))
-
-    def _repr_html_(self):
-        from .explain.display import network_html
-
-        return network_html(self)
 
 
 for _key, _text in {"{activations}": spec.activation_help(), "{losses}": spec.loss_help(),

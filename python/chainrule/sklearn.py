@@ -9,6 +9,12 @@ NumPy arrays, no compiled handles) and NumPy attributes, so they pickle, clone a
 ``Pipeline``, ``GridSearchCV(n_jobs=...)`` and on a Dask cluster (joblib's ``dask``
 backend).
 
+Both estimators also have ``transform(X, layer=k)`` (the activations of hidden layer ``k``,
+rows as examples; default the last hidden layer) and ``fit_transform``, ``to_sklearn()`` (a
+fitted scikit-learn ``MLPClassifier``/``MLPRegressor`` that predicts the same), the
+classmethod ``from_sklearn(mlp, **params)`` (a fitted estimator from one) and
+``to_onnx(path)``; see the Interoperability page.
+
 Examples
 --------
 >>> from sklearn.datasets import load_iris
@@ -27,17 +33,39 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils import check_random_state
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _sklearn_stream as _stream
 from . import _validate as check
-from . import spec
+from . import optim, spec
 from .model import Network
 
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
+
+# The optimiser hyperparameters the estimators take (each optimiser gets those it accepts).
+_HYPERPARAMETERS = ("beta", "beta1", "beta2", "epsilon")
+
+
+def _encode_attr(name, value):
+    """A fitted attribute as JSON: arrays keep their dtype (``{"ndarray": ..., "dtype": ...}``)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufUO":
+            raise TypeError(f"cannot save {name}: an array of dtype {value.dtype}")
+        return {"ndarray": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _decode_attr(value):
+    if isinstance(value, dict) and set(value) == {"ndarray", "dtype"}:
+        dtype = np.dtype(value["dtype"])
+        return np.array(value["ndarray"], dtype=dtype)
+    return value
 
 
 class _NetworkEstimator(BaseEstimator, abc.ABC):
@@ -49,7 +77,7 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
         "activation": [str, tuple, list],
-        "optimizer": [StrOptions({"gd", "momentum", "rmsprop", "adam"})],
+        "optimizer": [StrOptions(set(optim.OPTIMIZERS))],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "mini_batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None,
@@ -113,15 +141,11 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
 
     # ---- helpers
     def _optimizer_spec(self):
+        """The optimiser's config: its name and those of this estimator's hyperparameters
+        (``beta``, ``beta1``, ``beta2``, ``epsilon``) it takes (``optim.OPTIMIZERS``)."""
         name = self.optimizer
-        if name == "momentum":
-            return {"name": name, "beta": self.beta}
-        if name == "rmsprop":
-            return {"name": name, "beta": self.beta, "epsilon": self.epsilon}
-        if name == "adam":
-            return {"name": name, "beta1": self.beta1, "beta2": self.beta2,
-                    "epsilon": self.epsilon}
-        return {"name": name}
+        return {"name": name, **{key: getattr(self, key) for key in optim.hyperparameter_names(name)
+                                 if key in _HYPERPARAMETERS}}
 
     def _layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -233,6 +257,57 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
             self.validation_scores_ = list(history["val_score"])
         return self
 
+    # ---- files: the network's .npz (no pickle) with the estimator beside it
+    def save(self, path):
+        """Save the fitted estimator to ``path`` atomically, without pickle: the network's
+        file (:func:`chainrule.io.save`) with the estimator's parameters and fitted
+        attributes (``classes_``, ``n_features_in_``, ``loss_curve_``...) in its metadata.
+        :meth:`load` gives back an estimator that predicts the same. Returns ``path``."""
+        from . import io
+
+        check_is_fitted(self, "network_")
+        params = self.get_params(deep=False)
+        if not (params.get("random_state") is None or isinstance(params["random_state"],
+                                                                   numbers.Integral)):
+            params["random_state"] = None  # a RandomState object has no JSON form
+        params["dtype"] = np.dtype(params["dtype"]).name
+        if isinstance(params.get("class_weight"), dict):  # JSON keys are strings: keep labels
+            params["class_weight"] = {"pairs": [[k, v] for k, v in params["class_weight"].items()]}
+        attrs = {k: _encode_attr(k, v) for k, v in vars(self).items()
+                 if k.endswith("_") and k != "network_" and k not in params or k == "_y_1d"}
+        extra = {"estimator": type(self).__name__, "params": params, "attributes": attrs}
+        return io.save(self.network_, path, extra=extra)
+
+    @classmethod
+    def load(cls, path, backend=None):
+        """An estimator from a file written by :meth:`save` (of this class); raises
+        ``ModelFileError`` for a bad file or one written by another class."""
+        from . import io
+        from .errors import ModelFileError
+
+        net, extra = io.restore(Network, path, backend, extra=True)
+        if not isinstance(extra, dict) or extra.get("estimator") != cls.__name__:
+            what = extra.get("estimator") if isinstance(extra, dict) else None
+            raise ModelFileError(f"{path} holds " + (f"a {what}" if what else "a bare Network "
+                                 "(chainrule.load reads it)") + f", not a {cls.__name__}")
+        try:
+            params = dict(extra["params"])
+            if isinstance(params.get("hidden_layer_sizes"), list):
+                params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            act = params.get("activation")
+            if isinstance(act, list) and len(act) == 2 and isinstance(act[1], (int, float)):
+                params["activation"] = tuple(act)  # ("leaky_relu", 0.2) came back as a list
+            if isinstance(params.get("class_weight"), dict):
+                params["class_weight"] = {k: v for k, v in params["class_weight"]["pairs"]}
+            est = cls(**params)
+            for k, v in extra["attributes"].items():
+                setattr(est, k, _decode_attr(v))
+            est._network_params = est._architecture_params()  # what fit records
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: the saved estimator is malformed ({exc})") from exc
+        est.network_ = net
+        return est
+
     def _class_weight_indices(self):
         return None
 
@@ -244,7 +319,116 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        # transform(X, layer=k) gives hidden activations, in the network's dtype
+        tags.transformer_tags = TransformerTags(preserves_dtype=[check.dtype(self.dtype).name])
         return tags
+
+    # ---- inspection and conversion
+    def transform(self, X, layer=None):
+        """The activations ``A[layer]`` of a hidden layer, examples as rows.
+
+        Parameters
+        ----------
+        X : array, shape (n_samples, n_features)
+        layer : int, optional
+            A hidden layer, ``1 <= layer <= L - 1`` (default ``L - 1``, the last one).
+
+        Returns
+        -------
+        A : array, shape (n_samples, n[layer])
+        """
+        check_is_fitted(self, "network_")
+        L = self.network_.L
+        if L < 2:
+            raise ValueError("this network has no hidden layer (hidden_layer_sizes is empty): "
+                             "there is nothing to transform into")
+        k = L - 1 if layer is None else layer
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= L - 1:
+            raise ValueError(f"layer must be a hidden layer, an integer from 1 to {L - 1} "
+                             f"(layer {L} is the output: use predict), got {layer!r}")
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        _, caches = self.network_.forward(np.ascontiguousarray(X.T))
+        return np.ascontiguousarray(caches[int(k)][0][0].T)  # A[k] is layer k+1's A_prev
+
+    def fit_transform(self, X, y, sample_weight=None, layer=None):
+        """``fit(X, y)``, then :meth:`transform` of ``X`` (hidden layer ``layer``)."""
+        return self.fit(X, y, sample_weight=sample_weight).transform(X, layer=layer)
+
+    def to_onnx(self, path, dtype="float32"):
+        """Write the fitted network as an ONNX model (see :meth:`chainrule.Network.to_onnx`):
+        input ``"X"`` ``(n_samples, n_features)``, output ``"AL"`` (``A[L]`` as rows: one
+        probability column for two classes, one per class for more, the targets for a
+        regressor), the labels in the metadata (``chainrule.classes``). Returns the path."""
+        check_is_fitted(self, "network_")
+        return self.network_.to_onnx(path, dtype=dtype, classes=getattr(self, "classes_", None))
+
+    def _sklearn_params(self):
+        """This estimator's training parameters in scikit-learn's MLP names (those it has)."""
+        params = {"learning_rate_init": self.learning_rate, "max_iter": self.max_iter,
+                  "batch_size": self.mini_batch_size, "alpha": self.lambd,
+                  "early_stopping": self.early_stopping,
+                  "validation_fraction": self.validation_fraction,
+                  "n_iter_no_change": max(self.patience, 1), "warm_start": self.warm_start,
+                  "random_state": self.random_state}
+        if self.optimizer == "adam":
+            params.update(solver="adam", beta_1=self.beta1, beta_2=self.beta2,
+                          epsilon=self.epsilon)
+        elif self.optimizer in ("gd", "momentum"):
+            params.update(solver="sgd", nesterovs_momentum=False,
+                          momentum=self.beta if self.optimizer == "momentum" else 0.0)
+        return params
+
+    def to_sklearn(self):
+        """A fitted scikit-learn ``MLPClassifier``/``MLPRegressor`` with this estimator's
+        weights (same predictions; see :meth:`chainrule.Network.to_sklearn`) and training
+        parameters where scikit-learn has them (rmsprop has no equivalent: its solver stays
+        scikit-learn's default)."""
+        check_is_fitted(self, "network_")
+        mlp = self.network_.to_sklearn(classes=getattr(self, "classes_", None),
+                                       **self._sklearn_params())
+        mlp.n_iter_ = self.n_iter_  # (t_ stays 0: scikit-learn counts samples, not steps)
+        mlp.loss_curve_ = list(self.loss_curve_)
+        if hasattr(self, "feature_names_in_"):
+            mlp.feature_names_in_ = self.feature_names_in_
+        return mlp
+
+    @classmethod
+    def from_sklearn(cls, mlp, **params):
+        """A fitted estimator from a fitted scikit-learn ``MLPClassifier``/``MLPRegressor``:
+        the same predictions (the weights, see :meth:`chainrule.Network.from_sklearn`), its
+        training parameters where chainrule has them, and ``params`` over them."""
+        cls._check_sklearn_kind(mlp)
+        net = Network.from_sklearn(mlp, dtype=params.get("dtype"),
+                                   backend=params.get("backend", "auto"))
+        est = cls(**{**cls._params_from(mlp, net), **params})
+        est._check_params()
+        est.network_ = net
+        est._network_params = est._architecture_params()
+        est.n_features_in_ = int(mlp.n_features_in_)
+        if hasattr(mlp, "feature_names_in_"):
+            est.feature_names_in_ = mlp.feature_names_in_
+        # chainrule's own counts (what a warm start continues): none yet
+        est.n_iter_, est.t_, est.loss_curve_ = 0, 0, []
+        est._adopt(mlp)
+        return est
+
+    @staticmethod
+    def _params_from(mlp, net):
+        params = {"hidden_layer_sizes": tuple(net.layer_dims[1:-1]),
+                  "activation": net.activations[0][0] if net.L > 1 else "relu",
+                  "learning_rate": mlp.learning_rate_init, "max_iter": mlp.max_iter,
+                  "mini_batch_size": mlp.batch_size, "lambd": mlp.alpha,
+                  "early_stopping": mlp.early_stopping,
+                  "validation_fraction": mlp.validation_fraction,
+                  "patience": mlp.n_iter_no_change, "warm_start": mlp.warm_start,
+                  "random_state": mlp.random_state, "dtype": net.dtype.name}
+        if mlp.solver == "adam":
+            params.update(optimizer="adam", beta1=mlp.beta_1, beta2=mlp.beta_2,
+                          epsilon=mlp.epsilon)
+        elif mlp.solver == "sgd":
+            params.update(optimizer="momentum" if mlp.momentum > 0 else "gd",
+                          beta=mlp.momentum)
+        return params
 
 
 class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
@@ -256,7 +440,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         Units of each hidden layer (``n[1], ..., n[L-1]``).
     activation : str
         Hidden activation: one of {hidden_activations} (:mod:`chainrule.spec`).
-    optimizer : {"adam", "gd", "momentum", "rmsprop"}
+    optimizer : {optimizers}
     learning_rate : float
     max_iter : int
         Epochs per :meth:`fit` (:meth:`partial_fit` runs one).
@@ -320,6 +504,20 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
 
     def _output_for(self, n_outputs):
         return "sigmoid" if n_outputs == 1 else "softmax"
+
+    @staticmethod
+    def _check_sklearn_kind(mlp):
+        if not isinstance(mlp, MLPClassifier):
+            raise TypeError(f"NetworkClassifier.from_sklearn takes an MLPClassifier, got "
+                            f"{type(mlp).__name__} (NetworkRegressor.from_sklearn takes "
+                            f"an MLPRegressor)")
+        if mlp.out_activation_ == "logistic" and mlp.n_outputs_ > 1:
+            raise ValueError(f"this MLPClassifier is multilabel ({mlp.n_outputs_} logistic "
+                             f"outputs); NetworkClassifier predicts one label per example: "
+                             f"use chainrule.Network.from_sklearn for the network")
+
+    def _adopt(self, mlp):
+        self.classes_ = np.asarray(mlp.classes_)
 
     _is_classifier = True
 
@@ -392,7 +590,8 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
 
 
 NetworkClassifier.__doc__ = NetworkClassifier.__doc__.replace(
-    "{hidden_activations}", spec.activation_help(hidden_only=True))
+    "{hidden_activations}", spec.activation_help(hidden_only=True)).replace(
+    "{optimizers}", optim.optimizer_choices())
 
 
 class NetworkRegressor(RegressorMixin, _NetworkEstimator):
@@ -414,6 +613,17 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
 
     def _output_for(self, n_outputs):
         return "identity"
+
+    @staticmethod
+    def _check_sklearn_kind(mlp):
+        if not isinstance(mlp, MLPRegressor):
+            raise TypeError(f"NetworkRegressor.from_sklearn takes an MLPRegressor, got "
+                            f"{type(mlp).__name__} (NetworkClassifier.from_sklearn takes "
+                            f"an MLPClassifier)")
+
+    def _adopt(self, mlp):
+        self.n_outputs_ = int(mlp.n_outputs_)
+        self._y_1d = self.n_outputs_ == 1
 
     def _encode_y(self, y, first, classes=None):
         y = np.asarray(y, dtype=np.float64)

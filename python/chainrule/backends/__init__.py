@@ -2,7 +2,11 @@
 
 ``registry``
     the op contract (its docstring), :class:`Ops`, :func:`available_backends`,
-    :func:`choose_backend`, and each backend's declared features.
+    :func:`choose_backend`.
+``plan``
+    :class:`~chainrule.backends.plan.FitPlan`, what a fit hands every ``fit_epochs`` call.
+``engine``
+    ``fit_epochs`` composed plainly (the oracle of the compiled engines).
 ``compose``
     the generic compositions of the network ops from the layer ops; ``update_is_safe``.
 ``auto``
@@ -15,8 +19,8 @@
 
 from __future__ import annotations
 
-from .registry import (BACKENDS, Ops, available_backends, choose_backend, features,
-                       import_error, requested_backend)
+from .registry import (BACKENDS, Ops, available_backends, choose_backend, import_error,
+                       requested_backend)
 
-__all__ = ["BACKENDS", "Ops", "available_backends", "choose_backend", "features",
-           "import_error", "requested_backend"]
+__all__ = ["BACKENDS", "Ops", "available_backends", "choose_backend", "import_error",
+           "requested_backend"]

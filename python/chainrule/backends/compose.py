@@ -115,15 +115,18 @@ def first_nonfinite_name(named):
     return None
 
 
-def engine_what(what):
-    """A ``fit_epochs`` refusal (``ChunkResult.what``: ``"cost"``, ``"gradient dW2"``,
-    ``"new parameter W1"``, ``"new optimiser state s_dW1"``) in the words of
-    :func:`unsafe_update` (``"update of W1"``, ``"update of s_dW1"``), so that a refused
-    step reads the same on every path."""
-    for prefix in ("new parameter ", "new optimiser state "):
-        if what.startswith(prefix):
-            return "update of " + what[len(prefix):]
-    return what
+def refusal_words(code, param="", prefix=""):
+    """:func:`unsafe_update`'s words for what a compiled engine reports by code (``core.train``
+    ``BAD_*``, csrc's ``enum cr_nonfinite``): 1 ``"cost"``, 2 ``"gradient d<param>"``, 3
+    ``"update of <param>"``, 4 ``"update of <prefix>_d<param>"`` (``param`` e.g. ``"W2"``,
+    ``prefix`` ``"v"`` or ``"s"``): one vocabulary on every path."""
+    if code == 1:
+        return "cost"
+    if code == 2:
+        return f"gradient d{param}"
+    if code == 3:
+        return f"update of {param}"
+    return f"update of {prefix}_d{param}"
 
 
 def cost(Y, AL, Ws, loss, lambd=0.0):
@@ -145,17 +148,6 @@ def train_step(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, m
     return True, J
 
 
-def train_loop(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
-               cost_every=1):
-    costs = np.full(n_steps, np.nan)
-    for i in range(n_steps):
-        ok, costs[i] = ops.train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd,
-                                      None, cost_every > 0 and i % cost_every == 0)
-        if not ok:
-            return i, costs
-    return n_steps, costs
-
-
 def fit_session(ops):
     """The context of a whole fit: nothing to set up for a backend that registers none."""
     return contextlib.nullcontext()
@@ -169,6 +161,5 @@ GENERIC = {
     "backward_delta": backward_delta,
     "sgd_update": sgd_update,
     "train_step": train_step,
-    "train_loop": train_loop,
     "fit_session": fit_session,
 }

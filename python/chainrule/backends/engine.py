@@ -37,11 +37,7 @@ from .. import reference as ref
 from .compose import first_nonfinite_name, unsafe_update
 from .philox import dropout_mask
 
-__all__ = ["ChunkResult", "fit_epochs", "n_batches", "batch_correct", "WHAT"]
-
-# What was not finite in a refused step (``ChunkResult.what``; the compiled engines return
-# the code and their drivers turn it into these words).
-WHAT = {1: "cost", 2: "gradient", 3: "new parameter", 4: "new optimiser state"}
+__all__ = ["ChunkResult", "fit_epochs", "n_batches", "batch_correct"]
 
 
 class ChunkResult(NamedTuple):
@@ -99,17 +95,11 @@ def _philox_masks(key, k, layer_dims, keep_probs, mb, dtype):
 class _Bounds:
     """Upper bounds of ``max|P|``, ``max|v|``, ``max|s|`` carried from step to step (exact
     at the start of a call and after an exact step): the cheap form of the update-safety
-    rule, as in ``chainrule.core.train``. ``|v̂| / (√ŝ + ε) <= |v̂| / ε`` (``/ √ε`` with ε
-    inside the root)."""
+    rule, as in ``chainrule.core.train``, with the optimiser's own :meth:`bound`
+    (``chainrule.optim``)."""
 
-    KNOWN = ("gd", "momentum", "rmsprop", "adam")
-
-    def __init__(self, config, Ws, bs, state, dtype_max):
-        self.name = config["name"]
-        self.beta1 = config.get("beta1", config.get("beta", 0.9))
-        self.beta2 = config.get("beta2", config.get("beta", 0.9))
-        eps = config.get("epsilon", 1e-8)
-        self.floor = np.sqrt(eps) if config.get("eps_inside_sqrt", False) else eps
+    def __init__(self, optimizer, Ws, bs, state, dtype_max):
+        self.optimizer = optimizer
         self.limit = 0.5 * float(dtype_max)
         self.refresh(Ws, bs, state)
 
@@ -125,40 +115,28 @@ class _Bounds:
     def safe(self, lr, g_max, t):
         """Whether the step's new values are certainly finite; keeps the bounds for
         :meth:`advance`."""
-        name, b1, b2 = self.name, self.beta1, self.beta2
         with np.errstate(over="ignore", invalid="ignore"):
-            v = b1 * self.v + (1 - b1) * g_max if name in ("momentum", "adam") else 0.0
-            s = b2 * self.s + (1 - b2) * g_max * g_max if name in ("rmsprop", "adam") else 0.0
-            if name == "gd":
-                p = self.p + lr * g_max
-            elif name == "momentum":
-                p = self.p + lr * v
-            elif name == "rmsprop":
-                p = self.p + lr * g_max / self.floor
-            else:
-                p = self.p + lr * (v / (1 - b1 ** (t + 1))) / self.floor
-        self._next = (p, v, s)
-        return p < self.limit and v < self.limit and s < self.limit
+            self._next = self.optimizer.bound(self.p, self.v, self.s, lr, g_max, t)
+        return all(x < self.limit for x in self._next)
 
     def advance(self):
         self.p, self.v, self.s = self._next
 
 
-def _refusal(bad):
-    """The optimiser's refusal (:func:`~chainrule.backends.compose.unsafe_update`'s words,
-    ``"update of W1"``, ``"update of s_dW1"``) in this op's words (``WHAT``)."""
-    if bad is None or not bad.startswith("update of "):
-        return bad
-    name = bad[len("update of "):]
-    return f"new optimiser state {name}" if "_d" in name else f"new parameter {name}"
-
-
-def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
-               activations, loss, optimizer, t, state, Ws, bs, masks=None, ops=None):
-    """Run up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch.
+def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
+               masks=None, ops=None):
+    """Run up to ``n_steps`` mini-batch steps of ``plan`` from batch ``k0`` of the chunk's
+    first epoch.
 
     Parameters
     ----------
+    plan : FitPlan
+        The fit's plan (:class:`chainrule.backends.plan.FitPlan`): layers (units,
+        activation, keep probability), loss, ``lambd``, the mini-batch size ``s`` (the last
+        batch of an epoch has ``m - floor(m/s) s`` examples if that is > 0) and the
+        optimiser, whose ``update`` is applied to candidate copies (its own ``state`` and
+        ``t`` are not touched: they are arguments, so a compiled engine takes them as
+        arrays).
     XT : (m, n[0]) array, YT : (m, n[L]) array
         The examples as rows (``X.T``, ``Y.T``), in the network dtype.
     w : (m,) array or None
@@ -167,26 +145,12 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
         Each chunk epoch's example order (``None``: the identity for every epoch).
     lrs : (E,) float array
         Each chunk epoch's learning rate (the decay is computed by the caller).
-    keys : (E,) int64/uint64 array
-        Each chunk epoch's 64-bit dropout key (read only when some ``keep_probs < 1``).
+    keys : (E,) int64/uint64 array or None
+        Each chunk epoch's 64-bit dropout key (read only when the plan drops units).
     k0 : int
         The first step's batch index within chunk epoch 0.
     n_steps : int
         The step budget; the call stops earlier when the chunk's epochs run out.
-    mini_batch_size : int
-        ``s``; the last batch of an epoch has ``m - floor(m/s) s`` examples if that is > 0.
-    lambd : float
-        The L2 strength.
-    keep_probs : sequence of float
-        Keep probability of each hidden layer ``1..L-1``.
-    activations : list of (name, alpha)
-        One per layer (``reference.parse_activation`` form).
-    loss : str
-        A name of ``reference.LOSSES``.
-    optimizer : Optimizer
-        The optimiser (:mod:`chainrule.optim`), whose ``update`` is applied to candidate
-        copies; its own ``state`` and ``t`` are not touched (they are the next two
-        arguments, so a compiled engine can take them as arrays).
     t : int
         The optimiser's step counter (Adam's bias correction).
     state : dict
@@ -205,18 +169,21 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
     -------
     ChunkResult
     """
+    activations, loss, lambd, keep_probs = plan.activations, plan.loss, plan.lambd, \
+        plan.keep_probs
+    optimizer, mini_batch_size = plan.optimizer, plan.mini_batch_size
     m, E, s = XT.shape[0], len(lrs), int(mini_batch_size)
     L = len(Ws)
     dtype = Ws[0].dtype
-    layer_dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
-    drop = any(p < 1.0 for p in keep_probs)
+    layer_dims = plan.layer_dims
+    drop = plan.drops
     nb = n_batches(m, s)
     opt = copy.copy(optimizer)  # the update's formulas; state and t are set per step
     # The exact rule always for the reference formulas (the oracle); the cheap bounds for a
-    # backend's composition when the optimiser is one of the four whose bounds are known.
+    # backend's composition when the optimiser has them (Optimizer.bound).
     bounds = None
-    if ops is not None and optimizer.get_config()["name"] in _Bounds.KNOWN:
-        bounds = _Bounds(optimizer.get_config(), Ws, bs, state, np.finfo(dtype).max)
+    if ops is not None and optimizer.bound(0.0, 0.0, 0.0, 0.0, 0.0, 0) is not None:
+        bounds = _Bounds(optimizer, Ws, bs, state, np.finfo(dtype).max)
     cost_sum, weight_sum = np.zeros(E), np.zeros(E)
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
@@ -257,29 +224,19 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
         # the update-safety rule before the candidates exist: "cost", "gradient dW2"
         bad = unsafe_update(J, [(f"{p}{l}", g) for l in range(1, L + 1)
                                 for p, g in (("dW", dWs[l - 1]), ("db", dbs[l - 1]))], ())
+        fast = False
         if bad is None and bounds is not None:
             # The composition's shortcut (the compiled engines' too): when bounds of the new
             # values are far below the dtype's max the update is certainly finite; apply
-            # it in place, skipping the candidates.
+            # it in place, skipping the candidates (the optimiser's own rule still refuses
+            # what is not finite, changing nothing).
             g_max = max(float(np.abs(g).max(initial=0)) for g in dWs + dbs)
-            if bounds.safe(float(lrs[e]), g_max, int(t)):
+            fast = bounds.safe(float(lrs[e]), g_max, int(t))
+            if fast:
                 opt.state, opt.t = state, int(t)
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    bad = _refusal(opt.update(ops, Ws, bs, dWs, dbs, float(lrs[e])))
-                if bad is not None:  # the optimiser's own rule refused it: nothing changed
-                    return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum,
-                                       correct)
-                bounds.advance()
-                t = opt.t
-                cost_sum[e] += J * share
-                weight_sum[e] += share
-                correct[e] += batch_correct(AL, Yb)
-                done += 1
-                k += 1
-                if k == nb:
-                    e, k = e + 1, 0
-                continue
-        if bad is None:
+                    bad = opt.update(ops, Ws, bs, dWs, dbs, float(lrs[e]))
+        if bad is None and not fast:
             # Candidates: the optimiser's update on copies; committed only if all finite.
             new_W = [W.copy() for W in Ws]
             new_b = [b.copy() for b in bs]
@@ -288,28 +245,31 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 # The optimiser commits only finite candidates (the one rule): a refusal
                 # leaves the copies as they were and says what overflowed.
-                bad = _refusal(opt.update(_Ops if ops is None else ops, new_W, new_b, dWs,
-                                          dbs, float(lrs[e])))
+                bad = opt.update(_Ops if ops is None else ops, new_W, new_b, dWs, dbs,
+                                 float(lrs[e]))
             if bad is None:  # the optimiser's result checked as well (a custom one's too)
                 # the rule's check of the candidates (the state is the cause when both
-                # are not finite), in this op's words (WHAT)
+                # are not finite), in its words
                 name = first_nonfinite_name(sorted(opt.state.items()))
                 if name is not None:
-                    bad = f"new optimiser state {name}"
+                    bad = f"update of {name}"
                 else:
                     name = first_nonfinite_name([(f"{p}{l}", P) for l in range(1, L + 1)
                                                  for p, P in (("W", new_W[l - 1]),
                                                               ("b", new_b[l - 1]))])
-                    bad = None if name is None else f"new parameter {name}"
+                    bad = None if name is None else f"update of {name}"
         if bad is not None:
             return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
-        for P, new in zip(Ws + bs, new_W + new_b):
-            P[...] = new
-        for key, v in state.items():
-            v[...] = opt.state[key]
+        if fast:
+            bounds.advance()
+        else:
+            for P, new in zip(Ws + bs, new_W + new_b):
+                P[...] = new
+            for key, v in state.items():
+                v[...] = opt.state[key]
+            if bounds is not None:
+                bounds.refresh(Ws, bs, state)
         t = opt.t
-        if bounds is not None:
-            bounds.refresh(Ws, bs, state)
         cost_sum[e] += J * share
         weight_sum[e] += share
         correct[e] += batch_correct(AL, Yb)

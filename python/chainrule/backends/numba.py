@@ -25,13 +25,13 @@ from .. import reference as ref
 from .. import spec
 from . import compose
 from . import engine
-from .engine import WHAT, ChunkResult
-from .registry import Ops, declare_features, register
+from .compose import refusal_words
+from .engine import ChunkResult
+from .registry import Ops, register
 
 # The codes come from the one table; core keeps equal constants for @njit (a test checks).
 _ACT = spec.ACTIVATION_CODES
 _LOSS = spec.LOSS_CODES
-declare_features("numba", {"step:sgd", "loop:sgd", "dropout", "l2", "fit"})
 _EMPTY = {np.dtype(np.float32): np.zeros((0, 0), np.float32),
           np.dtype(np.float64): np.zeros((0, 0), np.float64)}
 _WORKSPACES_PER_THREAD = 4
@@ -91,8 +91,10 @@ class _Plan:
         acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
         alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
         size, offs = core.workspace_layout(layer_dims, m)
+        scratch = np.empty((3, m))  # softmax's column max and sum; 1/m, the output delta's
+        scratch[2] = 1.0 / m
         self.args = (acts, alphas, _LOSS[loss], float(np.finfo(dtype).eps),
-                     float(np.finfo(dtype).max), np.empty(size, dtype), offs, np.empty((2, m)))
+                     float(np.finfo(dtype).max), np.empty(size, dtype), offs, scratch)
 
 
 _local = threading.local()
@@ -130,22 +132,6 @@ def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=
                            dtype_max, buf, offs, scratch)
 
 
-@register("train_loop", "numba")
-def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
-               cost_every=1):
-    dtype = Ws[0].dtype
-    X, Y = _c(X, dtype), _c(Y, dtype)
-    plan = _plan(X, Ws, activations, loss)
-    if not plan.fusable:
-        return compose.train_loop(Ops("numba"), X, Y, Ws, bs, activations, loss,
-                             learning_rate, lambd, n_steps, cost_every)
-    acts, alphas, loss_code, eps, dtype_max, buf, offs, scratch = plan.args
-    costs = np.full(n_steps, np.nan)
-    n_done = core.train_loop(X, Y, tuple(Ws), tuple(bs), acts, alphas, loss_code,
-                             float(learning_rate), float(lambd), int(n_steps), int(cost_every),
-                             eps, dtype_max, buf, offs, scratch, costs)
-    return int(n_done), costs
-
 # --------------------------------------------------------------------------- the training engine
 # fit_epochs (contract: chainrule.backends.engine): arguments packed for core.train.fit_epochs.
 
@@ -179,47 +165,27 @@ def _engine_workspace(layer_dims, s, dtype):
     return ws
 
 
-def _hyper(config):
-    """``(β1, β2, ε, eps_inside_sqrt)`` as the kernel reads them (RMSprop's β is β2)."""
-    name = config["name"]
-    if name == "momentum":
-        return np.array([config.get("beta", 0.9), 0.0, 0.0, 0.0])
-    if name == "rmsprop":
-        return np.array([0.0, config.get("beta", 0.9), config.get("epsilon", 1e-8),
-                         float(config.get("eps_inside_sqrt", False))])
-    if name == "adam":
-        return np.array([config.get("beta1", 0.9), config.get("beta2", 0.999),
-                         config.get("epsilon", 1e-8), float(config.get("eps_inside_sqrt", False))])
-    return np.zeros(4)
-
-
 def _keys(keys, E):
     if keys is None:
         return np.zeros(E, dtype=np.uint64)
     return np.array([int(k) & 0xFFFFFFFFFFFFFFFF for k in keys], dtype=np.uint64)
 
 
-# The optimisers core.train compiles; another one (training/optim.py) runs on the generic
-# composition over this backend's layer ops until its update is compiled too.
-COMPILED_OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
-
-
 @register("fit_epochs", "numba")
-def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
-               activations, loss, optimizer, t, state, Ws, bs):
+def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs):
     """:func:`chainrule.backends.engine.fit_epochs` in one compiled call,
     :func:`chainrule.core.train.fit_epochs` (same arguments and result; the counter-based
-    dropout masks only). The workspace is this thread's, cached per shape."""
-    config = optimizer if isinstance(optimizer, dict) else optimizer.get_config()
-    if config["name"] not in COMPILED_OPTIMIZERS:  # a new optimiser: composed until compiled
-        return engine.generic(Ops("numba"), XT, YT, w, perms, lrs, keys, k0, n_steps,
-                              mini_batch_size, lambd, keep_probs, activations, loss, optimizer,
-                              t, state, Ws, bs)
+    dropout masks only). The workspace is this thread's, cached per shape. An optimiser
+    without a code (``plan.optimizer_code``) runs on the generic composition over this
+    backend's layer ops until its update is compiled too."""
+    if plan.optimizer_code is None:
+        return engine.generic(Ops("numba"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
+                              k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs)
     dtype = Ws[0].dtype
     L = len(Ws)
-    layer_dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    layer_dims = plan.layer_dims
     m = XT.shape[0]
-    s = min(int(mini_batch_size), m)
+    s = min(plan.mini_batch_size, m)
     XT = np.ascontiguousarray(XT, dtype=dtype)
     YT = np.ascontiguousarray(YT, dtype=dtype)
     lrs = np.ascontiguousarray(lrs, dtype=np.float64)
@@ -229,13 +195,12 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
     has_perm = perms is not None
     perms = np.ascontiguousarray(perms, dtype=np.int64) if has_perm else _NO_PERM
     probs = np.ones(L)
-    probs[:L - 1] = keep_probs
+    probs[:L - 1] = plan.keep_probs
     scales = np.array([float(dtype.type(1) / dtype.type(p)) for p in probs])
-    acts = np.array([_ACT[act] for act, _ in activations], dtype=np.int64)
-    alphas = np.array([float(alpha) for _, alpha in activations])
-    name = config["name"]
+    acts = np.array([layer.code for layer in plan.layers], dtype=np.int64)
+    alphas = np.array([layer.alpha for layer in plan.layers])
     Ws_t, bs_t = tuple(Ws), tuple(bs)
-    prefixes = {"gd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("v", "s")}[name]
+    prefixes = plan.state_prefixes
     v = s_ = (Ws_t, bs_t)
     if "v" in prefixes:
         v = (tuple(state[f"v_dW{l}"] for l in range(1, L + 1)),
@@ -249,20 +214,12 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
     finfo = np.finfo(dtype)
     t = core_train.fit_epochs(
         XT, YT, w, has_w, perms, has_perm, lrs, _keys(keys, E), int(k0), int(n_steps), s,
-        float(lambd), probs, scales, acts, alphas, _LOSS[loss],
-        core_train.OPTIMIZER_CODES[name], _hyper(config), int(t), Ws_t, bs_t, v[0], v[1],
+        plan.lambd, probs, scales, acts, alphas, _LOSS[plan.loss],
+        plan.optimizer_code, np.array(plan.hyper), int(t), Ws_t, bs_t, v[0], v[1],
         s_[0], s_[1], float(finfo.eps), float(finfo.max), ws.buf, ws.offs, ws.scratch,
         cost_sum, weight_sum, correct, ws.out)
     steps, status, epoch, batch, code, layer, is_b, is_s = (int(x) for x in ws.out)
-    what = ""
-    if status:
-        what = WHAT[code]
-        param = f"{'b' if is_b else 'W'}{layer + 1}"
-        if code == core_train.BAD_GRADIENT:
-            what += f" d{param}"
-        elif code == core_train.BAD_PARAMETER:
-            what += f" {param}"
-        elif code == core_train.BAD_STATE:
-            what += f" {'s' if is_s else 'v'}_d{param}"
+    what = refusal_words(code, f"{'b' if is_b else 'W'}{layer + 1}", "s" if is_s else "v") \
+        if status else ""
     return ChunkResult(steps, status, epoch, batch, what, int(t), cost_sum, weight_sum,
                        correct)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from .. import reference as ref
-from .registry import declare_features, register
+from .registry import register
 
 # The generic compositions (compose.py) give every network op, masks and L2 included.
-declare_features("numpy", {"step:sgd", "loop:sgd", "dropout", "l2"})
 
 
 @register("dense_forward", "numpy")

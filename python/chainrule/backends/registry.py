@@ -42,26 +42,23 @@ compute_cost=False) -> (ok, cost)``
     in-place SGD update; ``ok`` says whether the update was applied (a failed step
     leaves ``Ws, bs`` untouched). ``cost`` is the cost of the forward pass (before the update, L2 term
     included) when ``compute_cost``, else NaN.
-``train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd, n_steps, cost_every)
--> (n_done, costs)``
-    ``n_steps`` full-batch steps without returning to Python; ``costs[i]`` is the cost
-    before step ``i`` when ``i % cost_every == 0`` (else NaN). It stops at the first step
-    whose gradient is not finite, leaving the parameters of the last good step
-    (``n_done < n_steps``).
-
 The training op (generic: :func:`chainrule.backends.engine.fit_epochs` composed from the
 backend's ``forward``, ``backward_delta`` and ``sgd_update``; numba and C register one
-compiled call and declare the feature ``"fit"``)
+compiled call)
 
-``fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
-activations, loss, optimizer, t, state, Ws, bs) -> ChunkResult``
+``fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs)
+-> ChunkResult``
+    ``plan`` (:class:`~chainrule.backends.plan.FitPlan`, built once per fit) holds the
+    layers, the loss, ``lambd``, the mini-batch size and the optimiser (its code,
+    hyperparameter vector and state prefixes); the call runs
     up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch, possibly
     crossing epoch ends: the batch gather from examples-as-rows ``XT`` (m, n[0]), ``YT``
     (m, n[L]) in the order ``perms[e]`` (``None``: the identity), forward with inverted
     dropout (counter-based masks of key ``keys[e]``, :mod:`chainrule.backends.philox`), the
     cost with example weights ``w`` and the L2 term, backward, and the update of the
-    optimiser (an :class:`~chainrule.training.optim.Optimizer` or its config; its ``state``
-    arrays updated in place, ``t`` returned) with learning rate ``lrs[e]``. A step whose
+    optimiser (its ``state`` arrays updated in place, ``t`` returned) with learning rate
+    ``lrs[e]``. A backend whose compiled engine does not know the plan's optimiser
+    (``plan.optimizer_code is None``) runs the generic composition. A step whose
     cost, gradients, new parameters or new optimiser state are not all finite is not
     applied and ends the call (``status = 1``). Returns the steps done, where the next step
     is, ``t`` and per chunk epoch ``Σ_b J_b Σw_b``, ``Σ_b Σw_b`` and the correct predictions
@@ -71,14 +68,6 @@ activations, loss, optimizer, t, state, Ws, bs) -> ChunkResult``
     entered once around a whole fit (generic: nothing). The C backend decides there how many
     threads its engine splits the steps over and keeps the BLAS at one thread per call for
     the whole fit (see :func:`chainrule.backends.c.blas.engine_session`).
-
-Features
---------
-Each backend declares what it supports (:func:`declare_features`, checked against
-``KNOWN_FEATURES``): ``"step:sgd"``/``"loop:sgd"`` (its ``train_step``/``train_loop`` are the
-fused SGD step and loop, which an optimiser whose ``fused_update`` is ``"sgd"`` may use),
-``"dropout"``, ``"l2"``, ``"fit"`` (``fit_epochs`` is one compiled call, not the generic
-composition). Training asks ``ops.supports(feature)``, never a backend's name.
 
 Selection
 ---------
@@ -100,19 +89,9 @@ from . import auto, compose, engine
 
 BACKENDS = ("numpy", "numba", "c")
 LAYER_OPS = ("dense_forward", "dense_backward")
-NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "train_step", "train_loop",
+NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "train_step",
                "fit_epochs", "fit_session")
 ALL_OPS = LAYER_OPS + NETWORK_OPS
-
-# What a backend can declare it supports (``declare_features``); training asks for these,
-# never for a backend's name.
-KNOWN_FEATURES = frozenset({
-    "step:sgd",   # train_step is the plain SGD step of the contract (every backend: generic)
-    "loop:sgd",   # train_loop runs n full-batch SGD steps in one call
-    "dropout",    # train_step/forward/backward take dropout masks
-    "l2",         # train_step/backward take lambd
-    "fit",        # fit_epochs is one compiled call (else the generic composition runs)
-})
 
 _MODULES = {
     "numpy": "chainrule.backends.numpy",
@@ -121,7 +100,7 @@ _MODULES = {
 }
 _HOW_TO_GET = {
     "numpy": "numpy is a core dependency: reinstall chainrule",
-    "numba": "install the numba extra: pip install 'chainrule[numba]' (numba and scipy)",
+    "numba": 'install the numba extra: pip install ".[numba]" (numba and scipy)',
     "c": ("the C extension chainrule._cdense was not built: reinstall with a C compiler "
           "present (pip install --force-reinstall --no-binary chainrule chainrule, or "
           "pip install -e . from a checkout)"),
@@ -148,7 +127,6 @@ def _how_to_get(backend):
 _REGISTRY: dict[str, dict[str, object]] = {}
 # op name -> generic composition, each taking the backend's Ops first (the fallback)
 _GENERIC = {**compose.GENERIC, "fit_epochs": engine.generic}
-_FEATURES: dict[str, frozenset] = {}
 _IMPORT_ERRORS: dict[str, BaseException] = {}
 _LOADED: set[str] = set()
 
@@ -165,21 +143,6 @@ def register(op, backend):
         return fn
 
     return decorator
-
-
-def declare_features(backend, features):
-    """A backend's declaration of what it supports (a subset of ``KNOWN_FEATURES``)."""
-    features = frozenset(features)
-    unknown = features - KNOWN_FEATURES
-    if unknown:
-        raise ValueError(f"unknown features {sorted(unknown)}; known: {sorted(KNOWN_FEATURES)}")
-    _FEATURES[backend] = features
-
-
-def features(backend):
-    """What ``backend`` declared it supports (empty when it declared nothing)."""
-    _load(backend)
-    return _FEATURES.get(backend, frozenset())
 
 
 def _load(backend):
@@ -241,11 +204,6 @@ class Ops:
         if not _load(backend):
             _raise_unavailable(backend)
         self.backend = backend
-        self.features = features(backend)
-
-    def supports(self, feature):
-        """Whether this backend declared ``feature`` (see ``KNOWN_FEATURES``)."""
-        return feature in self.features
 
     def __getattr__(self, op):
         if op not in ALL_OPS:

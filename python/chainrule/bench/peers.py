@@ -24,6 +24,8 @@ import sys
 
 import numpy as np
 
+from ..explain.course_style import L_model_backward, L_model_forward, update_parameters
+
 
 class Implementation(abc.ABC):
     """One implementation of a training step; ``setup`` once, then ``step`` is timed."""
@@ -92,122 +94,9 @@ class Chainrule(Implementation):
 
 
 # --------------------------------------------------------------------------- course style
-def _sigmoid(Z):
-    A = 1 / (1 + np.exp(-Z))
-    return A, Z
-
-
-def _relu(Z):
-    A = np.maximum(0, Z)
-    return A, Z
-
-
-def _tanh(Z):
-    return np.tanh(Z), Z
-
-
-def _softmax(Z):
-    E = np.exp(Z - np.max(Z, axis=0, keepdims=True))
-    return E / np.sum(E, axis=0, keepdims=True), Z
-
-
-def _relu_backward(dA, cache):
-    Z = cache
-    dZ = np.array(dA, copy=True)
-    dZ[Z <= 0] = 0
-    return dZ
-
-
-def _sigmoid_backward(dA, cache):
-    Z = cache
-    s = 1 / (1 + np.exp(-Z))
-    return dA * s * (1 - s)
-
-
-def _tanh_backward(dA, cache):
-    Z = cache
-    return dA * (1 - np.tanh(Z) ** 2)
-
-
-_COURSE_FORWARD = {"sigmoid": _sigmoid, "relu": _relu, "tanh": _tanh, "softmax": _softmax}
-_COURSE_BACKWARD = {"sigmoid": _sigmoid_backward, "relu": _relu_backward, "tanh": _tanh_backward}
-
-
-def linear_forward(A, W, b):
-    Z = np.dot(W, A) + b
-    cache = (A, W, b)
-    return Z, cache
-
-
-def linear_activation_forward(A_prev, W, b, activation):
-    Z, linear_cache = linear_forward(A_prev, W, b)
-    A, activation_cache = _COURSE_FORWARD[activation](Z)
-    cache = (linear_cache, activation_cache)
-    return A, cache
-
-
-def L_model_forward(X, parameters, hidden, output):
-    caches = []
-    A = X
-    L = len(parameters) // 2
-    for l in range(1, L):
-        A_prev = A
-        A, cache = linear_activation_forward(A_prev, parameters["W" + str(l)],
-                                             parameters["b" + str(l)], hidden)
-        caches.append(cache)
-    AL, cache = linear_activation_forward(A, parameters["W" + str(L)], parameters["b" + str(L)],
-                                          output)
-    caches.append(cache)
-    return AL, caches
-
-
-def linear_backward(dZ, cache):
-    A_prev, W, b = cache
-    m = A_prev.shape[1]
-    dW = 1 / m * np.dot(dZ, A_prev.T)
-    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
-    dA_prev = np.dot(W.T, dZ)
-    return dA_prev, dW, db
-
-
-def linear_activation_backward(dA, cache, activation):
-    linear_cache, activation_cache = cache
-    dZ = _COURSE_BACKWARD[activation](dA, activation_cache)
-    return linear_backward(dZ, linear_cache)
-
-
-def L_model_backward(AL, Y, caches, hidden, output):
-    grads = {}
-    L = len(caches)
-    Y = Y.reshape(AL.shape)
-    current_cache = caches[L - 1]
-    if output == "sigmoid":
-        dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
-        dA_prev_temp, dW_temp, db_temp = linear_activation_backward(dAL, current_cache, "sigmoid")
-    else:  # softmax with cross-entropy: the course derives dZ[L] = A[L] - Y directly
-        dA_prev_temp, dW_temp, db_temp = linear_backward(AL - Y, current_cache[0])
-    grads["dA" + str(L - 1)] = dA_prev_temp
-    grads["dW" + str(L)] = dW_temp
-    grads["db" + str(L)] = db_temp
-    for l in reversed(range(L - 1)):
-        current_cache = caches[l]
-        dA_prev_temp, dW_temp, db_temp = linear_activation_backward(grads["dA" + str(l + 1)],
-                                                                    current_cache, hidden)
-        grads["dA" + str(l)] = dA_prev_temp
-        grads["dW" + str(l + 1)] = dW_temp
-        grads["db" + str(l + 1)] = db_temp
-    return grads
-
-
-def update_parameters(params, grads, learning_rate):
-    parameters = params.copy()
-    L = len(parameters) // 2
-    for l in range(L):
-        parameters["W" + str(l + 1)] = (parameters["W" + str(l + 1)]
-                                        - learning_rate * grads["dW" + str(l + 1)])
-        parameters["b" + str(l + 1)] = (parameters["b" + str(l + 1)]
-                                        - learning_rate * grads["db" + str(l + 1)])
-    return parameters
+# The course's own code (L_model_forward, L_model_backward, update_parameters):
+# chainrule.explain.course_style, one copy for this peer, the doctor's examples and the
+# tests' corpus.
 
 
 class CourseNumpy(Implementation):

@@ -18,6 +18,17 @@ def shape_text(a):
     return str(tuple(int(x) for x in np.shape(a)))
 
 
+def describe(result):
+    """A returned value in words: ``"a tuple of 3 ((3, 4), (3, 1), float)"``."""
+    if isinstance(result, (tuple, list)):
+        parts = ", ".join(shape_text(r) if isinstance(r, np.ndarray) else type(r).__name__
+                          for r in result)
+        return f"a {type(result).__name__} of {len(result)} ({parts})"
+    if isinstance(result, np.ndarray):
+        return f"one array of shape {shape_text(result)}"
+    return type(result).__name__
+
+
 def close(actual, expected):
     """``actual`` equals ``expected`` (same shape, finite, within :data:`RTOL` of its scale)."""
     actual = np.asarray(actual, dtype=np.float64)

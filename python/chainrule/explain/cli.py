@@ -94,7 +94,9 @@ def add_parser(subparsers):
         description="Run your linear_backward(dZ, cache), linear_activation_backward(dA, "
                     "cache, activation) or L_model_backward(AL, Y, caches) on generated inputs, "
                     "compare every output with the reference and name the mistake, with the "
-                    "correct formula and the shapes. Exit status 0: clean bill; 1: problems.")
+                    "correct formula and the shapes. Exit status 0: clean bill; 1: mistakes "
+                    "found; 2: could not check (a file that does not load, a function that is "
+                    "not defined).")
     p.add_argument("target", nargs="?", metavar="FILE[:FUNCTION]",
                    help="a .py file or a notebook (.ipynb), and the function (default: every "
                         "function in the file with the name of a course function); only the "
@@ -166,7 +168,7 @@ def run_gradcheck(args, argv=None):
     from .. import datasets
     from ..errors import ChainruleError
     from ..model import Network
-    from .gradcheck import gradient_check
+    from .gradcheck import course_function_redirect, gradient_check
     from .loader import load, split_target
 
     if args.function:
@@ -191,6 +193,10 @@ def run_gradcheck(args, argv=None):
                 return _finish(2)
             for problem in loaded.problems:
                 print(f"note: {problem}")
+            redirect = course_function_redirect(fn)
+            if redirect:  # a course function (L_model_backward...): the doctor checks it
+                print(f"error: {redirect.replace('FILE:', path + ':')}", file=sys.stderr)
+                return _finish(2)
             params = {k: v.astype(np.float64) for k, v in net.parameters.items()}
             report = gradient_check(fn, X, Y.astype(np.float64), parameters=params,
                                     worst=args.worst, timeout=args.time_limit)
@@ -292,6 +298,10 @@ def run_doctor(args):
 
         course_names = {_course_name(k) for k in ALL_KINDS}
         names = [k for k in loaded.functions if k in course_names]
+        if not names and loaded.problems:
+            print(f"error: {args.target}: nothing could be checked: "
+                  f"{'; '.join(loaded.problems)}", file=sys.stderr)
+            return _finish(2)
         if not names:
             print(f"error: {args.target} defines no function named like a course function; "
                   f"name the function with FILE:FUNCTION (chainrule doctor --list shows the "
@@ -310,7 +320,8 @@ def run_doctor(args):
             print()
         print(report)
         status = status or (0 if report.ok else 1)
-    return _finish(status)
+    # 0 clean, 1 mistakes, 2 could not check (something the functions need was not loaded)
+    return _finish(status or (2 if loaded.missing else 0))
 
 
 def _doctor_argv(args):

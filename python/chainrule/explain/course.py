@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import reference as ref
-from ._match import (as_float_array, close, constant_factor, dZ_hypotheses, difference_text,
-                     explain_output, factor_text, shape_text)
+from ._match import (as_float_array, close, constant_factor, dZ_hypotheses, describe,
+                     difference_text, explain_output, factor_text, shape_text)
+from .mistakes import G_PRIME_TEXT, linear_alternatives, seen
 
 
 @dataclass
@@ -123,23 +124,18 @@ def _forward_net(rng, dims, acts, m, keep_prob=None, lambd=0.0):
 
 # --------------------------------------------------------------------------- formulas
 
-_G_PRIME = {
-    "sigmoid": "σ'(Z) = A(1 - A)",
-    "tanh": "tanh'(Z) = 1 - A²",
-    "relu": "relu'(Z) = 1 where Z > 0 else 0",
-}
 
 
 def _chain_formulas(layer, l, m, keep_prob, lambd, top, dZ_text=None):
     """The correct formulas of layer ``l`` in computation order (dZ, dW, db, dA_prev)."""
-    A_prev, W = layer["A_prev"], layer["W"]
+    W = layer["W"]
     n, n_prev = W.shape
     shp = f"({n}, {m})"
     out = {}
     if top:
         out[f"dZ{l}"] = dZ_text or f"dZ{l} = A{l} - Y                                  {shp}"
     else:
-        out[f"dZ{l}"] = (f"dZ{l} = dA{l} * g'(Z{l}), {_G_PRIME.get(layer['act'], layer['act'])}"
+        out[f"dZ{l}"] = (f"dZ{l} = dA{l} * g'(Z{l}), {G_PRIME_TEXT.get(layer['act'], layer['act'])}"
                          f"   {shp} = {shp} * {shp}")
     reg = f" + (λ/m) W{l}" if lambd else ""
     out[f"dW{l}"] = (f"dW{l} = (1/m) dZ{l} · A{l - 1}ᵀ{reg}        ({n}, {n_prev}) = ({n}, {m}) · "
@@ -157,29 +153,7 @@ def _chain_formulas(layer, l, m, keep_prob, lambd, top, dZ_text=None):
 
 def _linear_alts(dZ, A_prev, W):
     """Per-output structural mistakes of the linear step (correct scale, convention L)."""
-    m = A_prev.shape[1]
-    dW = (dZ @ A_prev.T) / m
-    db = np.sum(dZ, axis=1, keepdims=True) / m
-    dA = W.T @ dZ
-    alt = {"dW": [("transposed_result", dW.T)], "db": [], "dA": [("transposed_result", dA.T)]}
-    if dZ.shape[1] == A_prev.shape[0]:
-        alt["dW"].append(("missing_transpose", (dZ @ A_prev) / m))
-    if dZ.shape == A_prev.T.shape:
-        alt["dW"].append(("elementwise_product", dZ * A_prev.T / m))
-    alt["db"] += [("missing_keepdims", db.reshape(-1)),
-                  ("sum_wrong_axis", np.sum(dZ, axis=0, keepdims=True) / m),
-                  ("sum_wrong_axis", np.sum(dZ, axis=0) / m),
-                  ("sum_wrong_axis", np.asarray(np.sum(dZ) / m))]
-    for wrong in dict.fromkeys((A_prev.shape[0], dZ.shape[0])):
-        if wrong != m:
-            alt["dW"].append(("wrong_m", dW * m / wrong))
-            alt["db"].append(("wrong_m", db * m / wrong))
-    if W.shape[1] == dZ.shape[0]:
-        alt["dA"].append(("missing_transpose", W @ dZ))
-    if W.T.shape == dZ.shape:
-        alt["dA"].append(("elementwise_product", W.T * dZ))
-    alt["dA"].append(("dA_dZ_mixup", dZ))
-    return dW, db, dA, alt
+    return linear_alternatives(dZ, A_prev, W, "L")
 
 
 def _match_dW(U, data, W, lambd, m, alts):
@@ -220,6 +194,17 @@ def _match_dW(U, data, W, lambd, m, alts):
     return None, None
 
 
+def _unexplained(where, U, E, formulas, layers=()):
+    """The finding for an output no hypothesis explains: ``wrong_shape`` (expected and given
+    shapes first) when its shape differs, else ``unrecognised`` with how it differs."""
+    arr = as_float_array(U)
+    if arr is not None and arr.shape != np.shape(E):
+        return Finding("wrong_shape", list(where), seen("wrong_shape", where[0], arr, E),
+                       list(formulas), list(layers))
+    return Finding("unrecognised", list(where), difference_text(U, E), list(formulas),
+                   list(layers))
+
+
 def _match_plain(U, E, alts, m, role):
     codes = explain_output(U, E, alts, m, role)
     if codes is not None:
@@ -248,29 +233,7 @@ def _usable(U, shape):
 
 
 def _output_detail(code, key, U, E, m, extra=None):
-    if extra:
-        return f"{key}: {extra}"
-    U = as_float_array(U)
-    shape = shape_text(U) if U is not None else "?"
-    texts = {
-        "missing_1_over_m": f"m = {m} times the correct value",
-        "double_1_over_m": f"1/m = 1/{m} times the correct value",
-        "extra_1_over_m": f"1/m = 1/{m} times the correct value",
-        "wrong_factor": f"m = {m} times the correct value (no m belongs there)",
-        "sign_flipped": "the negative of the correct value",
-        "transposed_result": f"shape {shape}, the transpose of the correct {shape_text(E)}",
-        "missing_transpose": "on square shapes it equals the product without the transpose",
-        "sum_wrong_axis": f"shape {shape}, expected {shape_text(E)}",
-        "missing_keepdims": f"shape {shape}, expected {shape_text(E)}",
-        "dA_dZ_mixup": "equals dZ (or dA) where the other belongs",
-        "elementwise_product": "on square shapes it equals the entrywise product",
-        "wrong_m": f"the 1/m divides by another dimension than m = {m}",
-        "l2_gradient_missing": "no (λ/m)·W term",
-        "dropout_mask_missing": "the dropout mask D is not applied",
-        "dropout_not_rescaled": "not divided by keep_prob",
-        "dropout_rescaled_wrong": "multiplied by keep_prob instead of divided",
-    }
-    return f"{key}: {texts.get(code, 'differs from the reference')}"
+    return seen(code, key, U, E, m, extra)
 
 
 def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_text=None):
@@ -300,6 +263,14 @@ def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_
                 for other in layer.get("wrong_acts", ()):
                     dZ_cands.append((("wrong_activation",) + tuple(c_codes),
                                      ref.activation_backward(dA_in, Zc, other), c_codes, Ap, Wc))
+            # another layer's gradient as this layer's dA (a loop copied from the output layer)
+            for u_codes, U in layer.get("upstream_alts", ()):
+                if np.broadcast_shapes(np.shape(U), Z.shape) != Z.shape:
+                    continue
+                Ub = np.array(np.broadcast_to(U, Z.shape))
+                for a in (act,) + tuple(layer.get("wrong_acts", ())):
+                    codes = tuple(u_codes) + (("wrong_activation",) if a != act else ())
+                    dZ_cands.append((codes, ref.activation_backward(Ub, Z, a), (), A_prev, W))
         kZ, kW, kb, kA = keys("dZ", l), keys("dW", l), keys("db", l), keys("dA", l)
         present = {k: result[k] for k in (kZ, kW, kb, kA) if k is not None and k in result}
 
@@ -338,8 +309,7 @@ def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_
                 findings += [Finding(c, [kZ], _dZ_detail(c, kZ, extra), [formulas[f"dZ{l}"]], [l])
                              for c in codes]
             elif codes is None and E is not None:
-                findings.append(Finding("unrecognised", [kZ], difference_text(present[kZ], E),
-                                        [formulas[f"dZ{l}"]], [l]))
+                findings.append(_unexplained([kZ], present[kZ], E, [formulas[f"dZ{l}"]], [l]))
         if learner_dZ is not None:
             choices = [((), learner_dZ, (), A_prev, W)]
             choices += [(c_codes, learner_dZ, c_codes, Ap, Wc) for c_codes, Ap, Wc, Zc in
@@ -372,11 +342,13 @@ def _layered(result, layers, top_cands, m, keys, keep_prob=None, lambd=0.0, top_
                                                                 (f"dW{l}", f"db{l}")], [l]))
         for k, (out_codes, extra, E) in res.items():
             for c in out_codes:
+                # dropout acts on A[l-1]: a mistake in dA[l-1]'s mask is layer l-1's
+                at = l - 1 if k == kA and c.startswith("dropout") else l
                 findings.append(Finding(c, [k], _output_detail(c, k, present[k], E, m, extra),
-                                        [_formula_for(formulas, k, l)], [l]))
+                                        [_formula_for(formulas, k, l)], [at]))
         for k, E in unexplained:
-            findings.append(Finding("unrecognised", [k], difference_text(present[k], E),
-                                    [_formula_for(formulas, k, l)], [l]))
+            findings.append(_unexplained([k], present[k], E, [_formula_for(formulas, k, l)],
+                                         [l]))
         if l > 1:
             learner_dA = _usable(result.get(kA), dA.shape) if kA is not None else None
             dA_in = learner_dA if learner_dA is not None else dA
@@ -391,23 +363,13 @@ def _formula_for(formulas, key, l):
 
 
 def _dZ_detail(code, key, extra):
-    if extra:
-        return f"{key}: {extra}"
-    texts = {
-        "sign_flipped": f"{key}: the negative of the correct value (Y - A instead of A - Y?)",
-        "g_prime_at_A": f"{key}: g' evaluated at A instead of Z",
-        "a_form_at_Z": f"{key}: the A-form of g' fed Z",
-        "g_instead_of_g_prime": f"{key}: multiplied by g, not g'",
-        "sigmoid_tanh_mixup": f"{key}: the other activation's derivative",
-        "relu_mask_wrong_array": f"{key}: the ReLU mask taken from another array",
-        "relu_mask_inverted": f"{key}: the ReLU mask inverted",
-        "dA_dZ_mixup": f"{key}: dA used where dZ belongs (or the reverse)",
-        "wrong_cache": f"{key}: computed from another layer's cache",
-        "wrong_activation": f"{key}: another activation's derivative for this layer",
-        "extra_1_over_m": f"{key}: 1/m times the correct value",
-        "double_1_over_m": f"{key}: 1/m times the correct value",
-    }
-    return texts.get(code, f"{key}: differs")
+    if code == "sign_flipped" and not extra:
+        extra = "the negative of the correct value (Y - A instead of A - Y?)"
+    if code == "dA_dZ_mixup" and not extra:
+        extra = "dA used where dZ belongs (or the reverse)"
+    if code in ("extra_1_over_m", "double_1_over_m") and not extra:
+        extra = "1/m times the correct value"
+    return seen(code, key, extra=extra)
 
 
 # --------------------------------------------------------------------------- chain functions
@@ -478,14 +440,7 @@ def _analyse_chain(kind, result, probe):
     return findings + _layered(result, layers, top, m, keys, net.keep_prob, net.lambd)
 
 
-def _describe(result):
-    if isinstance(result, (tuple, list)):
-        parts = ", ".join(shape_text(r) if isinstance(r, np.ndarray) else type(r).__name__
-                          for r in result)
-        return f"a {type(result).__name__} of {len(result)} ({parts})"
-    if isinstance(result, np.ndarray):
-        return f"one array of shape {shape_text(result)}"
-    return type(result).__name__
+_describe = describe
 
 
 def _matrix_findings(values):
@@ -514,6 +469,8 @@ def analyse_model_layers(result, caches, AL, Y, keys):
                          cache_alts=alts, wrong_acts=("sigmoid",) if l < L else ())
     (A_prev, W, _), Z = caches[L - 1]
     dAL = ref.cost_derivative(AL, Y, "binary_crossentropy")
+    for l in range(1, L):
+        layers[l]["upstream_alts"] = [(("wrong_upstream",), dAL)]
     correct = ref.activation_backward(dAL, Z, "sigmoid")
     top = [((), correct)]
     top += [(tuple(c), dZ) for c, dZ in dZ_hypotheses(dAL, Z, A_prev, "sigmoid")[1:]]
@@ -596,18 +553,43 @@ def _analyse_cost(kind, result, probe):
     with np.errstate(all="ignore"):
         only_y = float(-np.sum(Y * np.log(AL)) / m)
         only_1my = float(-np.sum((1 - Y) * np.log(1 - AL)) / m)
+    where = "cross-entropy" if lambd else "cost"
     for code, target, text in (
             ("missing_1_over_m", ce * m, f"m = {m} times the correct value: the 1/m is missing"),
             ("sign_flipped", -ce, "the negative of the cost: the leading minus is missing"),
-            ("cost_missing_term", only_y, "only Y log AL: the (1 - Y) log(1 - AL) term is "
-                                          "missing"),
-            ("cost_missing_term", only_1my, "only (1 - Y) log(1 - AL): the Y log AL term is "
-                                            "missing"),
             ("double_1_over_m", ce / m, f"1/m = 1/{m} times the correct value")):
         if np.isclose(base, target, rtol=1e-7, atol=1e-12):
-            where = "cross-entropy" if lambd else "cost"
             return findings + [Finding(code, [where], f"{where}: {text}", formulas)]
+    # one term of the cross-entropy missing, with or without its 1/m and its minus
+    for term, text in ((only_y, "only Y log AL: the (1 - Y) log(1 - AL) term is missing"),
+                       (only_1my, "only (1 - Y) log(1 - AL): the Y log AL term is missing")):
+        for factor, extra_code, extra_text in (
+                (1.0, None, ""), (float(m), "missing_1_over_m", f"; and no 1/m (m = {m})"),
+                (-1.0, "sign_flipped", "; and the leading minus is missing"),
+                (-float(m), "missing_1_over_m", f"; no 1/m (m = {m}) and no leading minus"),
+                (1.0 / m, "double_1_over_m", f"; and 1/m twice (m = {m})")):
+            if np.isclose(base, factor * term, rtol=1e-7, atol=1e-12):
+                out = [Finding("cost_missing_term", [where], f"{where}: {text}{extra_text}",
+                               formulas)]
+                if extra_code:
+                    out.append(Finding(extra_code, [where], f"{where}: "
+                                       f"{extra_text[2:].removeprefix('and ')}", formulas))
+                if factor == -float(m):
+                    out.append(Finding("sign_flipped", [where], f"{where}: the leading minus is "
+                                       "missing", formulas))
+                return findings + out
     if lambd and l2:
+        squares = {k: float(np.sum(np.square(v))) for k, v in d.get("params", {}).items()
+                   if k.startswith("W")}
+        hints = {1.0: "", m * m: " and lambd/2*m is (lambd/2)·m: write lambd/(2*m)",
+                 2.0: " and the 1/2 of λ/(2m) is missing", float(m): " and the 1/m is missing"}
+        for k, sq_k in squares.items():
+            part = lambd / (2 * m) * (sq - sq_k)
+            for factor, hint in hints.items():
+                if part and np.isclose(value - ce, factor * part, rtol=1e-7):
+                    return findings + [Finding("l2_cost_wrong", ["L2 term"], f"the L2 term has "
+                                               f"no {k} term (Σ {k}² is missing){hint}",
+                                               formulas)]
         c = (value - ce) / l2
         if np.isclose(c, 0.0, atol=1e-9):
             return findings + [Finding("l2_cost_wrong", ["L2 term"], "the L2 term is missing",
@@ -678,30 +660,15 @@ def _per_key(findings, out, name, key, expected, alternatives, formula, layer):
                 codes = list(codes_alt) if isinstance(codes_alt, tuple) else [codes_alt]
                 break
     if codes is None:
-        if arr is not None and arr.shape != np.shape(expected) and arr.size == np.size(expected):
-            codes, extra = ["wrong_shape"], f"shape {shape_text(arr)}, expected {shape_text(expected)}"
-        else:
-            findings.append(Finding("unrecognised", [where], difference_text(U, expected),
-                                    [formula], [layer]))
-            return
+        findings.append(_unexplained([where], U, expected, [formula], [layer]))
+        return
     for c in codes:
-        findings.append(Finding(c, [where], f"{where}: {extra or _UPDATE_TEXT.get(c, '')}",
+        findings.append(Finding(c, [where], seen(c, where, extra=extra or _UPDATE_TEXT.get(c)),
                                 [formula], [layer]))
 
 
-_UPDATE_TEXT = {
-    "sign_flipped": "moved up the gradient (+ instead of -)",
-    "learning_rate_missing": "the step is not multiplied by the learning rate",
-    "not_updated": "unchanged",
-    "momentum_formula": "v is not β v + (1 - β) dW",
-    "momentum_update_uses_grads": "the parameter moved by the gradient, not by v",
-    "momentum_old_velocity": "the parameter moved by the old v (update v first)",
-    "adam_bias_correction": "the bias correction is not 1/(1 - β^t) with this t",
-    "adam_epsilon_inside_sqrt": "ε inside the square root: √(ŝ + ε) instead of √ŝ + ε",
-    "adam_sqrt_missing": "divided by ŝ + ε, not √ŝ + ε",
-    "adam_s_not_squared": "s averages dW, not dW²",
-    "adam_beta_mixup": "β1 and β2 swapped",
-}
+#: the updates' own wording where it differs from the catalogue's
+_UPDATE_TEXT = {"sign_flipped": "moved up the gradient (+ instead of -)"}
 
 
 def _analyse_update(kind, result, probe):
@@ -778,11 +745,16 @@ def _adam_key(findings, params, outs, d, k, g, l, sizes):
     vc, sc = v_new / (1 - b1 ** t), s_new / (1 - b2 ** t)
     E = P - lr * vc / (np.sqrt(sc) + eps)
     # every combination of the common mistakes, each tagged with its codes
-    v_opts = [((), vc), (("adam_bias_correction",), v_new)]
+    v_opts = [((), vc), (("adam_bias_correction",), v_new),
+              (("adam_beta_mixup",), (b2 * v + (1 - b2) * g) / (1 - b1 ** t)),
+              (("adam_beta_partial",), (b1 * v + (1 - b2) * g) / (1 - b1 ** t)),
+              (("adam_beta_partial",), (b2 * v + (1 - b1) * g) / (1 - b1 ** t))]
     v_opts += [(("adam_bias_correction",), v_new / (1 - b1 ** tt)) for tt in (1, 2, t + 1, l)
                if tt != t]
     s_base = [((), s_new), (("adam_s_not_squared",), b2 * s + (1 - b2) * g),
-              (("adam_beta_mixup",), b1 * s + (1 - b1) * g ** 2)]
+              (("adam_beta_mixup",), b1 * s + (1 - b1) * g ** 2),
+              (("adam_beta_partial",), b1 * s + (1 - b2) * g ** 2),
+              (("adam_beta_partial",), b2 * s + (1 - b1) * g ** 2)]
     s_opts = []
     for codes, sn in s_base:
         s_opts.append((codes, sn / (1 - b2 ** t)))
@@ -808,9 +780,14 @@ def _adam_key(findings, params, outs, d, k, g, l, sizes):
     names = ("v", "s", "v_corrected", "s_corrected")
     expected = (v_new, s_new, vc, sc)
     alt_for = {
-        "v": [(("momentum_formula",), b1 * v + g)],
+        "v": [(("momentum_formula",), b1 * v + g),
+              (("adam_beta_mixup",), b2 * v + (1 - b2) * g),
+              (("adam_beta_partial",), b1 * v + (1 - b2) * g),
+              (("adam_beta_partial",), b2 * v + (1 - b1) * g)],
         "s": [(("adam_s_not_squared",), b2 * s + (1 - b2) * g),
-              (("adam_beta_mixup",), b1 * s + (1 - b1) * g ** 2)],
+              (("adam_beta_mixup",), b1 * s + (1 - b1) * g ** 2),
+              (("adam_beta_partial",), b1 * s + (1 - b2) * g ** 2),
+              (("adam_beta_partial",), b2 * s + (1 - b1) * g ** 2)],
         "v_corrected": [(("adam_bias_correction",), v_new / (1 - b1 ** tt)) for tt in
                         (1, 2, t + 1, l) if tt != t],
         "s_corrected": [(("adam_bias_correction",), s_new / (1 - b2 ** tt)) for tt in
@@ -964,14 +941,13 @@ def _same_cache(cache, expected):
 def _value(findings, name, U, E, alts, formula):
     codes, extra = _match_plain(U, E, alts, E.shape[-1], "exact")
     if codes is None:
-        findings.append(Finding("unrecognised", [name], difference_text(U, E), [formula]))
+        findings.append(_unexplained([name], U, E, [formula]))
         return
-    texts = {"missing_bias": "equals W · A without + b", "transposed_W": "uses Wᵀ · A",
-             "wrong_activation": "another activation was applied",
-             "activation_missing": "equals Z: the activation is not applied",
+    texts = {"wrong_activation": "another activation was applied",
              "elementwise_product": "W * A (entrywise) where np.dot(W, A) belongs"}
     for c in codes:
-        findings.append(Finding(c, [name], f"{name}: {extra or texts.get(c, '')}", [formula]))
+        findings.append(Finding(c, [name], seen(c, name, extra=extra or texts.get(c)),
+                                [formula]))
 
 
 # --------------------------------------------------------------------------- logistic regression
@@ -1005,26 +981,38 @@ def _analyse_propagate(kind, result, probe):
     for k in ("dw", "db"):
         if k not in grads:
             findings.append(Finding("wrong_outputs", [f"grads[{k!r}]"], f"grads has no {k}", f))
+    n_x = X.shape[0]
+    r = m / n_x  # m = X.shape[0]: every 1/m divides by n_x instead
+    wrong_m = f"m = X.shape[0] = {n_x} (n_x) instead of X.shape[1] = {m}: every 1/m is off by m/n_x"
     if "dw" in grads:
         alts = [("transposed_result", dw.T), ("missing_1_over_m", dw * m)]
+        if r != 1:
+            alts.append(("wrong_m", dw * r))
         if X.shape[1] == X.shape[0]:
             alts.append(("missing_transpose", X @ (A - Y) .reshape(-1, 1) / m))
         codes, extra = _match_plain(grads["dw"], dw, alts, m, "average")
         if codes is None:
-            findings.append(Finding("unrecognised", ["grads['dw']"],
-                                    difference_text(grads["dw"], dw), f))
+            findings.append(_unexplained(["grads['dw']"], grads["dw"], dw, f))
         for code in codes or []:
+            extra = wrong_m if code == "wrong_m" else extra
             findings.append(Finding(code, ["grads['dw']"],
                                     _output_detail(code, "dw", grads["dw"], dw, m, extra), f))
     if "db" in grads:
         value, shape, how = _scalar(grads["db"])
         if value is None or not np.isclose(value, db, rtol=1e-7, atol=1e-12):
-            code = ("missing_1_over_m" if value is not None and np.isclose(value, db * m,
-                                                                            rtol=1e-7) else
-                    "unrecognised")
-            findings.append(Finding(code, ["grads['db']"], f"db {value}, expected {db:.8g}", f))
-    findings += [Finding(x.code, x.where, x.detail, f) for x in
-                 _analyse_cost("compute_cost", c, Probe("p", (A, Y), m, {"AL": A, "Y": Y}))]
+            code, text = "unrecognised", f"db {value}, expected {db:.8g}"
+            if value is not None and np.isclose(value, db * m, rtol=1e-7):
+                code = "missing_1_over_m"
+            elif value is not None and r != 1 and np.isclose(value, db * r, rtol=1e-7):
+                code, text = "wrong_m", f"db: {wrong_m}"
+            findings.append(Finding(code, ["grads['db']"], text, f))
+    cost_findings = _analyse_cost("compute_cost", c, Probe("p", (A, Y), m, {"AL": A, "Y": Y}))
+    value, _, _ = _scalar(c)
+    if (r != 1 and value is not None and any(x.code == "unrecognised" for x in cost_findings)
+            and np.isclose(value, cost * r, rtol=1e-7)):
+        cost_findings = [x for x in cost_findings if x.code != "unrecognised"]
+        cost_findings.append(Finding("wrong_m", ["cost"], f"cost: {wrong_m}", f))
+    findings += [Finding(x.code, x.where, x.detail, f) for x in cost_findings]
     return findings
 
 

@@ -14,24 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import reference as ref
-
-
-def _sigmoid_cached(Z):
-    """``dnn_utils.sigmoid``: returns ``(A, cache)`` with ``cache = Z``."""
-    return ref.sigmoid(Z), Z
-
-
-def _relu_cached(Z):
-    """``dnn_utils.relu``: returns ``(A, cache)`` with ``cache = Z``."""
-    return ref.relu(Z), Z
+from .course_style import (relu, relu_backward, relu_cached, sigmoid, sigmoid_backward,
+                           sigmoid_cached)
 
 
 def _relu_backward(dA, cache):
-    return ref.activation_backward(np.asarray(dA), cache, "relu")
+    return relu_backward(np.asarray(dA), cache)
 
 
 def _sigmoid_backward(dA, cache):
-    return ref.activation_backward(np.asarray(dA), cache, "sigmoid")
+    return sigmoid_backward(np.asarray(dA), cache)
 
 
 def _compute_cost(a3, Y):
@@ -39,9 +31,9 @@ def _compute_cost(a3, Y):
     return float(ref.compute_cost(a3, Y, "binary_crossentropy"))
 
 
-_DNN = {"sigmoid": _sigmoid_cached, "relu": _relu_cached, "sigmoid_backward": _sigmoid_backward,
+_DNN = {"sigmoid": sigmoid_cached, "relu": relu_cached, "sigmoid_backward": _sigmoid_backward,
         "relu_backward": _relu_backward}
-_PLAIN = {"sigmoid": ref.sigmoid, "relu": ref.relu}
+_PLAIN = {"sigmoid": sigmoid, "relu": relu}
 
 #: module name (without a version suffix like ``_v2`` or ``_v1a``) -> the names it provides
 STANDINS = {

@@ -42,237 +42,20 @@ import numpy as np
 
 from .. import reference as ref
 from ..errors import InputError
-from ._match import RTOL, close as _close, difference_text as _difference_text
+from ._match import RTOL, close as _close, describe as _describe
+from ._match import difference_text as _difference_text, shape_text as _shape
 from ._match import dZ_hypotheses as _dZ_hypotheses, explain_output as _explain_output
 from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
+from .mistakes import G_PRIME_TEXT, MISTAKES, linear_alternatives, seen as _seen
 from .sandbox import DEFAULT_TIME_LIMIT, call_limited
+from .source import axis0_m_line, offending_line, raise_location
 
 KINDS = ("linear_backward", "linear_activation_backward", "L_model_backward")
 _SIGNATURES = {
     "linear_backward": ("dZ", "cache"),
     "linear_activation_backward": ("dA", "cache", "activation"),
     "L_model_backward": ("AL", "Y", "caches"),
-}
-
-#: Every mistake the doctor can name: code -> (title, why it is wrong).
-MISTAKES = {
-    "missing_1_over_m": (
-        "missing 1/m",
-        "dW and db are averages over the m examples: in convention L, dW = (1/m) dZ·A_prevᵀ and "
-        "db = (1/m) Σ_k dZ. Without the 1/m the result is m times too large. (In convention J "
-        "the 1/m is already in dZ[L] = (A[L] - Y)/m, and then dW = dZ·A_prevᵀ has none.)"),
-    "extra_1_over_m": (
-        "extra 1/m",
-        "Only dW and db carry the 1/m (convention L). dA_prev = Wᵀ·dZ and dZ = dA * g'(Z) have "
-        "none: a 1/m there is one too many (and it compounds layer after layer)."),
-    "double_1_over_m": (
-        "1/m applied twice",
-        "The 1/m enters once: either in dW, db (convention L, dZ[L] = A[L] - Y) or in dZ[L] = "
-        "(A[L] - Y)/m (convention J), never in both. Here the result is 1/m times the correct "
-        "one."),
-    "transposed_result": (
-        "transposed result",
-        "A gradient has the shape of what it differentiates: dW like W (n[l], n[l-1]), dA_prev "
-        "like A_prev (n[l-1], m). The result is the transpose of the correct one: the product "
-        "was written in the other order (e.g. A_prev·dZᵀ instead of dZ·A_prevᵀ)."),
-    "missing_transpose": (
-        "missing transpose",
-        "dW = dZ·A_prevᵀ and dA_prev = Wᵀ·dZ: the transpose is what makes the shapes fit "
-        "(dimension analysis: the sum runs over the example index k for dW and over the unit "
-        "index i of layer l for dA_prev). Without it the product fails on general shapes."),
-    "elementwise_product": (
-        "* where a matrix product belongs",
-        "dW = (1/m) np.dot(dZ, A_prev.T) and dA_prev = np.dot(W.T, dZ) are matrix products "
-        "(np.dot or @); * multiplies entry by entry (and broadcasts), which fails on general "
-        "shapes."),
-    "wrong_m": (
-        "m from the wrong axis",
-        "m is the number of examples, the columns: m = A_prev.shape[1]. A_prev.shape[0] is "
-        "n[l-1] and dZ.shape[0] is n[l]."),
-    "sum_wrong_axis": (
-        "sum over the wrong axis",
-        "db sums dZ over the examples, which are the columns: np.sum(dZ, axis=1, keepdims=True), "
-        "shape (n[l], 1). axis=0 sums over the units instead (shape (1, m)), and no axis sums "
-        "everything to one number."),
-    "missing_keepdims": (
-        "missing keepdims",
-        "np.sum(dZ, axis=1) drops the summed axis and returns shape (n[l],); db must have the "
-        "shape of b, (n[l], 1): add keepdims=True (a (n,) db broadcasts wrongly in b - lr·db)."),
-    "g_prime_at_A": (
-        "g' evaluated at A instead of Z",
-        "dZ = dA * g'(Z): the derivative is taken at Z, the activation's input. Here g' was "
-        "evaluated at A = g(Z) (e.g. sigmoid(A)·(1 - sigmoid(A)))."),
-    "a_form_at_Z": (
-        "g' written with A but fed Z",
-        "σ'(Z) = A(1 - A) and tanh'(Z) = 1 - A² are written with A = g(Z). The cache holds Z, "
-        "so compute A = g(Z) first; here Z itself was used in place of A (Z(1 - Z), 1 - Z²)."),
-    "g_instead_of_g_prime": (
-        "g instead of g'",
-        "dZ = dA * g'(Z) multiplies by the derivative of the activation, not by the activation "
-        "g(Z)."),
-    "sigmoid_tanh_mixup": (
-        "sigmoid/tanh derivative mixed up",
-        "σ'(Z) = σ(Z)(1 - σ(Z)) and tanh'(Z) = 1 - tanh(Z)²: the derivative of the other "
-        "activation was used."),
-    "relu_mask_wrong_array": (
-        "ReLU mask on the wrong array",
-        "relu'(Z) = 1 where Z > 0: the mask is taken from Z (the cache), dZ = dA where Z > 0 "
-        "else 0. Here it was taken from another array (dA or A_prev)."),
-    "relu_mask_inverted": (
-        "ReLU mask inverted",
-        "dZ keeps dA where Z > 0 and is 0 where Z <= 0; here the mask kept the other entries."),
-    "dA_dZ_mixup": (
-        "dA and dZ mixed up",
-        "dA = ∂L/∂A and dZ = ∂L/∂Z differ by g': dZ = dA * g'(Z). linear_backward takes dZ; "
-        "for sigmoid with cross-entropy, A[L] - Y is already dZ[L] (not dA[L]), while "
-        "dA[L] = -(Y/A[L] - (1 - Y)/(1 - A[L])) still needs the sigmoid's backward step."),
-    "wrong_cache": (
-        "wrong cache (layer off by one)",
-        "Layer l (1-based) uses caches[l - 1]: in the course's loop over l in "
-        "reversed(range(L - 1)), current_cache = caches[l] for layer l + 1."),
-    "wrong_activation": (
-        "wrong activation for a layer",
-        "L_model_backward uses sigmoid for the output layer L and relu for layers 1..L-1."),
-    "sign_flipped": (
-        "sign flipped",
-        "The result is the negative of the correct one: dAL = -(Y/AL - (1 - Y)/(1 - AL)) "
-        "(with its leading minus), dZ[L] = A[L] - Y (not Y - A[L])."),
-    "wrong_factor": (
-        "off by a constant factor",
-        "The result is a constant multiple of the correct one."),
-    "wrong_output_order": (
-        "outputs in the wrong order",
-        "The course's backward functions return (dA_prev, dW, db), in that order."),
-    "wrong_outputs": (
-        "wrong number or kind of outputs",
-        "linear_backward and linear_activation_backward return the tuple (dA_prev, dW, db); "
-        "L_model_backward returns the dict grads with keys dA0..dA{L-1}, dW1..dWL, db1..dbL."),
-    "raises": (
-        "the function raises",
-        "The function raised an exception on inputs with the course's shapes."),
-    "mutates_input": (
-        "modifies its input in place",
-        "The function changed an array it was given (e.g. dZ = dA; dZ[Z <= 0] = 0 writes into "
-        "dA). Copy first: dZ = np.array(dA, copy=True)."),
-    "np_matrix": (
-        "np.matrix instead of np.ndarray",
-        "The result is an np.matrix (from np.matrix or np.mat): on it * is a matrix product and "
-        "** a matrix power, so formulas written for arrays change meaning. Use np.array and "
-        "np.dot / @."),
-    "wrong_cache_contents": (
-        "the cache is not what the backward pass reads",
-        "The forward functions store exactly what the course's backward functions unpack: "
-        "linear_forward's cache is (A_prev, W, b), linear_activation_forward's is "
-        "((A_prev, W, b), Z), L_model_forward's caches is a list of L of them, and the planar "
-        "forward_propagation's cache is the dict {'Z1', 'A1', 'Z2', 'A2'}."),
-    "missing_bias": (
-        "missing bias",
-        "Z = W·A_prev + b: the bias b (shape (n[l], 1), broadcast over the m columns) is part of "
-        "the linear step."),
-    "transposed_W": (
-        "Wᵀ where W belongs",
-        "Z = np.dot(W, A_prev) + b with W of shape (n[l], n[l-1]): W already maps layer l-1 to "
-        "layer l, no transpose (it fails on general shapes and is wrong on square ones)."),
-    "x_transposed": (
-        "Xᵀ where X belongs",
-        "In the course the examples are the columns: X has shape (n_x, m) and Z1 = W1·X + b1. "
-        "W1·Xᵀ treats the rows as examples (it fails unless n_x = m)."),
-    "activation_missing": (
-        "activation not applied",
-        "A = g(Z): the layer's output is the activation of Z, not Z itself."),
-    "cost_not_scalar": (
-        "cost is not a number",
-        "The cost is one number: np.squeeze(cost) (or float(cost)) turns the (1, 1) result of "
-        "np.dot or a keepdims sum into shape ()."),
-    "cost_missing_term": (
-        "a term of the cross-entropy is missing",
-        "J = -(1/m) Σ [Y log AL + (1 - Y) log(1 - AL)]: both terms, for the examples with "
-        "Y = 1 and those with Y = 0."),
-    "cost_wrong_reduction": (
-        "the cost is not summed over all examples",
-        "np.sum over every entry (or over axis=1, then squeeze): the cost is one number, not one "
-        "value per example."),
-    "l2_cost_wrong": (
-        "L2 term of the cost wrong",
-        "L2_regularization_cost = (1/m)(λ/2) Σ_l Σ_kj (W[l]_kj)², i.e. lambd/(2*m) * "
-        "(np.sum(np.square(W1)) + ...). Note lambd/2*m is (lambd/2)·m in Python."),
-    "l2_gradient_missing": (
-        "L2 term of dW missing",
-        "With the L2 term (λ/2m) Σ ||W||² in the cost, every dW gains its derivative (λ/m)·W: "
-        "dW = (1/m) dZ·A_prevᵀ + (λ/m) W (db is unchanged)."),
-    "l2_gradient_wrong": (
-        "L2 term of dW wrong",
-        "d/dW of (λ/2m) ||W||² is (λ/m)·W: lambd/m * W, not lambd * W, lambd/(2*m) * W or "
-        "lambd/2*m * W (which is (lambd/2)·m·W)."),
-    "dropout_mask_missing": (
-        "dropout mask not applied in the backward pass",
-        "Backward through dropout uses the same mask as the forward pass: dA = dA * D, then "
-        "dA = dA / keep_prob; the units shut down forward get no gradient."),
-    "dropout_not_rescaled": (
-        "dropout gradient not divided by keep_prob",
-        "The forward pass divided A by keep_prob (inverted dropout), so the backward pass "
-        "divides dA by keep_prob too: dA = dA * D / keep_prob."),
-    "dropout_rescaled_wrong": (
-        "dropout gradient multiplied by keep_prob",
-        "Inverted dropout scales by 1/keep_prob in both passes: dA = dA * D / keep_prob, not "
-        "* keep_prob."),
-    "learning_rate_missing": (
-        "learning rate missing",
-        "Gradient descent moves each parameter by the learning rate times its gradient: "
-        "W = W - learning_rate * dW."),
-    "not_updated": (
-        "parameter not updated",
-        "Every parameter is updated, W[l] and b[l] for l = 1..L (keys 'W1'..'WL', 'b1'..'bL'; a "
-        "loop over range(L) uses str(l + 1))."),
-    "momentum_formula": (
-        "velocity formula wrong",
-        "v = β v + (1 - β) dW: an exponentially weighted average of the gradients (β on the old "
-        "velocity, 1 - β on the new gradient)."),
-    "momentum_update_uses_grads": (
-        "update uses the gradient, not the velocity",
-        "With momentum the parameter moves along the velocity: W = W - learning_rate * v['dW']."),
-    "momentum_old_velocity": (
-        "update uses the old velocity",
-        "Update v first, then the parameter with the new v."),
-    "adam_bias_correction": (
-        "bias correction wrong",
-        "v_corrected = v / (1 - β1^t) and s_corrected = s / (1 - β2^t), with t the step count "
-        "passed in (np.power(beta1, t)); t is not the layer index, not a constant."),
-    "adam_epsilon_inside_sqrt": (
-        "ε inside the square root",
-        "The notebook's update is W - lr · v_corrected / (√s_corrected + ε): ε outside the root "
-        "(some versions of the lectures put it inside; the grader checks this one)."),
-    "adam_sqrt_missing": (
-        "square root missing",
-        "Adam divides by the root of the second moment: v_corrected / (np.sqrt(s_corrected) + ε)."),
-    "adam_s_not_squared": (
-        "second moment not squared",
-        "s = β2 s + (1 - β2) dW²: the average of the squared gradients (np.square(dW))."),
-    "adam_beta_mixup": (
-        "β1 and β2 mixed up",
-        "β1 (0.9) is the first moment's (v), β2 (0.999) the second's (s)."),
-    "wrong_shape": (
-        "wrong shape",
-        "A result has the shape of what it updates or differentiates."),
-    "raises_in_helper": (
-        "a helper raises",
-        "The function was called as the course calls it, and an exception was raised inside a "
-        "function it calls (see the line)."),
-    "signature": (
-        "not the course's signature",
-        "The function cannot be called with the course's arguments."),
-    "timed_out": (
-        "does not return",
-        "The function ran past the time limit and was stopped (a loop that never ends? a "
-        "while loop whose condition never changes?)."),
-    "exits": (
-        "ends the program",
-        "The function called sys.exit (or raised SystemExit / KeyboardInterrupt): a function "
-        "returns its results; it never ends the program."),
-    "unrecognised": (
-        "wrong, but not a mistake the doctor knows",
-        "An output differs from the reference and none of the known mistakes reproduces it."),
 }
 
 _RTOL = RTOL
@@ -288,6 +71,8 @@ class Diagnosis:
     formulas: list = field(default_factory=list)
     #: the layers (1-based) where it shows, when the function has layers
     layers: list = field(default_factory=list)
+    #: the learner's line it is in, when it can be located ("cell 4, line 6: db = ...")
+    line: str = ""
 
     @property
     def title(self):
@@ -381,10 +166,6 @@ def _probes(kind, activation, seed):
 
 # --------------------------------------------------------------------------- formulas
 
-def _shape(a):
-    return str(tuple(int(x) for x in np.shape(a)))
-
-
 def _linear_formulas(dZ, A_prev, W, convention, suffix="", prev_suffix=""):
     """The correct linear_backward formulas with this probe's shapes."""
     m = A_prev.shape[1]
@@ -400,18 +181,11 @@ def _linear_formulas(dZ, A_prev, W, convention, suffix="", prev_suffix=""):
     }
 
 
-_G_PRIME_TEXT = {
-    "sigmoid": "σ'(Z) = σ(Z)(1 - σ(Z))",
-    "tanh": "tanh'(Z) = 1 - tanh(Z)²",
-    "relu": "relu'(Z) = 1 where Z > 0 else 0",
-    "leaky_relu": "leaky_relu'(Z) = 1 where Z > 0 else alpha",
-    "identity": "identity'(Z) = 1",
-}
 
 
 def _dZ_formula(activation, shape, suffix=""):
     name, _ = ref.parse_activation(activation)
-    return (f"dZ{suffix} = dA{suffix} * g'(Z{suffix}), {_G_PRIME_TEXT.get(name, name)}   "
+    return (f"dZ{suffix} = dA{suffix} * g'(Z{suffix}), {G_PRIME_TEXT.get(name, name)}   "
             f"{shape} = {shape} * {shape}")
 
 
@@ -424,35 +198,10 @@ def _role(name, convention):
 
 
 def _linear_alternatives(dZ, A_prev, W, convention):
-    """What each per-output structural mistake in linear_backward computes."""
-    m = A_prev.shape[1]
-    s = 1.0 / m if convention == "L" else 1.0
-    alt = {"dW": [], "db": [], "dA_prev": []}
-    dW = s * (dZ @ A_prev.T)
-    db = s * np.sum(dZ, axis=1, keepdims=True)
-    dA_prev = W.T @ dZ
-    alt["dW"].append(("transposed_result", dW.T))
-    if dZ.shape[1] == A_prev.shape[0]:
-        alt["dW"].append(("missing_transpose", s * (dZ @ A_prev)))
-    if dZ.shape == A_prev.T.shape:
-        alt["dW"].append(("elementwise_product", s * (dZ * A_prev.T)))
-    alt["db"] += [("missing_keepdims", db.reshape(-1)),
-                  ("sum_wrong_axis", s * np.sum(dZ, axis=0, keepdims=True)),
-                  ("sum_wrong_axis", s * np.sum(dZ, axis=0)),
-                  ("sum_wrong_axis", np.asarray(s * np.sum(dZ)))]
-    if convention == "L":
-        # m read from the wrong axis: A_prev.shape[0] (n_prev) or dZ.shape[0] (n)
-        for wrong in dict.fromkeys((A_prev.shape[0], dZ.shape[0])):
-            if wrong != m:
-                alt["dW"].append(("wrong_m", dW * m / wrong))
-                alt["db"].append(("wrong_m", db * m / wrong))
-    alt["dA_prev"].append(("transposed_result", dA_prev.T))
-    if W.shape[1] == dZ.shape[0]:
-        alt["dA_prev"].append(("missing_transpose", W @ dZ))
-    if W.T.shape == dZ.shape:
-        alt["dA_prev"].append(("elementwise_product", W.T * dZ))
-    alt["dA_prev"].append(("dA_dZ_mixup", dZ))
-    return alt
+    """What each per-output structural mistake in linear_backward computes (the catalogue's
+    :func:`~.mistakes.linear_alternatives`, keyed by the doctor's output names)."""
+    *_, alt = linear_alternatives(dZ, A_prev, W, convention)
+    return {"dW": alt["dW"], "db": alt["db"], "dA_prev": alt["dA"]}
 
 
 # --------------------------------------------------------------------------- hypotheses
@@ -521,16 +270,6 @@ def _as_triple(result):
     return None
 
 
-def _describe(result):
-    if isinstance(result, (tuple, list)):
-        parts = ", ".join(_shape(r) if isinstance(r, np.ndarray) else type(r).__name__
-                          for r in result)
-        return f"a {type(result).__name__} of {len(result)} ({parts})"
-    if isinstance(result, np.ndarray):
-        return f"one array of shape {_shape(result)}"
-    return f"{type(result).__name__}"
-
-
 def _analyse_linear_outputs(outs, dZ, linear_cache, convention, upstream=()):
     """``(codes, per_output)`` explaining ``outs`` given the dZ that reached linear_backward."""
     A_prev, W, _ = linear_cache
@@ -594,11 +333,31 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
                 diagnoses.append(Diagnosis("wrong_output_order", ["return value"],
                                            f"returned ({order})", list(formulas.values())))
                 return diagnoses, None
-        for name, U, E in zip(_LINEAR_NAMES, outs, expected):
-            if not _close(U, E):
-                diagnoses.append(Diagnosis("unrecognised", [name], _difference_text(U, E),
+        # No one hypothesis explains every output: output by output, under the upstream
+        # hypothesis that explains the most of them; the rest wrong_shape or unrecognised.
+        A_prev, W, _ = linear_cache
+        best_h = None
+        for upstream, dZ_h in hypotheses:
+            exp_h = ref.linear_backward(dZ_h, linear_cache, convention)
+            alt = _linear_alternatives(dZ_h, A_prev, W, convention)
+            per = [_explain_output(U, E, alt[n], probe.m, _role(n, convention))
+                   for n, U, E in zip(_LINEAR_NAMES, outs, exp_h)]
+            explained = sum(p is not None for p in per)
+            if best_h is None or explained > best_h[0]:
+                best_h = (explained, upstream, per, exp_h)
+        explained, upstream, per, exp_h = best_h
+        if explained == 0:
+            upstream, per, exp_h = (), [None] * 3, expected
+        for code in upstream:
+            diagnoses.append(Diagnosis(code, ["dZ"], "dZ is not dA * g'(Z)", [formulas["dZ"]]))
+        for name, U, E, codes in zip(_LINEAR_NAMES, outs, exp_h, per):
+            if codes is None:
+                diagnoses.append(_unexplained(name, U, E, [formulas[name]]))
+            for code in codes or []:
+                diagnoses.append(Diagnosis(code, [name], _output_detail(code, name, U, E,
+                                                                        probe.m),
                                            [formulas[name]]))
-        return diagnoses, None
+        return _merge(diagnoses), None
 
     (codes, per_output), upstream, dZ_best = best
     for code in upstream:
@@ -614,6 +373,14 @@ def _diagnose_linear_probe(fn, kind, probe, convention):
     return _merge(diagnoses), None
 
 
+def _unexplained(name, U, E, formulas, layers=()):
+    """``wrong_shape`` (the expected and given shapes first) or ``unrecognised``."""
+    if np.shape(U) != np.shape(E):
+        return Diagnosis("wrong_shape", [name], _seen("wrong_shape", name, U, E), formulas,
+                         list(layers))
+    return Diagnosis("unrecognised", [name], _difference_text(U, E), formulas, list(layers))
+
+
 def _merge(diagnoses):
     """One diagnosis per code, listing every place it shows."""
     merged = {}
@@ -624,11 +391,12 @@ def _merge(diagnoses):
             lhs = {f.split(" = ")[0] for f in m.formulas}
             m.formulas += [f for f in d.formulas if f.split(" = ")[0] not in lhs]
             m.layers += [x for x in d.layers if x not in m.layers]
+            m.line = m.line or d.line
             if d.detail and d.detail not in m.detail:
                 m.detail = f"{m.detail}; {d.detail}" if m.detail else d.detail
         else:
             merged[d.code] = Diagnosis(d.code, list(d.where), d.detail, list(d.formulas),
-                                       list(d.layers))
+                                       list(d.layers), d.line)
     for d in merged.values():
         d.detail = _group_detail(d.detail)
     return list(merged.values())
@@ -649,32 +417,10 @@ def _group_detail(detail):
 
 
 def _output_detail(code, name, U, E, m):
-    """What was seen, for a per-output mistake."""
-    U = np.asarray(U)
-    if code == "missing_1_over_m":
-        return f"{name}: m = {m} times the correct value"
-    if code in ("double_1_over_m", "extra_1_over_m"):
-        return f"{name}: 1/m = 1/{m} times the correct value"
-    if code == "wrong_factor":
-        return f"{name}: m = {m} times the correct value (no m belongs there)"
-    if code == "sign_flipped":
-        return f"{name}: the negative of the correct value"
-    if code == "transposed_result":
-        return f"{name}: shape {_shape(U)}, the transpose of the correct {_shape(E)}"
-    if code == "missing_transpose":
-        product = "dZ · A_prev" if name.startswith("dW") else "W · dZ"
-        return (f"{name}: fails on general shapes; on square shapes it equals {product}, the "
-                f"product without the transpose")
-    if code in ("sum_wrong_axis", "missing_keepdims"):
-        return f"{name}: shape {_shape(U)}, expected {_shape(E)}"
+    """What was seen, for a per-output mistake (the catalogue's wording)."""
     if code == "dA_dZ_mixup":
         return f"{name}: equals dZ, not Wᵀ·dZ"
-    if code == "elementwise_product":
-        return (f"{name}: fails on general shapes; on square shapes it equals the entrywise "
-                f"product")
-    if code == "wrong_m":
-        return f"{name}: the 1/m divides by another dimension than m = {m}"
-    return f"{name}: shape {_shape(U)}"
+    return _seen(code, name, U, E, m)
 
 
 # --------------------------------------------------------------------------- L_model_backward
@@ -805,7 +551,7 @@ def _diagnose_model_probe(fn, probe, convention, notes=None):
                                                         reference[k])), key=_computation_order)
     for code in h_codes:
         diagnoses.append(Diagnosis(code, affected, _model_detail(code),
-                                   [formulas[k] for k in affected if k in formulas][:4]
+                                   [formulas[k] for k in affected if k in formulas]
                                    + _model_extra_formulas(code, L)))
     for k, out_codes in sorted(per_key.items(), key=lambda kv: _computation_order(kv[0])):
         for code in out_codes:
@@ -929,10 +675,20 @@ def detect_kind(fn):
     if params is None:
         raise _refusal(name, None, f"cannot read the parameters of {fn!r}")
     by_name = [k for k in ALL_KINDS if _course_name(k) == name]
-    for kind in by_name:
-        for signature in _signatures_of(kind):
-            if len(required) <= len(signature) <= len(params):
-                return kind
+    fitting = [k for k in by_name if any(len(required) <= len(sig) <= len(params)
+                                         for sig in _signatures_of(k))]
+    if len(fitting) > 1:
+        # One name, several course functions (the planar forward_propagation(X, parameters)
+        # and the 1-D forward_propagation(x, theta) of gradient checking): the parameter
+        # names decide, then a trial call on each one's inputs.
+        named = [k for k in fitting if any(tuple(params[:len(sig)]) == tuple(sig)
+                                           for sig in _signatures_of(k))]
+        if len(named) == 1:
+            return named[0]
+        ran = [k for k in (named or fitting) if _trial_runs(fn, k)]
+        fitting = ran[:1] or fitting
+    if fitting:
+        return fitting[0]
     if by_name:
         expected = " or ".join(f"{name}({', '.join(sig)})" for k in by_name
                                for sig in _signatures_of(k))
@@ -956,6 +712,15 @@ def detect_kind(fn):
 
 
 ALL_KINDS = KINDS + tuple(COURSE_FUNCTIONS)
+
+
+def _trial_runs(fn, kind):
+    """True when ``fn`` runs without an exception on the first inputs of ``kind``."""
+    if kind not in COURSE_FUNCTIONS:
+        return False
+    probe = COURSE_FUNCTIONS[kind].build(0)[0]
+    _, error = _call(fn, copy.deepcopy(probe.args))
+    return error is None
 
 
 def _course_name(kind):
@@ -1040,7 +805,29 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
     return report
 
 
+#: diagnoses located by where the call failed, not by the outputs they name
+_CALL_CODES = ("raises", "raises_in_helper", "signature", "timed_out", "exits")
+
+
+#: factors that m read from the wrong axis produces when that axis has length 1 (Y.shape[0]
+#: of a one-unit output: the 1/m becomes 1/1) or another dimension
+_M_FACTOR_CODES = ("missing_1_over_m", "wrong_factor")
+
+
 def _add_source_hints(fn, report):
+    m_line = axis0_m_line(fn)
+    if m_line:
+        # m = Y.shape[0]: the factor the outputs show comes from the axis m was read from
+        for d in report.diagnoses:
+            if d.code in _M_FACTOR_CODES:
+                d.code = "wrong_m"
+                d.detail = (f"{d.detail}; m is read from axis 0 (the units), not axis 1 (the "
+                            f"examples)")
+                d.line = m_line
+        report.diagnoses = _merge(report.diagnoses)
+    for d in report.diagnoses:
+        if not d.line and d.code not in _CALL_CODES:
+            d.line = offending_line(fn, d.code, d.where)
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
@@ -1053,6 +840,16 @@ def _add_source_hints(fn, report):
 
 def _call_diagnosis(error, label, formulas):
     exc, summary, how = error
+    line = raise_location(exc) if how in ("raises", "raises_in_helper") else ""
+    if line:
+        # the learner's line (a notebook's cell and line) replaces the traceback's own words
+        summary = f"{type(exc).__name__}: {exc}"
+    d = _call_diagnosis_text(exc, summary, how, label, formulas)
+    d.line = line
+    return d
+
+
+def _call_diagnosis_text(exc, summary, how, label, formulas):
     if how in ("timed_out", "exits"):
         return Diagnosis(how, [f"call{label}"], summary, formulas)
     if how == "raises_in_helper":
@@ -1063,6 +860,49 @@ def _call_diagnosis(error, label, formulas):
     hint = _exception_hint(exc)
     return Diagnosis("raises", [f"call{label}"], summary + (f" — {hint}" if hint else ""),
                      formulas)
+
+
+#: mistakes that make a function fail on general shapes and run on square ones: found on
+#: square shapes they explain the raise on the course's shapes
+_EXPLAIN_RAISE = {"missing_transpose", "elementwise_product", "transposed_result",
+                  "transposed_W", "x_transposed", "wrong_cache", "relu_mask_wrong_array"}
+#: what square shapes can show only because some dimensions are equal (a factor, a value no
+#: mistake explains, a shape): a note when the course's shapes raise
+_SQUARE_ONLY = {"wrong_factor", "unrecognised", "wrong_shape", "missing_1_over_m",
+                "extra_1_over_m", "double_1_over_m", "sign_flipped", "wrong_m"}
+
+
+def _summary(failure):
+    """The one-line summary of a failed call, with the learner's line (cell and line in a
+    notebook) when the traceback has it."""
+    exc, summary, how = failure
+    line = raise_location(exc) if how in ("raises", "raises_in_helper") else ""
+    return f"{type(exc).__name__}: {exc} ({line})" if line else summary
+
+
+def _raise_is_the_verdict(found, error, label, notes, formulas):
+    """The diagnoses when the function raised on the course's shapes and ran on others.
+
+    A mistake found where it runs that explains a failure on general shapes (a missing
+    transpose...) is the verdict; values that only square shapes produce (a factor, a value
+    no mistake explains) are a note, and the raise on the course's shapes is the verdict,
+    next to what else was found (outputs in another order, an input modified...).
+    """
+    probe, failure = error
+    square_only = [d for d in found if d.code in _SQUARE_ONLY]
+    kept = [d for d in found if d.code not in _SQUARE_ONLY]
+    name = getattr(probe, "name", "")
+    shapes = name if "shape" in name else f"{name} shapes"
+    if square_only:
+        notes.append("on square shapes, where it runs, it also shows: " + "; ".join(
+            f"{d.code} ({d.detail})" if d.detail else d.code for d in square_only))
+    if any(d.code in _EXPLAIN_RAISE for d in kept):
+        notes.append(f"on {shapes}{label} it raised {_summary(failure)}; the diagnosis comes "
+                     f"from the square shapes, where it runs")
+        return kept
+    verdict = _call_diagnosis(failure, label, formulas)
+    verdict.detail = f"on the course's {shapes}{label}: {verdict.detail}"
+    return [verdict] + kept
 
 
 def _diagnose_course(fn, kind, seed):
@@ -1101,9 +941,13 @@ def _diagnose_course(fn, kind, seed):
                                                                "np.array(x, copy=True)"]))
     if errors and (not ran or errors[0][1][2] in ("timed_out", "exits")):
         diagnoses.insert(0, _call_diagnosis(errors[0][1], "", []))
+    elif errors and errors[0][0] is probes[0]:
+        # it raised on the course's shapes (the first probe) and ran on others
+        formulas = list(dict.fromkeys(f for d in diagnoses for f in d.formulas))
+        diagnoses = _raise_is_the_verdict(diagnoses, errors[0], "", notes, formulas)
     elif errors:
-        notes.append(f"on {errors[0][0].name} it raised {errors[0][1][1]}; the diagnosis comes "
-                     f"from the inputs where it runs")
+        notes.append(f"on {errors[0][0].name} it raised {_summary(errors[0][1])}; the diagnosis "
+                     f"comes from the inputs where it runs")
     report = DoctorReport(function=name, kind=kind, convention="L",
                           diagnoses=_merge(diagnoses), checked=checked, notes=notes)
     return report
@@ -1142,11 +986,8 @@ def _diagnose_week4(fn, kind, activations, convention, seed):
             general = {f.split(" = ")[0]: f for f in _formulas_for(kind, errors[0][0], convention)}
             for d in found:
                 d.formulas = [general.get(f.split(" = ")[0], f) for f in d.formulas]
-            notes.append(f"on {errors[0][0].name} shapes{label} it raised {errors[0][1][1]}; "
-                         f"the diagnosis comes from the square shapes, where it runs")
-            if not found:
-                found = [_call_diagnosis(errors[0][1], label,
-                                         _formulas_for(kind, errors[0][0], convention))]
+            found = _raise_is_the_verdict(found, errors[0], label, notes,
+                                          _formulas_for(kind, errors[0][0], convention))
         for d in found:
             if label:
                 d.detail = f"{d.detail}{label}" if d.detail else label.strip()
@@ -1199,6 +1040,8 @@ def format_report(report):
         lines.append(f"{i}. {d.title} [{d.code}] in {', '.join(d.where)}{layers}")
         if d.detail:
             lines.append(f"   seen: {d.detail}")
+        if d.line:
+            lines.append(f"   line: {d.line}")
         lines.append(f"   why: {d.why}")
         if d.formulas:
             lines.append("   correct:")

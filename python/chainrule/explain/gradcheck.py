@@ -106,13 +106,43 @@ def _limited(fn, timeout):
     def run(*args):
         result, error = call_limited(fn, args, timeout)
         if error is not None:
-            raise InputError(f"your function {getattr(fn, '__name__', fn)}: {error[1]}")
+            raise InputError(f"your function {getattr(fn, '__name__', fn)}: {error[1]} — the "
+                             f"gradient check calls fn(parameters, X, Y) and expects (cost, "
+                             f"grads)")
         return result
 
     return run
 
 
+def course_function_redirect(fn):
+    """The message for a course function given where ``fn(parameters, X, Y) -> (cost,
+    grads)`` belongs (``L_model_backward(AL, Y, caches)``...), or None: such a function is
+    checked by the doctor, or through a wrapper that runs the forward and backward pass."""
+    import inspect
+
+    from .doctor import _WRAPPER, detect_kind
+
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return None
+    if params[:1] and params[0] in ("parameters", "params", "theta", "p"):
+        return None
+    try:
+        kind = detect_kind(fn)
+    except InputError:
+        return None
+    name = getattr(fn, "__name__", "the function")
+    return (f"{name}({', '.join(params)}) is the course's {kind}, not a function "
+            f"fn(parameters, X, Y) -> (cost, grads): the gradient check calls it with the "
+            f"parameters, X and Y. Check it with the doctor (chainrule doctor FILE:{name}; "
+            f"diagnose({name}) in Python), or\n{_WRAPPER}")
+
+
 def _function_problem(fn, X, Y, parameters, timeout=None):
+    redirect = course_function_redirect(fn)
+    if redirect:
+        raise InputError(redirect)
     if parameters is None:
         raise InputError("gradient_check(fn, X, Y) needs parameters=: the dict the function "
                          "takes, e.g. {'W1': ..., 'b1': ...}")
@@ -345,6 +375,10 @@ def format_report(report):
                    else f"  ({p.n_checked} entries sampled)")
         lines.append(f"{p.name:<7}{str(p.shape):<12}{p.difference:>12.3e}  {status:<6}"
                      f"{str(list(index)):<12}{g:>15.8g}{ga:>15.8g}{sampled}")
+    hints = {}
+    for p in report.failed():
+        if p.factor is not None:
+            hints.setdefault(_factor_hint(p.factor, report.m), []).append(p.name)
     for p in report.failed():
         lines.append("")
         lines.append(f"{p.name}: relative difference {p.difference:.3e} >= {report.threshold:g}; "
@@ -352,6 +386,12 @@ def format_report(report):
         for index, g, ga in p.worst:
             lines.append(f"  d{p.name}{list(index)}: analytic {g: .10g}  numeric {ga: .10g}  "
                          f"|diff| {abs(g - ga):.3e}")
-        if p.factor is not None:
-            lines.append(f"  {_factor_hint(p.factor, report.m)}")
+        hint = _factor_hint(p.factor, report.m) if p.factor is not None else None
+        if hint is not None and len(hints[hint]) == 1:
+            lines.append(f"  {hint}")
+    shared = {h: names for h, names in hints.items() if len(names) > 1}
+    if shared:
+        lines.append("")
+    for hint, names in shared.items():  # the same factor on several parameters: said once
+        lines.append(f"{', '.join(names)}: {hint}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ..errors import InputError
 from .course_helpers import SKIPPABLE, STANDINS, base_name
 from .sandbox import DEFAULT_TIME_LIMIT, call_limited
+from .source import cell_filename, register
 
 SUFFIXES = (".py", ".ipynb")
 
@@ -34,6 +35,8 @@ class Loaded:
     functions: dict
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    #: names the loaded functions need that are not defined or could not be loaded
+    missing: list = field(default_factory=list)
 
 
 def split_target(target):
@@ -133,13 +136,19 @@ def load(path, names=None, timeout=DEFAULT_TIME_LIMIT):
     Raises :class:`~chainrule.errors.InputError` for a file that is not ``.py``/``.ipynb``,
     missing, or not a notebook; a name that is not defined is a problem in the result.
     """
-    problems, notes = [], []
+    problems, notes, missing = [], [], []
     defs, imports, assigns = {}, [], {}
+    filenames = {}  # label -> the name its code is compiled under
     for label, raw in _cells(path):
         source, skipped = _clean(raw)
         if skipped:
             notes.append(f"{label}: {skipped}")
             continue
+        if label.startswith("cell"):
+            # a notebook cell: compiled under its own name, its text registered, so that
+            # tracebacks and the doctor quote "cell 4, line 6: ..." and not the JSON
+            filenames[label] = cell_filename(path, label)
+            register(filenames[label], raw, label)
         try:
             tree = ast.parse(source)
         except SyntaxError as exc:
@@ -188,11 +197,13 @@ def load(path, names=None, timeout=DEFAULT_TIME_LIMIT):
         order = sorted(needed, key=lambda n: (defs.get(n) or assigns.get(n))[0].lineno)
         for name in order:
             node, label = defs.get(name) or assigns.get(name)
-            code = compile(ast.Module(body=[node], type_ignores=[]), path, "exec")
+            code = compile(ast.Module(body=[node], type_ignores=[]),
+                           filenames.get(label, path), "exec")
             _, error = call_limited(exec, (code, namespace), timeout)
             if error is not None:
                 problems.append(f"{label + ': ' if label else ''}{name}: {error[1]} — not "
                                 f"loaded")
+                missing.append(name)
     finally:
         sys.path.pop(0)
     functions = {}
@@ -208,7 +219,8 @@ def load(path, names=None, timeout=DEFAULT_TIME_LIMIT):
     imported = {n for node, _ in imports for n in _bound_names(node)}
     for name in sorted(used - known - imported):
         problems.append(f"{name} is used but not defined or imported in {path}")
-    return Loaded(path, namespace, functions, problems, notes)
+        missing.append(name)
+    return Loaded(path, namespace, functions, problems, notes, missing)
 
 
 def _locals_of(defs, needed):

@@ -34,7 +34,7 @@ def _pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ImportError("pictures need matplotlib: pip install 'chainrule[plot]'") from exc
+        raise ImportError('pictures need matplotlib: pip install ".[plot]"') from exc
     return plt
 
 
@@ -151,17 +151,24 @@ def plot_jacobians(report, path=None, layers=None):
     for axrow, specs in zip(axes, rows):
         for ax, (name, row_labels, col_labels, row_block, col_block) in zip(axrow, specs):
             jac = report[name]
-            _heatmap(ax, jac.analytic, row_labels, col_labels, row_block, col_block)
+            image = _heatmap(ax, jac.analytic, row_labels, col_labels, row_block, col_block)
             r, c = jac.analytic.shape
             closed = _math(jac.closed_form) if len(jac.closed_form) < 30 else \
                 "\n".join(textwrap.wrap(jac.closed_form, 30))
             note = "\n" + "\n".join(textwrap.wrap(jac.note, 34)) if jac.note else ""
-            ax.set_title(f"{_math(name)}   {r} × {c}\n= {closed}{note}", fontsize=8)
+            # the name on top; the closed form under the tick labels (a title of several
+            # lines climbed into the tick labels of the panel above)
+            ax.set_title(f"{_math(name)}   {r} × {c}", fontsize=9)
+            ax.set_xlabel(f"= {closed}{note}", fontsize=8)
+            # each panel has its own scale (±its largest entry): say it
+            bar = fig.colorbar(image, ax=ax, shrink=0.8, aspect=25, pad=0.02)
+            bar.ax.tick_params(labelsize=6)
         for ax in axrow[len(specs):]:
             ax.axis("off")
     fig.suptitle(f"Jacobians of {' → '.join(map(str, report.layer_dims))}, m = {report.m}, "
                  "numerator layout (rows: entries of the result, columns: entries of the "
-                 "variable, C order); blue < 0 < red, white = 0", fontsize=9)
+                 "variable, C order); blue < 0 < red, white = 0, each panel on its own scale "
+                 "(its colour bar)", fontsize=9)
     return _finish(plt, fig, path)
 
 
@@ -291,9 +298,14 @@ def _network_spec(net_or_dims, activations):
     return dims, acts
 
 
-def plot_network_flow(net_or_dims, m=None, activations=None, path=None):
+def plot_network_flow(net_or_dims, m=None, activations=None, path=None, layers_per_row=None):
     """The forward pass (top) and the backward pass (bottom) of a network, every operand with
     its shape: parameters above, gradients below, where the 1/m enters (convention L) marked.
+
+    A deep network is drawn in several rows of at most ``layers_per_row`` layers (default:
+    at most 3, balanced), each row starting from the last activation of the row above (and its
+    gradient, dashed), so the figure stays narrow enough for its labels to be read when a
+    notebook or a README scales it to its width.
 
     Parameters
     ----------
@@ -305,6 +317,8 @@ def plot_network_flow(net_or_dims, m=None, activations=None, path=None):
         With ``layer_dims``: one per layer (default relu hidden, sigmoid output).
     path : str or path, optional
         Write a PNG there.
+    layers_per_row : int, optional
+        Layers drawn side by side before the next row.
 
     Returns
     -------
@@ -323,20 +337,29 @@ def plot_network_flow(net_or_dims, m=None, activations=None, path=None):
     dims, acts = _network_spec(net_or_dims, activations)
     L = len(dims) - 1
     M = "m" if m is None else str(m)
-    dx, width, height = 3.0, 1.6, 0.78
-    fig, ax = plt.subplots(figsize=(dx * (2 * L + 2) * 0.62 + 0.6, 6.4), layout="constrained")
-    ax.set_xlim(-1.1, dx * (2 * L + 1) + 1.1)
-    ax.set_ylim(-3.55, 2.75)
+    if layers_per_row is None:
+        n_rows = -(-L // 3)
+        layers_per_row = -(-L // n_rows)
+    per_row = max(1, int(layers_per_row))
+    n_rows = -(-L // per_row)
+    dx, width, height = 3.0, 1.6, 0.8
+    band = 7.2  # the height of one row of layers, in data units
+    cols = min(per_row, L)
+    fig, ax = plt.subplots(figsize=(dx * (2 * cols + 2) * 0.62 + 0.6, 6.6 * n_rows),
+                           layout="constrained")
+    ax.set_xlim(-1.2, dx * (2 * cols + 1) + 1.2)
+    ax.set_ylim(-3.9 - band * (n_rows - 1), 2.8)
     ax.axis("off")
 
-    def box(x, y, name, shape, colour, edge="#555555"):
+    def box(x, y, name, shape, colour, edge="#555555", dashed=False):
         ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
                                     boxstyle="round,pad=0.04,rounding_size=0.12",
-                                    facecolor=colour, edgecolor=edge, linewidth=1.0))
-        ax.text(x, y + 0.15, _math(name), ha="center", va="center", fontsize=12)
-        ax.text(x, y - 0.2, shape, ha="center", va="center", fontsize=8.5, family="monospace")
+                                    facecolor=colour, edgecolor=edge, linewidth=1.0,
+                                    linestyle="--" if dashed else "-"))
+        ax.text(x, y + 0.16, _math(name), ha="center", va="center", fontsize=13)
+        ax.text(x, y - 0.21, shape, ha="center", va="center", fontsize=9.5, family="monospace")
 
-    def arrow(x0, y0, x1, y1, label="", colour="#333333", above=True, size=8.5, style="-|>"):
+    def arrow(x0, y0, x1, y1, label="", colour="#333333", above=True, size=9.5, style="-|>"):
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
                     arrowprops=dict(arrowstyle=style, color=colour, linewidth=1.1,
                                     shrinkA=0, shrinkB=0))
@@ -347,45 +370,68 @@ def plot_network_flow(net_or_dims, m=None, activations=None, path=None):
     def shape(*s):
         return "(" + ", ".join(map(str, s)) + ")"
 
-    yf, yb, yp, yg = 1.0, -1.15, 2.2, -2.75
     half = width / 2
-    box(0, yf, "X", shape(dims[0], M), _FORWARD)
-    ax.text(0, yf - 0.55, "= A[0]", ha="center", va="top", fontsize=8)
-    for l in range(1, L + 1):
-        n, n_prev = dims[l], dims[l - 1]
-        xz, xa = dx * (2 * l - 1), dx * 2 * l
-        box(xz, yf, f"Z{l}", shape(n, M), _FORWARD)
-        box(xa, yf, f"A{l}", shape(n, M), _FORWARD)
-        arrow(xz - dx + half, yf, xz - half, yf, "W·A + b")
-        arrow(xz + half, yf, xa - half, yf, f"{acts[l - 1]}")
-        # the parameters feed Z
-        box(xz - 0.9, yp, f"W{l}", shape(n, n_prev), _PARAM)
-        box(xz + 0.9, yp, f"b{l}", shape(n, 1), _PARAM)
-        arrow(xz - 0.6, yp - height / 2, xz - 0.15, yf + height / 2, colour="#4a7a3a")
-        arrow(xz + 0.6, yp - height / 2, xz + 0.15, yf + height / 2, colour="#4a7a3a")
-        # backward: dA[l] -> dZ[l] -> dA[l-1], dW[l], db[l]
-        box(xa, yb, f"dA{l}", shape(n, M), _BACKWARD)
-        box(xz, yb, f"dZ{l}", shape(n, M), _BACKWARD)
-        arrow(xa - half, yb, xz + half, yb, f"∗ {acts[l - 1]}'(Z)", colour="#a0522d")
-        if l > 1:
-            arrow(xz - half, yb, xz - dx + half, yb, f"W[{l}]ᵀ · dZ[{l}]\n{shape(n_prev, n)}·"
-                  f"{shape(n, M)}", colour="#a0522d", size=7.5)
-        box(xz - 0.9, yg, f"dW{l}", shape(n, n_prev), _GRAD, edge="#c06000")
-        box(xz + 0.9, yg, f"db{l}", shape(n, 1), _GRAD, edge="#c06000")
-        arrow(xz - 0.15, yb - height / 2, xz - 0.6, yg + height / 2, colour="#c06000")
-        arrow(xz + 0.15, yb - height / 2, xz + 0.6, yg + height / 2, colour="#c06000")
-        ax.text(xz - 0.9, yg - 0.52, f"(1/m) dZ·A[{l - 1}]ᵀ\n{shape(n, M)}·{shape(M, n_prev)}",
-                ha="center", va="top", fontsize=7, color="#c06000")
-        ax.text(xz + 0.9, yg - 0.52, "(1/m) Σ over\nthe m columns", ha="center", va="top",
-                fontsize=7, color="#c06000")
-    xj = dx * (2 * L + 1)
-    box(xj, yf, "J", "scalar", _FORWARD)
-    arrow(xj - dx + half, yf, xj - half, yf, "cost")
-    ax.text(xj, yf + 0.5, f"mean over\nm = {M}", ha="center", va="bottom", fontsize=7.5,
-            color="#c06000")
-    arrow(xj, yf - height / 2, dx * 2 * L + half, yb, f"dA[{L}] from Y", colour="#a0522d",
-          above=False)
+    small = 9  # the annotations' font size: readable once the figure is scaled to a page
+    for row in range(n_rows):
+        first, last = row * per_row + 1, min(L, (row + 1) * per_row)
+        y0 = -band * row
+        yf, yb, yp, yg = y0 + 1.0, y0 - 1.2, y0 + 2.2, y0 - 2.85
+        if row == 0:
+            box(0, yf, "X", shape(dims[0], M), _FORWARD)
+            ax.text(0, yf - 0.55, "= A[0]", ha="center", va="top", fontsize=small)
+        else:  # the row continues the one above: its last activation, and that one's gradient
+            box(0, yf, f"A{first - 1}", shape(dims[first - 1], M), _FORWARD, dashed=True)
+            box(0, yb, f"dA{first - 1}", shape(dims[first - 1], M), _BACKWARD, dashed=True)
+            ax.text(0, yf + 0.55, "from the row above", ha="center", va="bottom",
+                    fontsize=small - 1, color="#555555")
+            ax.text(0, yb - 0.55, "to the row above", ha="center", va="top",
+                    fontsize=small - 1, color="#555555")
+        for l in range(first, last + 1):
+            n, n_prev = dims[l], dims[l - 1]
+            k = l - first + 1
+            xz, xa = dx * (2 * k - 1), dx * 2 * k
+            box(xz, yf, f"Z{l}", shape(n, M), _FORWARD)
+            box(xa, yf, f"A{l}", shape(n, M), _FORWARD)
+            arrow(xz - dx + half, yf, xz - half, yf, "W·A + b", size=small)
+            arrow(xz + half, yf, xa - half, yf, f"{acts[l - 1]}", size=small)
+            # the parameters feed Z
+            box(xz - 0.95, yp, f"W{l}", shape(n, n_prev), _PARAM)
+            box(xz + 0.95, yp, f"b{l}", shape(n, 1), _PARAM)
+            arrow(xz - 0.65, yp - height / 2, xz - 0.15, yf + height / 2, colour="#4a7a3a")
+            arrow(xz + 0.65, yp - height / 2, xz + 0.15, yf + height / 2, colour="#4a7a3a")
+            # backward: dA[l] -> dZ[l] -> dA[l-1], dW[l], db[l]
+            box(xa, yb, f"dA{l}", shape(n, M), _BACKWARD)
+            box(xz, yb, f"dZ{l}", shape(n, M), _BACKWARD)
+            arrow(xa - half, yb, xz + half, yb, f"∗ {acts[l - 1]}'(Z)", colour="#a0522d",
+                  size=small)
+            if l > 1:  # dA[l-1] = W[l]ᵀ dZ[l]: the formula above the arrow, shapes below
+                arrow(xz - half, yb, xz - dx + half, yb, f"W[{l}]ᵀ·dZ[{l}]",
+                      colour="#a0522d", size=small - 1)
+                ax.text(xz - dx / 2, yb - 0.13, f"{shape(n_prev, n)}·\n{shape(n, M)}",
+                        ha="center", va="top", fontsize=small - 1, color="#a0522d")
+            box(xz - 0.95, yg, f"dW{l}", shape(n, n_prev), _GRAD, edge="#c06000")
+            box(xz + 0.95, yg, f"db{l}", shape(n, 1), _GRAD, edge="#c06000")
+            arrow(xz - 0.15, yb - height / 2, xz - 0.65, yg + height / 2, colour="#c06000")
+            arrow(xz + 0.15, yb - height / 2, xz + 0.65, yg + height / 2, colour="#c06000")
+            ax.text(xz - 0.95, yg - 0.52, f"(1/m) dZ·A[{l - 1}]ᵀ\n{shape(n, M)}·\n"
+                    f"{shape(M, n_prev)}", ha="center", va="top", fontsize=small - 1,
+                    color="#c06000")
+            ax.text(xz + 0.95, yg - 0.52, "(1/m) Σ over\nthe m columns", ha="center",
+                    va="top", fontsize=small - 1, color="#c06000")
+        if last == L:
+            k = last - first + 1
+            xj = dx * (2 * k + 1)
+            box(xj, yf, "J", "scalar", _FORWARD)
+            arrow(xj - dx + half, yf, xj - half, yf, "cost", size=small)
+            ax.text(xj, yf + 0.5, f"mean over\nm = {M}", ha="center", va="bottom",
+                    fontsize=small, color="#c06000")
+            arrow(xj, yf - height / 2, dx * 2 * k + half, yb, f"dA[{L}] from Y",
+                  colour="#a0522d", above=False, size=small)
+        elif n_rows > 1:
+            k = last - first + 1
+            ax.text(dx * 2 * k + half + 0.15, yf, "→ next row", ha="left", va="center",
+                    fontsize=small - 1, color="#555555")
     ax.set_title(f"Forward (top) and backward (bottom) of {' → '.join(map(str, dims))}, "
-                 f"m = {M}: the shape of every operand (convention L: the 1/m enters in dW "
-                 "and db, orange)", fontsize=10, loc="left")
+                 f"m = {M}: the shape of every operand\n(convention L: the 1/m enters in dW "
+                 "and db, orange)", fontsize=11, loc="left")
     return _finish(plt, fig, path, dpi=100)

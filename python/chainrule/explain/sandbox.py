@@ -29,6 +29,8 @@ import traceback
 
 import numpy as np
 
+from .source import in_library
+
 #: seconds one call of the learner's code may take (``--time-limit``, ``timeout=``)
 DEFAULT_TIME_LIMIT = 10.0
 
@@ -81,9 +83,12 @@ def _alarm(timeout):
 
 
 def _where(exc, fn_name):
-    """`` (at helper, line n: code)`` for the frame that raised, outside this module."""
+    """`` (at helper, line n: code)`` for the frame that raised, outside this module and
+    outside Python's and the installed packages' own code (an error numpy raises for the
+    learner's ``np.squre`` is the learner's line, not a helper's)."""
     tb = [f for f in traceback.extract_tb(exc.__traceback__)
-          if os.path.abspath(f.filename) != os.path.abspath(__file__)]
+          if os.path.abspath(f.filename) != os.path.abspath(__file__)
+          and not in_library(f.filename)]
     if not tb:
         return "", None
     frame = tb[-1]

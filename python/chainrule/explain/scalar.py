@@ -165,7 +165,7 @@ def _sympy_check(n, n_prev, m, formulas, use_sympy):
         import sympy
     except ImportError as exc:
         if use_sympy:
-            raise ImportError("the symbolic check needs SymPy: pip install 'chainrule[explain]'") \
+            raise ImportError('the symbolic check needs SymPy: pip install ".[explain]"') \
                 from exc
         return None
     W = sympy.Matrix(n, n_prev, lambda i, j: sympy.Symbol(f"W_{i}{j}"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .. import _validate as check
 from ..errors import InputError
 from .batches import keep_probs
-from .optim import make_optimizer
+from .optim import make_optimizer, optimizer_choices
 
 # fit's first arguments may be given by position, as the course's model(X, Y, ...) functions.
 POSITIONAL = ("epochs", "learning_rate", "cost_every", "progress", "print_cost")
@@ -149,13 +149,18 @@ class FitConfig:
         "Record ``history_`` (and run validation, early stopping, callbacks, the progress "
         "bar) after every this many epochs and after the last one. Default: 1 with "
         "mini-batches, 100 for full-batch training.", _cost_every, int, "int, optional")
-    progress: bool = _arg(True, "A tqdm progress bar over epochs.", type_="bool")
+    progress: bool = _arg(
+        True,
+        "Show progress on stderr: tqdm's bar in a terminal (the notebook bar in Jupyter where "
+        "ipywidgets is installed), plain lines at each tenth of the epochs elsewhere (a log, "
+        "a pipe); then one summary line (epochs, time, cost, score) that stays.",
+        type_="bool")
     print_cost: bool = _arg(False, "Print the cost whenever it is recorded, as the course does.",
                             type_="bool")
     optimizer: object = _arg(
         "gd", "See :mod:`chainrule.optim` (e.g. ``optim.Adam(eps_inside_sqrt=True)``).",
         lambda v, c: make_optimizer(v), lambda opt: opt.get_config(),
-        '{"gd", "momentum", "rmsprop", "adam"} or Optimizer')
+        f"{optimizer_choices()} or Optimizer")
     mini_batch_size: int | None = _arg(
         None, "``None``: one batch of all ``m`` columns (no shuffling).", _mini_batch_size,
         _same, "int, optional")

@@ -16,12 +16,14 @@ import numpy as np
 from .. import _validate as check
 from .. import reference as ref
 from ..backends import engine
+from ..backends.plan import FitPlan
 from ..backends.compose import cost as _cost
-from ..backends.compose import engine_what, unsafe_update
+from ..backends.compose import unsafe_update
 from ..errors import InputError, NonFiniteError
 from .batches import dropout_masks, dropout_off, example_weights, permutation, weight_sum
 from .interrupts import InterruptGuard
 from .optim import inverse_time_decay, scheduled_decay
+from .progress import progress_bar, warn_if_diverged
 from .state import TrainState, decode_json, signature
 
 NO_FINGERPRINT = ""  # the signature of a fit that neither wrote nor read a checkpoint
@@ -96,16 +98,6 @@ def refused_step(where, bad, lr, parameters, gradients, dtype):
                   f"{p_max:.3g}): rescale or reinitialise the parameters, or use float64")
     return (f"{where}: the {bad} would overflow the {dtype.name} range (NaN or inf); {kept} "
             f"— {advice}")
-
-
-def progress_bar(total, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a dependency, but the model must not need it to train
-        return None
-    return tqdm(total=total, unit="epoch", leave=False, dynamic_ncols=True)
 
 
 class FitRun:
@@ -203,8 +195,11 @@ class FitRun:
         mini_batch_size = c.mini_batch_size
         m = X.shape[1]
         batches = 1 if mini_batch_size is None else -(-m // mini_batch_size)
-        self.ops = net.ops_for(m if mini_batch_size is None else min(mini_batch_size, m),
-                               steps=c.epochs * batches)  # auto weighs a first use by it
+        s = m if mini_batch_size is None else min(mini_batch_size, m)
+        self.ops = net.ops_for(s, steps=c.epochs * batches)  # auto weighs a first use by it
+        # What every fit_epochs call of this fit shares, fixed once (the engines' plan).
+        self.plan = FitPlan.build(net.layer_dims, net.activations, net.loss, opt,
+                                  mini_batch_size=s, lambd=c.lambd, keep_probs=probs)
         self.Ws, self.bs = net.layer_arrays()
         self.guard = InterruptGuard()
         self.bar = None
@@ -223,6 +218,7 @@ class FitRun:
         and call the callbacks' ``on_fit_end``."""
         net, train = self.net, self.net.train_state_
         self.bar = progress_bar(self.end - self.start, self.progress)
+        first_record = len(net.history_["cost"])
         net.stop_reason_ = None
         for cb in self.callbacks:
             if hasattr(cb, "on_fit_begin"):
@@ -244,7 +240,8 @@ class FitRun:
         finally:
             net._fitting = False
             if self.bar is not None:
-                self.bar.close()
+                self.bar.close(net.epochs_trained_, net.stop_reason_)
+        warn_if_diverged(net.history_, first_record, self.learning_rate, self._constant_cost)
         if self.early_stopping and self.restore_best and train.best_params is not None:
             net.parameters = train.best_params  # validated and copied
         if self.checkpoint is not None and self.end > self.start:
@@ -278,15 +275,16 @@ class FitRun:
             key = int(self.net.rng.integers(0, 2 ** 63, dtype=np.int64))
         return perm, key
 
-    def _run_chunk(self, first, epochs, k0, n_steps, s):
+    def _run_chunk(self, first, epochs, k0, n_steps):
         """One ``fit_epochs`` call over ``epochs`` = [(epoch, perm, key), ...] from batch
         ``k0``; updates the step counters and the optimiser's ``t``; returns the result."""
         net, opt = self.net, self.opt
         perms = None if epochs[0][1] is None else np.stack([p for _, p, _ in epochs])
         keys = np.array([key for _, _, key in epochs], dtype=np.int64)
         lrs = np.array([self.lr_of(e) for e, _, _ in epochs])
-        args = (self.XT, self.YT, self.w, perms, lrs, keys, k0, n_steps, s, self.lambd,
-                self.probs, net.activations, net.loss, opt, opt.t, opt.state, self.Ws, self.bs)
+        args = (self.plan, self.XT, self.YT, self.w)
+        chunk = dict(perms=perms, lrs=lrs, keys=keys, k0=k0, n_steps=n_steps, t=opt.t,
+                     state=opt.state, Ws=self.Ws, bs=self.bs)
         start = time.perf_counter()
         # The parameters, the optimiser's t and the step counter change together.
         with self.guard.atomic(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -296,9 +294,9 @@ class FitRun:
                 def masks(e, k, mb):  # the course's masks, drawn step by step
                     return dict(enumerate(dropout_masks(rng, dims, probs, mb, dtype)))
 
-                res = engine.generic(self.ops, *args, masks=masks)
+                res = engine.generic(self.ops, *args, **chunk, masks=masks)
             else:
-                res = self.ops.fit_epochs(*args)
+                res = self.ops.fit_epochs(*args, **chunk)
             opt.t = res.t
             net.train_state_.steps += res.steps
             # The epochs this call completed, counted with its steps (a second Ctrl-C raises
@@ -315,7 +313,7 @@ class FitRun:
         where = f"epoch {epoch}" if self.mini_batch_size is None else \
             f"epoch {epoch}, mini-batch {batch}"
         net = self.net
-        raise NonFiniteError(refused_step(where, engine_what(res.what), lr, net.parameters, {},
+        raise NonFiniteError(refused_step(where, res.what, lr, net.parameters, {},
                                           net.dtype))
 
     def _loop_full_batch(self):
@@ -323,7 +321,6 @@ class FitRun:
         course's "Cost after iteration e"): at ``e = 0, cost_every, ...`` and at ``end``."""
         start, end, cost_every, guard = self.start, self.end, self.cost_every, self.guard
         train = self.net.train_state_
-        m = self.XT.shape[0]
         epoch = start
         recorded = self.net.history_["epoch"]
         # Each epoch's draws (permutation, mask key) are made once: a call that stops early
@@ -349,7 +346,7 @@ class FitRun:
                     if e not in drawn:
                         drawn[e] = self._draw(e)
                 res = self._run_chunk(epoch, [(e, *drawn[e]) for e in range(epoch, epoch + n)],
-                                      0, n, m)
+                                      0, n)
                 done = epoch + res.epoch
                 if res.status:
                     train.epoch = done
@@ -400,7 +397,7 @@ class FitRun:
                     drawn[e] = self._draw(e)
                     sums[e] = [0.0, 0.0, 0, m]  # Σ J_b Σw_b, Σ Σw_b, correct, examples
             res = self._run_chunk(epoch, [(e, *drawn[e]) for e in range(epoch, last + 1)], k,
-                                  n, s)
+                                  n)
             for i in range(last + 1 - epoch):
                 acc = sums[epoch + i]
                 acc[0] += float(res.cost_sum[i])
@@ -440,6 +437,13 @@ class FitRun:
         if lambd:
             J += ref.l2_cost(net.parameters, lambd, weight_sum(w))
         return J
+
+    def _constant_cost(self):
+        """The cost of the best constant prediction (the label frequencies, the targets'
+        mean): what a fit that learned nothing reaches (the divergence warning's yardstick)."""
+        Y, w = self.Y, self.w
+        AL = np.broadcast_to(np.average(Y, axis=1, weights=w, keepdims=True), Y.shape)
+        return ref.compute_cost(AL, Y, self.net.loss, sample_weight=w)
 
     # ---- records
     def _X_columns(self):
@@ -491,11 +495,14 @@ class FitRun:
                     stop = True
                     net.stop_reason_ = "early_stopping"
         if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
-                                  if k in ("cost", "val_cost", "val_score")})
+            self.bar.record(logs)
         if self.print_cost:
             unit = "epoch" if per_epoch else "iteration"
-            print(f"Cost after {unit} {epoch}: {J}")
+            line = f"Cost after {unit} {epoch}: {J}"
+            if self.bar is None:
+                print(line)
+            else:
+                self.bar.write(line)
         for cb in self.callbacks:
             fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
             if fn is not None and fn(net, int(epoch), dict(logs)) is True:
@@ -544,7 +551,7 @@ class FitRun:
         if current is not None and current.get_config() == opt.get_config():
             return current
         state = net.optimizer_state()
-        if current is None and state is None and not opt._prefixes:
+        if current is None and state is None and not opt.state_prefixes:
             state = {}
         if state is not None and (current is None or current.name == opt.name):
             try:
@@ -553,7 +560,7 @@ class FitRun:
                 if required:
                     raise
                 opt.reset(net.parameters)
-        elif required and opt._prefixes:
+        elif required and opt.state_prefixes:
             raise InputError("the checkpoint holds no state for the "
                              f"{opt.name} optimiser")
         else:

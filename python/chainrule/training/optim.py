@@ -15,6 +15,14 @@ optimiser      update for every ``W[l]`` (and likewise ``b[l]``)
                ``v̂ = v / (1-β1^t)``; ``ŝ = s / (1-β2^t)``; ``W = W - lr v̂ / (√ŝ + ε)``
 =============  =====================================================================
 
+Each class is one row of the table ``OPTIMIZERS`` (name -> class), which everything else
+reads: the CLI's ``--optimizer`` choices and flags, ``NetworkClassifier``'s options, ``fit``'s
+config, the state schema, the engines (a class's ``code``, :meth:`Optimizer.hyperparameters`
+vector and ``state_prefixes``; :meth:`Optimizer.bound`, the cheap form of the update-safety
+rule) and the tests' parameter lists. A class with ``code = None`` runs on every backend's
+generic composition of ``fit_epochs``; one whose code the compiled engines know
+(``core/train.py``, ``csrc/train.h``: a test checks they agree) runs compiled.
+
 ``v`` and ``s`` start at zero (the course's ``initialize_velocity`` /
 ``initialize_adam``); ``t`` counts the steps (mini-batches), as the course's
 ``t = t + 1`` before each Adam update. Published course versions put ``ε`` outside
@@ -29,6 +37,7 @@ Schedules (the course's week-2 ``update_lr`` and ``schedule_lr_decay``):
 from __future__ import annotations
 
 import abc
+import inspect
 import math
 import numbers
 
@@ -38,7 +47,8 @@ from ..backends.compose import unsafe_update, update_is_safe
 from ..errors import InputError
 
 __all__ = ["Optimizer", "GradientDescent", "Momentum", "RMSprop", "Adam", "OPTIMIZERS",
-           "make_optimizer", "inverse_time_decay", "scheduled_decay"]
+           "make_optimizer", "hyperparameter_names", "optimizer_choices", "inverse_time_decay",
+           "scheduled_decay"]
 
 
 def _unit_interval(value, what):
@@ -54,19 +64,34 @@ def _positive(value, what):
     return float(value)
 
 
+def _floor(epsilon, inside):
+    """The least denominator ``√s + ε`` (``√(s + ε)`` with ε inside the root) can take."""
+    return math.sqrt(epsilon) if inside else epsilon
+
+
 class Optimizer(abc.ABC):
     """Base class: ``update`` applies one step in place; ``state`` holds the moving averages.
 
     Subclasses name their state arrays ``<prefix>_d<param>`` (``v_dW1``, ``s_db2``) as the
     course's dictionaries ``v["dW1"]``, ``s["db2"]``.
+
+    What the table says of each class: ``name``; ``code``, the integer the compiled engines
+    know it by (``None``: composed from the backend's layer ops); ``state_prefixes``, the
+    state arrays it keeps; ``uses_t``, whether it counts steps; :meth:`hyperparameters`, the
+    engines' vector; :meth:`bound`, its step's bounds.
     """
 
     name = "optimizer"
-    _prefixes: tuple = ()
-    # The op contract's fused step this optimiser's update is (``"sgd"``: ``train_step`` and
-    # ``train_loop``), or None. Training uses the fused step when the backend declares the
-    # feature ``"step:<fused_update>"``.
-    fused_update: str | None = None
+    code: int | None = None
+    state_prefixes: tuple = ()
+    uses_t = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            # A subclass computes its own update unless it says which compiled one it is:
+            # it runs on the generic composition (never silently as its parent's kernel).
+            cls.code = None
 
     def __init__(self):
         self.state = {}
@@ -83,7 +108,7 @@ class Optimizer(abc.ABC):
     def reset(self, parameters):
         """Zero state for ``parameters`` (``{"W1": ..., "b1": ...}``), ``t = 0``."""
         self.t = 0
-        self.state = {f"{p}_d{k}": np.zeros_like(v) for p in self._prefixes
+        self.state = {f"{p}_d{k}": np.zeros_like(v) for p in self.state_prefixes
                       for k, v in parameters.items()}
 
     def get_state(self):
@@ -95,7 +120,7 @@ class Optimizer(abc.ABC):
 
     def set_state(self, state, parameters):
         """Adopt ``state`` (from :meth:`get_state`) for ``parameters``; checks keys and shapes."""
-        expected = {f"{p}_d{k}": v for p in self._prefixes for k, v in parameters.items()}
+        expected = {f"{p}_d{k}": v for p in self.state_prefixes for k, v in parameters.items()}
         keys = set(state) - {"t"}
         if keys != set(expected) or (self.uses_t and "t" not in state):
             raise InputError(f"the saved optimiser state (keys {sorted(state)}) does not fit the "
@@ -116,7 +141,18 @@ class Optimizer(abc.ABC):
         else:
             self.t = 0
 
-    uses_t = False
+    def hyperparameters(self):
+        """``(β1, β2, ε, eps_inside_sqrt)`` as the compiled engines read them (the plan's
+        vector; a class that has fewer leaves the others 0): RMSprop's β is β2."""
+        return (0.0, 0.0, 0.0, 0.0)
+
+    def bound(self, p, v, s, lr, g_max, t):
+        """Upper bounds ``(max|P|, max|v|, max|s|)`` after a step from bounds ``p, v, s``
+        before it, the largest gradient ``g_max``, learning rate ``lr`` and step counter
+        ``t`` (the cheap form of the update-safety rule: bounds far below the dtype's max
+        prove the step finite without computing candidates); ``None`` when this optimiser
+        has no such bound (its steps are then always checked exactly)."""
+        return None
 
     def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
         """Apply one step in place to the lists ``Ws, bs`` (``Ws[l-1] = W[l]``) if it is safe.
@@ -155,7 +191,10 @@ class GradientDescent(Optimizer):
     """``W = W - lr dW`` (the backend's fused ``sgd_update``)."""
 
     name = "gd"
-    fused_update = "sgd"
+    code = 0
+
+    def bound(self, p, v, s, lr, g_max, t):
+        return p + lr * g_max, 0.0, 0.0
 
     def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
         # The rule's gradient-descent form (update_is_safe), then the backend's fused update.
@@ -174,7 +213,8 @@ class Momentum(Optimizer):
     """``v = β v + (1-β) dW``; ``W = W - lr v`` (course default ``β = 0.9``)."""
 
     name = "momentum"
-    _prefixes = ("v",)
+    code = 1
+    state_prefixes = ("v",)
 
     def __init__(self, beta=0.9):
         super().__init__()
@@ -182,6 +222,13 @@ class Momentum(Optimizer):
 
     def get_config(self):
         return {"name": self.name, "beta": self.beta}
+
+    def hyperparameters(self):
+        return (self.beta, 0.0, 0.0, 0.0)
+
+    def bound(self, p, v, s, lr, g_max, t):
+        v = self.beta * v + (1 - self.beta) * g_max
+        return p + lr * v, v, 0.0
 
     def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
         beta, params, state = self.beta, {}, {}
@@ -196,7 +243,8 @@ class RMSprop(Optimizer):
     """``s = β s + (1-β) dW²``; ``W = W - lr dW / (√s + ε)`` (or ``/ √(s + ε)``)."""
 
     name = "rmsprop"
-    _prefixes = ("s",)
+    code = 2
+    state_prefixes = ("s",)
 
     def __init__(self, beta=0.9, epsilon=1e-8, eps_inside_sqrt=False):
         super().__init__()
@@ -207,6 +255,14 @@ class RMSprop(Optimizer):
     def get_config(self):
         return {"name": self.name, "beta": self.beta, "epsilon": self.epsilon,
                 "eps_inside_sqrt": self.eps_inside_sqrt}
+
+    def hyperparameters(self):
+        return (0.0, self.beta, self.epsilon, float(self.eps_inside_sqrt))
+
+    def bound(self, p, v, s, lr, g_max, t):
+        # |dW| / (√s + ε) <= |dW| / ε (/ √ε with ε inside the root)
+        s = self.beta * s + (1 - self.beta) * g_max * g_max
+        return p + lr * g_max / _floor(self.epsilon, self.eps_inside_sqrt), 0.0, s
 
     def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
         beta, eps, params, state = self.beta, self.epsilon, {}, {}
@@ -228,7 +284,8 @@ class Adam(Optimizer):
     """
 
     name = "adam"
-    _prefixes = ("v", "s")
+    code = 3
+    state_prefixes = ("v", "s")
     uses_t = True
 
     def __init__(self, beta1=0.9, beta2=0.999, epsilon=1e-8, eps_inside_sqrt=False):
@@ -241,6 +298,17 @@ class Adam(Optimizer):
     def get_config(self):
         return {"name": self.name, "beta1": self.beta1, "beta2": self.beta2,
                 "epsilon": self.epsilon, "eps_inside_sqrt": self.eps_inside_sqrt}
+
+    def hyperparameters(self):
+        return (self.beta1, self.beta2, self.epsilon, float(self.eps_inside_sqrt))
+
+    def bound(self, p, v, s, lr, g_max, t):
+        # |v̂| / (√ŝ + ε) <= |v̂| / ε (/ √ε with ε inside the root)
+        b1, b2 = self.beta1, self.beta2
+        v = b1 * v + (1 - b1) * g_max
+        s = b2 * s + (1 - b2) * g_max * g_max
+        return p + lr * (v / (1 - b1 ** (t + 1))) / _floor(self.epsilon, self.eps_inside_sqrt), \
+            v, s
 
     def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
         t = self.t + 1
@@ -259,6 +327,18 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS = {"gd": GradientDescent, "momentum": Momentum, "rmsprop": RMSprop, "adam": Adam}
+
+
+def hyperparameter_names(name):
+    """The hyperparameters the registered optimiser ``name`` takes (its constructor's
+    keywords, e.g. ``("beta1", "beta2", "epsilon", "eps_inside_sqrt")`` for ``"adam"``): what
+    the CLI's flags and ``NetworkClassifier``'s parameters hand it."""
+    return tuple(inspect.signature(OPTIMIZERS[name]).parameters)
+
+
+def optimizer_choices():
+    """``{"gd", "momentum", ...}``: the registered names, for docs and error messages."""
+    return "{" + ", ".join(f'"{name}"' for name in OPTIMIZERS) + "}"
 
 
 def make_optimizer(optimizer="gd", **hyperparameters):

@@ -1,21 +1,26 @@
-"""What :class:`chainrule.Network` learns besides its parameters, and ``fit`` itself: the
+"""What :class:`chainrule.Network` learns besides its parameters, and ``fit`` and ``step``: the
 :class:`Trainable` base holds the optimiser, the training state, the history and their
 ``get_state``/``set_state`` schema, so that the model module stays about parameters and passes.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from .. import _validate as check
 from .._threads import limits_threads as _thread_limited
+from ..backends.compose import update_is_safe
+from ..errors import NonFiniteError
 from . import config as _fit_config
 from . import state as _state
 from . import stream as _stream
 from .config import FitConfig
-from .loop import FitRun
+from .loop import FitRun, first_nonfinite, refused_step
 
 
 class Trainable:
-    """Training state and ``fit`` for a network with ``layer_dims``, ``dtype``, ``rng`` and
-    ``parameters`` (see ``Network``)."""
+    """Training state, ``fit`` and ``step`` for a network with ``layer_dims``, ``dtype``,
+    ``rng`` and ``parameters`` (see ``Network``)."""
 
     def _reset_training_state(self):
         self.history_ = {"epoch": [], "cost": []}
@@ -91,3 +96,36 @@ class Trainable:
         them per epoch, an iterator read once, or a
         :class:`~chainrule.training.stream.Stream`; the data are then read chunk by chunk
         through a shuffle buffer and each block is one engine run (docs/scaling.md)."""
+
+    @_thread_limited
+    def step(self, X, Y, learning_rate):
+        """One step of gradient descent on ``X, Y``; returns the cost before the update.
+
+        The update-safety rule (:func:`chainrule.backends.compose.update_is_safe`): a step
+        whose gradient is not finite, or whose update would overflow the dtype, raises
+        :class:`NonFiniteError` and leaves the parameters as they were.
+        """
+        learning_rate = check.positive_finite(learning_rate, "learning_rate")
+        X, Y = self.validate_data(X, Y)
+        ops = self.ops_for(X.shape[1])
+        Ws, bs = self.layer_arrays()
+        flat = self._parameters._flat  # every parameter is a view of it
+        before = flat.copy()
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
+            ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
+                                   None, True)
+        if ok and check.all_finite(flat):
+            return J
+        flat[...] = before  # the backend's check is the rule; this is its guarantee on
+        #                     every backend
+        with np.errstate(over="ignore", invalid="ignore"):
+            Zs, As = ops.forward(X, Ws, bs, self.activations)
+            grads = ops.backward(Y, Zs, As, Ws, self.activations, self.loss, "L", 0.0, None,
+                                 False)[1:3]
+        named = {f"d{k}{l}": g for k, gs in zip(("W", "b"), grads) for l, g in enumerate(gs, 1)}
+        bad = first_nonfinite(J, *grads) or next(
+            (f"update of {k[1:]}" for k, g in named.items()
+             if not update_is_safe([self._parameters[k[1:]]], [g], learning_rate)),
+            "update of the parameters")
+        raise NonFiniteError(refused_step("step", bad, learning_rate, self._parameters, named,
+                                          self.dtype))

@@ -17,18 +17,16 @@ from __future__ import annotations
 import os
 
 from ...errors import InputError
-from ..registry import declare_features
 from . import blas, plans, wrappers
 from .blas import blas_info, get_num_threads, set_blas_threshold, set_num_threads, use_blas
-from .plans import backward, fit_epochs, forward, train_loop, train_step
+from .plans import backward, fit_epochs, forward, train_step
 from .wrappers import CKernelError, dense_backward, dense_forward, sgd_update
 
 __all__ = ["CKernelError", "blas_info", "set_num_threads", "get_num_threads", "use_blas",
            "set_blas_threshold", "dense_forward", "dense_backward", "sgd_update",
-           "forward", "backward", "train_step", "train_loop", "fit_epochs", "blas", "plans",
+           "forward", "backward", "train_step", "fit_epochs", "blas", "plans",
            "wrappers"]
 
-declare_features("c", {"step:sgd", "loop:sgd", "dropout", "l2", "fit"})
 
 
 

@@ -6,7 +6,7 @@ so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
 ``auto`` (default)
     the first of ``numpy``, ``scipy``, ``mkl`` that loads.
 ``mkl``
-    ``libmkl_rt`` of the ``mkl`` wheel (``pip install 'chainrule[mkl]'``), LP64 interface.
+    ``libmkl_rt`` of the ``mkl`` wheel (``pip install ".[mkl]"``), LP64 interface.
 ``scipy``
     ``scipy.linalg.cython_blas`` (SciPy's OpenBLAS): what Numba uses.
 ``numpy``

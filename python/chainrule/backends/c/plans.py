@@ -1,6 +1,6 @@
 """The C backend's network ops: per-thread workspaces and the whole-step plans.
 
-``train_step`` and ``train_loop`` run a whole step in one C call (``cr_train_step``) where
+``train_step`` runs a whole step in one C call (``cr_train_step``) where
 the output's ``dZ[L]`` is ``A[L] - Y`` (``spec.FUSED_OUTPUT_LOSS``) and there is no dropout:
 forward, backward, ``update_is_safe``'s check and the update, in buffers kept per thread
 with the cffi pointers to them, and to the parameters while the same arrays come back
@@ -21,7 +21,6 @@ import numpy as np
 from ... import reference as ref
 from ..engine import ChunkResult
 from ..engine import generic as generic_fit_epochs
-from ...training.optim import make_optimizer
 from ..compose import cost as _cost
 from ..compose import learning_rate_fits as _learning_rate_fits
 from ..compose import update_is_safe as _update_is_safe
@@ -33,7 +32,7 @@ from . import wrappers as _w
 
 
 class _Workspace(threading.local):
-    """Per-thread buffers reused by train_step / train_loop (their arrays never leave)."""
+    """Per-thread buffers reused by train_step (their arrays never leave)."""
 
     def __init__(self):
         self.key = None
@@ -365,31 +364,6 @@ def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=
     return _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, masks, compute_cost, buf)
 
 
-@register("train_loop", "c")
-def train_loop(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_steps=1,
-               cost_every=1):
-    """``n_steps`` full-batch steps, checking the arguments once."""
-    lr, lambd = float(learning_rate), float(lambd)
-    costs = np.full(n_steps, np.nan)
-    plan, X_c, Y_c = _plan(X, Y, Ws, bs, activations, loss, lambd, None)
-    if plan is not None and _lr_fits(lr, Ws):
-        for i in range(n_steps):
-            ok, costs[i] = _run_plan(plan, X_c, Y_c, lr, lambd,
-                                     cost_every > 0 and i % cost_every == 0)
-            if not ok:
-                return i, costs
-        return n_steps, costs
-    dt, X, Ws, bs, codes, _ = _check_network(X, Ws, bs, activations, update=True)
-    Y = _check_Y(Y, dt, (Ws[-1].shape[0], X.shape[1]))
-    buf = _buffers(dt, _dims(Ws), X.shape[1])
-    for i in range(n_steps):
-        ok, costs[i] = _step(X, Y, Ws, bs, activations, codes, loss, lr, lambd, None,
-                             cost_every > 0 and i % cost_every == 0, buf)
-        if not ok:
-            return i, costs
-    return n_steps, costs
-
-
 # --------------------------------------------------------------------------- training engine
 # fit_epochs: a chunk of mini-batch steps in one C call (cr_fit_epochs, csrc/train.h), with
 # the reference engine's arguments and result (chainrule.backends.engine.fit_epochs). The
@@ -411,51 +385,38 @@ def fit_session():
 
 
 @register("fit_epochs", "c")
-def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd, keep_probs,
-               activations, loss, optimizer, t, state, Ws, bs, masks=None):
+def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
+               masks=None):
     """:func:`chainrule.backends.engine.fit_epochs` in one C call (``cr_fit_epochs``).
 
     ``XT``, ``YT``, ``w``, ``perms`` (int64) and the optimiser ``state`` must already be
     C-contiguous arrays of the network's dtype: nothing is copied per call. The course-exact
-    masks (``masks``) are the reference's only.
+    masks (``masks``) are the reference's only. An optimiser without a code
+    (``plan.optimizer_code``) runs on the generic composition until it is compiled too.
     """
     if masks is not None:
         raise _w.InputError("the C engine draws the counter-based dropout masks only; the "
                             "course-exact masks run on the reference engine")
-    name = (optimizer if isinstance(optimizer, dict) else optimizer.get_config())["name"]
-    if name not in _w.COMPILED_OPTIMIZERS:  # a new optimiser: composed until compiled
-        return generic_fit_epochs(Ops("c"), XT, YT, w, perms, lrs, keys, k0, n_steps,
-                                  mini_batch_size, lambd, keep_probs, activations, loss,
-                                  optimizer, t, state, Ws, bs)
-    L = len(Ws)
-    if L == 0 or len(bs) != L or len(activations) != L:
-        raise ShapeError(f"got {len(Ws)} weights, {len(bs)} biases and {len(activations)} "
-                         f"activations: give one of each per layer")
+    if plan.optimizer_code is None:
+        return generic_fit_epochs(Ops("c"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
+                                  k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs)
+    L = plan.L
+    if len(Ws) != L or len(bs) != L:
+        raise ShapeError(f"got {len(Ws)} weights and {len(bs)} biases for a plan of {L} "
+                         f"layers: give one of each per layer")
     dt = _w._dtype_of(Ws[0])
-    if Ws[0].ndim != 2:
-        raise ShapeError(f"W[1] must be 2-D, got shape {Ws[0].shape}")
-    dims = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
+    dims = plan.layer_dims
     if not isinstance(XT, np.ndarray) or XT.ndim != 2 or XT.shape[0] < 1:
         raise ShapeError(f"XT must be a 2-D array (m, {dims[0]}) with m >= 1")
     m = XT.shape[0]
     _w._as_is(XT, "XT", dt, (m, dims[0]))
     _w._as_is(YT, "YT", dt, (m, dims[-1]))
-    codes = []
-    for l, (W, b, act) in enumerate(zip(Ws, bs, activations), 1):
+    for l, (W, b) in enumerate(zip(Ws, bs), 1):
         _w._as_is(W, f"W[{l}]", dt, (dims[l], dims[l - 1]), writable=True)
         _w._as_is(b, f"b[{l}]", dt, (dims[l], 1), writable=True)
-        code = _w._activation(act, f"layer {l}")
-        if code[0] in _w._OUTPUT_ONLY and l < L:
-            raise _w.InputError(f"layer {l}: {act} is only supported as the output activation")
-        codes.append(code)
-    if loss not in _w._LOSS_CODE:
-        raise _w.InputError(f"unknown loss {loss!r}; valid: {', '.join(_w._LOSS_CODE)}")
-    s = int(mini_batch_size)
-    if s < 1:
-        raise _w.InputError(f"mini_batch_size must be >= 1, got {mini_batch_size!r}")
     lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
     E = lrs.size  # any rates: one that makes the update non-finite refuses the step
-    k0, n_steps, n_batches = int(k0), int(n_steps), -(-m // s)
+    k0, n_steps, n_batches = int(k0), int(n_steps), -(-m // plan.mini_batch_size)
     if not 0 <= k0 < n_batches:
         raise _w.InputError(f"k0 = {k0} is not a batch of an epoch (0 .. {n_batches - 1})")
     if n_steps < 0:
@@ -466,39 +427,29 @@ def fit_epochs(XT, YT, w, perms, lrs, keys, k0, n_steps, mini_batch_size, lambd,
         _w._as_is(perms, "perms", np.dtype(np.int64), (E, m))
         if perms.size and (perms.min() < 0 or perms.max() >= m):
             raise _w.InputError(f"perms holds an index outside [0, {m})")
-    lambd = float(lambd)
-    if not (np.isfinite(lambd) and lambd >= 0):
-        raise _w.InputError(f"lambd must be finite and >= 0, got {lambd!r}")
-    probs = [float(p) for p in keep_probs]
-    if len(probs) != L - 1:
-        raise _w.InputError(f"keep_probs has {len(probs)} entries, expected L - 1 = {L - 1}")
-    if not all(0 < p <= 1 for p in probs):
-        raise _w.InputError("every keep probability must be in (0, 1]")
-    if all(p == 1 for p in probs):
-        probs, keys = None, None
+    if not plan.drops:
+        keys = None
     else:
         keys = np.ascontiguousarray(keys)
         if keys.dtype not in (np.dtype(np.int64), np.dtype(np.uint64)) or keys.shape != (E,):
             raise _w.InputError(f"keys must be int64 or uint64 of shape ({E},), got "
                                 f"{keys.dtype} {keys.shape}")
         keys = keys.view(np.uint64)
-    config = make_optimizer(optimizer).get_config()
-    prefixes = _w.STATE_PREFIXES[config["name"]]
+    prefixes = plan.state_prefixes
     for prefix in prefixes:
         for kind, params in (("W", Ws), ("b", bs)):
             for l, P in enumerate(params, 1):
                 key = f"{prefix}_d{kind}{l}"
                 if key not in state:
-                    raise _w.InputError(f"the {config['name']} optimiser state has no {key}")
+                    raise _w.InputError(f"the optimiser state has no {key}")
                 _w._as_is(state[key], f"state {key}", dt, P.shape, writable=True)
 
-    key = (dt, tuple(dims), tuple(codes), loss, tuple(probs or ()), s, lambd,
-           tuple(sorted(config.items())))
-    plan = _fit_plans.plan
-    if plan is None or plan[0] != key:
-        fc = _w.FitConfig(dt, dims, codes, loss, probs, s, lambd, config)
-        plan = _fit_plans.plan = (key, fc, np.empty(fc.work_bytes, np.uint8))
-    _, fc, work = plan
+    key = (dt, plan.key)
+    cached = _fit_plans.plan
+    if cached is None or cached[0] != key:
+        fc = _w.FitConfig(dt, plan)
+        cached = _fit_plans.plan = (key, fc, np.empty(fc.work_bytes, np.uint8))
+    _, fc, work = cached
     n_threads, blas_limit, choice = _blas.engine_call_threads(key)
     if choice is not None and choice.probing():
         n_steps = choice.probe_steps(n_steps)  # fewer steps on the other choice: it may lose

@@ -14,6 +14,7 @@ import numpy as np
 from ... import spec
 from ...reference import parse_activation
 from ...errors import ChainruleError, InputError, ShapeError
+from ..compose import refusal_words as _refusal_words
 from ..registry import register
 
 from ..._cdense import ffi, lib  # ImportError here: the "c" backend is unavailable
@@ -321,12 +322,6 @@ def _all_finite(arrays):
 
 # csrc/train.h's enum cr_loss holds spec's codes (a test checks).
 _LOSS_CODE = dict(spec.LOSS_CODES)
-# The optimisers cr_fit_epochs compiles (plans.fit_epochs composes any other).
-_OPTIMIZER_CODE = {"gd": lib.CR_GD, "momentum": lib.CR_MOMENTUM, "rmsprop": lib.CR_RMSPROP,
-                   "adam": lib.CR_ADAM}
-COMPILED_OPTIMIZERS = tuple(_OPTIMIZER_CODE)
-# The optimiser state each optimiser keeps (optim.py's prefixes: v_dW1, s_db2 ...).
-STATE_PREFIXES = {"gd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("v", "s")}
 _FIT_STATUS = dict(_STATUS)
 _FIT_STATUS.update({
     lib.CR_BAD_INDEX: "a permutation entry is outside [0, m)",
@@ -392,27 +387,24 @@ def _as_is(x, name, dt, shape, writable=False):
 
 
 class FitConfig:
-    """``struct cr_fit_config`` for one network and training setup, with the arrays it points
-    to kept alive, and the size of the workspace it needs."""
+    """``struct cr_fit_config`` of a :class:`~chainrule.backends.plan.FitPlan` (its Python
+    twin) in dtype ``dt``, with the arrays it points to kept alive, and the size of the
+    workspace it needs."""
 
-    def __init__(self, dt, dims, codes, loss, probs, s, lambd, config):
-        self.dims_c = ffi.new("long long[]", list(dims))
-        self.act_c = ffi.new("int[]", [c for c, _ in codes])
-        self.alpha_c = ffi.new("double[]", [a for _, a in codes])
-        self.keep_c = ffi.new("double[]", list(probs)) if probs else NULL
+    def __init__(self, dt, plan):
+        self.dims_c = ffi.new("long long[]", plan.layer_dims)
+        self.act_c = ffi.new("int[]", [layer.code for layer in plan.layers])
+        self.alpha_c = ffi.new("double[]", [layer.alpha for layer in plan.layers])
+        self.keep_c = ffi.new("double[]", plan.keep_probs) if plan.drops else NULL
         cfg = ffi.new("struct cr_fit_config *")
-        cfg.n_layers = len(dims) - 1
+        cfg.n_layers = plan.L
         cfg.dims, cfg.activation, cfg.alpha = self.dims_c, self.act_c, self.alpha_c
-        cfg.loss = _LOSS_CODE[loss]
+        cfg.loss = _LOSS_CODE[plan.loss]
         cfg.keep_prob = self.keep_c
-        cfg.mini_batch_size = s
-        cfg.lambd = lambd
-        cfg.optimizer = _OPTIMIZER_CODE[config["name"]]
-        cfg.beta = config.get("beta", 0.0)
-        cfg.beta1 = config.get("beta1", 0.0)
-        cfg.beta2 = config.get("beta2", 0.0)
-        cfg.epsilon = config.get("epsilon", 0.0)
-        cfg.eps_inside_sqrt = int(bool(config.get("eps_inside_sqrt", False)))
+        cfg.mini_batch_size = plan.mini_batch_size
+        cfg.lambd = plan.lambd
+        cfg.optimizer = plan.optimizer_code
+        cfg.hyper = list(plan.hyper)
         self.cfg, self.dt = cfg, dt
         self.work_bytes = int(lib.cr_fit_workspace_bytes(cfg, dt.itemsize))
         if self.work_bytes < 0:
@@ -454,12 +446,7 @@ def fit_epochs_call(fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefix
 
 
 def refusal_words(r):
-    """The reference engine's words for what a refused step found non-finite."""
-    kind, l = ("b" if r.bias else "W"), int(r.layer)
-    if r.what == lib.CR_NONFINITE_COST:
-        return "cost"
-    if r.what == lib.CR_NONFINITE_GRADIENT:
-        return f"gradient d{kind}{l}"
-    if r.what == lib.CR_NONFINITE_PARAMETER:
-        return f"new parameter {kind}{l}"
-    return f"new optimiser state {chr(r.state)}_d{kind}{l}"
+    """What a refused step found non-finite, in the update-safety rule's words
+    (:func:`chainrule.backends.compose.refusal_words`)."""
+    return _refusal_words(int(r.what), f"{'b' if r.bias else 'W'}{int(r.layer)}",
+                          chr(r.state) if r.what == lib.CR_NONFINITE_STATE else "")
