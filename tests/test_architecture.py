@@ -178,7 +178,8 @@ LAYERS = [
     ("model", ["chainrule.model", "chainrule._parameters", "chainrule._persistence",
                "chainrule._summary", "chainrule.callbacks", "chainrule.optim"]),
     ("tools", ["chainrule.explain", "chainrule.sklearn", "chainrule.cli", "chainrule.bench",
-               "chainrule.plot", "chainrule.interop", "chainrule.__main__", "chainrule"]),
+               "chainrule.plot", "chainrule.interop", "chainrule.__main__", "chainrule",
+               "chainrule._sklearn_stream"]),
 ]
 
 

@@ -213,7 +213,11 @@ def _as_float_array(a, name, dt, order="C"):
         raise InputError(f"{name} has dtype {a.dtype} but chainrule computes in {dt.name}: "
                          f"expected a numeric (bool, integer or float) array")
     if a.dtype == dt and (a.flags.c_contiguous or (order == "K" and a.flags.f_contiguous)):
-        return a
+        if a.flags.aligned:
+            return a
+        # unaligned (a buffer unpickled by Dask's workers, np.frombuffer at an odd offset):
+        # the compiled kernels need aligned data, so one aligned copy in the same layout
+        return np.require(a, dt, ["C" if a.flags.c_contiguous else "F", "A"])
     # np.asarray keeps a 0-d array 0-d (ascontiguousarray would make it 1-d). An overflow to
     # inf is reported by _finite, with its cause.
     with np.errstate(over="ignore"):
@@ -254,7 +258,7 @@ def X(X, n_x, dt, order="C"):
     F-contiguous, as ``X_rows.T`` of examples-as-rows data, kept without a copy), finite."""
     if (type(X) is np.ndarray and X.dtype == dt and X.ndim == 2 and X.shape[0] == n_x
             and X.shape[1] and (X.flags.c_contiguous or order == "K" and X.flags.f_contiguous)
-            and all_finite(X)):
+            and X.flags.aligned and all_finite(X)):
         return X  # already what the checks below would return (X itself), at a fraction
     X = _asarray(X, "X")
     original = X

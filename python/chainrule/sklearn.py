@@ -48,6 +48,7 @@ except ImportError as exc:
         f"(pip install \".[sklearn]\" in a chainrule checkout) or "
         f"pip install \"scikit-learn>=1.6\"") from exc
 
+from . import _sklearn_stream as _stream
 from . import _validate as check
 from . import optim, spec
 from .model import Network
@@ -219,6 +220,8 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
                 raise ValueError(f"warm_start/partial_fit continue the fitted network, whose "
                                  f"architecture has changed: {what}. Set warm_start=False "
                                  f"(or restore the parameters) to fit a new network")
+        if _stream.is_stream(X):  # a dask array, chunks of rows, a generator
+            return _stream.fit(self, X, y, sample_weight, incremental, classes, first)
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
                              accept_sparse=["csr", "csc"],
                              multi_output=self._multi_output,
@@ -575,7 +578,10 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), rows summing to 1."""
+        """Class probabilities, shape (n_samples, n_classes), rows summing to 1 (a dask
+        array, computed blockwise, for a dask ``X``)."""
+        if _stream.is_dask(X):
+            return _stream.predict(self, "predict_proba", X)
         A = self._predict_columns(X)
         if A.shape[0] == 1:
             p = A[0]
@@ -588,8 +594,11 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
             return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        """The most probable class label of each row, shape (n_samples,)."""
+        """The most probable class label of each row, shape (n_samples,) (a dask array for
+        a dask ``X``)."""
         check_is_fitted(self, "network_")
+        if _stream.is_dask(X):
+            return _stream.predict(self, "predict", X)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
@@ -649,7 +658,11 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
-        """Predictions, shape (n_samples,) (or (n_samples, n_targets))."""
+        """Predictions, shape (n_samples,) (or (n_samples, n_targets)); a dask array for a
+        dask ``X``."""
+        if _stream.is_dask(X):
+            check_is_fitted(self, "network_")
+            return _stream.predict(self, "predict", X)
         A = self._predict_columns(X)
         return A[0].copy() if self._y_1d else np.ascontiguousarray(A.T)
 
