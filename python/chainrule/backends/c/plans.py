@@ -72,10 +72,15 @@ def _fresh(dt, dims, m):
 
 
 def _forward_checked(X, Ws, bs, codes, masks, buf):
+    """The forward into ``buf``; an ``X`` that is not C-contiguous (a column block, or
+    ``X_rows.T``) is read where it lies (``cr_dense_forward_view``)."""
     Zs, As = buf["Zs"], buf["As"]
     As[0] = X
     for l in range(1, len(Ws) + 1):
-        _forward_into(As[l - 1], Ws[l - 1], bs[l - 1], *codes[l - 1], Zs[l - 1], As[l])
+        if l == 1 and not X.flags.c_contiguous:
+            _w._forward_view_into(X, _w.view_layout(X), Ws[0], bs[0], *codes[0], Zs[0], As[1])
+        else:
+            _forward_into(As[l - 1], Ws[l - 1], bs[l - 1], *codes[l - 1], Zs[l - 1], As[l])
         if masks is not None and l < len(masks) and masks[l] is not None:
             np.multiply(As[l], masks[l], out=As[l])
     return Zs, As
@@ -120,7 +125,7 @@ def _check_Y(Y, dt, shape):
 
 @register("forward", "c")
 def forward(X, Ws, bs, activations, masks=None):
-    dt, X, Ws, bs, codes, masks = _check_network(X, Ws, bs, activations, masks)
+    dt, X, Ws, bs, codes, masks = _check_network(X, Ws, bs, activations, masks, view=True)
     Zs, As = _forward_checked(X, Ws, bs, codes, masks, _fresh(dt, _dims(Ws), X.shape[1]))
     return list(Zs), list(As)
 
