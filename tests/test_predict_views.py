@@ -135,3 +135,16 @@ def test_view_layout_reads_only_unit_stride_views(dt):
     assert cw.view_layout(a[:, ::2]) is None
     assert cw.view_layout(a[:, ::-1]) is None
     assert cw.view_layout(np.broadcast_to(a[:1], (6, 10))) is None
+
+
+def test_reused_buffers_never_leak_into_results(backend, dtype, rng):
+    """predict/score reuse their Z and A buffers: what one call returned stays as it was."""
+    net = Network(DIMS, hidden="relu", output="softmax", dtype=dtype, backend=backend, seed=2)
+    X1 = rng.standard_normal((DIMS[0], 50)).astype(dtype)
+    X2 = rng.standard_normal((DIMS[0], 50)).astype(dtype)
+    first = net.predict_proba(X1)
+    kept = first.copy()
+    second = net.predict_proba(X2)
+    np.testing.assert_array_equal(first, kept)
+    assert not np.shares_memory(first, second)
+    np.testing.assert_allclose(second, _expected(net, X2), **TOLERANCES[dtype])

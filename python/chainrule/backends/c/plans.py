@@ -124,10 +124,26 @@ def _check_Y(Y, dt, shape):
 
 
 @register("forward", "c")
-def forward(X, Ws, bs, activations, masks=None):
+def forward(X, Ws, bs, activations, masks=None, out=None):
     dt, X, Ws, bs, codes, masks = _check_network(X, Ws, bs, activations, masks, view=True)
-    Zs, As = _forward_checked(X, Ws, bs, codes, masks, _fresh(dt, _dims(Ws), X.shape[1]))
+    m = X.shape[1]
+    if out is not None and _usable_out(out, dt, Ws, m):
+        buf = dict(Zs=list(out[0]), As=[None] + list(out[1]))
+    else:
+        buf = _fresh(dt, _dims(Ws), m)
+    Zs, As = _forward_checked(X, Ws, bs, codes, masks, buf)
     return list(Zs), list(As)
+
+
+def _usable_out(out, dt, Ws, m):
+    """Whether ``out = (Zs, As[1:])`` are C-contiguous, aligned, writeable arrays of the
+    outputs' shapes and ``dt`` (else the forward allocates its own)."""
+    Zs, As = out
+    if len(Zs) != len(Ws) or len(As) != len(Ws):
+        return False
+    return all(isinstance(a, np.ndarray) and a.dtype == dt and a.shape == (W.shape[0], m)
+               and a.flags.c_contiguous and a.flags.aligned and a.flags.writeable
+               for arrays in (Zs, As) for a, W in zip(arrays, Ws))
 
 
 def _dims(Ws):
