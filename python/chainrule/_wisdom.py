@@ -45,8 +45,19 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+_dirs = {}
+
+
 def cache_dir():
-    """chainrule's folder in the user's cache directory."""
+    """chainrule's folder in the user's cache directory (found once per ``$HOME`` and
+    ``$XDG_CACHE_HOME``: ``auto`` asks at every public call)."""
+    key = (os.environ.get("HOME"), os.environ.get("XDG_CACHE_HOME"))
+    if key not in _dirs:
+        _dirs[key] = _find_cache_dir()
+    return _dirs[key]
+
+
+def _find_cache_dir():
     try:
         from platformdirs import user_cache_dir
     except ImportError:
