@@ -433,13 +433,13 @@ class Network(Trainable):
     # ------------------------------------------------------------------ prediction
     def _output(self, X):
         """``A[L]`` of ``X`` (checked as :meth:`_forward` does) without keeping the caches:
-        a large ``X`` goes through in blocks of :func:`block_columns` columns, each a view
-        of ``X`` (no copy), its activations small enough to stay in the cache; a block that
-        is not finite hands the whole ``X`` to :meth:`_forward` for its error message."""
+        ``X`` goes through in blocks of at most :func:`block_columns` columns, each a view
+        of ``X`` (no copy), their activations small enough to stay in the cache and in the
+        buffers kept for the next call (a few MB at most); a block that is not finite hands
+        the whole ``X`` to :meth:`_forward` for its error message."""
         X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
         m = X.shape[1]
-        B = block_columns(self.layer_dims)
-        B = m if m <= 2 * B else B
+        B = min(m, block_columns(self.layer_dims))
         ops = self.ops_for(m)
         Ws, bs = self.layer_arrays()
         AL = np.empty((self.layer_dims[-1], m), self.dtype)
