@@ -228,7 +228,10 @@ def all_finite(a):
 def sum_finite(a):
     """A sufficient test that every entry of ``a`` is finite, at the cost of a sum (no
     temporary array): a NaN or inf makes the sum NaN or inf. A sum that overflows from finite
-    entries answers ``False`` too; callers then check exactly (:func:`all_finite`)."""
+    entries answers ``False`` too; callers then check exactly (:func:`all_finite`). Small
+    arrays are checked exactly at once (cheaper than the sum's error-state switch)."""
+    if a.size <= 65536:
+        return all_finite(a)
     with np.errstate(over="ignore", invalid="ignore"):
         return bool(np.isfinite(np.add.reduce(a, axis=None)))
 
