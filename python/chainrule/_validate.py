@@ -230,6 +230,17 @@ def all_finite(a):
     return np.count_nonzero(np.isfinite(a)) == a.size
 
 
+def sum_finite(a):
+    """A sufficient test that every entry of ``a`` is finite, at the cost of a sum (no
+    temporary array): a NaN or inf makes the sum NaN or inf. A sum that overflows from finite
+    entries answers ``False`` too; callers then check exactly (:func:`all_finite`). Small
+    arrays are checked exactly at once (cheaper than the sum's error-state switch)."""
+    if a.size <= 65536:
+        return all_finite(a)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.add.reduce(a, axis=None)))
+
+
 def _finite(a, name, source=None):
     """Refuse NaN/inf in ``a``; ``source`` (the array before conversion) tells an overflow on
     conversion (``1e39`` into float32) from a NaN or inf that was there already."""
@@ -253,12 +264,17 @@ def _float_finite(a, name, dt):
     return out
 
 
-def X(X, n_x, dt, order="C"):
+def X(X, n_x, dt, order="C", finite=True):
     """``X`` of shape ``(n[0], m)``, converted to ``dt``, C-contiguous (``order="K"``: or
-    F-contiguous, as ``X_rows.T`` of examples-as-rows data, kept without a copy), finite."""
+    F-contiguous, as ``X_rows.T`` of examples-as-rows data, kept without a copy), finite.
+
+    ``finite=False`` skips the pass over an ``X`` that needs no conversion (one that does is
+    still checked: the conversion is a pass anyway, and an overflow on conversion is told
+    apart there): the caller checks what the kernels made of it (:func:`sum_finite` of
+    ``Z[1]``) and, only when that is not finite, calls this again to word the error."""
     if (type(X) is np.ndarray and X.dtype == dt and X.ndim == 2 and X.shape[0] == n_x
             and X.shape[1] and (X.flags.c_contiguous or order == "K" and X.flags.f_contiguous)
-            and X.flags.aligned and all_finite(X)):
+            and X.flags.aligned and (not finite or all_finite(X))):
         return X  # already what the checks below would return (X itself), at a fraction
     X = _asarray(X, "X")
     original = X

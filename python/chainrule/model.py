@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _scoring
 from . import _validate as check
 from . import spec
 from . import reference as ref
@@ -17,7 +18,6 @@ from .backends.compose import cost as _cost
 from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
-from .training.batches import sparse_column_blocks
 
 
 class Network(InteropMixin, Persistent, Summarised, Trainable):
@@ -189,12 +189,20 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         return As[-1], list(zip(zip(As, Ws, bs), Zs))
 
     def _forward(self, X):
-        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``)."""
-        X = self.validate_data(X)
+        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``).
+
+        ``X`` as ``fit`` takes it: C- or F-ordered (``X_rows.T``) without a copy, and without
+        a pass of its own for NaN/inf: ``Z[1] = W[1] X + b[1]`` is not finite when ``X`` is
+        not (finite parameters; NaN and inf reach every product they enter), so ``X`` is
+        looked at only when ``Z[1]`` is not finite, to say what is wrong with it."""
+        X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
-        Zs, As = ops.forward(X, Ws, bs, self.activations)
-        if not check.all_finite(As[-1]):
+        with np.errstate(invalid="ignore"):  # a NaN/inf is reported below, with its cause
+            Zs, As = ops.forward(X, Ws, bs, self.activations)
+        if not check.sum_finite(Zs[0]) and not check.all_finite(Zs[0]):
+            check.X(X, self.layer_dims[0], self.dtype, order="K")  # refuses a NaN/inf in X
+        if not check.sum_finite(As[-1]) and not check.all_finite(As[-1]):
             l = next(l for l in range(1, self.L + 1) if not check.all_finite(As[l]))
             raise NonFiniteError(f"forward: A[{l}] has NaN or inf (overflow in layer {l}, "
                                  f"max |Z{l}| = {np.nanmax(np.abs(Zs[l - 1]))}); scale the "
@@ -241,15 +249,8 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
 
     # ------------------------------------------------------------------ prediction
     def _output(self, X):
-        """``A[L]`` for ``X``; a scipy.sparse ``X`` (shape ``(n[0], m)``) in dense blocks of
-        columns, never densified whole."""
-        if not check.is_sparse(X):
-            return self._forward(X)[1][-1]
-        rows = check.sparse_X(X, self.layer_dims[0], self.dtype)
-        out = np.empty((self.layer_dims[-1], rows.shape[0]), dtype=self.dtype)
-        for a, b, block in sparse_column_blocks(rows.T, self.dtype):
-            out[:, a:b] = self._forward(block)[1][-1]
-        return out
+        """``A[L]`` for ``X`` without the caches (see :func:`chainrule._scoring.output`)."""
+        return _scoring.output(self, X)
 
     @_thread_limited
     def predict_proba(self, X):
@@ -269,11 +270,10 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
     def score(self, X, Y):
         """Accuracy for classifiers (fraction of correct predictions); R² for regression."""
         if not check.is_sparse(X):
-            X = self.validate_data(X)
+            X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
         Yv = check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
-        AL = self.predict_proba(X)
+        AL = self._output(X)
         return ref.score(AL, Yv, self.activations[-1], ref.predict(AL, self.activations[-1]))
-
 
 
 for _key, _text in {"{activations}": spec.activation_help(), "{losses}": spec.loss_help(),
