@@ -165,6 +165,14 @@ def n_threads(value):
     return int(value)
 
 
+def boolean(value, what):
+    """``True`` or ``False`` (NumPy's too); a string such as ``"no"``, a number or None is
+    refused rather than taken by its truth value."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InputError(f"{what} must be True or False, got {type(value).__name__} {value!r:.60}")
+
+
 def nonneg_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InputError(f"{what} must be an integer >= 0, got {value!r}")

@@ -23,6 +23,7 @@ True
 from __future__ import annotations
 
 import abc
+import copy
 import numbers
 
 import numpy as np
@@ -163,6 +164,9 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         A call that raises leaves the estimator as it was (its attributes are restored).
         """
         saved = dict(self.__dict__)
+        if "network_" in saved and (incremental or self.warm_start):
+            # a warm start trains the fitted network in place: keep a copy to restore
+            saved["network_"] = copy.deepcopy(saved["network_"])
         try:
             return self._fit_checked(X, y, sample_weight, incremental, classes)
         except BaseException:

@@ -124,6 +124,10 @@ def _same(value, config=None):
     return value
 
 
+def _bool(name):
+    return lambda value, config: check.boolean(value, name)
+
+
 def _dropout_rng(value, config):
     if value not in ("counter", "generator"):
         raise InputError(f"dropout_rng must be 'counter' or 'generator', got {value!r}")
@@ -149,9 +153,10 @@ class FitConfig:
         "Record ``history_`` (and run validation, early stopping, callbacks, the progress "
         "bar) after every this many epochs and after the last one. Default: 1 with "
         "mini-batches, 100 for full-batch training.", _cost_every, int, "int, optional")
-    progress: bool = _arg(True, "A tqdm progress bar over epochs.", type_="bool")
+    progress: bool = _arg(True, "A tqdm progress bar over epochs.", _bool("progress"),
+                          type_="bool")
     print_cost: bool = _arg(False, "Print the cost whenever it is recorded, as the course does.",
-                            type_="bool")
+                            _bool("print_cost"), type_="bool")
     optimizer: object = _arg(
         "gd", "See :mod:`chainrule.optim` (e.g. ``optim.Adam(eps_inside_sqrt=True)``).",
         lambda v, c: make_optimizer(v), lambda opt: opt.get_config(),
@@ -160,7 +165,7 @@ class FitConfig:
         None, "``None``: one batch of all ``m`` columns (no shuffling).", _mini_batch_size,
         _same, "int, optional")
     shuffle: bool = _arg(True, "Permute the columns every epoch (with mini-batches).",
-                         fingerprint=bool, type_="bool")
+                         _bool("shuffle"), fingerprint=bool, type_="bool")
     shuffle_seed: int | None = _arg(
         None,
         "The course's seeding: epoch ``i`` permutes with seed ``shuffle_seed + i + 1`` "
@@ -205,20 +210,21 @@ class FitConfig:
         False,
         "Stop when the monitored value (``val_cost``, else ``cost``) has not improved by "
         "``min_delta`` for ``patience`` records; with ``restore_best`` the parameters of the "
-        "best record are restored at the end.", fingerprint=bool, type_="bool")
+        "best record are restored at the end.", _bool("early_stopping"), fingerprint=bool,
+        type_="bool")
     patience: int = _arg(10, "Records without improvement before early stopping.",
                          lambda v, c: check.nonneg_int(v, "patience"), _same, "int")
     min_delta: float = _arg(0.0, "The improvement that counts for early stopping.",
                             lambda v, c: check.nonneg_float(v, "min_delta"), _same, "float")
     restore_best: bool = _arg(True, "Restore the best record's parameters after early "
-                              "stopping.", fingerprint=bool, type_="bool")
+                              "stopping.", _bool("restore_best"), fingerprint=bool, type_="bool")
     full_score: bool = _arg(
         False,
         "With mini-batches, score the whole training set at every record (one forward pass "
         "over all m examples). By default ``history_[\"score\"]`` is the running accuracy of "
         "the epoch's batches (their forward passes, with dropout, before each update: free); "
         "regressors' R² and multi-unit sigmoid outputs always take the full pass.",
-        type_="bool")
+        _bool("full_score"), type_="bool")
     callbacks: object = _arg(
         None,
         "Callables ``f(net, epoch, logs)`` or :class:`chainrule.callbacks.Callback` objects, "
@@ -245,7 +251,8 @@ class FitConfig:
         False,
         "Keep the optimiser state, epoch counter and history of the previous fit and train "
         "``epochs`` more (what ``partial_fit`` uses). Default: start them afresh (the "
-        "parameters always continue from their current values).", type_="bool")
+        "parameters always continue from their current values).", _bool("continue_training"),
+        type_="bool")
 
     @classmethod
     def from_call(cls, args, kwargs):

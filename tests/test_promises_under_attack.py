@@ -1,0 +1,159 @@
+"""Issue 20 §2: promises broken under attack, each pinned by a test that failed before the fix.
+
+Classes: updates that must not be applied, resume, files, hangs, silent acceptance, raw
+tracebacks instead of messages. The probe script (tools/probe_faults.py) tries many more
+instances of each class; these are the reproductions of the issue.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from chainrule import ChainruleError, Network
+from chainrule.errors import InputError, ModelFileError, NonFiniteError
+
+
+def _data(n_x=3, m=16, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_x, m))
+    return X, (rng.random((1, m)) > 0.5).astype(float)
+
+
+def _snapshot(net):
+    return {k: v.copy() for k, v in net.parameters.items()}
+
+
+def _same(net, before):
+    return all(np.array_equal(before[k], v) for k, v in net.parameters.items())
+
+
+# ------------------------------------------------------------------ updates not applied
+def test_step_with_an_infinite_cost_is_not_applied(backend, dtype):
+    """README: "a step with a non-finite cost is not applied, step too". An identity output
+    of 1e160 (float64) or 1e20 (float32) squares to inf; its gradient is finite."""
+    X, _ = _data(m=8)
+    Y = np.zeros((1, 8))
+    net = Network([3, 4, 1], hidden="identity", output="identity", backend=backend,
+                  dtype=dtype, seed=0)
+    net.parameters["b2"] = np.full((1, 1), 1e160 if dtype == np.float64 else 1e20)
+    before = _snapshot(net)
+    tiny = 1e-300 if dtype == np.float64 else 1e-30
+    with pytest.raises(NonFiniteError, match="cost"):
+        net.step(X, Y, tiny)
+    assert _same(net, before)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum"])
+def test_float32_engines_judge_the_cost_in_float32(backend, optimizer):
+    """A float32 batch whose cost overflows float32 (but not float64) is refused by every
+    engine, as the reference refuses it; the compiled engines used to apply it."""
+    X, _ = _data()
+    Y = np.zeros((1, 16))
+    net = Network([3, 4, 1], hidden="identity", output="identity", backend=backend,
+                  dtype="float32", seed=0)
+    net.parameters["b2"] = np.full((1, 1), 1.5e19)  # 16 x (1.5e19)**2 / 2 > 3.4e38
+    before = _snapshot(net)
+    with pytest.raises(NonFiniteError, match="cost"), np.errstate(over="ignore"):
+        net.fit(X, Y, epochs=3, learning_rate=1e-30, optimizer=optimizer, progress=False)
+    assert _same(net, before)
+
+
+def test_float32_engines_skip_a_batch_whose_l2_term_overflows(backend):
+    X, Y = _data()
+    net = Network([3, 4, 1], backend=backend, dtype="float32", seed=0)
+    net.parameters["W1"] = np.full((4, 3), 1e19)  # sum of squares 1.2e39 > float32 max
+    before = _snapshot(net)
+    with np.errstate(over="ignore"):
+        net.fit(X, Y, epochs=3, learning_rate=1e-30, progress=False, lambd=1.0,
+                on_nonfinite="skip")
+    assert net.history_["skipped"][-1] == 3
+    assert _same(net, before)
+
+
+def test_parameters_update_is_all_or_nothing():
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    before = _snapshot(net)
+    with pytest.raises(InputError):
+        net.parameters.update({"W1": np.ones((4, 3)), "b1": np.full((4, 1), np.nan)})
+    assert _same(net, before)
+    net.parameters.update({"W1": np.ones((4, 3)), "b1": np.zeros((4, 1))})
+    assert (net.parameters["W1"] == 1).all()
+
+
+def test_parameters_in_place_or_is_validated():
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    before = _snapshot(net)
+    d = net.parameters
+    with pytest.raises(ChainruleError):
+        d |= {"W1": np.ones((3, 4))}  # transposed
+    with pytest.raises(ChainruleError):
+        d |= {"W9": np.ones((3, 4))}
+    assert _same(net, before)
+    d |= {"W1": np.ones((4, 3), dtype=np.int64)}
+    W1 = net.parameters["W1"]
+    assert W1.dtype == np.float64 and (W1 == 1).all()
+    # what is shown is what is computed: the packed buffer holds the new W1
+    assert np.shares_memory(W1, net.parameters._flat)
+    X, _ = _data()
+    np.testing.assert_allclose(net.forward(X)[1][0][0][1], np.ones((4, 3)))
+
+
+def test_a_failed_warm_start_leaves_the_network_untrained():
+    sk = pytest.importorskip("chainrule.sklearn")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    est = sk.NetworkClassifier(hidden_layer_sizes=(4,), max_iter=3, warm_start=True,
+                               random_state=0, backend="numpy")
+    est.fit(X, y)
+    before = _snapshot(est.network_)
+    epochs = est.network_.epochs_trained_
+
+    class Stop(Exception):
+        pass
+
+    real_fit = Network.fit
+
+    def fit_then_fail(self, *args, **kwargs):  # fails after a partial epoch was applied
+        kwargs["epochs"] = 1
+        real_fit(self, *args, **kwargs)
+        raise Stop
+
+    Network.fit = fit_then_fail
+    try:
+        with pytest.raises(Stop):
+            est.fit(X, y)
+    finally:
+        Network.fit = real_fit
+    assert _same(est.network_, before)
+    assert est.network_.epochs_trained_ == epochs
+
+
+# ------------------------------------------------------------------ silent acceptance
+@pytest.mark.parametrize("name", ["shuffle", "early_stopping", "progress", "print_cost",
+                                  "restore_best", "full_score", "continue_training"])
+@pytest.mark.parametrize("value", ["no", 0, None, "False"])
+def test_bool_options_refuse_non_bools(name, value):
+    X, Y = _data()
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    before = _snapshot(net)
+    with pytest.raises(InputError, match=f"{name} must be True or False"):
+        net.fit(X, Y, epochs=1, **{"progress": False, name: value})
+    assert _same(net, before)
+
+
+@pytest.mark.parametrize("opt", ["rmsprop", "adam"])
+def test_eps_inside_sqrt_refuses_a_string(opt):
+    from chainrule import optim
+
+    cls = {"rmsprop": optim.RMSprop, "adam": optim.Adam}[opt]
+    with pytest.raises(InputError, match="eps_inside_sqrt"):
+        cls(eps_inside_sqrt="no")
+    assert cls(eps_inside_sqrt=np.True_).eps_inside_sqrt is True
