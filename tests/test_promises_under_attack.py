@@ -157,3 +157,84 @@ def test_eps_inside_sqrt_refuses_a_string(opt):
     with pytest.raises(InputError, match="eps_inside_sqrt"):
         cls(eps_inside_sqrt="no")
     assert cls(eps_inside_sqrt=np.True_).eps_inside_sqrt is True
+
+
+# ------------------------------------------------------------------ resume
+class _Bounded:
+    """Fails the test instead of looping forever (the bug: a resume that never ends)."""
+
+    def __init__(self, limit=50, stop_at=None):
+        self.limit, self.stop_at = limit, stop_at
+
+    def on_epoch_end(self, net, epoch, logs):
+        assert epoch <= self.limit, "the resumed fit does not end"
+        return self.stop_at is not None and epoch >= self.stop_at
+
+
+@pytest.mark.parametrize("mini_batch_size", [None, 8])
+def test_resume_of_a_continued_fit_ends_where_the_uninterrupted_one_does(tmp_path,
+                                                                        mini_batch_size):
+    X, Y = _data(m=40)
+    ck = tmp_path / "c.npz"
+    kw = dict(progress=False, mini_batch_size=mini_batch_size, cost_every=1)
+    ref = Network([3, 4, 1], backend="numpy", seed=0)
+    ref.fit(X, Y, epochs=3, **kw)
+    ref.fit(X, Y, epochs=6, continue_training=True, **kw)
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    net.fit(X, Y, epochs=3, **kw)
+    net.fit(X, Y, epochs=6, continue_training=True, checkpoint=ck, callbacks=[_Bounded(stop_at=5)],
+            **kw)
+    assert net.epochs_trained_ < 9
+    again = Network([3, 4, 1], backend="numpy", seed=0)
+    again.fit(X, Y, epochs=6, continue_training=True, checkpoint=ck, resume=ck,
+              callbacks=[_Bounded()], **kw)
+    assert again.epochs_trained_ == ref.epochs_trained_ == 9
+    for k, v in ref.parameters.items():
+        np.testing.assert_array_equal(again.parameters[k], v)
+
+
+def test_relaunching_an_early_stopped_run_trains_nothing_more(tmp_path):
+    X, Y = _data(m=40)
+    ck = tmp_path / "c.npz"
+    kw = dict(epochs=200, progress=False, mini_batch_size=8, early_stopping=True, patience=1,
+              min_delta=10.0, validation_fraction=0.25, checkpoint=ck)
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    net.fit(X, Y, **kw)
+    assert net.stop_reason_ == "early_stopping"
+    done, params = net.epochs_trained_, _snapshot(net)
+    for _ in range(3):
+        again = Network([3, 4, 1], backend="numpy", seed=0)
+        again.fit(X, Y, resume=ck, **kw)
+        assert again.epochs_trained_ == done
+        assert again.stop_reason_ == "early_stopping"
+        assert _same(again, params)
+
+
+def test_a_refused_resume_changes_nothing_not_even_the_seed(tmp_path):
+    X, Y = _data(m=40)
+    ck = tmp_path / "c.npz"
+    Network([3, 4, 1], backend="numpy", seed=0).fit(X, Y, epochs=2, progress=False,
+                                                     checkpoint=ck)
+    net = Network([3, 4, 1], backend="numpy", seed=5)
+    net.fit(X, Y, epochs=1, progress=False)
+    before, state = _snapshot(net), net.train_state_
+    with pytest.raises(InputError, match="other arguments or data"):
+        net.fit(X * 2, Y, epochs=2, progress=False, checkpoint=ck, resume=ck)
+    assert net.seed == 5 and net.train_state_ is state and _same(net, before)
+
+
+def test_the_fingerprint_covers_every_label(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 9000))
+    Y = (X[:1] > 0).astype(float)
+    ck = tmp_path / "c.npz"
+    Network([2, 3, 1], backend="numpy", seed=0).fit(X, Y, epochs=1, progress=False,
+                                                     checkpoint=ck)
+    for column in (1, 4500, 8998):  # not among evenly spaced samples
+        Y2 = Y.copy()
+        Y2[0, column] = 1 - Y2[0, column]
+        with pytest.raises(InputError, match="other arguments or data"):
+            Network([2, 3, 1], backend="numpy", seed=0).fit(
+                X, Y2, epochs=1, progress=False, checkpoint=ck, resume=ck)
+    Network([2, 3, 1], backend="numpy", seed=0).fit(X, Y, epochs=1, progress=False,
+                                                     checkpoint=ck, resume=ck)

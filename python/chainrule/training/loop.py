@@ -22,7 +22,7 @@ from ..errors import InputError, NonFiniteError
 from .batches import dropout_masks, dropout_off, example_weights, permutation, weight_sum
 from .interrupts import InterruptGuard
 from .optim import inverse_time_decay, scheduled_decay
-from .state import TrainState, decode_json, signature
+from .state import TrainState, decode_json, signature, split_start, with_start
 
 NO_FINGERPRINT = ""  # the signature of a fit that neither wrote nor read a checkpoint
 CHUNK_SECONDS = 0.07  # a fit_epochs call's target duration: Ctrl-C is answered between calls
@@ -134,6 +134,9 @@ class FitRun:
         resume, validation_data, validation_fraction = c.resume, c.validation_data, \
             c.validation_fraction
         saved = self._load_checkpoint(resume) if resume is not None else None
+        # a resumed fit holds out the checkpoint's validation split (its seed decides it);
+        # net.seed is adopted only once the resume is accepted
+        seed = net.seed if saved is None else saved.seed
         if c.shuffle_seed is not None and saved is None and c.continue_training and \
                 c.shuffle_seed + net.epochs_trained_ + c.epochs >= 2 ** 32:
             raise InputError(f"shuffle_seed + epochs must be < 2**32 (epoch i seeds NumPy with "
@@ -155,7 +158,7 @@ class FitRun:
                 raise InputError(f"validation_fraction={validation_fraction} of m = {m} "
                                  f"examples leaves {n_val} for validation and {m - n_val} "
                                  f"for training; each needs at least 1")
-            split_seed = None if net.seed is None else [int(net.seed), 0x5EED]
+            split_seed = None if seed is None else [int(seed), 0x5EED]
             perm = np.random.default_rng(split_seed).permutation(m)
             val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
             X_val, Y_val = np.ascontiguousarray(X[:, val]), np.ascontiguousarray(Y[:, val])
@@ -163,29 +166,38 @@ class FitRun:
             Y = np.ascontiguousarray(Y[:, tr])
             w = None if w is None else w[tr]
 
+        # ---- the engine's view of the data: examples as rows (a view of an F-ordered X)
+        XT = X.T if X.T.flags.c_contiguous else np.ascontiguousarray(X.T)
+        YT = np.ascontiguousarray(Y.T)
         # The data enter the fingerprint only where a checkpoint is written or read; a fit
-        # without one records NO_FINGERPRINT.
+        # without one records NO_FINGERPRINT. Every entry counts (state.signature).
         fingerprint = NO_FINGERPRINT
         if c.checkpoint is not None or resume is not None:
-            fingerprint = signature(c.fingerprint(), [X, Y, w, X_val, Y_val])
+            fingerprint = signature(c.fingerprint(), [XT, YT, w, X_val, Y_val])
         epochs = c.epochs
+        self.already_stopped = False
 
         # ---- where to start
         if saved is not None:
-            self._resume_from(saved, resume, fingerprint)
-            self.start, self.end = net.train_state_.epoch, epochs
-            opt = self._adopt_optimizer(opt, required=True)
+            start = self._resume_from(saved, resume, fingerprint, c, opt)
+            self.start = net.train_state_.epoch
+            # epochs counts from the epoch the interrupted call started at; an early-stopped
+            # call had ended: relaunching it trains nothing more
+            self.end = max(self.start, start + epochs)
+            if c.early_stopping and net.train_state_.wait >= c.patience:
+                self.end, self.already_stopped = self.start, True
+            opt = net.optimizer_
         elif c.continue_training and net.train_state_ is not None:
             self.start = net.train_state_.epoch
             self.end = self.start + epochs
             opt = self._adopt_optimizer(opt, required=False)
-            net.train_state_.signature = fingerprint
+            net.train_state_.signature = fingerprint and with_start(fingerprint, self.start)
         else:
             self.start, self.end = 0, epochs
             opt.reset(net.parameters)
             net.optimizer_ = opt
             net.history_ = {"epoch": [], "cost": []}
-            net.train_state_ = TrainState(signature=fingerprint)
+            net.train_state_ = TrainState(signature=fingerprint and with_start(fingerprint, 0))
         for key in ("score", "lr", "skipped") + (("val_cost", "val_score")
                                                  if X_val is not None else ()):
             net.history_.setdefault(key, [])
@@ -208,9 +220,7 @@ class FitRun:
         self.Ws, self.bs = net.layer_arrays()
         self.guard = InterruptGuard()
         self.bar = None
-        # ---- the engine's view of the data: examples as rows (a view of an F-ordered X)
-        self.XT = X.T if X.T.flags.c_contiguous else np.ascontiguousarray(X.T)
-        self.YT = np.ascontiguousarray(Y.T)
+        self.XT, self.YT = XT, YT
         self.dropout_rng, self.full_score = c.dropout_rng, c.full_score
         self.pacer = Pacer()
         out = net.activations[-1][0]
@@ -223,7 +233,7 @@ class FitRun:
         and call the callbacks' ``on_fit_end``."""
         net, train = self.net, self.net.train_state_
         self.bar = progress_bar(self.end - self.start, self.progress)
-        net.stop_reason_ = None
+        net.stop_reason_ = "early_stopping" if self.already_stopped else None
         for cb in self.callbacks:
             if hasattr(cb, "on_fit_begin"):
                 cb.on_fit_begin(net)
@@ -517,10 +527,13 @@ class FitRun:
         if "train/epoch" not in saved.get_state():
             raise InputError(f"cannot resume from {path}: it holds no training state "
                              f"(it was not written by fit(checkpoint=...))")
-        net.seed = saved.seed
         return saved
 
-    def _resume_from(self, saved, path, fingerprint):
+    def _resume_from(self, saved, path, fingerprint, config, opt):
+        """Take the checkpoint's state, history, optimiser and seed, all or nothing (a
+        refused resume leaves the network as it was); returns the epoch the interrupted
+        call started from."""
+        net = self.net
         state = saved.get_state()
         recorded = decode_json(state["train/signature"], "signature")
         if recorded == NO_FINGERPRINT:
@@ -528,11 +541,21 @@ class FitRun:
                              f"no checkpoint, so it records no fingerprint of that fit's "
                              f"arguments and data; fit with checkpoint=... to write a file "
                              f"that resume can continue")
+        recorded, start = split_start(recorded)
         if recorded != fingerprint:
             raise InputError(f"cannot resume from {path}: it was written by a fit with "
                              f"other arguments or data; resume with the same ones")
-        self.net.set_state(state)
-        self.net.history_ = {k: list(v) for k, v in saved.history_.items()}
+        kept = {k: net.__dict__.get(k) for k in ("_parameters", "_optimizer", "_opt_pending",
+                                                  "train_state_", "rng", "history_", "seed")}
+        try:
+            net.set_state(state)
+            net.history_ = {k: list(v) for k, v in saved.history_.items()}
+            self._adopt_optimizer(opt, required=True)
+        except BaseException:
+            net.__dict__.update(kept)
+            raise
+        net.seed = saved.seed
+        return start
 
     def _save_checkpoint(self):
         self.net.save(self.checkpoint)
