@@ -238,3 +238,96 @@ def test_the_fingerprint_covers_every_label(tmp_path):
                 X, Y2, epochs=1, progress=False, checkpoint=ck, resume=ck)
     Network([2, 3, 1], backend="numpy", seed=0).fit(X, Y, epochs=1, progress=False,
                                                      checkpoint=ck, resume=ck)
+
+
+# ------------------------------------------------------------------ files
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_load_refuses_a_fifo_before_opening_it(tmp_path):
+    """Opening a FIFO for reading blocks until a writer comes: refused by its type, in a
+    child process so that the old behaviour fails the test instead of hanging it."""
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    code = ("import sys, chainrule\n"
+            "from chainrule.errors import ModelFileError\n"
+            "for call in (lambda: chainrule.load(sys.argv[1]),\n"
+            "             lambda: chainrule.Network([1, 1]).fit([[0.0, 1.0]], [[0, 1]],\n"
+            "                 epochs=1, progress=False, resume=sys.argv[1])):\n"
+            "    try:\n"
+            "        call()\n"
+            "    except ModelFileError as exc:\n"
+            "        assert 'FIFO' in str(exc), exc\n"
+            "    else:\n"
+            "        raise SystemExit('accepted')\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/null"])
+def test_load_refuses_devices(path):
+    """In a child whose address space is limited: reading /dev/zero used to fill memory."""
+    if not os.path.exists(path):
+        pytest.skip(f"no {path} here")
+    resource = pytest.importorskip("resource")
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+            "import chainrule\n"
+            "from chainrule.errors import ModelFileError\n"
+            "try:\n"
+            "    chainrule.load(sys.argv[1])\n"
+            "except ModelFileError as exc:\n"
+            "    assert 'a device' in str(exc), exc\n"
+            "else:\n"
+            "    raise SystemExit('accepted')\n")
+    proc = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "CHAINRULE_BACKEND": "numpy"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_load_refuses_a_directory(tmp_path):
+    with pytest.raises(ModelFileError, match="a directory"):
+        Network.load(tmp_path)
+
+
+def test_save_refuses_a_trailing_slash(tmp_path):
+    net = Network([3, 4, 1], backend="numpy")
+    with pytest.raises(ModelFileError, match="ends with a slash"):
+        net.save(str(tmp_path / "x.npz") + "/")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_does_not_replace_a_write_protected_file(tmp_path):
+    p = tmp_path / "x.npz"
+    Network([3, 4, 1], backend="numpy", seed=1).save(p)
+    os.chmod(p, 0o444)
+    before = p.read_bytes()
+    with pytest.raises(ModelFileError, match="write-protected"):
+        Network([3, 4, 1], backend="numpy", seed=2).save(p)
+    assert p.read_bytes() == before and stat.S_IMODE(os.stat(p).st_mode) == 0o444
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="giving a file to another user needs root")
+def test_save_does_not_replace_another_users_file(tmp_path):
+    p = tmp_path / "x.npz"
+    Network([3, 4, 1], backend="numpy", seed=1).save(p)
+    os.chmod(p, 0o644)
+    os.chown(p, 65534, 65534)
+    before = p.read_bytes()
+    with pytest.raises(ModelFileError, match="another user"):
+        Network([3, 4, 1], backend="numpy", seed=2).save(p)
+    assert p.read_bytes() == before and os.stat(p).st_uid == 65534
+
+
+@pytest.mark.parametrize("key, value", [("opt/t", 2 ** 63 - 1), ("opt/t", 2 ** 63),
+                                        ("train/epoch", 2 ** 63), ("train/steps", 2 ** 62 + 1),
+                                        ("train/skipped", 2 ** 64 - 1)])
+def test_counters_beyond_int64_are_refused_clearly(tmp_path, key, value):
+    X, Y = _data()
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    net.fit(X, Y, epochs=1, optimizer="adam", progress=False)
+    before, state = _snapshot(net), net.get_state()
+    state[key] = np.array(value, dtype=np.uint64)
+    with pytest.raises(InputError, match="2\\*\\*62"):
+        net.set_state(state)
+    assert _same(net, before)
