@@ -331,3 +331,146 @@ def test_counters_beyond_int64_are_refused_clearly(tmp_path, key, value):
     with pytest.raises(InputError, match="2\\*\\*62"):
         net.set_state(state)
     assert _same(net, before)
+
+
+# ------------------------------------------------------------------ hangs
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_fork_during_a_numba_compilation_does_not_hang_the_child():
+    """Another thread holds numba's compiler lock (as during a first numba fit) when this
+    one forks: the child must still be able to compile (it used to wait forever)."""
+    pytest.importorskip("chainrule.backends.numba")
+    import time
+
+    import numba
+    from numba.core.compiler_lock import global_compiler_lock
+
+    held = threading.Event()
+
+    def compiling():
+        with global_compiler_lock:
+            held.set()
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=compiling)
+    thread.start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:  # the child: compile something small, then leave at once
+        try:
+            ok = numba.njit(lambda x: x + 1)(1) == 2
+        finally:
+            os._exit(0 if ok else 3)
+    thread.join()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on numba's compiler lock")
+
+
+def test_a_callback_returning_numpy_true_stops():
+    X, Y = _data()
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    net.fit(X, Y, epochs=50, cost_every=1, progress=False,
+            callbacks=[lambda n, e, logs: np.float64(logs["cost"]) > -1])  # np.True_
+    assert net.stop_reason_ == "callback" and net.epochs_trained_ == 0
+
+
+def test_a_callback_returning_something_else_is_refused():
+    X, Y = _data()
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    with pytest.raises(InputError, match="return True to stop"):
+        net.fit(X, Y, epochs=5, cost_every=1, progress=False, callbacks=[lambda n, e, l: "stop"])
+
+
+@pytest.mark.parametrize("where", ["X", "Y", "sample_weight"])
+def test_masked_arrays_are_refused_not_unmasked(where):
+    X, Y = _data()
+    args = dict(X=X, Y=Y, sample_weight=np.ones(16))
+    a = np.ma.masked_array(args[where], mask=np.zeros(np.shape(args[where]), bool))
+    a.mask.flat[3] = True
+    args[where] = a
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    with pytest.raises(InputError, match="masked array with 1 masked"):
+        net.fit(args["X"], args["Y"], sample_weight=args["sample_weight"], epochs=1,
+                progress=False)
+    a.mask.flat[3] = False  # nothing masked: the data as they are
+    net.fit(X if where != "X" else a, Y if where != "Y" else a, epochs=1, progress=False)
+
+
+def test_decay_interval_without_decay_rate_is_refused():
+    X, Y = _data()
+    with pytest.raises(InputError, match="decay_rate"):
+        Network([3, 4, 1], backend="numpy").fit(X, Y, epochs=2, progress=False,
+                                                decay_interval=3)
+
+
+@pytest.mark.parametrize("fraction", [5.0, -0.5, float("nan"), 0.3])
+def test_validation_fraction_is_checked_with_validation_data(fraction):
+    X, Y = _data()
+    with pytest.raises(InputError, match="validation_fraction"):
+        Network([3, 4, 1], backend="numpy").fit(X, Y, epochs=2, progress=False,
+                                                validation_data=(X, Y),
+                                                validation_fraction=fraction)
+
+
+def test_a_nested_fit_from_a_callback_is_refused():
+    X, Y = _data()
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    seen = []
+
+    def nested(n, epoch, logs):
+        for call in (lambda: n.fit(X, Y, epochs=1, progress=False),
+                     lambda: n.step(X, Y, 0.1)):
+            try:
+                call()
+            except InputError as exc:
+                seen.append(str(exc))
+        return True
+
+    net.fit(X, Y, epochs=3, cost_every=1, progress=False, callbacks=[nested])
+    assert len(seen) == 2 and "inside its own fit" in seen[0] and "while fit runs" in seen[1]
+    net.fit(X, Y, epochs=1, progress=False)  # and fit works again afterwards
+
+
+def test_two_threads_fitting_one_network_one_is_refused():
+    X, Y = _data(m=64)
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    inside, release, errors = threading.Event(), threading.Event(), []
+
+    def wait_inside(n, epoch, logs):
+        inside.set()
+        release.wait(30)
+
+    def first():
+        net.fit(X, Y, epochs=2, cost_every=1, progress=False, callbacks=[wait_inside])
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    inside.wait(30)
+    try:
+        net.fit(X, Y, epochs=1, progress=False)
+    except InputError as exc:
+        errors.append(str(exc))
+    finally:
+        release.set()
+        thread.join()
+    assert errors and "another thread" in errors[0]
+
+
+@pytest.mark.parametrize("loader", ["load_planar_dataset", "make_moons", "make_circles"])
+def test_datasets_honour_m_or_refuse(loader):
+    from chainrule import datasets
+
+    fn = getattr(datasets, loader)
+    for m in (3, 7, 2):
+        X, Y = fn(m=m)
+        assert X.shape == (2, m) and Y.shape == (1, m) and set(np.unique(Y)) == {0, 1}
+    for m in (1, 0, -4, 2.5, "400"):
+        with pytest.raises(InputError, match="m must be"):
+            fn(m=m)

@@ -203,6 +203,13 @@ def convention(value):
 
 def _asarray(a, name):
     """``np.asarray(a)`` with numpy's complaints (ragged lists...) turned into ``InputError``."""
+    if isinstance(a, np.ma.MaskedArray):  # np.asarray would drop the mask silently
+        masked = int(np.count_nonzero(np.ma.getmaskarray(a)))
+        if masked:
+            raise InputError(f"{name} is a masked array with {masked} masked entries, and "
+                             f"chainrule does not ignore masks: fill them "
+                             f"({name}.filled(value)) or leave out their examples")
+        a = a.data
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", _RaggedWarning)

@@ -363,6 +363,10 @@ class Network(Trainable):
         whose gradient is not finite, or whose update would overflow the dtype, raises
         :class:`NonFiniteError` and leaves the parameters as they were.
         """
+        if getattr(self, "_fitting", False):
+            raise check.InputError("step was called while fit runs (from a callback): fit "
+                                   "trains the same parameters; return True from the "
+                                   "callback to stop, then step")
         learning_rate = check.positive_finite(learning_rate, "learning_rate")
         X, Y = self.validate_data(X, Y)
         ops = self.ops_for(X.shape[1])

@@ -63,9 +63,23 @@ def _checkpoint_every(value, config):
 
 
 def _validation_fraction(value, config):
-    if config.validation_data is None and value:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-            raise InputError(f"validation_fraction must be in (0, 1), got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not (value == 0 or 0 < value < 1):  # NaN fails too
+        raise InputError(f"validation_fraction must be in (0, 1) (or 0: none), got {value!r}")
+    if value and config.validation_data is not None:
+        raise InputError(f"validation_fraction={value!r} and validation_data were both given: "
+                         f"validate on one of them (validation_fraction=0 to use "
+                         f"validation_data)")
+    return value
+
+
+def _decay_interval(value, config):
+    if value is None:
+        return None
+    value = check.positive_int(value, "decay_interval")
+    if not config.decay_rate:
+        raise InputError(f"decay_interval={value} schedules a decay, but decay_rate is 0: give "
+                         f"decay_rate > 0 too (or leave decay_interval out)")
     return value
 
 
@@ -176,7 +190,7 @@ class FitConfig:
         lambda v, c: check.nonneg_float(v, "decay_rate"), _same, "float")
     decay_interval: int | None = _arg(
         None, "The interval of the scheduled decay (see ``learning_rate``).",
-        _optional(lambda v: check.positive_int(v, "decay_interval")), _same, "int, optional")
+        _decay_interval, _same, "int, optional")
     lambd: float = _arg(0.0, "L2 regularisation strength ``λ``.",
                         lambda v, c: check.nonneg_float(v, "lambd"), _same, "float")
     keep_prob: object = _arg(

@@ -506,11 +506,18 @@ class FitRun:
         if self.print_cost:
             unit = "epoch" if per_epoch else "iteration"
             print(f"Cost after {unit} {epoch}: {J}")
-        for cb in self.callbacks:
+        for i, cb in enumerate(self.callbacks):
             fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
-            if fn is not None and fn(net, int(epoch), dict(logs)) is True:
-                stop = True
-                net.stop_reason_ = net.stop_reason_ or "callback"
+            answer = None if fn is None else fn(net, int(epoch), dict(logs))
+            if answer is None or isinstance(answer, (bool, np.bool_)) and not answer:
+                continue
+            if not isinstance(answer, (bool, np.bool_)):
+                raise InputError(f"callbacks[{i}] ({getattr(fn, '__qualname__', fn)!r:.60}) "
+                                 f"returned {type(answer).__name__} {answer!r:.40}; return "
+                                 f"True to stop training, False or None to go on (the model "
+                                 f"is kept as it is after epoch {epoch})")
+            stop = True
+            net.stop_reason_ = net.stop_reason_ or "callback"
         return stop
 
     # ---- checkpoints

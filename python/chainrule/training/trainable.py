@@ -5,11 +5,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from .._threads import limits_threads as _thread_limited
+from ..errors import InputError
 from . import config as _fit_config
 from . import state as _state
 from .config import FitConfig
 from .loop import FitRun
+
+
+_FITTING = {}  # id(network) -> the thread whose fit trains it
+_FITTING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _only_fit(net):
+    """One fit of a network at a time: a fit from a callback of its own fit (nested) or from
+    another thread while one runs is refused, since both would train the same arrays."""
+    me = threading.get_ident()
+    with _FITTING_LOCK:
+        owner = _FITTING.get(id(net))
+        if owner is None:
+            _FITTING[id(net)] = me
+    if owner is not None:
+        where = ("from inside its own fit (a callback?)" if owner == me else
+                 "from another thread while a fit runs there")
+        raise InputError(f"fit was called {where}: one network trains in one fit at a time "
+                         f"(both would update the same parameters); return True from the "
+                         f"callback to stop, then fit again, or train a copy "
+                         f"(copy.deepcopy(net)) in the other thread")
+    try:
+        yield
+    finally:
+        with _FITTING_LOCK:
+            del _FITTING[id(net)]
 
 
 class Trainable:
@@ -75,7 +106,8 @@ class Trainable:
     @_thread_limited
     def fit(self, X, Y, *args, **kwargs):
         # Signature and docstring come from chainrule.training.config (the arguments, once).
-        FitRun(self, X, Y, FitConfig.from_call(args, kwargs)).execute()
+        with _only_fit(self):
+            FitRun(self, X, Y, FitConfig.from_call(args, kwargs)).execute()
         return self
 
     fit.__signature__ = _fit_config.signature()
