@@ -1,6 +1,6 @@
 """Issue 15's probes: chainrule used as a hostile or careless user would. Not a test module.
 
-Run ``python tests/probe_faults.py [--json out.json] [--kind KIND ...]``: every probe is one
+Run ``python tools/probe_faults.py [--json out.json] [--kind KIND ...]``: every probe is one
 call (or a short script) that must either do the right thing or be refused with a
 ``ChainruleError`` (argparse's exit 2 for the CLI) and leave the model and the files as they
 were. Each outcome is one of
