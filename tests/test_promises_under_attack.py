@@ -474,3 +474,118 @@ def test_datasets_honour_m_or_refuse(loader):
     for m in (1, 0, -4, 2.5, "400"):
         with pytest.raises(InputError, match="m must be"):
             fn(m=m)
+
+
+def _doctor(tmp_path, source, *argv, timeout=120):
+    path = tmp_path / "learner.py"
+    path.write_text(source)
+    return subprocess.run([sys.executable, "-m", "chainrule", "doctor", str(path), *argv],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "CHAINRULE_BACKEND": "numpy"})
+
+
+_FORKS = '''
+import os, time
+import numpy as np
+def linear_backward(dZ, cache):
+    if os.fork() == 0:
+        {setsid}
+        while True:
+            time.sleep(0.1)
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    return W.T @ dZ, dZ @ A_prev.T / m, np.sum(dZ, axis=1, keepdims=True) / m
+'''
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc"),
+                    reason="needs fork and /proc")
+@pytest.mark.parametrize("setsid", ["pass", "os.setsid()"])
+def test_learner_code_that_forks_does_not_defeat_the_doctors_time_limit(tmp_path, setsid):
+    """The forked copies kept the output pipes open (the doctor waited for ever), and
+    ran the rest of the diagnosis a second time; now they are stopped and killed."""
+    proc = _doctor(tmp_path, _FORKS.replace("{setsid}", setsid), "--time-limit", "2",
+                   timeout=90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("clean bill") == 1
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "learner.py")],
+                          capture_output=True, text=True)
+    assert not left.stdout.strip(), "forked processes of the learner's code are still running"
+
+
+def test_a_failure_of_the_doctors_own_code_is_not_blamed_on_the_learner(tmp_path):
+    source = '''
+import numpy as np
+def linear_backward(dZ, cache):
+    import chainrule.explain.doctor as d
+    d._add_source_hints = None  # breaks the doctor after this call
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    return W.T @ dZ, dZ @ A_prev.T / m, np.sum(dZ, axis=1, keepdims=True) / m
+'''
+    proc = _doctor(tmp_path, source)
+    assert proc.returncode == 1
+    assert "your code ended the process" not in proc.stdout
+    assert "a bug in chainrule, not in your code" in proc.stdout
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--activations", ","], "--activations"),
+    (["--time-limit", "1e300"], "--time-limit"),
+    (["--time-limit", "inf"], "--time-limit"),
+    (["--time-limit", "nan"], "--time-limit"),
+])
+def test_doctor_refuses_bad_options_with_a_message(tmp_path, argv, words):
+    proc = _doctor(tmp_path, "def linear_backward(dZ, cache):\n    return None\n", *argv)
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _returns_none(dA, cache, activation):
+    return None
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(activations=()), "activations is empty"),
+    (dict(activations="relu"), "list of activation names"),
+    (dict(activations=["relux"]), "unknown activation"),
+    (dict(timeout=float("inf")), "timeout"),
+    (dict(timeout=float("nan")), "timeout"),
+    (dict(timeout=0), "timeout"),
+    (dict(timeout=True), "timeout"),
+])
+def test_diagnose_refuses_what_would_check_nothing_or_wrongly(kwargs, words):
+    import signal
+
+    from chainrule.explain import diagnose
+
+    handler = signal.getsignal(signal.SIGALRM)
+    with pytest.raises(InputError, match=words):
+        diagnose(_returns_none, kind="linear_activation_backward", **kwargs)
+    assert signal.getsignal(signal.SIGALRM) is handler
+
+
+def test_the_alarm_handler_is_restored_even_when_the_timer_fails():
+    import signal
+
+    from chainrule.explain.sandbox import _alarm
+
+    handler = signal.getsignal(signal.SIGALRM)
+    with pytest.raises((OverflowError, ValueError, OSError)):
+        with _alarm(1e300):
+            pass
+    assert signal.getsignal(signal.SIGALRM) is handler
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(epsilon=0), "epsilon"), (dict(epsilon=float("nan")), "epsilon"),
+    (dict(epsilon=-1e-7), "epsilon"), (dict(threshold=float("nan")), "threshold"),
+    (dict(threshold=-1), "threshold"), (dict(threshold=0), "threshold"),
+    (dict(worst=-1), "worst"), (dict(max_entries=0), "max_entries"),
+    (dict(timeout=float("inf")), "timeout"),
+])
+def test_gradient_check_validates_its_arguments(kwargs, words):
+    from chainrule.explain import gradient_check
+
+    X, Y = _data(m=5)
+    with pytest.raises(InputError, match=words):
+        gradient_check(Network([3, 4, 1], hidden="tanh", backend="numpy"), X, Y, **kwargs)

@@ -3,15 +3,57 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .._argtypes import int_list as _int_list
-from .._argtypes import nonnegative_int, positive_float, positive_int
+from .._argtypes import nonnegative_int, positive_int
 from .sandbox import DEFAULT_TIME_LIMIT
 
 
 def _str_list(text):
     return [x for x in text.replace(" ", "").split(",") if x]
+
+
+def _names(text):
+    """One or more comma-separated names (``","`` or ``""`` is refused, not an empty list)."""
+    names = _str_list(text)
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected one or more comma-separated names like "
+                                         f"relu,sigmoid, got {text!r}")
+    return names
+
+
+def _seconds(text):
+    """A time limit in seconds: a number in (0, MAX_TIME_LIMIT]."""
+    from ..errors import InputError
+    from .sandbox import time_limit
+
+    try:
+        return time_limit(float(text), "the time limit")
+    except ValueError as exc:  # float('x') or InputError
+        message = str(exc) if isinstance(exc, InputError) else f"expected a number, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _own_failures(run):
+    """In the sandbox's child: a failure of chainrule's own code (not the learner's, which
+    runs under call_limited and becomes a finding) is reported as such to the parent."""
+    def wrapper(args, *more):
+        from .sandbox import INTERNAL, child_done, in_child
+
+        try:
+            return run(args, *more)
+        except Exception:
+            if not in_child():
+                raise
+            import traceback
+
+            traceback.print_exc()
+            child_done(INTERNAL)
+            return 1
+    wrapper.__name__, wrapper.__doc__ = run.__name__, run.__doc__
+    return wrapper
 
 
 def add_parser(subparsers):
@@ -105,7 +147,7 @@ def add_parser(subparsers):
     p.add_argument("--list", action="store_true", help="list the functions the doctor knows")
     p.add_argument("--convention", choices=["L", "J"], default="L",
                    help="where you put the 1/m (default: L, the course)")
-    p.add_argument("--activations", type=_str_list, default=["relu", "sigmoid"],
+    p.add_argument("--activations", type=_names, default=["relu", "sigmoid"],
                    help="activations tried with linear_activation_backward (default: "
                         "relu,sigmoid)")
     p.add_argument("--demo", action="store_true",
@@ -121,7 +163,7 @@ def _all_kinds():
 
 
 def _add_time_limit(p):
-    p.add_argument("--time-limit", type=positive_float, default=DEFAULT_TIME_LIMIT,
+    p.add_argument("--time-limit", type=_seconds, default=DEFAULT_TIME_LIMIT,
                    dest="time_limit", metavar="SECONDS",
                    help=f"seconds each call of your code may take (default: "
                         f"{DEFAULT_TIME_LIMIT:g}); your code runs in a separate process, "
@@ -146,9 +188,12 @@ def run_explain(args):
 
 def _isolated(args, argv):
     """Run this command again in a child process (see :mod:`.sandbox`), unless already in one."""
-    from .sandbox import in_child, run_isolated
+    from .sandbox import in_child, run_isolated, watch_forks
 
-    if args.in_process or in_child():
+    if in_child():
+        watch_forks()
+        return None
+    if args.in_process:
         return None
     return run_isolated(argv, args.time_limit)
 
@@ -160,6 +205,7 @@ def _finish(status):
     return status
 
 
+@_own_failures
 def run_gradcheck(args, argv=None):
     import numpy as np
 
@@ -255,6 +301,7 @@ def run_expand(args):
     return 0
 
 
+@_own_failures
 def run_doctor(args):
     from ..errors import ChainruleError
     from .doctor import ALL_KINDS, diagnose, known_signatures
