@@ -24,6 +24,23 @@ def _names(text):
     return names
 
 
+def _seed(text):
+    """A seed: an integer in [0, 2**32)."""
+    value = nonnegative_int(text)
+    if value >= 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {value}")
+    return value
+
+
+def _small_m(text):
+    """The examples of a Jacobian printout: 1 to 100 (each Jacobian is (n m) x (n' m))."""
+    value = positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"expected at most 100 examples (the Jacobians have "
+                                         f"m^2 blocks), got {value}")
+    return value
+
+
 def _seconds(text):
     """A time limit in seconds: a number in (0, MAX_TIME_LIMIT]."""
     from ..errors import InputError
@@ -65,7 +82,7 @@ def add_parser(subparsers):
     p.add_argument("--layers", type=_int_list, default=[12288, 20, 7, 5, 1],
                    help="layer sizes n[0],...,n[L] (default: 12288,20,7,5,1, the course's cat "
                         "classifier)")
-    p.add_argument("--m", type=int, default=209, help="number of examples (default: 209)")
+    p.add_argument("--m", type=positive_int, default=209, help="number of examples (default: 209)")
     p.add_argument("--hidden", default="relu", help="hidden activation (default: relu)")
     p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
     p.add_argument("--loss", default=None, help="loss (default: from the output activation)")
@@ -88,7 +105,7 @@ def add_parser(subparsers):
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--backend", default="numpy", help="backend whose gradient is checked "
                                                       "(default: numpy)")
-    p.add_argument("--seed", type=nonnegative_int, default=0,
+    p.add_argument("--seed", type=_seed, default=0,
                    help="seed of the weights (default: 0)")
     p.add_argument("--function", metavar="FILE.py:NAME", default=None,
                    help="check your own fn(parameters, X, Y) -> (cost, grads) at the network's "
@@ -106,10 +123,11 @@ def add_parser(subparsers):
                     "differences, and the course's gradients as their transposes, reshaped.")
     p.add_argument("--layers", type=_int_list, default=[3, 2, 1], help="layer sizes "
                                                                       "(default: 3,2,1)")
-    p.add_argument("--m", type=int, default=2, help="number of examples (default: 2)")
+    p.add_argument("--m", type=_small_m, default=2, help="number of examples, 1 to 100 "
+                   "(default: 2)")
     p.add_argument("--hidden", default="tanh", help="hidden activation (default: tanh)")
     p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=run_jacobians)
 
     p = subparsers.add_parser(
@@ -121,7 +139,7 @@ def add_parser(subparsers):
     p.add_argument("--n-prev", type=int, default=3, dest="n_prev",
                    help="units of layer l-1 (default: 3)")
     p.add_argument("--m", type=int, default=2, help="examples (default: 2)")
-    p.add_argument("--formulas", type=_str_list, default=["Z", "dA_prev"],
+    p.add_argument("--formulas", type=_names, default=["Z", "dA_prev"],
                    help="comma-separated, from Z, dA_prev, dW, db (default: Z,dA_prev)")
     p.add_argument("--latex", action="store_true", help="LaTeX instead of plain text")
     group = p.add_mutually_exclusive_group()

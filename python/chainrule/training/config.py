@@ -32,6 +32,13 @@ def _arg(default, doc, check=None, fingerprint=None, type_=""):
                                                 type=type_))
 
 
+def _epochs(value):
+    value = check.nonneg_int(value, "epochs")
+    if value > 2 ** 62:  # the epoch and step counters are 64-bit
+        raise InputError(f"epochs must be an integer <= 2**62, got {value}")
+    return value
+
+
 def _mini_batch_size(value, config):
     if value is None:
         return None
@@ -154,7 +161,7 @@ class FitConfig:
 
     epochs: int = _arg(
         1000, "Epochs of this call (with ``resume``: the total of the interrupted call).",
-        lambda v, c: check.nonneg_int(v, "epochs"), int, "int")
+        lambda v, c: _epochs(v), int, "int")
     learning_rate: float = _arg(
         0.0075,
         "``lr0``. With ``decay_rate``, epoch ``i`` trains with ``lr0 / (1 + decay_rate · "

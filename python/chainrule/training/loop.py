@@ -54,7 +54,41 @@ def first_nonfinite(J, dWs, dbs):
     return unsafe_update(J, grads, ())
 
 
-def refused_step(where, bad, lr, parameters, gradients, dtype):
+def nonfinite_cause(dtype, lambd=0.0, m=1, Y=None, w=None, keep_prob=None, parameters=None,
+                    steps=None, lr=None):
+    """The advice of a refused step whose cost or gradient was not finite, naming what made
+    it so when one of the fit's inputs is extreme for the dtype (else None: the learning rate
+    or the inputs' scale). Checked in this order: the L2 term (``lambd``), the labels, the
+    example weights, ``keep_prob``, the first step (the data, not the learning rate)."""
+    big = float(np.finfo(dtype).max)
+    if lambd and parameters is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            squares = sum(float(np.sum(np.square(v, dtype=np.float64)))
+                          for k, v in parameters.items() if k.startswith("W"))
+            term = lambd / (2 * m) * squares
+        if not term < big * 1e-6:
+            return (f"the L2 term lambd/(2m) * sum ||W||^2 = {term:.3g} overflows (lambd = "
+                    f"{lambd}): lower lambd")
+    if Y is not None and Y.size:
+        y_max = float(np.max(np.abs(Y)))
+        if y_max > np.sqrt(big) * 1e-3:
+            return (f"the labels reach |Y| = {y_max:.3g}, whose squared errors overflow "
+                    f"{np.dtype(dtype).name}: scale the labels (or use float64)")
+    if w is not None and w.size:
+        w_max, w_sum = float(np.max(w)), float(np.sum(w, dtype=np.float64))
+        if w_max > big * 1e-6 or (w_sum > 0 and w_max / w_sum * w.size > 1e12):
+            return (f"the example weights reach {w_max:.3g} (sum {w_sum:.3g}): scale "
+                    f"sample_weight/class_weight to about 1")
+    if keep_prob is not None and len(keep_prob) and min(keep_prob) < 1e-3:
+        return (f"keep_prob = {min(keep_prob):g} scales the kept activations by "
+                f"{1 / min(keep_prob):.3g}: use a keep_prob nearer 1")
+    if steps == 0:
+        return (f"the very first step failed, so the learning rate (now {lr}) is not the "
+                f"cause: scale the inputs, check the labels or reinitialise the parameters")
+    return None
+
+
+def refused_step(where, bad, lr, parameters, gradients, dtype, advice=None):
     """The message of a step refused by the update-safety rule (nothing was applied);
     ``gradients`` maps ``"dW1"``... to the step's gradients (``{}`` where the step ran in
     ``fit_epochs``, which reports only what was not finite: the advice then follows from
@@ -70,6 +104,8 @@ def refused_step(where, bad, lr, parameters, gradients, dtype):
         if h_max > big * 1e-3:  # the forward pass overflowed on the parameters themselves
             advice = (f"{huge} is near the largest {dtype.name} (max |{huge}| = {h_max:.3g}): "
                       f"rescale or reinitialise the parameters, or use float64")
+        elif advice is not None:  # what nonfinite_cause found
+            pass
         else:
             advice = (f"lower the learning rate (now {lr}), scale the inputs or use "
                       f"on_nonfinite='skip'")
@@ -80,11 +116,14 @@ def refused_step(where, bad, lr, parameters, gradients, dtype):
     p_max = float(np.abs(P).max()) if P is not None and P.size else 0.0
     g_max = float(np.abs(G).max()) if G is not None and G.size else 0.0
     big = float(np.finfo(dtype).max)
+    cause = advice if advice is not None and not advice.startswith("the very first") else None
     if name != param:
         size = f" (max |d{param}| = {g_max:.3g})" if G is not None else ""
         advice = (f"the gradient d{param}{size} is too large for the "
                   f"optimiser's moving averages in {dtype.name}: scale the inputs, check the "
                   f"parameters or use float64")
+    elif G is None and p_max <= big * 1e-3 and cause is not None:  # lambd, Y, w, keep_prob
+        advice = cause
     elif G is None and p_max <= big * 1e-3:  # p is far from the largest: lr g overflowed
         advice = (f"lower the learning rate (now {lr}), scale the inputs or use "
                   f"on_nonfinite='skip'")
@@ -325,8 +364,10 @@ class FitRun:
         where = f"epoch {epoch}" if self.mini_batch_size is None else \
             f"epoch {epoch}, mini-batch {batch}"
         net = self.net
+        advice = nonfinite_cause(net.dtype, self.lambd, self.XT.shape[0], self.YT, self.w,
+                                 self.probs, net.parameters, net.train_state_.steps, lr)
         raise NonFiniteError(refused_step(where, engine_what(res.what), lr, net.parameters, {},
-                                          net.dtype))
+                                          net.dtype, advice))
 
     def _loop_full_batch(self):
         """One step per epoch. Record ``e`` describes the parameters after ``e`` steps (the
