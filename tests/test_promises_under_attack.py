@@ -589,3 +589,74 @@ def test_gradient_check_validates_its_arguments(kwargs, words):
     X, Y = _data(m=5)
     with pytest.raises(InputError, match=words):
         gradient_check(Network([3, 4, 1], hidden="tanh", backend="numpy"), X, Y, **kwargs)
+
+
+# ------------------------------------------------------------------ messages, not tracebacks
+_Y16 = np.full((1, 16), 1e10)
+
+
+@pytest.mark.parametrize("net_kw, fit_kw, cause", [
+    ({}, dict(lambd=1e306), "lower lambd"),
+    (dict(output="identity"), dict(Y=np.full((1, 16), 1e200)), "scale the labels"),
+    (dict(output="identity"), dict(Y=_Y16, sample_weight=np.r_[np.full(15, 1e-300), 1e300]),
+     "example weights"),
+])
+def test_nonfinite_advice_names_the_cause(backend, net_kw, fit_kw, cause):
+    X, Y = _data()
+    fit_kw = dict(fit_kw)
+    Y = fit_kw.pop("Y", Y)
+    net = Network([3, 4, 4, 1], backend=backend, seed=0, **net_kw)
+    with pytest.raises(NonFiniteError) as info, np.errstate(all="ignore"):
+        net.fit(X, Y, epochs=3, learning_rate=1e-3, progress=False, **fit_kw)
+    assert cause in str(info.value) and "lower the learning rate" not in str(info.value)
+
+
+def test_keep_prob_whose_inverse_overflows_is_refused(backend):
+    X, Y = _data()
+    with pytest.raises(InputError, match="1/keep_prob"):
+        Network([3, 4, 4, 1], backend=backend, dtype="float32").fit(
+            X, Y, epochs=2, keep_prob=1e-45, progress=False)
+
+
+def test_scipy_sparse_input_gets_a_message_naming_toarray():
+    sparse = pytest.importorskip("scipy.sparse")
+    X, Y = _data()
+    net = Network([3, 4, 1], backend="numpy")
+    for call in (lambda: net.fit(sparse.csr_matrix(X), Y, epochs=1, progress=False),
+                 lambda: net.predict(sparse.csc_matrix(X)),
+                 lambda: net.fit(X, sparse.csr_matrix(Y), epochs=1, progress=False)):
+        with pytest.raises(InputError, match=r"scipy.sparse .*toarray\(\)"):
+            call()
+
+
+def _cli(*argv):
+    return subprocess.run([sys.executable, "-m", "chainrule", *argv], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "CHAINRULE_BACKEND": "numpy",
+                                                       "MPLBACKEND": "Agg"})
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["bench", "--repeats", "-1"], "--repeats"),
+    (["bench", "--repeats", "0"], "--repeats"),
+    (["bench", "-o", "/missing-dir/x.md", "--quick"], "does not exist"),
+    (["jacobians", "--m", "-1"], "--m"),
+    (["jacobians", "--m", "100000000000"], "--m"),
+    (["jacobians", "--seed", "-1"], "--seed"),
+    (["doctor", "x.py", "--time-limit", "1e300"], "--time-limit"),
+    (["train", "--m", "1e20"], "--m"),
+    (["train", "--epochs", str(2 ** 70), "--no-progress"], "epochs"),
+    (["expand", "--formulas", ","], "--formulas"),
+])
+def test_cli_refuses_with_a_message_not_a_traceback(argv, words):
+    proc = _cli(*argv)
+    assert proc.returncode == 2, proc.stdout[-500:] + proc.stderr[-2000:]
+    assert words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_with_no_epoch_or_no_test_example_reports_it():
+    proc = _cli("train", "--dataset", "digits", "--epochs", "0", "--no-progress")
+    if "needs scikit-learn" in proc.stderr:
+        pytest.skip("scikit-learn is not installed")
+    assert proc.returncode == 0 and "no epoch trained" in proc.stdout, proc.stderr[-2000:]
+    proc = _cli("train", "--m", "2", "--epochs", "1", "--no-progress")
+    assert proc.returncode == 0 and "no test example" in proc.stdout and "nan" not in proc.stdout

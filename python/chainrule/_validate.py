@@ -203,6 +203,10 @@ def convention(value):
 
 def _asarray(a, name):
     """``np.asarray(a)`` with numpy's complaints (ragged lists...) turned into ``InputError``."""
+    if hasattr(a, "toarray") and hasattr(a, "nnz"):  # scipy.sparse: np.asarray gives an object
+        raise InputError(f"{name} is a scipy.sparse {type(a).__name__} of shape "
+                         f"{getattr(a, 'shape', '?')}; chainrule computes on dense arrays: "
+                         f"pass {name}.toarray() (it needs the memory of every entry)")
     if isinstance(a, np.ma.MaskedArray):  # np.asarray would drop the mask silently
         masked = int(np.count_nonzero(np.ma.getmaskarray(a)))
         if masked:

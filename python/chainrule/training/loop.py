@@ -54,12 +54,12 @@ def first_nonfinite(J, dWs, dbs):
     return unsafe_update(J, grads, ())
 
 
-def nonfinite_cause(dtype, lambd=0.0, m=1, Y=None, w=None, keep_prob=None, parameters=None,
-                    steps=None, lr=None):
+def nonfinite_cause(dtype, lambd=0.0, m=1, Y=None, w=None, parameters=None, steps=None,
+                    lr=None):
     """The advice of a refused step whose cost or gradient was not finite, naming what made
     it so when one of the fit's inputs is extreme for the dtype (else None: the learning rate
     or the inputs' scale). Checked in this order: the L2 term (``lambd``), the labels, the
-    example weights, ``keep_prob``, the first step (the data, not the learning rate)."""
+    example weights, the first step (the data, not the learning rate)."""
     big = float(np.finfo(dtype).max)
     if lambd and parameters is not None:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -73,15 +73,13 @@ def nonfinite_cause(dtype, lambd=0.0, m=1, Y=None, w=None, keep_prob=None, param
         y_max = float(np.max(np.abs(Y)))
         if y_max > np.sqrt(big) * 1e-3:
             return (f"the labels reach |Y| = {y_max:.3g}, whose squared errors overflow "
-                    f"{np.dtype(dtype).name}: scale the labels (or use float64)")
+                    f"{np.dtype(dtype).name}: scale the labels"
+                    + (" (or use float64)" if np.dtype(dtype) == np.float32 else ""))
     if w is not None and w.size:
         w_max, w_sum = float(np.max(w)), float(np.sum(w, dtype=np.float64))
-        if w_max > big * 1e-6 or (w_sum > 0 and w_max / w_sum * w.size > 1e12):
+        if w_max > 1e30 or (w_sum > 0 and w_max / w_sum * w.size > 1e12):
             return (f"the example weights reach {w_max:.3g} (sum {w_sum:.3g}): scale "
                     f"sample_weight/class_weight to about 1")
-    if keep_prob is not None and len(keep_prob) and min(keep_prob) < 1e-3:
-        return (f"keep_prob = {min(keep_prob):g} scales the kept activations by "
-                f"{1 / min(keep_prob):.3g}: use a keep_prob nearer 1")
     if steps == 0:
         return (f"the very first step failed, so the learning rate (now {lr}) is not the "
                 f"cause: scale the inputs, check the labels or reinitialise the parameters")
@@ -122,7 +120,7 @@ def refused_step(where, bad, lr, parameters, gradients, dtype, advice=None):
         advice = (f"the gradient d{param}{size} is too large for the "
                   f"optimiser's moving averages in {dtype.name}: scale the inputs, check the "
                   f"parameters or use float64")
-    elif G is None and p_max <= big * 1e-3 and cause is not None:  # lambd, Y, w, keep_prob
+    elif G is None and p_max <= big * 1e-3 and cause is not None:  # lambd, Y or w
         advice = cause
     elif G is None and p_max <= big * 1e-3:  # p is far from the largest: lr g overflowed
         advice = (f"lower the learning rate (now {lr}), scale the inputs or use "
@@ -168,6 +166,10 @@ class FitRun:
         m = X.shape[1]
         self.learning_rate, self.callbacks = c.learning_rate, c.callbacks
         opt, probs, w = c.optimizer, c.keep_prob, None
+        if min(probs, default=1.0) * float(np.finfo(net.dtype).max) < 1.0:
+            raise InputError(f"keep_prob = {min(probs):g}: its inverse 1/keep_prob, which scales "
+                             f"the kept activations, overflows {net.dtype.name}; use a "
+                             f"keep_prob nearer 1")
         w = example_weights(c.sample_weight, c.class_weight, Y, net.activations[-1][0],
                             net.layer_dims[-1], m, net.dtype)
         resume, validation_data, validation_fraction = c.resume, c.validation_data, \
@@ -365,7 +367,7 @@ class FitRun:
             f"epoch {epoch}, mini-batch {batch}"
         net = self.net
         advice = nonfinite_cause(net.dtype, self.lambd, self.XT.shape[0], self.YT, self.w,
-                                 self.probs, net.parameters, net.train_state_.steps, lr)
+                                 net.parameters, net.train_state_.steps, lr)
         raise NonFiniteError(refused_step(where, engine_what(res.what), lr, net.parameters, {},
                                           net.dtype, advice))
 
