@@ -30,8 +30,10 @@ import contextlib
 import io as _stdio
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 import tracemalloc
 import warnings
 
@@ -68,13 +70,41 @@ def path(name):
     return os.path.join(TMP, name)
 
 
+class _Hang(BaseException):
+    """Raised by the alarm in a probe that runs past CALL_SECONDS."""
+
+
+CALL_SECONDS = 30  # a probed call that must end (or be refused) and has not by then: "hang"
+
+
+@contextlib.contextmanager
+def _time_limit(seconds=CALL_SECONDS):
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(*_):
+        raise _Hang()
+    previous = signal.signal(signal.SIGALRM, fire)
+    try:
+        signal.alarm(seconds)
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def outcome_of_call(fn, *, accepted_ok=False, message=None):
     """``ok`` for a ChainruleError (whose message contains ``message``, if given),
-    ``raw`` for any other exception, ``silent`` (or ``ok`` if ``accepted_ok``) if it returns."""
+    ``raw`` for any other exception, ``silent`` (or ``ok`` if ``accepted_ok``) if it returns,
+    ``hang`` past CALL_SECONDS."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _time_limit():
             warnings.simplefilter("ignore")
             fn()
+    except _Hang:
+        return "hang", f"still running after {CALL_SECONDS} s"
     except ChainruleError as exc:
         if message is not None and not any(m in str(exc) for m in
                                            ([message] if isinstance(message, str) else message)):
@@ -730,9 +760,6 @@ def probe_messages():
 # The issue's headings: updates applied that must not be, resume, files, hangs, silent
 # acceptance, tracebacks instead of messages. Probes that could hang or exhaust memory on a
 # regression run in a child process with a time limit ("hang") and an address-space limit.
-import subprocess
-import threading
-
 
 def _child(code, *args, timeout=60, memory=None):
     """``(returncode, stdout + stderr)`` of ``python -c code args`` (returncode "hang" when
@@ -740,13 +767,29 @@ def _child(code, *args, timeout=60, memory=None):
     if memory:
         code = ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (%d, %d))\n"
                 % (memory, memory)) + code
-    try:
-        proc = subprocess.run([sys.executable, "-c", code, *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "CHAINRULE_BACKEND": "numpy"})
-    except subprocess.TimeoutExpired:
-        return "hang", f"still running after {timeout} s"
-    return proc.returncode, (proc.stdout + proc.stderr).strip()[-300:]
+    return _run([sys.executable, "-c", code, *map(str, args)], timeout)
+
+
+def _run(argv, timeout):
+    """``(returncode or "hang", output)``: the output goes to a file, not a pipe, so that a
+    process the command forked and left running cannot hold this one; the command's
+    process group is killed at the end."""
+    import signal
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True,
+                                env={**os.environ, "CHAINRULE_BACKEND": "numpy"})
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = "hang"
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        out.seek(0)
+        text = out.read()
+    return rc, (f"still running after {timeout} s; " if rc == "hang" else "") + \
+        text.strip()[-300:]
 
 
 def _same(net, before):
@@ -1046,21 +1089,17 @@ def probe_attack_hangs():
             learner = path(f"learner_{len(setsid)}.py")
             with open(learner, "w") as f:
                 f.write(_FORKING_LEARNER % setsid)
-            try:
-                proc = subprocess.run([sys.executable, "-m", "chainrule", "doctor", learner,
-                                       "--time-limit", "2"], capture_output=True, text=True,
-                                      timeout=60, env={**os.environ,
-                                                       "CHAINRULE_BACKEND": "numpy"})
-                left = subprocess.run(["pgrep", "-f", learner], capture_output=True,
-                                      text=True).stdout.split()
-                for pid in left:
-                    with contextlib.suppress(OSError):
-                        os.kill(int(pid), 9)
-                ok = proc.returncode == 0 and proc.stdout.count("clean bill") == 1 and not left
-                record(kind, f"doctor on code that forks ({setsid})", "ok" if ok else "silent",
-                       f"rc {proc.returncode}, {len(left)} processes left")
-            except subprocess.TimeoutExpired:
-                record(kind, f"doctor on code that forks ({setsid})", "hang", "> 60 s")
+            rc, out = _run([sys.executable, "-m", "chainrule", "doctor", learner,
+                            "--time-limit", "2"], timeout=60)
+            left = subprocess.run(["pgrep", "-f", learner], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in left:  # what the regression left running (ours: started by this probe)
+                with contextlib.suppress(OSError):
+                    os.kill(int(pid), 9)
+            ok = rc == 0 and out.count("clean bill") == 1 and not left
+            record(kind, f"doctor on code that forks ({setsid})",
+                   "hang" if rc == "hang" else ("ok" if ok else "silent"),
+                   f"rc {rc}, {len(left)} processes left")
     import signal
     from chainrule.explain import diagnose
     from chainrule.explain.sandbox import _alarm
