@@ -1227,7 +1227,8 @@ def probe_attack_silent():
 _CLI_REFUSED = [
     "train --dataset moons --m 1e20", "train --dataset moons --epochs 99999999999999999999999",
     "train --lr nan --epochs 1", "train --beta 2 --epochs 1 --optimizer momentum",
-    "train --beta1 nan --epochs 1 --optimizer adam", "train --epsilon -1 --epochs 1 --optimizer adam",
+    "train --beta1 nan --epochs 1 --optimizer adam",
+    "train --epsilon -1 --epochs 1 --optimizer adam",
     "train --decay-rate -1 --epochs 1", "train --decay-interval 0 --epochs 1 --decay-rate 1",
     "train --decay-interval 3 --epochs 1", "train --lambd -1 --epochs 1",
     "train --lambd nan --epochs 1", "train --keep-prob 2 --epochs 1",

@@ -63,7 +63,8 @@ def add_parser(subparsers):
     p.add_argument("--output", "-o", type=output_file, default=None,
                    help="markdown file to write (default chainrule-bench.md, --train "
                         "chainrule-bench-train.md; '-' for none)")
-    p.add_argument("--json", type=output_file, default=None, help=argparse.SUPPRESS)  # --train's child processes
+    # --train's child processes
+    p.add_argument("--json", type=output_file, default=None, help=argparse.SUPPRESS)
     p.add_argument("--calibrate", action="store_true",
                    help="time the backends' training loop on a grid of (width, m, dtype), print "
                         "the rule behind backend='auto' and store it as this machine's "
