@@ -1367,6 +1367,14 @@ def main(argv=None):
     p.add_argument("--verbose", "-v", action="store_true", help="list every probe that failed")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")  # the probes provoke overflows on purpose
+    try:  # a regression that allocates without bound fails here, not on the whole machine
+        import resource
+        limit = 16 << 30
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY or soft > limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):
+        pass
     for kind in args.kind or PROBES:
         try:
             PROBES[kind]()
