@@ -1369,7 +1369,7 @@ def main(argv=None):
     warnings.simplefilter("ignore")  # the probes provoke overflows on purpose
     try:  # a regression that allocates without bound fails here, not on the whole machine
         import resource
-        limit = 16 << 30
+        limit = 6 << 30
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if soft == resource.RLIM_INFINITY or soft > limit:
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
