@@ -992,6 +992,7 @@ def probe_attack_files():
             rc, out = _child(_LOAD_IN_CHILD, dev, timeout=60, memory=4 << 30)
             record(kind, f"load {dev}", "hang" if rc == "hang" else
                    ("ok" if "REFUSED" in out and "device" in out else
+                    "misleading" if "REFUSED" in out else
                     ("memory" if "MemoryError" in out else "raw")), out)
     for name, p in (("a directory", TMP), ("a trailing slash", path("good.npz") + "/"),
                     ("a missing file", path("missing.npz"))):
