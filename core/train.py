@@ -347,6 +347,7 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
     v_max = _max_abs(vWs, vbs) if opt == MOMENTUM or opt == ADAM else 0.0
     s_max = _max_abs(sWs, sbs) if opt == RMSPROP or opt == ADAM else 0.0
     limit = 0.5 * dtype_max
+    cost_max = dtype_max  # the cost and its sums are judged in the parameters' dtype
     e = 0
     k = k0
     done = 0
@@ -396,6 +397,9 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
                 apply_mask(A, M)
         AL = _view(buf, offs[L - 1, A_], nL, mb)
         J = weighted_cost(AL, YbT, loss, c, eps)
+        # The cost is judged in the network's dtype, as the reference computes it: its sums
+        # (the weighted losses, the squares of the L2 term) and J must fit (NaN fails too).
+        cost_ok = abs(J) * share <= cost_max
         if lambd != 0.0:
             squares = 0.0
             for l in range(L):
@@ -405,7 +409,8 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
                     for j in range(n_prev):
                         squares += np.float64(W[i, j]) * W[i, j]
             J += lambd / (2.0 * share) * squares
-        if not abs(J) <= FLOAT64_MAX:  # NaN fails too
+            cost_ok = cost_ok and squares <= cost_max
+        if not (cost_ok and abs(J) <= cost_max):
             status, what = 1, BAD_COST
             break
         # ---- backward (convention "J" with the factors c_k)

@@ -888,6 +888,9 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             if (correct) right += CR_NAME(correct)(AL + r * nL, Yb + r * nL, nL);
         }
         double J = total / sw;
+        /* The cost is judged in the dtype, as the reference computes it: its sums (the
+         * weighted losses, the squares of the L2 term) and J must fit (NaN fails too). */
+        int cost_ok = fabs(total) <= (double)REAL_MAX;
         if (lambd != 0) {
             double squares = 0;
             for (i64 l = 0; l < L; ++l) {
@@ -909,6 +912,7 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                 squares += part;
             }
             J += lambd / (2 * sw) * squares;
+            cost_ok = cost_ok && squares <= (double)REAL_MAX;
         }
 
         /* ---- backward: dZ[L], weighted w_k mb / sum w; dW = (1/mb) dZ A_prev^T +
@@ -943,7 +947,7 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             o.inv_c1 = (REAL)(1 / (1 - pow(c->hyper[0], t1)));
             o.inv_c2 = (REAL)(1 / (1 - pow(c->hyper[1], t1)));
         }
-        int unsafe = !isfinite(J);
+        int unsafe = !(cost_ok && fabs(J) <= (double)REAL_MAX);
         for (i64 l = 0; l < L && !unsafe; ++l) {
             const i64 n = dims[l + 1], n_prev = dims[l];
             REAL *vW = has_v ? v_W[l] : NULL, *sW = has_s ? s_W[l] : NULL;
@@ -956,7 +960,8 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
         }
         if (unsafe) {
             result->refused = 1;
-            CR_NAME(diagnose)(&o, c, J, W, b, v_W, v_b, s_W, s_b, &ws, result);
+            const double J_seen = cost_ok && fabs(J) <= (double)REAL_MAX ? J : INFINITY;
+            CR_NAME(diagnose)(&o, c, J_seen, W, b, v_W, v_b, s_W, s_b, &ws, result);
             break;
         }
         for (i64 l = 0; l < L; ++l) {

@@ -461,9 +461,10 @@ def test_fallback_when_the_module_is_absent():
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_kernels_are_memory_safe_under_valgrind():
-    """tests/run_memcheck.py: a sweep of shapes (m = 1, n = 1, n_prev = 1 included) under
+    """tools/run_memcheck.py: a sweep of shapes (m = 1, n = 1, n_prev = 1 included) under
     memcheck reports no invalid access (about 40 s)."""
-    proc = subprocess.run([sys.executable, os.path.join(TESTS, "run_memcheck.py")],
+    script = os.path.join(TESTS, os.pardir, "tools", "run_memcheck.py")
+    proc = subprocess.run([sys.executable, script],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 invalid accesses, 0 inside chainrule._cdense" in proc.stdout

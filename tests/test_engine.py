@@ -607,17 +607,20 @@ def test_fit_hashes_the_data_only_for_checkpoints(tmp_path):
         Network(dims, activations=acts, loss=loss, seed=1, backend="numpy").fit(
             X, Y, epochs=3, mini_batch_size=8, progress=False, resume=tmp_path / "saved.npz")
     net.fit(X, Y, epochs=2, mini_batch_size=8, progress=False, checkpoint=tmp_path / "c.npz")
-    assert len(net.train_state_.signature) == 64  # SHA-256 hex
+    digest, start = net.train_state_.signature.split("@")
+    assert len(digest) == 64 and start == "0"  # SHA-256 hex, the call's first epoch
 
 
-def test_signature_is_a_sampled_digest_of_values_shape_and_dtype():
+def test_signature_is_a_digest_of_values_shape_and_dtype():
     from chainrule.training.state import signature
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 1000))
     base = signature({"a": 1}, [X])
     assert signature({"a": 1}, [np.asfortranarray(X)]) == base  # layout does not matter
-    for other in (X * 2, X[:, :999], X.astype(np.float32), X.reshape(60, 500)):
+    one = X.copy()
+    one[17, 333] += 1e-12  # one entry, between any evenly spaced samples
+    for other in (X * 2, X[:, :999], X.astype(np.float32), X.reshape(60, 500), one):
         assert signature({"a": 1}, [other]) != base
     assert signature({"a": 2}, [X]) != base
 

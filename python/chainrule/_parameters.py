@@ -57,22 +57,29 @@ class ParameterDict(dict):
         self._bs = [views[f"b{l}"] for l in range(1, L + 1)]
 
     def __setitem__(self, key, value):
-        owner = self._owner
-        owner._refuse_while_fitting()
-        if key not in self:
-            raise check.InputError(f"{key!r} is not a parameter of this network (it has "
-                                   f"{', '.join(self)}); parameters cannot be added")
-        a = np.asarray(value) if not isinstance(value, np.ndarray) else value
-        if a.dtype.kind not in "iuf":
-            raise check.InputError(f"parameters[{key!r}] must be a numeric array, got "
-                                   f"{type(value).__name__} of dtype {a.dtype}")
-        with np.errstate(over="ignore"):  # an overflow to inf is refused as not finite
-            a = a.astype(owner.dtype, copy=False)  # one entry is cast to the network's dtype
-        self._store(check.parameters({**self, key: a}, owner.layer_dims, owner.dtype))
+        self.update({key: value})
 
     def update(self, *args, **kwargs):
+        """Assign several entries at once: all are checked before any is stored (a refused
+        entry leaves every entry as it was)."""
+        owner = self._owner
+        owner._refuse_while_fitting()
+        new = dict(self)
         for key, value in dict(*args, **kwargs).items():
-            self[key] = value
+            if key not in self:
+                raise check.InputError(f"{key!r} is not a parameter of this network (it has "
+                                       f"{', '.join(self)}); parameters cannot be added")
+            a = np.asarray(value) if not isinstance(value, np.ndarray) else value
+            if a.dtype.kind not in "iuf":
+                raise check.InputError(f"parameters[{key!r}] must be a numeric array, got "
+                                       f"{type(value).__name__} of dtype {a.dtype}")
+            with np.errstate(over="ignore"):  # an overflow to inf is refused as not finite
+                new[key] = a.astype(owner.dtype, copy=False)  # cast to the network's dtype
+        self._store(check.parameters(new, owner.layer_dims, owner.dtype))
+
+    def __ior__(self, other):  # ``net.parameters |= {...}``: dict's own would skip the checks
+        self.update(other)
+        return self
 
     def _removal(self, *args, **kwargs):
         raise check.InputError("the parameters of a network cannot be removed; assign "

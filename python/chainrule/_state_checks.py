@@ -44,6 +44,8 @@ _PARAM = re.compile(r"[Wb][0-9]+")
 _MOMENT = re.compile(r"([a-z]+)_d([Wb][1-9][0-9]*)")
 _JSON_LIMIT = 1 << 20  # bytes: far above any real signature, optimiser config or rng state
 
+COUNTER_MAX = 2 ** 62  # opt/t and the train/ counters: far from int64's wrap at 2**63
+
 __all__ = ["validate_state", "validate_history", "TRAIN_KEYS"]
 
 
@@ -69,6 +71,9 @@ def _one_integer(value, key, low):
     v = int(a.reshape(-1)[0])
     if v < low:
         raise InputError(f"state entry {key!r} is {v}; expected an integer >= {low}")
+    if v > COUNTER_MAX:  # int64 counters that a fit adds to must not wrap
+        raise InputError(f"state entry {key!r} is {v}; expected an integer <= 2**62 "
+                         f"(a counter the training adds to, kept in 64 bits)")
     return np.array(v, dtype=np.int64)
 
 

@@ -166,6 +166,14 @@ def n_threads(value):
     return int(value)
 
 
+def boolean(value, what):
+    """``True`` or ``False`` (NumPy's too); a string such as ``"no"``, a number or None is
+    refused rather than taken by its truth value."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InputError(f"{what} must be True or False, got {type(value).__name__} {value!r:.60}")
+
+
 def nonneg_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InputError(f"{what} must be an integer >= 0, got {value!r}")
@@ -196,6 +204,19 @@ def convention(value):
 
 def _asarray(a, name):
     """``np.asarray(a)`` with numpy's complaints (ragged lists...) turned into ``InputError``."""
+    if hasattr(a, "toarray") and hasattr(a, "nnz"):  # scipy.sparse: np.asarray gives an object
+        raise InputError(f"{name} is a scipy.sparse {type(a).__name__} of shape "
+                         f"{getattr(a, 'shape', '?')}; this call computes on dense arrays: "
+                         f"pass {name}.toarray() (it needs the memory of every entry). A "
+                         f"sparse X is taken by fit (with mini_batch_size), predict, "
+                         f"predict_proba and score, a block at a time")
+    if isinstance(a, np.ma.MaskedArray):  # np.asarray would drop the mask silently
+        masked = int(np.count_nonzero(np.ma.getmaskarray(a)))
+        if masked:
+            raise InputError(f"{name} is a masked array with {masked} masked entries, and "
+                             f"chainrule does not ignore masks: fill them "
+                             f"({name}.filled(value)) or leave out their examples")
+        a = a.data
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", _RaggedWarning)

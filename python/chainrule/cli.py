@@ -440,18 +440,26 @@ def run_train(args):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     history = net.history_
-    print(f"final cost {history['cost'][-1]:.6f} after {net.epochs_trained_} epochs in "
-          f"{seconds:.2f} s (backend {net.backend}"
-          + (f", stopped early at epoch {history['epoch'][-1]}"
-             if net.stop_reason_ == "early_stopping" else "") + ")")
+    if history["cost"]:
+        print(f"final cost {history['cost'][-1]:.6f} after {net.epochs_trained_} epochs in "
+              f"{seconds:.2f} s (backend {net.backend}"
+              + (f", stopped early at epoch {history['epoch'][-1]}"
+                 if net.stop_reason_ == "early_stopping" else "") + ")")
+    else:  # --epochs 0 with mini-batches: nothing trained, nothing recorded
+        print(f"no epoch trained (--epochs {epochs}): the initial parameters")
     if "val_cost" in history:
         print(f"validation cost {history['val_cost'][-1]:.6f}, accuracy "
               f"{100 * history['val_score'][-1]:.1f}%")
     if output == "identity":
         print(f"train R²: {train_acc:.4f}")
-        print(f"test R²:  {test_acc:.4f}")
     else:
         print(f"train accuracy: {100 * train_acc:.1f}%")
+    if not X_test.shape[1]:
+        print(f"test {'R²' if output == 'identity' else 'accuracy'}:  none (--test-fraction "
+              f"{args.test_fraction} of {X.shape[1]} examples leaves no test example)")
+    elif output == "identity":
+        print(f"test R²:  {test_acc:.4f}")
+    else:
         print(f"test accuracy:  {100 * test_acc:.1f}%")
     if args.plot:
         from .plot import plot_training
@@ -481,7 +489,13 @@ def main(argv=None):
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 1
-    return args.func(args)
+    from .errors import ChainruleError
+
+    try:
+        return args.func(args)
+    except ChainruleError as exc:  # a refused value that reached the library: a message
+        print(f"chainrule {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,7 +4,31 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 DATASETS = ("planar", "moons", "circles")
+
+
+def _m(m):
+    """The number of examples: an integer >= 2 (one class each way at least)."""
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
+        raise InputError(f"m must be an integer >= 2 (the examples of two classes), got {m!r}")
+    return int(m)
+
+
+def _number(value, what):
+    """A finite number >= 0 (noise, factor)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value < 0:
+        raise InputError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _seed(value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+            not 0 <= value < 2 ** 32:
+        raise InputError(f"seed must be an integer in [0, 2**32), got {value!r}")
+    return int(value)
 
 
 def load_planar_dataset(seed=1, m=400):
@@ -14,13 +38,13 @@ def load_planar_dataset(seed=1, m=400):
     ``load_planar_dataset`` (``np.random.seed(1)``), taken from a private ``RandomState``
     so NumPy's global generator is left alone.
     """
-    rs = np.random.RandomState(seed)
-    N = m // 2
-    X = np.zeros((2 * N, 2))
-    Y = np.zeros((2 * N, 1), dtype=np.uint8)
+    m = _m(m)
+    rs = np.random.RandomState(_seed(seed))
+    X = np.zeros((m, 2))
+    Y = np.zeros((m, 1), dtype=np.uint8)
     a = 4  # maximum ray of the flower
-    for j in range(2):
-        ix = range(N * j, N * (j + 1))
+    for j, (lo, hi) in enumerate(((0, m // 2), (m // 2, m))):  # an odd m: one more of class 1
+        ix, N = range(lo, hi), hi - lo
         t = np.linspace(j * 3.12, (j + 1) * 3.12, N) + rs.randn(N) * 0.2  # theta
         r = a * np.sin(4 * t) + rs.randn(N) * 0.2  # radius
         X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
@@ -30,7 +54,8 @@ def load_planar_dataset(seed=1, m=400):
 
 def make_moons(m=400, noise=0.2, seed=0):
     """Two interleaving half circles, ``m`` points, Gaussian noise of std ``noise``."""
-    rng = np.random.default_rng(seed)
+    m, noise = _m(m), _number(noise, "noise")
+    rng = np.random.default_rng(_seed(seed))
     n_out = m // 2
     n_in = m - n_out
     t_out = np.linspace(0, np.pi, n_out)
@@ -45,7 +70,9 @@ def make_moons(m=400, noise=0.2, seed=0):
 
 def make_circles(m=400, noise=0.1, factor=0.5, seed=0):
     """A small circle (class 1, radius ``factor``) inside a large one (class 0, radius 1)."""
-    rng = np.random.default_rng(seed)
+    m, noise = _m(m), _number(noise, "noise")
+    factor = _number(factor, "factor")
+    rng = np.random.default_rng(_seed(seed))
     n_out = m // 2
     n_in = m - n_out
     t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
@@ -66,7 +93,7 @@ def load(name, seed=None, m=400):
         return make_moons(m=m, seed=0 if seed is None else seed)
     if name == "circles":
         return make_circles(m=m, seed=0 if seed is None else seed)
-    raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    raise InputError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
 
 
 def train_test_split(X, Y, test_fraction=0.2, seed=0):

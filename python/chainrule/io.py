@@ -135,7 +135,13 @@ def _write_target(path):
     FIFO, a device or a socket is refused. A symlink is kept and its target (at the end
     of the chain) written, as ``open(path, "w")`` would.
     """
-    path = os.path.abspath(_fspath(path, "path"))
+    given = _fspath(path, "path")
+    path = os.path.abspath(given)
+    if isinstance(given, str) and given.endswith(("/",) + ((os.sep, os.altsep) if os.altsep
+                                                            else (os.sep,))) \
+            and not os.path.isdir(path):
+        raise ModelFileError(f"cannot write {given}: a path that ends with a slash names a "
+                             f"directory; give the file name without it ({path})")
     target = os.path.realpath(path)
     try:
         st = os.stat(target)
@@ -156,6 +162,15 @@ def _write_target(path):
                 else "special file")
         raise ModelFileError(f"cannot write {path}: it is a {kind}, not a regular file; "
                              f"chainrule replaces only regular files (or writes a new path)")
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise ModelFileError(f"cannot write {path}: the file belongs to another user (uid "
+                             f"{st.st_uid}); chainrule replaces only your own files (the "
+                             f"replacement would take it over): remove it or choose another "
+                             f"path")
+    if not st.st_mode & stat.S_IWUSR:
+        raise ModelFileError(f"cannot write {path}: the file is write-protected (mode "
+                             f"{stat.S_IMODE(st.st_mode):04o}); make it writable (chmod u+w) "
+                             f"or choose another path")
     return path, target, st
 
 
@@ -310,6 +325,29 @@ def _read_member(z, info):
     return a.reshape(shape[::-1]).T if fortran else a.reshape(shape)
 
 
+def _check_readable(path, stat_of, what):
+    """The ``stat`` of ``path`` if it is a regular file; ``ModelFileError`` naming what it is
+    otherwise (missing, a directory, a FIFO, a device, a socket)."""
+    try:
+        st = stat_of(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except NotADirectoryError:
+        raise ModelFileError(f"{path}: no such file (a part of the path is a file, not a "
+                             f"directory: a trailing slash?)") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelFileError(f"{path} is a directory, not a chainrule model file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "not a regular file")
+        raise ModelFileError(f"{path} is {kind}, not a chainrule model file (only regular "
+                             f"files are read)")
+    return st
+
+
 def _read(path):
     """Every member of the ``.npz`` at ``path``, fully read into memory, without pickle.
 
@@ -317,13 +355,24 @@ def _read(path):
     zip directory declares them) must fit in the file (``numpy.savez`` stores, never
     compresses), and each member's ``.npy`` header must declare exactly the bytes it holds.
     """
-    if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise ModelFileError(f"{path} is a directory, not a chainrule model file")
+    # The file type is checked before the file is opened for reading (a FIFO would block,
+    # /dev/zero fill the memory), and again on the opened file (O_NONBLOCK: opening a FIFO
+    # does not wait for a writer), so that a path swapped in between is refused too.
+    _check_readable(path, os.stat, "stat")
     try:
-        size = os.path.getsize(path)
-        with zipfile.ZipFile(path) as z:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot open it: {exc.strerror or exc}") from exc
+    try:
+        size = _check_readable(path, lambda _: os.fstat(fd), "fstat").st_size
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        with f, zipfile.ZipFile(f) as z:
             infos = z.infolist()
             names = [i.filename for i in infos]
             if len(set(names)) != len(names) or not all(n.endswith(".npy") for n in names):

@@ -29,6 +29,7 @@ True
 from __future__ import annotations
 
 import abc
+import copy
 import numbers
 
 import numpy as np
@@ -197,11 +198,19 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         A call that raises leaves the estimator as it was (its attributes are restored).
         """
         saved = dict(self.__dict__)
+        net = saved.get("network_")
+        kept = None
+        if net is not None and (incremental or self.warm_start):
+            # a warm start trains the fitted network in place: keep its state to restore
+            kept = (net.get_state(), copy.deepcopy(net.history_), net.stop_reason_)
         try:
             return self._fit_checked(X, y, sample_weight, incremental, classes)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if kept is not None:
+                net.set_state(kept[0])
+                net.history_, net.stop_reason_ = kept[1], kept[2]
             raise
 
     def _fit_checked(self, X, y, sample_weight, incremental, classes):

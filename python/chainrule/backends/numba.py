@@ -29,6 +29,22 @@ from .compose import refusal_words
 from .engine import ChunkResult
 from .registry import Ops, register
 
+def _hold_numba_compiler_across_fork():
+    """A fork waits for a compilation in another thread to finish: the child would inherit
+    numba's compiler lock held by a thread that does not exist there and hang at its first
+    compilation. The lock is taken before the fork and released on both sides."""
+    import os
+
+    from numba.core.compiler_lock import global_compiler_lock
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=global_compiler_lock.acquire,
+                            after_in_parent=global_compiler_lock.release,
+                            after_in_child=global_compiler_lock.release)
+
+
+_hold_numba_compiler_across_fork()
+
 # The codes come from the one table; core keeps equal constants for @njit (a test checks).
 _ACT = spec.ACTIVATION_CODES
 _LOSS = spec.LOSS_CODES

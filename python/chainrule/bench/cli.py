@@ -10,6 +10,7 @@ import sys
 import tempfile
 
 from .. import _wisdom
+from .._argtypes import positive_int
 from ..backends import registry as _dispatch
 from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, first_use_seconds,
                         rule_summary, write_table)
@@ -53,16 +54,17 @@ def add_parser(subparsers):
     p.add_argument("--impls", default=None,
                    help="comma-separated subset of " + ", ".join(implementation_names())
                         + " (--train: " + ", ".join(fit_implementation_names()) + ")")
-    p.add_argument("--repeats", type=int, default=None,
+    p.add_argument("--repeats", type=positive_int, default=None,
                    help="interleaved rounds (default 15 quick, 41 full; --train 5, quick 3)")
     p.add_argument("--threads", type=_threads, default=None,
                    help="threads for BLAS/torch/XLA/numba, 0 for the libraries' defaults; "
                         "--train takes a list (default 1,0: both, each in its own process); "
                         "otherwise one number (default 1: repeatable numbers)")
-    p.add_argument("--output", "-o", default=None,
+    p.add_argument("--output", "-o", type=output_file, default=None,
                    help="markdown file to write (default chainrule-bench.md, --train "
                         "chainrule-bench-train.md; '-' for none)")
-    p.add_argument("--json", default=None, help=argparse.SUPPRESS)  # --train's child processes
+    # --train's child processes
+    p.add_argument("--json", type=output_file, default=None, help=argparse.SUPPRESS)
     p.add_argument("--calibrate", action="store_true",
                    help="time the backends' training loop on a grid of (width, m, dtype), print "
                         "the rule behind backend='auto' and store it as this machine's "
@@ -75,10 +77,26 @@ def add_parser(subparsers):
                         "the train_step op alone")
     p.add_argument("--note", default="", help="with --calibrate: a note stored in the table "
                                                "(e.g. which commits were measured)")
-    p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
+    p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH", type=output_file,
                    help="with --calibrate: write the shipped table instead (default: "
                         "chainrule/backends/_auto_table.py of this installation)")
     p.set_defaults(func=run_bench)
+
+
+def output_file(text):
+    """A path to write a report or table to, checked before any work by
+    :func:`chainrule.io.check_save_path`'s rule (a regular file or a new name in an existing,
+    writable directory); ``"-"`` (none) and ``""`` (the default path) pass as they are."""
+    if text in ("", "-"):
+        return text
+    from ..errors import ChainruleError
+    from ..io import check_save_path
+
+    try:
+        check_save_path(text)
+    except ChainruleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _error(text):
@@ -143,7 +161,20 @@ def run_calibrate(args):
     return 0
 
 
+def _default_output_writable(args, default):
+    """The default report path, checked before the run (as -o is, by its type)."""
+    if args.output is None:
+        try:
+            output_file(default)
+        except argparse.ArgumentTypeError as exc:
+            return _error(f"{exc} (give -o PATH, or -o - for none)")
+    return None
+
+
 def run_train(args):
+    refused = _default_output_writable(args, "chainrule-bench-train.md")
+    if refused:
+        return refused
     names, unknown = _names(args.workloads, TRAIN_WORKLOADS, TRAIN_WORKLOADS)
     if unknown:
         return _error(f"unknown workload(s) {unknown}; known: {list(TRAIN_WORKLOADS)}")
@@ -192,6 +223,9 @@ def run_bench(args):
         return run_calibrate(args)
     if args.train:
         return run_train(args)
+    refused = _default_output_writable(args, "chainrule-bench.md")
+    if refused:
+        return refused
     threads = args.threads or [1]
     if len(threads) > 1:
         return _error("--threads takes one number without --train")

@@ -3,15 +3,74 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .._argtypes import int_list as _int_list
-from .._argtypes import nonnegative_int, positive_float, positive_int
+from .._argtypes import nonnegative_int, positive_int
 from .sandbox import DEFAULT_TIME_LIMIT
 
 
 def _str_list(text):
     return [x for x in text.replace(" ", "").split(",") if x]
+
+
+def _names(text):
+    """One or more comma-separated names (``","`` or ``""`` is refused, not an empty list)."""
+    names = _str_list(text)
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected one or more comma-separated names like "
+                                         f"relu,sigmoid, got {text!r}")
+    return names
+
+
+def _seed(text):
+    """A seed: an integer in [0, 2**32)."""
+    value = nonnegative_int(text)
+    if value >= 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {value}")
+    return value
+
+
+def _small_m(text):
+    """The examples of a Jacobian printout: 1 to 100 (each Jacobian is (n m) x (n' m))."""
+    value = positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"expected at most 100 examples (the Jacobians have "
+                                         f"m^2 blocks), got {value}")
+    return value
+
+
+def _seconds(text):
+    """A time limit in seconds: a number in (0, MAX_TIME_LIMIT]."""
+    from ..errors import InputError
+    from .sandbox import time_limit
+
+    try:
+        return time_limit(float(text), "the time limit")
+    except ValueError as exc:  # float('x') or InputError
+        message = str(exc) if isinstance(exc, InputError) else f"expected a number, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _own_failures(run):
+    """In the sandbox's child: a failure of chainrule's own code (not the learner's, which
+    runs under call_limited and becomes a finding) is reported as such to the parent."""
+    def wrapper(args, *more):
+        from .sandbox import INTERNAL, child_done, in_child
+
+        try:
+            return run(args, *more)
+        except Exception:
+            if not in_child():
+                raise
+            import traceback
+
+            traceback.print_exc()
+            child_done(INTERNAL)
+            return 1
+    wrapper.__name__, wrapper.__doc__ = run.__name__, run.__doc__
+    return wrapper
 
 
 def add_parser(subparsers):
@@ -23,7 +82,7 @@ def add_parser(subparsers):
     p.add_argument("--layers", type=_int_list, default=[12288, 20, 7, 5, 1],
                    help="layer sizes n[0],...,n[L] (default: 12288,20,7,5,1, the course's cat "
                         "classifier)")
-    p.add_argument("--m", type=int, default=209, help="number of examples (default: 209)")
+    p.add_argument("--m", type=positive_int, default=209, help="number of examples (default: 209)")
     p.add_argument("--hidden", default="relu", help="hidden activation (default: relu)")
     p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
     p.add_argument("--loss", default=None, help="loss (default: from the output activation)")
@@ -46,7 +105,7 @@ def add_parser(subparsers):
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--backend", default="numpy", help="backend whose gradient is checked "
                                                       "(default: numpy)")
-    p.add_argument("--seed", type=nonnegative_int, default=0,
+    p.add_argument("--seed", type=_seed, default=0,
                    help="seed of the weights (default: 0)")
     p.add_argument("--function", metavar="FILE.py:NAME", default=None,
                    help="check your own fn(parameters, X, Y) -> (cost, grads) at the network's "
@@ -64,10 +123,11 @@ def add_parser(subparsers):
                     "differences, and the course's gradients as their transposes, reshaped.")
     p.add_argument("--layers", type=_int_list, default=[3, 2, 1], help="layer sizes "
                                                                       "(default: 3,2,1)")
-    p.add_argument("--m", type=int, default=2, help="number of examples (default: 2)")
+    p.add_argument("--m", type=_small_m, default=2, help="number of examples, 1 to 100 "
+                   "(default: 2)")
     p.add_argument("--hidden", default="tanh", help="hidden activation (default: tanh)")
     p.add_argument("--output", default="sigmoid", help="output activation (default: sigmoid)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=run_jacobians)
 
     p = subparsers.add_parser(
@@ -79,7 +139,7 @@ def add_parser(subparsers):
     p.add_argument("--n-prev", type=int, default=3, dest="n_prev",
                    help="units of layer l-1 (default: 3)")
     p.add_argument("--m", type=int, default=2, help="examples (default: 2)")
-    p.add_argument("--formulas", type=_str_list, default=["Z", "dA_prev"],
+    p.add_argument("--formulas", type=_names, default=["Z", "dA_prev"],
                    help="comma-separated, from Z, dA_prev, dW, db (default: Z,dA_prev)")
     p.add_argument("--latex", action="store_true", help="LaTeX instead of plain text")
     group = p.add_mutually_exclusive_group()
@@ -107,7 +167,7 @@ def add_parser(subparsers):
     p.add_argument("--list", action="store_true", help="list the functions the doctor knows")
     p.add_argument("--convention", choices=["L", "J"], default="L",
                    help="where you put the 1/m (default: L, the course)")
-    p.add_argument("--activations", type=_str_list, default=["relu", "sigmoid"],
+    p.add_argument("--activations", type=_names, default=["relu", "sigmoid"],
                    help="activations tried with linear_activation_backward (default: "
                         "relu,sigmoid)")
     p.add_argument("--demo", action="store_true",
@@ -123,7 +183,7 @@ def _all_kinds():
 
 
 def _add_time_limit(p):
-    p.add_argument("--time-limit", type=positive_float, default=DEFAULT_TIME_LIMIT,
+    p.add_argument("--time-limit", type=_seconds, default=DEFAULT_TIME_LIMIT,
                    dest="time_limit", metavar="SECONDS",
                    help=f"seconds each call of your code may take (default: "
                         f"{DEFAULT_TIME_LIMIT:g}); your code runs in a separate process, "
@@ -148,9 +208,12 @@ def run_explain(args):
 
 def _isolated(args, argv):
     """Run this command again in a child process (see :mod:`.sandbox`), unless already in one."""
-    from .sandbox import in_child, run_isolated
+    from .sandbox import in_child, run_isolated, watch_forks
 
-    if args.in_process or in_child():
+    if in_child():
+        watch_forks()
+        return None
+    if args.in_process:
         return None
     return run_isolated(argv, args.time_limit)
 
@@ -162,6 +225,7 @@ def _finish(status):
     return status
 
 
+@_own_failures
 def run_gradcheck(args, argv=None):
     import numpy as np
 
@@ -261,6 +325,7 @@ def run_expand(args):
     return 0
 
 
+@_own_failures
 def run_doctor(args):
     from ..errors import ChainruleError
     from .doctor import ALL_KINDS, diagnose, known_signatures

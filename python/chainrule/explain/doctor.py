@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import reference as ref
+from .. import spec
 from ..errors import InputError
 from ._match import RTOL, close as _close, describe as _describe
 from ._match import difference_text as _difference_text, shape_text as _shape
@@ -48,7 +49,7 @@ from ._match import dZ_hypotheses as _dZ_hypotheses, explain_output as _explain_
 from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
 from .mistakes import G_PRIME_TEXT, MISTAKES, linear_alternatives, seen as _seen
-from .sandbox import DEFAULT_TIME_LIMIT, call_limited
+from .sandbox import DEFAULT_TIME_LIMIT, call_limited, time_limit
 from .source import axis0_m_line, offending_line, raise_location
 
 KINDS = ("linear_backward", "linear_activation_backward", "L_model_backward")
@@ -786,9 +787,8 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
     """
     if convention not in ref.CONVENTIONS:
         raise InputError(f"convention must be 'L' or 'J', got {convention!r}")
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise InputError(f"timeout must be a positive number of seconds or None, got "
-                         f"{timeout!r}")
+    timeout = time_limit(timeout)
+    activations = _activations(activations)
     kind = kind or detect_kind(fn)
     if kind not in ALL_KINDS:
         raise InputError(f"kind must be one of {', '.join(ALL_KINDS)}, got {kind!r}")
@@ -812,6 +812,24 @@ _CALL_CODES = ("raises", "raises_in_helper", "signature", "timed_out", "exits")
 #: factors that m read from the wrong axis produces when that axis has length 1 (Y.shape[0]
 #: of a one-unit output: the 1/m becomes 1/1) or another dimension
 _M_FACTOR_CODES = ("missing_1_over_m", "wrong_factor")
+
+
+def _activations(activations):
+    """The activations ``linear_activation_backward`` is tried with: one or more names of
+    hidden activations (an empty list would check nothing and report a clean bill)."""
+    if isinstance(activations, str) or not hasattr(activations, "__iter__"):
+        raise InputError(f"activations must be a list of activation names like "
+                         f"['relu', 'sigmoid'], got {activations!r:.60}")
+    names = list(activations)
+    valid = [a.name for a in spec.ACTIVATION_TABLE if not a.output_only]
+    if not names:
+        raise InputError(f"activations is empty: give at least one of {', '.join(valid)} "
+                         f"(an empty list checks nothing)")
+    for name in names:
+        if name not in valid:
+            raise InputError(f"activations: unknown activation {name!r}; valid: "
+                             f"{', '.join(valid)}")
+    return names
 
 
 def _add_source_hints(fn, report):

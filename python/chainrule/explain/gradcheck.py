@@ -14,6 +14,7 @@ import numpy as np
 from .. import reference as ref
 from ..errors import InputError
 from . import display
+from .sandbox import time_limit
 
 EPSILON = 1e-7
 # Relative-difference thresholds keyed by the dtype of the analytic gradient. float64 is the
@@ -168,6 +169,28 @@ def _function_problem(fn, X, Y, parameters, timeout=None):
     return parameters, grads, J64, m
 
 
+def _arguments(epsilon, threshold, worst, max_entries, timeout):
+    """gradient_check's numbers, checked: a zero, negative or NaN step or threshold would
+    report a correct gradient as failed (or a wrong one as passed)."""
+    def number(value, what, low, high):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)) \
+                or not low < value < high:  # NaN fails too
+            raise InputError(f"{what} must be a number in ({low:g}, {high:g}), got {value!r}")
+        return float(value)
+
+    def integer(value, what, low):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{what} must be an integer >= {low}, got {value!r}")
+        return int(value)
+
+    epsilon = number(epsilon, "epsilon", 0, 1)
+    threshold = None if threshold is None else number(threshold, "threshold", 0, 1)
+    worst = integer(worst, "worst", 0)
+    max_entries = None if max_entries is None else integer(max_entries, "max_entries", 1)
+    return epsilon, threshold, worst, max_entries, time_limit(timeout)
+
+
 def gradient_check(model, X, Y, parameters=None, epsilon=EPSILON, threshold=None, worst=3,
                    max_entries=None, seed=0, timeout=10.0):
     """The course's two-sided gradient check, with a report per parameter.
@@ -231,6 +254,8 @@ def gradient_check(model, X, Y, parameters=None, epsilon=EPSILON, threshold=None
     >>> report.passed
     True
     """
+    epsilon, threshold, worst, max_entries, timeout = _arguments(epsilon, threshold, worst,
+                                                                  max_entries, timeout)
     if _is_network(model):
         parameters, grads, J64, m = _network_problem(model, X, Y)
     elif callable(model):

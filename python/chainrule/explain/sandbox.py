@@ -33,6 +33,22 @@ from .source import in_library
 
 #: seconds one call of the learner's code may take (``--time-limit``, ``timeout=``)
 DEFAULT_TIME_LIMIT = 10.0
+#: the largest time limit accepted (about 11.6 days): larger ones overflow the timers
+MAX_TIME_LIMIT = 1e6
+
+
+def time_limit(value, what="timeout"):
+    """``value`` as a time limit in seconds: ``None`` (no limit) or a finite number in
+    ``(0, MAX_TIME_LIMIT]``; anything else raises ``InputError``."""
+    from ..errors import InputError
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 < value <= MAX_TIME_LIMIT:  # NaN and inf fail too
+        raise InputError(f"{what} must be a number of seconds in (0, {MAX_TIME_LIMIT:g}] or "
+                         f"None (no limit), got {value!r}")
+    return float(value)
 
 
 class UserCodeTimeout(BaseException):
@@ -50,8 +66,8 @@ def _alarm(timeout):
             raise UserCodeTimeout()
 
         previous = signal.signal(signal.SIGALRM, handler)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-        try:
+        try:  # the handler is restored whatever happens, setting the timer included
+            signal.setitimer(signal.ITIMER_REAL, timeout)
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -102,6 +118,7 @@ def call_limited(fn, args, timeout=DEFAULT_TIME_LIMIT, kwargs=None):
         fn, "__name__", "the function")
     state = np.random.get_state()
     out = io.StringIO()
+    me = os.getpid()
     try:
         with contextlib.redirect_stdout(out), np.errstate(all="ignore"), _alarm(timeout):
             return fn(*args, **(kwargs or {})), None
@@ -124,6 +141,8 @@ def call_limited(fn, args, timeout=DEFAULT_TIME_LIMIT, kwargs=None):
             kind = "raises_in_helper"
         return None, (exc, f"{type(exc).__name__}: {exc}{where}", kind)
     finally:
+        if os.getpid() != me:  # the code forked and this is the copy: it must not go on
+            os._exit(0)        # to run (and report) the rest of the diagnosis
         np.random.set_state(state)
 
 
@@ -142,43 +161,96 @@ def child_done(status):
     path = os.environ.get("CHAINRULE_SANDBOX_STATUS")
     if path:
         with open(path, "w") as f:
-            f.write(str(int(status)))
+            f.write(str(status if status == INTERNAL else int(status)))
+
+
+#: what a child reports when chainrule's own code failed (not the learner's)
+INTERNAL = "internal"
+
+
+def watch_forks():
+    """In the child: note every process the learner's code forks (``os.fork``, also before
+    a ``setsid()`` that leaves the process group), so that the parent can stop them."""
+    path = os.environ.get("CHAINRULE_SANDBOX_STATUS")
+    if not path or not hasattr(os, "register_at_fork"):
+        return
+
+    def note():
+        with contextlib.suppress(OSError), open(path + ".pids", "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    os.register_at_fork(after_in_child=note)
+
+
+def _stop_forked(status_path, proc):
+    """Kill what the child left running: its process group, and the processes it noted
+    (:func:`watch_forks`) that still carry this run's marker in their environment (so that
+    a reused process id is never hit)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    marker = f"CHAINRULE_SANDBOX_STATUS={status_path}".encode()
+    try:
+        with open(status_path + ".pids") as f:
+            pids = {int(line) for line in f if line.strip().isdigit()}
+    except OSError:
+        pids = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marker not in f.read().split(b"\0"):
+                    continue
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(status_path + ".pids")
 
 
 def run_isolated(argv, time_limit):
     """Run ``python -m chainrule *argv`` in a child; relay its output; return its status.
 
     A child that ends without reporting (``os._exit``, a crash) or runs past the hard limit
-    is a finding (status 1) with a message, never a silent status 0.
+    is a finding (status 1) with a message, never a silent status 0. Its output goes to
+    files, not pipes, so that processes it forked (and that keep the output open) cannot
+    hold the parent past the limit; its process group and the processes it forked are
+    killed at the end.
     """
     hard = HARD_LIMIT_FACTOR * float(time_limit) + HARD_LIMIT_MARGIN
     fd, status_path = tempfile.mkstemp(prefix="chainrule-sandbox-")
     os.close(fd)
     os.unlink(status_path)
     env = dict(os.environ, CHAINRULE_SANDBOX_STATUS=status_path)
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "chainrule", *argv], env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         try:
-            out, err = proc.communicate(timeout=hard)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            sys.stdout.write(out)
-            sys.stderr.write(err)
-            print(f"the run was stopped after {hard:g} s (time limit {time_limit:g} s per call "
-                  f"of your code): it never returned, probably a loop inside compiled code")
-            return 1
-        sys.stdout.write(out)
-        sys.stderr.write(err)
-        if not os.path.exists(status_path):
-            print(f"your code ended the process before the report was complete (exit status "
-                  f"{proc.returncode}: os._exit, a crash, or a signal)")
-            return 1
-        with open(status_path) as f:
-            return int(f.read().strip() or 1)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(status_path)
+            proc = subprocess.Popen([sys.executable, "-m", "chainrule", *argv], env=env,
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    text=True, start_new_session=True)
+            try:
+                proc.wait(timeout=hard)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            _stop_forked(status_path, proc)
+            proc.wait()
+            for stream, to in ((out, sys.stdout), (err, sys.stderr)):
+                stream.seek(0)
+                to.write(stream.read())
+            if timed_out:
+                print(f"the run was stopped after {hard:g} s (time limit {time_limit:g} s per "
+                      f"call of your code): it never returned, probably a loop inside "
+                      f"compiled code")
+                return 1
+            if not os.path.exists(status_path):
+                print(f"your code ended the process before the report was complete (exit "
+                      f"status {proc.returncode}: os._exit, a crash, or a signal)")
+                return 1
+            with open(status_path) as f:
+                text = f.read().strip()
+            if text == INTERNAL:
+                print("chainrule's own code failed while checking yours (the traceback "
+                      "above): a bug in chainrule, not in your code; please report it")
+                return 1
+            return int(text or 1)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(status_path)

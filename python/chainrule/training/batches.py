@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from .. import _validate as check
 from ..errors import InputError, ShapeError
 
 
@@ -89,7 +90,7 @@ def example_weights(sample_weight, class_weight, Y, output, n_out, m, dtype):
     """``w_k = sample_weight[k] * class_weight[class of k]`` (shape ``(m,)``), or ``None``."""
     w = None
     if sample_weight is not None:
-        w = np.asarray(sample_weight)
+        w = check._asarray(sample_weight, "sample_weight")  # a masked array refused, not unmasked
         if w.dtype == object or w.dtype.kind not in "fiub":
             raise InputError(f"sample_weight must be numeric, got dtype {w.dtype}")
         w = w.astype(np.float64).reshape(-1) if w.ndim == 2 and 1 in w.shape else \

@@ -32,6 +32,13 @@ def _arg(default, doc, check=None, fingerprint=None, type_=""):
                                                 type=type_))
 
 
+def _epochs(value):
+    value = check.nonneg_int(value, "epochs")
+    if value > 2 ** 62:  # the epoch and step counters are 64-bit
+        raise InputError(f"epochs must be an integer <= 2**62, got {value}")
+    return value
+
+
 def _mini_batch_size(value, config):
     if value is None:
         return None
@@ -63,9 +70,23 @@ def _checkpoint_every(value, config):
 
 
 def _validation_fraction(value, config):
-    if config.validation_data is None and value:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-            raise InputError(f"validation_fraction must be in (0, 1), got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not (value == 0 or 0 < value < 1):  # NaN fails too
+        raise InputError(f"validation_fraction must be in (0, 1) (or 0: none), got {value!r}")
+    if value and config.validation_data is not None:
+        raise InputError(f"validation_fraction={value!r} and validation_data were both given: "
+                         f"validate on one of them (validation_fraction=0 to use "
+                         f"validation_data)")
+    return value
+
+
+def _decay_interval(value, config):
+    if value is None:
+        return None
+    value = check.positive_int(value, "decay_interval")
+    if not config.decay_rate:
+        raise InputError(f"decay_interval={value} schedules a decay, but decay_rate is 0: give "
+                         f"decay_rate > 0 too (or leave decay_interval out)")
     return value
 
 
@@ -124,6 +145,10 @@ def _same(value, config=None):
     return value
 
 
+def _bool(name):
+    return lambda value, config: check.boolean(value, name)
+
+
 def _dropout_rng(value, config):
     if value not in ("counter", "generator"):
         raise InputError(f"dropout_rng must be 'counter' or 'generator', got {value!r}")
@@ -136,7 +161,7 @@ class FitConfig:
 
     epochs: int = _arg(
         1000, "Epochs of this call (with ``resume``: the total of the interrupted call).",
-        lambda v, c: check.nonneg_int(v, "epochs"), int, "int")
+        lambda v, c: _epochs(v), int, "int")
     learning_rate: float = _arg(
         0.0075,
         "``lr0``. With ``decay_rate``, epoch ``i`` trains with ``lr0 / (1 + decay_rate · "
@@ -154,9 +179,9 @@ class FitConfig:
         "Show progress on stderr: tqdm's bar in a terminal (the notebook bar in Jupyter where "
         "ipywidgets is installed), plain lines at each tenth of the epochs elsewhere (a log, "
         "a pipe); then one summary line (epochs, time, cost, score) that stays.",
-        type_="bool")
+        _bool("progress"), type_="bool")
     print_cost: bool = _arg(False, "Print the cost whenever it is recorded, as the course does.",
-                            type_="bool")
+                            _bool("print_cost"), type_="bool")
     optimizer: object = _arg(
         "gd", "See :mod:`chainrule.optim` (e.g. ``optim.Adam(eps_inside_sqrt=True)``).",
         lambda v, c: make_optimizer(v), lambda opt: opt.get_config(),
@@ -165,7 +190,7 @@ class FitConfig:
         None, "``None``: one batch of all ``m`` columns (no shuffling).", _mini_batch_size,
         _same, "int, optional")
     shuffle: bool = _arg(True, "Permute the columns every epoch (with mini-batches).",
-                         fingerprint=bool, type_="bool")
+                         _bool("shuffle"), fingerprint=bool, type_="bool")
     shuffle_seed: int | None = _arg(
         None,
         "The course's seeding: epoch ``i`` permutes with seed ``shuffle_seed + i + 1`` "
@@ -176,7 +201,7 @@ class FitConfig:
         lambda v, c: check.nonneg_float(v, "decay_rate"), _same, "float")
     decay_interval: int | None = _arg(
         None, "The interval of the scheduled decay (see ``learning_rate``).",
-        _optional(lambda v: check.positive_int(v, "decay_interval")), _same, "int, optional")
+        _decay_interval, _same, "int, optional")
     lambd: float = _arg(0.0, "L2 regularisation strength ``λ``.",
                         lambda v, c: check.nonneg_float(v, "lambd"), _same, "float")
     keep_prob: object = _arg(
@@ -210,20 +235,21 @@ class FitConfig:
         False,
         "Stop when the monitored value (``val_cost``, else ``cost``) has not improved by "
         "``min_delta`` for ``patience`` records; with ``restore_best`` the parameters of the "
-        "best record are restored at the end.", fingerprint=bool, type_="bool")
+        "best record are restored at the end.", _bool("early_stopping"), fingerprint=bool,
+        type_="bool")
     patience: int = _arg(10, "Records without improvement before early stopping.",
                          lambda v, c: check.nonneg_int(v, "patience"), _same, "int")
     min_delta: float = _arg(0.0, "The improvement that counts for early stopping.",
                             lambda v, c: check.nonneg_float(v, "min_delta"), _same, "float")
     restore_best: bool = _arg(True, "Restore the best record's parameters after early "
-                              "stopping.", fingerprint=bool, type_="bool")
+                              "stopping.", _bool("restore_best"), fingerprint=bool, type_="bool")
     full_score: bool = _arg(
         False,
         "With mini-batches, score the whole training set at every record (one forward pass "
         "over all m examples). By default ``history_[\"score\"]`` is the running accuracy of "
         "the epoch's batches (their forward passes, with dropout, before each update: free); "
         "regressors' R² and multi-unit sigmoid outputs always take the full pass.",
-        type_="bool")
+        _bool("full_score"), type_="bool")
     callbacks: object = _arg(
         None,
         "Callables ``f(net, epoch, logs)`` or :class:`chainrule.callbacks.Callback` objects, "
@@ -250,7 +276,8 @@ class FitConfig:
         False,
         "Keep the optimiser state, epoch counter and history of the previous fit and train "
         "``epochs`` more (what ``partial_fit`` uses). Default: start them afresh (the "
-        "parameters always continue from their current values).", type_="bool")
+        "parameters always continue from their current values).", _bool("continue_training"),
+        type_="bool")
 
     @classmethod
     def from_call(cls, args, kwargs):

@@ -25,7 +25,7 @@ from .batches import (SPARSE_BLOCK_BYTES, dropout_masks, dropout_off, example_we
 from .interrupts import InterruptGuard
 from .optim import inverse_time_decay, scheduled_decay
 from .progress import progress_bar, warn_if_diverged
-from .state import TrainState, decode_json, signature
+from .state import TrainState, decode_json, signature, split_start, with_start
 
 NO_FINGERPRINT = ""  # the signature of a fit that neither wrote nor read a checkpoint
 CHUNK_SECONDS = 0.07  # a fit_epochs call's target duration: Ctrl-C is answered between calls
@@ -57,7 +57,39 @@ def first_nonfinite(J, dWs, dbs):
     return unsafe_update(J, grads, ())
 
 
-def refused_step(where, bad, lr, parameters, gradients, dtype):
+def nonfinite_cause(dtype, lambd=0.0, m=1, Y=None, w=None, parameters=None, steps=None,
+                    lr=None):
+    """The advice of a refused step whose cost or gradient was not finite, naming what made
+    it so when one of the fit's inputs is extreme for the dtype (else None: the learning rate
+    or the inputs' scale). Checked in this order: the L2 term (``lambd``), the labels, the
+    example weights, the first step (the data, not the learning rate)."""
+    big = float(np.finfo(dtype).max)
+    if lambd and parameters is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            squares = sum(float(np.sum(np.square(v, dtype=np.float64)))
+                          for k, v in parameters.items() if k.startswith("W"))
+            term = lambd / (2 * m) * squares
+        if not term < big * 1e-6:
+            return (f"the L2 term lambd/(2m) * sum ||W||^2 = {term:.3g} overflows (lambd = "
+                    f"{lambd}): lower lambd")
+    if Y is not None and Y.size:
+        y_max = float(np.max(np.abs(Y)))
+        if y_max > np.sqrt(big) * 1e-3:
+            return (f"the labels reach |Y| = {y_max:.3g}, whose squared errors overflow "
+                    f"{np.dtype(dtype).name}: scale the labels"
+                    + (" (or use float64)" if np.dtype(dtype) == np.float32 else ""))
+    if w is not None and w.size:
+        w_max, w_sum = float(np.max(w)), float(np.sum(w, dtype=np.float64))
+        if w_max > 1e30 or (w_sum > 0 and w_max / w_sum * w.size > 1e12):
+            return (f"the example weights reach {w_max:.3g} (sum {w_sum:.3g}): scale "
+                    f"sample_weight/class_weight to about 1")
+    if steps == 0:
+        return (f"the very first step failed, so the learning rate (now {lr}) is not the "
+                f"cause: scale the inputs, check the labels or reinitialise the parameters")
+    return None
+
+
+def refused_step(where, bad, lr, parameters, gradients, dtype, advice=None):
     """The message of a step refused by the update-safety rule (nothing was applied);
     ``gradients`` maps ``"dW1"``... to the step's gradients (``{}`` where the step ran in
     ``fit_epochs``, which reports only what was not finite: the advice then follows from
@@ -73,6 +105,8 @@ def refused_step(where, bad, lr, parameters, gradients, dtype):
         if h_max > big * 1e-3:  # the forward pass overflowed on the parameters themselves
             advice = (f"{huge} is near the largest {dtype.name} (max |{huge}| = {h_max:.3g}): "
                       f"rescale or reinitialise the parameters, or use float64")
+        elif advice is not None:  # what nonfinite_cause found
+            pass
         else:
             advice = (f"lower the learning rate (now {lr}), scale the inputs or use "
                       f"on_nonfinite='skip'")
@@ -83,11 +117,14 @@ def refused_step(where, bad, lr, parameters, gradients, dtype):
     p_max = float(np.abs(P).max()) if P is not None and P.size else 0.0
     g_max = float(np.abs(G).max()) if G is not None and G.size else 0.0
     big = float(np.finfo(dtype).max)
+    cause = advice if advice is not None and not advice.startswith("the very first") else None
     if name != param:
         size = f" (max |d{param}| = {g_max:.3g})" if G is not None else ""
         advice = (f"the gradient d{param}{size} is too large for the "
                   f"optimiser's moving averages in {dtype.name}: scale the inputs, check the "
                   f"parameters or use float64")
+    elif G is None and p_max <= big * 1e-3 and cause is not None:  # lambd, Y or w
+        advice = cause
     elif G is None and p_max <= big * 1e-3:  # p is far from the largest: lr g overflowed
         advice = (f"lower the learning rate (now {lr}), scale the inputs or use "
                   f"on_nonfinite='skip'")
@@ -132,11 +169,18 @@ class FitRun:
         m = X.shape[1]
         self.learning_rate, self.callbacks = c.learning_rate, c.callbacks
         opt, probs, w = c.optimizer, c.keep_prob, None
+        if min(probs, default=1.0) * float(np.finfo(net.dtype).max) < 1.0:
+            raise InputError(f"keep_prob = {min(probs):g}: its inverse 1/keep_prob, which scales "
+                             f"the kept activations, overflows {net.dtype.name}; use a "
+                             f"keep_prob nearer 1")
         w = example_weights(c.sample_weight, c.class_weight, Y, net.activations[-1][0],
                             net.layer_dims[-1], m, net.dtype)
         resume, validation_data, validation_fraction = c.resume, c.validation_data, \
             c.validation_fraction
         saved = self._load_checkpoint(resume) if resume is not None else None
+        # a resumed fit holds out the checkpoint's validation split (its seed decides it);
+        # net.seed is adopted only once the resume is accepted
+        seed = net.seed if saved is None else saved.seed
         if c.shuffle_seed is not None and saved is None and c.continue_training and \
                 c.shuffle_seed + net.epochs_trained_ + c.epochs >= 2 ** 32:
             raise InputError(f"shuffle_seed + epochs must be < 2**32 (epoch i seeds NumPy with "
@@ -162,7 +206,7 @@ class FitRun:
                 raise InputError(f"validation_fraction={validation_fraction} of m = {m} "
                                  f"examples leaves {n_val} for validation and {m - n_val} "
                                  f"for training; each needs at least 1")
-            split_seed = None if net.seed is None else [int(net.seed), 0x5EED]
+            split_seed = None if seed is None else [int(seed), 0x5EED]
             perm = np.random.default_rng(split_seed).permutation(m)
             val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
             X_val = X[:, val] if self.sparse else np.ascontiguousarray(X[:, val])
@@ -171,33 +215,46 @@ class FitRun:
             Y = np.ascontiguousarray(Y[:, tr])
             w = None if w is None else w[tr]
 
+        # ---- the engine's view of the data: examples as rows (a view of an F-ordered X;
+        # a sparse X as CSR rows of examples, densified a chunk of mini-batches at a time)
+        if self.sparse:
+            XT = X.T.tocsr()
+        else:
+            XT = X.T if X.T.flags.c_contiguous else np.ascontiguousarray(X.T)
+        YT = np.ascontiguousarray(Y.T)
         # The data enter the fingerprint only where a checkpoint is written or read; a fit
-        # without one records NO_FINGERPRINT.
+        # without one records NO_FINGERPRINT. Every entry counts (state.signature).
         fingerprint = NO_FINGERPRINT
         if c.checkpoint is not None or resume is not None:
             # a sparse matrix enters by its stored values, indices and shape
             fingerprint = signature(c.fingerprint(), [
-                part for a in (X, Y, w, X_val, Y_val) for part in (
+                part for a in (XT, YT, w, X_val, Y_val) for part in (
                     (a.data, a.indices, a.indptr, np.array(a.shape)) if check.is_sparse(a)
                     else (a,))])
         epochs = c.epochs
+        self.already_stopped = False
 
         # ---- where to start
         if saved is not None:
-            self._resume_from(saved, resume, fingerprint)
-            self.start, self.end = net.train_state_.epoch, epochs
-            opt = self._adopt_optimizer(opt, required=True)
+            start = self._resume_from(saved, resume, fingerprint, c, opt)
+            self.start = net.train_state_.epoch
+            # epochs counts from the epoch the interrupted call started at; an early-stopped
+            # call had ended: relaunching it trains nothing more
+            self.end = max(self.start, start + epochs)
+            if c.early_stopping and net.train_state_.wait >= c.patience:
+                self.end, self.already_stopped = self.start, True
+            opt = net.optimizer_
         elif c.continue_training and net.train_state_ is not None:
             self.start = net.train_state_.epoch
             self.end = self.start + epochs
             opt = self._adopt_optimizer(opt, required=False)
-            net.train_state_.signature = fingerprint
+            net.train_state_.signature = fingerprint and with_start(fingerprint, self.start)
         else:
             self.start, self.end = 0, epochs
             opt.reset(net.parameters)
             net.optimizer_ = opt
             net.history_ = {"epoch": [], "cost": []}
-            net.train_state_ = TrainState(signature=fingerprint)
+            net.train_state_ = TrainState(signature=fingerprint and with_start(fingerprint, 0))
         for key in ("score", "lr", "skipped") + (("val_cost", "val_score")
                                                  if X_val is not None else ()):
             net.history_.setdefault(key, [])
@@ -223,16 +280,12 @@ class FitRun:
         self.Ws, self.bs = net.layer_arrays()
         self.guard = InterruptGuard()
         self.bar = None
-        # ---- the engine's view of the data: examples as rows (a view of an F-ordered X)
         if self.sparse:
-            self.XT = X.T.tocsr()  # CSR rows of examples
             # the steps of one chunk: its dense rows stay under SPARSE_BLOCK_BYTES
             row_bytes = X.shape[0] * net.dtype.itemsize
             self.sparse_steps = max(1, SPARSE_BLOCK_BYTES // (row_bytes * min(mini_batch_size,
                                                                              m)))
-        else:
-            self.XT = X.T if X.T.flags.c_contiguous else np.ascontiguousarray(X.T)
-        self.YT = np.ascontiguousarray(Y.T)
+        self.XT, self.YT = XT, YT
         self.dropout_rng, self.full_score = c.dropout_rng, c.full_score
         self.pacer = Pacer()
         out = net.activations[-1][0]
@@ -246,7 +299,7 @@ class FitRun:
         net, train = self.net, self.net.train_state_
         self.bar = progress_bar(self.end - self.start, self.progress)
         first_record = len(net.history_["cost"])
-        net.stop_reason_ = None
+        net.stop_reason_ = "early_stopping" if self.already_stopped else None
         for cb in self.callbacks:
             if hasattr(cb, "on_fit_begin"):
                 cb.on_fit_begin(net)
@@ -360,8 +413,10 @@ class FitRun:
         where = f"epoch {epoch}" if self.mini_batch_size is None else \
             f"epoch {epoch}, mini-batch {batch}"
         net = self.net
+        advice = nonfinite_cause(net.dtype, self.lambd, self.XT.shape[0], self.YT, self.w,
+                                 net.parameters, net.train_state_.steps, lr)
         raise NonFiniteError(refused_step(where, res.what, lr, net.parameters, {},
-                                          net.dtype))
+                                          net.dtype, advice))
 
     def _loop_full_batch(self):
         """One step per epoch. Record ``e`` describes the parameters after ``e`` steps (the
@@ -561,11 +616,18 @@ class FitRun:
                 print(line)
             else:
                 self.bar.write(line)
-        for cb in self.callbacks:
+        for i, cb in enumerate(self.callbacks):
             fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
-            if fn is not None and fn(net, int(epoch), dict(logs)) is True:
-                stop = True
-                net.stop_reason_ = net.stop_reason_ or "callback"
+            answer = None if fn is None else fn(net, int(epoch), dict(logs))
+            if answer is None or isinstance(answer, (bool, np.bool_)) and not answer:
+                continue
+            if not isinstance(answer, (bool, np.bool_)):
+                raise InputError(f"callbacks[{i}] ({getattr(fn, '__qualname__', fn)!r:.60}) "
+                                 f"returned {type(answer).__name__} {answer!r:.40}; return "
+                                 f"True to stop training, False or None to go on (the model "
+                                 f"is kept as it is after epoch {epoch})")
+            stop = True
+            net.stop_reason_ = net.stop_reason_ or "callback"
         return stop
 
     # ---- checkpoints
@@ -582,10 +644,13 @@ class FitRun:
         if "train/epoch" not in saved.get_state():
             raise InputError(f"cannot resume from {path}: it holds no training state "
                              f"(it was not written by fit(checkpoint=...))")
-        net.seed = saved.seed
         return saved
 
-    def _resume_from(self, saved, path, fingerprint):
+    def _resume_from(self, saved, path, fingerprint, config, opt):
+        """Take the checkpoint's state, history, optimiser and seed, all or nothing (a
+        refused resume leaves the network as it was); returns the epoch the interrupted
+        call started from."""
+        net = self.net
         state = saved.get_state()
         recorded = decode_json(state["train/signature"], "signature")
         if recorded == NO_FINGERPRINT:
@@ -593,11 +658,21 @@ class FitRun:
                              f"no checkpoint, so it records no fingerprint of that fit's "
                              f"arguments and data; fit with checkpoint=... to write a file "
                              f"that resume can continue")
+        recorded, start = split_start(recorded)
         if recorded != fingerprint:
             raise InputError(f"cannot resume from {path}: it was written by a fit with "
                              f"other arguments or data; resume with the same ones")
-        self.net.set_state(state)
-        self.net.history_ = {k: list(v) for k, v in saved.history_.items()}
+        kept = {k: net.__dict__.get(k) for k in ("_parameters", "_optimizer", "_opt_pending",
+                                                  "train_state_", "rng", "history_", "seed")}
+        try:
+            net.set_state(state)
+            net.history_ = {k: list(v) for k, v in saved.history_.items()}
+            self._adopt_optimizer(opt, required=True)
+        except BaseException:
+            net.__dict__.update(kept)
+            raise
+        net.seed = saved.seed
+        return start
 
     def _save_checkpoint(self):
         self.net.save(self.checkpoint)

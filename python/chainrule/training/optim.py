@@ -43,6 +43,7 @@ import numbers
 
 import numpy as np
 
+from .. import _validate as check
 from ..backends.compose import unsafe_update, update_is_safe
 from ..errors import InputError
 
@@ -250,7 +251,7 @@ class RMSprop(Optimizer):
         super().__init__()
         self.beta = _unit_interval(beta, "beta")
         self.epsilon = _positive(epsilon, "epsilon")
-        self.eps_inside_sqrt = bool(eps_inside_sqrt)
+        self.eps_inside_sqrt = check.boolean(eps_inside_sqrt, "eps_inside_sqrt")
 
     def get_config(self):
         return {"name": self.name, "beta": self.beta, "epsilon": self.epsilon,
@@ -293,7 +294,7 @@ class Adam(Optimizer):
         self.beta1 = _unit_interval(beta1, "beta1")
         self.beta2 = _unit_interval(beta2, "beta2")
         self.epsilon = _positive(epsilon, "epsilon")
-        self.eps_inside_sqrt = bool(eps_inside_sqrt)
+        self.eps_inside_sqrt = check.boolean(eps_inside_sqrt, "eps_inside_sqrt")
 
     def get_config(self):
         return {"name": self.name, "beta1": self.beta1, "beta2": self.beta2,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 
 import numpy as np
 
@@ -30,29 +31,38 @@ def decode_json(array, what):
         raise InputError(f"training state {what} is not readable: {exc}") from exc
 
 
-SIGNATURE_SAMPLE = 4096  # entries of each array that enter the digest
-
-
 def signature(args, arrays):
-    """SHA-256 (hex) of the fit arguments and a sampled digest of the data: a resumed fit
-    must match its checkpoint.
+    """SHA-256 (hex) of the fit arguments and a digest of the data: a resumed fit must match
+    its checkpoint.
 
-    Each array enters by its dtype, shape and ``SIGNATURE_SAMPLE`` evenly spaced entries of
-    C order (plus the last one): cheap on any size (a 60000 x 784 X costs
-    microseconds, not the 0.3 s of hashing it whole), and still different for other data
-    of the same shape in all but contrived cases.
+    Each array enters by its dtype, shape and the CRC-32 of all its bytes in C order (a
+    copy only for an array that is not C-contiguous; the fit passes its C-contiguous
+    examples-as-rows arrays): every entry counts, so one changed label changes it, at
+    about 0.2 s for 60000 x 784 float64 values on a shared 2-core machine. It detects
+    accidents (other data), not a forgery.
     """
     h = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode())
     for a in arrays:
         if a is None:
             h.update(b"none")
             continue
-        a = np.asarray(a)
+        a = np.ascontiguousarray(a)
         h.update(json.dumps([a.dtype.str, list(a.shape)]).encode())
-        if a.size:  # positions in C order, whatever the memory layout
-            at = np.append(np.arange(0, a.size, max(1, a.size // SIGNATURE_SAMPLE)), a.size - 1)
-            h.update(np.ascontiguousarray(a[np.unravel_index(at, a.shape)]).tobytes())
+        h.update(zlib.crc32(a.reshape(-1).view(np.uint8)).to_bytes(4, "little"))
     return h.hexdigest()
+
+
+def with_start(fingerprint, start):
+    """A checkpointing fit's recorded signature: its fingerprint and the epoch the call
+    started from (``"<hex>@<start>"``), so that a resume knows where the call ends."""
+    return f"{fingerprint}@{int(start)}"
+
+
+def split_start(recorded):
+    """``(fingerprint, start)`` of :func:`with_start`'s string (start 0 for a file written
+    before it recorded one)."""
+    fingerprint, _, start = str(recorded).partition("@")
+    return fingerprint, int(start) if start.isdigit() else 0
 
 
 class TrainState:

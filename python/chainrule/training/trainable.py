@@ -5,17 +5,47 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from .. import _validate as check
 from .._threads import limits_threads as _thread_limited
 from ..backends.compose import update_is_safe
-from ..errors import NonFiniteError
+from ..errors import InputError, NonFiniteError
 from . import config as _fit_config
 from . import state as _state
 from . import stream as _stream
 from .config import FitConfig
 from .loop import FitRun, first_nonfinite, refused_step
+
+
+_FITTING = {}  # id(network) -> the thread whose fit trains it
+_FITTING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _only_fit(net):
+    """One fit of a network at a time: a fit from a callback of its own fit (nested) or from
+    another thread while one runs is refused, since both would train the same arrays."""
+    me = threading.get_ident()
+    with _FITTING_LOCK:
+        owner = _FITTING.get(id(net))
+        if owner is None:
+            _FITTING[id(net)] = me
+    if owner is not None:
+        where = ("from inside its own fit (a callback?)" if owner == me else
+                 "from another thread while a fit runs there")
+        raise InputError(f"fit was called {where}: one network trains in one fit at a time "
+                         f"(both would update the same parameters); return True from the "
+                         f"callback to stop, then fit again, or train a copy "
+                         f"(copy.deepcopy(net)) in the other thread")
+    try:
+        yield
+    finally:
+        with _FITTING_LOCK:
+            del _FITTING[id(net)]
 
 
 class Trainable:
@@ -82,8 +112,9 @@ class Trainable:
     def fit(self, X, Y, *args, **kwargs):
         # Signature and docstring come from chainrule.training.config (the arguments, once).
         if _stream.is_stream(X):  # a dask array, chunks, a generator: training/stream.py
-            return _stream.fit_stream(self, X, Y, args, kwargs)
-        FitRun(self, X, Y, FitConfig.from_call(args, kwargs)).execute()
+            return _stream.fit_stream(self, X, Y, args, kwargs)  # (one fit per block)
+        with _only_fit(self):
+            FitRun(self, X, Y, FitConfig.from_call(args, kwargs)).execute()
         return self
 
     fit.__signature__ = _fit_config.signature()
@@ -105,6 +136,10 @@ class Trainable:
         whose gradient is not finite, or whose update would overflow the dtype, raises
         :class:`NonFiniteError` and leaves the parameters as they were.
         """
+        if getattr(self, "_fitting", False):
+            raise check.InputError("step was called while fit runs (from a callback): fit "
+                                   "trains the same parameters; return True from the "
+                                   "callback to stop, then step")
         learning_rate = check.positive_finite(learning_rate, "learning_rate")
         X, Y = self.validate_data(X, Y)
         ops = self.ops_for(X.shape[1])
@@ -114,8 +149,11 @@ class Trainable:
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
             ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
                                    None, True)
-        if ok and check.all_finite(flat):
+        # The cost must be finite in the network's dtype (a compiled step sums it in float64).
+        big = float(np.finfo(self.dtype).max)
+        if ok and abs(J) <= big and check.all_finite(flat):
             return J
+        J = J if abs(J) <= big else float("inf")
         flat[...] = before  # the backend's check is the rule; this is its guarantee on
         #                     every backend
         with np.errstate(over="ignore", invalid="ignore"):

@@ -2,8 +2,8 @@
 
 Usage::
 
-    python tests/run_memcheck.py            # runs itself under valgrind, prints a summary
-    python tests/run_memcheck.py --inner    # the sweep alone (what valgrind runs)
+    python tools/run_memcheck.py            # runs itself under valgrind, prints a summary
+    python tools/run_memcheck.py --inner    # the sweep alone (what valgrind runs)
 
 The sweep covers every op of the C backend (forward with every activation, backward with
 and without ``Z_prev``, mask, L2 and ``dA_prev``, SGD, the fused update of train_step, the

@@ -1,6 +1,6 @@
-"""Issue 15's probes: chainrule used as a hostile or careless user would. Not a test module.
+"""Issues 15 and 20: chainrule used as a hostile or careless user would. Not a test module.
 
-Run ``python tests/probe_faults.py [--json out.json] [--kind KIND ...]``: every probe is one
+Run ``python tools/probe_faults.py [--json out.json] [--kind KIND ...]``: every probe is one
 call (or a short script) that must either do the right thing or be refused with a
 ``ChainruleError`` (argparse's exit 2 for the CLI) and leave the model and the files as they
 were. Each outcome is one of
@@ -11,7 +11,12 @@ were. Each outcome is one of
 - ``corrupt``: a NaN model was applied, saved or reported as good, a good file was lost, or
   the model's objects disagree (counters, history, dtypes);
 - ``misleading``: refused, but the message blames the wrong thing;
-- ``memory``: more than 100 MB reserved before a small bad file was refused.
+- ``memory``: more than 100 MB reserved before a small bad file was refused;
+- ``hang``: a call that had to end (or be refused) ran past its time limit (the probes that
+  could hang run in a child process or under an alarm).
+
+The table prints ``corrupt`` as "lost data". The exit status is 1 when any probe is not
+``ok``: CI runs ``python tools/probe_faults.py`` (``.ci/run``).
 
 The table printed at the end counts outcomes by kind (the issue's headings). It is a probe
 script, not a test: the tests that pin each fixed behaviour live in tests/test_*.py.
@@ -25,8 +30,10 @@ import contextlib
 import io as _stdio
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 import tracemalloc
 import warnings
 
@@ -63,13 +70,41 @@ def path(name):
     return os.path.join(TMP, name)
 
 
+class _Hang(BaseException):
+    """Raised by the alarm in a probe that runs past CALL_SECONDS."""
+
+
+CALL_SECONDS = 30  # a probed call that must end (or be refused) and has not by then: "hang"
+
+
+@contextlib.contextmanager
+def _time_limit(seconds=CALL_SECONDS):
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(*_):
+        raise _Hang()
+    previous = signal.signal(signal.SIGALRM, fire)
+    try:
+        signal.alarm(seconds)
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def outcome_of_call(fn, *, accepted_ok=False, message=None):
     """``ok`` for a ChainruleError (whose message contains ``message``, if given),
-    ``raw`` for any other exception, ``silent`` (or ``ok`` if ``accepted_ok``) if it returns."""
+    ``raw`` for any other exception, ``silent`` (or ``ok`` if ``accepted_ok``) if it returns,
+    ``hang`` past CALL_SECONDS."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _time_limit():
             warnings.simplefilter("ignore")
             fn()
+    except _Hang:
+        return "hang", f"still running after {CALL_SECONDS} s"
     except ChainruleError as exc:
         if message is not None and not any(m in str(exc) for m in
                                            ([message] if isinstance(message, str) else message)):
@@ -721,6 +756,601 @@ def probe_messages():
            ("silent" if proc.returncode == 0 else "misleading"), err)
 
 
+# ================================================================ issue 20 §2: under attack
+# The issue's headings: updates applied that must not be, resume, files, hangs, silent
+# acceptance, tracebacks instead of messages. Probes that could hang or exhaust memory on a
+# regression run in a child process with a time limit ("hang") and an address-space limit.
+
+def _child(code, *args, timeout=60, memory=None):
+    """``(returncode, stdout + stderr)`` of ``python -c code args`` (returncode "hang" when
+    it ran past ``timeout`` seconds); ``memory`` limits its address space (bytes)."""
+    if memory:
+        code = ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (%d, %d))\n"
+                % (memory, memory)) + code
+    return _run([sys.executable, "-c", code, *map(str, args)], timeout)
+
+
+def _run(argv, timeout):
+    """``(returncode or "hang", output)``: the output goes to a file, not a pipe, so that a
+    process the command forked and left running cannot hold this one; the command's
+    process group is killed at the end."""
+    import signal
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True,
+                                env={**os.environ, "CHAINRULE_BACKEND": "numpy"})
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = "hang"
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        out.seek(0)
+        text = out.read()
+    return rc, (f"still running after {timeout} s; " if rc == "hang" else "") + \
+        text.strip()[-300:]
+
+
+def _same(net, before):
+    return all(np.array_equal(before[k], v) for k, v in net.parameters.items())
+
+
+def _refused_unchanged(kind, name, net, fn, message=None, accepted_ok=False):
+    """Record a call that must be refused (or is fine accepted) leaving ``net`` unchanged."""
+    before = {k: v.copy() for k, v in net.parameters.items()} if net is not None else None
+    res, detail = outcome_of_call(fn, accepted_ok=accepted_ok, message=message)
+    if res == "ok" and before is not None and "accepted" not in detail and \
+            not _same(net, before):
+        res, detail = "corrupt", f"refused but the model changed: {detail}"
+    record(kind, name, res, detail)
+
+
+def probe_attack_updates():
+    kind = "updates (20)"
+    X, _ = data(m=16)
+    Y0 = np.zeros((1, 16))
+    for backend in BACKENDS:
+        for dt, big, tiny in (("float64", 1e160, 1e-300), ("float32", 1e20, 1e-30)):
+            net = Network([3, 4, 1], hidden="identity", output="identity", backend=backend,
+                          dtype=dt, seed=0)
+            net.parameters["b2"] = np.full((1, 1), big)
+            _refused_unchanged(kind, f"step {backend} {dt}: infinite cost", net,
+                               lambda: net.step(X[:, :8], Y0[:, :8], tiny), "cost")
+        for opt in OPTIMIZERS:
+            for skip in (False, True):
+                net = Network([3, 4, 1], hidden="identity", output="identity",
+                              backend=backend, dtype="float32", seed=0)
+                net.parameters["b2"] = np.full((1, 1), 1.5e19)
+                before = {k: v.copy() for k, v in net.parameters.items()}
+                extra = {"on_nonfinite": "skip"} if skip else {}
+                res, detail = outcome_of_call(lambda: net.fit(
+                    X, Y0, epochs=2, learning_rate=1e-30, optimizer=opt, progress=False,
+                    **extra), accepted_ok=skip)
+                if not _same(net, before):
+                    res, detail = "corrupt", "a batch whose float32 cost overflowed was applied"
+                record(kind, f"fit {backend} float32 {opt} cost overflow skip={skip}", res,
+                       detail)
+            net = Network([3, 4, 1], backend=backend, dtype="float32", seed=0)
+            net.parameters["W1"] = np.full((4, 3), 1e19)
+            before = {k: v.copy() for k, v in net.parameters.items()}
+            res, detail = outcome_of_call(lambda: net.fit(
+                X, data()[1], epochs=2, learning_rate=1e-30, optimizer=opt, lambd=1.0,
+                progress=False, on_nonfinite="skip"), accepted_ok=True)
+            if not _same(net, before):
+                res, detail = "corrupt", "a batch whose float32 L2 term overflowed was applied"
+            record(kind, f"fit {backend} float32 {opt} L2 term overflow", res, detail)
+    for key, bad in (("b1", np.full((4, 1), np.nan)), ("b1", np.ones((1, 4))),
+                     ("b1", np.array(["x"] * 4).reshape(4, 1)), ("W9", np.ones((4, 3))),
+                     ("b2", np.full((1, 1), np.inf))):
+        net = Network([3, 4, 1], backend="numpy", seed=0)
+        _refused_unchanged(kind, f"parameters.update W1 ok + {key} bad", net,
+                           lambda: net.parameters.update({"W1": np.ones((4, 3)), key: bad}))
+        net = Network([3, 4, 1], backend="numpy", seed=0)
+
+        def ior(net=net, key=key, bad=bad):
+            d = net.parameters
+            d |= {"W1": np.ones((4, 3)), key: bad}
+        _refused_unchanged(kind, f"parameters |= W1 ok + {key} bad", net, ior)
+    try:
+        from chainrule.sklearn import NetworkClassifier
+    except ImportError:
+        return
+    rng = np.random.default_rng(0)
+    Xs = rng.standard_normal((40, 3))
+    ys = (Xs[:, 0] > 0).astype(int)
+    for method in ("fit", "partial_fit"):
+        est = NetworkClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True,
+                                random_state=0, backend="numpy").fit(Xs, ys)
+        before = {k: v.copy() for k, v in est.network_.parameters.items()}
+        real = Network.fit
+
+        def fail_after_one(self, *a, **k):
+            k["epochs"] = 1
+            real(self, *a, **k)
+            raise RuntimeError("planted failure after a partial epoch")
+        Network.fit = fail_after_one
+        try:
+            kwargs = {"classes": np.array([0, 1])} if method == "partial_fit" else {}
+            getattr(est, method)(Xs, ys, **kwargs)
+        except RuntimeError:
+            pass
+        finally:
+            Network.fit = real
+        record(kind, f"estimator warm {method} failing after a partial epoch",
+               "ok" if _same(est.network_, before) else "corrupt",
+               "network_ restored" if _same(est.network_, before) else
+               "network_ kept the partial epoch")
+
+
+class _Bound:
+    def __init__(self, limit):
+        self.limit = limit
+
+    def on_epoch_end(self, net, epoch, logs):
+        if epoch > self.limit:
+            raise TimeoutError(f"still training at epoch {epoch}")
+
+
+def probe_attack_resume():
+    kind = "resume (20)"
+    X, Y = data(m=40)
+    for backend in BACKENDS:
+        for mbs in (None, 8):
+            ck = path(f"cont-{backend}-{mbs}.npz")
+            kw = dict(progress=False, mini_batch_size=mbs, cost_every=1)
+            ref = Network([3, 4, 1], backend=backend, seed=0)
+            ref.fit(X, Y, epochs=3, **kw)
+            ref.fit(X, Y, epochs=6, continue_training=True, **kw)
+            net = Network([3, 4, 1], backend=backend, seed=0)
+            net.fit(X, Y, epochs=3, **kw)
+            net.fit(X, Y, epochs=6, continue_training=True, checkpoint=ck,
+                    callbacks=[lambda n, e, logs: e >= 5], **kw)
+            again = Network([3, 4, 1], backend=backend, seed=0)
+            name = f"resume a continued fit {backend} mini_batch_size={mbs}"
+            try:
+                again.fit(X, Y, epochs=6, continue_training=True, checkpoint=ck, resume=ck,
+                          callbacks=[_Bound(40)], **kw)
+            except TimeoutError as exc:
+                record(kind, name, "hang", exc)
+                continue
+            except Exception as exc:  # noqa: BLE001
+                record(kind, name, "raw", f"{type(exc).__name__}: {exc}")
+                continue
+            same = again.epochs_trained_ == ref.epochs_trained_ and all(
+                np.allclose(again.parameters[k], v) for k, v in ref.parameters.items())
+            record(kind, name, "ok" if same else "silent",
+                   f"epochs {again.epochs_trained_} vs {ref.epochs_trained_}")
+        ck = path(f"early-{backend}.npz")
+        kw = dict(epochs=200, progress=False, mini_batch_size=8, early_stopping=True,
+                  patience=1, min_delta=10.0, validation_fraction=0.25, checkpoint=ck)
+        net = Network([3, 4, 1], backend=backend, seed=0).fit(X, Y, **kw)
+        done = net.epochs_trained_
+        for i in range(2):
+            again = Network([3, 4, 1], backend=backend, seed=0)
+            res, detail = outcome_of_call(lambda: again.fit(X, Y, resume=ck, **kw),
+                                          accepted_ok=True)
+            if res == "ok" and again.epochs_trained_ != done:
+                res, detail = "silent", f"trained on to epoch {again.epochs_trained_} ({done})"
+            record(kind, f"relaunch {i + 1} of an early-stopped run {backend}", res, detail)
+    ck = path("seeded.npz")
+    Network([3, 4, 1], backend="numpy", seed=0).fit(X, Y, epochs=2, progress=False,
+                                                     checkpoint=ck)
+    for what, args in (("other data", (X * 2, Y)), ("other labels", (X, 1 - Y)),
+                       ("other epochs", (X, Y))):
+        net = Network([3, 4, 1], backend="numpy", seed=5)
+        epochs = 3 if what == "other epochs" else 2
+        res, detail = outcome_of_call(lambda: net.fit(*args, epochs=epochs, progress=False,
+                                                      checkpoint=ck, resume=ck))
+        if res == "ok" and net.seed != 5:
+            res, detail = "corrupt", f"the refused resume changed net.seed to {net.seed}"
+        record(kind, f"refused resume ({what}) keeps the seed", res, detail)
+    rng = np.random.default_rng(0)
+    Xb = rng.standard_normal((2, 9000))
+    Yb = (Xb[:1] > 0).astype(float)
+    ck = path("fingerprint.npz")
+    Network([2, 3, 1], backend="numpy", seed=0).fit(Xb, Yb, epochs=1, progress=False,
+                                                     checkpoint=ck)
+    for column in (1, 3, 2047, 4500, 8997, 8998):
+        Y2 = Yb.copy()
+        Y2[0, column] = 1 - Y2[0, column]
+        net = Network([2, 3, 1], backend="numpy", seed=0)
+        res, detail = outcome_of_call(lambda: net.fit(Xb, Y2, epochs=1, progress=False,
+                                                      checkpoint=ck, resume=ck),
+                                      message="other arguments or data")
+        record(kind, f"resume with label {column} of 9000 changed", res, detail)
+
+
+_LOAD_IN_CHILD = """
+import sys, chainrule
+from chainrule.errors import ModelFileError
+try:
+    chainrule.load(sys.argv[1])
+except ModelFileError as exc:
+    print("REFUSED", exc)
+else:
+    print("LOADED")
+"""
+
+
+def probe_attack_files():
+    kind = "files (20)"
+    import stat as _stat
+    fifo = path("pipe.npz")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(fifo)
+        for what in ("load", "resume"):
+            code = _LOAD_IN_CHILD if what == "load" else _LOAD_IN_CHILD.replace(
+                "chainrule.load(sys.argv[1])",
+                "chainrule.Network([1, 1]).fit([[0.0, 1.0]], [[0, 1]], epochs=1, "
+                "progress=False, resume=sys.argv[1])")
+            rc, out = _child(code, fifo, timeout=30)
+            record(kind, f"{what} a FIFO", "hang" if rc == "hang" else
+                   ("ok" if "REFUSED" in out and "FIFO" in out else "raw"), out)
+    for dev in ("/dev/zero", "/dev/null", "/dev/urandom"):
+        if os.path.exists(dev):
+            rc, out = _child(_LOAD_IN_CHILD, dev, timeout=60, memory=4 << 30)
+            record(kind, f"load {dev}", "hang" if rc == "hang" else
+                   ("ok" if "REFUSED" in out and "device" in out else
+                    "misleading" if "REFUSED" in out else
+                    ("memory" if "MemoryError" in out else "raw")), out)
+    for name, p in (("a directory", TMP), ("a trailing slash", path("good.npz") + "/"),
+                    ("a missing file", path("missing.npz"))):
+        res, detail = outcome_of_call(lambda: Network.load(p))
+        record(kind, f"load {name}", res, detail)
+    good = Network([3, 4, 1], backend="numpy", seed=1)
+    other = Network([3, 4, 1], backend="numpy", seed=2)
+    p = path("x.npz")
+    res, detail = outcome_of_call(lambda: other.save(p + "/"))
+    record(kind, "save x.npz/", res if not os.path.exists(p) else "silent",
+           detail if not os.path.exists(p) else "wrote x.npz")
+    for mode in (0o444, 0o400, 0o555):
+        q = path(f"protected-{mode:o}.npz")
+        good.save(q)
+        os.chmod(q, mode)
+        with open(q, "rb") as f:
+            before = f.read()
+        res, detail = outcome_of_call(lambda: other.save(q))
+        with open(q, "rb") as f:
+            after = f.read()
+        record(kind, f"save over a {mode:o} file", res if before == after else "corrupt",
+               detail if before == after else "the write-protected file was replaced")
+        os.chmod(q, 0o644)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        q = path("someone-else.npz")
+        good.save(q)
+        os.chown(q, 65534, 65534)
+        res, detail = outcome_of_call(lambda: other.save(q))
+        record(kind, "save over another user's file",
+               res if os.stat(q).st_uid == 65534 else "corrupt", detail)
+    X, Y = data()
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    net.fit(X, Y, epochs=1, optimizer="adam", progress=False, early_stopping=True,
+            validation_fraction=0.25)
+    for key in ("opt/t", "train/epoch", "train/steps", "train/skipped", "train/wait",
+                "train/best_epoch"):
+        for value in (2 ** 62 + 1, 2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1):
+            state = net.get_state()
+            state[key] = np.array(value, dtype=np.uint64)
+            _refused_unchanged(kind, f"set_state {key} = {value}", net,
+                               lambda: net.set_state(state), "2**62")
+
+
+_FORK_DURING_COMPILE = """
+import os, threading, time
+import chainrule.backends.numba
+import numba
+from numba.core.compiler_lock import global_compiler_lock
+held = threading.Event()
+def compiling():
+    with global_compiler_lock:
+        held.set()
+        time.sleep(1.0)
+t = threading.Thread(target=compiling)
+t.start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if numba.njit(lambda x: x + 1)(1) == 2 else 3)
+t.join()
+for _ in range(300):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("CHILD", os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, 9)
+    print("HUNG")
+"""
+
+_FORKING_LEARNER = """
+import os, time
+import numpy as np
+def linear_backward(dZ, cache):
+    if os.fork() == 0:
+        %s
+        while True:
+            time.sleep(0.1)
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    return W.T @ dZ, dZ @ A_prev.T / m, np.sum(dZ, axis=1, keepdims=True) / m
+"""
+
+
+def probe_attack_hangs():
+    kind = "hangs (20)"
+    if hasattr(os, "fork") and "numba" in BACKENDS:
+        rc, out = _child(_FORK_DURING_COMPILE, timeout=60)
+        record(kind, "fork while another thread compiles with numba",
+               "hang" if rc == "hang" or "HUNG" in out else
+               ("ok" if "CHILD 0" in out else "raw"), out)
+    if hasattr(os, "fork") and os.path.isdir("/proc"):
+        for setsid in ("pass", "os.setsid()"):
+            learner = path(f"learner_{len(setsid)}.py")
+            with open(learner, "w") as f:
+                f.write(_FORKING_LEARNER % setsid)
+            rc, out = _run([sys.executable, "-m", "chainrule", "doctor", learner,
+                            "--time-limit", "2"], timeout=60)
+            left = subprocess.run(["pgrep", "-f", learner], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in left:  # what the regression left running (ours: started by this probe)
+                with contextlib.suppress(OSError):
+                    os.kill(int(pid), 9)
+            ok = rc == 0 and out.count("clean bill") == 1 and not left
+            record(kind, f"doctor on code that forks ({setsid})",
+                   "hang" if rc == "hang" else ("ok" if ok else "silent"),
+                   f"rc {rc}, {len(left)} processes left")
+    import signal
+    from chainrule.explain import diagnose
+    from chainrule.explain.sandbox import _alarm
+    handler = signal.getsignal(signal.SIGALRM)
+    for timeout in (float("inf"), 1e300):
+        res, detail = outcome_of_call(lambda: diagnose(
+            lambda dZ, cache: None, kind="linear_backward", timeout=timeout))
+        if signal.getsignal(signal.SIGALRM) is not handler:
+            res, detail = "corrupt", "the SIGALRM handler was left installed"
+            signal.signal(signal.SIGALRM, handler)
+        record(kind, f"diagnose(timeout={timeout:g})", res, detail)
+    try:
+        with _alarm(1e300):
+            pass
+    except Exception:  # noqa: BLE001 - the timer refuses it; the handler must come back
+        pass
+    record(kind, "the alarm handler after a failed timer",
+           "ok" if signal.getsignal(signal.SIGALRM) is handler else "corrupt", "")
+    signal.signal(signal.SIGALRM, handler)
+
+
+def probe_attack_silent():
+    kind = "silent (20)"
+    X, Y = data()
+    for name in ("shuffle", "early_stopping", "progress", "print_cost", "restore_best",
+                 "full_score", "continue_training"):
+        for value in ("no", "False", 0, 1, None):
+            net = Network([3, 4, 1], backend="numpy", seed=0)
+            _refused_unchanged(kind, f"fit {name}={value!r}", net, lambda: net.fit(
+                X, Y, epochs=1, **{"progress": False, name: value}), "True or False")
+    from chainrule import optim
+    for cls in (optim.RMSprop, optim.Adam):
+        for value in ("no", 0, None):
+            res, detail = outcome_of_call(lambda: cls(eps_inside_sqrt=value), message="eps")
+            record(kind, f"{cls.__name__}(eps_inside_sqrt={value!r})", res, detail)
+    for value, stops in ((np.True_, True), (True, True), (np.False_, False), (None, False)):
+        net = Network([3, 4, 1], backend="numpy", seed=0)
+        net.fit(X, Y, epochs=20, cost_every=1, progress=False,
+                callbacks=[lambda n, e, logs, v=value: v])
+        right = (net.epochs_trained_ == 0) if stops else (net.epochs_trained_ == 20)
+        record(kind, f"callback returning {value!r}", "ok" if right else "silent",
+               f"trained {net.epochs_trained_} epochs")
+    for value in ("stop", 1, [True]):
+        net = Network([3, 4, 1], backend="numpy", seed=0)
+        res, detail = outcome_of_call(lambda: net.fit(
+            X, Y, epochs=5, cost_every=1, progress=False, callbacks=[lambda n, e, l: value]),
+            message="return True to stop")
+        record(kind, f"callback returning {value!r}", res, detail)
+    for where in ("X", "Y", "sample_weight"):
+        args = dict(X=X, Y=Y, sample_weight=np.ones(16))
+        a = np.ma.masked_array(args[where], mask=np.zeros(np.shape(args[where]), bool))
+        a.mask.flat[2] = True
+        args[where] = a
+        net = Network([3, 4, 1], backend="numpy", seed=0)
+        _refused_unchanged(kind, f"masked {where}", net, lambda: net.fit(
+            args["X"], args["Y"], sample_weight=args["sample_weight"], epochs=1,
+            progress=False), "masked")
+    cases = [("decay_interval without decay_rate", dict(decay_interval=3)),
+             ("validation_fraction=5 with validation_data",
+              dict(validation_fraction=5.0, validation_data=(X, Y))),
+             ("validation_fraction=0.3 with validation_data",
+              dict(validation_fraction=0.3, validation_data=(X, Y))),
+             ("validation_fraction=nan", dict(validation_fraction=float("nan"))),
+             ("validation_fraction=-0.5", dict(validation_fraction=-0.5)),
+             ("validation_fraction='0.2'", dict(validation_fraction="0.2")),
+             ("epochs=2**63", dict(epochs=2 ** 63)),
+             ("keep_prob=1e-45 float32", dict(keep_prob=1e-45))]
+    for name, kwargs in cases:
+        net = Network([3, 4, 4, 1], backend="numpy", seed=0,
+                      dtype="float32" if "float32" in name else "float64")
+        _refused_unchanged(kind, f"fit {name}", net, lambda: net.fit(
+            X, Y, **{"epochs": 2, "progress": False, **kwargs}))
+    from chainrule.explain import diagnose, gradient_check
+    gnet = Network([3, 4, 1], hidden="tanh", backend="numpy", seed=0)
+    for kwargs in (dict(epsilon=0), dict(epsilon=float("nan")), dict(epsilon=-1e-7),
+                   dict(epsilon=2.0), dict(threshold=float("nan")), dict(threshold=-1),
+                   dict(threshold=0), dict(worst=-1), dict(max_entries=0),
+                   dict(timeout=float("inf")), dict(timeout=-1)):
+        res, detail = outcome_of_call(lambda: gradient_check(gnet, X, Y, **kwargs))
+        record(kind, f"gradient_check({kwargs})", res, detail)
+
+    def returns_none(dA, cache, activation):
+        return None
+    for kwargs in (dict(activations=()), dict(activations=[]), dict(activations="relu"),
+                   dict(activations=["relux"]), dict(timeout=0), dict(timeout=float("nan")),
+                   dict(timeout=True)):
+        res, detail = outcome_of_call(lambda: diagnose(
+            returns_none, kind="linear_activation_backward", **kwargs))
+        record(kind, f"diagnose({kwargs})", res, detail)
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    seen = []
+
+    def nested(n, epoch, logs):
+        for call in (lambda: n.fit(X, Y, epochs=1, progress=False), lambda: n.step(X, Y, 0.1)):
+            seen.append(outcome_of_call(call))
+        return True
+    net.fit(X, Y, epochs=3, cost_every=1, progress=False, callbacks=[nested])
+    for (res, detail), what in zip(seen, ("fit", "step")):
+        record(kind, f"{what} from a callback of the network's own fit", res, detail)
+    net = Network([3, 4, 1], backend="numpy", seed=0)
+    inside, release, out = threading.Event(), threading.Event(), []
+
+    def first():
+        net.fit(X, Y, epochs=2, cost_every=1, progress=False,
+                callbacks=[lambda n, e, l: (inside.set(), release.wait(30)) and None])
+    t = threading.Thread(target=first)
+    t.start()
+    inside.wait(30)
+    out.append(outcome_of_call(lambda: net.fit(X, Y, epochs=1, progress=False)))
+    release.set()
+    t.join()
+    record(kind, "a second thread fitting the same network", *out[0])
+    from chainrule import datasets
+    for loader in ("load_planar_dataset", "make_moons", "make_circles"):
+        fn = getattr(datasets, loader)
+        for m in (3, 5, 2):
+            Xd, Yd = fn(m=m)
+            record(kind, f"{loader}(m={m})", "ok" if Xd.shape == (2, m) and Yd.shape == (1, m)
+                   else "silent", f"returned {Xd.shape[1]} examples")
+        for m in (1, 0, -4, 2.5, "400", True):
+            res, detail = outcome_of_call(lambda: fn(m=m), message="m must be")
+            record(kind, f"{loader}(m={m!r})", res, detail)
+
+
+_CLI_REFUSED = [
+    "train --dataset moons --m 1e20", "train --dataset moons --epochs 99999999999999999999999",
+    "train --lr nan --epochs 1", "train --beta 2 --epochs 1 --optimizer momentum",
+    "train --beta1 nan --epochs 1 --optimizer adam",
+    "train --epsilon -1 --epochs 1 --optimizer adam",
+    "train --decay-rate -1 --epochs 1", "train --decay-interval 0 --epochs 1 --decay-rate 1",
+    "train --decay-interval 3 --epochs 1", "train --lambd -1 --epochs 1",
+    "train --lambd nan --epochs 1", "train --keep-prob 2 --epochs 1",
+    "train --keep-prob nan --epochs 1", "train --class-weight xx --epochs 1",
+    "train --validation-fraction 5 --epochs 1", "train --validation-fraction nan --epochs 1",
+    "train --on-nonfinite maybe --epochs 1", "train --checkpoint-every -1 --epochs 1",
+    "train --resume /dev/zero --epochs 1", "train --resume / --epochs 1",
+    "train --output softmax --epochs 1", "train --init bad --epochs 1",
+    "train --backend gpu --epochs 1", "train --dtype float16 --epochs 1",
+    "train --convention X --epochs 1", "train --optimizer sgdx --epochs 1",
+    "train --layers 3,4,1 --epochs 1", "train --shuffle-seed -1 --epochs 1",
+    "train --test-fraction 0.99 --m 4 --epochs 1", "train --data-seed 99999999999 --epochs 1",
+    "bench --repeats -1", "bench --repeats 0", "bench -o /missing-dir/x.md --quick",
+    "bench --json /missing-dir/x.json --quick", "bench --write /missing-dir/x.py --calibrate",
+    "bench --threads -2", "bench --threads x", "bench --workloads nosuch",
+    "bench --impls nosuch", "bench --measure nosuch",
+    "jacobians --m -1", "jacobians --m 0", "jacobians --layers 3,-2,1", "jacobians --layers 3",
+    "jacobians --seed -1", "jacobians --hidden foo", "jacobians --m 100000000000",
+    "explain --m -1", "explain --m 0", "explain --layers 3", "explain --hidden foo",
+    "explain --loss foo", "expand --n -1", "expand --n 0", "expand --m 0",
+    "expand --n-prev -1", "expand --formulas nosuch", "expand --n 1000000", "expand --formulas ,",
+    "gradcheck --m 0", "gradcheck --layers 2", "gradcheck --layers 3,4,1", "gradcheck --hidden foo",
+    "gradcheck --dataset nosuch", "gradcheck --dtype float16", "gradcheck --backend gpu",
+    "gradcheck --seed 99999999999", "gradcheck --worst 0", "gradcheck --output softmax",
+    "gradcheck --function /nonexistent.py:f --in-process",
+    "gradcheck --function x.py:f --time-limit 1e300",
+    "doctor /nonexistent.py --in-process", "doctor --kind nosuch /x.py",
+    "doctor /dev/zero --in-process", "doctor / --in-process", "doctor",
+    "doctor --time-limit -1 x.py", "doctor --time-limit 1e300 x.py",
+    "doctor --time-limit inf x.py", "doctor --time-limit nan x.py",
+    "doctor --activations , x.py", "doctor --activations foo x.py --in-process",
+]
+_CLI_ACCEPTED = ["train --dataset digits --epochs 0", "train --m 2 --epochs 1",
+                 "train --m 3 --epochs 1", "train --dataset moons --m 2 --epochs 1"]
+
+
+def probe_attack_messages():
+    kind = "messages (20)"
+    import signal
+    prev = os.environ.get("CHAINRULE_BACKEND")
+    os.environ["CHAINRULE_BACKEND"] = "numpy"
+
+    class Slow(BaseException):
+        pass
+
+    def slow(*_):
+        raise Slow()
+    handler = signal.signal(signal.SIGALRM, slow)
+    try:
+        for line in _CLI_REFUSED + _CLI_ACCEPTED:
+            argv = line.split()
+            if argv[0] == "train":
+                argv.append("--no-progress")
+            signal.alarm(60)
+            try:
+                rc, err, out = _cli(argv)
+            except Slow:
+                record(kind, f"chainrule {line}", "hang", "ran past 60 s")
+                continue
+            finally:
+                signal.alarm(0)
+            if rc == "traceback" or "Traceback" in str(err):
+                record(kind, f"chainrule {line}", "raw", err)
+            elif line in _CLI_ACCEPTED:
+                bad = rc != 0 or "nan%" in out
+                record(kind, f"chainrule {line}", "silent" if bad else "ok",
+                       out.strip().splitlines()[-1] if out.strip() else rc)
+            elif rc == 0:
+                record(kind, f"chainrule {line}", "silent", "exit status 0")
+            else:
+                record(kind, f"chainrule {line}", "ok",
+                       err.strip().splitlines()[-1][:150] if err.strip() else rc)
+    finally:
+        signal.signal(signal.SIGALRM, handler)
+        if prev is None:
+            os.environ.pop("CHAINRULE_BACKEND", None)
+        else:
+            os.environ["CHAINRULE_BACKEND"] = prev
+    try:
+        import scipy.sparse as sparse
+    except ImportError:
+        sparse = None
+    X, Y = data()
+    if sparse is not None:
+        # A sparse X is taken by fit with mini-batches, predict and score (issue 24); a
+        # sparse X in a full-batch fit, sparse labels, forward and step get a message.
+        net = Network([3, 4, 1], backend="numpy")
+        for name, call, words in (
+                ("fit(csr X) full batch", lambda: net.fit(sparse.csr_matrix(X), Y, epochs=1,
+                                                          progress=False), "mini_batch_size"),
+                ("fit(csr Y)", lambda: net.fit(X, sparse.csr_matrix(Y), epochs=1,
+                                               progress=False), "toarray"),
+                ("forward(csr X)", lambda: net.forward(sparse.csr_matrix(X)), "toarray"),
+                ("step(csc X)", lambda: net.step(sparse.csc_matrix(X), Y, 0.1), "toarray")):
+            res, detail = outcome_of_call(call, message=words)
+            record(kind, name, res, detail)
+        dense = net.predict_proba(X)
+        got = net.predict_proba(sparse.csc_matrix(X))
+        record(kind, "predict_proba(csc X) equals the dense result",
+               "ok" if np.allclose(got, dense, rtol=1e-12, atol=1e-12) else "silent",
+               f"max difference {np.abs(got - dense).max():.3g}")
+    Yh = np.full((1, 16), 1e10)
+    for backend in BACKENDS:
+        for name, net_kw, fit_kw, cause in (
+                ("lambd=1e306", {}, dict(lambd=1e306), "lambd"),
+                ("labels 1e200", dict(output="identity"), dict(Y=np.full((1, 16), 1e200)),
+                 "labels"),
+                ("weights 1e300", dict(output="identity"),
+                 dict(Y=Yh, sample_weight=np.r_[np.full(15, 1e-300), 1e300]), "weights")):
+            fit_kw = dict(fit_kw)
+            Yc = fit_kw.pop("Y", Y)
+            net = Network([3, 4, 4, 1], backend=backend, seed=0, **net_kw)
+            exc = _exc_of(lambda: net.fit(X, Yc, epochs=3, learning_rate=1e-3, progress=False,
+                                          **fit_kw))
+            res = ("ok" if isinstance(exc, NonFiniteError) and cause in str(exc) and
+                   "lower the learning rate" not in str(exc) else
+                   "misleading" if isinstance(exc, ChainruleError) else
+                   "silent" if exc is None else "raw")
+            record(kind, f"NonFiniteError advice {backend}: {name}", res, exc)
+
+
 PROBES = {
     "unsafe updates": probe_unsafe_updates,
     "save": probe_save,
@@ -731,6 +1361,12 @@ PROBES = {
     "desync": probe_desync,
     "sklearn": probe_sklearn,
     "messages": probe_messages,
+    "updates (20)": probe_attack_updates,
+    "resume (20)": probe_attack_resume,
+    "files (20)": probe_attack_files,
+    "hangs (20)": probe_attack_hangs,
+    "silent (20)": probe_attack_silent,
+    "messages (20)": probe_attack_messages,
 }
 
 
@@ -740,6 +1376,15 @@ def main(argv=None):
     p.add_argument("--json", help="write every probe's outcome to this file")
     p.add_argument("--verbose", "-v", action="store_true", help="list every probe that failed")
     args = p.parse_args(argv)
+    warnings.simplefilter("ignore")  # the probes provoke overflows on purpose
+    try:  # a regression that allocates without bound fails here, not on the whole machine
+        import resource
+        limit = 6 << 30
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY or soft > limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, ValueError, OSError):
+        pass
     for kind in args.kind or PROBES:
         try:
             PROBES[kind]()
@@ -748,8 +1393,9 @@ def main(argv=None):
     table = collections.defaultdict(collections.Counter)
     for kind, _, outcome, _ in RESULTS:
         table[kind][outcome] += 1
-    outcomes = ["ok", "raw", "silent", "corrupt", "misleading", "memory"]
-    print(f"{'kind':<16}{'probes':>7}" + "".join(f"{o:>11}" for o in outcomes))
+    outcomes = ["ok", "raw", "silent", "corrupt", "misleading", "memory", "hang"]
+    labels = {"corrupt": "lost data"}  # a corrupt model or a lost file
+    print(f"{'kind':<16}{'probes':>7}" + "".join(f"{labels.get(o, o):>11}" for o in outcomes))
     for kind, counts in table.items():
         print(f"{kind:<16}{sum(counts.values()):>7}" + "".join(f"{counts[o]:>11}" for o in outcomes))
     total = collections.Counter(o for _, _, o, _ in RESULTS)
@@ -762,7 +1408,7 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump([dict(kind=k, name=n, outcome=o, detail=d) for k, n, o, d in RESULTS], f,
                       indent=1)
-    return 0
+    return 0 if total["ok"] == len(RESULTS) else 1  # CI fails on any other outcome
 
 
 if __name__ == "__main__":
