@@ -25,7 +25,8 @@ from .batches import (SPARSE_BLOCK_BYTES, dropout_masks, dropout_off, example_we
 from .interrupts import InterruptGuard
 from .optim import inverse_time_decay, scheduled_decay
 from .progress import progress_bar, warn_if_diverged
-from .state import TrainState, decode_json, signature, split_start, with_start
+from .state import (TrainState, decode_json, legacy_signature, signature, split_start,
+                    with_start)
 
 NO_FINGERPRINT = ""  # the signature of a fit that neither wrote nor read a checkpoint
 CHUNK_SECONDS = 0.07  # a fit_epochs call's target duration: Ctrl-C is answered between calls
@@ -231,6 +232,11 @@ class FitRun:
                 part for a in (XT, YT, w, X_val, Y_val) for part in (
                     (a.data, a.indices, a.indptr, np.array(a.shape)) if check.is_sparse(a)
                     else (a,))])
+        # A checkpoint written before every entry counted records a sampled digest of the
+        # data in the course's layout (state.legacy_signature), computed only to resume one.
+        legacy_arrays = [X, Y, w, X_val, Y_val]
+        self._legacy = None if self.sparse else \
+            (lambda: legacy_signature(c.fingerprint(), legacy_arrays))
         epochs = c.epochs
         self.already_stopped = False
 
@@ -658,8 +664,10 @@ class FitRun:
                              f"no checkpoint, so it records no fingerprint of that fit's "
                              f"arguments and data; fit with checkpoint=... to write a file "
                              f"that resume can continue")
+        legacy = "@" not in str(recorded)  # written before the start was recorded
         recorded, start = split_start(recorded)
-        if recorded != fingerprint:
+        if recorded != fingerprint and not (legacy and self._legacy is not None and
+                                            recorded == self._legacy()):
             raise InputError(f"cannot resume from {path}: it was written by a fit with "
                              f"other arguments or data; resume with the same ones")
         kept = {k: net.__dict__.get(k) for k in ("_parameters", "_optimizer", "_opt_pending",

@@ -52,6 +52,28 @@ def signature(args, arrays):
     return h.hexdigest()
 
 
+LEGACY_SIGNATURE_SAMPLE = 4096  # entries of each array in a checkpoint written before 0.2
+
+
+def legacy_signature(args, arrays):
+    """The signature that checkpoints written before every entry counted recorded (a
+    sampled digest: ``LEGACY_SIGNATURE_SAMPLE`` evenly spaced entries of each array in C
+    order, plus the last one); a resume from such a file is compared with it, so that a fit
+    interrupted under an earlier version still resumes."""
+    h = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode())
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.asarray(a)
+        h.update(json.dumps([a.dtype.str, list(a.shape)]).encode())
+        if a.size:  # positions in C order, whatever the memory layout
+            step = max(1, a.size // LEGACY_SIGNATURE_SAMPLE)
+            at = np.append(np.arange(0, a.size, step), a.size - 1)
+            h.update(np.ascontiguousarray(a[np.unravel_index(at, a.shape)]).tobytes())
+    return h.hexdigest()
+
+
 def with_start(fingerprint, start):
     """A checkpointing fit's recorded signature: its fingerprint and the epoch the call
     started from (``"<hex>@<start>"``), so that a resume knows where the call ends."""
