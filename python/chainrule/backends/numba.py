@@ -172,15 +172,18 @@ def _keys(keys, E):
 
 
 @register("fit_epochs", "numba")
-def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs):
+def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
+               norm=None):
     """:func:`chainrule.backends.engine.fit_epochs` in one compiled call,
     :func:`chainrule.core.train.fit_epochs` (same arguments and result; the counter-based
     dropout masks only). The workspace is this thread's, cached per shape. An optimiser
     without a code (``plan.optimizer_code``) runs on the generic composition over this
-    backend's layer ops until its update is compiled too."""
-    if plan.optimizer_code is None:
+    backend's layer ops until its update is compiled too, and so does a plan with batch-norm
+    layers (``norm``: the engine's)."""
+    if plan.optimizer_code is None or plan.batch_norm:
         return engine.generic(Ops("numba"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
-                              k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs)
+                              k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
+                              norm=norm)
     dtype = Ws[0].dtype
     L = len(Ws)
     layer_dims = plan.layer_dims

@@ -161,6 +161,14 @@ class FitRun:
         if c.checkpoint is not None or resume is not None:
             fingerprint = signature(c.fingerprint(), [X, Y, w, X_val, Y_val])
         epochs = c.epochs
+        if any(net.batch_norm):  # refused before anything changes
+            m_fit, size = X.shape[1], c.mini_batch_size
+            size = m_fit if size is None else min(size, m_fit)
+            if size < 2 or m_fit % size == 1:
+                raise InputError(
+                    f"batch norm needs at least 2 examples in every training batch: m = "
+                    f"{m_fit} with mini_batch_size = {c.mini_batch_size} leaves a batch of one "
+                    f"(its variance is 0 and says nothing); choose another mini_batch_size")
 
         # ---- where to start
         if saved is not None:
@@ -199,7 +207,11 @@ class FitRun:
         self.ops = net.ops_for(s, steps=c.epochs * batches)  # auto weighs a first use by it
         # What every fit_epochs call of this fit shares, fixed once (the engines' plan).
         self.plan = FitPlan.build(net.layer_dims, net.activations, net.loss, opt,
-                                  mini_batch_size=s, lambd=c.lambd, keep_probs=probs)
+                                  mini_batch_size=s, lambd=c.lambd, keep_probs=probs,
+                                  batch_norm=net.batch_norm,
+                                  bn_momentum=net.batch_norm_momentum,
+                                  bn_epsilon=net.batch_norm_epsilon,
+                                  bn_unbiased=net.batch_norm_unbiased)
         self.Ws, self.bs = net.layer_arrays()
         self.guard = InterruptGuard()
         self.bar = None
@@ -285,6 +297,8 @@ class FitRun:
         args = (self.plan, self.XT, self.YT, self.w)
         chunk = dict(perms=perms, lrs=lrs, keys=keys, k0=k0, n_steps=n_steps, t=opt.t,
                      state=opt.state, Ws=self.Ws, bs=self.bs)
+        if self.plan.batch_norm:
+            chunk["norm"] = net.batch_norm_arrays()
         start = time.perf_counter()
         # The parameters, the optimiser's t and the step counter change together.
         with self.guard.atomic(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -454,6 +468,8 @@ class FitRun:
         return self.X
 
     def _AL(self, X):
+        if self.plan.batch_norm:  # eval mode: the running statistics
+            return self.net._forward_batch_norm(X, False)[0]
         return self.ops.forward(X, self.Ws, self.bs, self.net.activations)[1][-1]
 
     def _record_epoch(self, epoch, J, lr, per_epoch, running_score=None):

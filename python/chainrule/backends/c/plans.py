@@ -386,14 +386,19 @@ def fit_session():
 
 @register("fit_epochs", "c")
 def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-               masks=None):
+               masks=None, norm=None):
     """:func:`chainrule.backends.engine.fit_epochs` in one C call (``cr_fit_epochs``).
 
     ``XT``, ``YT``, ``w``, ``perms`` (int64) and the optimiser ``state`` must already be
     C-contiguous arrays of the network's dtype: nothing is copied per call. The course-exact
     masks (``masks``) are the reference's only. An optimiser without a code
-    (``plan.optimizer_code``) runs on the generic composition until it is compiled too.
+    (``plan.optimizer_code``) runs on the generic composition until it is compiled too, and
+    so does a plan with batch-norm layers (``norm``: the engine's).
     """
+    if plan.batch_norm:
+        return generic_fit_epochs(Ops("c"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
+                                  k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
+                                  masks=masks, norm=norm)
     if masks is not None:
         raise _w.InputError("the C engine draws the counter-based dropout masks only; the "
                             "course-exact masks run on the reference engine")
