@@ -93,7 +93,7 @@ def network_text(net, m=None):
              f"{'layer':<7}{'units':>6}  {'activation':<12}{'W':<14}{_bias_name(net):<10}{'Z, A':<14}"
              f"{'parameters':>11}"]
     for l, n, act, W, b, Z, count in rows:
-        lines.append(f"{l:<7}{n:>6}  {act:<12.12}{_tuple_text(W):<14}{_tuple_text(b):<10}"
+        lines.append(f"{l:<7}{n:>6}  {act:<12}{_tuple_text(W):<14}{_tuple_text(b):<10}"
                      f"{_tuple_text(Z):<14}{count:>11,}")
     lines.append(f"{'total':<65}{total:>11,}")
     if any(getattr(net, "batch_norm", ())):
