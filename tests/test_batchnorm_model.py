@@ -387,3 +387,51 @@ def test_network_with_batch_norm_matches_pytorch(optimizer, lr):
     with torch.no_grad():
         expected = torch.sigmoid(model(torch.from_numpy(X_new.T.copy()))).numpy().T
     np.testing.assert_allclose(net.predict_proba(X_new), expected, rtol=0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- around it
+
+def test_gradient_check_runs_through_batch_norm_layers():
+    from chainrule.explain import gradient_check
+
+    X, Y = _data(m=10)
+    net = Network([4, 5, 3, 1], batch_norm=True, backend="numpy", seed=2,
+                  batch_norm_epsilon=1e-2)
+    net.parameters["gamma2"] = np.linspace(0.5, 1.5, 3).reshape(3, 1)
+    report = gradient_check(net, X, Y)
+    assert report.passed, str(report)
+
+
+def test_sklearn_estimators_take_batch_norm():
+    from chainrule.sklearn import NetworkClassifier, NetworkRegressor
+
+    X, Y = _data(m=40)
+    clf = NetworkClassifier(hidden_layer_sizes=(6, 4), batch_norm=True, max_iter=3,
+                            mini_batch_size=10, random_state=0, backend="numpy")
+    clf.fit(X.T, Y[0])
+    assert clf.network_.batch_norm == [True, True, False]
+    assert clf.predict(X.T).shape == (40,)
+    reg = NetworkRegressor(hidden_layer_sizes=(6, 4), batch_norm=[False, True], max_iter=2,
+                           mini_batch_size=10, random_state=0, backend="numpy")
+    reg.fit(X.T, X[0] * 2)
+    assert reg.network_.batch_norm == [False, True, False]
+    reg.set_params(batch_norm=True, warm_start=True)
+    with pytest.raises(ValueError, match="batch_norm"):
+        reg.fit(X.T, X[0] * 2)
+    with pytest.raises(InputError, match="one bool per hidden layer"):
+        NetworkClassifier(hidden_layer_sizes=(6,), batch_norm=[True, True]).fit(X.T, Y[0])
+
+
+def test_cli_train_with_batch_norm(tmp_path, capsys):
+    from chainrule.cli import main
+
+    ckpt = tmp_path / "bn.npz"
+    rc = main(["train", "--dataset", "moons", "--layers", "2,8,1", "--optimizer", "adam",
+               "--lr", "0.02", "--mini-batch-size", "32", "--epochs", "20", "--batch-norm",
+               "--batch-norm-momentum", "0.8", "--backend", "numpy", "--no-progress",
+               "--checkpoint", str(ckpt)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "batch_norm=[True]" in out
+    net = Network.load(ckpt)
+    assert net.batch_norm == [True, False] and net.batch_norm_momentum == 0.8
+    assert not np.all(net.running_statistics["running_var1"] == 1)
