@@ -435,3 +435,88 @@ def test_cli_train_with_batch_norm(tmp_path, capsys):
     net = Network.load(ckpt)
     assert net.batch_norm == [True, False] and net.batch_norm_momentum == 0.8
     assert not np.all(net.running_statistics["running_var1"] == 1)
+
+
+# --------------------------------------------------------------------------- interop
+
+def _bn_net_trained():
+    X, Y = _data(m=32, classes=3)
+    net = Network([4, 6, 5, 3], output="softmax", batch_norm=[True, False], backend="numpy",
+                  seed=8, batch_norm_momentum=0.8, batch_norm_epsilon=1e-3)
+    net.fit(X, Y, epochs=4, mini_batch_size=8, optimizer="adam", learning_rate=0.02,
+            progress=False)
+    return net, X
+
+
+def test_state_dict_has_batchnorm1d_keys():
+    net, _ = _bn_net_trained()
+    sd = net.state_dict()
+    assert sorted(sd) == ["0.weight", "1.bias", "1.num_batches_tracked", "1.running_mean",
+                          "1.running_var", "1.weight", "3.bias", "3.weight", "5.bias",
+                          "5.weight"]
+    np.testing.assert_array_equal(sd["1.weight"], net.parameters["gamma1"][:, 0])
+    np.testing.assert_array_equal(sd["1.running_var"],
+                                  net.running_statistics["running_var1"][:, 0])
+    assert int(sd["1.num_batches_tracked"]) == net.steps_trained_ == 16
+    back = Network.from_state_dict(sd, ["relu", "relu", "softmax"], batch_norm_epsilon=1e-3,
+                                   batch_norm_momentum=0.8)
+    assert back.batch_norm == net.batch_norm
+    X = _data(m=7)[0]
+    np.testing.assert_allclose(back.predict_proba(X), net.predict_proba(X), rtol=0,
+                               atol=1e-15)
+    biased = Network([4, 6, 1], batch_norm=True, batch_norm_unbiased=False)
+    with pytest.raises(InputError, match="biased"):
+        biased.state_dict()
+
+
+def test_to_torch_and_from_torch_keep_batch_norm():
+    torch = pytest.importorskip("torch")
+    net, _ = _bn_net_trained()
+    X = _data(m=9)[0]
+    seq = net.to_torch()
+    kinds = [type(mod).__name__ for mod in seq]
+    assert kinds[:3] == ["Linear", "BatchNorm1d", "ReLU"] and seq[0].bias is None
+    assert seq[1].momentum == pytest.approx(0.2) and seq[1].eps == 1e-3
+    with torch.no_grad():
+        out = seq(torch.from_numpy(X.T.copy())).numpy().T
+    np.testing.assert_allclose(out, net.predict_proba(X), rtol=0, atol=1e-12)
+    # a PyTorch model with a biased Linear before its BatchNorm1d: the bias moves into the
+    # running mean, and eval predictions agree
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6, dtype=torch.float64),
+                          nn.BatchNorm1d(6, momentum=0.3, eps=1e-4, dtype=torch.float64),
+                          nn.Tanh(), nn.Linear(6, 1, dtype=torch.float64), nn.Sigmoid())
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(16, 4, dtype=torch.float64) * 2 + 1)
+    model.eval()
+    back = Network.from_torch(model)
+    assert back.batch_norm == [True, False]
+    assert back.batch_norm_momentum == pytest.approx(0.7) and back.batch_norm_epsilon == 1e-4
+    with torch.no_grad():
+        expected = model(torch.from_numpy(X.T.copy())).numpy().T
+    np.testing.assert_allclose(back.predict_proba(X), expected, rtol=0, atol=1e-12)
+    with pytest.raises(InputError, match="must follow a Linear"):
+        Network.from_torch(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.BatchNorm1d(6),
+                                         nn.Linear(6, 1)))
+
+
+def test_to_onnx_folds_batch_norm_into_the_gemm(tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    net, _ = _bn_net_trained()
+    X = _data(m=9)[0]
+    path = net.to_onnx(tmp_path / "bn.onnx", dtype="float64")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"X": X.T.copy()})[0].T
+    np.testing.assert_allclose(out, net.predict_proba(X), rtol=0, atol=1e-12)
+
+
+def test_sklearn_and_keras_exports_refuse_batch_norm_by_name():
+    net = Network([4, 6, 1], batch_norm=True)
+    with pytest.raises(InputError, match="batch norm"):
+        net.to_sklearn()
+    with pytest.raises(InputError, match="batch norm"):
+        net.keras_weights()
