@@ -8,7 +8,8 @@ epochs, each as its users write it:
   (and ``auto``), with ``X`` the examples-as-rows array's transpose (no copy);
 - scikit-learn: ``MLPClassifier(solver="adam", alpha=0, ...).fit`` (it runs every epoch:
   ``tol=0``, no early stopping);
-- PyTorch: ``nn.Sequential``, ``torch.optim.Adam``, a loop over ``torch.randperm``
+- PyTorch: ``nn.Sequential`` (with batch norm: ``Linear(bias=False)``, ``BatchNorm1d``,
+  activation), ``torch.optim.Adam``, a loop over ``torch.randperm``
   mini-batches with ``model.train()``, ``zero_grad`` / ``backward`` / ``step`` (no DataLoader);
 - JAX: one ``jax.jit`` step (the gradient and Adam's update), compiled once: the warm-up
   fit compiles it and is not timed; mini-batches gathered with NumPy;
@@ -62,7 +63,8 @@ class ChainruleFit:
     def run(self):
         w = self.w
         self.net = self.Network(list(w.layer_dims), hidden=w.hidden, output=w.output,
-                                dtype=w.dtype, backend=self.backend, seed=0)
+                                dtype=w.dtype, backend=self.backend, seed=0,
+                                batch_norm=w.batch_norm)
         self.net.fit(self.X, self.Y, epochs=w.epochs, learning_rate=w.learning_rate,
                      optimizer="adam", mini_batch_size=w.batch_size, progress=False)
         if self.backend == "auto":
@@ -92,6 +94,8 @@ class SklearnFit:
         self.data, self.w = data, data.workload
         if data.workload.hidden not in ("relu", "tanh", "logistic", "identity"):
             raise ValueError(f"scikit-learn has no {data.workload.hidden!r} activation")
+        if data.workload.batch_norm:
+            raise ValueError("scikit-learn's MLP has no batch norm")
 
     def run(self):
         w = self.w
@@ -142,8 +146,12 @@ class TorchFit:
         act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[w.hidden]
         layers = []
         for l in range(1, len(w.layer_dims)):
-            layers.append(torch.nn.Linear(w.layer_dims[l - 1], w.layer_dims[l]))
-            if l < len(w.layer_dims) - 1:
+            hidden = l < len(w.layer_dims) - 1
+            bn = hidden and w.batch_norm  # Linear(bias=False) -> BatchNorm1d -> activation
+            layers.append(torch.nn.Linear(w.layer_dims[l - 1], w.layer_dims[l], bias=not bn))
+            if bn:
+                layers.append(torch.nn.BatchNorm1d(w.layer_dims[l]))
+            if hidden:
                 layers.append(act())
         model = self.model = torch.nn.Sequential(*layers).to(self.dtype)
         optimizer = torch.optim.Adam(model.parameters(), lr=w.learning_rate,
@@ -184,6 +192,8 @@ class JaxFit:
     package = "jax"
 
     def setup(self, data, threads):
+        if data.workload.batch_norm:
+            raise ValueError("this JAX loop has no batch norm")
         configure_jax_threads(threads)
         import jax
         import jax.numpy as jnp
