@@ -520,3 +520,24 @@ def test_sklearn_and_keras_exports_refuse_batch_norm_by_name():
         net.to_sklearn()
     with pytest.raises(InputError, match="batch norm"):
         net.keras_weights()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_a_refused_fit_step_changes_nothing(backend, optimizer):
+    X, Y = _data(m=12)
+    net = Network([4, 6, 1], batch_norm=True, backend=backend, seed=1)
+    net.parameters["gamma1"] = np.full((6, 1), 100.0)
+    net.fit(X, Y, epochs=1, learning_rate=1e-3, optimizer=optimizer, progress=False)
+    before = {k: v for k, v in net.get_state().items() if not k.startswith("train/")}
+    # gd: the update of W2 overflows; Adam (a step of about lr per entry): beta1 near the
+    # dtype's max makes the forward overflow (the cost)
+    if optimizer == "adam":
+        net.parameters["beta1"] = np.full((6, 1), 1e308)
+    before = {k: v for k, v in net.get_state().items() if not k.startswith("train/")}
+    with pytest.raises(NonFiniteError):
+        net.fit(X, Y, epochs=1, learning_rate=1.7e308, optimizer=optimizer, progress=False,
+                continue_training=True)
+    after = net.get_state()
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k], v, err_msg=k)

@@ -371,14 +371,14 @@ def _fit_epochs_bn(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, 
         names = [(f"d{key}", grads[f"d{key}"]) for key in params]
         bad = unsafe_update(J, names, ())
         if bad is None:
-            opt.state, opt.t = {key: v.copy() for key, v in state.items()}, int(t)
+            # update_named computes candidates and commits them (into these very arrays:
+            # the parameters and ``state``) only when every one is finite
+            opt.state, opt.t = state, int(t)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 bad = opt.update_named([(key, P, grads[f"d{key}"]) for key, P in params.items()],
                                        float(lrs[e]))
         if bad is not None:
             return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
-        for key, v in state.items():
-            v[...] = opt.state[key]
         new = ref.update_running_statistics(running, caches, beta, unbiased)
         for key, v in running.items():
             v[...] = new[key]
