@@ -55,6 +55,15 @@ int cr_dense_forward_f32(const float *A_prev, const float *W, const float *b, in
  * dA_prev = (W^T dZ) * mask_prev (mask_prev may be NULL); dZ_prev = dA_prev * g'(Z_prev).
  * dZ_prev NULL (input layer): Z_prev is not read and W^T dZ is skipped unless dA_prev is given.
  * dA_prev NULL: not written. dW NULL: dW is not computed (train_step's fused update). */
+/* The same with A_prev = X a view: rows lda apart (x_rows 0: (n_prev, m), a column block of
+ * a wider array), or X given as m rows of n_prev entries lda apart (x_rows 1: X_rows^T). */
+int cr_dense_forward_view_f64(const double *X, long long lda, int x_rows, const double *W,
+                              const double *b, int activation, double alpha, double *Z,
+                              double *A, long long n, long long n_prev, long long m);
+int cr_dense_forward_view_f32(const float *X, long long lda, int x_rows, const float *W,
+                              const float *b, int activation, float alpha, float *Z, float *A,
+                              long long n, long long n_prev, long long m);
+
 int cr_dense_backward_f64(const double *dZ, const double *A_prev, const double *W,
                           const double *Z_prev, const double *mask_prev, int activation_prev,
                           double alpha_prev, double s, double l2, double *dZ_prev, double *dW,

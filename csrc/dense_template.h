@@ -132,6 +132,38 @@ CR_CLONES int CR_NAME(cr_dense_forward)(const REAL *A_prev, const REAL *W, const
     return CR_OK;
 }
 
+/* The forward of a layer whose input is a view: A_prev = X (n_prev, m) with rows lda apart
+ * (x_rows = 0: a column block of a C-ordered X), or X given as its transpose, m rows of
+ * n_prev entries lda apart (x_rows = 1: examples as rows, X_rows.T, the layout of
+ * scikit-learn's data). The product reads X where it lies (BLAS's transpose flag and leading
+ * dimension): predict/score of an examples-as-rows data set take no copy of it. */
+CR_CLONES int CR_NAME(cr_dense_forward_view)(const REAL *X, i64 lda, int x_rows, const REAL *W,
+                                             const REAL *b, int activation, REAL alpha, REAL *Z,
+                                             REAL *A, i64 n, i64 n_prev, i64 m)
+{
+    if (!sizes_ok(n, n_prev, m)) return CR_BAD_SIZE;
+    if (!X || !W || !b || !Z || !A) return CR_MISSING_BUFFER;
+    if (!activation_ok(activation)) return CR_BAD_ACTIVATION;
+    if (lda < (x_rows ? n_prev : m) || !fits_blas_int(lda, 1, 1)) return CR_BAD_SIZE;
+    if (CR_NAME(use_blas)(n, n_prev, m)) {
+        if (x_rows)
+            CR_NAME(gemm_rm)('N', 'T', n, m, n_prev, 1, W, n_prev, X, lda, 0, Z, m);
+        else
+            CR_NAME(gemm_rm)('N', 'N', n, m, n_prev, 1, W, n_prev, X, lda, 0, Z, m);
+    } else if (x_rows) {
+        for (i64 i = 0; i < n; ++i)
+            for (i64 k = 0; k < m; ++k) Z[i * m + k] = CR_NAME(dot)(W + i * n_prev, X + k * lda, n_prev);
+    } else {
+        for (i64 i = 0; i < n; ++i) {
+            REAL *z = Z + i * m;
+            for (i64 k = 0; k < m; ++k) z[k] = 0;
+            for (i64 j = 0; j < n_prev; ++j) CR_NAME(axpy)(W[i * n_prev + j], X + j * lda, z, m);
+        }
+    }
+    CR_NAME(bias_activation)(b, activation, alpha, Z, A, n, m);
+    return CR_OK;
+}
+
 /* ------------------------------------------------------------------------- backward */
 
 /* dst = src (* mask) * g'(Z), elementwise over size entries; dst may be src. */

@@ -176,9 +176,10 @@ LAYERS = [
     ("io", ["chainrule.io", "chainrule._interop"]),
     ("training", ["chainrule.training"]),
     ("model", ["chainrule.model", "chainrule._parameters", "chainrule._persistence",
-               "chainrule._summary", "chainrule.callbacks", "chainrule.optim"]),
+               "chainrule._summary", "chainrule._scoring", "chainrule.callbacks", "chainrule.optim"]),
     ("tools", ["chainrule.explain", "chainrule.sklearn", "chainrule.cli", "chainrule.bench",
-               "chainrule.plot", "chainrule.interop", "chainrule.__main__", "chainrule"]),
+               "chainrule.plot", "chainrule.interop", "chainrule.__main__", "chainrule",
+               "chainrule._sklearn_stream"]),
 ]
 
 

@@ -450,7 +450,12 @@ def test_compare_train_times_fits_and_reports_missing_ones(monkeypatch):
     text = bench.markdown_train(two)
     assert "| 1 thread s | × peer | × floor | default threads s |" in text
     assert "speed-up" in text and "1.00×" in text and info["cpu"] in text
-    assert text.count("| tiny 150×6 [6, 8, 3] f64 |") == len(rows)
+    fits, scores = text.split("`score(X, Y)` of the training data alone", 1)
+    assert fits.count("| tiny 150×6 [6, 8, 3] f64 |") == len(rows)
+    seconds = info["scores"]["tiny"]["seconds"]
+    assert seconds["products"] > 0 and "chainrule[numpy]" in seconds
+    assert "| tiny 150×6 [6, 8, 3] f64 | products |" in scores
+    assert scores.count("| tiny 150×6 [6, 8, 3] f64 | chainrule[numpy] |") == 2  # both runs
     assert bench_train.rows_from_json(bench_train.rows_to_json(rows)) == rows
 
 

@@ -24,12 +24,14 @@ cache locator looks; with none there at all, numba is not even imported to find 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import math
 import os
 import pkgutil
 import sys
+import time
 
 #: First-use seconds where this machine has not measured them (``--calibrate`` does): the
 #: main job on a fresh install (issue 12 §7, 2-core AMD EPYC: ~15 s of 17.5 s compiling);
@@ -41,8 +43,10 @@ DEFAULT_FIRST_USE_SECONDS = {"numba": {"cold": 15.0, "warm": 1.2}}
 REQUIRES = {"numba": ("numba", "scipy")}
 
 
+@functools.lru_cache(maxsize=None)
 def installed(backend):
-    """Whether ``backend``'s packages are installed (``find_spec``: nothing is imported)."""
+    """Whether ``backend``'s packages are installed (``find_spec``: nothing is imported;
+    looked up once per process: ``auto`` asks at every public call)."""
     return all(importlib.util.find_spec(name) is not None
                for name in REQUIRES.get(backend, ()))
 
@@ -86,8 +90,13 @@ def any_index_file():
     return False
 
 
+_found_kernels = []
+
+
 def _kernels():
-    """The dispatchers of every module of ``chainrule.core`` (imports numba)."""
+    """The dispatchers of every module of ``chainrule.core`` (imports numba; found once)."""
+    if _found_kernels:
+        return _found_kernels
     import chainrule.core as core
     from numba.core.dispatcher import Dispatcher
 
@@ -95,16 +104,42 @@ def _kernels():
     for info in pkgutil.iter_modules(core.__path__, core.__name__ + "."):
         module = sys.modules.get(info.name) or importlib.import_module(info.name)
         found += [v for v in vars(module).values() if isinstance(v, Dispatcher)]
+    _found_kernels[:] = found
     return found
+
+
+#: How long a measured kernel state is reused while no kernel compiled in this process
+#: (index files written by another process meanwhile are seen after it). ``auto`` asks at
+#: every public call; stating every kernel's index file took ~5 ms of a 1 ms tabular
+#: score on the shared 2-core machine.
+STATE_SECONDS = 5.0
+_state = {"key": None, "time": -math.inf, "value": None}
 
 
 def numba_kernel_state():
     """``(compiled, cached, missing)`` fractions of ``chainrule.core``'s cached kernels:
     compiled in this process, with their index file (``.nbi``) where numba's cache
     locator looks, neither. ``(0, 0, 1)`` when caching is off or numba's internals cannot
-    be read; without any index file at all, numba is not imported to find out."""
+    be read; without any index file at all, numba is not imported to find out. Reused for
+    ``STATE_SECONDS`` while nothing compiles in this process."""
     if "numba" not in sys.modules and not any_index_file():
         return 0.0, 0.0, 1.0
+    if _state["value"] is not None and _state["value"][0] == 1.0:
+        return _state["value"]  # every kernel compiled in this process: nothing more to pay
+    try:
+        key = (os.environ.get("NUMBA_CACHE_DIR", ""),
+               tuple(len(k.signatures) for k in _kernels()))
+    except ImportError:
+        return 0.0, 0.0, 1.0
+    now = time.monotonic()
+    if _state["key"] == key and now - _state["time"] < STATE_SECONDS:
+        return _state["value"]
+    value = _measure_kernel_state()
+    _state.update(key=key, time=now, value=value)
+    return value
+
+
+def _measure_kernel_state():
     try:
         kernels = _kernels()
         from chainrule.core import _config

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -212,7 +213,11 @@ def _as_float_array(a, name, dt, order="C"):
         raise InputError(f"{name} has dtype {a.dtype} but chainrule computes in {dt.name}: "
                          f"expected a numeric (bool, integer or float) array")
     if a.dtype == dt and (a.flags.c_contiguous or (order == "K" and a.flags.f_contiguous)):
-        return a
+        if a.flags.aligned:
+            return a
+        # unaligned (a buffer unpickled by Dask's workers, np.frombuffer at an odd offset):
+        # the compiled kernels need aligned data, so one aligned copy in the same layout
+        return np.require(a, dt, ["C" if a.flags.c_contiguous else "F", "A"])
     # np.asarray keeps a 0-d array 0-d (ascontiguousarray would make it 1-d). An overflow to
     # inf is reported by _finite, with its cause.
     with np.errstate(over="ignore"):
@@ -223,6 +228,17 @@ def all_finite(a):
     """Whether every entry of the floating-point array ``a`` is finite (no warning, no copy
     of ``a``)."""
     return np.count_nonzero(np.isfinite(a)) == a.size
+
+
+def sum_finite(a):
+    """A sufficient test that every entry of ``a`` is finite, at the cost of a sum (no
+    temporary array): a NaN or inf makes the sum NaN or inf. A sum that overflows from finite
+    entries answers ``False`` too; callers then check exactly (:func:`all_finite`). Small
+    arrays are checked exactly at once (cheaper than the sum's error-state switch)."""
+    if a.size <= 65536:
+        return all_finite(a)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.add.reduce(a, axis=None)))
 
 
 def _finite(a, name, source=None):
@@ -248,12 +264,17 @@ def _float_finite(a, name, dt):
     return out
 
 
-def X(X, n_x, dt, order="C"):
+def X(X, n_x, dt, order="C", finite=True):
     """``X`` of shape ``(n[0], m)``, converted to ``dt``, C-contiguous (``order="K"``: or
-    F-contiguous, as ``X_rows.T`` of examples-as-rows data, kept without a copy), finite."""
+    F-contiguous, as ``X_rows.T`` of examples-as-rows data, kept without a copy), finite.
+
+    ``finite=False`` skips the pass over an ``X`` that needs no conversion (one that does is
+    still checked: the conversion is a pass anyway, and an overflow on conversion is told
+    apart there): the caller checks what the kernels made of it (:func:`sum_finite` of
+    ``Z[1]``) and, only when that is not finite, calls this again to word the error."""
     if (type(X) is np.ndarray and X.dtype == dt and X.ndim == 2 and X.shape[0] == n_x
             and X.shape[1] and (X.flags.c_contiguous or order == "K" and X.flags.f_contiguous)
-            and all_finite(X)):
+            and X.flags.aligned and (not finite or all_finite(X))):
         return X  # already what the checks below would return (X itself), at a fraction
     X = _asarray(X, "X")
     original = X
@@ -274,6 +295,29 @@ def X(X, n_x, dt, order="C"):
         raise ShapeError(f"X has shape {X.shape}: m = 0 examples; expected ({n_x}, m) with m >= 1")
     _finite(X, "X", original)
     return X
+
+
+def is_sparse(X):
+    """True for a scipy.sparse matrix or array (scipy is optional: without it loaded, no
+    sparse input can exist)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
+
+
+def sparse_X(X, n_x, dt):
+    """A scipy.sparse ``X`` of shape ``(n[0], m)`` as CSR rows of examples (``X.T``, shape
+    ``(m, n[0])``, values in ``dt``, finite); the matrix is never densified here."""
+    if X.ndim != 2 or X.shape[0] != n_x:
+        hint = (" — it looks like examples are rows: pass X.T (examples are columns)"
+                if X.ndim == 2 and X.shape[1] == n_x else "")
+        raise ShapeError(f"sparse X has shape {X.shape} but layer 1 expects n[0] = {n_x} input "
+                         f"features: expected ({n_x}, m){hint}")
+    if X.shape[1] == 0:
+        raise ShapeError(f"X has shape {X.shape}: m = 0 examples; expected ({n_x}, m) with m >= 1")
+    rows = X.T.tocsr().astype(dt, copy=False)
+    if not all_finite(rows.data):
+        raise InputError("sparse X has NaN or inf among its stored values")
+    return rows
 
 
 def AL(AL, n_out, m, loss_name, dt, name="AL"):

@@ -7,10 +7,13 @@ or ``~/.cache/chainrule``), as JSON::
 
     {"format": 1, "cpu": "<model name>", "versions": {"chainrule": ..., "numpy": ...},
      "date": ..., "table": {<the shipped table's layout>},
-     "first_use_seconds": {"numba": {"cold": <s>, "warm": <s>}}}
+     "first_use_seconds": {"numba": {"cold": <s>, "warm": <s>}},
+     "c_blas": {"source": "mkl", "reason": "...", "seconds": {...}}}
 
 (``first_use_seconds``: what numba's first use costs a first fit with an empty and with a
-warm cache, beyond the C backend's first fit; see ``chainrule._coldstart``).
+warm cache, beyond the C backend's first fit; see ``chainrule._coldstart``. ``c_blas``: the
+BLAS the C backend's ``CHAINRULE_C_BLAS=auto`` takes first on this machine, measured
+against the others that load, see ``chainrule.bench.calibrate.c_blas_choice``).
 
 ``auto`` reads it when present. It is ignored, with a warning, when it cannot be read or
 parsed, has another ``format``, was measured on another CPU or by another chainrule
@@ -45,8 +48,19 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+_dirs = {}
+
+
 def cache_dir():
-    """chainrule's folder in the user's cache directory."""
+    """chainrule's folder in the user's cache directory (found once per ``$HOME`` and
+    ``$XDG_CACHE_HOME``: ``auto`` asks at every public call)."""
+    key = (os.environ.get("HOME"), os.environ.get("XDG_CACHE_HOME"))
+    if key not in _dirs:
+        _dirs[key] = _find_cache_dir()
+    return _dirs[key]
+
+
+def _find_cache_dir():
     try:
         from platformdirs import user_cache_dir
     except ImportError:
@@ -76,14 +90,18 @@ def _versions():
     return {"chainrule": chainrule, "numpy": numpy.__version__}
 
 
-def make(table, first_use_seconds=None, note=""):
+def make(table, first_use_seconds=None, note="", c_blas=None):
     """The wisdom record for ``table`` measured on this machine now."""
     import datetime
 
-    return {"format": FORMAT, "cpu": cpu_model(), "versions": _versions(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "note": note, "table": table,
-            "first_use_seconds": dict(first_use_seconds or {})}
+    record = {"format": FORMAT, "cpu": cpu_model(), "versions": _versions(),
+              "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+                  "%Y-%m-%d %H:%M UTC"),
+              "note": note, "table": table,
+              "first_use_seconds": dict(first_use_seconds or {})}
+    if c_blas is not None:
+        record["c_blas"] = dict(c_blas)
+    return record
 
 
 def save(record, where=None):
@@ -173,3 +191,14 @@ def first_use_seconds(default, where=None):
             except (KeyError, TypeError, ValueError):
                 continue  # a malformed entry: the default stays
     return out
+
+
+def c_blas(where=None):
+    """The BLAS source (``"numpy"``, ``"scipy"``, ``"mkl"``) this machine's calibration found
+    fastest for the C backend, or ``None`` (no usable wisdom, or none recorded)."""
+    record = load(where)
+    if record is None:
+        return None
+    source = record.get("c_blas", {})
+    source = source.get("source") if isinstance(source, dict) else None
+    return source if isinstance(source, str) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _scoring
 from . import _validate as check
 from . import spec
 from . import reference as ref
@@ -17,6 +18,7 @@ from .backends.compose import cost as _cost
 from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
+from .training.batches import sparse_column_blocks
 
 
 class Network(InteropMixin, Persistent, Summarised, Trainable):
@@ -267,12 +269,20 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         return AL, caches
 
     def _forward(self, X):
-        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``)."""
-        X = self.validate_data(X)
+        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``).
+
+        ``X`` as ``fit`` takes it: C- or F-ordered (``X_rows.T``) without a copy, and without
+        a pass of its own for NaN/inf: ``Z[1] = W[1] X + b[1]`` is not finite when ``X`` is
+        not (finite parameters; NaN and inf reach every product they enter), so ``X`` is
+        looked at only when ``Z[1]`` is not finite, to say what is wrong with it."""
+        X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
-        Zs, As = ops.forward(X, Ws, bs, self.activations)
-        if not check.all_finite(As[-1]):
+        with np.errstate(invalid="ignore"):  # a NaN/inf is reported below, with its cause
+            Zs, As = ops.forward(X, Ws, bs, self.activations)
+        if not check.sum_finite(Zs[0]) and not check.all_finite(Zs[0]):
+            check.X(X, self.layer_dims[0], self.dtype, order="K")  # refuses a NaN/inf in X
+        if not check.sum_finite(As[-1]) and not check.all_finite(As[-1]):
             l = next(l for l in range(1, self.L + 1) if not check.all_finite(As[l]))
             raise NonFiniteError(f"forward: A[{l}] has NaN or inf (overflow in layer {l}, "
                                  f"max |Z{l}| = {np.nanmax(np.abs(Zs[l - 1]))}); scale the "
@@ -337,31 +347,42 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
             return ref.score(AL, Yv, self.activations[-1])
 
     # ------------------------------------------------------------------ prediction
+    def _output(self, X):
+        """``A[L]`` for ``X`` without the caches (see :func:`chainrule._scoring.output`); with
+        batch norm, the eval-mode forward (the running statistics), a sparse ``X`` in dense
+        blocks of columns."""
+        if not self.has_batch_norm:
+            return _scoring.output(self, X)
+        if not check.is_sparse(X):
+            return self._forward_batch_norm(self.validate_data(X), False)[0]
+        rows = check.sparse_X(X, self.layer_dims[0], self.dtype)
+        out = np.empty((self.layer_dims[-1], rows.shape[0]), dtype=self.dtype)
+        for a, b, block in sparse_column_blocks(rows.T, self.dtype):
+            out[:, a:b] = self._forward_batch_norm(block, False)[0]
+        return out
+
     @_thread_limited
     def predict_proba(self, X):
-        """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``."""
-        return self._predict_AL(X)
+        """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``.
 
-    def _predict_AL(self, X):
-        """``A[L]`` in eval mode (batch norm with the running statistics)."""
-        if self.has_batch_norm:
-            return self._forward_batch_norm(self.validate_data(X), False)[0]
-        return self._forward(X)[1][-1]
+        ``X`` may be a scipy.sparse matrix (CSR/CSC): it is densified a block of columns at
+        a time."""
+        return self._output(X)
 
     @_thread_limited
     def predict(self, X):
         """Predictions: 0/1 of shape ``(1, m)`` (sigmoid), class indices ``(m,)`` (softmax),
         or ``A[L]`` for other outputs."""
-        return ref.predict(self._predict_AL(X), self.activations[-1])
+        return ref.predict(self._output(X), self.activations[-1])
 
     @_thread_limited
     def score(self, X, Y):
         """Accuracy for classifiers (fraction of correct predictions); R² for regression."""
-        X = self.validate_data(X)
+        if not check.is_sparse(X):
+            X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
         Yv = check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
-        AL = self.predict_proba(X)
+        AL = self._output(X)
         return ref.score(AL, Yv, self.activations[-1], ref.predict(AL, self.activations[-1]))
-
 
 
 for _key, _text in {"{activations}": spec.activation_help(), "{losses}": spec.loss_help(),

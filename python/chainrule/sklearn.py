@@ -32,18 +32,28 @@ import abc
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.utils import TransformerTags, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+try:  # scikit-learn is optional: the [sklearn] extra
+    from scipy.sparse import issparse
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
+    from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
+    from sklearn.utils import TransformerTags, check_random_state
+    from sklearn.utils._param_validation import Interval, StrOptions
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+except ImportError as exc:
+    raise ImportError(
+        f"chainrule.sklearn needs scikit-learn >= 1.6 ({exc}): install the [sklearn] extra "
+        f"(pip install \".[sklearn]\" in a chainrule checkout) or "
+        f"pip install \"scikit-learn>=1.6\"") from exc
+
+from . import _sklearn_stream as _stream
 from . import _validate as check
 from . import optim, spec
 from .model import Network
 
-__all__ = ["NetworkClassifier", "NetworkRegressor"]
+__all__ = ["NetworkClassifier", "NetworkRegressor", "MLPClassifier", "MLPRegressor"]
 
 # The optimiser hyperparameters the estimators take (each optimiser gets those it accepts).
 _HYPERPARAMETERS = ("beta", "beta1", "beta2", "epsilon")
@@ -226,7 +236,10 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
                 raise ValueError(f"warm_start/partial_fit continue the fitted network, whose "
                                  f"architecture has changed: {what}. Set warm_start=False "
                                  f"(or restore the parameters) to fit a new network")
+        if _stream.is_stream(X):  # a dask array, chunks of rows, a generator
+            return _stream.fit(self, X, y, sample_weight, incremental, classes, first)
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
+                             accept_sparse=["csr", "csc"],
                              multi_output=self._multi_output,
                              y_numeric=not self._is_classifier)
         if sample_weight is not None:
@@ -326,14 +339,17 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
 
     def _predict_columns(self, X):
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self.network_.predict_proba(np.ascontiguousarray(X.T))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=["csr", "csc"])
+        # a sparse X is densified a block of examples at a time (Network.predict_proba)
+        return self.network_.predict_proba(X.T if issparse(X) else np.ascontiguousarray(X.T))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         # transform(X, layer=k) gives hidden activations, in the network's dtype
         tags.transformer_tags = TransformerTags(preserves_dtype=[check.dtype(self.dtype).name])
+        tags.input_tags.sparse = True
         return tags
 
     # ---- inspection and conversion
@@ -524,7 +540,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
 
     @staticmethod
     def _check_sklearn_kind(mlp):
-        if not isinstance(mlp, MLPClassifier):
+        if not isinstance(mlp, _SkMLPClassifier):
             raise TypeError(f"NetworkClassifier.from_sklearn takes an MLPClassifier, got "
                             f"{type(mlp).__name__} (NetworkRegressor.from_sklearn takes "
                             f"an MLPRegressor)")
@@ -582,7 +598,10 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), rows summing to 1."""
+        """Class probabilities, shape (n_samples, n_classes), rows summing to 1 (a dask
+        array, computed blockwise, for a dask ``X``)."""
+        if _stream.is_dask(X):
+            return _stream.predict(self, "predict_proba", X)
         A = self._predict_columns(X)
         if A.shape[0] == 1:
             p = A[0]
@@ -595,8 +614,11 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
             return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        """The most probable class label of each row, shape (n_samples,)."""
+        """The most probable class label of each row, shape (n_samples,) (a dask array for
+        a dask ``X``)."""
         check_is_fitted(self, "network_")
+        if _stream.is_dask(X):
+            return _stream.predict(self, "predict", X)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
@@ -627,7 +649,7 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
 
     @staticmethod
     def _check_sklearn_kind(mlp):
-        if not isinstance(mlp, MLPRegressor):
+        if not isinstance(mlp, _SkMLPRegressor):
             raise TypeError(f"NetworkRegressor.from_sklearn takes an MLPRegressor, got "
                             f"{type(mlp).__name__} (NetworkClassifier.from_sklearn takes "
                             f"an MLPClassifier)")
@@ -656,7 +678,11 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
-        """Predictions, shape (n_samples,) (or (n_samples, n_targets))."""
+        """Predictions, shape (n_samples,) (or (n_samples, n_targets)); a dask array for a
+        dask ``X``."""
+        if _stream.is_dask(X):
+            check_is_fitted(self, "network_")
+            return _stream.predict(self, "predict", X)
         A = self._predict_columns(X)
         return A[0].copy() if self._y_1d else np.ascontiguousarray(A.T)
 
@@ -665,3 +691,8 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+# The drop-ins for scikit-learn's MLPClassifier and MLPRegressor live in their own module
+# (they share nothing with the estimators above but the Network they drive).
+from ._sklearn_mlp import MLPClassifier, MLPRegressor  # noqa: E402

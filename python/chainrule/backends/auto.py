@@ -59,9 +59,25 @@ def auto_rule(layer_dims, m, dtype, available, *, table=None):
     return best
 
 
+_rows = {}  # (id(table), dims, m, dtype) -> (table, row): auto asks at every public call
+
+
 def _nearest_row(layer_dims, m, dtype, table):
     """The table's cells nearest to this network (its own row when it was measured as such),
-    one cell when ``m`` is known; ``[]`` when the table has nothing for this dtype."""
+    one cell when ``m`` is known; ``[]`` when the table has nothing for this dtype.
+    Remembered per table (the table is kept with it, so its ``id`` stays its own)."""
+    key = (id(table), tuple(int(n) for n in layer_dims), None if m is None else int(m), dtype)
+    found = _rows.get(key)
+    if found is not None and found[0] is table:
+        return found[1]
+    if len(_rows) > 256:
+        _rows.clear()
+    row = _find_nearest_row(layer_dims, m, dtype, table)
+    _rows[key] = (table, row)
+    return row
+
+
+def _find_nearest_row(layer_dims, m, dtype, table):
     dims = [int(n) for n in layer_dims]
     # A network measured as such (the benchmark workloads) is looked up by its own shape.
     row = [c for c in table.get("networks", ())
@@ -143,9 +159,15 @@ def seconds_per_step(layer_dims, m, dtype, table):
     """``{backend: seconds per step}`` of the table's nearest cell(s) (their median when
     ``m`` is unknown)."""
     row = _nearest_row(layer_dims, m, np.dtype(dtype).name, table)
+    key = ("seconds", id(row))
+    found = _rows.get(key)
+    if found is not None and found[0] is row:
+        return dict(found[1])
     names = {b for c in row for b in c["seconds"]}
-    return {b: float(np.median([c["seconds"][b] for c in row if b in c["seconds"]]))
-            for b in names}
+    seconds = {b: float(np.median([c["seconds"][b] for c in row if b in c["seconds"]]))
+               for b in names}
+    _rows[key] = (row, seconds)
+    return dict(seconds)
 
 
 def _first_use_cost(backend):

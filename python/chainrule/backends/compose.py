@@ -15,7 +15,8 @@ import numpy as np
 from .. import reference as ref
 
 
-def forward(ops, X, Ws, bs, activations, masks=None):
+def forward(ops, X, Ws, bs, activations, masks=None, out=None):
+    """The layers' ``dense_forward`` in turn (``out`` is ignored: the layer ops allocate)."""
     Zs, As = [], [X]
     for l in range(1, len(Ws) + 1):
         Z, A = ops.dense_forward(As[-1], Ws[l - 1], bs[l - 1], activations[l - 1])

@@ -41,17 +41,63 @@ def _c(x, dtype):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
+def _c_or_f(x, dtype):
+    """``x`` as it is when it has ``dtype`` and is C- or F-contiguous (``np.dot`` in the
+    kernel takes either: the forward reads ``X_rows.T`` in place) or a 2-D view with unit
+    stride along one axis (a column block of either), else a C-contiguous copy."""
+    if x.dtype == dtype and x.ndim == 2 and x.flags.aligned and (
+            x.flags.c_contiguous or x.flags.f_contiguous or x.itemsize in x.strides):
+        return x
+    return _c(x, dtype)
+
+
 @register("dense_forward", "numba")
 def dense_forward(A_prev, W, b, activation):
     dtype = W.dtype
-    A_prev, W, b = _c(A_prev, dtype), _c(W, dtype), _c(b, dtype)
-    name, alpha = ref.parse_activation(activation)
     n, m = W.shape[0], A_prev.shape[1]
     Z = np.empty((n, m), dtype)
     A = np.empty((n, m), dtype)
-    scratch = np.empty((2, m))
-    core.dense_forward(A_prev, W, b, Z, A, _ACT[name], alpha, scratch[0], scratch[1])
+    _dense_forward_into(A_prev, W, b, activation, Z, A)
     return Z, A
+
+
+def _dense_forward_into(A_prev, W, b, activation, Z, A):
+    dtype = W.dtype
+    A_prev, W, b = _c_or_f(A_prev, dtype), _c(W, dtype), _c(b, dtype)
+    name, alpha = ref.parse_activation(activation)
+    scratch = np.empty((2, A_prev.shape[1]))
+    if A_prev.flags.c_contiguous or A_prev.flags.f_contiguous:
+        core.dense_forward(A_prev, W, b, Z, A, _ACT[name], alpha, scratch[0], scratch[1])
+    else:  # a column block of a wider X: NumPy's product reads it in place (BLAS's strides)
+        np.matmul(W, A_prev, out=Z)
+        core.bias_activation(Z, b, A, _ACT[name], alpha, scratch[0], scratch[1])
+
+
+@register("forward", "numba")
+def forward(X, Ws, bs, activations, masks=None, out=None):
+    """The generic composition of :func:`dense_forward`; with ``out`` (and no masks) into
+    those arrays (``predict``/``score`` reuse them)."""
+    dtype = Ws[0].dtype
+    m = X.shape[1]
+    if out is None or masks is not None or not all(
+            a.dtype == dtype and a.shape == (W.shape[0], m) and a.flags.c_contiguous
+            and a.flags.writeable for arrays in out for a, W in zip(arrays, Ws)):
+        return compose.forward(_numba_ops(), X, Ws, bs, activations, masks)
+    Zs, As = list(out[0]), [X] + list(out[1])
+    for l in range(1, len(Ws) + 1):
+        _dense_forward_into(As[l - 1], Ws[l - 1], bs[l - 1], activations[l - 1], Zs[l - 1],
+                            As[l])
+    return Zs, As
+
+
+def _numba_ops():
+    ops = _OPS.get("ops")
+    if ops is None:
+        ops = _OPS["ops"] = Ops("numba")
+    return ops
+
+
+_OPS = {}
 
 
 @register("dense_backward", "numba")

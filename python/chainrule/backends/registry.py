@@ -23,8 +23,12 @@ Layer ops (the fused kernels)
 Network ops (a generic composition of the layer ops is registered for every backend; a
 backend may register a faster one of its own)
 
-``forward(X, Ws, bs, activations, masks=None) -> (Zs, As)``
+``forward(X, Ws, bs, activations, masks=None, out=None) -> (Zs, As)``
     ``Zs[l-1] = Z[l]``; ``As[0] = X``, ``As[l] = A[l]`` (times ``masks[l]`` when given).
+    ``X`` may also be F-contiguous (``X_rows.T``) or a column block of either layout: a
+    backend reads it in place or copies it. ``out = (Zs, As[1:])``: C-contiguous arrays of
+    the outputs' shapes and dtype that a backend may write into and return (``predict`` and
+    ``score`` reuse them from call to call); the generic composition ignores them.
 ``backward(Y, Zs, As, Ws, activations, loss, convention, lambd, masks, need_dA)
 -> (dZs, dWs, dbs, dAs)``
     ``dZs[l-1] = dZ[l]`` etc.; ``dAs[l] = dA[l]`` for ``l = 0 .. L-1`` when ``need_dA``,

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -162,8 +163,13 @@ def rule_summary(table):
              "|---|---:|---:|" + "---:|" * len(table["backends"]) + "---|"]
     for dtype, width, m, seconds, dims in rows:
         pick = auto.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table)
+        why = ""
+        if pick != "numpy" and seconds.get("numpy"):
+            why = f" ({seconds[pick] / seconds['numpy']:.2f}× numpy's time)"
+        elif len(seconds) > 1:
+            why = f" (none at most {auto._AUTO_MARGIN:g}× numpy's time)"
         lines.append(f"| {dtype} | {width} | {m} | " + " | ".join(
-            f"{seconds[b] * 1e6:.1f}" for b in table["backends"]) + f" | {pick} |")
+            f"{seconds[b] * 1e6:.1f}" for b in table["backends"]) + f" | {pick}{why} |")
     return "\n".join(lines)
 
 
@@ -176,6 +182,84 @@ def write_table(table, path):
             '"""\n\nTABLE = ' + pprint.pformat(table, width=100, sort_dicts=True) + "\n")
     with open(path, "w") as f:
         f.write(text)
+
+
+#: A BLAS other than the C backend's default must take at most this fraction of the
+#: default's time per step (geometric mean over the problems) to be taken instead.
+C_BLAS_MARGIN = 0.9
+C_BLAS_PROBLEMS = ("planar", "cat", "mnist-like")
+
+
+def c_blas_choice(problems=C_BLAS_PROBLEMS, sources=("numpy", "scipy", "mkl"), rounds=7,
+                  calls=5, threads=0, log=print):
+    """Which BLAS the C backend should call on this machine, measured, never assumed.
+
+    ``Network.step`` (the public single step) on each step workload of ``problems`` with
+    each BLAS source that loads here (MKL only when the ``mkl`` wheel is installed), the
+    sources switched in turn in ``rounds`` interleaved rounds of ``calls`` steps, at
+    ``threads`` (0: the libraries' default threads, as users run). The default is the first
+    source that loads in ``blas._BLAS_SOURCES``' order; another is picked only when its
+    geometric-mean time per step is at most ``C_BLAS_MARGIN`` of the default's. Returns
+    ``{"source", "reason", "seconds": {source: {problem: median s}}}``, or ``None`` when the
+    C backend is not available."""
+    if "c" not in _dispatch.available_backends():
+        return None
+    from ..backends import c as cb
+    from ..backends.c import blas as cblas
+    from ..model import Network
+
+    before = cblas.current["source"]
+    loaded = []
+    for source in sources:
+        try:
+            cb.use_blas(source)
+        except ImportError:
+            continue
+        loaded.append(source)
+    if not loaded:
+        cb.use_blas(before)
+        return None
+    steps = []
+    for name in problems:
+        p = workload_problem(name, threads=threads)
+        net = Network(list(p.layer_dims), hidden=p.hidden, output=p.output,
+                      dtype=p.dtype.name, backend="c", seed=0)
+        net.parameters = p.parameters()
+        steps.append((name, net, p))
+    times = {s: {name: [] for name, _, _ in steps} for s in loaded}
+    try:
+        with threads_limited(threads):
+            for r in range(rounds + 1):
+                for i in range(len(loaded)):
+                    source = loaded[(i + r) % len(loaded)]
+                    cb.use_blas(source)
+                    for name, net, p in steps:
+                        t0 = time.perf_counter()
+                        for _ in range(calls):
+                            net.step(p.X, p.Y, 1e-6)
+                        if r:  # the first round warms every library up
+                            times[source][name].append((time.perf_counter() - t0) / calls)
+    finally:
+        cb.use_blas(before)
+    seconds = {s: {name: float(np.median(t)) for name, t in per.items()}
+               for s, per in times.items()}
+    default = loaded[0]
+    ratios = {s: {name: seconds[s][name] / seconds[default][name] for name in seconds[s]}
+              for s in loaded}
+    geomean = {s: float(np.exp(np.mean(np.log(list(r.values()))))) for s, r in ratios.items()}
+    best = min(loaded, key=lambda s: geomean[s])
+    pick = best if geomean[best] <= C_BLAS_MARGIN else default
+    detail = "; ".join(f"{s} {geomean[s]:.2f}x (" + ", ".join(
+        f"{name} {r:.2f}x" for name, r in ratios[s].items()) + ")" for s in loaded)
+    if pick == default:
+        reason = (f"{default} kept: no other BLAS took at most {C_BLAS_MARGIN:g}x its time per "
+                  f"Network.step (geometric mean; {detail})")
+    else:
+        reason = (f"{pick} took {geomean[pick]:.2f}x {default}'s time per Network.step "
+                  f"(geometric mean; {detail})")
+    log(f"C backend BLAS: {pick} — {reason}")
+    return dict(source=pick, reason=reason, seconds=seconds,
+                threads=threads or "default")
 
 
 # One layer's (n, n_prev, m), from a 2 x 64 product to 100 x 100 x 100.

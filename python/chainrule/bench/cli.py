@@ -104,8 +104,24 @@ def run_calibrate(args):
     grid = CALIBRATION_GRID if args.full else QUICK_CALIBRATION_GRID
     threads = (args.threads or [1])[0]
     log = lambda s: print(s, file=sys.stderr)  # noqa: E731
-    table = calibrate(grid, repeats=args.repeats or (9 if args.full else 5),
-                      threads=threads, note=args.note, measure=args.measure, log=log)
+    c_blas, restore = None, None
+    if args.write is None:  # this machine's wisdom: which BLAS the C backend calls, first
+        from .calibrate import c_blas_choice
+
+        log("timing the C backend's Network.step with each BLAS that loads here")
+        c_blas = c_blas_choice(rounds=args.repeats or 5, log=log)
+        if c_blas is not None:
+            from ..backends.c import blas as cblas
+
+            restore = cblas.current["source"]
+            cblas.use_blas(c_blas["source"])  # the table below is measured with it
+            print(f"C backend BLAS: {c_blas['source']} — {c_blas['reason']}")
+    try:
+        table = calibrate(grid, repeats=args.repeats or (9 if args.full else 5),
+                          threads=threads, note=args.note, measure=args.measure, log=log)
+    finally:
+        if restore is not None:
+            cblas.use_blas(restore)
     print(rule_summary(table))
     if args.write is not None:
         from ..backends import auto
@@ -122,7 +138,7 @@ def run_calibrate(args):
     if _wisdom.path() is None:
         print("CHAINRULE_WISDOM=0: not stored")
         return 0
-    path = _wisdom.save(_wisdom.make(table, compiled, note=args.note))
+    path = _wisdom.save(_wisdom.make(table, compiled, note=args.note, c_blas=c_blas))
     print(f"wrote this machine's calibration to {path}")
     return 0
 

@@ -2,23 +2,29 @@
 
 Every implementation trains the workload's network from scratch on the same data with
 shuffled mini-batches and Adam (lr 1e-3, β1 0.9, β2 0.999, ε 1e-8) for the workload's
-epochs, each as its users write it:
+epochs, then scores the training data (as every peer's benchmark does: the timed work is
+fit + score; the score is the accuracy column), each as its users write it:
 
-- chainrule: ``Network(...).fit(X, Y, optimizer="adam", mini_batch_size=...)`` per backend
-  (and ``auto``), with ``X`` the examples-as-rows array's transpose (no copy);
+- chainrule: ``Network(...).fit(X, Y, optimizer="adam", mini_batch_size=...)`` then
+  ``score(X, Y)`` per backend (and ``auto``), with ``X`` the examples-as-rows array's
+  transpose (no copy);
 - scikit-learn: ``MLPClassifier(solver="adam", alpha=0, ...).fit`` (it runs every epoch:
-  ``tol=0``, no early stopping);
+  ``tol=0``, no early stopping), then ``score``;
 - PyTorch: ``nn.Sequential`` (with batch norm: ``Linear(bias=False)``, ``BatchNorm1d``,
   activation), ``torch.optim.Adam``, a loop over ``torch.randperm``
-  mini-batches with ``model.train()``, ``zero_grad`` / ``backward`` / ``step`` (no DataLoader);
+  mini-batches with ``model.train()``, ``zero_grad`` / ``backward`` / ``step`` (no DataLoader),
+  then ``model.eval()`` and one forward of all the data under ``torch.no_grad()``;
 - JAX: one ``jax.jit`` step (the gradient and Adam's update), compiled once: the warm-up
-  fit compiles it and is not timed; mini-batches gathered with NumPy;
-- the floor: only the GEMMs of the same mini-batch steps (:class:`floor.MiniBatchFloor`).
+  fit compiles it and is not timed; mini-batches gathered with NumPy; the score one jitted
+  forward of all the data;
+- the floor: only the GEMMs of the same mini-batch steps and of the final scoring forward,
+  on data laid out once, untimed, as the products want it (:class:`floor.MiniBatchFloor`).
 
 Each sample is one whole fit (model construction included); the implementations run in
 rounds whose order rotates, after one untimed warm-up fit each (JIT compilation, caches);
 with several threads each fit starts after ``SETTLE_SECONDS`` idle (thread pools still
-spinning from the fit before would take its cores). The training accuracy after the fit is reported as a check that each one trained.
+spinning from the fit before would take its cores). The training accuracy after the fit
+(the timed score) is reported as a check that each one trained.
 """
 
 from __future__ import annotations
@@ -67,11 +73,12 @@ class ChainruleFit:
                                 batch_norm=w.batch_norm)
         self.net.fit(self.X, self.Y, epochs=w.epochs, learning_rate=w.learning_rate,
                      optimizer="adam", mini_batch_size=w.batch_size, progress=False)
+        self.score = float(self.net.score(self.X, self.Y))
         if self.backend == "auto":
             self.name = f"chainrule[auto → {self.net.backend}]"
 
     def accuracy(self):
-        return float(self.net.score(self.X, self.Y))
+        return self.score
 
     def version(self):
         from .. import __version__
@@ -107,9 +114,10 @@ class SklearnFit:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", self.ConvergenceWarning)
             self.clf.fit(self.data.X_rows, self.data.y)
+        self.score = float(self.clf.score(self.data.X_rows, self.data.y))
 
     def accuracy(self):
-        return float(self.clf.score(self.data.X_rows, self.data.y))
+        return self.score
 
     def version(self):
         import sklearn
@@ -167,17 +175,17 @@ class TorchFit:
                 loss = criterion(model(X[idx]), y[idx])
                 loss.backward()
                 optimizer.step()
-
-    def accuracy(self):
-        torch = self.torch
-        self.model.eval()
+        model.eval()
         with torch.no_grad():
-            out = self.model(self.X)
-        if self.w.output == "softmax":
+            out = model(X)
+        if w.output == "softmax":
             pred = out.argmax(dim=1).numpy()
         else:
             pred = (out[:, 0] > 0).numpy()
-        return float(np.mean(pred == self.data.y))
+        self.score = float(np.mean(pred == self.data.y))
+
+    def accuracy(self):
+        return self.score
 
     def version(self):
         return self.torch.__version__
@@ -256,11 +264,12 @@ class JaxFit:
                 idx = perm[start:start + b]
                 params, mom, vel, t = self.step(params, mom, vel, t, X[idx], y[idx])
         self.params = jax.block_until_ready(params)
-
-    def accuracy(self):
         Z = np.asarray(self.forward(self.params, self.data.X_rows))
         pred = Z.argmax(axis=1) if self.w.output == "softmax" else Z[:, 0] > 0
-        return float(np.mean(pred == self.data.y))
+        self.score = float(np.mean(pred == self.data.y))
+
+    def accuracy(self):
+        return self.score
 
     def version(self):
         import jaxlib
@@ -335,11 +344,36 @@ def time_fits(impls, repeats, settle=0.0):
     return {id(impl): np.array(samples[id(impl)]) for impl in impls}
 
 
+def time_scores(impls, data, repeats):
+    """``score`` alone after the fits: ``{name: median seconds}`` of every fitted chainrule
+    implementation's ``net.score(X, Y)`` and of the forward's products alone (``"products"``:
+    :class:`floor.ForwardProducts` into arrays allocated once), interleaved, ``2 repeats + 1``
+    rounds after one untimed call each."""
+    from .floor import ForwardProducts
+
+    nets = [(impl.name, impl.net) for impl in impls if impl.kind == "chainrule"]
+    if not nets:
+        return {}
+    products = ForwardProducts(nets[0][1].layer_arrays()[0], data.X.shape[1], data.X.dtype)
+    calls = [("products", lambda: products.run(data.X))] + [
+        (name, lambda net=net: net.score(data.X, data.Y)) for name, net in nets]
+    samples = {name: [] for name, _ in calls}
+    for _, call in calls:
+        call()
+    for r in range(2 * repeats + 1):
+        for i in range(len(calls)):
+            name, call = calls[(i + r) % len(calls)]
+            t0 = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in samples.items()}
+
+
 def compare_train(workloads=tuple(TRAIN_WORKLOADS), include=None, repeats=5, threads=1,
                   quick=False, log=print):
     """Time every implementation's whole fit on every workload with ``threads`` threads
     (0: the libraries' defaults). Returns ``(rows, info)``."""
-    rows, used = [], []
+    rows, used, scores = [], [], {}
     with threads_limited(threads) as limits:
         for wname in workloads:
             w = TRAIN_WORKLOADS[wname].sized(quick)
@@ -372,11 +406,12 @@ def compare_train(workloads=tuple(TRAIN_WORKLOADS), include=None, repeats=5, thr
                                    float(np.median(t)), q1, q3, float(np.min(t)),
                                    impl.accuracy(), w.steps, w.description()))
                 used.append(impl)
+            scores[wname] = dict(label=w.label(), seconds=time_scores(ready, data, repeats))
         now = datetime.datetime.now(datetime.timezone.utc)
         info = dict(load=load_average(), date=now.strftime("%Y-%m-%d %H:%M UTC"),
                     cpu=cpu_model(), cores=os.cpu_count(), platform=platform.platform(),
                     threads=threads, pinned=limits.pinned is not None, repeats=repeats,
-                    quick=quick, versions=versions(used), blas=blas_info())
+                    quick=quick, versions=versions(used), blas=blas_info(), scores=scores)
     return rows, info
 
 
@@ -421,8 +456,10 @@ def markdown_train(runs):
         described.setdefault(r.workload, r.description)
     lines.append("- workloads: " + "; ".join(described.values()))
     lines.append(f"- wall seconds of a whole fit, median of {first['repeats']} interleaved "
-                 "runs after an untimed warm-up fit (IQR in brackets); × peer = / the fastest "
-                 "of scikit-learn, PyTorch, JAX; × floor = / the GEMMs alone; "
+                 "runs after an untimed warm-up fit (IQR in brackets), each fit + a score of "
+                 "the training data; × peer = / the fastest of scikit-learn, PyTorch, JAX; "
+                 "× floor = / the GEMMs alone (every mini-batch step's and the scoring "
+                 "forward's, on data laid out once as they want it); "
                  + (f"speed-up = {label[settings[0]]} / {label[settings[1]]}; "
                     if len(settings) > 1 else "")
                  + "accuracy on the training data after the fit"
@@ -482,4 +519,17 @@ def markdown_train(runs):
         acc = first_row.accuracy
         line += f" {100 * acc:.1f} % |" if np.isfinite(acc) else " — |"
         lines.append(line)
+    for rows, info in runs:
+        scores = {k: v for k, v in info.get("scores", {}).items() if v["seconds"]}
+        if not scores:
+            continue
+        lines += ["", f"`score(X, Y)` of the training data alone, {label[info['threads']]}: "
+                  "median seconds of interleaved calls after the fits, and × the forward's "
+                  "products alone (into arrays allocated once)", "",
+                  "| workload | implementation | s | × products |", "|---|---|---:|---:|"]
+        for entry in scores.values():
+            seconds = entry["seconds"]
+            for name, t in seconds.items():
+                lines.append(f"| {entry['label']} | {name} | {_s(t)} | "
+                             f"{_ratio(t, seconds['products'])} |")
     return "\n".join(lines) + "\n"

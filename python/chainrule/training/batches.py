@@ -151,3 +151,18 @@ def example_weights(sample_weight, class_weight, Y, output, n_out, m, dtype):
 def weight_sum(w):
     """``Σw`` in float64: the denominator of a weighted cost."""
     return float(np.sum(w, dtype=np.float64))
+
+
+# The dense rows one chunk of a sparse X's mini-batches (or one block of a record's forward
+# pass) may take.
+SPARSE_BLOCK_BYTES = 8 << 20
+
+
+def sparse_column_blocks(X, dtype):
+    """``(a, b, X[:, a:b] dense and C-ordered)`` over a sparse ``X`` of shape ``(n[0], m)``,
+    each block under ``SPARSE_BLOCK_BYTES``."""
+    columns = X.tocsc()
+    step = max(1, SPARSE_BLOCK_BYTES // (max(1, X.shape[0]) * np.dtype(dtype).itemsize))
+    for a in range(0, X.shape[1], step):
+        b = min(X.shape[1], a + step)
+        yield a, b, columns[:, a:b].astype(dtype, copy=False).toarray(order="C")

@@ -20,7 +20,8 @@ from ..backends.plan import FitPlan
 from ..backends.compose import cost as _cost
 from ..backends.compose import unsafe_update
 from ..errors import InputError, NonFiniteError
-from .batches import dropout_masks, dropout_off, example_weights, permutation, weight_sum
+from .batches import (SPARSE_BLOCK_BYTES, dropout_masks, dropout_off, example_weights,
+                      permutation, sparse_column_blocks, weight_sum)
 from .interrupts import InterruptGuard
 from .optim import inverse_time_decay, scheduled_decay
 from .progress import progress_bar, warn_if_diverged
@@ -116,7 +117,17 @@ class FitRun:
         c = config.validated(net.L)
         # X keeps an F-contiguous layout (examples as rows: sklearn's X_rows.T), so the
         # engine's XT = X.T needs no copy; validated once here for the whole fit.
-        X = check.X(X, net.layer_dims[0], net.dtype, order="K")
+        # A scipy.sparse X stays sparse (CSC columns, CSR rows): each chunk of mini-batches
+        # densifies only its own rows (_run_chunk), a record its column blocks (_AL).
+        self.sparse = check.is_sparse(X)
+        if self.sparse:
+            if c.mini_batch_size is None:
+                raise InputError("a sparse X trains in mini-batches (each chunk of batches is "
+                                 "densified in turn, never the whole matrix): give "
+                                 "mini_batch_size")
+            X = check.sparse_X(X, net.layer_dims[0], net.dtype).T
+        else:
+            X = check.X(X, net.layer_dims[0], net.dtype, order="K")
         Y = check.Y(Y, net.layer_dims[-1], X.shape[1], net.loss, net.dtype)
         m = X.shape[1]
         self.learning_rate, self.callbacks = c.learning_rate, c.callbacks
@@ -140,7 +151,11 @@ class FitRun:
                 X_val, Y_val = validation_data
             except (TypeError, ValueError) as exc:
                 raise InputError("validation_data must be a pair (X_val, Y_val)") from exc
-            X_val, Y_val = net.validate_data(X_val, Y_val)
+            if check.is_sparse(X_val):
+                X_val = check.sparse_X(X_val, net.layer_dims[0], net.dtype).T
+                Y_val = check.Y(Y_val, net.layer_dims[-1], X_val.shape[1], net.loss, net.dtype)
+            else:
+                X_val, Y_val = net.validate_data(X_val, Y_val)
         elif validation_fraction:
             n_val = int(round(m * validation_fraction))
             if not 1 <= n_val < m:
@@ -150,7 +165,8 @@ class FitRun:
             split_seed = None if net.seed is None else [int(net.seed), 0x5EED]
             perm = np.random.default_rng(split_seed).permutation(m)
             val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-            X_val, Y_val = np.ascontiguousarray(X[:, val]), np.ascontiguousarray(Y[:, val])
+            X_val = X[:, val] if self.sparse else np.ascontiguousarray(X[:, val])
+            Y_val = np.ascontiguousarray(Y[:, val])
             X = X.T[tr].T  # one gather of rows: X stays F-contiguous (XT = X.T C-contiguous)
             Y = np.ascontiguousarray(Y[:, tr])
             w = None if w is None else w[tr]
@@ -159,7 +175,11 @@ class FitRun:
         # without one records NO_FINGERPRINT.
         fingerprint = NO_FINGERPRINT
         if c.checkpoint is not None or resume is not None:
-            fingerprint = signature(c.fingerprint(), [X, Y, w, X_val, Y_val])
+            # a sparse matrix enters by its stored values, indices and shape
+            fingerprint = signature(c.fingerprint(), [
+                part for a in (X, Y, w, X_val, Y_val) for part in (
+                    (a.data, a.indices, a.indptr, np.array(a.shape)) if check.is_sparse(a)
+                    else (a,))])
         epochs = c.epochs
         if any(net.batch_norm):  # refused before anything changes
             m_fit, size = X.shape[1], c.mini_batch_size
@@ -216,7 +236,14 @@ class FitRun:
         self.guard = InterruptGuard()
         self.bar = None
         # ---- the engine's view of the data: examples as rows (a view of an F-ordered X)
-        self.XT = X.T if X.T.flags.c_contiguous else np.ascontiguousarray(X.T)
+        if self.sparse:
+            self.XT = X.T.tocsr()  # CSR rows of examples
+            # the steps of one chunk: its dense rows stay under SPARSE_BLOCK_BYTES
+            row_bytes = X.shape[0] * net.dtype.itemsize
+            self.sparse_steps = max(1, SPARSE_BLOCK_BYTES // (row_bytes * min(mini_batch_size,
+                                                                             m)))
+        else:
+            self.XT = X.T if X.T.flags.c_contiguous else np.ascontiguousarray(X.T)
         self.YT = np.ascontiguousarray(Y.T)
         self.dropout_rng, self.full_score = c.dropout_rng, c.full_score
         self.pacer = Pacer()
@@ -294,8 +321,24 @@ class FitRun:
         perms = None if epochs[0][1] is None else np.stack([p for _, p, _ in epochs])
         keys = np.array([key for _, _, key in epochs], dtype=np.int64)
         lrs = np.array([self.lr_of(e) for e, _, _ in epochs])
-        args = (self.plan, self.XT, self.YT, self.w)
-        chunk = dict(perms=perms, lrs=lrs, keys=keys, k0=k0, n_steps=n_steps, t=opt.t,
+        XT, YT, w = self.XT, self.YT, self.w
+        s = self.plan.mini_batch_size
+        if self.sparse:
+            # One epoch's batches k0 .. k0+n_steps-1 (the loop keeps a sparse chunk within an
+            # epoch): their rows, densified in batch order, are the engine's whole data set,
+            # in the given order, from its batch 0. Only the counter-based dropout masks
+            # differ from a dense fit's (they are keyed by the batch index within the block).
+            m = XT.shape[0]
+            order = perms[0] if perms is not None else np.arange(m)
+            rows = order[k0 * s:min(m, (k0 + n_steps) * s)]
+            XT = XT[rows].toarray(order="C")
+            YT = np.ascontiguousarray(YT[rows])
+            w = None if w is None else np.ascontiguousarray(w[rows])
+            perms, k0_block = None, 0
+        else:
+            k0_block = k0
+        args = (self.plan, XT, YT, w)
+        chunk = dict(perms=perms, lrs=lrs, keys=keys, k0=k0_block, n_steps=n_steps, t=opt.t,
                      state=opt.state, Ws=self.Ws, bs=self.bs)
         if self.plan.batch_norm:
             chunk["norm"] = net.batch_norm_arrays()
@@ -311,6 +354,10 @@ class FitRun:
                 res = engine.generic(self.ops, *args, **chunk, masks=masks)
             else:
                 res = self.ops.fit_epochs(*args, **chunk)
+            if self.sparse:  # the block's (epoch, batch) as the real epoch's
+                nb = engine.n_batches(self.XT.shape[0], s)
+                k = k0 + res.epoch * engine.n_batches(XT.shape[0], s) + res.batch
+                res = res._replace(epoch=int(k == nb), batch=0 if k == nb else k)
             opt.t = res.t
             net.train_state_.steps += res.steps
             # The epochs this call completed, counted with its steps (a second Ctrl-C raises
@@ -397,7 +444,8 @@ class FitRun:
         m = self.XT.shape[0]
         s = min(self.mini_batch_size, m)
         nb = engine.n_batches(m, s)
-        one_epoch = self.dropout_rng == "generator" and not dropout_off(self.probs)
+        one_epoch = self.sparse or (self.dropout_rng == "generator" and
+                                    not dropout_off(self.probs))
         drawn, sums = {}, {}
         epoch, k = self.start, 0
         while epoch < end:
@@ -405,6 +453,8 @@ class FitRun:
             n = min(self.pacer.steps(), (boundary - epoch) * nb - k)
             if one_epoch:
                 n = min(n, nb - k)
+            if self.sparse:
+                n = min(n, self.sparse_steps)
             last = epoch + (k + n - 1) // nb
             for e in range(epoch, last + 1):
                 if e not in drawn:
@@ -463,14 +513,29 @@ class FitRun:
     def _X_columns(self):
         """The training X as the ops take it (C-contiguous): a copy made once, when a record
         needs a forward pass over the training set and X came as examples-as-rows."""
-        if not self.X.flags.c_contiguous:
+        if not check.is_sparse(self.X) and not self.X.flags.c_contiguous:
             self.X = np.ascontiguousarray(self.X)
         return self.X
 
     def _AL(self, X):
+        net = self.net
         if self.plan.batch_norm:  # eval mode: the running statistics
-            return self.net._forward_batch_norm(X, False)[0]
-        return self.ops.forward(X, self.Ws, self.bs, self.net.activations)[1][-1]
+
+            def forward(block):
+                return net._forward_batch_norm(block, False)[0]
+        else:
+
+            def forward(block):
+                return self.ops.forward(block, self.Ws, self.bs, net.activations)[1][-1]
+        if not check.is_sparse(X):
+            return forward(X)
+        out = None
+        for a, b, block in sparse_column_blocks(X, net.dtype):
+            AL = forward(block)
+            if out is None:
+                out = np.empty((AL.shape[0], X.shape[1]), dtype=AL.dtype)
+            out[:, a:b] = AL
+        return out
 
     def _record_epoch(self, epoch, J, lr, per_epoch, running_score=None):
         """Append one record to ``history_``; run early stopping and callbacks. True = stop.

@@ -15,6 +15,7 @@ from ..backends.engine import gradients_bn
 from ..errors import NonFiniteError
 from . import config as _fit_config
 from . import state as _state
+from . import stream as _stream
 from .config import FitConfig
 from .loop import FitRun, first_nonfinite, refused_step
 
@@ -85,11 +86,21 @@ class Trainable:
     @_thread_limited
     def fit(self, X, Y, *args, **kwargs):
         # Signature and docstring come from chainrule.training.config (the arguments, once).
+        if _stream.is_stream(X):  # a dask array, chunks, a generator: training/stream.py
+            return _stream.fit_stream(self, X, Y, args, kwargs)
         FitRun(self, X, Y, FitConfig.from_call(args, kwargs)).execute()
         return self
 
     fit.__signature__ = _fit_config.signature()
-    fit.__doc__ = _fit_config.docstring()
+    fit.__doc__ = _fit_config.docstring() + """
+
+        Notes
+        -----
+        ``X`` may also be a stream (``Y=None`` unless ``X`` is a dask array): a dask array,
+        a list of ``(X_block, Y_block)`` chunks, a callable returning a fresh iterator of
+        them per epoch, an iterator read once, or a
+        :class:`~chainrule.training.stream.Stream`; the data are then read chunk by chunk
+        through a shuffle buffer and each block is one engine run (docs/scaling.md)."""
 
     @_thread_limited
     def step(self, X, Y, learning_rate):

@@ -4,7 +4,10 @@ The C kernels call a Fortran ``?gemm`` through a function pointer handed over at
 so the extension links no BLAS. The source is chosen by ``CHAINRULE_C_BLAS``:
 
 ``auto`` (default)
-    the first of ``numpy``, ``scipy``, ``mkl`` that loads.
+    the one this machine's calibration found fastest (``chainrule bench --calibrate``
+    measures every source that loads, MKL included when the ``mkl`` wheel is installed, and
+    records the winner in the wisdom, ``chainrule._wisdom.c_blas``) if it loads; else the
+    first of ``numpy``, ``scipy``, ``mkl`` that loads.
 ``mkl``
     ``libmkl_rt`` of the ``mkl`` wheel (``pip install ".[mkl]"``), LP64 interface.
 ``scipy``
@@ -122,7 +125,14 @@ def use_blas(source="auto"):
     source = (source or "auto").strip().lower()
     if source not in ("auto", "none") and source not in _BLAS_SOURCES:
         raise InputError(f"unknown BLAS source {source!r}; choose auto, mkl, scipy, numpy or none")
-    order = list(_BLAS_SOURCES) if source == "auto" else ([] if source == "none" else [source])
+    if source == "auto":
+        from ... import _wisdom
+
+        measured = _wisdom.c_blas()
+        order = ([measured] if measured in _BLAS_SOURCES else []) + [
+            s for s in _BLAS_SOURCES if s != measured]
+    else:
+        order = [] if source == "none" else [source]
     errors = []
     for name in order:
         try:

@@ -71,10 +71,15 @@ def _fresh(dt, dims, m):
 
 
 def _forward_checked(X, Ws, bs, codes, masks, buf):
+    """The forward into ``buf``; an ``X`` that is not C-contiguous (a column block, or
+    ``X_rows.T``) is read where it lies (``cr_dense_forward_view``)."""
     Zs, As = buf["Zs"], buf["As"]
     As[0] = X
     for l in range(1, len(Ws) + 1):
-        _forward_into(As[l - 1], Ws[l - 1], bs[l - 1], *codes[l - 1], Zs[l - 1], As[l])
+        if l == 1 and not X.flags.c_contiguous:
+            _w._forward_view_into(X, _w.view_layout(X), Ws[0], bs[0], *codes[0], Zs[0], As[1])
+        else:
+            _forward_into(As[l - 1], Ws[l - 1], bs[l - 1], *codes[l - 1], Zs[l - 1], As[l])
         if masks is not None and l < len(masks) and masks[l] is not None:
             np.multiply(As[l], masks[l], out=As[l])
     return Zs, As
@@ -118,10 +123,26 @@ def _check_Y(Y, dt, shape):
 
 
 @register("forward", "c")
-def forward(X, Ws, bs, activations, masks=None):
-    dt, X, Ws, bs, codes, masks = _check_network(X, Ws, bs, activations, masks)
-    Zs, As = _forward_checked(X, Ws, bs, codes, masks, _fresh(dt, _dims(Ws), X.shape[1]))
+def forward(X, Ws, bs, activations, masks=None, out=None):
+    dt, X, Ws, bs, codes, masks = _check_network(X, Ws, bs, activations, masks, view=True)
+    m = X.shape[1]
+    if out is not None and _usable_out(out, dt, Ws, m):
+        buf = dict(Zs=list(out[0]), As=[None] + list(out[1]))
+    else:
+        buf = _fresh(dt, _dims(Ws), m)
+    Zs, As = _forward_checked(X, Ws, bs, codes, masks, buf)
     return list(Zs), list(As)
+
+
+def _usable_out(out, dt, Ws, m):
+    """Whether ``out = (Zs, As[1:])`` are C-contiguous, aligned, writeable arrays of the
+    outputs' shapes and ``dt`` (else the forward allocates its own)."""
+    Zs, As = out
+    if len(Zs) != len(Ws) or len(As) != len(Ws):
+        return False
+    return all(isinstance(a, np.ndarray) and a.dtype == dt and a.shape == (W.shape[0], m)
+               and a.flags.c_contiguous and a.flags.aligned and a.flags.writeable
+               for arrays in (Zs, As) for a, W in zip(arrays, Ws))
 
 
 def _dims(Ws):

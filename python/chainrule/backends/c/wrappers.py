@@ -182,6 +182,38 @@ def _forward_into(A_prev, W, b, code, alpha, Z, A):
     _check_status(status, "cr_dense_forward")
 
 
+_VIEW_FN = {np.dtype(np.float64): lib.cr_dense_forward_view_f64,
+            np.dtype(np.float32): lib.cr_dense_forward_view_f32}
+_CPTR = {np.dtype(np.float64): "double *", np.dtype(np.float32): "float *"}
+
+
+def view_layout(X):
+    """``(lda, x_rows)`` when ``cr_dense_forward_view`` reads ``X`` (2-D, aligned, of the
+    kernels' dtype) where it lies: rows ``lda`` entries apart (``x_rows = 0``) or, for
+    ``X_rows.T`` of examples-as-rows data, columns ``lda`` apart (``x_rows = 1``); else
+    ``None`` (the caller copies)."""
+    if X.ndim != 2 or not X.flags.aligned or X.dtype not in _VIEW_FN:
+        return None
+    size = X.itemsize
+    s0, s1 = X.strides
+    n_prev, m = X.shape
+    if (s1 == size or m == 1) and s0 % size == 0 and s0 // size >= m:
+        return s0 // size, 0
+    if (s0 == size or n_prev == 1) and s1 % size == 0 and s1 // size >= n_prev:
+        return s1 // size, 1
+    return None
+
+
+def _forward_view_into(X, layout, W, b, code, alpha, Z, A):
+    """``_forward_into`` for an input ``X`` read in place (``layout``: :func:`view_layout`)."""
+    n, n_prev = W.shape
+    lda, x_rows = layout
+    status = _VIEW_FN[W.dtype](ffi.cast(_CPTR[W.dtype], X.__array_interface__["data"][0]), lda,
+                               x_rows, _buf(W), _buf(b), code, alpha, _out(Z), _out(A), n,
+                               n_prev, X.shape[1])
+    _check_status(status, "cr_dense_forward_view")
+
+
 def _backward_into(dZ, A_prev, W, Z_prev, mask_prev, code_prev, alpha_prev, s, l2,
                    dZ_prev, dW, db, dA_prev):
     n, n_prev = W.shape
@@ -256,11 +288,12 @@ def dense_backward(dZ, A_prev, W, Z_prev, activation_prev, convention="L", lambd
     return dZ_prev, dW, db, dA_prev
 
 
-def _check_network(X, Ws, bs, activations, masks=None, update=False):
+def _check_network(X, Ws, bs, activations, masks=None, update=False, view=False):
     """Check a whole network once; returns ``(dtype, X, Ws, bs, codes, masks)``.
 
     ``update``: ``Ws, bs`` will be updated in place, so they must be C-contiguous and
     writeable (a copy would silently lose the update); otherwise they are only read.
+    ``view``: an ``X`` that :func:`view_layout` reads in place is kept as it is (no copy).
     """
     if len(Ws) == 0 or len(Ws) != len(bs) or len(activations) != len(Ws):
         raise ShapeError(f"got {len(Ws)} weights, {len(bs)} biases and {len(activations)} "
@@ -268,7 +301,9 @@ def _check_network(X, Ws, bs, activations, masks=None, update=False):
     dt = _dtype_of(Ws[0])
     _, m = _2d(X, "X")
     n_prev = _2d(Ws[0], "W[1]")[1]
-    X = _array(X, "X", dt, (n_prev, m))
+    if not (view and isinstance(X, np.ndarray) and X.dtype == dt and X.shape == (n_prev, m)
+            and view_layout(X) is not None):
+        X = _array(X, "X", dt, (n_prev, m))
     codes, Ws_c, bs_c = [], [], []
     for l, (W, b, act) in enumerate(zip(Ws, bs, activations), 1):
         n = _2d(W, f"W[{l}]")[0]
