@@ -543,10 +543,10 @@ def test_a_refused_fit_step_changes_nothing(backend, optimizer):
         np.testing.assert_array_equal(after[k], v, err_msg=k)
 
 
-@pytest.mark.skipif("numba" not in BACKENDS, reason="numba unavailable")
-def test_numba_runs_batch_norm_compiled_and_hands_over_what_it_cannot_prove(monkeypatch):
+@pytest.mark.parametrize("compiled", [b for b in BACKENDS if b != "numpy"])
+def test_compiled_engines_run_batch_norm_and_hand_over_what_they_cannot_prove(monkeypatch,
+                                                                              compiled):
     from chainrule.backends import engine
-    from chainrule.backends import numba as numba_backend
 
     calls = []
     real = engine.fit_epochs
@@ -555,24 +555,24 @@ def test_numba_runs_batch_norm_compiled_and_hands_over_what_it_cannot_prove(monk
         calls.append(kwargs.get("n_steps"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(numba_backend.engine, "fit_epochs", counting)
+    monkeypatch.setattr(engine, "fit_epochs", counting)
     X, Y = _data(m=40, dtype=np.float32)
-    net = Network([4, 6, 5, 1], batch_norm=True, backend="numba", dtype="float32", seed=2)
+    net = Network([4, 6, 5, 1], batch_norm=True, backend=compiled, dtype="float32", seed=2)
     net.fit(X, Y, epochs=2, mini_batch_size=10, optimizer="adam", progress=False)
     assert calls == []  # every step compiled
     # float32 and an lr whose bound passes the dtype's max: the compiled loop cannot prove
     # the step finite and hands it over; the composition applies or refuses it, as numpy's
     nets = {}
-    for backend in ("numpy", "numba"):
+    for backend in ("numpy", compiled):
         calls.clear()
         nets[backend] = Network([4, 6, 5, 1], batch_norm=True, backend=backend,
                                 dtype="float32", seed=2)
         with pytest.warns(Warning):  # it diverges, on purpose
             nets[backend].fit(X, Y, epochs=2, mini_batch_size=10, learning_rate=3e37,
                               progress=False, on_nonfinite="skip")
-    assert calls and all(n == 1 for n in calls)  # numba's: single steps handed over
-    a, b = nets["numpy"].get_state(), nets["numba"].get_state()
+    assert calls and all(n == 1 for n in calls)  # the compiled one's: single steps handed over
+    a, b = nets["numpy"].get_state(), nets[compiled].get_state()
     for k, v in a.items():
         np.testing.assert_allclose(b[k], v, err_msg=k, equal_nan=True,
                                    **TOLERANCES[np.dtype(np.float32)])
-    assert nets["numpy"].history_["skipped"] == nets["numba"].history_["skipped"]
+    assert nets["numpy"].history_["skipped"] == nets[compiled].history_["skipped"]

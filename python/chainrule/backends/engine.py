@@ -420,6 +420,46 @@ def gradients_bn(AL, Yb, caches, activations, loss, lambd, D, wb, share):
     return grads
 
 
+def with_handover(compiled, plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws,
+                  bs, norm, ops):
+    """A compiled engine's ``fit_epochs`` of a plan with batch norm: ``compiled(perms, lrs,
+    keys, k0, n_steps, t)`` runs steps until it hands one over (returns ``(ChunkResult,
+    handed_over)``); that step runs here, composed (:func:`fit_epochs` applies or refuses it,
+    in the rule's words), and the compiled loop goes on from the next one. Returns the
+    chunk's :class:`ChunkResult`."""
+    E = len(lrs)
+    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    correct = np.zeros(E, dtype=np.int64)
+    e0, k, done = 0, int(k0), 0
+
+    def rest(e0):
+        return dict(perms=None if perms is None else perms[e0:], lrs=lrs[e0:],
+                    keys=None if keys is None else keys[e0:])
+
+    def add(res, e0):
+        n = len(res.cost_sum)
+        cost_sum[e0:e0 + n] += res.cost_sum
+        weight_sum[e0:e0 + n] += res.weight_sum
+        correct[e0:e0 + n] += res.correct
+
+    while True:
+        sub = rest(e0)
+        res, handed_over = compiled(sub["perms"], sub["lrs"], sub["keys"], k, n_steps - done, t)
+        if handed_over:
+            done, t = done + res.steps, res.t
+            add(res, e0)
+            e0, k = e0 + res.epoch, res.batch
+            res = fit_epochs(plan, XT, YT, w, **rest(e0), k0=k, n_steps=1, t=t, state=state,
+                             Ws=Ws, bs=bs, ops=ops, norm=norm)
+            handed_over = res.status == 0 and done + res.steps < n_steps
+        done, t = done + res.steps, res.t
+        add(res, e0)
+        e0, k = e0 + res.epoch, res.batch
+        if not handed_over or e0 >= E:
+            return ChunkResult(done, res.status, e0, k, res.what, int(t), cost_sum,
+                               weight_sum, correct)
+
+
 def generic(ops, *args, **kwargs):
     """The registry's generic ``fit_epochs`` for a backend without a compiled engine: the
     steps composed from that backend's ``forward``, ``backward_delta`` and ``sgd_update``."""

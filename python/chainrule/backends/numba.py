@@ -235,38 +235,14 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     if not plan.batch_norm:
         return _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
                          None)
-    E = len(lrs)
-    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
-    correct = np.zeros(E, dtype=np.int64)
-    e0, k, done = 0, int(k0), 0
-    while True:
-        sub = dict(perms=None if perms is None else perms[e0:], lrs=lrs[e0:],
-                   keys=None if keys is None else keys[e0:])
-        res = _compiled(plan, XT, YT, w, sub["perms"], sub["lrs"], sub["keys"], k,
-                        n_steps - done, t, state, Ws, bs, norm)
-        if res.status == core_train.HANDOVER:  # one step composed, then compiled again
-            done += res.steps
-            t = res.t
-            _add(cost_sum, weight_sum, correct, res, e0)
-            e0, k = e0 + res.epoch, res.batch
-            sub = dict(perms=None if perms is None else perms[e0:], lrs=lrs[e0:],
-                       keys=None if keys is None else keys[e0:])
-            res = engine.fit_epochs(plan, XT, YT, w, **sub, k0=k, n_steps=1, t=t, state=state,
-                                    Ws=Ws, bs=bs, ops=Ops("numba"), norm=norm)
-        done += res.steps
-        t = res.t
-        _add(cost_sum, weight_sum, correct, res, e0)
-        e0, k = e0 + res.epoch, res.batch
-        if res.status != 0 or done >= n_steps or e0 >= E:
-            return ChunkResult(done, res.status, e0, k, res.what, int(t), cost_sum,
-                               weight_sum, correct)
 
+    def compiled(perms, lrs, keys, k0, n_steps, t):
+        res = _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm)
+        return res, res.status == core_train.HANDOVER
 
-def _add(cost_sum, weight_sum, correct, res, e0):
-    n = len(res.cost_sum)
-    cost_sum[e0:e0 + n] += res.cost_sum
-    weight_sum[e0:e0 + n] += res.weight_sum
-    correct[e0:e0 + n] += res.correct
+    return engine.with_handover(compiled, plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
+                                k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
+                                norm=norm, ops=Ops("numba"))
 
 
 def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm):
