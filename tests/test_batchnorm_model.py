@@ -88,8 +88,9 @@ def test_forward_uses_running_statistics_unless_training():
     AL_eval, _ = net.forward(X)
     expect_eval, _ = ref.model_forward(X, params, net.activations, training=False,
                                        running=net.running_statistics)
-    np.testing.assert_allclose(AL_eval, expect_eval, rtol=0, atol=0)
-    np.testing.assert_allclose(net.predict_proba(X), expect_eval, rtol=0, atol=0)
+    # the eval forward folds each batch norm into its W, b: equal within rounding
+    np.testing.assert_allclose(AL_eval, expect_eval, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(net.predict_proba(X), expect_eval, rtol=1e-12, atol=1e-14)
     AL_train, caches = net.forward(X, training=True)
     expect_train, _ = ref.model_forward(X, params, net.activations)
     np.testing.assert_allclose(AL_train, expect_train, rtol=0, atol=0)
@@ -576,3 +577,16 @@ def test_compiled_engines_run_batch_norm_and_hand_over_what_they_cannot_prove(mo
         np.testing.assert_allclose(b[k], v, err_msg=k, equal_nan=True,
                                    **TOLERANCES[np.dtype(np.float32)])
     assert nets["numpy"].history_["skipped"] == nets[compiled].history_["skipped"]
+
+
+def test_eval_forward_folds_batch_norm_on_dense_and_sparse_x():
+    sparse = pytest.importorskip("scipy.sparse")
+    net, _ = _bn_net_trained()
+    X = _data(m=30)[0]
+    X[np.abs(X) < 1] = 0
+    expect, _ = ref.model_forward(X, dict(net.parameters), net.activations, training=False,
+                                  running=net.running_statistics, epsilon=1e-3)
+    np.testing.assert_allclose(net.predict_proba(X), expect, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(net.predict_proba(sparse.csc_matrix(X)), expect, rtol=1e-12,
+                               atol=1e-14)
+    assert net.score(X, expect) == net.score(sparse.csr_matrix(X), expect)

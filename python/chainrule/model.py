@@ -18,7 +18,6 @@ from .backends.compose import cost as _cost
 from .backends.registry import BACKENDS, Ops, choose_backend
 from .errors import NonFiniteError
 from .training import Trainable
-from .training.batches import sparse_column_blocks
 
 
 class Network(InteropMixin, Persistent, Summarised, Trainable):
@@ -269,7 +268,8 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         return AL, caches
 
     def _forward(self, X):
-        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``).
+        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``); with
+        batch norm, the eval-mode pass of the folded layers (:meth:`eval_arrays`).
 
         ``X`` as ``fit`` takes it: C- or F-ordered (``X_rows.T``) without a copy, and without
         a pass of its own for NaN/inf: ``Z[1] = W[1] X + b[1]`` is not finite when ``X`` is
@@ -277,7 +277,7 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         looked at only when ``Z[1]`` is not finite, to say what is wrong with it."""
         X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
         ops = self.ops_for(X.shape[1])
-        Ws, bs = self.layer_arrays()
+        Ws, bs = self.eval_arrays()
         with np.errstate(invalid="ignore"):  # a NaN/inf is reported below, with its cause
             Zs, As = ops.forward(X, Ws, bs, self.activations)
         if not check.sum_finite(Zs[0]) and not check.all_finite(Zs[0]):
@@ -351,15 +351,24 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         """``A[L]`` for ``X`` without the caches (see :func:`chainrule._scoring.output`); with
         batch norm, the eval-mode forward (the running statistics), a sparse ``X`` in dense
         blocks of columns."""
+        return _scoring.output(self, X)
+
+    def eval_arrays(self):
+        """``Ws, bs`` of the eval-mode forward: :meth:`layer_arrays`, or with batch norm each
+        batch-norm layer folded with its running statistics, ``W' = (gamma / sqrt(var +
+        eps)) W`` and ``b' = beta - gamma mean / sqrt(var + eps)`` (new arrays; the forward
+        of ``A = g(W' A_prev + b')`` is the eval-mode one, within rounding)."""
+        Ws, bs = self.layer_arrays()
         if not self.has_batch_norm:
-            return _scoring.output(self, X)
-        if not check.is_sparse(X):
-            return self._forward_batch_norm(self.validate_data(X), False)[0]
-        rows = check.sparse_X(X, self.layer_dims[0], self.dtype)
-        out = np.empty((self.layer_dims[-1], rows.shape[0]), dtype=self.dtype)
-        for a, b, block in sparse_column_blocks(rows.T, self.dtype):
-            out[:, a:b] = self._forward_batch_norm(block, False)[0]
-        return out
+            return Ws, bs
+        gammas, means, varis = self.batch_norm_arrays()
+        eps = self.dtype.type(self.batch_norm_epsilon)
+        for l, gamma in enumerate(gammas):
+            if gamma is not None:
+                scale = gamma / np.sqrt(varis[l] + eps)
+                Ws[l] = np.ascontiguousarray(scale * Ws[l])
+                bs[l] = bs[l] - scale * means[l]
+        return Ws, bs
 
     @_thread_limited
     def predict_proba(self, X):

@@ -519,19 +519,13 @@ class FitRun:
 
     def _AL(self, X):
         net = self.net
-        if self.plan.batch_norm:  # eval mode: the running statistics
-
-            def forward(block):
-                return net._forward_batch_norm(block, False)[0]
-        else:
-
-            def forward(block):
-                return self.ops.forward(block, self.Ws, self.bs, net.activations)[1][-1]
+        # eval mode: with batch norm, the layers folded with the running statistics
+        Ws, bs = net.eval_arrays() if self.plan.batch_norm else (self.Ws, self.bs)
         if not check.is_sparse(X):
-            return forward(X)
+            return self.ops.forward(X, Ws, bs, net.activations)[1][-1]
         out = None
         for a, b, block in sparse_column_blocks(X, net.dtype):
-            AL = forward(block)
+            AL = self.ops.forward(block, Ws, bs, net.activations)[1][-1]
             if out is None:
                 out = np.empty((AL.shape[0], X.shape[1]), dtype=AL.dtype)
             out[:, a:b] = AL
