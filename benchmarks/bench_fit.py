@@ -25,7 +25,7 @@ class Fit:
     def fit(self, backend):
         w = self.w
         net = Network(list(w.layer_dims), hidden=w.hidden, output=w.output, dtype=w.dtype,
-                      backend=backend, seed=0)
+                      backend=backend, seed=0, batch_norm=w.batch_norm)
         net.fit(self.data.X, self.data.Y, epochs=w.epochs, learning_rate=w.learning_rate,
                 optimizer="adam", mini_batch_size=w.batch_size, progress=False)
 

@@ -38,8 +38,13 @@ OPTIMIZER_CODES = {"gd": GD, "momentum": MOMENTUM, "rmsprop": RMSPROP, "adam": A
 OK, BAD_COST, BAD_GRADIENT, BAD_PARAMETER, BAD_STATE = 0, 1, 2, 3, 4
 # Workspace slots of a layer row of ``offs``.
 Z_, A_, DZ_, MASK_, DW_, NEW_W, DB_, NEW_B, NEW_VW, NEW_VB, NEW_SW, NEW_SB = range(12)
+# batch norm's: Z_hat (n, s), dgamma (n, 1), 1/s (n, 1), the batch's mean and variance (n, 2)
+ZH_, DG_, SI_, MV_ = range(12, 16)
 XBT_, YBT_, HYP_ = 0, 1, 2
-N_SLOTS = 12
+N_SLOTS = 16
+# A step of a plan with batch norm that the compiled loop hands to the engine's composition
+# (a bound it cannot prove, anything not finite, a batch of one): it names the refusal.
+HANDOVER = 2
 FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
@@ -312,9 +317,58 @@ def gather_rows(XT, order, start, mb, out):
 
 
 @kernel
+def batchnorm_forward_rows(Z, ZH, gamma, si, mv, eps):
+    """Batch norm of ``Z`` (n, mb) over its columns, in place: ``Z_hat`` into ``ZH``, ``Z =
+    gamma * Z_hat`` (``bias_activation`` then adds ``beta``), ``1/s`` into ``si``, the mean and
+    the biased variance into ``mv`` (n, 2); float64 sums."""
+    n, mb = Z.shape
+    for i in range(n):
+        zr = Z[i]
+        acc = 0.0
+        for k in range(mb):
+            acc += zr[k]
+        mu = acc / mb
+        acc = 0.0
+        for k in range(mb):
+            d = zr[k] - mu
+            acc += d * d
+        var = acc / mb
+        inv = 1.0 / np.sqrt(var + eps)
+        g = gamma[i, 0]
+        hr = ZH[i]
+        for k in range(mb):
+            zh = (zr[k] - mu) * inv
+            hr[k] = zh
+            zr[k] = g * zh
+        si[i, 0] = inv
+        mv[i, 0] = mu
+        mv[i, 1] = var
+
+
+@kernel
+def batchnorm_backward_rows(D, ZH, gamma, si, db, dg):
+    """The compact backward in place: ``D`` holds ``dZ_tilde`` (convention "J" with the
+    factors c_k) and ``db`` its row sums (``dbeta``); ``dg = sum_k D Z_hat`` and ``D = (gamma
+    / s) (D - (dbeta + Z_hat dgamma) / mb)``."""
+    n, mb = D.shape
+    for i in range(n):
+        dr = D[i]
+        hr = ZH[i]
+        acc = 0.0
+        for k in range(mb):
+            acc += dr[k] * hr[k]
+        dg[i, 0] = acc
+        dbeta = np.float64(db[i, 0])
+        scale = gamma[i, 0] * si[i, 0]
+        for k in range(mb):
+            dr[k] = scale * (dr[k] - (dbeta + hr[k] * acc) / mb)
+
+
+@kernel
 def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lambd,
                keep_probs, scales, acts, alphas, loss, opt, hyper, t, Ws, bs, vWs, vbs, sWs,
-               sbs, eps, dtype_max, buf, offs, scratch, cost_sum, weight_sum, correct, out):
+               sbs, eps, dtype_max, buf, offs, scratch, cost_sum, weight_sum, correct, out,
+               bn, Gs, vGs, sGs, RMs, RVs, bn_h):
     """Up to ``n_steps`` steps from batch ``k0`` of chunk epoch 0; see the module docstring.
 
     XT (m, n[0]), YT (m, n[L]) C-contiguous, the parameters' dtype; w (m,) read when
@@ -327,7 +381,17 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
     scratch the workspace; cost_sum, weight_sum (E,) float64 and correct (E,) int64
     accumulate per chunk epoch. ``out`` (8,) int64 receives ``steps, status, epoch, batch,
     what, layer, is_b, is_s``. Returns the new ``t``.
+
+    Batch norm: ``bn`` (L,) int64 flags; ``Gs, vGs, sGs`` the layers' gamma and its state,
+    ``RMs, RVs`` the running mean and variance (any (n, 1) arrays for a layer without);
+    ``bn_h`` (beta, eps, unbiased) float64. Such a plan's step that the loop cannot apply
+    by the bounds (or finds anything not finite in, or a batch of one) stops the call with
+    status ``HANDOVER`` at that step (nothing changed): the caller runs it composed.
     """
+    any_bn = False
+    for l in range(len(Ws)):
+        if bn[l] != 0:
+            any_bn = True
     L = len(Ws)
     m, n0 = XT.shape
     nL = YT.shape[1]
@@ -344,8 +408,14 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
     # Upper bounds of max|P|, max|v|, max|s|: exact at the start of the call, then
     # advanced by each step's bound (see the update below).
     p_max = max(_max_abs(Ws, bs), 0.0)
+    if any_bn:
+        p_max = max(p_max, _max_abs(Gs, Gs))
     v_max = _max_abs(vWs, vbs) if opt == MOMENTUM or opt == ADAM else 0.0
     s_max = _max_abs(sWs, sbs) if opt == RMSPROP or opt == ADAM else 0.0
+    if any_bn and (opt == MOMENTUM or opt == ADAM):
+        v_max = max(v_max, _max_abs(vGs, vGs))
+    if any_bn and (opt == RMSPROP or opt == ADAM):
+        s_max = max(s_max, _max_abs(sGs, sGs))
     limit = 0.5 * dtype_max
     cost_max = dtype_max  # the cost and its sums are judged in the parameters' dtype
     e = 0
@@ -359,6 +429,9 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
     while done < n_steps and e < E:
         start = k * s
         mb = min(s, m - start)
+        if any_bn and mb < 2:
+            status = HANDOVER
+            break
         # ---- the batch: rows of XT, YT (a view when the order is the identity)
         if has_perm:
             order = perms[e]
@@ -390,6 +463,10 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
                 np.dot(Ws[0], XbT.T, Z)
             else:
                 np.dot(Ws[l], _view(buf, offs[l - 1, A_], n_prev, mb), Z)
+            if bn[l] != 0:
+                batchnorm_forward_rows(Z, _view(buf, offs[l, ZH_], n, mb), Gs[l],
+                                       _view(buf, offs[l, SI_], n, 1),
+                                       _view(buf, offs[l, MV_], n, 2), bn_h[1])
             bias_activation(Z, bs[l], A, acts[l], alphas[l], colmax, colsum)
             if l < L - 1 and keep_probs[l] < 1.0:
                 M = _view(buf, offs[l, MASK_], n, mb)
@@ -411,7 +488,7 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
             J += lambd / (2.0 * share) * squares
             cost_ok = cost_ok and squares <= cost_max
         if not (cost_ok and abs(J) <= cost_max):
-            status, what = 1, BAD_COST
+            status, what = (HANDOVER if any_bn else 1), BAD_COST
             break
         # ---- backward (convention "J" with the factors c_k)
         output_delta(AL, YbT, _view(buf, offs[L - 1, Z_], nL, mb), acts[L - 1],
@@ -437,6 +514,10 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
                 else:
                     delta_from_a(dZ_prev, A_prev, Z_prev, acts[l - 1], alphas[l - 1],
                                  db_prev)
+                if bn[l - 1] != 0:
+                    batchnorm_backward_rows(dZ_prev, _view(buf, offs[l - 1, ZH_], n_prev, mb),
+                                            Gs[l - 1], _view(buf, offs[l - 1, SI_], n_prev, 1),
+                                            db_prev, _view(buf, offs[l - 1, DG_], n_prev, 1))
             if lambd != 0.0:
                 add_scaled(dW, lambd / share, Ws[l])
         g_max = 0.0
@@ -452,7 +533,15 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
                 status, what, bad_layer, bad_b = 1, BAD_GRADIENT, l, 1
                 break
             g_max = max(g_max, np.float64(g))
+            if bn[l] != 0:
+                finite, g = abs_max(_view(buf, offs[l, DG_], n, 1))
+                if not finite:
+                    status = HANDOVER
+                    break
+                g_max = max(g_max, np.float64(g))
         if status != OK:
+            if any_bn:
+                status = HANDOVER
             break
         t_new = t + 1 if opt == ADAM else t
         bc1 = 1.0 - beta1 ** t_new
@@ -487,7 +576,21 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
                                 opt, h, inside)
                 update_in_place(bs[l], _view(buf, offs[l, DB_], n, 1), vbs[l], sbs[l],
                                 opt, h, inside)
+                if bn[l] != 0:
+                    update_in_place(Gs[l], _view(buf, offs[l, DG_], n, 1), vGs[l], sGs[l],
+                                    opt, h, inside)
+                    # the running averages, once per applied step
+                    mv = _view(buf, offs[l, MV_], n, 2)
+                    beta_r = bn_h[0]
+                    unbias = mb / (mb - 1.0) if bn_h[2] != 0.0 else 1.0
+                    rm, rv = RMs[l], RVs[l]
+                    for i in range(n):
+                        rm[i, 0] = beta_r * rm[i, 0] + (1.0 - beta_r) * mv[i, 0]
+                        rv[i, 0] = beta_r * rv[i, 0] + (1.0 - beta_r) * (mv[i, 1] * unbias)
             p_max, v_max, s_max = p_bound, v_bound, s_bound
+        elif any_bn:
+            status = HANDOVER
+            break
         else:
             status, what, bad_layer, bad_b, bad_s = _exact_update(
                 Ws, bs, vWs, vbs, sWs, sbs, buf, offs, opt, h, inside, dtype_max)
@@ -519,7 +622,7 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
 
 
 def workspace_layout(layer_dims, s):
-    """``(size, offs)``: the flat workspace's length and the (L + 1, 12) offsets for
+    """``(size, offs)``: the flat workspace's length and the (L + 1, 16) offsets for
     :func:`fit_epochs` with mini-batches of at most ``s`` (plain Python; the caller
     allocates ``buf`` of that size in the parameters' dtype and ``scratch`` (3, s) float64)."""
     L = len(layer_dims) - 1
@@ -531,6 +634,9 @@ def workspace_layout(layer_dims, s):
         sizes[Z_] = sizes[A_] = sizes[DZ_] = sizes[MASK_] = n * s
         sizes[DW_] = sizes[NEW_W] = sizes[NEW_VW] = sizes[NEW_SW] = n * n_prev
         sizes[DB_] = sizes[NEW_B] = sizes[NEW_VB] = sizes[NEW_SB] = n
+        sizes[ZH_] = n * s
+        sizes[DG_] = sizes[SI_] = n
+        sizes[MV_] = 2 * n
         for slot in range(N_SLOTS):
             offs[l, slot] = at
             at += sizes[slot]

@@ -65,6 +65,19 @@ struct cr_fit_config {
                                    * BLAS it calls must then run single-threaded */
     double max_seconds;           /* > 0: return after the first step that ends this long
                                    * after the call began (with OpenMP; else not checked) */
+    /* Batch norm (NULL batch_norm: none). A layer with batch_norm[l] != 0 (a hidden one) is
+     * linear, batch norm, activation, dropout: its b[l] is its beta; bn_gamma[l] its gamma
+     * (n, 1), bn_v_gamma[l] / bn_s_gamma[l] gamma's optimiser state (where the optimiser has
+     * it), bn_mean[l] / bn_var[l] the running averages (updated once per applied step),
+     * all arrays of the call's dtype, NULL for a layer without. A step whose update the
+     * bounds cannot prove finite, or with anything not finite, or a batch of one, is
+     * refused (refused = 1, what = CR_FINITE for the batch of one): the caller runs it on
+     * the composition, which applies or refuses it. */
+    const int *batch_norm;
+    double bn_momentum;           /* the course's beta of the running averages */
+    double bn_epsilon;            /* inside the square root */
+    int bn_unbiased;              /* 1: the running variance takes mb/(mb-1) sigma^2 */
+    void **bn_gamma, **bn_v_gamma, **bn_s_gamma, **bn_mean, **bn_var;
 };
 
 /* Where a chunk ended. */

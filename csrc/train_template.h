@@ -15,8 +15,11 @@
 
 typedef struct {
     REAL **Z, **A, **D, **dZ, **dW, **db; /* per layer; D[l] NULL for the output layer */
+    REAL **ZH, **bn;                      /* batch norm: Z_hat (s, n); 1/s, mean, var,
+                                           * dgamma, dbeta (5 n) (NULL without) */
     REAL *X, *Y, *w;                      /* the gathered batch */
-    double *maxima;                       /* 6 L maxima of the update's bound */
+    double *maxima;                       /* 9 L maxima of the update's bound (gamma's
+                                           * three at 6 L + 3 l) */
 } CR_NAME(fit_ws);
 
 /* The workspace's layout: a table of 6 L pointers, 6 L doubles, then X (s, n0), Y (s, nL),
@@ -26,7 +29,7 @@ static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAM
 {
     const i64 L = c->n_layers, s = c->mini_batch_size;
     const long long *d = c->dims;
-    i64 off = cr_round64(6 * L * (i64)sizeof(REAL *));
+    i64 off = cr_round64(8 * L * (i64)sizeof(REAL *));
     if (base) {
         REAL **table = (REAL **)base;
         ws->Z = table;
@@ -35,9 +38,11 @@ static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAM
         ws->dZ = table + 3 * L;
         ws->dW = table + 4 * L;
         ws->db = table + 5 * L;
+        ws->ZH = table + 6 * L;
+        ws->bn = table + 7 * L;
         ws->maxima = (double *)(base + off);
     }
-    off += cr_round64(6 * L * (i64)sizeof(double));
+    off += cr_round64(9 * L * (i64)sizeof(double));
 #define CR_TAKE(ptr, count)                                                                   \
     do {                                                                                      \
         if (base) (ptr) = (REAL *)(base + off);                                               \
@@ -59,6 +64,13 @@ static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAM
         CR_TAKE(ws->dZ[l], s * n);
         CR_TAKE(ws->dW[l], n * n_prev);
         CR_TAKE(ws->db[l], n);
+        if (c->batch_norm && c->batch_norm[l]) {
+            CR_TAKE(ws->ZH[l], s * n);
+            CR_TAKE(ws->bn[l], 5 * n);
+        } else if (base) {
+            ws->ZH[l] = NULL;
+            ws->bn[l] = NULL;
+        }
     }
 #undef CR_TAKE
     return off;
@@ -743,6 +755,56 @@ static void CR_NAME(diagnose)(const CR_NAME(opt) *o, const struct cr_fit_config 
 
 /* ------------------------------------------------------------------------- the engine */
 
+/* Batch norm of Z^T (mb, n) over its rows (the examples), in place: Z_hat into ZH, Z^T =
+ * gamma Z_hat (bias_activation then adds beta), and per unit 1/s, the mean and the biased
+ * variance into st[0..n), st[n..2n), st[2n..3n); sums in double. */
+static void CR_NAME(bn_forward)(REAL *Z, REAL *ZH, const REAL *gamma, REAL *st, i64 n, i64 mb,
+                                double eps)
+{
+    for (i64 i = 0; i < n; ++i) {
+        double acc = 0;
+        for (i64 r = 0; r < mb; ++r) acc += (double)Z[r * n + i];
+        const double mu = acc / (double)mb;
+        acc = 0;
+        for (i64 r = 0; r < mb; ++r) {
+            const double d = (double)Z[r * n + i] - mu;
+            acc += d * d;
+        }
+        const double var = acc / (double)mb, inv = 1 / sqrt(var + eps);
+        const double g = (double)gamma[i];
+        for (i64 r = 0; r < mb; ++r) {
+            const double zh = ((double)Z[r * n + i] - mu) * inv;
+            ZH[r * n + i] = (REAL)zh;
+            Z[r * n + i] = (REAL)(g * zh);
+        }
+        st[i] = (REAL)inv;
+        st[n + i] = (REAL)mu;
+        st[2 * n + i] = (REAL)var;
+    }
+}
+
+/* The compact backward in place (convention "L": dZ^T holds dZ_tilde per example):
+ * dbeta = (1/mb) sum dZ_tilde, dgamma = (1/mb) sum dZ_tilde Z_hat into st[4n..), st[3n..),
+ * dZ = (gamma / s)(dZ_tilde - dbeta - Z_hat dgamma). */
+static void CR_NAME(bn_backward)(REAL *dZ, const REAL *ZH, const REAL *gamma, REAL *st, i64 n,
+                                 i64 mb)
+{
+    for (i64 i = 0; i < n; ++i) {
+        double sb = 0, sg = 0;
+        for (i64 r = 0; r < mb; ++r) {
+            sb += (double)dZ[r * n + i];
+            sg += (double)dZ[r * n + i] * (double)ZH[r * n + i];
+        }
+        const double dbeta = sb / (double)mb, dgamma = sg / (double)mb;
+        const double scale = (double)gamma[i] * (double)st[i];
+        for (i64 r = 0; r < mb; ++r)
+            dZ[r * n + i] = (REAL)(scale * ((double)dZ[r * n + i] - dbeta
+                                            - (double)ZH[r * n + i] * dgamma));
+        st[3 * n + i] = (REAL)dgamma;
+        st[4 * n + i] = (REAL)dbeta;
+    }
+}
+
 #ifndef CR_GATHER_AHEAD
 #define CR_GATHER_AHEAD 4
 #endif
@@ -796,7 +858,15 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             mx[1] = CR_NAME(max_abs_or_nan)(V[h], size[h], 0);
             mx[2] = CR_NAME(max_abs_or_nan)(S[h], size[h], 1);
         }
+        if (c->batch_norm && c->batch_norm[l]) {
+            const i64 n = c->dims[l + 1];
+            double *mx = ws.maxima + 6 * L + 3 * l;
+            mx[0] = CR_NAME(max_abs_or_nan)((REAL *)c->bn_gamma[l], n, 0);
+            mx[1] = CR_NAME(max_abs_or_nan)(has_v ? (REAL *)c->bn_v_gamma[l] : NULL, n, 0);
+            mx[2] = CR_NAME(max_abs_or_nan)(has_s ? (REAL *)c->bn_s_gamma[l] : NULL, n, 1);
+        }
     }
+    const int any_bn = c->batch_norm != NULL;
 
     const long long *dims = c->dims;
     const int nt = c->n_threads > 1 ? c->n_threads : 1;
@@ -831,6 +901,10 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
 
         /* ---- the batch: rows order[k s : k s + mb] */
         const i64 start = k * s, mb = m - start < s ? m - start : s;
+        if (any_bn && mb < 2) { /* the caller's composition refuses it, with its words */
+            result->refused = 1;
+            break;
+        }
         const REAL *X0 = XT + start * n0, *Yb = YT + start * nL, *wb = w ? w + start : NULL;
         if (perms) {
             const long long *idx = perms + e * m + start;
@@ -874,8 +948,17 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                 CR_NAME(dropout_fill)((uint64_t)keys[e], (uint32_t)(l + 1), (uint32_t)k,
                                       c->keep_prob[l], D, n, mb, 1, n);
             }
-            CR_NAME(forward_par)(nt, A_prev, W[l], b[l], c->activation[l], (REAL)c->alpha[l], D,
-                                 ws.Z[l], ws.A[l], n, n_prev, mb);
+            if (ws.ZH[l]) { /* batch norm between the product and the activation */
+                CR_NAME(gemm_par)(nt, 'N', 'T', mb, n, n_prev, 1, A_prev, n_prev, W[l], n_prev,
+                                  0, ws.Z[l], n);
+                CR_NAME(bn_forward)(ws.Z[l], ws.ZH[l], (const REAL *)c->bn_gamma[l], ws.bn[l],
+                                    n, mb, c->bn_epsilon);
+                CR_NAME(bias_activation_par)(nt, b[l], c->activation[l], (REAL)c->alpha[l], D,
+                                             ws.Z[l], ws.A[l], n, mb);
+            } else {
+                CR_NAME(forward_par)(nt, A_prev, W[l], b[l], c->activation[l],
+                                     (REAL)c->alpha[l], D, ws.Z[l], ws.A[l], n, n_prev, mb);
+            }
         }
 
         /* ---- the cost J_b = (1 / sum w) sum_k w_k L_k + lambd / (2 sum w) sum_l |W[l]|^2 */
@@ -932,7 +1015,11 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             const i64 n = dims[l + 1], n_prev = dims[l];
             const REAL *A_prev = l ? ws.A[l - 1] : X0;
             REAL *dZ = ws.dZ[l], *dW = ws.dW[l], *db = ws.db[l];
+            if (ws.ZH[l])
+                CR_NAME(bn_backward)(dZ, ws.ZH[l], (const REAL *)c->bn_gamma[l], ws.bn[l], n, mb);
             CR_NAME(gradients_par)(nt, dZ, A_prev, W[l], scale, l2, dW, db, n, n_prev, mb);
+            if (ws.ZH[l]) /* b is beta: its gradient is dbeta */
+                for (i64 i = 0; i < n; ++i) db[i] = ws.bn[l][4 * n + i];
             if (l == 0) break;
             const int masked = ws.D[l - 1] && dropout && c->keep_prob[l - 1] < 1;
             CR_NAME(delta_par)(nt, dZ, W[l], c->activation[l - 1], (REAL)c->alpha[l - 1],
@@ -957,6 +1044,18 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                                                NULL);
             if (!unsafe && !CR_NAME(update_bound_ok)(nt, &o, ws.maxima + 6 * l + 3, ws.db[l], n))
                 unsafe = CR_NAME(opt_pass_par)(nt, &o, b[l], ws.db[l], vb, sb, n, 0, NULL);
+            if (!unsafe && ws.ZH[l]) {
+                /* gamma: only what the bounds prove finite (else the composition decides) */
+                const REAL *dg = ws.bn[l] + 3 * n;
+                int finite = 1;
+                for (i64 i = 0; i < n; ++i) finite &= isfinite(dg[i]) != 0;
+                if (!finite || !CR_NAME(update_bound_ok)(nt, &o, ws.maxima + 6 * L + 3 * l, dg, n))
+                    unsafe = 1;
+            }
+        }
+        if (unsafe && any_bn) { /* the caller's composition applies or refuses this step */
+            result->refused = 1;
+            break;
         }
         if (unsafe) {
             result->refused = 1;
@@ -970,6 +1069,21 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                                   has_s ? s_W[l] : NULL, n * n_prev, 1, ws.maxima + 6 * l);
             CR_NAME(opt_pass_par)(nt, &o, b[l], ws.db[l], has_v ? v_b[l] : NULL,
                                   has_s ? s_b[l] : NULL, n, 1, ws.maxima + 6 * l + 3);
+            if (ws.ZH[l]) {
+                REAL *st = ws.bn[l], *mean = (REAL *)c->bn_mean[l], *var = (REAL *)c->bn_var[l];
+                CR_NAME(opt_pass_par)(nt, &o, (REAL *)c->bn_gamma[l], st + 3 * n,
+                                      has_v ? (REAL *)c->bn_v_gamma[l] : NULL,
+                                      has_s ? (REAL *)c->bn_s_gamma[l] : NULL, n, 1,
+                                      ws.maxima + 6 * L + 3 * l);
+                /* the running averages, once per applied step */
+                const double beta_r = c->bn_momentum;
+                const double unbias = c->bn_unbiased ? (double)mb / (double)(mb - 1) : 1.0;
+                for (i64 i = 0; i < n; ++i) {
+                    mean[i] = (REAL)(beta_r * (double)mean[i] + (1 - beta_r) * (double)st[n + i]);
+                    var[i] = (REAL)(beta_r * (double)var[i]
+                                    + (1 - beta_r) * ((double)st[2 * n + i] * unbias));
+                }
+            }
         }
         if (kind == CR_ADAM) ++*t;
         cost_sum[e] += J * sw;

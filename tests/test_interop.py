@@ -318,8 +318,8 @@ def test_from_state_dict_takes_the_dtype_of_the_arrays_or_the_one_given():
 
 
 @pytest.mark.parametrize("change, words, error", [
-    (lambda sd: sd.update({"1.running_mean": np.zeros(2)}), "batch norm is not a chainrule "
-                                                            "layer yet", InputError),
+    (lambda sd: sd.update({"1.running_mean": np.zeros(2)}), "the batch norm at index 1 "
+                                                            "lacks 1.running_var", InputError),
     (lambda sd: sd.update({"fc.weight": np.zeros(2)}), "cannot read key 'fc.weight'", InputError),
     (lambda sd: sd.pop("2.weight"), "layer 2 \\(index 2\\) has a bias but no '2.weight'",
      InputError),
@@ -478,7 +478,7 @@ def test_from_torch_reads_a_users_sequential():
 
 @pytest.mark.parametrize("make, words", [
     (lambda nn: nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2), nn.Sigmoid()),
-     "module 1 is a BatchNorm1d: batch norm is not a chainrule layer yet"),
+     "the output layer has a BatchNorm1d; chainrule normalizes hidden layers only"),
     (lambda nn: nn.Sequential(nn.Linear(3, 2), nn.GELU()), "module 1 is a GELU: chainrule reads"),
     (lambda nn: nn.Sequential(nn.ReLU(), nn.Linear(3, 2)), "module 0 \\(ReLU\\) comes before"),
     (lambda nn: nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Tanh()),

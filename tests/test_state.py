@@ -33,7 +33,8 @@ def test_schema_of_a_trained_network():
 def test_round_trip_restores_counters_generator_and_optimizer_state():
     net = _trained()
     state = net.get_state()
-    params, opt, train, rng = set_state(state, net.layer_dims, net.dtype)
+    params, opt, train, rng, running = set_state(state, net.layer_dims, net.dtype)
+    assert running == {}
     assert (train.epoch, train.steps, train.signature) == (3, 9, net.train_state_.signature)
     assert rng.bit_generator.state == net.rng.bit_generator.state
     again = get_state(params, opt, train, rng)
@@ -46,7 +47,8 @@ def test_without_training_state_only_parameters():
     net = Network([2, 1], backend="numpy")
     state = net.get_state()
     assert set(state) == {"W1", "b1"}
-    params, opt, train, rng = set_state(state, net.layer_dims, net.dtype)
+    params, opt, train, rng, running = set_state(state, net.layer_dims, net.dtype)
+    assert running == {}
     assert opt is None and train is None and rng is None
 
 

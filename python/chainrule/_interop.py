@@ -130,6 +130,16 @@ def fold_batch_norm(W, b, gamma, beta, mean, var, eps=1e-5):
     return scale * W, beta + scale * (b - mean)
 
 
+def _torch_running_var(net, var):
+    """The running variance as PyTorch keeps it (unbiased): a network that keeps the biased
+    one cannot say what PyTorch would hold."""
+    if not getattr(net, "batch_norm_unbiased", True):
+        raise InputError("state_dict: this network keeps the biased running variance "
+                         "(batch_norm_unbiased=False); PyTorch's BatchNorm1d keeps the "
+                         "unbiased one")
+    return np.array(var)
+
+
 # ---------------------------------------------------------------- shared checks
 def _as_array(value, where):
     """A NumPy array from an array-like or a (CPU) torch tensor, without grad."""
@@ -179,14 +189,43 @@ def _float_dtype(dtype, arrays, where):
                      f"dtype='float64' to convert")
 
 
-def _build(cls, dims, Ws, bs, activations, loss, dtype, backend):
-    """A ``cls`` (the network class) with these layers and parameters, all checked by it."""
-    net = cls(dims, activations=list(activations), loss=loss, dtype=dtype, backend=backend)
-    params = {}
+def _build(cls, dims, Ws, bs, activations, loss, dtype, backend, norms=None, eps=None,
+           momentum=None):
+    """A ``cls`` (the network class) with these layers and parameters, all checked by it.
+
+    ``norms``: per layer ``None`` or ``(gamma, beta, running_mean, running_var)`` of a
+    batch-norm layer (whose ``bs`` entry is then ignored: the bias before a batch norm is
+    folded into its running mean by the caller), with the networks's ``eps`` and the
+    course's ``momentum`` (beta)."""
+    flags = [False] * len(Ws) if norms is None else [n is not None for n in norms]
+    extra = {}
+    if any(flags):
+        extra = dict(batch_norm=flags[:-1], batch_norm_epsilon=eps,
+                     batch_norm_momentum=momentum)
+    net = cls(dims, activations=list(activations), loss=loss, dtype=dtype, backend=backend,
+              **extra)
+    params, running = {}, {}
     for l, (W, b) in enumerate(zip(Ws, bs), 1):
-        params[f"W{l}"], params[f"b{l}"] = np.asarray(W, dtype), np.asarray(b, dtype)
+        params[f"W{l}"] = np.asarray(W, dtype)
+        if flags[l - 1]:
+            gamma, beta, mean, var = (np.asarray(a, dtype).reshape(-1, 1) for a in norms[l - 1])
+            params[f"gamma{l}"], params[f"beta{l}"] = gamma, beta
+            running[f"running_mean{l}"], running[f"running_var{l}"] = mean, var
+        else:
+            params[f"b{l}"] = np.asarray(b, dtype)
     net.parameters = params
+    if running:
+        net.running_statistics = running
     return net
+
+
+def _refuse_batch_norm(net, where, peer):
+    """What a peer without batch norm cannot take: a clear refusal naming the layers."""
+    layers = [l for l, f in enumerate(getattr(net, "batch_norm", ()), 1) if f]
+    if layers:
+        raise InputError(f"{where}: layers {layers} use batch norm, which {peer} cannot "
+                         f"express; export to PyTorch (to_torch, state_dict) or ONNX "
+                         f"(to_onnx folds it into the Gemm)")
 
 
 # ---------------------------------------------------------------- scikit-learn
@@ -233,6 +272,7 @@ def _sklearn_hidden(net):
 
 def to_sklearn(net, classes=None, **params):
     """See :meth:`InteropMixin.to_sklearn`."""
+    _refuse_batch_norm(net, "to_sklearn", "scikit-learn's MLP")
     nn = _require("sklearn.neural_network", "to_sklearn")
     preprocessing = _require("sklearn.preprocessing", "to_sklearn")
     hidden = _sklearn_hidden(net)
@@ -316,21 +356,30 @@ def sklearn_layers(mlp):
 
 
 # ---------------------------------------------------------------- PyTorch
-def _torch_layout(activations):
-    """The ``nn.Sequential`` indices: ``[(linear index, activation module index or None)]``."""
+def _torch_layout(activations, batch_norm=None):
+    """The ``nn.Sequential`` indices: ``[(linear index, activation module index or None,
+    BatchNorm1d index or None)]`` (a batch-norm layer: ``Linear(bias=False)``, then
+    ``BatchNorm1d``, then the activation)."""
     out, i = [], 0
-    for name, _ in activations:
+    batch_norm = batch_norm or [False] * len(activations)
+    for (name, _), bn in zip(activations, batch_norm):
         has_module = TORCH_MODULES[name] is not None
-        out.append((i, i + 1 if has_module else None))
-        i += 2 if has_module else 1
+        norm = i + 1 if bn else None
+        j = i + (2 if bn else 1)
+        out.append((i, j if has_module else None, norm))
+        i = j + (1 if has_module else 0)
     return out
 
 
-_TORCH_KEY = re.compile(r"^(\d+)\.(weight|bias)$")
+_TORCH_KEY = re.compile(r"^(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
+_BN_KEYS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def state_dict_layers(state_dict, n_layers):
-    """``(layer_dims, Ws, bs)`` from ``nn.Sequential`` keys ``"i.weight"``, ``"i.bias"``."""
+    """``(layer_dims, Ws, bs, norms)`` from ``nn.Sequential`` keys ``"i.weight"``,
+    ``"i.bias"``; an index with ``running_mean`` is a ``BatchNorm1d`` of the linear layer
+    before it (``norms[l-1] = (gamma, beta, running_mean, running_var)``, the linear bias,
+    if any, folded into the running mean; ``None`` for a layer without)."""
     if not hasattr(state_dict, "items"):
         raise InputError(f"from_state_dict takes a dict of arrays (a state_dict), got "
                          f"{type(state_dict).__name__}")
@@ -338,21 +387,21 @@ def state_dict_layers(state_dict, n_layers):
     for key, value in state_dict.items():
         match = _TORCH_KEY.match(str(key))
         if match is None:
-            what = str(key).rsplit(".", 1)[-1]
-            reason = ("batch norm is not a chainrule layer yet"
-                      if what in ("running_mean", "running_var", "num_batches_tracked")
-                      else "only nn.Linear weights and biases are read")
-            raise InputError(f"from_state_dict: cannot read key {key!r}: {reason} (keys are "
-                             f"'<index>.weight' and '<index>.bias' of an nn.Sequential)")
+            raise InputError(f"from_state_dict: cannot read key {key!r}: only nn.Linear "
+                             f"weights and biases and BatchNorm1d entries are read (keys are "
+                             f"'<index>.weight', '<index>.bias', '<index>.running_mean'... "
+                             f"of an nn.Sequential)")
         found.setdefault(int(match.group(1)), {})[match.group(2)] = \
             _as_array(value, f"state_dict[{key!r}]")
     indices = sorted(found)
-    if len(indices) != n_layers:
-        raise InputError(f"from_state_dict: the state dict has {len(indices)} linear layers "
-                         f"(indices {indices}) but activations names {n_layers}: give one "
+    linear = [i for i in indices if "running_mean" not in found[i]
+              and "running_var" not in found[i]]
+    if len(linear) != n_layers:
+        raise InputError(f"from_state_dict: the state dict has {len(linear)} linear layers "
+                         f"(indices {linear}) but activations names {n_layers}: give one "
                          f"activation per layer")
-    pairs = []
-    for l, i in enumerate(indices, 1):
+    pairs, norms = [], []
+    for l, i in enumerate(linear, 1):
         entry = found[i]
         if "weight" not in entry:
             raise InputError(f"from_state_dict: layer {l} (index {i}) has a bias but no "
@@ -362,7 +411,31 @@ def state_dict_layers(state_dict, n_layers):
         if b is None:  # nn.Linear(bias=False)
             b = np.zeros(W.shape[:1], W.dtype if W.dtype.kind == "f" else np.float64)
         pairs.append((W, b))
-    return _layers_from_pairs(pairs, "from_state_dict")
+        following = [j for j in indices if j > i and (l == n_layers or j < linear[l])
+                     and ("running_mean" in found[j] or "running_var" in found[j])]
+        if len(following) > 1:
+            raise InputError(f"from_state_dict: layer {l} (index {i}) is followed by "
+                             f"{len(following)} batch norms (indices {following}); chainrule "
+                             f"applies one")
+        if not following:
+            norms.append(None)
+            continue
+        j = following[0]
+        bn = found[j]
+        missing = [k for k in ("running_mean", "running_var") if k not in bn]
+        if missing:
+            raise InputError(f"from_state_dict: the batch norm at index {j} lacks "
+                             f"{', '.join(f'{j}.{k}' for k in missing)}")
+        n = W.shape[0]
+        ones, zeros = np.ones(n, bn["running_var"].dtype), np.zeros(n, bn["running_var"].dtype)
+        gamma, beta = bn.get("weight", ones), bn.get("bias", zeros)
+        # W A + b then batch norm at inference: the bias moves into the running mean
+        norms.append((gamma, beta, bn["running_mean"] - b.reshape(-1), bn["running_var"]))
+    dims, Ws, bs = _layers_from_pairs(pairs, "from_state_dict")
+    if n_layers and norms[-1] is not None:
+        raise InputError(f"from_state_dict: the output layer ({n_layers}) has a batch norm; "
+                         f"chainrule normalizes hidden layers only")
+    return dims, Ws, bs, norms
 
 
 def torch_layers(seq):
@@ -374,11 +447,32 @@ def torch_layers(seq):
                          f"activations, got {type(seq).__name__}")
     by_class = {getattr(nn, cls_name): name for name, cls_name in TORCH_MODULES.items()
                 if cls_name is not None}
-    activations, pairs = [], []
+    activations, pairs, norms = [], [], []
     pending = None  # the activation after the last Linear, not yet given
     for index, module in enumerate(seq):
         kind = type(module)
+        if kind is nn.BatchNorm1d:
+            if not pairs or pending is not None or norms[-1] is not None:
+                raise InputError(f"from_torch: module {index} (BatchNorm1d) must follow a "
+                                 f"Linear directly (Linear, BatchNorm1d, activation: the "
+                                 f"course's order), once")
+            if not module.track_running_stats or module.momentum is None:
+                raise InputError(f"from_torch: module {index} (BatchNorm1d) needs running "
+                                 f"statistics with an exponential momentum (chainrule's "
+                                 f"running averages); got track_running_stats="
+                                 f"{module.track_running_stats}, momentum={module.momentum}")
+            n = module.num_features
+            ones = torch.ones(n, dtype=module.running_mean.dtype)
+            gamma = module.weight if module.affine else ones
+            beta = module.bias if module.affine else ones * 0
+            b = pairs[-1][1]
+            norms[-1] = (_as_array(gamma, f"[{index}].weight"), _as_array(beta, f"[{index}].bias"),
+                         _as_array(module.running_mean, f"[{index}].running_mean") - b,
+                         _as_array(module.running_var, f"[{index}].running_var"),
+                         float(module.eps), 1.0 - float(module.momentum))
+            continue
         if kind is nn.Linear:
+            norms.append(None)
             if pairs:
                 activations.append(pending or "identity")
             b = module.bias if module.bias is not None else \
@@ -402,15 +496,16 @@ def torch_layers(seq):
                                  f"chainrule's softmax runs over the units (dim=1 for rows)")
             pending = (name, float(module.negative_slope)) if name == "leaky_relu" else name
         else:
-            reason = ("batch norm is not a chainrule layer yet"
-                      if "BatchNorm" in kind.__name__ else
-                      "chainrule reads Linear, ReLU, Sigmoid, Tanh, LeakyReLU, Softmax, and "
-                      "Identity/Dropout (no-ops at inference)")
+            reason = ("chainrule reads Linear, BatchNorm1d, ReLU, Sigmoid, Tanh, LeakyReLU, "
+                      "Softmax, and Identity/Dropout (no-ops at inference)")
             raise InputError(f"from_torch: module {index} is a {kind.__name__}: {reason}")
     if not pairs:
         raise InputError("from_torch: the Sequential has no Linear layer")
     activations.append(pending or "identity")
-    return activations, pairs
+    if norms[-1] is not None:
+        raise InputError("from_torch: the output layer has a BatchNorm1d; chainrule "
+                         "normalizes hidden layers only")
+    return activations, pairs, norms
 
 
 def _torch_dtype(torch, dtype):
@@ -435,8 +530,16 @@ def onnx_model(net, dtype, classes, input_name, output_name, library_version):
     A = input_name
     for l, (name, alpha) in enumerate(net.activations, 1):
         last = l == net.L
-        W = np.ascontiguousarray(net.parameters[f"W{l}"], dtype)
-        b = np.ascontiguousarray(net.parameters[f"b{l}"][:, 0], dtype)
+        if f"gamma{l}" in net.parameters:  # batch norm at inference, folded into the Gemm
+            P, r = net.parameters, net.running_statistics
+            W64, b64 = fold_batch_norm(np.asarray(P[f"W{l}"], np.float64), None,
+                                       P[f"gamma{l}"], P[f"beta{l}"], r[f"running_mean{l}"],
+                                       r[f"running_var{l}"], net.batch_norm_epsilon)
+            W = np.ascontiguousarray(W64, dtype)
+            b = np.ascontiguousarray(b64[:, 0], dtype)
+        else:
+            W = np.ascontiguousarray(net.parameters[f"W{l}"], dtype)
+            b = np.ascontiguousarray(net.parameters[f"b{l}"][:, 0], dtype)
         inits += [numpy_helper.from_array(W, f"W{l}"), numpy_helper.from_array(b, f"b{l}")]
         op = ONNX_OPS[name]
         Z = output_name if last and op is None else f"Z{l}"
@@ -531,45 +634,75 @@ class InteropMixin:
 
         ``"i.weight"`` is ``W[l]`` (``nn.Linear``'s ``(out, in)``) and ``"i.bias"`` is
         ``b[l]`` as ``(n[l],)``; each activation but identity is a parameterless module
-        after its Linear, so the indices skip it as PyTorch numbers modules. Load it with
+        after its Linear, so the indices skip it as PyTorch numbers modules. A batch-norm
+        layer is ``Linear(bias=False)`` at ``i`` then ``BatchNorm1d`` at ``i + 1``:
+        ``weight`` = gamma, ``bias`` = beta, ``running_mean``, ``running_var`` (unbiased, as
+        PyTorch keeps it) and ``num_batches_tracked`` (the steps trained). Load it with
         ``seq.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``.
         """
         sd = {}
-        for l, (i, _) in enumerate(_torch_layout(self.activations), 1):
+        layout = _torch_layout(self.activations, getattr(self, "batch_norm", None))
+        for l, (i, _, j) in enumerate(layout, 1):
             sd[f"{i}.weight"] = np.array(self.parameters[f"W{l}"])
-            sd[f"{i}.bias"] = np.array(self.parameters[f"b{l}"][:, 0])
+            if j is None:
+                sd[f"{i}.bias"] = np.array(self.parameters[f"b{l}"][:, 0])
+                continue
+            r = self.running_statistics
+            sd[f"{j}.weight"] = np.array(self.parameters[f"gamma{l}"][:, 0])
+            sd[f"{j}.bias"] = np.array(self.parameters[f"beta{l}"][:, 0])
+            sd[f"{j}.running_mean"] = np.array(r[f"running_mean{l}"][:, 0])
+            sd[f"{j}.running_var"] = _torch_running_var(self, r[f"running_var{l}"][:, 0])
+            sd[f"{j}.num_batches_tracked"] = np.array(self.steps_trained_, dtype=np.int64)
         return sd
 
     @classmethod
-    def from_state_dict(cls, state_dict, activations, loss=None, dtype=None, backend="auto"):
+    def from_state_dict(cls, state_dict, activations, loss=None, dtype=None, backend="auto",
+                        batch_norm_epsilon=1e-5, batch_norm_momentum=0.9):
         """A network from an ``nn.Sequential``'s state dict (arrays or CPU tensors).
 
         ``activations`` names one per linear layer (as the constructor's); the linear
         layers are the ``"i.weight"``/``"i.bias"`` pairs in index order (gaps are the
-        parameterless modules between them).
+        parameterless modules between them). An index with ``running_mean`` is a
+        ``BatchNorm1d`` of the linear layer before it (a bias of that Linear is folded
+        into the running mean); a state dict holds neither its ``eps`` nor its momentum:
+        give ``batch_norm_epsilon`` and ``batch_norm_momentum`` (the course's beta, PyTorch's
+        ``1 - momentum``).
         """
         if isinstance(activations, (str, tuple)):
             activations = [activations]
         activations = list(activations)
-        dims, Ws, bs = state_dict_layers(state_dict, len(activations))
+        dims, Ws, bs, norms = state_dict_layers(state_dict, len(activations))
         dtype = _float_dtype(dtype, Ws, "from_state_dict")
-        return _build(cls, dims, Ws, bs, activations, loss, dtype, backend)
+        return _build(cls, dims, Ws, bs, activations, loss, dtype, backend, norms,
+                      batch_norm_epsilon, batch_norm_momentum)
 
     def to_torch(self):
         """An ``nn.Sequential`` (eval mode, this network's dtype) computing ``A[L]`` for
         examples as rows: ``Linear`` layers, each followed by its activation module
-        (``Softmax(dim=1)`` for a softmax output; none for identity)."""
+        (``Softmax(dim=1)`` for a softmax output; none for identity); a batch-norm layer is
+        ``Linear(bias=False)``, ``BatchNorm1d(eps, momentum=1 - beta)`` with its running
+        statistics, then the activation."""
         torch = _require("torch", "to_torch")
         nn = torch.nn
         tdtype = _torch_dtype(torch, self.dtype)
         modules = []
+        sd = self.state_dict()
+        layout = _torch_layout(self.activations, getattr(self, "batch_norm", None))
         for l, (name, alpha) in enumerate(self.activations, 1):
             n, n_prev = self.parameters[f"W{l}"].shape
-            linear = nn.Linear(n_prev, n, dtype=tdtype)
+            i, _, j = layout[l - 1]
+            linear = nn.Linear(n_prev, n, bias=j is None, dtype=tdtype)
             with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(np.array(self.parameters[f"W{l}"])))
-                linear.bias.copy_(torch.from_numpy(np.array(self.parameters[f"b{l}"][:, 0])))
+                linear.weight.copy_(torch.from_numpy(sd[f"{i}.weight"]))
+                if j is None:
+                    linear.bias.copy_(torch.from_numpy(sd[f"{i}.bias"]))
             modules.append(linear)
+            if j is not None:
+                bn = nn.BatchNorm1d(n, eps=self.batch_norm_epsilon,
+                                    momentum=1 - self.batch_norm_momentum, dtype=tdtype)
+                bn.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(np.asarray(v))
+                                    for k, v in sd.items() if k.startswith(f"{j}.")})
+                modules.append(bn)
             if name == "leaky_relu":
                 modules.append(nn.LeakyReLU(negative_slope=alpha))
             elif name == "softmax":
@@ -583,17 +716,26 @@ class InteropMixin:
         """A network from an ``nn.Sequential`` of ``Linear`` layers and activation modules
         (``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax(dim=1)``; ``Identity`` and
         ``Dropout`` are no-ops at inference; a Linear without a module after it is
-        linear). ``dtype`` defaults to the weights'."""
-        activations, pairs = torch_layers(seq)
+        linear; ``Linear`` then ``BatchNorm1d`` is a batch-norm layer, its running
+        statistics kept, its ``eps`` and ``1 - momentum`` the network's, a bias of the
+        Linear folded into the running mean). ``dtype`` defaults to the weights'."""
+        activations, pairs, norms = torch_layers(seq)
         dims, Ws, bs = _layers_from_pairs(pairs, "from_torch")
         dtype = _float_dtype(dtype, Ws, "from_torch")
-        return _build(cls, dims, Ws, bs, activations, loss, dtype, backend)
+        settings = {(n[4], n[5]) for n in norms if n is not None}
+        if len(settings) > 1:
+            raise InputError(f"from_torch: the BatchNorm1d modules differ in (eps, 1 - "
+                             f"momentum) {sorted(settings)}; a chainrule network has one of each")
+        eps, beta = settings.pop() if settings else (None, None)
+        return _build(cls, dims, Ws, bs, activations, loss, dtype, backend,
+                      [None if n is None else n[:4] for n in norms], eps, beta)
 
     # ---- Keras
     def keras_weights(self):
         """``[kernel1, bias1, kernel2, ...]``: what ``model.set_weights`` takes for a Keras
         ``Sequential`` of ``Dense`` layers (``kernel = W[l]ᵀ``, ``(n[l-1], n[l])``; ``bias``
         ``(n[l],)``); the Dense activations are :data:`KERAS_ACTIVATIONS`."""
+        _refuse_batch_norm(self, "keras_weights", "a Sequential of Dense layers")
         out = []
         for l in range(1, self.L + 1):
             out += [np.array(self.parameters[f"W{l}"].T),

@@ -39,7 +39,8 @@ class ParameterDict(dict):
 
     The arrays are views of one buffer, ``_flat`` (with zero gaps between them), so that a
     step saves, checks and restores all the parameters with one call each; ``_Ws``/``_bs``
-    list them by layer (``_Ws[l-1] = W[l]``). An assignment stores every entry anew.
+    list them by layer (``_Ws[l-1] = W[l]``; a batch-norm layer's ``beta{l}`` in ``_bs`` and
+    its ``gamma{l}`` in ``_gammas``). An assignment stores every entry anew.
     """
 
     def __init__(self, params, owner):
@@ -52,9 +53,12 @@ class ParameterDict(dict):
         self._flat, views = _pack(params, self._owner.dtype)
         for key, view in views.items():
             super().__setitem__(key, view)
-        L = len(views) // 2
+        L = self._owner.L
+        # A batch-norm layer's beta sits where b would (the engines' bs list) and its gamma
+        # in _gammas (None for a layer without batch norm).
         self._Ws = [views[f"W{l}"] for l in range(1, L + 1)]
-        self._bs = [views[f"b{l}"] for l in range(1, L + 1)]
+        self._bs = [views.get(f"b{l}", views.get(f"beta{l}")) for l in range(1, L + 1)]
+        self._gammas = [views.get(f"gamma{l}") for l in range(1, L + 1)]
 
     def __setitem__(self, key, value):
         self.update({key: value})
@@ -75,7 +79,7 @@ class ParameterDict(dict):
                                        f"{type(value).__name__} of dtype {a.dtype}")
             with np.errstate(over="ignore"):  # an overflow to inf is refused as not finite
                 new[key] = a.astype(owner.dtype, copy=False)  # cast to the network's dtype
-        self._store(check.parameters(new, owner.layer_dims, owner.dtype))
+        self._store(check.parameters(new, owner.layer_dims, owner.dtype, owner.batch_norm))
 
     def __ior__(self, other):  # ``net.parameters |= {...}``: dict's own would skip the checks
         self.update(other)

@@ -15,7 +15,7 @@ class Persistent:
 
     def get_config(self):
         """The constructor arguments as JSON-compatible values; ``Network.from_config`` inverts it."""
-        return {
+        config = {
             "layer_dims": list(self.layer_dims),
             "activations": [[name, alpha] for name, alpha in self.activations],
             "loss": self.loss,
@@ -25,6 +25,12 @@ class Persistent:
             "backend": self._backend_request,
             "n_threads": self.n_threads,
         }
+        if any(self.batch_norm):  # (a config without these keys: no batch norm)
+            config.update(batch_norm=list(self.batch_norm[:-1]),
+                          batch_norm_momentum=self.batch_norm_momentum,
+                          batch_norm_epsilon=self.batch_norm_epsilon,
+                          batch_norm_unbiased=self.batch_norm_unbiased)
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -59,6 +65,12 @@ class Persistent:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("n_threads", None)  # pickled before n_threads existed
+        # pickled before batch norm existed
+        self.__dict__.setdefault("batch_norm", [False] * (len(self.layer_dims) - 1))
+        self.__dict__.setdefault("batch_norm_momentum", 0.9)
+        self.__dict__.setdefault("batch_norm_epsilon", 1e-5)
+        self.__dict__.setdefault("batch_norm_unbiased", True)
+        self.__dict__.setdefault("_running", {})
         self._parameters = ParameterDict(self._parameters, self)
         self._upgrade_pickled_training_state()
         try:

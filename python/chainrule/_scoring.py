@@ -62,12 +62,14 @@ def output(net, X):
 
 def dense_output(net, X):
     """``A[L]`` of ``net`` for a dense ``X``; a block that is not finite hands the whole
-    ``X`` to ``net._forward`` for its error message."""
+    ``X`` to ``net._forward`` for its error message. The layers are ``net.eval_arrays()``
+    (with batch norm, each batch-norm layer folded into its ``W, b`` with the running
+    statistics: the eval-mode forward is then a plain one)."""
     X = check.X(X, net.layer_dims[0], net.dtype, order="K", finite=False)
     m = X.shape[1]
     B = min(m, block_columns(net.layer_dims))
     ops = net.ops_for(m)
-    Ws, bs = net.layer_arrays()
+    Ws, bs = net.eval_arrays()
     if B == m:  # one block: no slicing, A[L] copied out of the kept buffer
         out = _scratch(net.dtype, net.layer_dims, m)
         with np.errstate(invalid="ignore"):

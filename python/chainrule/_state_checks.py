@@ -8,7 +8,9 @@ the entry, what it holds and what was expected; nothing here touches a network.
 The state's entries (see ``Network.get_state``):
 
 - ``W1, b1, ..., WL, bL``: the parameters (``_validate.parameters``: shapes, one dtype,
-  finite);
+  finite); a batch-norm layer has ``gamma{l}, beta{l}`` instead of ``b{l}``, and its
+  running statistics ``bn/running_mean{l}``, ``bn/running_var{l}`` (``(n[l], 1)``, finite,
+  variances ``>= 0``);
 - ``opt/<p>_d<param>``: optimiser moments, shaped like ``<param>``, finite; the second
   moments ``s_d...`` (moving averages of squared gradients) are also ``>= 0``;
   ``opt/t``: Adam's step count, one integer ``>= 0``;
@@ -40,8 +42,8 @@ TRAIN_JSON = ("train/signature", "train/optimizer", "train/rng")
 TRAIN_KEYS = tuple(TRAIN_COUNTERS) + ("train/best",) + TRAIN_JSON
 # Optimiser moments whose values are averages of squares (so never negative).
 NONNEGATIVE_MOMENTS = ("s",)
-_PARAM = re.compile(r"[Wb][0-9]+")
-_MOMENT = re.compile(r"([a-z]+)_d([Wb][1-9][0-9]*)")
+_PARAM = re.compile(r"(W|b|gamma|beta)[0-9]+")
+_MOMENT = re.compile(r"([a-z]+)_d((?:W|b|gamma|beta)[1-9][0-9]*)")
 _JSON_LIMIT = 1 << 20  # bytes: far above any real signature, optimiser config or rng state
 
 COUNTER_MAX = 2 ** 62  # opt/t and the train/ counters: far from int64's wrap at 2**63
@@ -176,9 +178,13 @@ def validate_state(state, layer_dims, dtype):
                              f"got {key!r}")
     params = check.parameters({k: v for k, v in state.items() if _PARAM.fullmatch(k)}, dims, dt)
     out = dict(params)
+    flags = [f"gamma{l}" in params for l in range(1, len(dims))]
+    running = check.running_statistics({k[3:]: v for k, v in state.items()
+                                        if k.startswith("bn/")}, dims, dt, flags)
+    out.update({f"bn/{k}": v for k, v in running.items()})
     train_keys = [k for k in state if k.startswith("train/")]
     for key, value in state.items():
-        if key in params:
+        if key in params or key.startswith("bn/"):
             continue
         if key == "opt/t":
             out[key] = _one_integer(value, key, 0)
@@ -222,7 +228,7 @@ def validate_state(state, layer_dims, dtype):
                 if k.startswith("train/best/")}
         if best:
             try:
-                best = check.parameters(best, dims, dt)
+                best = check.parameters(best, dims, dt, flags)
             except InputError as exc:
                 raise type(exc)(f"the early-stopping best parameters (train/best/...): "
                                 f"{exc}") from exc

@@ -60,15 +60,23 @@ def _activation_name(activation):
     return f"{name}({alpha:g})" if name == "leaky_relu" else name
 
 
-def network_rows(layer_dims, activations, m=None):
-    """Per layer: ``(l, n, activation, W shape, b shape, Z/A shape, parameter count)``."""
+def network_rows(layer_dims, activations, m=None, batch_norm=None):
+    """Per layer: ``(l, n, activation, W shape, b shape, Z/A shape, parameter count)``; a
+    batch-norm layer (``batch_norm[l-1]``) shows ``BN → activation`` and counts ``gamma``
+    and ``beta`` (its ``b`` column holds their shape)."""
     cols = "m" if m is None else m
     rows = []
     for l in range(1, len(layer_dims)):
         n, n_prev = layer_dims[l], layer_dims[l - 1]
-        rows.append((l, n, _activation_name(activations[l - 1]), (n, n_prev), (n, 1), (n, cols),
-                     n * n_prev + n))
+        bn = bool(batch_norm and batch_norm[l - 1])
+        act = _activation_name(activations[l - 1])
+        rows.append((l, n, f"BN → {act}" if bn else act, (n, n_prev), (n, 1), (n, cols),
+                     n * n_prev + (2 * n if bn else n)))
     return rows
+
+
+def _bias_name(net):
+    return "b | γ, β" if any(getattr(net, "batch_norm", ())) else "b"
 
 
 def _tuple_text(shape):
@@ -77,17 +85,20 @@ def _tuple_text(shape):
 
 def network_text(net, m=None):
     """A plain-text summary of a :class:`chainrule.Network` (layers, shapes, parameters)."""
-    rows = network_rows(net.layer_dims, net.activations, m)
+    rows = network_rows(net.layer_dims, net.activations, m, getattr(net, "batch_norm", None))
     total = sum(r[-1] for r in rows)
     cols = "m" if m is None else str(m)
     lines = [f"Network {' -> '.join(map(str, net.layer_dims))}: loss {net.loss}, dtype "
              f"{net.dtype.name}, backend {net.backend}; X {_tuple_text((net.layer_dims[0], cols))}",
-             f"{'layer':<7}{'units':>6}  {'activation':<12}{'W':<14}{'b':<10}{'Z, A':<14}"
+             f"{'layer':<7}{'units':>6}  {'activation':<12}{'W':<14}{_bias_name(net):<10}{'Z, A':<14}"
              f"{'parameters':>11}"]
     for l, n, act, W, b, Z, count in rows:
         lines.append(f"{l:<7}{n:>6}  {act:<12}{_tuple_text(W):<14}{_tuple_text(b):<10}"
                      f"{_tuple_text(Z):<14}{count:>11,}")
     lines.append(f"{'total':<65}{total:>11,}")
+    if any(getattr(net, "batch_norm", ())):
+        lines.append(f"batch norm (BN): gamma, beta instead of b; running averages with beta "
+                     f"{net.batch_norm_momentum:g}, eps {net.batch_norm_epsilon:g}")
     epochs = len(net.history_.get("epoch", []))
     if epochs:
         lines.append(f"trained: {epochs} recorded epochs, last cost "
@@ -97,7 +108,7 @@ def network_text(net, m=None):
 
 def network_html(net, m=None):
     """The summary of a :class:`chainrule.Network` as an HTML table."""
-    rows = network_rows(net.layer_dims, net.activations, m)
+    rows = network_rows(net.layer_dims, net.activations, m, getattr(net, "batch_norm", None))
     total = sum(r[-1] for r in rows)
     cols = "m" if m is None else str(m)
     head = (f"<p><b>Network</b> {' → '.join(map(str, net.layer_dims))}: loss "
@@ -109,7 +120,9 @@ def network_html(net, m=None):
             for l, n, act, W, b, Z, count in rows]
     body.append(_row(["<b>total</b>", "", "", "", "", "", f"<b>{total:,}</b>"], numeric=(6,)))
     table = _table([r"layer \(l\)", r"units \(n^{[l]}\)", r"\(g^{[l]}\)", r"\(W^{[l]}\)",
-                    r"\(b^{[l]}\)", r"\(Z^{[l]}, A^{[l]}\)", "parameters"], body)
+                    r"\(b^{[l]}\) or \(\gamma^{[l]}, \beta^{[l]}\)" if any(
+                        getattr(net, "batch_norm", ())) else r"\(b^{[l]}\)",
+                    r"\(Z^{[l]}, A^{[l]}\)", "parameters"], body)
     epochs = len(net.history_.get("epoch", []))
     foot = (f"<p>trained: {epochs} recorded epochs, last cost {net.history_['cost'][-1]:.6g}</p>"
             if epochs else "")

@@ -426,13 +426,56 @@ def _check_array(a, key, shape, what, layer, n_prev, n, dt):
     return a
 
 
-def parameters(params, dims, dt):
-    """Check ``W1, b1, ..., WL, bL`` against ``dims``; returns C-contiguous copies in ``dt``."""
+def batch_norm(value, L):
+    """``Network(batch_norm=...)``: ``True``/``False`` (every hidden layer) or one bool per
+    hidden layer; returns ``L`` bools (the output layer never normalizes)."""
+    n_hidden = L - 1
+    if isinstance(value, (bool, np.bool_)):
+        flags = [bool(value)] * n_hidden
+    else:
+        try:
+            flags = list(value)
+        except TypeError:
+            raise InputError(f"batch_norm must be a bool or one bool per hidden layer "
+                             f"({n_hidden}), got {value!r}") from None
+        if len(flags) != n_hidden or any(not isinstance(f, (bool, np.bool_)) for f in flags):
+            raise InputError(f"batch_norm must be a bool or one bool per hidden layer "
+                             f"({n_hidden} for this network), got {value!r}")
+        flags = [bool(f) for f in flags]
+    return flags + [False]
+
+
+def batch_norm_momentum(value):
+    """The course's beta of the running averages, in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise InputError(f"batch_norm_momentum (the course's beta of the running averages, "
+                         f"PyTorch's 1 - momentum) must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def parameter_keys(L, flags=None):
+    """The parameter names of an ``L``-layer network, in order: ``W{l}, b{l}``, or ``W{l},
+    gamma{l}, beta{l}`` for a batch-norm layer (``flags[l-1]``)."""
+    flags = [False] * L if flags is None else flags
+    keys = []
+    for l in range(1, L + 1):
+        keys += [f"W{l}", f"gamma{l}", f"beta{l}"] if flags[l - 1] else [f"W{l}", f"b{l}"]
+    return keys
+
+
+def parameters(params, dims, dt, batch_norm=None):
+    """Check ``W1, b1, ..., WL, bL`` against ``dims``; returns C-contiguous copies in ``dt``.
+
+    ``batch_norm``: one bool per layer (a batch-norm layer has ``gamma{l}, beta{l}`` instead
+    of ``b{l}``); ``None`` infers it from the keys (a layer with ``gamma{l}``)."""
     L = len(dims) - 1
     if not isinstance(params, dict):
         raise InputError(f"parameters must be a dict with keys W1, b1, ..., W{L}, b{L}, got "
                          f"{type(params).__name__}")
-    expected_keys = {f"{p}{l}" for l in range(1, L + 1) for p in "Wb"}
+    if batch_norm is None:
+        batch_norm = [f"gamma{l}" in params for l in range(1, L + 1)]
+    keys = parameter_keys(L, batch_norm)
+    expected_keys = set(keys)
     if set(params) != expected_keys:
         missing = sorted(expected_keys - set(params))
         extra = sorted(map(str, set(params) - expected_keys))
@@ -448,8 +491,30 @@ def parameters(params, dims, dt):
         n, n_prev = dims[l], dims[l - 1]
         out[f"W{l}"] = _check_array(arrays[f"W{l}"], f"W{l}", (n, n_prev),
                                     f"(n[{l}], n[{l - 1}])", l, n_prev, n, dt).copy()
-        out[f"b{l}"] = _check_array(arrays[f"b{l}"], f"b{l}", (n, 1), f"(n[{l}], 1)",
-                                    l, n_prev, n, dt).copy()
+        for p in (("gamma", "beta") if batch_norm[l - 1] else ("b",)):
+            out[f"{p}{l}"] = _check_array(arrays[f"{p}{l}"], f"{p}{l}", (n, 1),
+                                          f"(n[{l}], 1)", l, n_prev, n, dt).copy()
+    return out
+
+
+def running_statistics(stats, dims, dt, batch_norm):
+    """``{running_mean{l}, running_var{l}}`` of the batch-norm layers: shape ``(n[l], 1)``,
+    finite, variances ``>= 0``; returns C-contiguous copies in ``dt``."""
+    L = len(dims) - 1
+    expected = {f"running_{p}{l}" for l in range(1, L + 1) if batch_norm[l - 1]
+                for p in ("mean", "var")}
+    if set(stats) != expected:
+        raise InputError(f"the running statistics do not match the batch-norm layers: missing "
+                         f"{sorted(expected - set(stats))}, unexpected "
+                         f"{sorted(map(str, set(stats) - expected))}")
+    out = {}
+    for key in sorted(expected):
+        l = int(key.rsplit("_", 1)[1].lstrip("meanvr"))
+        a = _check_array(_asarray(stats[key], key), key, (dims[l], 1), f"(n[{l}], 1)", l,
+                         dims[l - 1], dims[l], dt).copy()
+        if key.startswith("running_var") and (a < 0).any():
+            raise InputError(f"{key} (layer {l}'s running variance) has negative entries")
+        out[key] = a
     return out
 
 

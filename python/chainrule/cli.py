@@ -178,6 +178,12 @@ def add_parser(subparsers):
     g.add_argument("--lambd", type=float, default=0.0, help="L2 strength lambda")
     g.add_argument("--keep-prob", type=float, default=1.0,
                    help="inverted-dropout keep probability of the hidden layers")
+    g.add_argument("--batch-norm", action="store_true",
+                   help="batch normalization on every hidden layer (gamma, beta instead of b; "
+                        "docs/batchnorm.md); every training batch needs >= 2 examples")
+    g.add_argument("--batch-norm-momentum", type=float, default=0.9,
+                   help="the course's beta of batch norm's running averages, in [0, 1) "
+                        "(PyTorch's momentum is 1 - beta; default: 0.9)")
     g.add_argument("--class-weight", choices=["balanced"], default=None,
                    help="weight classes inversely to their frequency")
     g.add_argument("--validation-fraction", type=float, default=0.0,
@@ -402,7 +408,8 @@ def run_train(args):
                  if hasattr(args, key)}
         opt = optim.make_optimizer(name, **hyper)
         net = Network(layers, hidden=hidden, output=output, init=args.init, seed=args.seed,
-                      dtype=args.dtype, backend=args.backend)
+                      dtype=args.dtype, backend=args.backend, batch_norm=args.batch_norm,
+                      batch_norm_momentum=args.batch_norm_momentum)
         if classes is not None:
             print("classes: " + ", ".join(f"{i} = {c}" for i, c in enumerate(classes.tolist())))
         print(f"{net}\ndata: {source}, {X_train.shape[1]} train / {X_test.shape[1]} test "

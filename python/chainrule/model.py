@@ -54,11 +54,32 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         restoring the previous numbers after each call. ``None`` leaves the pools alone.
         Results with another thread count agree within rounding, not bit for bit (a BLAS
         splits a GEMM differently); the same count on the same machine repeats exactly.
+    batch_norm : bool or sequence of bool
+        Batch normalization (``docs/batchnorm.md``) on every hidden layer (``True``) or one
+        bool per hidden layer. Such a layer computes ``Z = W A_prev`` (no ``b``),
+        ``Z_tilde = gamma * (Z - mu) / sqrt(sigma^2 + eps) + beta``, ``A = g(Z_tilde)``, then
+        dropout; its parameters are ``W{l}, gamma{l}, beta{l}`` (L2 applies to ``W`` only).
+        Training (:meth:`fit`, :meth:`step`, ``forward(training=True)``) uses the batch's
+        statistics (a mini-batch of one example is refused); :meth:`predict`,
+        :meth:`score` and :meth:`forward` use the running averages.
+    batch_norm_momentum : float
+        The course's ``beta`` of the running averages, ``mu_hat <- beta mu_hat + (1 - beta)
+        mu`` (default 0.9). PyTorch's ``BatchNorm1d(momentum=)`` is ``1 - beta``; Keras's
+        ``BatchNormalization(momentum=)`` is ``beta`` itself.
+    batch_norm_epsilon : float
+        The ``eps`` inside the square root (default 1e-5, PyTorch's and the paper's).
+    batch_norm_unbiased : bool
+        Store the running variance unbiased, ``m/(m-1) sigma^2`` of each batch (default, as
+        the paper's inference rule and PyTorch), or the biased ``sigma^2`` (Keras).
 
     Attributes
     ----------
     parameters : dict
-        ``W1, b1, ..., WL, bL`` with shapes ``(n[l], n[l-1])`` and ``(n[l], 1)``.
+        ``W1, b1, ..., WL, bL`` with shapes ``(n[l], n[l-1])`` and ``(n[l], 1)`` (a
+        batch-norm layer: ``W{l}, gamma{l}, beta{l}``).
+    running_statistics : dict
+        ``running_mean{l}``, ``running_var{l}`` ``(n[l], 1)`` of the batch-norm layers (model
+        state: saved, checkpointed; they start at 0 and 1).
     backend : str
         The backend in use.
     history_ : dict
@@ -86,9 +107,14 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
 
     def __init__(self, layer_dims, activations=None, hidden="relu", output="sigmoid", loss=None,
                  init="he", seed=0, dtype="float64", backend="auto", legacy_seed=None,
-                 n_threads=None):
+                 n_threads=None, batch_norm=False, batch_norm_momentum=ref.BATCHNORM_BETA,
+                 batch_norm_epsilon=ref.BATCHNORM_EPSILON, batch_norm_unbiased=True):
         self.layer_dims = check.layer_dims(layer_dims)
         L = len(self.layer_dims) - 1
+        self.batch_norm = check.batch_norm(batch_norm, L)
+        self.batch_norm_momentum = check.batch_norm_momentum(batch_norm_momentum)
+        self.batch_norm_epsilon = check.positive_finite(batch_norm_epsilon, "batch_norm_epsilon")
+        self.batch_norm_unbiased = bool(batch_norm_unbiased)
         if activations is None:
             activations = [hidden] * (L - 1) + [output]
         self.activations = check.activations(activations, L)
@@ -101,7 +127,8 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         self.rng = np.random.default_rng(seed)
         self._parameters = ParameterDict(ref.initialize_parameters(
             self.layer_dims, init, rng=self.rng, legacy_seed=check.seed(legacy_seed, "legacy_seed"),
-            dtype=self.dtype), self)
+            dtype=self.dtype, batch_norm=self.batch_norm[:-1]), self)
+        self._running = ref.initialize_running_statistics(self._parameters)
         self._backend_request = check.backend(backend)
         self.n_threads = check.n_threads(n_threads)
         try:
@@ -129,7 +156,35 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
     def parameters(self, value):
         self._refuse_while_fitting()
         self._parameters = ParameterDict(
-            check.parameters(value, self.layer_dims, self.dtype), self)
+            check.parameters(value, self.layer_dims, self.dtype, self.batch_norm), self)
+
+    @property
+    def has_batch_norm(self):
+        """Whether some layer is batch-normalized."""
+        return any(self.batch_norm)
+
+    @property
+    def running_statistics(self):
+        """``{"running_mean1": ..., "running_var1": ...}`` of the batch-norm layers (the
+        arrays themselves; assign a whole dict to replace them, checked)."""
+        return self._running
+
+    @running_statistics.setter
+    def running_statistics(self, value):
+        self._refuse_while_fitting()
+        if not isinstance(value, dict):
+            raise check.InputError(f"running_statistics must be a dict, got "
+                                   f"{type(value).__name__}")
+        self._running = check.running_statistics(value, self.layer_dims, self.dtype,
+                                                 self.batch_norm)
+
+    def batch_norm_arrays(self):
+        """``gammas, running_means, running_vars``: per layer the arrays themselves (``None``
+        for a layer without batch norm), updated in place by the engines."""
+        L, r = self.L, self._running
+        return (list(self._parameters._gammas),
+                [r.get(f"running_mean{l}") for l in range(1, L + 1)],
+                [r.get(f"running_var{l}") for l in range(1, L + 1)])
 
     def _refuse_while_fitting(self):
         if getattr(self, "_fitting", False):
@@ -168,28 +223,53 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
 
     def __repr__(self):
         acts = [a if spec.ACTIVATIONS[n].has_alpha else n for n, a in self.activations]
-        return (f"Network({self.layer_dims}, activations={acts}, loss={self.loss!r}, "
+        bn = "" if not self.has_batch_norm else f"batch_norm={self.batch_norm[:-1]}, "
+        return (f"Network({self.layer_dims}, activations={acts}, loss={self.loss!r}, {bn}"
                 f"dtype={self.dtype.name!r}, backend={self.backend!r})")
 
     # ------------------------------------------------------------------ forward / backward
     @_thread_limited
-    def forward(self, X):
+    def forward(self, X, training=False):
         """Forward pass. Returns ``(AL, caches)`` with the course's caches ``((A_prev, W, b), Z)``.
 
         Parameters
         ----------
         X : array, shape (n[0], m)
+        training : bool
+            Only for a network with batch norm: use the batch's statistics (the training
+            forward, whose caches :meth:`backward` takes; the running averages are not
+            updated) instead of the running ones (default: eval mode).
 
         Returns
         -------
         AL : array, shape (n[L], m)
-        caches : list of L tuples ``((A_prev, W, b), Z)``
+        caches : list of L tuples ``((A_prev, W, b), Z)``; a batch-norm layer's is
+            ``((A_prev, W, None), Z_tilde, bn_cache)`` (``reference.model_forward``'s)
         """
+        if self.has_batch_norm:
+            return self._forward_batch_norm(self.validate_data(X), bool(training))
         Zs, As, Ws, bs = self._forward(X)
         return As[-1], list(zip(zip(As, Ws, bs), Zs))
 
+    def _forward_batch_norm(self, X, training):
+        """The reference's forward of a network with batch norm (validated ``X``)."""
+        if training and X.shape[1] < 2:
+            raise check.InputError(
+                f"forward(training=True) of a network with batch norm needs at least 2 "
+                f"examples (the batch's variance of one example is 0 and says nothing), got "
+                f"X of shape {X.shape}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            AL, caches = ref.model_forward(X, dict(self._parameters), self.activations,
+                                           training=training, running=self._running,
+                                           epsilon=self.batch_norm_epsilon)
+        if not check.all_finite(AL):
+            raise NonFiniteError("forward: A[L] has NaN or inf; scale the inputs or check "
+                                 "the parameters")
+        return AL, caches
+
     def _forward(self, X):
-        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``).
+        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``); with
+        batch norm, the eval-mode pass of the folded layers (:meth:`eval_arrays`).
 
         ``X`` as ``fit`` takes it: C- or F-ordered (``X_rows.T``) without a copy, and without
         a pass of its own for NaN/inf: ``Z[1] = W[1] X + b[1]`` is not finite when ``X`` is
@@ -197,7 +277,7 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         looked at only when ``Z[1]`` is not finite, to say what is wrong with it."""
         X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
         ops = self.ops_for(X.shape[1])
-        Ws, bs = self.layer_arrays()
+        Ws, bs = self.eval_arrays()
         with np.errstate(invalid="ignore"):  # a NaN/inf is reported below, with its cause
             Zs, As = ops.forward(X, Ws, bs, self.activations)
         if not check.sum_finite(Zs[0]) and not check.all_finite(Zs[0]):
@@ -220,6 +300,8 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
             each has the shape of what it differentiates.
         """
         convention = check.convention(convention)
+        if self.has_batch_norm:
+            return self._backward_batch_norm(AL, Y, caches, convention)
         As, Ws, Zs, m = check.caches(caches, self.layer_dims, self.dtype)
         As.append(check.AL(AL, self.layer_dims[-1], m, self.loss, self.dtype))
         Y = check.Y(Y, self.layer_dims[-1], m, self.loss, self.dtype)
@@ -233,6 +315,23 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
             grads[f"dW{l}"] = dWs[l - 1]
             grads[f"db{l}"] = dbs[l - 1]
         return grads
+
+    def _backward_batch_norm(self, AL, Y, caches, convention):
+        """The reference's backward through batch-norm layers (caches of
+        ``forward(X, training=True)``): adds ``dgamma{l}``, ``dbeta{l}`` (no ``db{l}``)."""
+        if not isinstance(caches, (list, tuple)) or len(caches) != self.L:
+            raise check.InputError(f"caches must be the list of L = {self.L} caches that "
+                                   f"forward(X, training=True) returned")
+        for l, cache in enumerate(caches, 1):
+            want = 3 if self.batch_norm[l - 1] else 2
+            if not isinstance(cache, tuple) or len(cache) != want or (want == 3 and
+                                                                       cache[2] is None):
+                raise check.InputError(f"cache {l} is not a training-mode cache of this "
+                                       f"network's layer {l}: call forward(X, training=True)")
+        m = caches[0][0][0].shape[1]
+        AL = check.AL(AL, self.layer_dims[-1], m, self.loss, self.dtype)
+        Y = check.Y(Y, self.layer_dims[-1], m, self.loss, self.dtype)
+        return ref.model_backward(AL, Y, list(caches), self.activations, self.loss, convention)
 
     @_thread_limited
     def cost(self, AL, Y):
@@ -249,8 +348,27 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
 
     # ------------------------------------------------------------------ prediction
     def _output(self, X):
-        """``A[L]`` for ``X`` without the caches (see :func:`chainrule._scoring.output`)."""
+        """``A[L]`` for ``X`` without the caches (see :func:`chainrule._scoring.output`); with
+        batch norm, the eval-mode forward (the running statistics), a sparse ``X`` in dense
+        blocks of columns."""
         return _scoring.output(self, X)
+
+    def eval_arrays(self):
+        """``Ws, bs`` of the eval-mode forward: :meth:`layer_arrays`, or with batch norm each
+        batch-norm layer folded with its running statistics, ``W' = (gamma / sqrt(var +
+        eps)) W`` and ``b' = beta - gamma mean / sqrt(var + eps)`` (new arrays; the forward
+        of ``A = g(W' A_prev + b')`` is the eval-mode one, within rounding)."""
+        Ws, bs = self.layer_arrays()
+        if not self.has_batch_norm:
+            return Ws, bs
+        gammas, means, varis = self.batch_norm_arrays()
+        eps = self.dtype.type(self.batch_norm_epsilon)
+        for l, gamma in enumerate(gammas):
+            if gamma is not None:
+                scale = gamma / np.sqrt(varis[l] + eps)
+                Ws[l] = np.ascontiguousarray(scale * Ws[l])
+                bs[l] = bs[l] - scale * means[l]
+        return Ws, bs
 
     @_thread_limited
     def predict_proba(self, X):

@@ -108,16 +108,17 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "batch_norm": ["boolean", "array-like"],
     }
     # Parameters that shape the network: a warm start cannot continue if they changed.
-    _architecture = ("hidden_layer_sizes", "activation", "dtype")
+    _architecture = ("hidden_layer_sizes", "activation", "dtype", "batch_norm")
 
     def __init__(self, hidden_layer_sizes=(32,), activation="relu", optimizer="adam",
                  learning_rate=0.001, max_iter=200, mini_batch_size="auto", lambd=0.0,
                  keep_prob=1.0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  decay_rate=0.0, early_stopping=False, validation_fraction=0.1, patience=10,
                  init="he", dtype="float64", backend="auto", warm_start=False,
-                 random_state=None, verbose=False):
+                 random_state=None, verbose=False, batch_norm=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -140,6 +141,12 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        self.batch_norm = batch_norm
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state.setdefault("batch_norm", False)  # pickled before batch_norm existed
+        super().__setstate__(state)
 
     # ---- what the subclasses define
     _is_classifier = False
@@ -172,7 +179,14 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         dims = [n_features] + self._layer_sizes() + [n_outputs]
         return Network(dims, hidden=self.activation, output=self._output_for(n_outputs),
-                       init=self.init, seed=seed, dtype=self.dtype, backend=self.backend)
+                       init=self.init, seed=seed, dtype=self.dtype, backend=self.backend,
+                       batch_norm=self._batch_norm_flags())
+
+    def _batch_norm_flags(self):
+        """``batch_norm`` as one bool per hidden layer (checked by the network's rule)."""
+        flags = check.batch_norm(self.batch_norm if isinstance(self.batch_norm, bool)
+                                 else list(self.batch_norm), len(self._layer_sizes()) + 1)
+        return flags[:-1]
 
     def _check_params(self):
         """Every estimator parameter, before any work (scikit-learn's rules, then ours)."""
@@ -182,6 +196,7 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
         check.init(self.init)
         check.dtype(self.dtype)
         check.backend(self.backend)
+        self._batch_norm_flags()
 
     def _built_with(self):
         """The architecture parameters the fitted network was built with."""
@@ -190,7 +205,8 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
     def _architecture_params(self):
         return {"hidden_layer_sizes": tuple(self._layer_sizes()),
                 "activation": check.activation(self.activation, 1, False),
-                "dtype": check.dtype(self.dtype).name}
+                "dtype": check.dtype(self.dtype).name,
+                "batch_norm": tuple(self._batch_norm_flags())}
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         """``fit`` (``max_iter`` epochs) or, ``incremental``, one epoch continuing the last.
@@ -221,8 +237,8 @@ class _NetworkEstimator(BaseEstimator, abc.ABC):
             # scikit-learn's MLP would continue with mismatched weights (and fail); refuse,
             # as scikit-learn does for a warm start with other classes.
             now = self._architecture_params()
-            changed = {k: (self._built_with()[k], now[k]) for k in now
-                       if now[k] != self._built_with()[k]}
+            built = {**now, **self._built_with()}  # (fitted before a parameter existed)
+            changed = {k: (built[k], now[k]) for k in now if now[k] != built[k]}
             if changed:
                 what = "; ".join(f"{k} was {old!r} and is now {new!r}"
                                  for k, (old, new) in changed.items())
@@ -490,6 +506,10 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         Seeds initialisation, shuffling and dropout.
     verbose : bool or int
         A progress bar (and, if > 1, the cost per epoch).
+    batch_norm : bool or sequence of bool
+        Batch normalization on every hidden layer, or one bool per hidden layer
+        (:class:`~chainrule.Network`'s ``batch_norm``; every training batch then needs at
+        least 2 examples).
 
     Attributes
     ----------
@@ -513,7 +533,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
                  keep_prob=1.0, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  decay_rate=0.0, early_stopping=False, validation_fraction=0.1, patience=10,
                  class_weight=None, init="he", dtype="float64", backend="auto",
-                 warm_start=False, random_state=None, verbose=False):
+                 warm_start=False, random_state=None, verbose=False, batch_norm=False):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
                          optimizer=optimizer, learning_rate=learning_rate, max_iter=max_iter,
                          mini_batch_size=mini_batch_size, lambd=lambd, keep_prob=keep_prob,
@@ -521,7 +541,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
                          decay_rate=decay_rate, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, patience=patience,
                          init=init, dtype=dtype, backend=backend, warm_start=warm_start,
-                         random_state=random_state, verbose=verbose)
+                         random_state=random_state, verbose=verbose, batch_norm=batch_norm)
         self.class_weight = class_weight
 
     def _output_for(self, n_outputs):

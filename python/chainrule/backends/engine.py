@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import reference as ref
+from ..errors import InputError
 from .compose import first_nonfinite_name, unsafe_update
 from .philox import dropout_mask
 
@@ -124,7 +125,7 @@ class _Bounds:
 
 
 def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-               masks=None, ops=None):
+               masks=None, ops=None, norm=None):
     """Run up to ``n_steps`` mini-batch steps of ``plan`` from batch ``k0`` of the chunk's
     first epoch.
 
@@ -164,11 +165,19 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
         Compose the steps from this backend's ``forward``, ``backward_delta`` and
         ``sgd_update`` (the generic composition of the op); by default the reference
         formulas themselves.
+    norm : tuple of lists, optional
+        ``(gammas, running_means, running_vars)`` per layer (``None`` for a layer without
+        batch norm), updated in place: required when the plan has batch-norm layers (whose
+        ``bs`` entries are their ``beta``). Such a plan runs :func:`_fit_epochs_bn`.
 
     Returns
     -------
     ChunkResult
     """
+    if plan.batch_norm:
+        return _fit_epochs_bn(plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys, k0=k0,
+                              n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs, masks=masks,
+                              norm=norm)
     activations, loss, lambd, keep_probs = plan.activations, plan.loss, plan.lambd, \
         plan.keep_probs
     optimizer, mini_batch_size = plan.optimizer, plan.mini_batch_size
@@ -299,6 +308,156 @@ def _gradients(AL, Yb, caches, activations, loss, lambd, D, wb, share):
         dA, dWs[l - 1], dbs[l - 1] = ref.linear_backward(dZ, linear_cache, "L", l2,
                                                          compute_dA_prev=l > 1)
     return dWs, dbs
+
+
+def _fit_epochs_bn(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
+                   masks, norm):
+    """:func:`fit_epochs` of a plan with batch-norm layers, in the reference formulas on every
+    backend: per step the training forward (batch statistics; linear, batch norm, activation,
+    dropout), the cost, the backward (the compact batch-norm backward, convention "L", the
+    output delta weighted as in :func:`fit_epochs`, L2 on ``W`` only), the optimiser's
+    update of ``W``, ``gamma``, ``beta`` (and ``b`` of the other layers) with their own
+    state entries (``v_dgamma1``...), and, once the step is applied, the running averages
+    (``mu_hat <- beta mu_hat + (1 - beta) mu``; the variance unbiased or not, as the plan
+    says). A refused step changes none of them."""
+    if norm is None:
+        raise InputError("a plan with batch-norm layers needs norm=(gammas, running_means, "
+                         "running_vars)")
+    gammas, means, varis = norm
+    activations, loss, lambd = plan.activations, plan.loss, plan.lambd
+    m, E, s = XT.shape[0], len(lrs), int(plan.mini_batch_size)
+    L = len(Ws)
+    dtype = Ws[0].dtype
+    layer_dims, drop = plan.layer_dims, plan.drops
+    bn = [layer.batch_norm for layer in plan.layers]
+    nb = n_batches(m, s)
+    opt = copy.copy(plan.optimizer)
+    eps, beta, unbiased = plan.bn_epsilon, plan.bn_momentum, plan.bn_unbiased
+    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    correct = np.zeros(E, dtype=np.int64)
+    e, k, done = 0, int(k0), 0
+    while done < n_steps and e < E:
+        order = np.arange(m) if perms is None else perms[e]
+        idx = order[k * s:(k + 1) * s]
+        mb = len(idx)
+        if mb < 2:
+            raise InputError(f"batch norm: mini-batch {k} of epoch {e} has {mb} example; the "
+                             f"batch statistics need at least 2 (choose a mini_batch_size "
+                             f"that leaves no batch of one)")
+        Xb, Yb = XT[idx].T, YT[idx].T
+        wb = None if w is None else w[idx]
+        if masks is not None:
+            D = masks(e, k, mb)
+        elif drop:
+            D = _philox_masks(keys[e], k, layer_dims, plan.keep_probs, mb, dtype)
+        else:
+            D = None
+        params, running = {}, {}
+        for l in range(1, L + 1):
+            params[f"W{l}"] = Ws[l - 1]
+            if bn[l - 1]:
+                params[f"gamma{l}"], params[f"beta{l}"] = gammas[l - 1], bs[l - 1]
+                running[f"running_mean{l}"] = means[l - 1]
+                running[f"running_var{l}"] = varis[l - 1]
+            else:
+                params[f"b{l}"] = bs[l - 1]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            share = float(mb) if wb is None else float(np.sum(wb, dtype=np.float64))
+            AL, caches = ref.model_forward(Xb, params, activations, D, epsilon=eps)
+            J = ref.compute_cost(AL, Yb, loss, sample_weight=wb)
+            if lambd:
+                J += ref.l2_cost(params, lambd, share)
+            grads = gradients_bn(AL, Yb, caches, activations, loss, lambd, D, wb, share)
+        names = [(f"d{key}", grads[f"d{key}"]) for key in params]
+        bad = unsafe_update(J, names, ())
+        if bad is None:
+            # update_named computes candidates and commits them (into these very arrays:
+            # the parameters and ``state``) only when every one is finite
+            opt.state, opt.t = state, int(t)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                bad = opt.update_named([(key, P, grads[f"d{key}"]) for key, P in params.items()],
+                                       float(lrs[e]))
+        if bad is not None:
+            return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
+        new = ref.update_running_statistics(running, caches, beta, unbiased)
+        for key, v in running.items():
+            v[...] = new[key]
+        t = opt.t
+        cost_sum[e] += J * share
+        weight_sum[e] += share
+        correct[e] += batch_correct(AL, Yb)
+        done += 1
+        k += 1
+        if k == nb:
+            e, k = e + 1, 0
+    return ChunkResult(done, 0, e, k, "", int(t), cost_sum, weight_sum, correct)
+
+
+def gradients_bn(AL, Yb, caches, activations, loss, lambd, D, wb, share):
+    """``{dW1, dgamma1, dbeta1, ..., dbL}`` of the batch (convention "L") through batch-norm
+    layers: :func:`_gradients` with the compact batch-norm backward where a layer has it."""
+    L = len(caches)
+    mb = AL.shape[1]
+    dZ = ref.output_delta(AL, Yb, caches[-1][1], activations[-1], loss, "L")
+    if wb is not None:
+        dZ = dZ * (wb * AL.dtype.type(mb / share))
+    l2 = lambd * mb / share
+    grads = {}
+    for l in range(L, 0, -1):
+        linear_cache, Z = caches[l - 1][:2]
+        if l < L:
+            if D is not None and D.get(l) is not None:
+                dA = dA * D[l]
+            dZ = ref.activation_backward(dA, Z, activations[l - 1])
+        if len(caches[l - 1]) == 3:
+            dZ, grads[f"dgamma{l}"], grads[f"dbeta{l}"] = ref.batchnorm_backward(
+                dZ, caches[l - 1][2], "L")
+            dA, grads[f"dW{l}"], _ = ref.linear_backward(dZ, linear_cache, "L", l2,
+                                                         compute_dA_prev=l > 1)
+        else:
+            dA, grads[f"dW{l}"], grads[f"db{l}"] = ref.linear_backward(
+                dZ, linear_cache, "L", l2, compute_dA_prev=l > 1)
+    return grads
+
+
+def with_handover(compiled, plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws,
+                  bs, norm, ops):
+    """A compiled engine's ``fit_epochs`` of a plan with batch norm: ``compiled(perms, lrs,
+    keys, k0, n_steps, t)`` runs steps until it hands one over (returns ``(ChunkResult,
+    handed_over)``); that step runs here, composed (:func:`fit_epochs` applies or refuses it,
+    in the rule's words), and the compiled loop goes on from the next one. Returns the
+    chunk's :class:`ChunkResult`."""
+    E = len(lrs)
+    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    correct = np.zeros(E, dtype=np.int64)
+    e0, k, done = 0, int(k0), 0
+
+    def rest(e0):
+        return dict(perms=None if perms is None else perms[e0:], lrs=lrs[e0:],
+                    keys=None if keys is None else keys[e0:])
+
+    def add(res, e0):
+        n = len(res.cost_sum)
+        cost_sum[e0:e0 + n] += res.cost_sum
+        weight_sum[e0:e0 + n] += res.weight_sum
+        correct[e0:e0 + n] += res.correct
+
+    while True:
+        sub = rest(e0)
+        res, handed_over = compiled(sub["perms"], sub["lrs"], sub["keys"], k, n_steps - done, t)
+        if handed_over:
+            done, t = done + res.steps, res.t
+            add(res, e0)
+            e0, k = e0 + res.epoch, res.batch
+            res = fit_epochs(plan, XT, YT, w, **rest(e0), k0=k, n_steps=1, t=t, state=state,
+                             Ws=Ws, bs=bs, ops=ops, norm=norm)
+            handed_over = res.status == 0 and done + res.steps < n_steps
+        done, t = done + res.steps, res.t
+        add(res, e0)
+        e0, k = e0 + res.epoch, res.batch
+        if not handed_over or e0 >= E:
+            return ChunkResult(done, res.status, e0, k, res.what, int(t), cost_sum,
+                               weight_sum, correct)
 
 
 def generic(ops, *args, **kwargs):

@@ -234,15 +234,35 @@ def _keys(keys, E):
 
 
 @register("fit_epochs", "numba")
-def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs):
+def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
+               norm=None):
     """:func:`chainrule.backends.engine.fit_epochs` in one compiled call,
     :func:`chainrule.core.train.fit_epochs` (same arguments and result; the counter-based
     dropout masks only). The workspace is this thread's, cached per shape. An optimiser
     without a code (``plan.optimizer_code``) runs on the generic composition over this
-    backend's layer ops until its update is compiled too."""
+    backend's layer ops until its update is compiled too. A plan with batch norm runs
+    compiled too (``norm``: the engine's); a step the compiled loop hands over (a bound it
+    cannot prove, anything not finite, a batch of one) runs on the composition, which
+    applies or refuses it, and the compiled loop goes on from the next one."""
     if plan.optimizer_code is None:
         return engine.generic(Ops("numba"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
-                              k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs)
+                              k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
+                              norm=norm)
+    if not plan.batch_norm:
+        return _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
+                         None)
+
+    def compiled(perms, lrs, keys, k0, n_steps, t):
+        res = _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm)
+        return res, res.status == core_train.HANDOVER
+
+    return engine.with_handover(compiled, plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
+                                k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
+                                norm=norm, ops=Ops("numba"))
+
+
+def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm):
+    """One call of the compiled loop (``norm``: batch norm's arrays, or None)."""
     dtype = Ws[0].dtype
     L = len(Ws)
     layer_dims = plan.layer_dims
@@ -264,12 +284,32 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     Ws_t, bs_t = tuple(Ws), tuple(bs)
     prefixes = plan.state_prefixes
     v = s_ = (Ws_t, bs_t)
+    # a batch-norm layer's bs entry is its beta (state v_dbeta{l}, ...)
+    bname = ["beta" if layer.batch_norm else "b" for layer in plan.layers]
     if "v" in prefixes:
         v = (tuple(state[f"v_dW{l}"] for l in range(1, L + 1)),
-             tuple(state[f"v_db{l}"] for l in range(1, L + 1)))
+             tuple(state[f"v_d{bname[l - 1]}{l}"] for l in range(1, L + 1)))
     if "s" in prefixes:
         s_ = (tuple(state[f"s_dW{l}"] for l in range(1, L + 1)),
-              tuple(state[f"s_db{l}"] for l in range(1, L + 1)))
+              tuple(state[f"s_d{bname[l - 1]}{l}"] for l in range(1, L + 1)))
+    if norm is None:
+        bn = np.zeros(L, dtype=np.int64)
+        Gs = vGs = sGs = RMs = RVs = bs_t
+        bn_h = np.zeros(3)
+    else:
+        gammas, means, varis = norm
+        bn = np.array([layer.batch_norm for layer in plan.layers], dtype=np.int64)
+        Gs = tuple(g if g is not None else b for g, b in zip(gammas, bs))
+        RMs = tuple(a if a is not None else b for a, b in zip(means, bs))
+        RVs = tuple(a if a is not None else b for a, b in zip(varis, bs))
+        vGs = sGs = Gs
+        if "v" in prefixes:
+            vGs = tuple(state[f"v_dgamma{l}"] if bn[l - 1] else bs[l - 1]
+                        for l in range(1, L + 1))
+        if "s" in prefixes:
+            sGs = tuple(state[f"s_dgamma{l}"] if bn[l - 1] else bs[l - 1]
+                        for l in range(1, L + 1))
+        bn_h = np.array([plan.bn_momentum, plan.bn_epsilon, float(plan.bn_unbiased)])
     ws = _engine_workspace(layer_dims, s, dtype)
     cost_sum, weight_sum = np.zeros(E), np.zeros(E)
     correct = np.zeros(E, dtype=np.int64)
@@ -279,9 +319,9 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
         plan.lambd, probs, scales, acts, alphas, _LOSS[plan.loss],
         plan.optimizer_code, np.array(plan.hyper), int(t), Ws_t, bs_t, v[0], v[1],
         s_[0], s_[1], float(finfo.eps), float(finfo.max), ws.buf, ws.offs, ws.scratch,
-        cost_sum, weight_sum, correct, ws.out)
+        cost_sum, weight_sum, correct, ws.out, bn, Gs, vGs, sGs, RMs, RVs, bn_h)
     steps, status, epoch, batch, code, layer, is_b, is_s = (int(x) for x in ws.out)
     what = refusal_words(code, f"{'b' if is_b else 'W'}{layer + 1}", "s" if is_s else "v") \
-        if status else ""
+        if status == 1 else ""
     return ChunkResult(steps, status, epoch, batch, what, int(t), cost_sum, weight_sum,
                        correct)

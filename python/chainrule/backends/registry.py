@@ -50,11 +50,14 @@ The training op (generic: :func:`chainrule.backends.engine.fit_epochs` composed 
 backend's ``forward``, ``backward_delta`` and ``sgd_update``; numba and C register one
 compiled call)
 
-``fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs)
+``fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm=None)
 -> ChunkResult``
     ``plan`` (:class:`~chainrule.backends.plan.FitPlan`, built once per fit) holds the
     layers, the loss, ``lambd``, the mini-batch size and the optimiser (its code,
-    hyperparameter vector and state prefixes); the call runs
+    hyperparameter vector and state prefixes) and which layers are batch-normalized (then
+    ``bs`` holds their ``beta`` and ``norm = (gammas, running_means, running_vars)`` the
+    rest, updated in place; every backend runs such a plan on the engine's composition,
+    :func:`chainrule.backends.engine.fit_epochs`); the call runs
     up to ``n_steps`` mini-batch steps from batch ``k0`` of the chunk's first epoch, possibly
     crossing epoch ends: the batch gather from examples-as-rows ``XT`` (m, n[0]), ``YT``
     (m, n[L]) in the order ``perms[e]`` (``None``: the identity), forward with inverted

@@ -10,7 +10,8 @@ fit + score; the score is the accuracy column), each as its users write it:
   transpose (no copy);
 - scikit-learn: ``MLPClassifier(solver="adam", alpha=0, ...).fit`` (it runs every epoch:
   ``tol=0``, no early stopping), then ``score``;
-- PyTorch: ``nn.Sequential``, ``torch.optim.Adam``, a loop over ``torch.randperm``
+- PyTorch: ``nn.Sequential`` (with batch norm: ``Linear(bias=False)``, ``BatchNorm1d``,
+  activation), ``torch.optim.Adam``, a loop over ``torch.randperm``
   mini-batches with ``model.train()``, ``zero_grad`` / ``backward`` / ``step`` (no DataLoader),
   then ``model.eval()`` and one forward of all the data under ``torch.no_grad()``;
 - JAX: one ``jax.jit`` step (the gradient and Adam's update), compiled once: the warm-up
@@ -68,7 +69,8 @@ class ChainruleFit:
     def run(self):
         w = self.w
         self.net = self.Network(list(w.layer_dims), hidden=w.hidden, output=w.output,
-                                dtype=w.dtype, backend=self.backend, seed=0)
+                                dtype=w.dtype, backend=self.backend, seed=0,
+                                batch_norm=w.batch_norm)
         self.net.fit(self.X, self.Y, epochs=w.epochs, learning_rate=w.learning_rate,
                      optimizer="adam", mini_batch_size=w.batch_size, progress=False)
         self.score = float(self.net.score(self.X, self.Y))
@@ -99,6 +101,8 @@ class SklearnFit:
         self.data, self.w = data, data.workload
         if data.workload.hidden not in ("relu", "tanh", "logistic", "identity"):
             raise ValueError(f"scikit-learn has no {data.workload.hidden!r} activation")
+        if data.workload.batch_norm:
+            raise ValueError("scikit-learn's MLP has no batch norm")
 
     def run(self):
         w = self.w
@@ -150,8 +154,12 @@ class TorchFit:
         act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[w.hidden]
         layers = []
         for l in range(1, len(w.layer_dims)):
-            layers.append(torch.nn.Linear(w.layer_dims[l - 1], w.layer_dims[l]))
-            if l < len(w.layer_dims) - 1:
+            hidden = l < len(w.layer_dims) - 1
+            bn = hidden and w.batch_norm  # Linear(bias=False) -> BatchNorm1d -> activation
+            layers.append(torch.nn.Linear(w.layer_dims[l - 1], w.layer_dims[l], bias=not bn))
+            if bn:
+                layers.append(torch.nn.BatchNorm1d(w.layer_dims[l]))
+            if hidden:
                 layers.append(act())
         model = self.model = torch.nn.Sequential(*layers).to(self.dtype)
         optimizer = torch.optim.Adam(model.parameters(), lr=w.learning_rate,
@@ -192,6 +200,8 @@ class JaxFit:
     package = "jax"
 
     def setup(self, data, threads):
+        if data.workload.batch_norm:
+            raise ValueError("this JAX loop has no batch norm")
         configure_jax_threads(threads)
         import jax
         import jax.numpy as jnp

@@ -161,6 +161,7 @@ class TrainWorkload:
     learning_rate: float = 1e-3
     quick_m: int = 0
     quick_epochs: int = 1
+    batch_norm: bool = False  # batch norm on every hidden layer (PyTorch: BatchNorm1d)
 
     def sized(self, quick=False):
         """This workload, or its ``--quick`` size."""
@@ -178,10 +179,11 @@ class TrainWorkload:
     def label(self):
         """Short: name, data size, layers, dtype."""
         return (f"{self.name} {self.m}×{self.layer_dims[0]} {list(self.layer_dims)} "
-                f"{self.dtype.replace('float', 'f')}")
+                f"{self.dtype.replace('float', 'f')}" + (" BN" if self.batch_norm else ""))
 
     def description(self):
-        return (f"{self.label()}: {self.hidden}/{self.output}, Adam {self.learning_rate:g}, "
+        return (f"{self.label()}: {self.hidden}/{self.output}"
+                f"{', batch norm on the hidden layers' if self.batch_norm else ''}, Adam {self.learning_rate:g}, "
                 f"batch {self.batch_size}, {self.epochs} epoch{'s' if self.epochs > 1 else ''}"
                 f" ({self.steps} steps)")
 
@@ -192,6 +194,10 @@ TRAIN_WORKLOADS = {
     "mnist-like": TrainWorkload("mnist-like", "synthetic", (784, 128, 64, 10), 60000,
                                 "float32", "relu", "softmax", epochs=1, batch_size=128,
                                 quick_m=3000),
+    # the same fit with batch norm on every hidden layer (issue 22: the ratio to mnist-like)
+    "mnist-like-bn": TrainWorkload("mnist-like-bn", "synthetic", (784, 128, 64, 10), 60000,
+                                   "float32", "relu", "softmax", epochs=1, batch_size=128,
+                                   quick_m=3000, batch_norm=True),
     "tabular": TrainWorkload("tabular", "synthetic", (20, 64, 64, 1), 100000, "float32",
                              "relu", "sigmoid", epochs=1, batch_size=256, quick_m=5000),
 }

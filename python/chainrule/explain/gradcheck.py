@@ -85,16 +85,20 @@ def _is_network(obj):
 
 
 def _network_problem(net, X, Y):
-    """Parameters, the analytic gradient in the network's dtype and backend, and J in float64."""
+    """Parameters, the analytic gradient in the network's dtype and backend, and J in float64.
+
+    A network with batch norm is checked in training mode (the batch's statistics: the
+    function the backward differentiates), with its ``batch_norm_epsilon``."""
     X, Y = net._check_XY(X, Y)
-    AL, caches = net.forward(X)
+    AL, caches = net.forward(X, training=True)
     grads = net.backward(AL, Y, caches)
     parameters = net.parameters
     activations, loss = net.activations, net.loss
+    eps = getattr(net, "batch_norm_epsilon", ref.BATCHNORM_EPSILON)
     X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
 
     def J64(params64):
-        AL64, _ = ref.model_forward(X64, params64, activations)
+        AL64, _ = ref.model_forward(X64, params64, activations, epsilon=eps)
         return ref.compute_cost(AL64, Y64, loss)
 
     return parameters, grads, J64, X.shape[1]

@@ -239,6 +239,14 @@ class FitRun:
             (lambda: legacy_signature(c.fingerprint(), legacy_arrays))
         epochs = c.epochs
         self.already_stopped = False
+        if any(net.batch_norm):  # refused before anything changes
+            m_fit, size = X.shape[1], c.mini_batch_size
+            size = m_fit if size is None else min(size, m_fit)
+            if size < 2 or m_fit % size == 1:
+                raise InputError(
+                    f"batch norm needs at least 2 examples in every training batch: m = "
+                    f"{m_fit} with mini_batch_size = {c.mini_batch_size} leaves a batch of one "
+                    f"(its variance is 0 and says nothing); choose another mini_batch_size")
 
         # ---- where to start
         if saved is not None:
@@ -282,7 +290,11 @@ class FitRun:
         self.ops = net.ops_for(s, steps=c.epochs * batches)  # auto weighs a first use by it
         # What every fit_epochs call of this fit shares, fixed once (the engines' plan).
         self.plan = FitPlan.build(net.layer_dims, net.activations, net.loss, opt,
-                                  mini_batch_size=s, lambd=c.lambd, keep_probs=probs)
+                                  mini_batch_size=s, lambd=c.lambd, keep_probs=probs,
+                                  batch_norm=net.batch_norm,
+                                  bn_momentum=net.batch_norm_momentum,
+                                  bn_epsilon=net.batch_norm_epsilon,
+                                  bn_unbiased=net.batch_norm_unbiased)
         self.Ws, self.bs = net.layer_arrays()
         self.guard = InterruptGuard()
         self.bar = None
@@ -387,6 +399,8 @@ class FitRun:
         args = (self.plan, XT, YT, w)
         chunk = dict(perms=perms, lrs=lrs, keys=keys, k0=k0_block, n_steps=n_steps, t=opt.t,
                      state=opt.state, Ws=self.Ws, bs=self.bs)
+        if self.plan.batch_norm:
+            chunk["norm"] = net.batch_norm_arrays()
         start = time.perf_counter()
         # The parameters, the optimiser's t and the step counter change together.
         with self.guard.atomic(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -565,11 +579,14 @@ class FitRun:
         return self.X
 
     def _AL(self, X):
+        net = self.net
+        # eval mode: with batch norm, the layers folded with the running statistics
+        Ws, bs = net.eval_arrays() if self.plan.batch_norm else (self.Ws, self.bs)
         if not check.is_sparse(X):
-            return self.ops.forward(X, self.Ws, self.bs, self.net.activations)[1][-1]
+            return self.ops.forward(X, Ws, bs, net.activations)[1][-1]
         out = None
-        for a, b, block in sparse_column_blocks(X, self.net.dtype):
-            AL = self.ops.forward(block, self.Ws, self.bs, self.net.activations)[1][-1]
+        for a, b, block in sparse_column_blocks(X, net.dtype):
+            AL = self.ops.forward(block, Ws, bs, net.activations)[1][-1]
             if out is None:
                 out = np.empty((AL.shape[0], X.shape[1]), dtype=AL.dtype)
             out[:, a:b] = AL

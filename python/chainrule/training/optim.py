@@ -176,13 +176,28 @@ class Optimizer(abc.ABC):
         self.t = t
         return None
 
+    def update_named(self, triples, learning_rate):
+        """:meth:`update` over ``(key, param, grad)`` triples instead of the layer lists: the
+        step of a network with batch norm (``W1, gamma1, beta1, W2, b2, ...``; the state
+        entries ``v_dgamma1``...). Candidates first, committed only when all are finite
+        (the same rule); returns ``None`` or what was not finite."""
+        self._named = list(triples)
+        try:
+            return Optimizer.update(self, None, (), (), (), (), learning_rate)
+        finally:
+            del self._named
+
     @abc.abstractmethod
     def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
         """``(new parameters {W1: ...}, new state {v_dW1: ...}, new t)`` of one step, as new
         arrays: nothing of the current parameters or state is touched."""
 
     def _pairs(self, Ws, bs, dWs, dbs):
-        """``(key, param, grad)`` for every ``W[l]`` and ``b[l]``, in the order ``W1, b1, W2, ...``."""
+        """``(key, param, grad)`` for every ``W[l]`` and ``b[l]``, in the order ``W1, b1, W2, ...``
+        (or :meth:`update_named`'s triples)."""
+        if getattr(self, "_named", None) is not None:
+            yield from self._named
+            return
         for l, (W, b, dW, db) in enumerate(zip(Ws, bs, dWs, dbs), 1):
             yield f"W{l}", W, dW
             yield f"b{l}", b, db

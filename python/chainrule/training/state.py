@@ -124,9 +124,12 @@ def history_up_to(history, epoch):
     return {k: list(v[:max(0, len(v) - drop)]) for k, v in history.items()}
 
 
-def get_state(parameters, optimizer_state, train, rng):
-    """The model state as ``{name: ndarray}`` copies (see ``Network.get_state``)."""
+def get_state(parameters, optimizer_state, train, rng, running=None):
+    """The model state as ``{name: ndarray}`` copies (see ``Network.get_state``); the running
+    statistics of batch norm as ``bn/running_mean1``, ``bn/running_var1``..."""
     state = {k: v.copy() for k, v in parameters.items()}
+    for k, v in (running or {}).items():
+        state[f"bn/{k}"] = v.copy()
     for k, v in (optimizer_state or {}).items():
         state[f"opt/{k}"] = np.array(v, copy=True)
     if train is not None:
@@ -140,17 +143,22 @@ def get_state(parameters, optimizer_state, train, rng):
     return state
 
 
-def set_state(state, layer_dims, dtype):
+def set_state(state, layer_dims, dtype, batch_norm=None):
     """Parse and check :func:`get_state`'s output; returns ``(parameters, optimizer_state,
-    train, rng)`` (``train`` and ``rng`` are ``None`` without training state). Raises
+    train, rng, running)`` (``train`` and ``rng`` are ``None`` without training state;
+    ``running`` the batch-norm running statistics, ``{}`` without). ``batch_norm``: the
+    network's per-layer flags (the state must have the same layers). Raises
     ``InputError`` and changes nothing on error.
 
     Every entry is checked first by the one state rule
     (:func:`chainrule._state_checks.validate_state`: types, shapes, ranges, finiteness), as
     :func:`chainrule.io.load` checks a file."""
     state = validate_state(state, layer_dims, dtype)
-    params = {k: v for k, v in state.items() if k[:1] in "Wb" and k[1:].isdigit()}
-    params = check.parameters(params, layer_dims, dtype)
+    params = {k: v for k, v in state.items() if "/" not in k}
+    params = check.parameters(params, layer_dims, dtype, batch_norm)
+    flags = [f"gamma{l}" in params for l in range(1, len(layer_dims))]
+    running = check.running_statistics({k[3:]: v for k, v in state.items()
+                                        if k.startswith("bn/")}, layer_dims, dtype, flags)
     opt = {k[4:]: np.asarray(v) for k, v in state.items() if k.startswith("opt/")}
     for k, v in opt.items():
         target = k.split("_d", 1)[-1]  # v_dW1 -> W1
@@ -176,7 +184,8 @@ def set_state(state, layer_dims, dtype):
             raise InputError(f"the training state lacks {exc.args[0]}") from exc
         best = {k[len("train/best/"):]: v for k, v in state.items()
                 if k.startswith("train/best/")}
-        values["best_params"] = check.parameters(best, layer_dims, dtype) if best else None
+        values["best_params"] = check.parameters(best, layer_dims, dtype, batch_norm) \
+            if best else None
         train = TrainState(**values)
         rng_state = decode_json(state["train/rng"], "rng")
         rng = np.random.default_rng()
@@ -184,4 +193,4 @@ def set_state(state, layer_dims, dtype):
             rng.bit_generator.state = rng_state
         except (TypeError, ValueError, KeyError) as exc:
             raise InputError(f"the saved generator state is not readable: {exc}") from exc
-    return params, ({k: v.copy() for k, v in opt.items()} or None), train, rng
+    return params, ({k: v.copy() for k, v in opt.items()} or None), train, rng, running

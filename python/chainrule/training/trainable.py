@@ -12,7 +12,9 @@ import numpy as np
 
 from .. import _validate as check
 from .._threads import limits_threads as _thread_limited
+from .. import reference as ref
 from ..backends.compose import update_is_safe
+from ..backends.engine import gradients_bn
 from ..errors import InputError, NonFiniteError
 from . import config as _fit_config
 from . import state as _state
@@ -68,19 +70,22 @@ class Trainable:
     def get_state(self):
         """Everything learned, as ``{name: ndarray}`` copies.
 
-        The parameters ``W1, b1, ...``; after :meth:`fit`, also the optimiser state
+        The parameters ``W1, b1, ...`` (and batch norm's running statistics
+        ``bn/running_mean1, bn/running_var1, ...``); after :meth:`fit`, also the optimiser state
         ``opt/v_dW1, opt/s_db1, ..., opt/t`` and the training state ``train/...`` (epoch
         and step counters, the generator's state, early-stopping bookkeeping and the
         fingerprint of the fit's arguments), all numeric, so that a checkpoint written
         with :func:`chainrule.io.save` lets ``fit(..., resume=path)`` continue exactly.
         """
         return _state.get_state(self.parameters, self.optimizer_state(), self.train_state_,
-                                self.rng)
+                                self.rng, self.running_statistics)
 
     def set_state(self, state):
         """Restore :meth:`get_state`'s output (validated; the model is unchanged on error)."""
-        params, opt, train, rng = _state.set_state(state, self.layer_dims, self.dtype)
+        params, opt, train, rng, running = _state.set_state(state, self.layer_dims, self.dtype,
+                                                            self.batch_norm)
         self.parameters, self._optimizer, self._opt_pending = params, None, opt
+        self._running = running
         if train is not None:
             self.rng = rng
             self.history_ = _state.history_up_to(self.history_, train.epoch)
@@ -142,6 +147,8 @@ class Trainable:
                                    "callback to stop, then step")
         learning_rate = check.positive_finite(learning_rate, "learning_rate")
         X, Y = self.validate_data(X, Y)
+        if any(self.batch_norm):
+            return self._step_batch_norm(X, Y, learning_rate)
         ops = self.ops_for(X.shape[1])
         Ws, bs = self.layer_arrays()
         flat = self._parameters._flat  # every parameter is a view of it
@@ -167,3 +174,29 @@ class Trainable:
             "update of the parameters")
         raise NonFiniteError(refused_step("step", bad, learning_rate, self._parameters, named,
                                           self.dtype))
+
+    def _step_batch_norm(self, X, Y, learning_rate):
+        """:meth:`step` of a network with batch norm: the training forward (batch
+        statistics), the reference backward, ``P = P - lr dP`` for every parameter and the
+        running averages, all or nothing."""
+        AL, caches = self._forward_batch_norm(X, True)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            J = ref.compute_cost(AL, Y, self.loss)
+            grads = gradients_bn(AL, Y, caches, self.activations, self.loss, 0.0, None, None,
+                                  float(X.shape[1]))
+            new = {k: P - learning_rate * grads[f"d{k}"] for k, P in self._parameters.items()}
+        named = {f"d{k}": grads[f"d{k}"] for k in self._parameters}
+        bad = first_nonfinite(J, [], []) or next(
+            (f"gradient {k}" for k, g in named.items() if not check.all_finite(g)), None) or \
+            next((f"update of {k}" for k, P in new.items() if not check.all_finite(P)), None)
+        if bad is not None:
+            raise NonFiniteError(refused_step("step", bad, learning_rate, self._parameters,
+                                              named, self.dtype))
+        for k, P in self._parameters.items():
+            P[...] = new[k]
+        running = ref.update_running_statistics(self._running, caches,
+                                                self.batch_norm_momentum,
+                                                self.batch_norm_unbiased)
+        for k, v in self._running.items():
+            v[...] = running[k]
+        return J

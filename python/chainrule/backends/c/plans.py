@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from ... import reference as ref
-from ..engine import ChunkResult
+from ..engine import ChunkResult, with_handover
 from ..engine import generic as generic_fit_epochs
 from ..compose import cost as _cost
 from ..compose import learning_rate_fits as _learning_rate_fits
@@ -407,20 +407,39 @@ def fit_session():
 
 @register("fit_epochs", "c")
 def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-               masks=None):
+               masks=None, norm=None):
     """:func:`chainrule.backends.engine.fit_epochs` in one C call (``cr_fit_epochs``).
 
     ``XT``, ``YT``, ``w``, ``perms`` (int64) and the optimiser ``state`` must already be
     C-contiguous arrays of the network's dtype: nothing is copied per call. The course-exact
     masks (``masks``) are the reference's only. An optimiser without a code
-    (``plan.optimizer_code``) runs on the generic composition until it is compiled too.
+    (``plan.optimizer_code``) runs on the generic composition until it is compiled too, and
+    so does a plan with batch-norm layers (``norm``: the engine's).
     """
+    if plan.batch_norm and (masks is not None or plan.optimizer_code is None):
+        return generic_fit_epochs(Ops("c"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
+                                  k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
+                                  masks=masks, norm=norm)
+    if plan.batch_norm:
+        def compiled(perms, lrs, keys, k0, n_steps, t):
+            res = _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
+                            norm)
+            return res, res.status == 1  # every refusal: the composition decides and words it
+
+        return with_handover(compiled, plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
+                             k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
+                             norm=norm, ops=Ops("c"))
     if masks is not None:
         raise _w.InputError("the C engine draws the counter-based dropout masks only; the "
                             "course-exact masks run on the reference engine")
     if plan.optimizer_code is None:
         return generic_fit_epochs(Ops("c"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
                                   k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs)
+    return _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, None)
+
+
+def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm):
+    """One cr_fit_epochs call, its arguments checked (``norm``: batch norm's, or None)."""
     L = plan.L
     if len(Ws) != L or len(bs) != L:
         raise ShapeError(f"got {len(Ws)} weights and {len(bs)} biases for a plan of {L} "
@@ -457,10 +476,20 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
                                 f"{keys.dtype} {keys.shape}")
         keys = keys.view(np.uint64)
     prefixes = plan.state_prefixes
+    kinds = [("W", Ws), ("b", bs)]
+    if norm is not None:  # a batch-norm layer's bs entry is beta; its gamma beside it
+        for l, layer in enumerate(plan.layers, 1):
+            if layer.batch_norm:
+                for name, arrays in (("gamma", norm[0]), ("running_mean", norm[1]),
+                                     ("running_var", norm[2])):
+                    _w._as_is(arrays[l - 1], f"{name}[{l}]", dt, (dims[l], 1), writable=True)
     for prefix in prefixes:
-        for kind, params in (("W", Ws), ("b", bs)):
+        for kind, params in kinds + ([("gamma", norm[0])] if norm is not None else []):
             for l, P in enumerate(params, 1):
-                key = f"{prefix}_d{kind}{l}"
+                if P is None:
+                    continue
+                name = "beta" if kind == "b" and plan.layers[l - 1].batch_norm else kind
+                key = f"{prefix}_d{name}{l}"
                 if key not in state:
                     raise _w.InputError(f"the optimiser state has no {key}")
                 _w._as_is(state[key], f"state {key}", dt, P.shape, writable=True)
@@ -479,9 +508,10 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     with blas_limit:
         began = time.perf_counter()
         r, t, cost_sum, weight_sum, correct = _w.fit_epochs_call(
-            fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0, n_steps)
+            fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0, n_steps,
+            norm)
     if choice is not None:
         choice.observe(n_threads, int(r.steps), time.perf_counter() - began)
     return ChunkResult(int(r.steps), int(r.refused), int(r.epoch), int(r.batch),
-                       _w.refusal_words(r) if r.refused else "", t, cost_sum, weight_sum,
-                       correct)
+                       _w.refusal_words(r) if r.refused and norm is None else "", t, cost_sum,
+                       weight_sum, correct)

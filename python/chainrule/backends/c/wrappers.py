@@ -440,6 +440,11 @@ class FitConfig:
         cfg.lambd = plan.lambd
         cfg.optimizer = plan.optimizer_code
         cfg.hyper = list(plan.hyper)
+        if plan.batch_norm:  # the arrays are set per call (fit_epochs_call's norm)
+            self.bn_c = ffi.new("int[]", [int(layer.batch_norm) for layer in plan.layers])
+            cfg.batch_norm = self.bn_c
+            cfg.bn_momentum, cfg.bn_epsilon = plan.bn_momentum, plan.bn_epsilon
+            cfg.bn_unbiased = int(plan.bn_unbiased)
         self.cfg, self.dt = cfg, dt
         self.work_bytes = int(lib.cr_fit_workspace_bytes(cfg, dt.itemsize))
         if self.work_bytes < 0:
@@ -450,18 +455,43 @@ class FitConfig:
 
 
 def fit_epochs_call(fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0,
-                    n_steps):
+                    n_steps, norm=None):
     """One cr_fit_epochs call on checked arrays (see plans.fit_epochs); returns
-    ``(result struct, t, cost_sum, weight_sum, correct)``."""
+    ``(result struct, t, cost_sum, weight_sum, correct)``. ``norm``: batch norm's
+    ``(gammas, running_means, running_vars)`` (a batch-norm layer's ``bs`` entry is its
+    beta, its state ``v_dbeta{l}``...)."""
     dt, L, E = fc.dt, len(Ws), lrs.size
     ptr = _PTR[dt]
+    flags = [False] * L if norm is None else [g is not None for g in norm[0]]
+    bname = ["beta" if f else "b" for f in flags]
     states = []
     for prefix in ("v", "s"):
         if prefix in prefixes:
             states.append(ffi.new(ptr, [_out(state[f"{prefix}_dW{l}"]) for l in range(1, L + 1)]))
-            states.append(ffi.new(ptr, [_out(state[f"{prefix}_db{l}"]) for l in range(1, L + 1)]))
+            states.append(ffi.new(ptr, [_out(state[f"{prefix}_d{bname[l - 1]}{l}"])
+                                        for l in range(1, L + 1)]))
         else:
             states += [NULL, NULL]
+    if norm is not None:  # kept alive until the call returns
+        buffers = []
+
+        def table(arrays):
+            ptrs = []
+            for a in arrays:
+                if a is None:
+                    ptrs.append(NULL)
+                else:
+                    buffers.append(_out(a))
+                    ptrs.append(ffi.cast("void *", buffers[-1]))
+            return ffi.new("void *[]", ptrs)
+
+        gammas, means, varis = norm
+        keep = [table(gammas), table(means), table(varis)]
+        for prefix, slot in (("v", "bn_v_gamma"), ("s", "bn_s_gamma")):
+            keep.append(table([state[f"{prefix}_dgamma{l}"] if flags[l - 1] else None
+                               for l in range(1, L + 1)]) if prefix in prefixes else NULL)
+            setattr(fc.cfg, slot, keep[-1])
+        fc.cfg.bn_gamma, fc.cfg.bn_mean, fc.cfg.bn_var = keep[:3]
     cost_sum, weight_sum = np.zeros(E), np.zeros(E)
     correct = np.zeros(E, dtype=np.int64)
     fc.t[0] = int(t)
