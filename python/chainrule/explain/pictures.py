@@ -277,13 +277,18 @@ def plot_batchnorm_jacobians(report, path=None):
                              layout="constrained")
     for ax, (name, rows, cols) in zip(axes[0], panels):
         jac = report[name]
-        _heatmap(ax, jac.analytic, rows, cols, m, m)
+        image = _heatmap(ax, jac.analytic, rows, cols, m, m)
         closed = "\n".join(textwrap.wrap(jac.closed_form, 34))
         note = "\n".join(textwrap.wrap(jac.note, 38))
-        ax.set_title(f"{name}   {n * m} × {n * m}\n= {closed}\n{note}", fontsize=8)
+        # the name on top, the closed form under the tick labels (as plot_jacobians does)
+        ax.set_title(f"{name}   {n * m} × {n * m}", fontsize=9)
+        ax.set_xlabel(f"= {closed}\n{note}", fontsize=8)
+        # each panel has its own scale (±its largest entry): say it
+        bar = fig.colorbar(image, ax=ax, shrink=0.8, aspect=25, pad=0.02)
+        bar.ax.tick_params(labelsize=6)
     fig.suptitle(f"Batch norm over m = {m} examples, then {report.activation}: numerator "
                  f"layout, C order (unit by unit, {m} examples each); blue < 0 < red, "
-                 "white = 0", fontsize=9)
+                 "white = 0, each panel on its own scale (its colour bar)", fontsize=9)
     return _finish(plt, fig, path)
 
 
