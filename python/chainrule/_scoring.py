@@ -2,7 +2,8 @@
 read where it lies (C- or F-ordered, column-block views: no copy), in column blocks whose
 activations stay in the cache, into Z/A buffers kept per thread from call to call, and no
 separate pass over ``X`` for NaN/inf (``Z[1]`` and ``A[L]`` are checked by a sum; only when
-that is not finite is ``X`` looked at, to word the error as the full validator does)."""
+that is not finite is ``X`` looked at, to word the error as the full validator does).
+:class:`Predicting`, a base of ``Network``, holds the methods that call them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import threading
 import numpy as np
 
 from . import _validate as check
+from . import reference as ref
+from ._threads import limits_threads as _thread_limited
+from .errors import NonFiniteError
 from .training.batches import sparse_column_blocks
 
 
@@ -89,3 +93,64 @@ def dense_output(net, X):
                 return net._forward(X)[1][-1]  # raises, with today's message
         AL[:, k:k + B] = As[-1]
     return AL
+
+
+class Predicting:
+    """``predict``, ``predict_proba``, ``score``, ``score_from`` and the eval-mode pass
+    ``_forward`` of :class:`chainrule.Network` (a mixin)."""
+
+    def _forward(self, X):
+        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``); with
+        batch norm, the eval-mode pass of the folded layers (:meth:`eval_arrays`).
+
+        ``X`` as ``fit`` takes it: C- or F-ordered (``X_rows.T``) without a copy, and without
+        a pass of its own for NaN/inf: ``Z[1] = W[1] X + b[1]`` is not finite when ``X`` is
+        not (finite parameters; NaN and inf reach every product they enter), so ``X`` is
+        looked at only when ``Z[1]`` is not finite, to say what is wrong with it."""
+        X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
+        ops = self.ops_for(X.shape[1])
+        Ws, bs = self.eval_arrays()
+        with np.errstate(invalid="ignore"):  # a NaN/inf is reported below, with its cause
+            Zs, As = ops.forward(X, Ws, bs, self.activations)
+        if not check.sum_finite(Zs[0]) and not check.all_finite(Zs[0]):
+            check.X(X, self.layer_dims[0], self.dtype, order="K")  # refuses a NaN/inf in X
+        if not check.sum_finite(As[-1]) and not check.all_finite(As[-1]):
+            l = next(l for l in range(1, self.L + 1) if not check.all_finite(As[l]))
+            raise NonFiniteError(f"forward: A[{l}] has NaN or inf (overflow in layer {l}, "
+                                 f"max |Z{l}| = {np.nanmax(np.abs(Zs[l - 1]))}); scale the "
+                                 f"inputs or check the parameters")
+        return Zs, As, Ws, bs
+
+    def score_from(self, X, Yv, AL):
+        """:meth:`score` on validated arrays, from their forward pass ``AL``."""
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit scores NaN/-inf
+            return ref.score(AL, Yv, self.activations[-1])
+
+    def _output(self, X):
+        """``A[L]`` for ``X`` without the caches (see :func:`chainrule._scoring.output`); with
+        batch norm, the eval-mode forward (the running statistics), a sparse ``X`` in dense
+        blocks of columns."""
+        return output(self, X)
+
+    @_thread_limited
+    def predict_proba(self, X):
+        """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``.
+
+        ``X`` may be a scipy.sparse matrix (CSR/CSC): it is densified a block of columns at
+        a time."""
+        return self._output(X)
+
+    @_thread_limited
+    def predict(self, X):
+        """Predictions: 0/1 of shape ``(1, m)`` (sigmoid), class indices ``(m,)`` (softmax),
+        or ``A[L]`` for other outputs."""
+        return ref.predict(self._output(X), self.activations[-1])
+
+    @_thread_limited
+    def score(self, X, Y):
+        """Accuracy for classifiers (fraction of correct predictions); R² for regression."""
+        if not check.is_sparse(X):
+            X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
+        Yv = check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
+        AL = self._output(X)
+        return ref.score(AL, Yv, self.activations[-1], ref.predict(AL, self.activations[-1]))

@@ -1,26 +1,29 @@
 """``Network``: a thin model. It holds parameters, validates at the boundary and calls the ops
-of its backend; the numerics live in the reference and the kernels."""
+of its backend; the numerics live in the reference and the kernels. Its bases hold the rest:
+batch norm (:mod:`._batchnorm`), predict/score (:mod:`._scoring`), files and pickles
+(:mod:`._persistence`), the summary (:mod:`._summary`), the peers' layouts (:mod:`._interop`)
+and fit/step (:mod:`.training`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _scoring
 from . import _validate as check
 from . import spec
 from . import reference as ref
+from ._batchnorm import BatchNormMixin
 from ._interop import InteropMixin
+from ._scoring import Predicting
 from ._summary import Summarised
 from ._threads import limits_threads as _thread_limited
 from ._parameters import ParameterDict
 from ._persistence import Persistent
 from .backends.compose import cost as _cost
 from .backends.registry import BACKENDS, Ops, choose_backend
-from .errors import NonFiniteError
 from .training import Trainable
 
 
-class Network(InteropMixin, Persistent, Summarised, Trainable):
+class Network(BatchNormMixin, Predicting, InteropMixin, Persistent, Summarised, Trainable):
     """A fully-connected network in the course's notation (examples are columns).
 
     Parameters
@@ -158,34 +161,6 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         self._parameters = ParameterDict(
             check.parameters(value, self.layer_dims, self.dtype, self.batch_norm), self)
 
-    @property
-    def has_batch_norm(self):
-        """Whether some layer is batch-normalized."""
-        return any(self.batch_norm)
-
-    @property
-    def running_statistics(self):
-        """``{"running_mean1": ..., "running_var1": ...}`` of the batch-norm layers (the
-        arrays themselves; assign a whole dict to replace them, checked)."""
-        return self._running
-
-    @running_statistics.setter
-    def running_statistics(self, value):
-        self._refuse_while_fitting()
-        if not isinstance(value, dict):
-            raise check.InputError(f"running_statistics must be a dict, got "
-                                   f"{type(value).__name__}")
-        self._running = check.running_statistics(value, self.layer_dims, self.dtype,
-                                                 self.batch_norm)
-
-    def batch_norm_arrays(self):
-        """``gammas, running_means, running_vars``: per layer the arrays themselves (``None``
-        for a layer without batch norm), updated in place by the engines."""
-        L, r = self.L, self._running
-        return (list(self._parameters._gammas),
-                [r.get(f"running_mean{l}") for l in range(1, L + 1)],
-                [r.get(f"running_var{l}") for l in range(1, L + 1)])
-
     def _refuse_while_fitting(self):
         if getattr(self, "_fitting", False):
             raise check.InputError(
@@ -251,44 +226,6 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
         Zs, As, Ws, bs = self._forward(X)
         return As[-1], list(zip(zip(As, Ws, bs), Zs))
 
-    def _forward_batch_norm(self, X, training):
-        """The reference's forward of a network with batch norm (validated ``X``)."""
-        if training and X.shape[1] < 2:
-            raise check.InputError(
-                f"forward(training=True) of a network with batch norm needs at least 2 "
-                f"examples (the batch's variance of one example is 0 and says nothing), got "
-                f"X of shape {X.shape}")
-        with np.errstate(over="ignore", invalid="ignore"):
-            AL, caches = ref.model_forward(X, dict(self._parameters), self.activations,
-                                           training=training, running=self._running,
-                                           epsilon=self.batch_norm_epsilon)
-        if not check.all_finite(AL):
-            raise NonFiniteError("forward: A[L] has NaN or inf; scale the inputs or check "
-                                 "the parameters")
-        return AL, caches
-
-    def _forward(self, X):
-        """:meth:`forward`'s pass: ``Zs, As, Ws, bs`` (``As[0]`` is the validated ``X``); with
-        batch norm, the eval-mode pass of the folded layers (:meth:`eval_arrays`).
-
-        ``X`` as ``fit`` takes it: C- or F-ordered (``X_rows.T``) without a copy, and without
-        a pass of its own for NaN/inf: ``Z[1] = W[1] X + b[1]`` is not finite when ``X`` is
-        not (finite parameters; NaN and inf reach every product they enter), so ``X`` is
-        looked at only when ``Z[1]`` is not finite, to say what is wrong with it."""
-        X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
-        ops = self.ops_for(X.shape[1])
-        Ws, bs = self.eval_arrays()
-        with np.errstate(invalid="ignore"):  # a NaN/inf is reported below, with its cause
-            Zs, As = ops.forward(X, Ws, bs, self.activations)
-        if not check.sum_finite(Zs[0]) and not check.all_finite(Zs[0]):
-            check.X(X, self.layer_dims[0], self.dtype, order="K")  # refuses a NaN/inf in X
-        if not check.sum_finite(As[-1]) and not check.all_finite(As[-1]):
-            l = next(l for l in range(1, self.L + 1) if not check.all_finite(As[l]))
-            raise NonFiniteError(f"forward: A[{l}] has NaN or inf (overflow in layer {l}, "
-                                 f"max |Z{l}| = {np.nanmax(np.abs(Zs[l - 1]))}); scale the "
-                                 f"inputs or check the parameters")
-        return Zs, As, Ws, bs
-
     @_thread_limited
     def backward(self, AL, Y, caches, convention="L"):
         """Backward pass from a :meth:`forward`'s output.
@@ -316,82 +253,12 @@ class Network(InteropMixin, Persistent, Summarised, Trainable):
             grads[f"db{l}"] = dbs[l - 1]
         return grads
 
-    def _backward_batch_norm(self, AL, Y, caches, convention):
-        """The reference's backward through batch-norm layers (caches of
-        ``forward(X, training=True)``): adds ``dgamma{l}``, ``dbeta{l}`` (no ``db{l}``)."""
-        if not isinstance(caches, (list, tuple)) or len(caches) != self.L:
-            raise check.InputError(f"caches must be the list of L = {self.L} caches that "
-                                   f"forward(X, training=True) returned")
-        for l, cache in enumerate(caches, 1):
-            want = 3 if self.batch_norm[l - 1] else 2
-            if not isinstance(cache, tuple) or len(cache) != want or (want == 3 and
-                                                                       cache[2] is None):
-                raise check.InputError(f"cache {l} is not a training-mode cache of this "
-                                       f"network's layer {l}: call forward(X, training=True)")
-        m = caches[0][0][0].shape[1]
-        AL = check.AL(AL, self.layer_dims[-1], m, self.loss, self.dtype)
-        Y = check.Y(Y, self.layer_dims[-1], m, self.loss, self.dtype)
-        return ref.model_backward(AL, Y, list(caches), self.activations, self.loss, convention)
-
     @_thread_limited
     def cost(self, AL, Y):
         """The cost ``J`` of predictions ``AL`` against labels ``Y`` (a float)."""
         AL = check.AL(AL, self.layer_dims[-1], None, self.loss, self.dtype)
         Y = check.Y(Y, self.layer_dims[-1], AL.shape[1], self.loss, self.dtype)
         return _cost(Y, AL, self.layer_arrays()[0], self.loss)
-
-    # ------------------------------------------------------------------ training
-    def score_from(self, X, Yv, AL):
-        """:meth:`score` on validated arrays, from their forward pass ``AL``."""
-        with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit scores NaN/-inf
-            return ref.score(AL, Yv, self.activations[-1])
-
-    # ------------------------------------------------------------------ prediction
-    def _output(self, X):
-        """``A[L]`` for ``X`` without the caches (see :func:`chainrule._scoring.output`); with
-        batch norm, the eval-mode forward (the running statistics), a sparse ``X`` in dense
-        blocks of columns."""
-        return _scoring.output(self, X)
-
-    def eval_arrays(self):
-        """``Ws, bs`` of the eval-mode forward: :meth:`layer_arrays`, or with batch norm each
-        batch-norm layer folded with its running statistics, ``W' = (gamma / sqrt(var +
-        eps)) W`` and ``b' = beta - gamma mean / sqrt(var + eps)`` (new arrays; the forward
-        of ``A = g(W' A_prev + b')`` is the eval-mode one, within rounding)."""
-        Ws, bs = self.layer_arrays()
-        if not self.has_batch_norm:
-            return Ws, bs
-        gammas, means, varis = self.batch_norm_arrays()
-        eps = self.dtype.type(self.batch_norm_epsilon)
-        for l, gamma in enumerate(gammas):
-            if gamma is not None:
-                scale = gamma / np.sqrt(varis[l] + eps)
-                Ws[l] = np.ascontiguousarray(scale * Ws[l])
-                bs[l] = bs[l] - scale * means[l]
-        return Ws, bs
-
-    @_thread_limited
-    def predict_proba(self, X):
-        """``A[L]`` for ``X``: probabilities for sigmoid/softmax outputs. Shape ``(n[L], m)``.
-
-        ``X`` may be a scipy.sparse matrix (CSR/CSC): it is densified a block of columns at
-        a time."""
-        return self._output(X)
-
-    @_thread_limited
-    def predict(self, X):
-        """Predictions: 0/1 of shape ``(1, m)`` (sigmoid), class indices ``(m,)`` (softmax),
-        or ``A[L]`` for other outputs."""
-        return ref.predict(self._output(X), self.activations[-1])
-
-    @_thread_limited
-    def score(self, X, Y):
-        """Accuracy for classifiers (fraction of correct predictions); R² for regression."""
-        if not check.is_sparse(X):
-            X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
-        Yv = check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
-        AL = self._output(X)
-        return ref.score(AL, Yv, self.activations[-1], ref.predict(AL, self.activations[-1]))
 
 
 for _key, _text in {"{activations}": spec.activation_help(), "{losses}": spec.loss_help(),
