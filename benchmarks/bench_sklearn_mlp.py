@@ -33,8 +33,16 @@ class SklearnMLP:
             self.cls(random_state=0).fit(self.X, self.y)
 
 
+def _needs_sklearn():
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise NotImplementedError("scikit-learn is not installed")  # asv: n/a
+
+
 def track_speedup(data):
     """scikit-learn's fit time over chainrule's (best of 3, one BLAS thread each)."""
+    _needs_sklearn()
     row, = sklearn_mlp.compare(repeats=3, threads=1, names=[data])
     return row["ratio"]
 

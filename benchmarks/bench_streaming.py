@@ -213,6 +213,10 @@ class Streaming:
         run_in_memory(self.X, self.Y)
 
     def time_mlp_partial_fit(self):
+        try:
+            import sklearn  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("scikit-learn is not installed")  # asv: n/a
         run_mlp_partial_fit(self.X, self.Y, 100_000)
 
 
