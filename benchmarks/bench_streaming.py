@@ -191,8 +191,9 @@ def model_averaging(m=400_000, workers=2, rounds=3, lr=0.001):
     return out
 
 
-class Streaming:
-    """asv: the contenders on ``m`` rows (200,000; 2,000,000 with CHAINRULE_BENCH_FULL)."""
+class _StreamData:
+    """The memmapped data of the streaming benchmarks (``m`` rows: 200,000; 2,000,000 with
+    CHAINRULE_BENCH_FULL), one BLAS thread."""
 
     timeout = 900
 
@@ -206,17 +207,28 @@ class Streaming:
     def teardown(self):
         self._limit.restore_original_limits()
 
+
+class Streaming(_StreamData):
+    """asv: chainrule's streaming fit and its in-memory fit of the same data."""
+
     def time_stream(self):
         run_stream(self.X, self.Y, 100_000)
 
     def time_in_memory(self):
         run_in_memory(self.X, self.Y)
 
-    def time_mlp_partial_fit(self):
+
+class StreamingMLP(_StreamData):
+    """asv: scikit-learn's MLPClassifier.partial_fit over the same chunks (n/a without it)."""
+
+    def setup(self):
         try:
             import sklearn  # noqa: F401
         except ImportError:
             raise NotImplementedError("scikit-learn is not installed")  # asv: n/a
+        super().setup()
+
+    def time_mlp_partial_fit(self):
         run_mlp_partial_fit(self.X, self.Y, 100_000)
 
 
