@@ -46,6 +46,7 @@ from ..errors import InputError
 from ._match import RTOL, close as _close, describe as _describe
 from ._match import difference_text as _difference_text, shape_text as _shape
 from ._match import dZ_hypotheses as _dZ_hypotheses, explain_output as _explain_output
+from . import course_batchnorm  # noqa: F401  (registers batchnorm_backward in the table)
 from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
 from .mistakes import G_PRIME_TEXT, MISTAKES, linear_alternatives, seen as _seen
@@ -926,7 +927,7 @@ def _raise_is_the_verdict(found, error, label, notes, formulas):
 def _diagnose_course(fn, kind, seed):
     spec = COURSE_FUNCTIONS[kind]
     name = getattr(fn, "__name__", repr(fn))
-    probes = spec.build(seed)
+    probes = spec.build_for(fn, seed) if spec.build_for else spec.build(seed)
     diagnoses, checked, notes, errors, ran = [], [], [], [], 0
     _, required = _params_of(fn)
     done = set()  # groups of probes (one per activation tried) with a finding already
