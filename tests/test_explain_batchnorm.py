@@ -6,7 +6,6 @@ display of a batch-norm network."""
 import textwrap
 
 import pytest
-
 from chainrule.explain import diagnose, shape_narrative
 from chainrule.explain.doctor import detect_kind, known_signatures
 from chainrule.explain.mistakes import MISTAKES

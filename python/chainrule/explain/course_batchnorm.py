@@ -227,7 +227,7 @@ def _staged(dZt, Z, gamma, eps, *, ddof=0, eps_outside=False, axis=1, m_div=None
 
 
 def _hypotheses(Z, gamma, eps, dZt):
-    """``(codes, dZ, dgamma_J, dbeta_J)`` for the correct backward and each known mistake
+    """``(codes, dZ, dbeta_J, dgamma_J)`` for the correct backward and each known mistake
     (course layout; the parameter gradients as sums, convention J)."""
     m = Z.shape[1]
     out = [((), *_staged(dZt, Z, gamma, eps))]
@@ -303,16 +303,17 @@ def analyse(kind, result, probe):
             alts = [(c, _to(layout, x, "full")) for c, x, *_ in hyps[1:]]
             codes = explain_output(U, E, alts, m, "none")
         else:
-            pick = 2 if key == "dgamma" else 3
+            pick = 3 if key == "dgamma" else 2  # hyps: (codes, dZ, dbeta, dgamma)
             E = _to(layout, hyps[0][pick] * scale, "param")
-            alts = []
+            # the correct value's shape mistakes first: a hypothesis that changes only dZ has
+            # this same value, and must not be named for it
+            alts = list(_param_alts(layout, hyps[0][pick] * scale, m))
             for codes_h, *h in hyps[1:]:
                 value = h[pick - 1] * scale
                 alts.append((codes_h, _to(layout, value, "param")))
                 if value.shape[0] == 1:  # a sum over the units, without keepdims
                     alts.append((codes_h, value.reshape(-1)))
                 alts += [((c,) + tuple(codes_h), a) for c, a in _param_alts(layout, value, m)]
-            alts += [(c, a) for c, a in _param_alts(layout, hyps[0][pick] * scale, m)]
             codes = explain_output(U, E, alts, m, "average" if not J else "sum")
         if codes is None:
             findings.append(_unexplained([key], U, E, f))

@@ -753,7 +753,9 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
         X, Y)``; ``backward_propagation_n``, ``_with_regularization``, ``_with_dropout``;
         ``compute_cost`` (with and without regularisation); ``update_parameters``,
         ``update_parameters_with_momentum``, ``update_parameters_with_adam``; the forward
-        functions; ``propagate``.
+        functions; ``propagate``; ``batchnorm_backward(dZ_tilde, cache)`` in the course's
+        layout or the rows layout (cs231n's ``dout``), with the cache of the learner's own
+        ``batchnorm_forward`` when its module defines one (:mod:`.course_batchnorm`).
     kind : str, optional
         One of :data:`ALL_KINDS`; detected from the name or the signature when omitted.
     activations : sequence of str

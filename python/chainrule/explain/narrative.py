@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import reference as ref
 from .. import _validate as check
+from .. import reference as ref
 from . import display
 from .display import COUPLING_TEXT, parameter_list
 
@@ -69,8 +69,6 @@ def _from_network(layer_dims, activations, loss, batch_norm):
                 net.loss if loss is None else loss,
                 list(net.batch_norm[:-1]) if batch_norm is None else batch_norm)
     return layer_dims, activations, loss, bool(batch_norm) if batch_norm is None else batch_norm
-
-
 
 
 def _bn_forward(l, n, n_prev, m, act):
@@ -173,7 +171,6 @@ def _steps(layer_dims, m, activations, hidden, output, loss, conventions, batch_
                 steps.append(Step(stage, f"dA{l - 1}", f"W{l}ᵀ · dZ{l}", (n_prev, m),
                                   f"{_s((n_prev, n))} · {_s((n, m))}", False))
     return steps, dims, acts, loss, bn
-
 
 
 def shape_narrative(layer_dims, m, activations=None, hidden="relu", output="sigmoid", loss=None,
