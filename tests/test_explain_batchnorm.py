@@ -46,8 +46,8 @@ import numpy as np
 def batchnorm_forward(x, gamma, beta, bn_param):
     eps = bn_param.get("eps", 1e-5)
     mu = x.mean(axis=0)
-    var = x.var(axis=0)
-    std = np.sqrt(var + eps)
+    var = {var}
+    std = {std}
     x_hat = (x - mu) / std
     return gamma * x_hat + beta, (x_hat, gamma, std)
 
@@ -61,6 +61,11 @@ def batchnorm_backward(dout, cache):
 """
 
 ROWS_DX = "gamma / (N * std) * (N * dout - dbeta - x_hat * dgamma)"
+ROWS_VAR, ROWS_STD = "x.var(axis=0)", "np.sqrt(var + eps)"
+
+
+def _rows(dx=ROWS_DX, var=ROWS_VAR, std=ROWS_STD):
+    return _load(ROWS.format(dx=dx, var=var, std=std))
 
 
 def _load(source, name="batchnorm_backward"):
@@ -79,12 +84,13 @@ def test_known_and_detected():
     assert any(line.startswith("batchnorm_backward(dZ_tilde, cache)")
                for line in known_signatures())
     assert detect_kind(_course()) == "batchnorm_backward"
-    assert detect_kind(_load(ROWS.format(dx=ROWS_DX))) == "batchnorm_backward"
+    assert detect_kind(_rows()) == "batchnorm_backward"
 
 
 def test_course_layout_clean_in_both_conventions():
     report = diagnose(_course())                         # sums: convention J
     assert report.ok, str(report)
+    assert report.convention == "J"
     assert any("convention J" in n for n in report.notes)
     assert any("the course's" in n for n in report.notes)
     mean = _course(dbeta="np.mean(dZ_tilde, axis=1, keepdims=True)",
@@ -92,11 +98,12 @@ def test_course_layout_clean_in_both_conventions():
                    dZ="gamma / s * (dZ_tilde - dbeta - Z_hat * dgamma)")
     report = diagnose(mean)                              # means: convention L, the reference's
     assert report.ok, str(report)
+    assert report.convention == "L"
     assert not any("convention J" in n for n in report.notes)
 
 
 def test_rows_layout_clean():
-    report = diagnose(_load(ROWS.format(dx=ROWS_DX)))
+    report = diagnose(_rows())
     assert report.ok, str(report)
     assert any("rows" in n for n in report.notes)
 
@@ -136,10 +143,15 @@ def test_course_layout_mistakes_are_named(changes, code):
     assert code in str(report) and MISTAKES[code].title in str(report)
 
 
-def test_rows_layout_mistake_is_named():
-    report = diagnose(_load(ROWS.format(dx="gamma / std * dout")))
-    assert report.codes == {"bn_stats_constant"}, str(report)
-    assert "dx" in str(report)
+@pytest.mark.parametrize("changes, code", [
+    ({"dx": "gamma / std * dout"}, "bn_stats_constant"),
+    ({"std": "np.sqrt(var) + eps"}, "bn_eps_outside_sqrt"),
+    ({"var": "x.var(axis=0, ddof=1)"}, "bn_unbiased_variance"),
+])
+def test_rows_layout_mistakes_are_named(changes, code):
+    report = diagnose(_rows(**changes))
+    assert report.codes == {code}, str(report)
+    assert "dx" in str(report) and any("rows" in n for n in report.notes)
 
 
 def test_catalogue_has_the_batchnorm_mistakes():

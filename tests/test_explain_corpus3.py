@@ -336,5 +336,5 @@ def test_combined_corpora_cover_every_known_function():
     # layouts, every named mistake) is written for tests/test_explain_batchnorm.py
     import test_explain_batchnorm as bn
 
-    covered |= {detect_kind(bn._course()), detect_kind(bn._load(bn.ROWS.format(dx=bn.ROWS_DX)))}
+    covered |= {detect_kind(bn._course()), detect_kind(bn._rows())}
     assert set(ALL_KINDS) <= covered, set(ALL_KINDS) - covered

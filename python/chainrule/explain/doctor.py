@@ -969,7 +969,9 @@ def _diagnose_course(fn, kind, seed):
     elif errors:
         notes.append(f"on {errors[0][0].name} it raised {_summary(errors[0][1])}; the diagnosis "
                      f"comes from the inputs where it runs")
-    report = DoctorReport(function=name, kind=kind, convention="L",
+    # batchnorm_backward reads the convention from the result (its note says "convention J")
+    convention = "J" if any(n.startswith("convention J:") for n in notes) else "L"
+    report = DoctorReport(function=name, kind=kind, convention=convention,
                           diagnoses=_merge(diagnoses), checked=checked, notes=notes)
     return report
 
