@@ -189,3 +189,16 @@ def test_narrative_batch_norm_by_flags_and_plain_unchanged():
     assert "db2 = (1/m)" in text and "Layers 1:" in text
     plain = shape_narrative([4, 5, 3, 1], 7)
     assert "gamma" not in plain and "couples" not in plain and "b1 (5, 1)" in plain
+
+
+def test_a_forward_with_its_own_eps():
+    """A forward without an eps parameter: the eps it used is read from its Z_tilde."""
+    own = COURSE.format(**CORRECT).replace("def batchnorm_forward(Z, gamma, beta, eps=1e-5):",
+                                           "def batchnorm_forward(Z, gamma, beta):\n    eps = 1e-8")
+    report = diagnose(_load(own))
+    assert report.ok, str(report)
+    assert any("default eps" in n for n in report.notes)
+    outside = own.replace("s = np.sqrt(var + eps)\n    Z_hat", "s = np.sqrt(var) + eps\n    Z_hat")
+    assert outside != own
+    report = diagnose(_load(outside))                   # in the forward only
+    assert report.codes == {"bn_eps_outside_sqrt"}, str(report)

@@ -177,10 +177,12 @@ def _eps_from(layout, out, Z, gamma, beta):
     D = Z - Z.mean(axis=1, keepdims=True)
     with np.errstate(all="ignore"):
         s = np.median(gamma * D / (Zt - beta), axis=1, keepdims=True)
-    eps = s ** 2 - np.mean(D ** 2, axis=1, keepdims=True)
-    if not np.all(np.isfinite(eps)) or np.ptp(eps) > 1e-6 * max(1.0, float(np.max(eps))):
-        return None
-    return max(float(np.mean(eps)), 0.0)
+    var = np.mean(D ** 2, axis=1, keepdims=True)
+    # one ε for every unit: under the root (s² - var), or outside it (s - sqrt(var))
+    for eps in (s ** 2 - var, s - np.sqrt(var)):
+        if np.all(np.isfinite(eps)) and np.ptp(eps) <= 1e-4 * float(np.max(np.abs(eps))) + 1e-13:
+            return max(float(np.mean(eps)), 0.0)
+    return None
 
 
 def build(kind, seed):
@@ -244,6 +246,11 @@ def _hypotheses(Z, gamma, eps, dZt):
     S1, S2 = dZt.sum(axis=1, keepdims=True), (dZt * c.Z_hat).sum(axis=1, keepdims=True)
     out.append((("bn_eps_outside_sqrt",), (gamma / (m * s_out)) * (m * dZt - S1 - c.Z_hat * S2),
                 S1, S2))
+    # ... or in the forward only (the cache's Z_hat), the backward's s right
+    Zh_out = (Z - c.mu) / s_out
+    S2o = (dZt * Zh_out).sum(axis=1, keepdims=True)
+    out.append((("bn_eps_outside_sqrt",), (gamma / (m * c.s)) * (m * dZt - S1 - Zh_out * S2o),
+                S1, S2o))
     out.append((("bn_unbiased_variance",), *_staged(dZt, Z, gamma, eps, ddof=1)))
     # the unbiased variance in the forward only (the cache), the correct backward formula on it
     D = Z - Z.mean(axis=1, keepdims=True)
