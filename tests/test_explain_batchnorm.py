@@ -202,3 +202,15 @@ def test_a_forward_with_its_own_eps():
     assert outside != own
     report = diagnose(_load(outside))                   # in the forward only
     assert report.codes == {"bn_eps_outside_sqrt"}, str(report)
+
+
+def test_doctor_on_a_file_loads_the_learners_forward(tmp_path, capsys):
+    """From a file, naming only batchnorm_backward: its forward is loaded beside it."""
+    from chainrule.cli import main
+
+    path = tmp_path / "bn.py"
+    path.write_text(textwrap.dedent(ROWS.format(dx="gamma / std * dout", var=ROWS_VAR,
+                                                std=ROWS_STD)), encoding="utf-8")
+    assert main(["doctor", f"{path}:batchnorm_backward", "--in-process"]) == 1
+    out = capsys.readouterr().out
+    assert "[bn_stats_constant] in dx" in out and "returns (called with bn_param)" in out
