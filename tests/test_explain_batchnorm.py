@@ -214,3 +214,11 @@ def test_doctor_on_a_file_loads_the_learners_forward(tmp_path, capsys):
     assert main(["doctor", f"{path}:batchnorm_backward", "--in-process"]) == 1
     out = capsys.readouterr().out
     assert "[bn_stats_constant] in dx" in out and "returns (called with bn_param)" in out
+
+
+def test_explain_command_batch_norm(capsys):
+    from chainrule.cli import main
+
+    assert main(["explain", "--layers", "4,5,3,1", "--m", "7", "--batch-norm"]) == 0
+    out = capsys.readouterr().out
+    assert "gamma2 (3, 1), beta2 (3, 1)" in out and "couples the examples" in out
