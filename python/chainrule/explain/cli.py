@@ -88,6 +88,9 @@ def add_parser(subparsers):
     p.add_argument("--loss", default=None, help="loss (default: from the output activation)")
     p.add_argument("--convention", choices=["L", "J", "both"], default="both",
                    help="which backward pass to show (default: both)")
+    p.add_argument("--batch-norm", action="store_true", dest="batch_norm",
+                   help="batch norm on every hidden layer (gamma, beta instead of b; the "
+                        "coupling of the examples in the backward)")
     p.set_defaults(func=run_explain)
 
     p = subparsers.add_parser(
@@ -199,7 +202,8 @@ def run_explain(args):
     conventions = ("L", "J") if args.convention == "both" else (args.convention,)
     try:
         print(shape_narrative(args.layers, args.m, hidden=args.hidden, output=args.output,
-                              loss=args.loss, conventions=conventions))
+                              loss=args.loss, conventions=conventions,
+                              batch_norm=args.batch_norm))
     except ChainruleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -61,6 +61,9 @@ class CourseFunction:
     variants: tuple = ()
     #: mutating the inputs is how the course itself writes it (update functions)
     mutation_ok: bool = False
+    #: ``build_for(fn, seed)``: probes that depend on the learner's module (batchnorm_backward
+    #: takes the cache of the learner's own batchnorm_forward)
+    build_for: object = None
 
     @property
     def signature(self):
@@ -1048,12 +1051,13 @@ def _analyse_theta(kind, result, probe):
 FUNCTIONS = {}
 
 
-def _add(name, params, where, returns, build, analyse, variants=(), mutation_ok=False, kind=None):
+def _add(name, params, where, returns, build, analyse, variants=(), mutation_ok=False, kind=None,
+         build_for=None):
     kind = kind or name
     FUNCTIONS[kind] = CourseFunction(name, params, where, returns,
                                      lambda seed, k=kind: build(k, seed),
                                      lambda result, probe, k=kind: analyse(k, result, probe),
-                                     variants, mutation_ok)
+                                     variants, mutation_ok, build_for)
 
 
 _add("propagate", ("w", "b", "X", "Y"), "course 1 week 2 (logistic regression)",

@@ -177,12 +177,34 @@ _STAGE_TITLES = {
 }
 
 
-def narrative_html(steps, dims, acts, loss, m, conventions):
-    """The shape narrative as a table: formula (typeset), shape, operand shapes, the 1/m."""
-    L = len(dims) - 1
-    count = sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, L + 1))
-    params = ", ".join(rf"\(W^{{[{l}]}}\) {_shape((dims[l], dims[l - 1]))}, "
-                       rf"\(b^{{[{l}]}}\) {_shape((dims[l], 1))}" for l in range(1, L + 1))
+#: the coupling of the examples by a batch-norm layer, said once (text and display)
+COUPLING_TEXT = ("batch norm couples the examples: dZ_tilde[i, j] / dZ[i, k] = (gamma_i / s_i)"
+                 "(delta_jk - 1/m - Z_hat[i, j] Z_hat[i, k] / m), s = sqrt(var + eps), a dense "
+                 "m x m block per unit (not a diagonal), so upstream of a BN layer convention "
+                 "L's d-quantities are derivatives of the summed loss Σ_j L_j = m·J, not of one "
+                 "example's loss; dgamma and dbeta carry the 1/m like dW.")
+def parameter_list(dims, bn):
+    """``[(name, shape)]`` of every parameter, ``gamma{l}, beta{l}`` for a batch-norm layer."""
+    out = []
+    for l in range(1, len(dims)):
+        out.append((f"W{l}", (dims[l], dims[l - 1])))
+        out += ([(f"gamma{l}", (dims[l], 1)), (f"beta{l}", (dims[l], 1))] if bn[l - 1]
+                else [(f"b{l}", (dims[l], 1))])
+    return out
+
+_PARAM_TEX = {"W": "W", "b": "b", "gamma": r"\gamma", "beta": r"\beta"}
+
+
+def narrative_html(steps, dims, acts, loss, m, conventions, batch_norm=None):
+    """The shape narrative as a table: formula (typeset), shape, operand shapes, the 1/m.
+    ``batch_norm`` (one bool per layer): those layers list ``gamma``, ``beta`` instead of ``b``
+    and the coupling of the examples is said under the table."""
+    bn = list(batch_norm) if batch_norm else [False] * (len(dims) - 1)
+    plist = parameter_list(dims, bn)
+    count = sum(a * b for _, (a, b) in plist)
+    params = ", ".join(rf"\({_PARAM_TEX[p]}^{{[{l}]}}\) {_shape(shape)}" for (p, l), shape in
+                       ((re.fullmatch(r"([a-zA-Z]+)(\d+)", name).groups(), shape)
+                        for name, shape in plist))
     head = (f"<p><b>Network</b> {' → '.join(map(str, dims))}, <b>m = {m}</b> examples (the "
             rf"columns of \(X\), shape {_shape((dims[0], m))}); activations "
             f"{html.escape(', '.join(acts))}; loss <code>{html.escape(loss)}</code><br>"
@@ -204,6 +226,10 @@ def narrative_html(steps, dims, acts, loss, m, conventions):
                     rf"\(dA\) of convention L is \(m = {m}\) times the one of convention J.")
     foot.append(rf"\(dA^{{[0]}} = W^{{[1]\top}} dZ^{{[1]}}\) {_shape((dims[0], m))} is not "
                 "needed: X is data, not a parameter.")
+    if any(bn):
+        foot.append("<b>Batch norm</b> (layers " + ", ".join(
+            str(l) for l in range(1, len(dims)) if bn[l - 1]) + "): "
+            + html.escape(COUPLING_TEXT))
     return _wrap("narrative", head + table + "<p>" + "<br>".join(foot) + "</p>")
 
 

@@ -46,6 +46,7 @@ from ..errors import InputError
 from ._match import RTOL, close as _close, describe as _describe
 from ._match import difference_text as _difference_text, shape_text as _shape
 from ._match import dZ_hypotheses as _dZ_hypotheses, explain_output as _explain_output
+from . import course_batchnorm  # noqa: F401  (registers batchnorm_backward in the table)
 from .course import FUNCTIONS as COURSE_FUNCTIONS
 from .course import analyse_model_layers
 from .mistakes import G_PRIME_TEXT, MISTAKES, linear_alternatives, seen as _seen
@@ -752,7 +753,9 @@ def diagnose(fn, kind=None, activations=("relu", "sigmoid"), convention="L", see
         X, Y)``; ``backward_propagation_n``, ``_with_regularization``, ``_with_dropout``;
         ``compute_cost`` (with and without regularisation); ``update_parameters``,
         ``update_parameters_with_momentum``, ``update_parameters_with_adam``; the forward
-        functions; ``propagate``.
+        functions; ``propagate``; ``batchnorm_backward(dZ_tilde, cache)`` in the course's
+        layout or the rows layout (cs231n's ``dout``), with the cache of the learner's own
+        ``batchnorm_forward`` when its module defines one (:mod:`.course_batchnorm`).
     kind : str, optional
         One of :data:`ALL_KINDS`; detected from the name or the signature when omitted.
     activations : sequence of str
@@ -926,7 +929,7 @@ def _raise_is_the_verdict(found, error, label, notes, formulas):
 def _diagnose_course(fn, kind, seed):
     spec = COURSE_FUNCTIONS[kind]
     name = getattr(fn, "__name__", repr(fn))
-    probes = spec.build(seed)
+    probes = spec.build_for(fn, seed) if spec.build_for else spec.build(seed)
     diagnoses, checked, notes, errors, ran = [], [], [], [], 0
     _, required = _params_of(fn)
     done = set()  # groups of probes (one per activation tried) with a finding already
@@ -966,7 +969,9 @@ def _diagnose_course(fn, kind, seed):
     elif errors:
         notes.append(f"on {errors[0][0].name} it raised {_summary(errors[0][1])}; the diagnosis "
                      f"comes from the inputs where it runs")
-    report = DoctorReport(function=name, kind=kind, convention="L",
+    # batchnorm_backward reads the convention from the result (its note says "convention J")
+    convention = "J" if any(n.startswith("convention J:") for n in notes) else "L"
+    report = DoctorReport(function=name, kind=kind, convention=convention,
                           diagnoses=_merge(diagnoses), checked=checked, notes=notes)
     return report
 

@@ -124,6 +124,35 @@ _TEXTS = {
         "wrong number or kind of outputs",
         "linear_backward and linear_activation_backward return the tuple (dA_prev, dW, db); "
         "L_model_backward returns the dict grads with keys dA0..dA{L-1}, dW1..dWL, db1..dbL."),
+    "bn_stats_constant": (
+        "batch norm: mu and sigma^2 treated as constants",
+        "The batch statistics depend on every example of the mini-batch: mu = (1/m) Σ_k Z[:, k] "
+        "and sigma^2 = (1/m) Σ_k (Z[:, k] - mu)^2 are functions of Z, so the backward goes "
+        "through them too: dZ = (gamma / (m s)) * (m dZ_tilde - Σ_k dZ_tilde - Z_hat * Σ_k "
+        "dZ_tilde Z_hat), not (gamma / s) * dZ_tilde. Each unit's Jacobian is a dense m x m "
+        "block (delta_jk - 1/m - Z_hat_j Z_hat_k / m) gamma / s, and dropping its coupling "
+        "lets the parameters drift (Ioffe & Szegedy, section 2)."),
+    "bn_eps_outside_sqrt": (
+        "batch norm: eps outside the square root",
+        "s = np.sqrt(var + eps): eps is added to the variance under the root (and "
+        "d s / d var = 1 / (2 s)). np.sqrt(var) + eps is another function, and the "
+        "backward of the course's forward differs from it."),
+    "bn_sum_wrong_axis": (
+        "batch norm: statistics or sums over the wrong axis",
+        "mu, sigma^2, dgamma and dbeta run over the examples of the mini-batch: axis=1 "
+        "(keepdims=True) in the course's layout (units x examples), axis=0 in the rows layout "
+        "(examples x units). Over the other axis they mix the units of one example."),
+    "bn_double_1_over_m": (
+        "batch norm: 1/m applied twice",
+        "In dZ = (gamma / (m s)) * (m dZ_tilde - Σ_k dZ_tilde - Z_hat * Σ_k dZ_tilde Z_hat) "
+        "the two terms are sums (convention J's dbeta and dgamma); convention L's dbeta and "
+        "dgamma already carry a 1/m, so there dZ = (gamma / s) * (dZ_tilde - dbeta - Z_hat * "
+        "dgamma). Feeding the means into the sum form divides them by m twice."),
+    "bn_unbiased_variance": (
+        "batch norm: unbiased variance in training",
+        "In training, batch norm normalises with the biased variance of the mini-batch, "
+        "sigma^2 = (1/m) Σ_k (Z[:, k] - mu)^2 (np.var's default, ddof=0). The unbiased one, "
+        "divided by m - 1, is only for the running variance used at test time."),
     "raises": (
         "the function raises",
         "The function raised an exception on inputs with the course's shapes."),
@@ -302,6 +331,12 @@ _SEEN = {
     "adam_s_not_squared": "s averages dW, not dW²",
     "adam_beta_mixup": "β1 and β2 swapped",
     "adam_beta_partial": "one term of a moment uses the other decay rate",
+    "bn_stats_constant": "part of the coupling dropped: mu or sigma^2 treated as a constant "
+                         "(e.g. dZ = (gamma / s) * dZ_tilde)",
+    "bn_eps_outside_sqrt": "computed with s = sqrt(sigma^2) + eps",
+    "bn_unbiased_variance": "computed with the unbiased variance (divided by m - 1)",
+    "bn_sum_wrong_axis": "the means or sums run over the units, not over the examples",
+    "bn_double_1_over_m": "the sums in dZ are divided by m twice",
     "missing_bias": "equals W · A without + b",
     "transposed_W": "uses Wᵀ · A",
     "activation_missing": "equals Z: the activation is not applied",
