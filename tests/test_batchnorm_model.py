@@ -590,3 +590,36 @@ def test_eval_forward_folds_batch_norm_on_dense_and_sparse_x():
     np.testing.assert_allclose(net.predict_proba(sparse.csc_matrix(X)), expect, rtol=1e-12,
                                atol=1e-14)
     assert net.score(X, expect) == net.score(sparse.csr_matrix(X), expect)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "c"])
+def test_restore_best_restores_that_epochs_running_statistics(backend, tmp_path):
+    """Early stopping's restore_best gives back the best epoch's parameters and its running
+    averages (a model of one epoch's W, gamma, beta and another's statistics predicts
+    neither); a checkpoint written at the end keeps them."""
+    if backend not in available_backends():
+        pytest.skip(f"{backend} unavailable")
+    X, Y = _data(m=120, seed=3)
+    Xv, Yv = _data(m=60, seed=4)
+    seen = {}
+
+    def record(net, epoch, logs):
+        seen[epoch] = ({k: v.copy() for k, v in net.parameters.items()},
+                       {k: v.copy() for k, v in net.running_statistics.items()})
+
+    net = Network([4, 6, 5, 1], batch_norm=True, seed=0, backend=backend)
+    net.fit(X, Y, epochs=60, learning_rate=0.5, optimizer="adam", mini_batch_size=30,
+            validation_data=(Xv, Yv), early_stopping=True, patience=3, restore_best=True,
+            callbacks=[record], checkpoint=str(tmp_path / "c.npz"), progress=False)
+    best = net.train_state_.best_epoch
+    assert net.stop_reason_ == "early_stopping" and best < max(seen)
+    params, running = seen[best]
+    for key, value in params.items():
+        np.testing.assert_array_equal(net.parameters[key], value, err_msg=key)
+    for key, value in running.items():
+        np.testing.assert_array_equal(net.running_statistics[key], value, err_msg=key)
+        assert not np.array_equal(seen[max(seen)][1][key], value)  # not vacuous
+    again = Network.load(str(tmp_path / "c.npz"))
+    for key, value in running.items():
+        np.testing.assert_array_equal(again.running_statistics[key], value, err_msg=key)
+        np.testing.assert_array_equal(again.train_state_.best_running[key], value, err_msg=key)

@@ -19,7 +19,8 @@ The state's entries (see ``Network.get_state``):
   (``inf`` until the first validation record);
 - ``train/signature``, ``train/optimizer``, ``train/rng``: UTF-8 JSON as ``uint8`` arrays (a
   hex digest, a dict with ``name``, a NumPy generator state that a ``PCG64`` accepts);
-- ``train/best/W1, ...``: the best parameters seen by early stopping (like the parameters).
+- ``train/best/W1, ...``: the best parameters seen by early stopping (like the parameters);
+  ``train/best_bn/running_mean1, ...``: the running statistics of that epoch (batch norm).
 
 If any ``train/...`` entry is present, all of ``TRAIN_KEYS`` must be.
 """
@@ -190,7 +191,7 @@ def validate_state(state, layer_dims, dtype):
             out[key] = _one_integer(value, key, 0)
         elif key.startswith("opt/"):
             out[key] = _moment(key, value, params, dt)
-        elif key.startswith("train/best/"):
+        elif key.startswith(("train/best/", "train/best_bn/")):
             continue  # below, all together
         elif key in TRAIN_COUNTERS:
             out[key] = _one_integer(value, key, TRAIN_COUNTERS[key])
@@ -233,6 +234,15 @@ def validate_state(state, layer_dims, dtype):
                 raise type(exc)(f"the early-stopping best parameters (train/best/...): "
                                 f"{exc}") from exc
             out.update({f"train/best/{k}": v for k, v in best.items()})
+        best_bn = {k[len("train/best_bn/"):]: v for k, v in state.items()
+                   if k.startswith("train/best_bn/")}
+        if best_bn:
+            try:
+                best_bn = check.running_statistics(best_bn, dims, dt, flags)
+            except InputError as exc:
+                raise type(exc)(f"the early-stopping best running statistics "
+                                f"(train/best_bn/...): {exc}") from exc
+            out.update({f"train/best_bn/{k}": v for k, v in best_bn.items()})
     return out
 
 

@@ -342,6 +342,8 @@ class FitRun:
         warn_if_diverged(net.history_, first_record, self.learning_rate, self._constant_cost)
         if self.early_stopping and self.restore_best and train.best_params is not None:
             net.parameters = train.best_params  # validated and copied
+            if train.best_running:  # batch norm: that epoch's running statistics
+                net.running_statistics = train.best_running
         if self.checkpoint is not None and self.end > self.start:
             self._save_checkpoint()  # the finished model
         for cb in self.callbacks:
@@ -625,6 +627,8 @@ class FitRun:
                 t.best, t.best_epoch, t.wait = float(value), int(epoch), 0
                 if self.restore_best:
                     t.best_params = {k: v.copy() for k, v in net.parameters.items()}
+                    t.best_running = {k: v.copy() for k, v in net.running_statistics.items()} \
+                        or None
             else:
                 t.wait += 1
                 if t.wait >= self.patience:

@@ -91,23 +91,25 @@ class TrainState:
     """The counters and bookkeeping one fit continues from (``Network.train_state_``).
 
     ``epoch``: epochs trained; ``steps``: updates applied; ``skipped``: steps skipped
-    (``on_nonfinite="skip"``); ``best``, ``best_epoch``, ``wait``, ``best_params``: early
-    stopping; ``signature``: the fingerprint of the fit's arguments and data (a resumed fit
+    (``on_nonfinite="skip"``); ``best``, ``best_epoch``, ``wait``, ``best_params``,
+    ``best_running`` (batch norm's running statistics of that epoch): early stopping;
+    ``signature``: the fingerprint of the fit's arguments and data (a resumed fit
     must match it); ``optimizer``: the optimiser's configuration.
     """
 
     __slots__ = ("epoch", "steps", "skipped", "best", "best_epoch", "wait", "best_params",
-                 "signature", "optimizer")
+                 "best_running", "signature", "optimizer")
     # name -> dtype of its array in get_state (the scalars of the schema)
     SCALARS = {"epoch": np.int64, "steps": np.int64, "skipped": np.int64, "best": np.float64,
                "best_epoch": np.int64, "wait": np.int64}
     JSON = ("signature", "optimizer")
 
     def __init__(self, signature=None, optimizer=None, epoch=0, steps=0, skipped=0,
-                 best=float("inf"), best_epoch=-1, wait=0, best_params=None):
+                 best=float("inf"), best_epoch=-1, wait=0, best_params=None, best_running=None):
         self.epoch, self.steps, self.skipped = epoch, steps, skipped
         self.best, self.best_epoch, self.wait = best, best_epoch, wait
         self.best_params, self.signature, self.optimizer = best_params, signature, optimizer
+        self.best_running = best_running
 
     def __repr__(self):
         return f"TrainState(epoch={self.epoch}, steps={self.steps}, skipped={self.skipped})"
@@ -140,6 +142,8 @@ def get_state(parameters, optimizer_state, train, rng, running=None):
         state["train/rng"] = encode_json(rng.bit_generator.state)
         for k, v in (train.best_params or {}).items():
             state[f"train/best/{k}"] = v.copy()
+        for k, v in (train.best_running or {}).items():
+            state[f"train/best_bn/{k}"] = v.copy()
     return state
 
 
@@ -186,6 +190,10 @@ def set_state(state, layer_dims, dtype, batch_norm=None):
                 if k.startswith("train/best/")}
         values["best_params"] = check.parameters(best, layer_dims, dtype, batch_norm) \
             if best else None
+        best_bn = {k[len("train/best_bn/"):]: v for k, v in state.items()
+                   if k.startswith("train/best_bn/")}
+        values["best_running"] = check.running_statistics(best_bn, layer_dims, dtype, flags) \
+            if best_bn else None
         train = TrainState(**values)
         rng_state = decode_json(state["train/rng"], "rng")
         rng = np.random.default_rng()

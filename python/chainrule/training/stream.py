@@ -596,6 +596,8 @@ class _StreamRun:
         t = net.train_state_
         if c.early_stopping and c.restore_best and t.best_params is not None:
             net.parameters = t.best_params
+            if t.best_running:  # batch norm: that epoch's running statistics
+                net.running_statistics = t.best_running
         if c.checkpoint is not None:
             self._save()
         for cb in c.callbacks:
@@ -631,6 +633,8 @@ class _StreamRun:
                 t.best, t.best_epoch, t.wait = float(value), int(epoch), 0
                 if c.restore_best:
                     t.best_params = {k: v.copy() for k, v in net.parameters.items()}
+                    t.best_running = {k: v.copy() for k, v in net.running_statistics.items()} \
+                        or None
             else:
                 t.wait += 1
                 if t.wait >= c.patience:
