@@ -194,3 +194,11 @@ def test_config_round_trip():
 def test_available_backends_and_version():
     assert "numpy" in chainrule.available_backends()
     assert chainrule.__version__
+
+
+def test_repr_names_a_leaky_relu_with_its_alpha_and_rebuilds_the_network():
+    net = Network([2, 3, 3, 1], activations=["relu", ("leaky_relu", 0.1), "sigmoid"])
+    text = repr(net)
+    assert "('leaky_relu', 0.1)" in text
+    again = eval(text, {"Network": Network})
+    assert again.activations == net.activations and again.layer_dims == net.layer_dims

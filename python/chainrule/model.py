@@ -197,7 +197,7 @@ class Network(BatchNormMixin, Predicting, InteropMixin, Persistent, Summarised, 
     _check_XY = validate_data  # the name explain/ calls
 
     def __repr__(self):
-        acts = [a if spec.ACTIVATIONS[n].has_alpha else n for n, a in self.activations]
+        acts = [(n, a) if spec.ACTIVATIONS[n].has_alpha else n for n, a in self.activations]
         bn = "" if not self.has_batch_norm else f"batch_norm={self.batch_norm[:-1]}, "
         return (f"Network({self.layer_dims}, activations={acts}, loss={self.loss!r}, {bn}"
                 f"dtype={self.dtype.name!r}, backend={self.backend!r})")
