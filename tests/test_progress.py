@@ -197,3 +197,19 @@ def test_widgets_tqdm_cannot_use_fall_back_to_the_text_bar(jupyter_kernel, monke
         p.update(3)
         p.close(3, "completed")
     assert p.kind == "bar"
+
+
+def test_a_lowest_or_constant_cost_of_zero_is_worded_not_divided_by():
+    """One example of a regression: the constant prediction's cost is 0 and the fit may
+    touch 0 (the fuzz found ZeroDivisionError here)."""
+    zero = lambda: 0.0  # noqa: E731
+    for costs in ([0.3, 0.0, 0.6], [0.0, 0.1]):
+        h = {"epoch": list(range(len(costs))), "cost": costs}
+        with pytest.warns(DivergenceWarning, match="far above"):
+            assert progress.warn_if_diverged(h, 0, 0.1, zero)
+    from chainrule import Network
+    net = Network([1, 1, 1], activations=["relu", "identity"], backend="numpy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
+        net.fit(np.array([[0.27392337]]), np.array([[-0.46042657]]), epochs=1,
+                learning_rate=1.0, progress=False)  # the fuzz's case: no exception

@@ -166,6 +166,12 @@ def _outside_stacklevel():
     return level
 
 
+def _times(a, b):
+    """``a / b`` as "12x" (a lowest cost or a constant's cost of 0, e.g. one example, is
+    "far above" rather than a division by zero)."""
+    return f"{a / b:.0f}x" if b > 0 else "far above"
+
+
 def warn_if_diverged(history, first_record, learning_rate, constant_cost):
     """Warn (:class:`~chainrule.errors.DivergenceWarning`) when this fit diverged; True if so.
 
@@ -192,11 +198,11 @@ def warn_if_diverged(history, first_record, learning_rate, constant_cost):
         constant = (f"the {base:.4g} of a constant prediction (the label frequencies or the "
                     f"targets' mean)")
         if J > DIVERGED_FACTOR * max(best, 1e-12):
-            what = (f"the cost rose to {J:.4g} (epoch {epoch}), {J / best:.0f}x its lowest "
+            what = (f"the cost rose to {J:.4g} (epoch {epoch}), {_times(J, best)} its lowest "
                     f"{best:.4g}, and ends above {constant}")
         else:
-            what = (f"the cost went from {J0:.4g} to {J:.4g} (epoch {epoch}), {J / base:.0f}x "
-                    f"{constant}")
+            what = (f"the cost went from {J0:.4g} to {J:.4g} (epoch {epoch}), "
+                    f"{_times(J, base)} {constant}")
     else:
         what = f"the cost went from {J0:.4g} to {J} (epoch {epoch})"
     warnings.warn(
