@@ -139,6 +139,53 @@ def refused_step(where, bad, lr, parameters, gradients, dtype, advice=None):
             f"— {advice}")
 
 
+def early_stopping_step(net, value, epoch, min_delta, patience, restore_best):
+    """Early stopping's bookkeeping for one record (``value``: the validation cost, else the
+    cost): a better value keeps the epoch (and, with ``restore_best``, its parameters and
+    batch norm's running statistics); ``patience`` records without one stop. True = stop."""
+    t = net.train_state_
+    if value < t.best - min_delta:
+        t.best, t.best_epoch, t.wait = float(value), int(epoch), 0
+        if restore_best:
+            t.best_params = {k: v.copy() for k, v in net.parameters.items()}
+            t.best_running = {k: v.copy() for k, v in net.running_statistics.items()} or None
+        return False
+    t.wait += 1
+    if t.wait >= patience:
+        net.stop_reason_ = "early_stopping"
+        return True
+    return False
+
+
+def restore_best(net):
+    """The best record's parameters and running statistics back into ``net`` (the end of an
+    early-stopped fit with ``restore_best``); nothing when none was kept."""
+    t = net.train_state_
+    if t.best_params is not None:
+        net.parameters = t.best_params  # validated and copied
+        if t.best_running:  # batch norm: that epoch's running statistics
+            net.running_statistics = t.best_running
+
+
+def callbacks_stop(callbacks, net, epoch, logs):
+    """Each callback's ``on_epoch_end`` (or the callable itself) with the record; True if
+    one returned ``True`` (or ``numpy.True_``). Anything but a bool or None is refused."""
+    stop = False
+    for i, cb in enumerate(callbacks):
+        fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
+        answer = None if fn is None else fn(net, int(epoch), dict(logs))
+        if answer is None or isinstance(answer, (bool, np.bool_)) and not answer:
+            continue
+        if not isinstance(answer, (bool, np.bool_)):
+            raise InputError(f"callbacks[{i}] ({getattr(fn, '__qualname__', fn)!r:.60}) "
+                             f"returned {type(answer).__name__} {answer!r:.40}; return "
+                             f"True to stop training, False or None to go on (the model "
+                             f"is kept as it is after epoch {epoch})")
+        stop = True
+        net.stop_reason_ = net.stop_reason_ or "callback"
+    return stop
+
+
 class FitRun:
     """One call of :meth:`chainrule.Network.fit`: its validated arguments, data and loops.
 
@@ -340,10 +387,8 @@ class FitRun:
             if self.bar is not None:
                 self.bar.close(net.epochs_trained_, net.stop_reason_)
         warn_if_diverged(net.history_, first_record, self.learning_rate, self._constant_cost)
-        if self.early_stopping and self.restore_best and train.best_params is not None:
-            net.parameters = train.best_params  # validated and copied
-            if train.best_running:  # batch norm: that epoch's running statistics
-                net.running_statistics = train.best_running
+        if self.early_stopping and self.restore_best:
+            restore_best(net)
         if self.checkpoint is not None and self.end > self.start:
             self._save_checkpoint()  # the finished model
         for cb in self.callbacks:
@@ -619,21 +664,9 @@ class FitRun:
             logs["val_score"] = net.score_from(self.X_val, self.Y_val, AL)
         for key, value in logs.items():
             net.history_.setdefault(key, []).append(value)
-        stop = False
-        t = net.train_state_
-        if self.early_stopping:
-            value = logs.get("val_cost", logs["cost"])
-            if value < t.best - self.min_delta:
-                t.best, t.best_epoch, t.wait = float(value), int(epoch), 0
-                if self.restore_best:
-                    t.best_params = {k: v.copy() for k, v in net.parameters.items()}
-                    t.best_running = {k: v.copy() for k, v in net.running_statistics.items()} \
-                        or None
-            else:
-                t.wait += 1
-                if t.wait >= self.patience:
-                    stop = True
-                    net.stop_reason_ = "early_stopping"
+        stop = self.early_stopping and early_stopping_step(
+            net, logs.get("val_cost", logs["cost"]), epoch, self.min_delta, self.patience,
+            self.restore_best)
         if self.bar is not None:
             self.bar.record(logs)
         if self.print_cost:
@@ -643,19 +676,7 @@ class FitRun:
                 print(line)
             else:
                 self.bar.write(line)
-        for i, cb in enumerate(self.callbacks):
-            fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
-            answer = None if fn is None else fn(net, int(epoch), dict(logs))
-            if answer is None or isinstance(answer, (bool, np.bool_)) and not answer:
-                continue
-            if not isinstance(answer, (bool, np.bool_)):
-                raise InputError(f"callbacks[{i}] ({getattr(fn, '__qualname__', fn)!r:.60}) "
-                                 f"returned {type(answer).__name__} {answer!r:.40}; return "
-                                 f"True to stop training, False or None to go on (the model "
-                                 f"is kept as it is after epoch {epoch})")
-            stop = True
-            net.stop_reason_ = net.stop_reason_ or "callback"
-        return stop
+        return callbacks_stop(self.callbacks, net, epoch, logs) or stop
 
     # ---- checkpoints
     def _load_checkpoint(self, path):

@@ -55,6 +55,7 @@ from .. import _validate as check
 from .. import reference as ref
 from ..errors import InputError, ShapeError
 from .config import FitConfig
+from .loop import callbacks_stop, early_stopping_step, restore_best
 from .optim import inverse_time_decay, scheduled_decay
 from .state import decode_json
 from .state import signature as _signature
@@ -593,11 +594,8 @@ class _StreamRun:
             net.history_ = self.history
             if bar is not None:
                 bar.close()
-        t = net.train_state_
-        if c.early_stopping and c.restore_best and t.best_params is not None:
-            net.parameters = t.best_params
-            if t.best_running:  # batch norm: that epoch's running statistics
-                net.running_statistics = t.best_running
+        if c.early_stopping and c.restore_best:
+            restore_best(net)
         if c.checkpoint is not None:
             self._save()
         for cb in c.callbacks:
@@ -625,32 +623,15 @@ class _StreamRun:
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
         net.history_ = self.history
-        stop = False
-        t = net.train_state_
-        if c.early_stopping:
-            value = logs.get("val_cost", logs["cost"])
-            if value < t.best - c.min_delta:
-                t.best, t.best_epoch, t.wait = float(value), int(epoch), 0
-                if c.restore_best:
-                    t.best_params = {k: v.copy() for k, v in net.parameters.items()}
-                    t.best_running = {k: v.copy() for k, v in net.running_statistics.items()} \
-                        or None
-            else:
-                t.wait += 1
-                if t.wait >= c.patience:
-                    stop = True
-                    net.stop_reason_ = "early_stopping"
+        stop = c.early_stopping and early_stopping_step(
+            net, logs.get("val_cost", logs["cost"]), epoch, c.min_delta, c.patience,
+            c.restore_best)
         if bar is not None:
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
                              if k in ("cost", "val_cost", "val_score")})
         if c.print_cost:
             print(f"Cost after epoch {epoch}: {J}")
-        for cb in c.callbacks:
-            fn = getattr(cb, "on_epoch_end", cb if callable(cb) else None)
-            if fn is not None and fn(net, int(epoch), dict(logs)) is True:
-                stop = True
-                net.stop_reason_ = net.stop_reason_ or "callback"
-        return stop
+        return callbacks_stop(c.callbacks, net, epoch, logs) or stop
 
 
 # --------------------------------------------------------------------------- prediction
