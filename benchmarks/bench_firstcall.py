@@ -22,12 +22,17 @@ bs = [np.zeros((dims[l], 1), dtype="{dtype}") for l in range(1, len(dims))]
 _FIRST_STEP = """
 from chainrule import reference as ref
 try:
+    from chainrule.training.step import train_step
+except ImportError:  # commits before training/step.py: the backends' train_step op
+    def train_step(ops, *args):
+        return ops.train_step(*args)
+try:
     from chainrule.backends import registry as _dispatch
 except ImportError:  # commits before the backends/ package
     from chainrule import _dispatch
 ops = _dispatch.Ops("{backend}")
 acts = [ref.parse_activation("{hidden}")] * (len(dims) - 2) + [ref.parse_activation("{output}")]
-ops.train_step(X, Y, Ws, bs, acts, "{loss}", 0.01, 0.0, None, False)
+train_step(ops, X, Y, Ws, bs, acts, "{loss}", 0.01, 0.0, None, False)
 """
 
 

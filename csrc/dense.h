@@ -54,7 +54,7 @@ int cr_dense_forward_f32(const float *A_prev, const float *W, const float *b, in
 /* dW = s dZ A_prev^T + l2 W; db = s sum_k dZ;
  * dA_prev = (W^T dZ) * mask_prev (mask_prev may be NULL); dZ_prev = dA_prev * g'(Z_prev).
  * dZ_prev NULL (input layer): Z_prev is not read and W^T dZ is skipped unless dA_prev is given.
- * dA_prev NULL: not written. dW NULL: dW is not computed (train_step's fused update). */
+ * dA_prev NULL: not written. dW NULL: dW is not computed. */
 /* The same with A_prev = X a view: rows lda apart (x_rows 0: (n_prev, m), a column block of
  * a wider array), or X given as m rows of n_prev entries lda apart (x_rows 1: X_rows^T). */
 int cr_dense_forward_view_f64(const double *X, long long lda, int x_rows, const double *W,
@@ -74,15 +74,6 @@ int cr_dense_backward_f32(const float *dZ, const float *A_prev, const float *W,
                           float alpha_prev, float s, float l2, float *dZ_prev, float *dW,
                           float *db, float *dA_prev, long long n, long long n_prev, long long m);
 
-/* The fused update of train_step: W = beta W + alpha dZ A_prev^T (with alpha = -lr s and
- * beta = 1 - lr l2 this is W - lr dW, dW never stored); b -= learning_rate db. */
-int cr_dense_update_f64(const double *dZ, const double *A_prev, const double *db, double alpha,
-                        double beta, double learning_rate, double *W, double *b, long long n,
-                        long long n_prev, long long m);
-int cr_dense_update_f32(const float *dZ, const float *A_prev, const float *db, float alpha,
-                        float beta, float learning_rate, float *W, float *b, long long n,
-                        long long n_prev, long long m);
-
 /* max_k |x[k]| as a double; +inf if any x[k] is not finite (or size < 1). */
 double cr_max_abs_f64(const double *x, long long size);
 double cr_max_abs_f32(const float *x, long long size);
@@ -95,29 +86,3 @@ int cr_sgd_update_f32(float *param, const float *grad, float learning_rate, long
 int cr_all_finite_f64(const double *x, long long size);
 int cr_all_finite_f32(const float *x, long long size);
 
-/* One whole training step for an output activation and loss whose dZ[L] is A[L] - Y
- * (sigmoid + binary CE, softmax + categorical CE, identity + MSE), convention "L":
- * forward, backward, the check of update_is_safe (every gradient finite and
- * max|p| + learning_rate max|g| below the dtype's maximum, for every W and b) and, only if
- * it passes, W -= learning_rate dW, b -= learning_rate db. *applied is 1 if the update was
- * made, 0 if it was refused (then no W or b has been touched).
- * Layer l = 0 .. n_layers-1: W[l] (dims[l+1], dims[l]), b[l] (dims[l+1], 1), activation[l]
- * and alpha[l]; buffers Z[l], A[l], dZ[l] (dims[l+1], m), dW[l] like W[l], db[l] like b[l].
- * A[l] is layer l's output; layer 0 reads X (dims[0], m); Y is (dims[n_layers], m).
- * fuse[l] != 0: W[l] is updated straight from dZ A_prev^T (no dW stored) when a bound on
- * |dW| proves the update safe (bound and max|W| + learning_rate bound below bound_limit, a
- * margin under the dtype's maximum for the rounding inside the product); otherwise dW[l]
- * is computed and checked exactly.
- * fused_now (n_layers ints, scratch): which layers this step updated fused. */
-int cr_train_step_f64(const double *X, const double *Y, double **W, double **b,
-                      const int *activation, const double *alpha, double **Z, double **A,
-                      double **dZ, double **dW, double **db, const int *fuse, int *fused_now,
-                      const long long *dims, long long n_layers, long long m,
-                      double learning_rate, double lambd, double bound_limit,
-                      int *applied);
-int cr_train_step_f32(const float *X, const float *Y, float **W, float **b,
-                      const int *activation, const float *alpha, float **Z, float **A,
-                      float **dZ, float **dW, float **db, const int *fuse, int *fused_now,
-                      const long long *dims, long long n_layers, long long m,
-                      double learning_rate, double lambd, double bound_limit,
-                      int *applied);

@@ -190,7 +190,7 @@ CR_CLONES int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, con
 
     /* dW = s dZ A_prev^T + l2 W */
     if (!dW) {
-        /* skipped: the caller updates W with cr_dense_update */
+        /* not wanted: the caller needs only db and what flows back */
     } else if (blas) {
         REAL beta = 0;
         if (l2 != 0) {
@@ -231,26 +231,6 @@ CR_CLONES int CR_NAME(cr_dense_backward)(const REAL *dZ, const REAL *A_prev, con
         CR_NAME(times_gprime)(activation_prev, alpha_prev, Z_prev, dZ_prev, mask_prev, dZ_prev,
                               size);
     }
-    return CR_OK;
-}
-
-/* ------------------------------------------------------------------------- update */
-
-CR_CLONES int CR_NAME(cr_dense_update)(const REAL *dZ, const REAL *A_prev, const REAL *db,
-                                       REAL alpha, REAL beta, REAL learning_rate, REAL *W,
-                                       REAL *b, i64 n, i64 n_prev, i64 m)
-{
-    if (!sizes_ok(n, n_prev, m)) return CR_BAD_SIZE;
-    if (!dZ || !A_prev || !db || !W || !b) return CR_MISSING_BUFFER;
-    if (CR_NAME(use_blas)(n, n_prev, m)) {
-        CR_NAME(gemm_rm)('N', 'T', n, n_prev, m, alpha, dZ, m, A_prev, m, beta, W, n_prev);
-    } else {
-        for (i64 i = 0; i < n; ++i)
-            for (i64 j = 0; j < n_prev; ++j)
-                W[i * n_prev + j] = beta * W[i * n_prev + j]
-                                    + alpha * CR_NAME(dot)(dZ + i * m, A_prev + j * m, m);
-    }
-    for (i64 i = 0; i < n; ++i) b[i] -= learning_rate * db[i];
     return CR_OK;
 }
 
@@ -303,7 +283,7 @@ CR_CLONES int CR_NAME(cr_all_finite)(const REAL *x, i64 size)
     return 1;
 }
 
-/* ------------------------------------------------------------------------- whole step */
+/* ------------------------------------------------------------------------- the engine's helpers */
 
 /* max_k |x[k]| as a double, NaN if any x[k] is NaN: what float(np.abs(x).max()) gives. */
 static double CR_NAME(max_abs_nan)(const REAL *x, i64 size)
@@ -321,104 +301,6 @@ CR_CLONES static void CR_NAME(times_gprime_from_a)(int activation, REAL alpha, c
 #define CR_LOOP(GP) for (i64 k = 0; k < size; ++k) { REAL a = A[k], z = Z[k]; (void)a; (void)z; dst[k] = dst[k] * (GP); }
     CR_GPRIME_FROM_A(activation, alpha, CR_LOOP)
 #undef CR_LOOP
-}
-
-/* One pair of update_is_safe: g finite and max|p| + lr max|g| below the dtype's maximum. */
-static int CR_NAME(pair_is_safe)(double p_max, const REAL *g, i64 size, double learning_rate)
-{
-    double g_max = CR_NAME(max_abs_nan)(g, size);
-    if (!isfinite(g_max)) return 0;
-    return !(p_max + learning_rate * g_max >= (double)REAL_MAX);
-}
-
-CR_CLONES int CR_NAME(cr_train_step)(const REAL *X, const REAL *Y, REAL **W, REAL **b,
-                                     const int *activation, const REAL *alpha, REAL **Z,
-                                     REAL **A, REAL **dZ, REAL **dW, REAL **db, const int *fuse,
-                                     int *fused_now,
-                                     const i64 *dims, i64 n_layers, i64 m,
-                                     double learning_rate, double lambd, double bound_limit,
-                                     int *applied)
-{
-    if (!dims || n_layers < 1 || m < 1) return CR_BAD_SIZE;
-    if (!X || !Y || !W || !b || !activation || !alpha || !Z || !A || !dZ || !dW || !db || !fuse
-        || !fused_now || !applied)
-        return CR_MISSING_BUFFER;
-    *applied = 0;
-    for (i64 l = 0; l < n_layers; ++l) {
-        if (!sizes_ok(dims[l + 1], dims[l], m)) return CR_BAD_SIZE;
-        if (!W[l] || !b[l] || !Z[l] || !A[l] || !dZ[l] || !dW[l] || !db[l])
-            return CR_MISSING_BUFFER;
-        if (!activation_ok(activation[l])) return CR_BAD_ACTIVATION;
-        if (activation[l] == CR_SOFTMAX && l + 1 < n_layers) return CR_NO_DERIVATIVE;
-    }
-    const double s_d = 1.0 / (double)m, l2_d = lambd / (double)m;
-    const REAL s = (REAL)s_d, l2 = (REAL)l2_d;
-    int status;
-
-    /* forward */
-    for (i64 l = 0; l < n_layers; ++l) {
-        status = CR_NAME(cr_dense_forward)(l ? A[l - 1] : X, W[l], b[l], activation[l], alpha[l],
-                                           Z[l], A[l], dims[l + 1], dims[l], m);
-        if (status) return status;
-    }
-
-    /* dZ[L] = A[L] - Y, then backward; fused layers store no dW */
-    const i64 L = n_layers - 1, out_size = dims[n_layers] * m;
-    for (i64 k = 0; k < out_size; ++k) dZ[L][k] = A[L][k] - Y[k];
-    for (i64 l = L; l >= 0; --l) {
-        /* W^T dZ into dZ[l-1], then times g'(Z[l-1]) from A[l-1] (no mask in this step) */
-        status = CR_NAME(cr_dense_backward)(dZ[l], l ? A[l - 1] : X, W[l], NULL, NULL, 0, 0, s,
-                                            l2, NULL, fuse[l] ? NULL : dW[l], db[l],
-                                            l ? dZ[l - 1] : NULL, dims[l + 1], dims[l], m);
-        if (status) return status;
-        if (l) CR_NAME(times_gprime_from_a)(activation[l - 1], alpha[l - 1], Z[l - 1], A[l - 1],
-                                            dZ[l - 1], dims[l] * m);
-    }
-
-    /* update_is_safe over every W and b before any is touched. A fused layer's dW is bounded,
-     * |dW| <= s m max|dZ| max|A_prev| + l2 max|W|, below bound_limit (a margin for the
-     * rounding inside the product); where the bound cannot prove the update safe, dW is
-     * computed and checked exactly (so the answer is update_is_safe's). */
-    for (i64 l = 0; l < n_layers; ++l) {
-        const i64 n = dims[l + 1], n_prev = dims[l];
-        const REAL *A_prev = l ? A[l - 1] : X;
-        double W_max = CR_NAME(max_abs_nan)(W[l], n * n_prev);
-        int fused = 0;
-        if (fuse[l]) {
-            double bound = s_d * (double)m * CR_NAME(cr_max_abs)(dZ[l], n * m)
-                           * CR_NAME(cr_max_abs)(A_prev, n_prev * m);
-            if (l2_d != 0) bound += l2_d * CR_NAME(cr_max_abs)(W[l], n * n_prev);
-            fused = learning_rate >= 0 && bound < bound_limit
-                    && W_max + learning_rate * bound < bound_limit;
-            if (!fused) {
-                status = CR_NAME(cr_dense_backward)(dZ[l], A_prev, W[l], NULL, NULL, 0, 0, s, l2,
-                                                    NULL, dW[l], db[l], NULL, n, n_prev, m);
-                if (status) return status;
-            }
-        }
-        if (!fused && !CR_NAME(pair_is_safe)(W_max, dW[l], n * n_prev, learning_rate))
-            return CR_OK;
-        if (!CR_NAME(pair_is_safe)(CR_NAME(max_abs_nan)(b[l], n), db[l], n, learning_rate))
-            return CR_OK;
-        fused_now[l] = fused;
-    }
-
-    /* the update: W - lr (s dZ A_prev^T + l2 W) = (1 - lr l2) W + (-lr s) dZ A_prev^T */
-    for (i64 l = 0; l < n_layers; ++l) {
-        const i64 n = dims[l + 1], n_prev = dims[l];
-        if (fused_now[l]) {
-            status = CR_NAME(cr_dense_update)(dZ[l], l ? A[l - 1] : X, db[l],
-                                              (REAL)(-learning_rate * s_d),
-                                              (REAL)(1.0 - learning_rate * l2_d),
-                                              (REAL)learning_rate, W[l], b[l], n, n_prev, m);
-            if (status) return status;
-        } else {
-            CR_NAME(cr_sgd_update)(W[l], dW[l], (REAL)learning_rate, n * n_prev);
-            CR_NAME(cr_sgd_update)(b[l], db[l], (REAL)learning_rate, n);
-        }
-    }
-    *applied = 1;
-    return CR_OK;
 }
 
 /* The template's parameters, undefined so it can be included again for another dtype. */

@@ -31,7 +31,8 @@ enum cr_train_status {
     CR_BAD_LOSS = 6,
     CR_BAD_OPTIMIZER = 7,
     CR_BAD_PROBABILITY = 8,
-    CR_SMALL_WORKSPACE = 9
+    CR_SMALL_WORKSPACE = 9,
+    CR_BAD_LAYOUT = 10
 };
 
 /* What made a step unsafe (cr_fit_result.what), the first found in this order (the
@@ -65,6 +66,10 @@ struct cr_fit_config {
                                    * BLAS it calls must then run single-threaded */
     double max_seconds;           /* > 0: return after the first step that ends this long
                                    * after the call began (with OpenMP; else not checked) */
+    int x_columns;                /* 1: XT, YT are the course's X (n0, m) and Y (nL, m),
+                                   * C-contiguous, read where they lie (no gather buffer;
+                                   * perms must be NULL, else CR_BAD_LAYOUT): Network.step's
+                                   * layout. 0: the examples as rows (above) */
     /* Batch norm (NULL batch_norm: none). A layer with batch_norm[l] != 0 (a hidden one) is
      * linear, batch norm, activation, dropout: its b[l] is its beta; bn_gamma[l] its gamma
      * (n, 1), bn_v_gamma[l] / bn_s_gamma[l] gamma's optimiser state (where the optimiser has

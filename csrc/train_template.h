@@ -49,7 +49,7 @@ static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAM
         off += cr_round64((i64)(count) * (i64)sizeof(REAL));                                  \
     } while (0)
     /* without base, CR_TAKE only counts (ws is not touched, and may be NULL) */
-    CR_TAKE(ws->X, s * d[0]);
+    CR_TAKE(ws->X, c->x_columns ? 0 : s * d[0]); /* the course's X is read where it lies */
     CR_TAKE(ws->Y, s * d[L]);
     CR_TAKE(ws->w, s);
     for (i64 l = 0; l < L; ++l) {
@@ -79,8 +79,8 @@ static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAM
 /* ------------------------------------------------------------------------- products */
 
 /* Row-major C = alpha op(A) op(B) + beta C, beta 0 (C not read) or 1, for the flags
- * ('N', 'T'), ('T', 'N'), ('N', 'N'): BLAS from the threshold of cr_set_blas_threshold on
- * (M N K multiply-adds), else C loops along rows. */
+ * ('N', 'T'), ('T', 'N'), ('N', 'N') and ('T', 'T') (layer 1 of the course's X): BLAS from
+ * the threshold of cr_set_blas_threshold on (M N K multiply-adds), else C loops along rows. */
 CR_CLONES static void CR_NAME(gemm_rows)(char ta, char tb, i64 M, i64 N, i64 K, REAL alpha,
                                          const REAL *A, i64 lda, const REAL *B, i64 ldb,
                                          REAL beta, REAL *C, i64 ldc)
@@ -95,6 +95,16 @@ CR_CLONES static void CR_NAME(gemm_rows)(char ta, char tb, i64 M, i64 N, i64 K, 
             for (i64 j = 0; j < N; ++j) {
                 REAL v = alpha * CR_NAME(dot)(A + i * lda, B + j * ldb, K);
                 C[i * ldc + j] = beta != 0 ? C[i * ldc + j] + v : v;
+            }
+        return;
+    }
+    if (tb == 'T') { /* ('T', 'T'): C[i, j] = alpha sum_k A[k, i] B[j, k] */
+        for (i64 i = 0; i < M; ++i)
+            for (i64 j = 0; j < N; ++j) {
+                const REAL *bj = B + j * ldb;
+                REAL acc = 0;
+                for (i64 k = 0; k < K; ++k) acc += A[k * lda + i] * bj[k];
+                C[i * ldc + j] = beta != 0 ? C[i * ldc + j] + alpha * acc : alpha * acc;
             }
         return;
     }
@@ -195,20 +205,27 @@ CR_CLONES static void CR_NAME(softmax_rows)(const REAL *Z, REAL *A, i64 n, i64 m
     }
 }
 
-/* Z[r, :] += b^T and A = g(Z) (* D, the scaled mask, when given), row by row. */
+/* Z[r, :] += b^T and A = g(Z) (* D, the scaled mask, when given), by blocks of rows: the
+ * bias row by row, then g over the block's entries in one loop (elementwise, so the layout
+ * does not matter: a narrow layer's rows of a few units still vectorise), while the block
+ * is in cache. */
 CR_CLONES static void CR_NAME(bias_activation_rows)(const REAL *b, int activation, REAL alpha,
                                                     const REAL *D, REAL *Z, REAL *A, i64 n,
                                                     i64 mb)
 {
-    for (i64 r = 0; r < mb; ++r) {
-        REAL *z = Z + r * n;
-        REAL *a = A + r * n;
-#define CR_LOOP(G) for (i64 i = 0; i < n; ++i) { REAL v = z[i] + b[i]; z[i] = v; a[i] = (G); }
+    const i64 rows = n >= 1024 ? 1 : 1024 / n;
+    for (i64 r0 = 0; r0 < mb; r0 += rows) {
+        const i64 r1 = mb - r0 < rows ? mb : r0 + rows, size = (r1 - r0) * n;
+        REAL *z = Z + r0 * n;
+        REAL *a = A + r0 * n;
+        for (i64 r = 0; r < r1 - r0; ++r)
+            for (i64 i = 0; i < n; ++i) z[r * n + i] += b[i];
+#define CR_LOOP(G) for (i64 k = 0; k < size; ++k) { REAL v = z[k]; a[k] = (G); }
         CR_ACTIVATE(activation, alpha, CR_LOOP)
 #undef CR_LOOP
         if (D) {
-            const REAL *dr = D + r * n;
-            for (i64 i = 0; i < n; ++i) a[i] = a[i] * dr[i];
+            const REAL *d = D + r0 * n;
+            for (i64 k = 0; k < size; ++k) a[k] = a[k] * d[k];
         }
     }
     if (activation == CR_SOFTMAX) CR_NAME(softmax_rows)(Z, A, n, mb);
@@ -233,16 +250,18 @@ static void CR_NAME(bias_activation_par)(int nt, const REAL *b, int activation, 
     }
 }
 
-/* One layer's forward on nt threads: Z^T = A_prev^T W^T, then Z += b, A = g(Z) (* D). Split
- * by rows of the batch, each thread its rows of both (one region), when the product splits
- * by rows; else the product and the activation each split their own way. */
-static void CR_NAME(forward_par)(int nt, const REAL *A_prev, const REAL *W, const REAL *b,
-                                 int activation, REAL alpha, const REAL *D, REAL *Z, REAL *A,
-                                 i64 n, i64 n_prev, i64 mb)
+/* One layer's forward on nt threads: Z^T = A_prev^T W^T, then Z += b, A = g(Z) (* D). The
+ * batch A_prev^T is op(A_prev) with ta ('N': rows (mb, n_prev); 'T': the course's columns
+ * (n_prev, mb)) and leading dimension lda. Split by rows of the batch, each thread its rows
+ * of both (one region), when the product splits by rows; else the product and the
+ * activation each split their own way. */
+static void CR_NAME(forward_par)(int nt, char ta, const REAL *A_prev, i64 lda, const REAL *W,
+                                 const REAL *b, int activation, REAL alpha, const REAL *D,
+                                 REAL *Z, REAL *A, i64 n, i64 n_prev, i64 mb)
 {
     const int ng = cr_threads_for(nt, (double)mb * (double)n * (double)n_prev, CR_PAR_MIN_MACS);
     if (ng == 1 || mb < n) {
-        CR_NAME(gemm_par)(nt, 'N', 'T', mb, n, n_prev, 1, A_prev, n_prev, W, n_prev, 0, Z, n);
+        CR_NAME(gemm_par)(nt, ta, 'T', mb, n, n_prev, 1, A_prev, lda, W, n_prev, 0, Z, n);
         CR_NAME(bias_activation_par)(nt, b, activation, alpha, D, Z, A, n, mb);
         return;
     }
@@ -251,8 +270,9 @@ static void CR_NAME(forward_par)(int nt, const REAL *A_prev, const REAL *W, cons
         i64 lo, hi;
         cr_part(mb, omp_get_thread_num(), omp_get_num_threads(), 1, &lo, &hi);
         if (hi > lo) {
-            CR_NAME(gemm_rows)('N', 'T', hi - lo, n, n_prev, 1, A_prev + lo * n_prev, n_prev, W,
-                               n_prev, 0, Z + lo * n, n);
+            CR_NAME(gemm_rows)(ta, 'T', hi - lo, n, n_prev, 1,
+                               ta == 'N' ? A_prev + lo * lda : A_prev + lo, lda, W, n_prev, 0,
+                               Z + lo * n, n);
             CR_NAME(bias_activation_rows)(b, activation, alpha, D ? D + lo * n : NULL,
                                           Z + lo * n, A + lo * n, n, hi - lo);
         }
@@ -352,10 +372,12 @@ static void CR_NAME(output_delta_rows)(int output, REAL alpha, int loss, const R
 }
 
 /* The columns lo..hi of dW = scale dZ^T^T A_prev^T + l2 W (rows lo..hi with by_rows), and
- * db[dlo..dhi] = scale sum_k dZ[k, :]. */
-static void CR_NAME(gradients_part)(const REAL *dZ, const REAL *A_prev, const REAL *W,
-                                    REAL scale, REAL l2, REAL *dW, REAL *db, i64 n, i64 n_prev,
-                                    i64 mb, int by_rows, i64 lo, i64 hi, i64 dlo, i64 dhi)
+ * db[dlo..dhi] = scale sum_k dZ[k, :]; A_prev^T is op(A_prev) with tb and ldb (forward_par's
+ * ta and lda). */
+static void CR_NAME(gradients_part)(const REAL *dZ, char tb, const REAL *A_prev, i64 ldb,
+                                    const REAL *W, REAL scale, REAL l2, REAL *dW, REAL *db,
+                                    i64 n, i64 n_prev, i64 mb, int by_rows, i64 lo, i64 hi,
+                                    i64 dlo, i64 dhi)
 {
     if (hi > lo) {
         const i64 r0 = by_rows ? lo : 0, r1 = by_rows ? hi : n;
@@ -363,8 +385,9 @@ static void CR_NAME(gradients_part)(const REAL *dZ, const REAL *A_prev, const RE
         if (l2 != 0)
             for (i64 i = r0; i < r1; ++i)
                 for (i64 j = c0; j < c1; ++j) dW[i * n_prev + j] = l2 * W[i * n_prev + j];
-        CR_NAME(gemm_rows)('T', 'N', r1 - r0, c1 - c0, mb, scale, dZ + r0, n, A_prev + c0,
-                           n_prev, l2 != 0 ? 1 : 0, dW + r0 * n_prev + c0, n_prev);
+        CR_NAME(gemm_rows)('T', tb, r1 - r0, c1 - c0, mb, scale, dZ + r0, n,
+                           tb == 'N' ? A_prev + c0 : A_prev + c0 * ldb, ldb, l2 != 0 ? 1 : 0,
+                           dW + r0 * n_prev + c0, n_prev);
     }
     if (dhi > dlo) {
         for (i64 i = dlo; i < dhi; ++i) db[i] = 0;
@@ -378,14 +401,15 @@ static void CR_NAME(gradients_part)(const REAL *dZ, const REAL *A_prev, const RE
 
 /* A layer's dW and db on nt threads (one region): dW split along its rows or columns,
  * whichever are more, db along its rows. */
-static void CR_NAME(gradients_par)(int nt, const REAL *dZ, const REAL *A_prev, const REAL *W,
-                                   REAL scale, REAL l2, REAL *dW, REAL *db, i64 n, i64 n_prev,
-                                   i64 mb)
+static void CR_NAME(gradients_par)(int nt, const REAL *dZ, char tb, const REAL *A_prev,
+                                   i64 ldb, const REAL *W, REAL scale, REAL l2, REAL *dW,
+                                   REAL *db, i64 n, i64 n_prev, i64 mb)
 {
     nt = cr_threads_for(nt, (double)n * (double)n_prev * (double)mb, CR_PAR_MIN_MACS);
     const int by_rows = n >= n_prev;
     if (nt == 1) {
-        CR_NAME(gradients_part)(dZ, A_prev, W, scale, l2, dW, db, n, n_prev, mb, 1, 0, n, 0, n);
+        CR_NAME(gradients_part)(dZ, tb, A_prev, ldb, W, scale, l2, dW, db, n, n_prev, mb, 1, 0,
+                                n, 0, n);
         return;
     }
 #pragma omp parallel num_threads(nt)
@@ -394,8 +418,8 @@ static void CR_NAME(gradients_par)(int nt, const REAL *dZ, const REAL *A_prev, c
         i64 lo, hi, dlo, dhi;
         cr_part(by_rows ? n : n_prev, t, T, by_rows ? 1 : 16, &lo, &hi);
         cr_part(n, t, T, 16, &dlo, &dhi);
-        CR_NAME(gradients_part)(dZ, A_prev, W, scale, l2, dW, db, n, n_prev, mb, by_rows, lo,
-                                hi, dlo, dhi);
+        CR_NAME(gradients_part)(dZ, tb, A_prev, ldb, W, scale, l2, dW, db, n, n_prev, mb,
+                                by_rows, lo, hi, dlo, dhi);
     }
 }
 
@@ -831,6 +855,8 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
     if (k0 >= n_batches || n_batches - 1 > UINT32_MAX) return CR_BAD_SIZE;
     const int dropout = cr_dropout_any(c);
     if (dropout && !keys) return CR_MISSING_BUFFER;
+    const int cols = c->x_columns != 0; /* XT, YT are the course's X (n0, m), Y (nL, m) */
+    if (cols && perms) return CR_BAD_LAYOUT;
     const int kind = c->optimizer;
     const int has_v = kind == CR_MOMENTUM || kind == CR_ADAM;
     const int has_s = kind == CR_RMSPROP || kind == CR_ADAM;
@@ -906,6 +932,18 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             break;
         }
         const REAL *X0 = XT + start * n0, *Yb = YT + start * nL, *wb = w ? w + start : NULL;
+        /* the batch as op(X0) with ta0, ld0: its rows (mb, n0), or the course's columns */
+        const char ta0 = cols ? 'T' : 'N';
+        const i64 ld0 = cols ? m : n0;
+        if (cols) {
+            X0 = XT + start;
+            Yb = YT + start; /* one output unit: Y (1, m) is its own transpose */
+            if (nL > 1) {
+                for (i64 r = 0; r < mb; ++r)
+                    for (i64 i = 0; i < nL; ++i) ws.Y[r * nL + i] = YT[i * m + start + r];
+                Yb = ws.Y;
+            }
+        }
         if (perms) {
             const long long *idx = perms + e * m + start;
             for (i64 r = 0; r < mb; ++r)
@@ -949,15 +987,16 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                                       c->keep_prob[l], D, n, mb, 1, n);
             }
             if (ws.ZH[l]) { /* batch norm between the product and the activation */
-                CR_NAME(gemm_par)(nt, 'N', 'T', mb, n, n_prev, 1, A_prev, n_prev, W[l], n_prev,
-                                  0, ws.Z[l], n);
+                CR_NAME(gemm_par)(nt, l ? 'N' : ta0, 'T', mb, n, n_prev, 1, A_prev,
+                                  l ? n_prev : ld0, W[l], n_prev, 0, ws.Z[l], n);
                 CR_NAME(bn_forward)(ws.Z[l], ws.ZH[l], (const REAL *)c->bn_gamma[l], ws.bn[l],
                                     n, mb, c->bn_epsilon);
                 CR_NAME(bias_activation_par)(nt, b[l], c->activation[l], (REAL)c->alpha[l], D,
                                              ws.Z[l], ws.A[l], n, mb);
             } else {
-                CR_NAME(forward_par)(nt, A_prev, W[l], b[l], c->activation[l],
-                                     (REAL)c->alpha[l], D, ws.Z[l], ws.A[l], n, n_prev, mb);
+                CR_NAME(forward_par)(nt, l ? 'N' : ta0, A_prev, l ? n_prev : ld0, W[l], b[l],
+                                     c->activation[l], (REAL)c->alpha[l], D, ws.Z[l], ws.A[l],
+                                     n, n_prev, mb);
             }
         }
 
@@ -1017,7 +1056,8 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
             REAL *dZ = ws.dZ[l], *dW = ws.dW[l], *db = ws.db[l];
             if (ws.ZH[l])
                 CR_NAME(bn_backward)(dZ, ws.ZH[l], (const REAL *)c->bn_gamma[l], ws.bn[l], n, mb);
-            CR_NAME(gradients_par)(nt, dZ, A_prev, W[l], scale, l2, dW, db, n, n_prev, mb);
+            CR_NAME(gradients_par)(nt, dZ, l ? 'N' : ta0, A_prev, l ? n_prev : ld0, W[l], scale,
+                                   l2, dW, db, n, n_prev, mb);
             if (ws.ZH[l]) /* b is beta: its gradient is dbeta */
                 for (i64 i = 0; i < n; ++i) db[i] = ws.bn[l][4 * n + i];
             if (l == 0) break;

@@ -10,6 +10,7 @@ from chainrule import reference as ref
 from chainrule import spec
 from chainrule.optim import OPTIMIZERS as _OPTIMIZER_TABLE
 from chainrule.optim import make_optimizer
+from chainrule.training.step import train_step
 
 # Tolerances keyed by dtype, tuned by measurement (see the style guide's starting points).
 TOLERANCES = {
@@ -135,7 +136,7 @@ def step_loop(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, n_
     at the first refused step: ``(steps applied, costs)``."""
     costs = np.full(n_steps, np.nan)
     for i in range(n_steps):
-        ok, costs[i] = ops.train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd,
+        ok, costs[i] = train_step(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd,
                                       None, cost_every > 0 and i % cost_every == 0)
         if not ok:
             return i, costs

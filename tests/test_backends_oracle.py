@@ -18,6 +18,7 @@ from chainrule.backends.plan import FitPlan
 
 from conftest import (OPTIMIZER_NAMES, assert_close, hidden_activations, network_problem,
                       optimizer_counts_steps, output_losses, step_loop)
+from chainrule.training.step import train_step
 
 HIDDEN = hidden_activations()
 OUTPUTS = output_losses()
@@ -282,12 +283,12 @@ def test_train_step_matches_reference(backend, dtype, output, loss, dims, m, hid
     masks = _masks(np.random.default_rng(3), [W.shape[1] for W in Ws] + [Ws[-1].shape[0]], m,
                    dtype) if with_masks else None
     expected, J_expected = _expected_step(X, Y, Ws, bs, acts, loss, 0.05, lambd, masks)
-    ok, J = Ops(backend).train_step(X, Y, Ws, bs, acts, loss, 0.05, lambd, masks, True)
+    ok, J = train_step(Ops(backend), X, Y, Ws, bs, acts, loss, 0.05, lambd, masks, True)
     assert ok
     np.testing.assert_allclose(J, J_expected, rtol=1e-3 if dtype == np.float32 else 1e-9)
     for key, actual in _params(Ws, bs).items():
         assert_close(actual, expected[key], dtype, key)
-    ok, J = Ops(backend).train_step(X, Y, Ws, bs, acts, loss, 0.05, lambd, masks, False)
+    ok, J = train_step(Ops(backend), X, Y, Ws, bs, acts, loss, 0.05, lambd, masks, False)
     assert ok and np.isnan(J)  # no cost asked: NaN
 
 
@@ -327,7 +328,7 @@ def test_train_step_matches_reference_in_refusing_an_unsafe_update(backend, dtyp
     with np.errstate(all="ignore"):
         expected, _ = _expected_step(X, Y, Ws, bs, acts, "mean_squared_error", lr, 0.0, None)
         assert not all(np.isfinite(v).all() for v in expected.values())
-        ok, _ = Ops(backend).train_step(X, Y, Ws, bs, acts, "mean_squared_error", lr)
+        ok, _ = train_step(Ops(backend), X, Y, Ws, bs, acts, "mean_squared_error", lr)
         n_done, _ = step_loop(Ops(backend), X, Y, Ws, bs, acts, "mean_squared_error", lr, 0.0,
                                             3, 1)
     assert not ok and n_done == 0

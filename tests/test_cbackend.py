@@ -20,6 +20,7 @@ from chainrule.backends.auto import auto_rule
 from chainrule.backends.registry import Ops, available_backends
 from chainrule.errors import InputError, ShapeError
 from conftest import hidden_activations, network_problem, step_loop
+from chainrule.training.step import train_step
 
 HAVE_C = importlib.util.find_spec("chainrule._cdense") is not None
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -259,25 +260,6 @@ def test_repeated_steps_matches_numpy(dtype, net):
 
 
 @pytestmark_c
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_repeated_steps_fused_update_fallback_matches_numpy(monkeypatch, dtype):
-    """With a zero bound limit every fused layer falls back to storing and checking dW."""
-    dims, acts, loss = NETS[-1]
-    assert cb.plans._fuse_update(30, 40, 23, 0.1)
-    monkeypatch.setitem(cb.plans._BOUND_LIMIT, np.dtype(dtype), 0.0)
-    acts = [ref.parse_activation(a) for a in acts]
-    X, Y, Ws, bs = problem(dims, loss, 23, dtype)
-    runs = {}
-    for backend in ("numpy", "c"):
-        W_copy, b_copy = [W.copy() for W in Ws], [b.copy() for b in bs]
-        step_loop(Ops(backend), X, Y, W_copy, b_copy, acts, loss, 0.05, 0.1, 10, 0)
-        runs[backend] = W_copy + b_copy
-    tol = dict(rtol=1e-3, atol=1e-4) if dtype == "float32" else dict(rtol=1e-8, atol=1e-10)
-    for a, e in zip(runs["c"], runs["numpy"]):
-        np.testing.assert_allclose(a, e, **tol)
-
-
-@pytestmark_c
 def test_train_step_with_masks_and_cost_matches_numpy():
     dims, acts, loss = NETS[1]
     acts = [ref.parse_activation(a) for a in acts]
@@ -287,7 +269,7 @@ def test_train_step_with_masks_and_cost_matches_numpy():
     out = {}
     for backend in ("numpy", "c"):
         W_copy, b_copy = [W.copy() for W in Ws], [b.copy() for b in bs]
-        ok, J = Ops(backend).train_step(X, Y, W_copy, b_copy, acts, loss, 0.1, 0.2, masks, True)
+        ok, J = train_step(Ops(backend), X, Y, W_copy, b_copy, acts, loss, 0.1, 0.2, masks, True)
         out[backend] = (ok, J, W_copy + b_copy)
     assert out["c"][0] and out["numpy"][0]
     assert out["c"][1] == pytest.approx(out["numpy"][1], rel=1e-12)
@@ -307,9 +289,9 @@ def test_train_step_non_finite_gradient_leaves_parameters(dtype, net):
         W[:] = np.finfo(dtype).max / 4
     before = [W.copy() for W in Ws] + [b.copy() for b in bs]
     with np.errstate(all="ignore"):
-        expected_ok, _ = Ops("numpy").train_step(X, Y, [W.copy() for W in Ws],
+        expected_ok, _ = train_step(Ops("numpy"), X, Y, [W.copy() for W in Ws],
                                                  [b.copy() for b in bs], acts, loss, 0.1)
-        ok, _ = Ops("c").train_step(X, Y, Ws, bs, acts, loss, 0.1)
+        ok, _ = train_step(Ops("c"), X, Y, Ws, bs, acts, loss, 0.1)
     assert not expected_ok and not ok
     for a, e in zip(Ws + bs, before):
         np.testing.assert_array_equal(a, e)

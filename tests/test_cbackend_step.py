@@ -1,5 +1,6 @@
-"""The C backend's whole training step (``cr_train_step``: one C call for forward, backward,
-update_is_safe's check and the update) against the numpy backend's generic step."""
+"""``Network.step``'s op on the C backend, one step of the training engine (``cr_fit_epochs``)
+reading the course's X and Y where they lie (``x_columns``), against the numpy backend's
+step (the generic composition of the same engine's formulas)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from chainrule.backends.compose import update_is_safe
 from chainrule.backends.registry import Ops
 from chainrule.errors import InputError
 from conftest import hidden_activations, network_problem, step_loop
+from chainrule.training.step import train_step
 
 HAVE_C = importlib.util.find_spec("chainrule._cdense") is not None
 pytestmark = pytest.mark.skipif(not HAVE_C, reason="chainrule._cdense was not built")
@@ -63,39 +65,44 @@ def test_train_step_matches_numpy(path, dtype, hidden, output, dims, m):
     X, Y, Ws, bs = problem(dims, loss, m, dtype)
     for lambd, want_cost in ((0.0, False), (0.3, True)):
         expected, actual = copies(Ws, bs), copies(Ws, bs)
-        ok_e, J_e = Ops("numpy").train_step(X, Y, *expected, acts, loss, 0.1, lambd, None,
+        ok_e, J_e = train_step(Ops("numpy"), X, Y, *expected, acts, loss, 0.1, lambd, None,
                                             want_cost)
         for _ in range(2):  # the second step reuses the plan and the parameter pointers
-            ok, J = cb.train_step(X, Y, *actual, acts, loss, 0.1, lambd, None, want_cost)
-            ok_e, J_e = Ops("numpy").train_step(X, Y, *expected, acts, loss, 0.1, lambd, None,
+            ok, J = train_step(Ops("c"), X, Y, *actual, acts, loss, 0.1, lambd, None, want_cost)
+            ok_e, J_e = train_step(Ops("numpy"), X, Y, *expected, acts, loss, 0.1, lambd, None,
                                                 want_cost) if _ else (ok_e, J_e)
             assert ok and ok_e
             if want_cost:
                 assert J == pytest.approx(J_e, rel=1e-4 if dtype == "float32" else 1e-10)
             else:
                 assert np.isnan(J)
-        assert cb.plans._workspace.plan is not None and cb.plans._workspace.plan.Ws[0] is actual[0][0]
+        # the course's X read where it lies (its rows when X.T is contiguous: m or n0 = 1)
+        assert cb.plans._fit_plans.plan.cols == (not X.T.flags.c_contiguous)
         assert_params(actual, expected, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("bound_limit", ["measured", "zero"])
-def test_repeated_steps_matches_numpy_with_the_fused_update(monkeypatch, dtype, bound_limit):
-    """The [3, 40, 30, 2] net updates its 40 x 30 layer straight from dZ A_prev^T; with a
-    zero bound limit every fused layer falls back to computing dW and checking it exactly."""
-    dims, loss = [3, 40, 30, 2], "categorical_crossentropy"
-    assert cb.plans._fuse_update(30, 40, 23, 0.1)
-    if bound_limit == "zero":
-        monkeypatch.setitem(cb.plans._BOUND_LIMIT, np.dtype(dtype), 0.0)
-    acts = [ref.parse_activation(a) for a in ["tanh", "relu", "softmax"]]
-    X, Y, Ws, bs = problem(dims, loss, 23, dtype)
-    expected, actual = copies(Ws, bs), copies(Ws, bs)
-    n_e, costs_e = step_loop(Ops("numpy"), X, Y, *expected, acts, loss, 0.05, 0.1, 12, 4)
-    n, costs = step_loop(cb, X, Y, *actual, acts, loss, 0.05, 0.1, 12, 4)
-    assert n == n_e == 12
-    np.testing.assert_allclose(costs, costs_e, rtol=1e-4 if dtype == "float32" else 1e-9)
-    assert np.isnan(costs[1]) and not np.isnan(costs[4])
+def test_wide_steps_match_numpy_and_the_row_layout(dtype):
+    """A wide layer and thousands of examples, several steps with L2: the course's layout
+    (x_columns) gives the numpy step's parameters and the row layout's (the same engine
+    given X.T contiguous) within the dtype's tolerance."""
+    from chainrule.training.step import one_step, step_plan
+
+    dims, loss = [600, 40, 3], "categorical_crossentropy"
+    acts = [ref.parse_activation(a) for a in ["relu", "softmax"]]
+    X, Y, Ws, bs = problem(dims, loss, 2000, dtype)
+    expected, actual, rows = copies(Ws, bs), copies(Ws, bs), copies(Ws, bs)
+    plan = step_plan(dims, acts, loss, 2000, 0.2)
+    XT, YT = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    for _ in range(3):
+        ok_e, J_e = train_step(Ops("numpy"), X, Y, *expected, acts, loss, 0.5, 0.2, None, True)
+        ok, J = train_step(Ops("c"), X, Y, *actual, acts, loss, 0.5, 0.2, None, True)
+        r = cb.fit_epochs(plan, XT, YT, None, perms=None, lrs=np.array([0.5]), keys=None,
+                          k0=0, n_steps=1, t=0, state={}, Ws=rows[0], bs=rows[1])
+        assert ok and ok_e and r.steps == 1
+        assert J == pytest.approx(J_e, rel=1e-4 if dtype == "float32" else 1e-10)
     assert_params(actual, expected, dtype)
+    assert_params(actual, rows, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -116,7 +123,7 @@ def test_unsafe_update_is_refused_and_touches_nothing(dtype, fused):
             Zs, As = Ops("numpy").forward(X_case, Ws, bs, acts)
             _, dWs, dbs, _ = Ops("numpy").backward(Y_case, Zs, As, Ws, acts, loss)
             assert not update_is_safe(Ws + bs, dWs + dbs, lr), name
-            ok, _ = cb.train_step(X_case, Y_case, Ws, bs, acts, loss, lr)
+            ok, _ = train_step(Ops("c"), X_case, Y_case, Ws, bs, acts, loss, lr)
             n_done, _ = step_loop(cb, X_case, Y_case, Ws, bs, acts, loss, lr, 0.0, 3, 1)
         assert not ok and n_done == 0, name
         for a, e in zip(Ws + bs, before[0] + before[1]):
@@ -141,7 +148,7 @@ def test_safe_update_near_the_limit_agrees_with_update_is_safe():
         outcomes.add(expected)
         params = copies(Ws, bs)
         with np.errstate(all="ignore"):
-            ok, _ = cb.train_step(X, Y, *params, acts, loss, lr)
+            ok, _ = train_step(Ops("c"), X, Y, *params, acts, loss, lr)
         assert ok == expected, factor
         if not ok:
             for a, e in zip(params[0] + params[1], Ws + bs):
@@ -153,26 +160,26 @@ def test_cached_parameters_are_checked_again_at_every_call():
     dims, loss = [2, 3, 1], "binary_crossentropy"
     acts = [ref.parse_activation(a) for a in ["tanh", "sigmoid"]]
     X, Y, Ws, bs = problem(dims, loss, 5, "float64")
-    assert cb.train_step(X, Y, Ws, bs, acts, loss, 0.1)[0]
+    assert train_step(Ops("c"), X, Y, Ws, bs, acts, loss, 0.1)[0]
     Ws[0].flags.writeable = False
     before = Ws[0].copy()
     with pytest.raises(InputError):
-        cb.train_step(X, Y, Ws, bs, acts, loss, 0.1)
+        train_step(Ops("c"), X, Y, Ws, bs, acts, loss, 0.1)
     np.testing.assert_array_equal(Ws[0], before)
     Ws[0].flags.writeable = True
     # new arrays (same shapes): the step writes into them, not into the old ones
     expected, fresh = copies(Ws, bs), copies(Ws, bs)
     old = Ws[0].copy()
-    Ops("numpy").train_step(X, Y, *expected, acts, loss, 0.1)
-    cb.train_step(X, Y, *fresh, acts, loss, 0.1)
+    train_step(Ops("numpy"), X, Y, *expected, acts, loss, 0.1)
+    train_step(Ops("c"), X, Y, *fresh, acts, loss, 0.1)
     np.testing.assert_array_equal(Ws[0], old)
     assert_params(fresh, expected, "float64")
     # non-contiguous, read-only X and Y are read through a copy
     X_f, Y_f = np.asfortranarray(X), np.asfortranarray(Y)
     X_f.flags.writeable = False
     expected, actual = copies(Ws, bs), copies(Ws, bs)
-    Ops("numpy").train_step(X, Y, *expected, acts, loss, 0.1)
-    cb.train_step(X_f[:, ::1], Y_f, *actual, acts, loss, 0.1)
+    train_step(Ops("numpy"), X, Y, *expected, acts, loss, 0.1)
+    train_step(Ops("c"), X_f[:, ::1], Y_f, *actual, acts, loss, 0.1)
     assert_params(actual, expected, "float64")
 
 
@@ -193,7 +200,7 @@ def test_two_models_in_two_threads():
     def train(X, Y, params, acts, loss, _):
         try:
             for _ in range(200):
-                assert cb.train_step(X, Y, *params, acts, loss, 0.05)[0]
+                assert train_step(Ops("c"), X, Y, *params, acts, loss, 0.05)[0]
         except Exception as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -208,28 +215,25 @@ def test_two_models_in_two_threads():
             np.testing.assert_array_equal(a, e)
 
 
-def test_alternating_batch_sizes_keep_two_plans():
-    """Mini-batches with a smaller last batch: both plans are kept, and each step still
+def test_alternating_batch_sizes_match_numpy():
+    """Mini-batches with a smaller last batch, column blocks of X (views): each step still
     matches the numpy step."""
     dims, loss = [3, 6, 1], "binary_crossentropy"
     acts = [ref.parse_activation(a) for a in ["relu", "sigmoid"]]
     X, Y, Ws, bs = problem(dims, loss, 13, "float64")
     expected, actual = copies(Ws, bs), copies(Ws, bs)
-    plans = []  # the objects themselves: alive, so their ids are distinct
     for _ in range(3):
         for cols in (slice(0, 8), slice(8, 13)):
-            Ops("numpy").train_step(X[:, cols], Y[:, cols], *expected, acts, loss, 0.1)
-            cb.train_step(X[:, cols], Y[:, cols], *actual, acts, loss, 0.1)
-            plans.append(cb.plans._workspace.plan)
-    assert len({id(plan) for plan in plans}) == 2
+            train_step(Ops("numpy"), X[:, cols], Y[:, cols], *expected, acts, loss, 0.1)
+            train_step(Ops("c"), X[:, cols], Y[:, cols], *actual, acts, loss, 0.1)
     assert_params(actual, expected, "float64")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("fused", [False, True])
 def test_per_layer_path_refuses_an_overflowing_update(dtype, fused):
-    """With dropout masks (the per-layer path, not cr_train_step) an update that would pass
-    the dtype's maximum is refused too, as update_is_safe refuses it."""
+    """With fixed dropout masks (the engine's composition over the C layer ops) an update
+    that would pass the dtype's maximum is refused too, as update_is_safe refuses it."""
     dims = [3, 40, 30, 2] if fused else [4, 5, 1]
     loss = "mean_squared_error"
     acts = [ref.parse_activation(a) for a in ["tanh"] * (len(dims) - 2) + ["identity"]]
@@ -242,12 +246,12 @@ def test_per_layer_path_refuses_an_overflowing_update(dtype, fused):
     assert not update_is_safe(Ws + bs, dWs + dbs, lr)
     before = copies(Ws, bs)
     with np.errstate(all="ignore"):
-        ok, _ = cb.train_step(X, Y, Ws, bs, acts, loss, lr, 0.0, masks)
+        ok, _ = train_step(Ops("c"), X, Y, Ws, bs, acts, loss, lr, 0.0, masks)
     assert not ok
     for a, e in zip(Ws + bs, before[0] + before[1]):
         np.testing.assert_array_equal(a, e)
-    ok, _ = cb.train_step(X, Y, Ws, bs, acts, loss, 0.01, 0.0, masks)
+    ok, _ = train_step(Ops("c"), X, Y, Ws, bs, acts, loss, 0.01, 0.0, masks)
     expected = copies(*before)
-    Ops("numpy").train_step(X, Y, *expected, acts, loss, 0.01, 0.0, masks)
+    train_step(Ops("numpy"), X, Y, *expected, acts, loss, 0.01, 0.0, masks)
     assert ok
     assert_params((Ws, bs), expected, dtype)

@@ -20,6 +20,7 @@ from chainrule.backends import registry as _dispatch
 from chainrule import reference as ref
 from chainrule.backends.registry import Ops
 from conftest import step_loop
+from chainrule.training.step import train_step
 
 pytestmark = pytest.mark.skipif(
     "numba" not in chainrule.available_backends(),
@@ -169,7 +170,7 @@ def test_mnist_like_run_matches_numpy_backend(rng):
 def test_train_step_allocates_nothing(numba_ops, rng):
     X, Y, Ws, bs, acts = _network(rng, np.float64, [20, 30, 5], ("relu", 0.0), ("softmax", 0.0),
                                   "categorical_crossentropy", 500)
-    step = lambda: numba_ops.train_step(X, Y, Ws, bs, acts, "categorical_crossentropy", 1e-3, 0.1,
+    step = lambda: train_step(numba_ops, X, Y, Ws, bs, acts, "categorical_crossentropy", 1e-3, 0.1,
                                         None, True)  # noqa: E731
     step()
     step()
@@ -242,7 +243,7 @@ def test_two_models_train_in_two_threads(numba_ops):
             barrier.wait()
         for _ in range(40):
             for _ in range(25):
-                numba_ops.train_step(X, Y, Ws, bs, acts, "binary_crossentropy", 0.5)
+                train_step(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", 0.5)
             step_loop(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", 0.5, 0.0, 25, 7)
 
     sequential = []
@@ -311,7 +312,7 @@ def test_import_without_a_writable_cache_dir():
         assert core.UNCACHED, "expected kernels compiled without a disk cache"
         from chainrule.backends.registry import Ops
         X = np.ones((2, 3)); Y = np.ones((1, 3)); W = [np.ones((1, 2))]; b = [np.zeros((1, 1))]
-        ok, J = Ops("numba").train_step(X, Y, W, b, [("sigmoid", 0.0)], "binary_crossentropy",
+        ok, J = train_step(Ops("numba"), X, Y, W, b, [("sigmoid", 0.0)], "binary_crossentropy",
                                         0.1, 0.0, None, True)
         assert ok and np.isfinite(J)
         print("ok")

@@ -138,17 +138,6 @@ def cost(Y, AL, Ws, loss, lambd=0.0):
     return J
 
 
-def train_step(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
-               compute_cost=False):
-    Zs, As = ops.forward(X, Ws, bs, activations, masks)
-    J = cost(Y, As[-1], Ws, loss, lambd) if compute_cost else float("nan")
-    _, dWs, dbs, _ = ops.backward(Y, Zs, As, Ws, activations, loss, "L", lambd, masks, False)
-    if not update_is_safe(Ws + bs, dWs + dbs, learning_rate):
-        return False, J
-    ops.sgd_update(Ws, bs, dWs, dbs, learning_rate)
-    return True, J
-
-
 def fit_session(ops):
     """The context of a whole fit: nothing to set up for a backend that registers none."""
     return contextlib.nullcontext()
@@ -161,6 +150,5 @@ GENERIC = {
     "backward": backward,
     "backward_delta": backward_delta,
     "sgd_update": sgd_update,
-    "train_step": train_step,
     "fit_session": fit_session,
 }

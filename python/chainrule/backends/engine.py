@@ -197,9 +197,9 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
     while done < n_steps and e < E:
-        order = np.arange(m) if perms is None else perms[e]
-        idx = order[k * s:(k + 1) * s]
-        mb = len(idx)
+        # the identity order takes views (the course's X of a step is read where it lies)
+        idx = slice(k * s, min((k + 1) * s, m)) if perms is None else perms[e][k * s:(k + 1) * s]
+        mb = len(range(m)[idx]) if perms is None else len(idx)
         Xb, Yb = XT[idx].T, YT[idx].T
         wb = None if w is None else w[idx]
         if masks is not None:
@@ -337,9 +337,8 @@ def _fit_epochs_bn(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, 
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
     while done < n_steps and e < E:
-        order = np.arange(m) if perms is None else perms[e]
-        idx = order[k * s:(k + 1) * s]
-        mb = len(idx)
+        idx = slice(k * s, min((k + 1) * s, m)) if perms is None else perms[e][k * s:(k + 1) * s]
+        mb = len(range(m)[idx]) if perms is None else len(idx)
         if mb < 2:
             raise InputError(f"batch norm: mini-batch {k} of epoch {e} has {mb} example; the "
                              f"batch statistics need at least 2 (choose a mini_batch_size "

@@ -179,21 +179,6 @@ def _plan(X, Ws, activations, loss):
 
 
 
-@register("train_step", "numba")
-def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
-               compute_cost=False):
-    dtype = Ws[0].dtype
-    X, Y = _c(X, dtype), _c(Y, dtype)
-    plan = None if masks is not None else _plan(X, Ws, activations, loss)
-    if plan is None or not plan.fusable:  # dropout steps go through the layer ops
-        return compose.train_step(Ops("numba"), X, Y, Ws, bs, activations, loss,
-                             learning_rate, lambd, masks, compute_cost)
-    acts, alphas, loss_code, eps, dtype_max, buf, offs, scratch = plan.args
-    return core.train_step(X, Y, tuple(Ws), tuple(bs), acts, alphas, loss_code,
-                           float(learning_rate), float(lambd), bool(compute_cost), eps,
-                           dtype_max, buf, offs, scratch)
-
-
 # --------------------------------------------------------------------------- the training engine
 # fit_epochs (contract: chainrule.backends.engine): arguments packed for core.train.fit_epochs.
 

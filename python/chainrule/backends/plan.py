@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .. import spec
 from .. import reference as ref
@@ -111,8 +112,8 @@ class FitPlan:
                    tuple(optimizer.state_prefixes), optimizer, float(bn_momentum),
                    float(bn_epsilon), bool(bn_unbiased))
 
-    # ---- derived views
-    @property
+    # ---- derived views (the immutable ones computed once: every engine call reads them)
+    @cached_property
     def L(self):
         return len(self.layers)
 
@@ -131,18 +132,18 @@ class FitPlan:
         """The hidden layers' keep probabilities (``L - 1``)."""
         return [layer.keep_prob for layer in self.layers[:-1]]
 
-    @property
+    @cached_property
     def drops(self):
         """Whether some hidden layer drops units."""
         return any(layer.keep_prob < 1.0 for layer in self.layers)
 
-    @property
+    @cached_property
     def batch_norm(self):
         """Whether some layer is batch-normalized (every engine then runs the generic
         composition: :func:`chainrule.backends.engine.fit_epochs`)."""
         return any(layer.batch_norm for layer in self.layers)
 
-    @property
+    @cached_property
     def key(self):
         """A hashable key of everything but the optimiser object (workspace caches)."""
         return (self.n_x, self.layers, self.loss, self.lambd, self.mini_batch_size,

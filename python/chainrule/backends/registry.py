@@ -39,13 +39,6 @@ backend may register a faster one of its own)
     this); training uses it for per-example weights, ``dZ[L][:, k] = w_k (A[L] - Y)[:, k]``.
 ``sgd_update(Ws, bs, dWs, dbs, learning_rate) -> None``
     in place: ``W -= lr dW``, ``b -= lr db``.
-``train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
-compute_cost=False) -> (ok, cost)``
-    forward, backward and, only if every gradient is finite and the update cannot
-    overflow (``compose.update_is_safe``: ``max|p| + lr max|g| < dtype max``), the
-    in-place SGD update; ``ok`` says whether the update was applied (a failed step
-    leaves ``Ws, bs`` untouched). ``cost`` is the cost of the forward pass (before the update, L2 term
-    included) when ``compute_cost``, else NaN.
 The training op (generic: :func:`chainrule.backends.engine.fit_epochs` composed from the
 backend's ``forward``, ``backward_delta`` and ``sgd_update``; numba and C register one
 compiled call)
@@ -96,8 +89,8 @@ from . import auto, compose, engine
 
 BACKENDS = ("numpy", "numba", "c")
 LAYER_OPS = ("dense_forward", "dense_backward")
-NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "train_step",
-               "fit_epochs", "fit_session")
+NETWORK_OPS = ("forward", "backward", "backward_delta", "sgd_update", "fit_epochs",
+               "fit_session")
 ALL_OPS = LAYER_OPS + NETWORK_OPS
 
 _MODULES = {

@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from ..explain.course_style import L_model_backward, L_model_forward, update_parameters
+from ..training.step import train_step
 
 
 class Implementation(abc.ABC):
@@ -82,7 +83,7 @@ class Chainrule(Implementation):
 
     def step(self):
         p = self.p
-        ok, _ = self.ops.train_step(p.X, p.Y, self.Ws, self.bs, p.activations, p.loss,
+        ok, _ = train_step(self.ops, p.X, p.Y, self.Ws, self.bs, p.activations, p.loss,
                                     p.learning_rate, 0.0, None, False)
         if not ok:
             raise FloatingPointError(f"{self.name}: a step's gradient was not finite")

@@ -13,14 +13,14 @@ import numpy as np
 from .. import _validate as check
 from .._threads import limits_threads as _thread_limited
 from .. import reference as ref
-from ..backends.compose import update_is_safe
 from ..backends.engine import gradients_bn
 from ..errors import InputError, NonFiniteError
 from . import config as _fit_config
 from . import state as _state
+from . import step as _step
 from . import stream as _stream
 from .config import FitConfig
-from .loop import FitRun, first_nonfinite, refused_step
+from .loop import FitRun, refused_step
 
 
 _FITTING = {}  # id(network) -> the thread whose fit trains it
@@ -137,9 +137,10 @@ class Trainable:
     def step(self, X, Y, learning_rate):
         """One step of gradient descent on ``X, Y``; returns the cost before the update.
 
-        The update-safety rule (:func:`chainrule.backends.compose.update_is_safe`): a step
-        whose gradient is not finite, or whose update would overflow the dtype, raises
-        :class:`NonFiniteError` and leaves the parameters as they were.
+        It is one step of the engine ``fit`` runs (:mod:`chainrule.training.step`), on the
+        whole batch, so it obeys the same update-safety rule: a step whose cost, gradient or
+        new parameters would not be finite raises :class:`NonFiniteError` and leaves the
+        parameters (and batch norm's running averages) as they were.
         """
         if getattr(self, "_fitting", False):
             raise check.InputError("step was called while fit runs (from a callback): fit "
@@ -147,56 +148,41 @@ class Trainable:
                                    "callback to stop, then step")
         learning_rate = check.positive_finite(learning_rate, "learning_rate")
         X, Y = self.validate_data(X, Y)
+        m = X.shape[1]
+        norm, bn, flags = None, None, None
         if any(self.batch_norm):
-            return self._step_batch_norm(X, Y, learning_rate)
-        ops = self.ops_for(X.shape[1])
+            if m < 2:
+                raise InputError(f"batch norm needs at least 2 examples in a training "
+                                 f"batch: step got m = {m}")
+            norm, flags = self.batch_norm_arrays(), self.batch_norm
+            bn = (self.batch_norm_momentum, self.batch_norm_epsilon, self.batch_norm_unbiased)
+        ops = self.ops_for(m)
         Ws, bs = self.layer_arrays()
+        plan = _step.step_plan(self.layer_dims, self.activations, self.loss, m,
+                               batch_norm=flags, bn=bn)
         flat = self._parameters._flat  # every parameter is a view of it
         before = flat.copy()
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite is reported below
-            ok, J = ops.train_step(X, Y, Ws, bs, self.activations, self.loss, learning_rate, 0.0,
-                                   None, True)
-        # The cost must be finite in the network's dtype (a compiled step sums it in float64).
-        big = float(np.finfo(self.dtype).max)
-        if ok and abs(J) <= big and check.all_finite(flat):
-            return J
-        J = J if abs(J) <= big else float("inf")
-        flat[...] = before  # the backend's check is the rule; this is its guarantee on
-        #                     every backend
-        with np.errstate(over="ignore", invalid="ignore"):
-            Zs, As = ops.forward(X, Ws, bs, self.activations)
-            grads = ops.backward(Y, Zs, As, Ws, self.activations, self.loss, "L", 0.0, None,
-                                 False)[1:3]
-        named = {f"d{k}{l}": g for k, gs in zip(("W", "b"), grads) for l, g in enumerate(gs, 1)}
-        bad = first_nonfinite(J, *grads) or next(
-            (f"update of {k[1:]}" for k, g in named.items()
-             if not update_is_safe([self._parameters[k[1:]]], [g], learning_rate)),
-            "update of the parameters")
-        raise NonFiniteError(refused_step("step", bad, learning_rate, self._parameters, named,
-                                          self.dtype))
-
-    def _step_batch_norm(self, X, Y, learning_rate):
-        """:meth:`step` of a network with batch norm: the training forward (batch
-        statistics), the reference backward, ``P = P - lr dP`` for every parameter and the
-        running averages, all or nothing."""
-        AL, caches = self._forward_batch_norm(X, True)
+        running = {k: v.copy() for k, v in self._running.items()} if norm else {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            J = ref.compute_cost(AL, Y, self.loss)
-            grads = gradients_bn(AL, Y, caches, self.activations, self.loss, 0.0, None, None,
-                                  float(X.shape[1]))
-            new = {k: P - learning_rate * grads[f"d{k}"] for k, P in self._parameters.items()}
-        named = {f"d{k}": grads[f"d{k}"] for k in self._parameters}
-        bad = first_nonfinite(J, [], []) or next(
-            (f"gradient {k}" for k, g in named.items() if not check.all_finite(g)), None) or \
-            next((f"update of {k}" for k, P in new.items() if not check.all_finite(P)), None)
-        if bad is not None:
-            raise NonFiniteError(refused_step("step", bad, learning_rate, self._parameters,
-                                              named, self.dtype))
-        for k, P in self._parameters.items():
-            P[...] = new[k]
-        running = ref.update_running_statistics(self._running, caches,
-                                                self.batch_norm_momentum,
-                                                self.batch_norm_unbiased)
-        for k, v in self._running.items():
-            v[...] = running[k]
-        return J
+            r = _step.one_step(ops, plan, X, Y, Ws, bs, learning_rate, norm=norm)
+        if r.steps == 1 and check.all_finite(flat):
+            return float(r.cost_sum[0] / r.weight_sum[0])
+        flat[...] = before  # the engine's rule refused it; this is its guarantee everywhere
+        for k, v in running.items():
+            self._running[k][...] = v
+        raise NonFiniteError(refused_step("step", r.what or "update of the parameters",
+                                          learning_rate, self._parameters,
+                                          self._step_gradients(X, Y), self.dtype))
+
+    def _step_gradients(self, X, Y):
+        """``{"dW1": ...}`` of a refused step, for its message (the reference's formulas)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if any(self.batch_norm):
+                AL, caches = self._forward_batch_norm(X, True)
+                grads = gradients_bn(AL, Y, caches, self.activations, self.loss, 0.0, None,
+                                     None, float(X.shape[1]))
+                return {f"d{k}": grads[f"d{k}"] for k in self._parameters}
+            AL, caches = ref.model_forward(X, dict(self._parameters.items()),
+                                           self.activations)
+            grads = ref.model_backward(AL, Y, caches, self.activations, self.loss, "L")
+        return {k: v for k, v in grads.items() if k[1] in "Wb"}

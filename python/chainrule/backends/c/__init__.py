@@ -5,8 +5,8 @@
 ``blas``
     which BLAS the kernels call (``CHAINRULE_C_BLAS``), its threads (``CHAINRULE_C_THREADS``).
 ``plans``
-    the network ops: per-thread workspaces, the whole-step plans of ``cr_train_step`` and
-    the training engine ``fit_epochs`` (``cr_fit_epochs``, csrc/train.h).
+    the network ops and the training engine ``fit_epochs`` (``cr_fit_epochs``,
+    csrc/train.h), which ``fit`` and ``Network.step`` both run.
 
 Importing this package registers the ops and fails (the backend is unavailable) when the
 compiled module is missing.
@@ -19,12 +19,12 @@ import os
 from ...errors import InputError
 from . import blas, plans, wrappers
 from .blas import blas_info, get_num_threads, set_blas_threshold, set_num_threads, use_blas
-from .plans import backward, fit_epochs, forward, train_step
+from .plans import backward, fit_epochs, forward
 from .wrappers import CKernelError, dense_backward, dense_forward, sgd_update
 
 __all__ = ["CKernelError", "blas_info", "set_num_threads", "get_num_threads", "use_blas",
            "set_blas_threshold", "dense_forward", "dense_backward", "sgd_update",
-           "forward", "backward", "train_step", "fit_epochs", "blas", "plans",
+           "forward", "backward", "fit_epochs", "blas", "plans",
            "wrappers"]
 
 

@@ -320,6 +320,11 @@ def engine_session():
         _session.choices = None
 
 
+def in_session():
+    """Whether this thread is inside :func:`engine_session` (a fit)."""
+    return getattr(_session, "choices", None) is not None
+
+
 def engine_call_threads(key=None):
     """For one engine call of the plan ``key``: ``(threads, context, choice)``. Inside
     :func:`engine_session`, the pick of the session's :class:`ThreadChoice` for ``key``, no

@@ -38,10 +38,10 @@ _CTYPE = {np.dtype(np.float64): "double[]", np.dtype(np.float32): "float[]"}
 _FN = {
     np.dtype(np.float64): (lib.cr_dense_forward_f64, lib.cr_dense_backward_f64,
                            lib.cr_sgd_update_f64, lib.cr_all_finite_f64,
-                           lib.cr_dense_update_f64, lib.cr_max_abs_f64),
+                           lib.cr_max_abs_f64),
     np.dtype(np.float32): (lib.cr_dense_forward_f32, lib.cr_dense_backward_f32,
                            lib.cr_sgd_update_f32, lib.cr_all_finite_f32,
-                           lib.cr_dense_update_f32, lib.cr_max_abs_f32),
+                           lib.cr_max_abs_f32),
 }
 NULL = ffi.NULL
 
@@ -53,9 +53,7 @@ def _check_status(status, fn):
 
 
 
-NULL = ffi.NULL
-STEP_FN = {np.dtype(np.float64): lib.cr_train_step_f64,
-           np.dtype(np.float32): lib.cr_train_step_f32}
+
 
 
 def new(ctype, init=None):
@@ -364,6 +362,7 @@ _FIT_STATUS.update({
     lib.CR_BAD_OPTIMIZER: "unknown optimiser code or a hyperparameter out of range",
     lib.CR_BAD_PROBABILITY: "a keep probability is outside (0, 1]",
     lib.CR_SMALL_WORKSPACE: "the workspace is too small",
+    lib.CR_BAD_LAYOUT: "the course's layout (x_columns) takes no permutation",
 })
 _FIT_FN = {np.dtype(np.float64): lib.cr_fit_epochs_f64,
            np.dtype(np.float32): lib.cr_fit_epochs_f32}
@@ -426,7 +425,7 @@ class FitConfig:
     twin) in dtype ``dt``, with the arrays it points to kept alive, and the size of the
     workspace it needs."""
 
-    def __init__(self, dt, plan):
+    def __init__(self, dt, plan, x_columns=False):
         self.dims_c = ffi.new("long long[]", plan.layer_dims)
         self.act_c = ffi.new("int[]", [layer.code for layer in plan.layers])
         self.alpha_c = ffi.new("double[]", [layer.alpha for layer in plan.layers])
@@ -440,6 +439,7 @@ class FitConfig:
         cfg.lambd = plan.lambd
         cfg.optimizer = plan.optimizer_code
         cfg.hyper = list(plan.hyper)
+        cfg.x_columns = int(x_columns)  # the data in the course's layout (Network.step)
         if plan.batch_norm:  # the arrays are set per call (fit_epochs_call's norm)
             self.bn_c = ffi.new("int[]", [int(layer.batch_norm) for layer in plan.layers])
             cfg.batch_norm = self.bn_c
@@ -452,11 +452,24 @@ class FitConfig:
                              "(a size too large to address?)")
         self.result = ffi.new("struct cr_fit_result *")
         self.t = ffi.new("long long *")
+        self.params = None  # (Ws, bs, W table, b table): kept while the same arrays come back
+
+    def param_tables(self, Ws, bs):
+        """The cffi pointer tables of ``Ws`` and ``bs`` (checked by the caller), reused while
+        the same array objects come back (kept alive here, so their buffers stay put)."""
+        p = self.params
+        if (p is None or len(p[0]) != len(Ws) or any(a is not b for a, b in zip(p[0], Ws))
+                or any(a is not b for a, b in zip(p[1], bs))):
+            ptr = _PTR[self.dt]
+            p = self.params = (list(Ws), list(bs), ffi.new(ptr, [_out(W) for W in Ws]),
+                               ffi.new(ptr, [_out(b) for b in bs]))
+        return p[2], p[3]
 
 
-def fit_epochs_call(fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0,
+def fit_epochs_call(fc, work, XT, YT, m, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0,
                     n_steps, norm=None):
-    """One cr_fit_epochs call on checked arrays (see plans.fit_epochs); returns
+    """One cr_fit_epochs call on checked arrays (see plans.fit_epochs; ``XT, YT`` the course's
+    ``X, Y`` for a config of ``x_columns``), ``m`` examples; returns
     ``(result struct, t, cost_sum, weight_sum, correct)``. ``norm``: batch norm's
     ``(gammas, running_means, running_vars)`` (a batch-norm layer's ``bs`` entry is its
     beta, its state ``v_dbeta{l}``...)."""
@@ -500,11 +513,11 @@ def fit_epochs_call(fc, work, XT, YT, w, perms, lrs, keys, Ws, bs, state, prefix
         NULL if perms is None else ffi.from_buffer("long long[]", perms),
         ffi.from_buffer("double[]", lrs),
         NULL if keys is None else ffi.from_buffer("unsigned long long[]", keys), fc.cfg,
-        ffi.new(ptr, [_out(W) for W in Ws]), ffi.new(ptr, [_out(b) for b in bs]), *states,
+        *fc.param_tables(Ws, bs), *states,
         fc.t, ffi.from_buffer("double[]", cost_sum, require_writable=True),
         ffi.from_buffer("double[]", weight_sum, require_writable=True),
         ffi.from_buffer("long long[]", correct, require_writable=True), fc.result,
-        ffi.from_buffer("char[]", work, require_writable=True), work.size, XT.shape[0], E,
+        ffi.from_buffer("char[]", work, require_writable=True), work.size, m, E,
         k0, n_steps)
     _check_fit_status(status, "cr_fit_epochs")
     return fc.result, int(fc.t[0]), cost_sum, weight_sum, correct
