@@ -81,6 +81,86 @@ static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAM
 /* Row-major C = alpha op(A) op(B) + beta C, beta 0 (C not read) or 1, for the flags
  * ('N', 'T'), ('T', 'N'), ('N', 'N') and ('T', 'T') (layer 1 of the course's X): BLAS from
  * the threshold of cr_set_blas_threshold on (M N K multiply-adds), else C loops along rows. */
+/* Small products in C loops, where one of M, N, K is much longer than the others (a batch
+ * of mb examples through a narrow layer: the rows layout puts the examples in the strided
+ * direction). The operands are packed, by blocks of CR_PACK along the longest dimension,
+ * with that dimension contiguous, so the inner loops vectorise whatever the flags.
+ * Returns 0 (nothing done) where the packed blocks would not fit the stack buffers. */
+#define CR_PACK 64
+#define CR_OP_AT(t, X, ld, r, c) ((t) == 'N' ? (X)[(r) * (ld) + (c)] : (X)[(c) * (ld) + (r)])
+CR_CLONES static int CR_NAME(gemm_small)(char ta, char tb, i64 M, i64 N, i64 K, REAL alpha,
+                                        const REAL *A, i64 lda, const REAL *B, i64 ldb,
+                                        REAL beta, REAL *C, i64 ldc)
+{
+    REAL pack[4096], acc[1024];
+    if (K >= M && K >= N && (M + N) * CR_PACK <= 4096 && M * N <= 1024) {
+        /* C[i, j] = sum_k op(A)[i, k] op(B)[k, j]: rows of op(A), columns of op(B) packed */
+        REAL *pa = pack, *pb = pack + M * CR_PACK;
+        for (i64 q = 0; q < M * N; ++q) acc[q] = 0;
+        for (i64 k0 = 0; k0 < K; k0 += CR_PACK) {
+            const i64 kw = K - k0 < CR_PACK ? K - k0 : CR_PACK;
+            for (i64 i = 0; i < M; ++i)
+                for (i64 kk = 0; kk < kw; ++kk) pa[i * CR_PACK + kk] = CR_OP_AT(ta, A, lda, i, k0 + kk);
+            for (i64 j = 0; j < N; ++j)
+                for (i64 kk = 0; kk < kw; ++kk) pb[j * CR_PACK + kk] = CR_OP_AT(tb, B, ldb, k0 + kk, j);
+            for (i64 i = 0; i < M; ++i)
+                for (i64 j = 0; j < N; ++j)
+                    acc[i * N + j] += CR_NAME(dot)(pa + i * CR_PACK, pb + j * CR_PACK, kw);
+        }
+        for (i64 i = 0; i < M; ++i)
+            for (i64 j = 0; j < N; ++j) {
+                const REAL v = alpha * acc[i * N + j];
+                C[i * ldc + j] = beta != 0 ? C[i * ldc + j] + v : v;
+            }
+        return 1;
+    }
+    if (M >= N && K * CR_PACK <= 4096) {
+        /* by blocks of rows of C: op(A)^T packed (K, block), each column of C accumulated
+         * along the block */
+        for (i64 i0 = 0; i0 < M; i0 += CR_PACK) {
+            const i64 iw = M - i0 < CR_PACK ? M - i0 : CR_PACK;
+            for (i64 k = 0; k < K; ++k)
+                for (i64 ii = 0; ii < iw; ++ii) pack[k * CR_PACK + ii] = CR_OP_AT(ta, A, lda, i0 + ii, k);
+            for (i64 j = 0; j < N; ++j) {
+                for (i64 ii = 0; ii < iw; ++ii) acc[ii] = 0;
+                for (i64 k = 0; k < K; ++k) {
+                    const REAL b = CR_OP_AT(tb, B, ldb, k, j);
+                    const REAL *p = pack + k * CR_PACK;
+                    for (i64 ii = 0; ii < iw; ++ii) acc[ii] += b * p[ii];
+                }
+                for (i64 ii = 0; ii < iw; ++ii) {
+                    const REAL v = alpha * acc[ii];
+                    REAL *c = C + (i0 + ii) * ldc + j;
+                    *c = beta != 0 ? *c + v : v;
+                }
+            }
+        }
+        return 1;
+    }
+    if (N > M && K * CR_PACK <= 4096) {
+        /* by blocks of columns of C: op(B) packed (K, block), each row of C accumulated */
+        for (i64 j0 = 0; j0 < N; j0 += CR_PACK) {
+            const i64 jw = N - j0 < CR_PACK ? N - j0 : CR_PACK;
+            for (i64 k = 0; k < K; ++k)
+                for (i64 jj = 0; jj < jw; ++jj) pack[k * CR_PACK + jj] = CR_OP_AT(tb, B, ldb, k, j0 + jj);
+            for (i64 i = 0; i < M; ++i) {
+                for (i64 jj = 0; jj < jw; ++jj) acc[jj] = 0;
+                for (i64 k = 0; k < K; ++k) {
+                    const REAL a = CR_OP_AT(ta, A, lda, i, k);
+                    const REAL *p = pack + k * CR_PACK;
+                    for (i64 jj = 0; jj < jw; ++jj) acc[jj] += a * p[jj];
+                }
+                REAL *c = C + i * ldc + j0;
+                for (i64 jj = 0; jj < jw; ++jj) c[jj] = beta != 0 ? c[jj] + alpha * acc[jj] : alpha * acc[jj];
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+#undef CR_OP_AT
+#undef CR_PACK
+
 CR_CLONES static void CR_NAME(gemm_rows)(char ta, char tb, i64 M, i64 N, i64 K, REAL alpha,
                                          const REAL *A, i64 lda, const REAL *B, i64 ldb,
                                          REAL beta, REAL *C, i64 ldc)
@@ -89,6 +169,7 @@ CR_CLONES static void CR_NAME(gemm_rows)(char ta, char tb, i64 M, i64 N, i64 K, 
         CR_NAME(gemm_rm)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    if (CR_NAME(gemm_small)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     if (ta == 'N' && tb == 'T') {
         /* C[i, j] = alpha sum_k A[i, k] B[j, k]: dots of rows */
         for (i64 i = 0; i < M; ++i)

@@ -11,6 +11,7 @@ import pytest
 from chainrule import Network
 from chainrule import _validate as check
 from chainrule.errors import InputError, NonFiniteError, ShapeError
+from chainrule.backends.engine import ChunkResult
 
 
 def planar_like(m=40, dtype=np.float64):
@@ -133,12 +134,13 @@ def test_a_step_the_backend_reports_applied_but_not_finite_is_rolled_back(monkey
     before = {k: v.copy() for k, v in net.parameters.items()}
     X, Y = planar_like()
 
-    def lying_step(X, Y, Ws, bs, *args):
+    def lying_engine(plan, XT, YT, w, *, Ws, bs, **kwargs):  # says "applied", wrote inf
         bs[1][...] = np.inf
         Ws[0][...] = 0.0
-        return True, 0.5
+        return ChunkResult(1, 0, 1, 0, "", 0, np.array([0.5]), np.array([1.0]),
+                           np.zeros(1, np.int64))
 
-    monkeypatch.setattr(net._ops, "train_step", lying_step, raising=False)
+    monkeypatch.setattr(net._ops, "fit_epochs", lying_engine, raising=False)
     with pytest.raises(NonFiniteError):
         net.step(X, Y, 0.1)
     assert all(np.array_equal(v, before[k]) for k, v in net.parameters.items())

@@ -301,7 +301,10 @@ def _call(args):
 
 @pytest.mark.parametrize("change,error", [
     (lambda a: a.update(XT=a["XT"].astype(np.float32)), InputError),  # dtype
-    (lambda a: a.update(XT=np.asfortranarray(a["XT"])), InputError),  # not C-contiguous
+    # not C-contiguous, with a permutation (without one, X.T of the course's X is read
+    # where it lies: test_cbackend_step.py)
+    (lambda a: a.update(XT=np.asfortranarray(a["XT"]), perms=np.array([np.arange(10)])),
+     InputError),
     (lambda a: a.update(YT=a["YT"][:5]), ShapeError),  # another m
     (lambda a: a.update(perms=np.array([np.arange(10) + 1])), InputError),  # index m
     (lambda a: a.update(keep_probs=[0.5]), InputError),  # dropout without keys
