@@ -6,8 +6,10 @@ of the call (a copy only when it is not already), outputs are allocated, and the
 kernels do the arithmetic. Importing this module fails (and the backend is unavailable)
 when numba or scipy is missing: numba's ``np.dot`` inside ``@njit`` needs SciPy's BLAS.
 
-Workspaces of the fused training step are cached per thread (``threading.local``) and
-per (layer sizes, m, dtype), so two models training in two threads never share buffers.
+The training engine's workspaces are cached per thread (``threading.local``) and per
+(layer sizes, batch size, dtype), so two models training in two threads never share
+buffers. The single step (``train_step``) is not registered here: ``Network.step`` is one
+step of this ``fit_epochs`` (the registry's ``train_step``).
 """
 
 from __future__ import annotations
@@ -139,59 +141,7 @@ def dense_backward(dZ, A_prev, W, Z_prev, activation_prev, convention="L", lambd
     return (dZ_prev if has_prev else None), dW, db, (dA_prev if need_dA_prev else None)
 
 
-# --------------------------------------------------------------------------- fused training step
-
-class _Plan:
-    """What a fused call needs besides X, Y, Ws, bs: codes, constants and the workspace."""
-
-    __slots__ = ("fusable", "args")
-
-    def __init__(self, layer_dims, m, dtype, activations, loss):
-        # An output-only activation (softmax) fuses only with its own loss; else the generic step.
-        out = spec.ACTIVATIONS[activations[-1][0]]
-        self.fusable = not out.output_only or loss == out.fused_loss
-        acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
-        alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
-        size, offs = core.workspace_layout(layer_dims, m)
-        scratch = np.empty((3, m))  # softmax's column max and sum; 1/m, the output delta's
-        scratch[2] = 1.0 / m
-        self.args = (acts, alphas, _LOSS[loss], float(np.finfo(dtype).eps),
-                     float(np.finfo(dtype).max), np.empty(size, dtype), offs, scratch)
-
-
 _local = threading.local()
-
-
-def _plan(X, Ws, activations, loss):
-    """This thread's cached plan for these shapes, dtype, activations and loss."""
-    try:
-        cache = _local.plans
-    except AttributeError:
-        cache = _local.plans = OrderedDict()
-    key = (X.shape, X.dtype.num, tuple(map(len, Ws)), loss, *activations)
-    plan = cache.get(key)
-    if plan is None:
-        dims = (X.shape[0],) + tuple(W.shape[0] for W in Ws)
-        plan = cache[key] = _Plan(dims, X.shape[1], X.dtype, activations, loss)
-        while len(cache) > _WORKSPACES_PER_THREAD:
-            cache.popitem(last=False)
-    return plan
-
-
-
-@register("train_step", "numba")
-def train_step(X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,
-               compute_cost=False):
-    dtype = Ws[0].dtype
-    X, Y = _c(X, dtype), _c(Y, dtype)
-    plan = None if masks is not None else _plan(X, Ws, activations, loss)
-    if plan is None or not plan.fusable:  # dropout steps go through the layer ops
-        return compose.train_step(Ops("numba"), X, Y, Ws, bs, activations, loss,
-                             learning_rate, lambd, masks, compute_cost)
-    acts, alphas, loss_code, eps, dtype_max, buf, offs, scratch = plan.args
-    return core.train_step(X, Y, tuple(Ws), tuple(bs), acts, alphas, loss_code,
-                           float(learning_rate), float(lambd), bool(compute_cost), eps,
-                           dtype_max, buf, offs, scratch)
 
 
 # --------------------------------------------------------------------------- the training engine
