@@ -435,6 +435,40 @@ def test_engine_takes_the_course_layout_x(engine, optimizer, case, dtype):
 
 @pytest.mark.parametrize("engine", COURSE_LAYOUT_ENGINES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_engine_takes_the_course_layout_x_with_batch_norm(engine, optimizer, dtype):
+    """Batch norm's stages read the course's X too: parameters, running statistics and
+    optimiser state as with the rows, and as the reference."""
+    import copy
+
+    rng = np.random.default_rng(5)
+    m, epochs = 30, 3
+    X = (rng.standard_normal((5, m)) * 2 + 0.5).astype(dtype)
+    Y = (X[:1] + X[1:2] > 0.5).astype(dtype)
+    base = Network([5, 6, 4, 1], batch_norm=True, backend="numpy", dtype=dtype, seed=2)
+    lrs = np.array([0.1, 0.05, 0.02][:epochs])
+    out = []
+    for fn, XT in ((ref_fit_epochs, np.ascontiguousarray(X.T)),
+                   (_engine(engine), np.ascontiguousarray(X.T)), (_engine(engine), X.T)):
+        net = copy.deepcopy(base)
+        opt = make_optimizer(optimizer)
+        opt.reset(net.parameters)
+        plan = FitPlan.build(net.layer_dims, net.activations, net.loss, opt,
+                             mini_batch_size=m, lambd=0.2, batch_norm=net.batch_norm)
+        Ws, bs = net.layer_arrays()
+        res = fn(plan, XT, np.ascontiguousarray(Y.T), None, perms=None, lrs=lrs, keys=None,
+                 k0=0, n_steps=epochs, t=0, state=opt.state, Ws=Ws, bs=bs,
+                 norm=net.batch_norm_arrays())
+        assert res.steps == epochs and res.status == 0
+        gammas, means, varis = net.batch_norm_arrays()
+        extra = [a for a in gammas + means + varis if a is not None]
+        out.append((res, Ws, bs + extra, opt.state))
+    _assert_same(out[0], out[2], dtype)
+    _assert_same(out[1], out[2], dtype)
+
+
+@pytest.mark.parametrize("engine", COURSE_LAYOUT_ENGINES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_engine_refuses_in_the_course_layout_as_in_rows(engine, dtype):
     """A refused step of an F-ordered ``XT`` (one batch of all m) is refused in the same
     words, changing nothing, as with the rows."""
