@@ -411,7 +411,7 @@ def fit_epochs(XT, X, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, 
     cost_sum = sums[0]
     weight_sum = sums[1]
     any_bn = False
-    for l in range(len(Ws)):
+    for l in range(L):
         if bn[l] != 0:
             any_bn = True
     cols = X.shape[1] != 0
