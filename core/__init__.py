@@ -7,8 +7,6 @@ allocates the outputs; see ``chainrule.backends.numba``.
 from ._config import FASTMATH, UNCACHED
 from .dense import (ACTIVATION_CODES, LOSS_CODES, bias_activation, dense_backward,
                     dense_forward)
-from .network import train_step, workspace_layout
 
 __all__ = ["FASTMATH", "UNCACHED", "ACTIVATION_CODES", "LOSS_CODES", "bias_activation",
-           "dense_forward", "dense_backward", "train_step",
-           "workspace_layout"]
+           "dense_forward", "dense_backward"]

@@ -11,7 +11,9 @@ finite; a refused step changes nothing and ends the call.
 
 Layout: the course's, examples as columns: ``Z, A, dZ, mask`` of layer ``l`` are (n[l], mb)
 C-contiguous blocks of one flat workspace; the gathered batch ``XbT`` (mb, n[0]) enters the
-GEMMs transposed (``W Xbᵀᵀ``, an F-ordered view: BLAS takes the transpose flag). Inside,
+GEMMs transposed (``W Xbᵀᵀ``, an F-ordered view: BLAS takes the transpose flag); when one
+batch covers every example and the order is the identity (a single step, a full-batch fit),
+the caller may pass the course's ``X`` (n[0], m) itself instead, read in place. Inside,
 the backward pass uses convention "J" with a per-example factor ``c_k = w_k / Σw`` (``1/mb``
 without weights) in ``dZ[L]``: ``dW = dZ A_prevᵀ`` then equals the reference's "L"
 gradient, and the L2 term is ``(λ/Σw) W``.
@@ -42,6 +44,11 @@ Z_, A_, DZ_, MASK_, DW_, NEW_W, DB_, NEW_B, NEW_VW, NEW_VB, NEW_SW, NEW_SB = ran
 ZH_, DG_, SI_, MV_ = range(12, 16)
 XBT_, YBT_, HYP_ = 0, 1, 2
 N_SLOTS = 16
+# The plan's constants (:func:`constants`): ``fconst`` holds blocks of L (keep
+# probabilities, their scales, the activations' alphas) then the tail; ``iconst`` the L
+# activation codes, the L batch-norm flags, the loss code and the optimiser code.
+F_KEEP, F_SCALE, F_ALPHA, F_TAIL = range(4)
+T_LAMBD, T_EPS, T_MAX, T_HYPER, T_BN = 0, 1, 2, 3, 7
 # A step of a plan with batch norm that the compiled loop hands to the engine's composition
 # (a bound it cannot prove, anything not finite, a batch of one): it names the refusal.
 HANDOVER = 2
@@ -365,41 +372,59 @@ def batchnorm_backward_rows(D, ZH, gamma, si, db, dg):
 
 
 @kernel
-def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lambd,
-               keep_probs, scales, acts, alphas, loss, opt, hyper, t, Ws, bs, vWs, vbs, sWs,
-               sbs, eps, dtype_max, buf, offs, scratch, cost_sum, weight_sum, correct, out,
-               bn, Gs, vGs, sGs, RMs, RVs, bn_h):
+def fit_epochs(XT, X, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, fconst,
+               iconst, t, Ws, bs, vWs, vbs, sWs, sbs, buf, offs, scratch, sums, correct, out,
+               Gs, vGs, sGs, RMs, RVs):
     """Up to ``n_steps`` steps from batch ``k0`` of chunk epoch 0; see the module docstring.
 
-    XT (m, n[0]), YT (m, n[L]) C-contiguous, the parameters' dtype; w (m,) read when
-    ``has_w``; perms (E, m) int64 read when ``has_perm`` (else the identity order); lrs (E,)
-    float64; keys (E,) uint64 dropout keys; keep_probs, scales (L,) float64 (hidden layer
-    ``l`` at ``l - 1``; ``scales = dtype(1)/dtype(p)``); acts (L,) int64, alphas (L,)
-    float64; opt an optimiser code, hyper (β1, β2, ε, eps_inside_sqrt) float64 (4,); t the
-    Adam step count; Ws, bs, vWs, vbs, sWs, sbs tuples of the L layers' arrays (the state
-    ones are read only by the optimisers that have them: pass Ws, bs otherwise); buf, offs,
-    scratch the workspace; cost_sum, weight_sum (E,) float64 and correct (E,) int64
-    accumulate per chunk epoch. ``out`` (8,) int64 receives ``steps, status, epoch, batch,
-    what, layer, is_b, is_s``. Returns the new ``t``.
+    The examples come one of two ways, both the parameters' dtype: XT (m, n[0]) C-contiguous,
+    the rows (``X`` then (0, 0)); or, when there is no ``perms`` and one batch covers all m
+    examples, the course's X (n[0], m) C-contiguous itself (``XT`` then (0, 0)): layer 1
+    reads it in place (``W X``, ``dZ Xᵀ``), so a single step or a full-batch fit never copies
+    it. YT (m, n[L]) C-contiguous; w (m,) read when ``has_w``; perms (E, m) int64 read when
+    ``has_perm`` (else the identity order); lrs (E,) float64; keys (E,) uint64 dropout keys
+    (read only when a layer drops units). ``fconst`` float64 and ``iconst`` int64 hold the
+    plan's constants (see :func:`constants`). t the Adam step count; Ws, bs, vWs, vbs, sWs,
+    sbs tuples of the L layers' arrays (the state ones are read only by the optimisers that
+    have them: pass Ws, bs otherwise); buf, offs, scratch the workspace; ``sums`` (2, E)
+    float64 (``Σ J Σw``, ``Σw``) and correct (E,) int64 accumulate per chunk epoch. ``out``
+    (8,) int64 receives ``steps, status, epoch, batch, what, layer, is_b, is_s``. Returns
+    the new ``t``.
 
-    Batch norm: ``bn`` (L,) int64 flags; ``Gs, vGs, sGs`` the layers' gamma and its state,
-    ``RMs, RVs`` the running mean and variance (any (n, 1) arrays for a layer without);
-    ``bn_h`` (beta, eps, unbiased) float64. Such a plan's step that the loop cannot apply
-    by the bounds (or finds anything not finite in, or a batch of one) stops the call with
-    status ``HANDOVER`` at that step (nothing changed): the caller runs it composed.
+    Batch norm (``iconst``'s flags): ``Gs, vGs, sGs`` the layers' gamma and its state,
+    ``RMs, RVs`` the running mean and variance (any (n, 1) arrays for a layer without).
+    Such a plan's step that the loop cannot apply by the bounds (or finds anything not
+    finite in, or a batch of one) stops the call with status ``HANDOVER`` at that step
+    (nothing changed): the caller runs it composed.
     """
+    L = len(Ws)
+    keep_probs = fconst[F_KEEP * L:(F_KEEP + 1) * L]
+    scales = fconst[F_SCALE * L:(F_SCALE + 1) * L]
+    alphas = fconst[F_ALPHA * L:(F_ALPHA + 1) * L]
+    tail = fconst[F_TAIL * L:]
+    acts = iconst[:L]
+    bn = iconst[L:2 * L]
+    loss, opt = iconst[2 * L], iconst[2 * L + 1]
+    lambd, eps, dtype_max = tail[T_LAMBD], tail[T_EPS], tail[T_MAX]
+    hyper = tail[T_HYPER:T_HYPER + 4]
+    bn_h = tail[T_BN:T_BN + 3]
+    cost_sum = sums[0]
+    weight_sum = sums[1]
     any_bn = False
-    for l in range(len(Ws)):
+    for l in range(L):
         if bn[l] != 0:
             any_bn = True
-    L = len(Ws)
-    m, n0 = XT.shape
+    cols = X.shape[1] != 0
+    if cols:
+        n0, m = X.shape
+    else:
+        m, n0 = XT.shape
     nL = YT.shape[1]
     E = lrs.shape[0]
     nb = (m + s - 1) // s
     beta1, beta2, eps_opt = hyper[0], hyper[1], hyper[2]
     inside = hyper[3] != 0.0
-    XT_flat = XT.reshape(m * n0)
+    XT_flat = XT.reshape(XT.shape[0] * XT.shape[1])
     YT_flat = YT.reshape(m * nL)
     h = _view(buf, offs[L, HYP_], 1, 8)[0]
     colmax = scratch[0]
@@ -439,6 +464,9 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
             YbT = _view(buf, offs[L, YBT_], mb, nL)
             gather_rows(XT, order, start, mb, XbT)
             gather_rows(YT, order, start, mb, YbT)
+        elif cols:  # the one batch of all m examples: layer 1 reads X itself
+            XbT = XT
+            YbT = YT
         else:
             XbT = _view(XT_flat, start * n0, mb, n0)
             YbT = _view(YT_flat, start * nL, mb, nL)
@@ -459,7 +487,9 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
             n, n_prev = Ws[l].shape
             Z = _view(buf, offs[l, Z_], n, mb)
             A = _view(buf, offs[l, A_], n, mb)
-            if l == 0:
+            if l == 0 and cols:
+                np.dot(Ws[0], X, Z)
+            elif l == 0:
                 np.dot(Ws[0], XbT.T, Z)
             else:
                 np.dot(Ws[l], _view(buf, offs[l - 1, A_], n_prev, mb), Z)
@@ -498,7 +528,9 @@ def fit_epochs(XT, YT, w, has_w, perms, has_perm, lrs, keys, k0, n_steps, s, lam
             n, n_prev = Ws[l].shape
             dZ = _view(buf, offs[l, DZ_], n, mb)
             dW = _view(buf, offs[l, DW_], n, n_prev)
-            if l == 0:
+            if l == 0 and cols:
+                np.dot(dZ, X.T, dW)
+            elif l == 0:
                 np.dot(dZ, XbT, dW)
             else:
                 A_prev = _view(buf, offs[l - 1, A_], n_prev, mb)
@@ -647,3 +679,26 @@ def workspace_layout(layer_dims, s):
     offs[L, HYP_] = at
     at += 8
     return at, offs
+
+
+def constants(keep_probs, scales, alphas, acts, bn, loss, opt, lambd, eps, dtype_max, hyper,
+              bn_h):
+    """``(fconst, iconst)`` of :func:`fit_epochs` (plain Python, built once per plan and
+    dtype): ``keep_probs, scales, alphas, acts, bn`` one entry per layer (the output
+    layer's keep probability and scale 1); ``hyper`` (β1, β2, ε, eps_inside_sqrt); ``bn_h``
+    (batch norm's beta, epsilon, unbiased); ``eps`` and ``dtype_max`` the parameters'
+    dtype's."""
+    L = len(acts)
+    fconst = np.zeros(F_TAIL * L + T_BN + 3)
+    fconst[F_KEEP * L:(F_KEEP + 1) * L] = keep_probs
+    fconst[F_SCALE * L:(F_SCALE + 1) * L] = scales
+    fconst[F_ALPHA * L:(F_ALPHA + 1) * L] = alphas
+    tail = fconst[F_TAIL * L:]
+    tail[T_LAMBD], tail[T_EPS], tail[T_MAX] = lambd, eps, dtype_max
+    tail[T_HYPER:T_HYPER + 4] = hyper
+    tail[T_BN:T_BN + 3] = bn_h
+    iconst = np.zeros(2 * L + 2, dtype=np.int64)
+    iconst[:L] = acts
+    iconst[L:2 * L] = bn
+    iconst[2 * L], iconst[2 * L + 1] = loss, opt
+    return fconst, iconst

@@ -385,6 +385,108 @@ def test_engine_matches_reference_on_awkward_batching(engine, case, dtype):
     _assert_same(expected, actual, dtype)
 
 
+# (n[0], m, hidden units, epochs, weighted, keep_probs, batch size past m): the course's X as
+# the single step and a full-batch fit pass it (XT = X.T, F-ordered, one batch of all m).
+COURSE_LAYOUT = {
+    "planar": (2, 40, 4, 2, False, [1.0], 0),
+    "dropout-weighted": (3, 17, 5, 3, True, [0.7], 4),
+    "m1": (4, 1, 3, 2, False, [1.0], 0),
+    "n0-1": (1, 9, 3, 2, True, [1.0], 2),
+    "wide": (600, 2000, 6, 3, False, [1.0], 0),
+}
+# The engines that take an F-ordered XT (X.T of the course's X) without a copy.
+COURSE_LAYOUT_ENGINES = [ENGINES["numba"], ENGINES["c"]]
+
+
+@pytest.mark.parametrize("engine", COURSE_LAYOUT_ENGINES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("case", list(COURSE_LAYOUT))
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_engine_takes_the_course_layout_x(engine, optimizer, case, dtype):
+    """``XT = X.T`` of a C-contiguous X (F-ordered, as the single step passes it) with one
+    batch of all m examples and no permutations: the same parameters, state, costs and
+    correct counts as the rows ``ascontiguousarray(X.T)``, and as the reference; X is left
+    as it was."""
+    n0, m, n1, epochs, weighted, probs, past = COURSE_LAYOUT[case]
+    rng = np.random.default_rng(n0 + m)
+    dims, acts, loss = [n0, n1, 1], [("tanh", 0.0), ("sigmoid", 0.0)], "binary_crossentropy"
+    X = rng.standard_normal((n0, m)).astype(dtype)
+    Y = (X.sum(axis=0, keepdims=True) + 0.3 * rng.standard_normal((1, m)) > 0).astype(dtype)
+    X_before = X.copy()
+    w = np.linspace(0.5, 1.5, m).astype(dtype) if weighted else None
+    keys = _schedule(m, epochs, probs)[1]
+    lrs = np.array([0.1, 0.05, 0.02][:epochs])
+    net = Network(dims, activations=acts, loss=loss, seed=2, dtype=dtype, backend="numpy")
+    out = []
+    for fn, XT in ((ref_fit_epochs, np.ascontiguousarray(X.T)),
+                   (_engine(engine), np.ascontiguousarray(X.T)), (_engine(engine), X.T)):
+        Ws, bs, opt = _start(net, optimizer)
+        plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=m + past, lambd=0.3,
+                             keep_probs=probs)
+        res = fn(plan, XT, np.ascontiguousarray(Y.T), w, perms=None, lrs=lrs, keys=keys, k0=0,
+                 n_steps=epochs, t=0, state=opt.state, Ws=Ws, bs=bs)
+        assert res.steps == epochs and res.status == 0
+        out.append((res, Ws, bs, opt.state))
+    assert X.T.flags.f_contiguous
+    _assert_same(out[0], out[2], dtype)
+    _assert_same(out[1], out[2], dtype)
+    np.testing.assert_array_equal(X, X_before)
+
+
+@pytest.mark.parametrize("engine", COURSE_LAYOUT_ENGINES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_engine_takes_the_course_layout_x_with_batch_norm(engine, optimizer, dtype):
+    """Batch norm's stages read the course's X too: parameters, running statistics and
+    optimiser state as with the rows, and as the reference."""
+    import copy
+
+    rng = np.random.default_rng(5)
+    m, epochs = 30, 3
+    X = (rng.standard_normal((5, m)) * 2 + 0.5).astype(dtype)
+    Y = (X[:1] + X[1:2] > 0.5).astype(dtype)
+    base = Network([5, 6, 4, 1], batch_norm=True, backend="numpy", dtype=dtype, seed=2)
+    lrs = np.array([0.1, 0.05, 0.02][:epochs])
+    out = []
+    for fn, XT in ((ref_fit_epochs, np.ascontiguousarray(X.T)),
+                   (_engine(engine), np.ascontiguousarray(X.T)), (_engine(engine), X.T)):
+        net = copy.deepcopy(base)
+        opt = make_optimizer(optimizer)
+        opt.reset(net.parameters)
+        plan = FitPlan.build(net.layer_dims, net.activations, net.loss, opt,
+                             mini_batch_size=m, lambd=0.2, batch_norm=net.batch_norm)
+        Ws, bs = net.layer_arrays()
+        res = fn(plan, XT, np.ascontiguousarray(Y.T), None, perms=None, lrs=lrs, keys=None,
+                 k0=0, n_steps=epochs, t=0, state=opt.state, Ws=Ws, bs=bs,
+                 norm=net.batch_norm_arrays())
+        assert res.steps == epochs and res.status == 0
+        gammas, means, varis = net.batch_norm_arrays()
+        extra = [a for a in gammas + means + varis if a is not None]
+        out.append((res, Ws, bs + extra, opt.state))
+    _assert_same(out[0], out[2], dtype)
+    _assert_same(out[1], out[2], dtype)
+
+
+@pytest.mark.parametrize("engine", COURSE_LAYOUT_ENGINES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_engine_refuses_in_the_course_layout_as_in_rows(engine, dtype):
+    """A refused step of an F-ordered ``XT`` (one batch of all m) is refused in the same
+    words, changing nothing, as with the rows."""
+    X, Y, lrs, _ = _planted("lr", dtype)
+    dims, acts, loss = [2, 1], [("sigmoid", 0.0)], "binary_crossentropy"
+    net = Network(dims, activations=acts, loss=loss, seed=2, dtype=dtype, backend="numpy")
+    out = []
+    for XT in (np.ascontiguousarray(X.T), X.T):
+        Ws, bs, opt = _start(net, {"name": "momentum"})
+        plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=4)
+        res = _engine(engine)(plan, XT, np.ascontiguousarray(Y.T), None, perms=None, lrs=lrs,
+                              keys=None, k0=0, n_steps=2, t=0, state=opt.state, Ws=Ws, bs=bs)
+        out.append((res, Ws, bs, opt.state))
+    assert out[1][0].status == 1 and out[1][0].steps == 1
+    assert out[1][0].what == out[0][0].what
+    _assert_same(out[0], out[1], dtype)
+
+
 @pytest.mark.parametrize("engine", ["numpy", *ENGINES.values()])
 def test_engine_chunks_compose_to_one_call(engine):
     """Calls of a few steps each, continued at (epoch, batch), end where one call does."""

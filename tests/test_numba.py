@@ -18,7 +18,9 @@ import chainrule
 from chainrule.backends import auto
 from chainrule.backends import registry as _dispatch
 from chainrule import reference as ref
+from chainrule.backends.plan import FitPlan
 from chainrule.backends.registry import Ops
+from chainrule.optim import make_optimizer
 from conftest import step_loop
 from chainrule.training.step import train_step
 
@@ -166,12 +168,22 @@ def test_mnist_like_run_matches_numpy_backend(rng):
 
 # --------------------------------------------------------------------------- allocation, threads
 
+def _single_step(numba_ops, X, Y, Ws, bs, acts, loss, s=None, lambd=0.1, lr=1e-3,
+                 n_steps=1):
+    """One step of the engine as ``Network.step`` takes it: ``XT = X.T`` (F-ordered), one
+    batch of all m examples, gradient descent; or ``n_steps`` batches of ``s``."""
+    plan = FitPlan.build([X.shape[0]] + [W.shape[0] for W in Ws], acts, loss,
+                         make_optimizer("gd"), mini_batch_size=s or X.shape[1], lambd=lambd)
+    YT, lrs = np.ascontiguousarray(Y.T), np.array([lr])
+    return lambda: numba_ops.fit_epochs(plan, X.T, YT, None, perms=None, lrs=lrs, keys=None,
+                                        k0=0, n_steps=n_steps, t=0, state={}, Ws=Ws, bs=bs)
+
+
 @needs_jit
-def test_train_step_allocates_nothing(numba_ops, rng):
+def test_single_step_allocates_nothing(numba_ops, rng):
     X, Y, Ws, bs, acts = _network(rng, np.float64, [20, 30, 5], ("relu", 0.0), ("softmax", 0.0),
                                   "categorical_crossentropy", 500)
-    step = lambda: train_step(numba_ops, X, Y, Ws, bs, acts, "categorical_crossentropy", 1e-3, 0.1,
-                                        None, True)  # noqa: E731
+    step = _single_step(numba_ops, X, Y, Ws, bs, acts, "categorical_crossentropy")
     step()
     step()
     tracemalloc.start()
@@ -183,8 +195,36 @@ def test_train_step_allocates_nothing(numba_ops, rng):
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
-    # one (30, 500) float64 buffer would be 120 kB; a few small Python objects remain
+    # a copy of X would be 80 kB, one (30, 500) float64 buffer 120 kB; a few small Python
+    # objects remain (the result's sums)
     assert peak < 4096, peak
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_single_step_reads_the_course_x_in_place(numba_ops, rng, monkeypatch, dtype):
+    """The kernel gets X's own buffer when one batch covers every example, the rows (a
+    C-contiguous copy) when the batches are smaller."""
+    from chainrule.backends import numba as numba_backend
+
+    X, Y, Ws, bs, acts = _network(rng, dtype, [7, 4, 1], ("tanh", 0.0), ("sigmoid", 0.0),
+                                  "binary_crossentropy", 30)
+    real = numba_backend.core_train.fit_epochs
+    seen = []
+
+    def spy(XT, X_cols, *rest):
+        seen.append((XT, X_cols))
+        return real(XT, X_cols, *rest)
+
+    monkeypatch.setattr(numba_backend.core_train, "fit_epochs", spy)
+    for s in (None, 30, 45):
+        _single_step(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", s)()
+        XT, X_cols = seen.pop()
+        assert XT.size == 0 and X_cols.shape == X.shape
+        assert X_cols.ctypes.data == X.ctypes.data
+    _single_step(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", 8)()
+    XT, X_cols = seen.pop()
+    assert X_cols.size == 0 and XT.flags.c_contiguous and XT.shape == (30, 7)
+    assert not np.shares_memory(XT, X)
 
 
 @needs_jit
@@ -233,18 +273,22 @@ def test_compiled_steps_make_no_nrt_allocation():
 
 
 def test_two_models_train_in_two_threads(numba_ops):
-    # Same shapes, so the same workspace key: each thread must get its own buffers. The
-    # kernels release the GIL, so the two threads' steps really overlap.
+    # Same shapes, so the same workspace and plan keys: each thread must get its own
+    # buffers. The kernels release the GIL, so the two threads' steps really overlap.
     problems = [_network(np.random.default_rng(s), np.float64, [5, 8, 1], ("tanh", 0.0),
                          ("sigmoid", 0.0), "binary_crossentropy", 64) for s in (1, 2)]
 
     def train(X, Y, Ws, bs, acts, barrier=None):
+        single = _single_step(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", lr=0.5)
+        batches = _single_step(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", s=16,
+                               lr=0.5, n_steps=4)
         if barrier is not None:
             barrier.wait()
         for _ in range(40):
             for _ in range(25):
-                train_step(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", 0.5)
-            step_loop(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", 0.5, 0.0, 25, 7)
+                single()
+            batches()
+            step_loop(numba_ops, X, Y, Ws, bs, acts, "binary_crossentropy", 0.5, 0.0, 2, 1)
 
     sequential = []
     for X, Y, Ws, bs, acts in problems:
@@ -311,9 +355,10 @@ def test_import_without_a_writable_cache_dir():
         import chainrule.core as core
         assert core.UNCACHED, "expected kernels compiled without a disk cache"
         from chainrule.backends.registry import Ops
+        from chainrule.training.step import train_step
         X = np.ones((2, 3)); Y = np.ones((1, 3)); W = [np.ones((1, 2))]; b = [np.zeros((1, 1))]
         ok, J = train_step(Ops("numba"), X, Y, W, b, [("sigmoid", 0.0)], "binary_crossentropy",
-                                        0.1, 0.0, None, True)
+                           0.1, 0.0, None, True)
         assert ok and np.isfinite(J)
         print("ok")
     """, NUMBA_CACHE_LOCATOR_CLASSES="ZipCacheLocator", NUMBA_CACHE_DIR="")

@@ -6,8 +6,10 @@ of the call (a copy only when it is not already), outputs are allocated, and the
 kernels do the arithmetic. Importing this module fails (and the backend is unavailable)
 when numba or scipy is missing: numba's ``np.dot`` inside ``@njit`` needs SciPy's BLAS.
 
-Workspaces of the fused training step are cached per thread (``threading.local``) and
-per (layer sizes, m, dtype), so two models training in two threads never share buffers.
+The training engine's workspaces are cached per thread (``threading.local``) and per
+(layer sizes, batch size, dtype), so two models training in two threads never share
+buffers. ``Network.step`` is one step of this ``fit_epochs`` (:mod:`chainrule.training.step`),
+the course's X read where it lies.
 """
 
 from __future__ import annotations
@@ -139,50 +141,17 @@ def dense_backward(dZ, A_prev, W, Z_prev, activation_prev, convention="L", lambd
     return (dZ_prev if has_prev else None), dW, db, (dA_prev if need_dA_prev else None)
 
 
-# --------------------------------------------------------------------------- fused training step
-
-class _Plan:
-    """What a fused call needs besides X, Y, Ws, bs: codes, constants and the workspace."""
-
-    __slots__ = ("fusable", "args")
-
-    def __init__(self, layer_dims, m, dtype, activations, loss):
-        # An output-only activation (softmax) fuses only with its own loss; else the generic step.
-        out = spec.ACTIVATIONS[activations[-1][0]]
-        self.fusable = not out.output_only or loss == out.fused_loss
-        acts = np.array([_ACT[name] for name, _ in activations], dtype=np.int64)
-        alphas = np.array([float(alpha) for _, alpha in activations], dtype=np.float64)
-        size, offs = core.workspace_layout(layer_dims, m)
-        scratch = np.empty((3, m))  # softmax's column max and sum; 1/m, the output delta's
-        scratch[2] = 1.0 / m
-        self.args = (acts, alphas, _LOSS[loss], float(np.finfo(dtype).eps),
-                     float(np.finfo(dtype).max), np.empty(size, dtype), offs, scratch)
-
-
 _local = threading.local()
-
-
-def _plan(X, Ws, activations, loss):
-    """This thread's cached plan for these shapes, dtype, activations and loss."""
-    try:
-        cache = _local.plans
-    except AttributeError:
-        cache = _local.plans = OrderedDict()
-    key = (X.shape, X.dtype.num, tuple(map(len, Ws)), loss, *activations)
-    plan = cache.get(key)
-    if plan is None:
-        dims = (X.shape[0],) + tuple(W.shape[0] for W in Ws)
-        plan = cache[key] = _Plan(dims, X.shape[1], X.dtype, activations, loss)
-        while len(cache) > _WORKSPACES_PER_THREAD:
-            cache.popitem(last=False)
-    return plan
-
 
 
 # --------------------------------------------------------------------------- the training engine
 # fit_epochs (contract: chainrule.backends.engine): arguments packed for core.train.fit_epochs.
 
 _NO_PERM = np.zeros((0, 0), dtype=np.int64)
+_NO_KEYS = np.zeros(0, dtype=np.uint64)
+_F64 = np.dtype(np.float64)
+_NONE_1D = {dtype: a[0, :0] for dtype, a in
+            ((d, np.zeros((1, 0), d)) for d in (np.dtype(np.float32), _F64))}
 
 
 class _EngineWorkspace:
@@ -212,10 +181,78 @@ def _engine_workspace(layer_dims, s, dtype):
     return ws
 
 
-def _keys(keys, E):
-    if keys is None:
-        return np.zeros(E, dtype=np.uint64)
-    return np.array([int(k) & 0xFFFFFFFFFFFFFFFF for k in keys], dtype=np.uint64)
+class _Prepared:
+    """What a compiled call needs that depends only on the plan and the dtype, built once:
+    the kernel's constant arrays, the names of the optimiser state it reads, and the
+    workspace of the last batch size (a call then does only its own work)."""
+
+    __slots__ = ("compiled", "batch_norm", "drops", "fconst", "iconst", "bn", "state_names",
+                 "gamma_names", "layer_dims", "s", "ws")
+
+    def __init__(self, plan, dtype):
+        layers = plan.layers
+        L = len(layers)
+        self.compiled = plan.optimizer_code is not None
+        self.batch_norm = plan.batch_norm
+        self.drops = plan.drops
+        self.bn = [layer.batch_norm for layer in layers]
+        self.layer_dims = tuple(plan.layer_dims)
+        self.s, self.ws = None, None
+        if not self.compiled:
+            return
+        probs = [layer.keep_prob for layer in layers]
+        finfo = np.finfo(dtype)
+        self.fconst, self.iconst = core_train.constants(
+            probs, [float(dtype.type(1) / dtype.type(p)) for p in probs],
+            [layer.alpha for layer in layers], [layer.code for layer in layers],
+            [int(f) for f in self.bn], _LOSS[plan.loss], plan.optimizer_code, plan.lambd,
+            float(finfo.eps), float(finfo.max), plan.hyper,
+            (plan.bn_momentum, plan.bn_epsilon, float(plan.bn_unbiased)))
+        # a batch-norm layer's bs entry is its beta (state v_dbeta{l}, ...)
+        bname = ["beta" if f else "b" for f in self.bn]
+        self.state_names = {
+            p: ([f"{p}_dW{l}" for l in range(1, L + 1)],
+                [f"{p}_d{bname[l - 1]}{l}" for l in range(1, L + 1)])
+            for p in ("v", "s") if p in plan.state_prefixes}
+        self.gamma_names = {p: [f"{p}_dgamma{l}" if self.bn[l - 1] else None
+                                for l in range(1, L + 1)] for p in self.state_names}
+
+    def workspace(self, s, dtype):
+        if s != self.s:
+            self.ws = _engine_workspace(self.layer_dims, s, dtype)
+            self.s = s
+        return self.ws
+
+
+def _prepared(plan, dtype):
+    """This thread's :class:`_Prepared` of ``plan`` and ``dtype``: the last one when the
+    plan is the same object (a fit's calls, the engine's single steps), else cached per
+    ``(plan.key, dtype)``."""
+    last = getattr(_local, "last_prepared", None)
+    if last is not None and last[0] is plan and last[1] is dtype:
+        return last[2]
+    try:
+        cache = _local.prepared
+    except AttributeError:
+        cache = _local.prepared = OrderedDict()
+    key = (plan.key, dtype.num)
+    prep = cache.get(key)
+    if prep is None:
+        prep = cache[key] = _Prepared(plan, dtype)
+        while len(cache) > _WORKSPACES_PER_THREAD:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    _local.last_prepared = (plan, dtype, prep)
+    return prep
+
+
+def _as_c(x, dtype):
+    """``x`` when it is already a C-contiguous ndarray of ``dtype`` (the usual case, checked
+    faster than ``np.ascontiguousarray`` does), else a C-contiguous copy."""
+    if x.__class__ is np.ndarray and x.dtype is dtype and x.flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 @register("fit_epochs", "numba")
@@ -228,17 +265,23 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     backend's layer ops until its update is compiled too. A plan with batch norm runs
     compiled too (``norm``: the engine's); a step the compiled loop hands over (a bound it
     cannot prove, anything not finite, a batch of one) runs on the composition, which
-    applies or refuses it, and the compiled loop goes on from the next one."""
-    if plan.optimizer_code is None:
+    applies or refuses it, and the compiled loop goes on from the next one.
+
+    ``XT = X.T`` of the course's C-contiguous X (F-ordered) is read in place, not copied,
+    when one batch covers every example and there is no ``perms`` (a single step, a
+    full-batch fit); otherwise an ``XT`` that is not C-contiguous is copied once per call."""
+    prep = _prepared(plan, Ws[0].dtype)
+    if not prep.compiled:
         return engine.generic(Ops("numba"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
                               k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
                               norm=norm)
-    if not plan.batch_norm:
-        return _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-                         None)
+    if not prep.batch_norm:
+        return _compiled(prep, plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws,
+                         bs, None)
 
     def compiled(perms, lrs, keys, k0, n_steps, t):
-        res = _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm)
+        res = _compiled(prep, plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws,
+                        bs, norm)
         return res, res.status == core_train.HANDOVER
 
     return engine.with_handover(compiled, plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
@@ -246,67 +289,57 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
                                 norm=norm, ops=Ops("numba"))
 
 
-def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm):
+def _compiled(prep, plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm):
     """One call of the compiled loop (``norm``: batch norm's arrays, or None)."""
     dtype = Ws[0].dtype
-    L = len(Ws)
-    layer_dims = plan.layer_dims
     m = XT.shape[0]
-    s = min(plan.mini_batch_size, m)
-    XT = np.ascontiguousarray(XT, dtype=dtype)
-    YT = np.ascontiguousarray(YT, dtype=dtype)
-    lrs = np.ascontiguousarray(lrs, dtype=np.float64)
+    s = plan.mini_batch_size
+    s = m if s > m else s
+    has_perm = perms is not None
+    flags = XT.flags
+    if (not has_perm and s == m and flags.f_contiguous and not flags.c_contiguous
+            and XT.dtype == dtype and XT.ndim == 2 and flags.aligned):
+        X, XT = XT.T, _EMPTY[dtype]  # one batch of all m examples: the course's X in place
+    else:
+        X, XT = _EMPTY[dtype], _as_c(XT, dtype)
+    YT = _as_c(YT, dtype)
+    lrs = _as_c(lrs, _F64)
     E = lrs.shape[0]
     has_w = w is not None
-    w = np.ascontiguousarray(w, dtype=dtype) if has_w else XT[0, :0]
-    has_perm = perms is not None
-    perms = np.ascontiguousarray(perms, dtype=np.int64) if has_perm else _NO_PERM
-    probs = np.ones(L)
-    probs[:L - 1] = plan.keep_probs
-    scales = np.array([float(dtype.type(1) / dtype.type(p)) for p in probs])
-    acts = np.array([layer.code for layer in plan.layers], dtype=np.int64)
-    alphas = np.array([layer.alpha for layer in plan.layers])
+    w = _as_c(w, dtype) if has_w else _NONE_1D[dtype]
+    perms = _as_c(perms, np.dtype(np.int64)) if has_perm else _NO_PERM
+    if keys is not None:
+        keys = np.array([int(k) & 0xFFFFFFFFFFFFFFFF for k in keys], dtype=np.uint64)
+    else:
+        keys = np.zeros(E, dtype=np.uint64) if prep.drops else _NO_KEYS
     Ws_t, bs_t = tuple(Ws), tuple(bs)
-    prefixes = plan.state_prefixes
     v = s_ = (Ws_t, bs_t)
-    # a batch-norm layer's bs entry is its beta (state v_dbeta{l}, ...)
-    bname = ["beta" if layer.batch_norm else "b" for layer in plan.layers]
-    if "v" in prefixes:
-        v = (tuple(state[f"v_dW{l}"] for l in range(1, L + 1)),
-             tuple(state[f"v_d{bname[l - 1]}{l}"] for l in range(1, L + 1)))
-    if "s" in prefixes:
-        s_ = (tuple(state[f"s_dW{l}"] for l in range(1, L + 1)),
-              tuple(state[f"s_d{bname[l - 1]}{l}"] for l in range(1, L + 1)))
+    names = prep.state_names
+    if names:
+        if "v" in names:
+            v = tuple(tuple(state[k] for k in ks) for ks in names["v"])
+        if "s" in names:
+            s_ = tuple(tuple(state[k] for k in ks) for ks in names["s"])
     if norm is None:
-        bn = np.zeros(L, dtype=np.int64)
         Gs = vGs = sGs = RMs = RVs = bs_t
-        bn_h = np.zeros(3)
     else:
         gammas, means, varis = norm
-        bn = np.array([layer.batch_norm for layer in plan.layers], dtype=np.int64)
         Gs = tuple(g if g is not None else b for g, b in zip(gammas, bs))
         RMs = tuple(a if a is not None else b for a, b in zip(means, bs))
         RVs = tuple(a if a is not None else b for a, b in zip(varis, bs))
         vGs = sGs = Gs
-        if "v" in prefixes:
-            vGs = tuple(state[f"v_dgamma{l}"] if bn[l - 1] else bs[l - 1]
-                        for l in range(1, L + 1))
-        if "s" in prefixes:
-            sGs = tuple(state[f"s_dgamma{l}"] if bn[l - 1] else bs[l - 1]
-                        for l in range(1, L + 1))
-        bn_h = np.array([plan.bn_momentum, plan.bn_epsilon, float(plan.bn_unbiased)])
-    ws = _engine_workspace(layer_dims, s, dtype)
-    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+        if "v" in names:
+            vGs = tuple(state[k] if k else b for k, b in zip(prep.gamma_names["v"], bs))
+        if "s" in names:
+            sGs = tuple(state[k] if k else b for k, b in zip(prep.gamma_names["s"], bs))
+    ws = prep.workspace(s, dtype)
+    sums = np.zeros((2, E))
     correct = np.zeros(E, dtype=np.int64)
-    finfo = np.finfo(dtype)
     t = core_train.fit_epochs(
-        XT, YT, w, has_w, perms, has_perm, lrs, _keys(keys, E), int(k0), int(n_steps), s,
-        plan.lambd, probs, scales, acts, alphas, _LOSS[plan.loss],
-        plan.optimizer_code, np.array(plan.hyper), int(t), Ws_t, bs_t, v[0], v[1],
-        s_[0], s_[1], float(finfo.eps), float(finfo.max), ws.buf, ws.offs, ws.scratch,
-        cost_sum, weight_sum, correct, ws.out, bn, Gs, vGs, sGs, RMs, RVs, bn_h)
-    steps, status, epoch, batch, code, layer, is_b, is_s = (int(x) for x in ws.out)
+        XT, X, YT, w, has_w, perms, has_perm, lrs, keys, int(k0), int(n_steps), s,
+        prep.fconst, prep.iconst, int(t), Ws_t, bs_t, v[0], v[1], s_[0], s_[1], ws.buf,
+        ws.offs, ws.scratch, sums, correct, ws.out, Gs, vGs, sGs, RMs, RVs)
+    steps, status, epoch, batch, code, layer, is_b, is_s = ws.out.tolist()
     what = refusal_words(code, f"{'b' if is_b else 'W'}{layer + 1}", "s" if is_s else "v") \
         if status == 1 else ""
-    return ChunkResult(steps, status, epoch, batch, what, int(t), cost_sum, weight_sum,
-                       correct)
+    return ChunkResult(steps, status, epoch, batch, what, t, sums[0], sums[1], correct)
