@@ -60,6 +60,7 @@ class Persistent:
         state.pop("_ops", None)
         state["_parameters"] = dict(self._parameters)
         state.pop("_fitting", None)
+        state.pop("_step_plan", None)  # a cache
         return state
 
     def __setstate__(self, state):

@@ -25,7 +25,7 @@ TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_auto_tab
 def auto_rule(layer_dims, m, dtype, available, *, table=None):
     """The measured rule behind ``backend="auto"``.
 
-    ``chainrule bench --calibrate --write`` times every backend's ``train_step`` on
+    ``chainrule bench --calibrate --write`` times every backend's single step (``chainrule.training.step.train_step``) on
     networks ``[w, w, ..., 1]`` over a grid of width ``w``, batch ``m`` and dtype, and
     writes the medians to ``chainrule/backends/_auto_table.py``. Here a network is placed on that
     grid by its effective width ``sqrt(mean_l n[l] n[l-1])`` (the per-layer products set

@@ -5,8 +5,8 @@
 workloads as they are. ``measure="fit"`` (the default) times what users run: seconds per
 mini-batch step of ``Network.fit`` with Adam (mini-batches of ``m`` over ``FIT_BATCHES * m``
 examples, one epoch per sample, everything ``fit`` does per epoch included);
-``measure="step"`` times the ``train_step`` op alone (the full-batch step). ``first_use_seconds``
-measures what numba's first use costs a first fit (cold and warm cache), in fresh interpreters.
+``measure="step"`` times the single full-batch step alone (``training.step.train_step``).
+``first_use_seconds`` measures what numba's first use costs a first fit (cold and warm cache), in fresh interpreters.
 """
 
 from __future__ import annotations

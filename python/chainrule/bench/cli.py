@@ -74,7 +74,7 @@ def add_parser(subparsers):
                         "(the cut-off it uses)")
     p.add_argument("--measure", choices=("fit", "step"), default="fit",
                    help="with --calibrate: time Network.fit's mini-batch steps (default) or "
-                        "the train_step op alone")
+                        "the single step alone")
     p.add_argument("--note", default="", help="with --calibrate: a note stored in the table "
                                                "(e.g. which commits were measured)")
     p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH", type=output_file,

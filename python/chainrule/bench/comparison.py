@@ -3,7 +3,7 @@
 In one process, interleaved (round robin over the implementations, many repeats), it
 times a full-batch training step (forward, backward, SGD update) of:
 
-- each available chainrule backend (its ``train_step`` op);
+- each available chainrule backend (its single step, ``training.step.train_step``);
 - NumPy written the course's way (``L_model_forward`` / ``L_model_backward`` /
   ``update_parameters``, ``dA0`` included);
 - PyTorch on the CPU, JAX ``jit`` on the CPU and scikit-learn's ``MLPClassifier.partial_fit``

@@ -1,4 +1,5 @@
-"""The peers of the step comparison, one class each: a chainrule backend's ``train_step``,
+"""The peers of the step comparison, one class each: a chainrule backend's single step
+(``chainrule.training.step.train_step``),
 NumPy written the course's way, PyTorch, JAX and scikit-learn (the floor is in ``floor``).
 
 Every implementation trains the same network on the same batch with plain full-batch
@@ -59,7 +60,8 @@ class Implementation(abc.ABC):
 
 # --------------------------------------------------------------------------- chainrule
 class Chainrule(Implementation):
-    """A chainrule backend's ``train_step`` op (what ``Network.step`` runs, without validation)."""
+    """A chainrule backend's single step, ``train_step(ops, ...)`` (what ``Network.step`` runs,
+    without validation)."""
 
     kind = "chainrule"
 

@@ -213,7 +213,7 @@ class GradientDescent(Optimizer):
         return p + lr * g_max, 0.0, 0.0
 
     def update(self, ops, Ws, bs, dWs, dbs, learning_rate):
-        # The rule's gradient-descent form (update_is_safe), then the backend's fused update.
+        # The rule's gradient-descent form (update_is_safe), then the backend's sgd_update.
         for key, P, dP in self._pairs(Ws, bs, dWs, dbs):
             if not update_is_safe([P], [dP], learning_rate):
                 return f"gradient d{key}" if not np.isfinite(dP).all() else f"update of {key}"

@@ -158,13 +158,18 @@ class Trainable:
             bn = (self.batch_norm_momentum, self.batch_norm_epsilon, self.batch_norm_unbiased)
         ops = self.ops_for(m)
         Ws, bs = self.layer_arrays()
-        plan = _step.step_plan(self.layer_dims, self.activations, self.loss, m,
-                               batch_norm=flags, bn=bn)
+        # the plan per batch size (the shape, activations and loss are set at construction;
+        # the ids notice an attribute assigned anew)
+        key = (m, bn, id(self.layer_dims), id(self.activations), self.loss)
+        cached = self.__dict__.get("_step_plan")
+        if cached is None or cached[0] != key:
+            cached = self._step_plan = (key, _step.step_plan(
+                self.layer_dims, self.activations, self.loss, m, batch_norm=flags, bn=bn))
+        plan = cached[1]
         flat = self._parameters._flat  # every parameter is a view of it
         before = flat.copy()
         running = {k: v.copy() for k, v in self._running.items()} if norm else {}
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            r = _step.one_step(ops, plan, X, Y, Ws, bs, learning_rate, norm=norm)
+        r = _step.one_step(ops, plan, X, Y, Ws, bs, learning_rate, norm=norm)
         if r.steps == 1 and check.all_finite(flat):
             return float(r.cost_sum[0] / r.weight_sum[0])
         flat[...] = before  # the engine's rule refused it; this is its guarantee everywhere

@@ -346,8 +346,6 @@ def _all_finite(arrays):
     return True
 
 
-# Largest gradient bound the fused update accepts: far enough below the dtype's maximum that
-
 
 # --------------------------------------------------------------------------- training engine
 # cr_fit_epochs (csrc/train.h): the checks of its arrays, its config, its call. The plans
