@@ -391,8 +391,11 @@ static double CR_NAME(example_loss)(int loss, const REAL *a, const REAL *y, i64 
     double total = 0;
     for (i64 i = 0; i < n; ++i) {
         if (loss == CR_BINARY_CROSSENTROPY) {
+            /* a term whose coefficient is 0 adds 0 (the clipped logs are finite): one log per
+             * example for 0/1 labels */
             REAL ac = CR_NAME(clip)(a[i]);
-            total -= (double)y[i] * (double)LOG(ac) + (double)(1 - y[i]) * (double)LOG(1 - ac);
+            if (y[i] != 0) total -= (double)y[i] * (double)LOG(ac);
+            if (y[i] != 1) total -= (double)(1 - y[i]) * (double)LOG(1 - ac);
         } else if (loss == CR_CATEGORICAL_CROSSENTROPY) {
             /* y log(clip(a)) is 0 for y = 0 (the clipped log is finite): one log per
              * example for one-hot labels */
@@ -470,7 +473,9 @@ static void CR_NAME(gradients_part)(const REAL *dZ, char tb, const REAL *A_prev,
                            tb == 'N' ? A_prev + c0 : A_prev + c0 * ldb, ldb, l2 != 0 ? 1 : 0,
                            dW + r0 * n_prev + c0, n_prev);
     }
-    if (dhi > dlo) {
+    if (n == 1 && dlo == 0 && dhi == 1) { /* one unit: its dZ is contiguous */
+        db[0] = scale * CR_NAME(sum)(dZ, mb);
+    } else if (dhi > dlo) {
         for (i64 i = dlo; i < dhi; ++i) db[i] = 0;
         for (i64 r = 0; r < mb; ++r) {
             const REAL *d = dZ + r * n;
