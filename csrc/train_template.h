@@ -1072,11 +1072,25 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                 CR_NAME(dropout_fill)((uint64_t)keys[e], (uint32_t)(l + 1), (uint32_t)k,
                                       c->keep_prob[l], D, n, mb, 1, n);
             }
+            /* the course's X through BLAS: Z (n, mb) = W X as the course writes it (X packed
+             * as BLAS packs it fastest; its transposed flags cost a slower copy of X), then
+             * Z^T into the rows layout (n mb entries; dZ[0] is free until the backward) */
+            const int course = l == 0 && cols && CR_NAME(use_blas)(mb, n, n_prev);
+            if (course) {
+                REAL *T = ws.dZ[0];
+                CR_NAME(gemm_rm)('N', 'N', n, mb, n_prev, 1, W[0], n_prev, A_prev, ld0, 0, T, mb);
+                for (i64 r = 0; r < mb; ++r)
+                    for (i64 i = 0; i < n; ++i) ws.Z[0][r * n + i] = T[i * mb + r];
+            }
             if (ws.ZH[l]) { /* batch norm between the product and the activation */
-                CR_NAME(gemm_par)(nt, l ? 'N' : ta0, 'T', mb, n, n_prev, 1, A_prev,
-                                  l ? n_prev : ld0, W[l], n_prev, 0, ws.Z[l], n);
+                if (!course)
+                    CR_NAME(gemm_par)(nt, l ? 'N' : ta0, 'T', mb, n, n_prev, 1, A_prev,
+                                      l ? n_prev : ld0, W[l], n_prev, 0, ws.Z[l], n);
                 CR_NAME(bn_forward)(ws.Z[l], ws.ZH[l], (const REAL *)c->bn_gamma[l], ws.bn[l],
                                     n, mb, c->bn_epsilon);
+                CR_NAME(bias_activation_par)(nt, b[l], c->activation[l], (REAL)c->alpha[l], D,
+                                             ws.Z[l], ws.A[l], n, mb);
+            } else if (course) {
                 CR_NAME(bias_activation_par)(nt, b[l], c->activation[l], (REAL)c->alpha[l], D,
                                              ws.Z[l], ws.A[l], n, mb);
             } else {
