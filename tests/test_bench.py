@@ -519,3 +519,33 @@ def test_c_blas_threshold_times_loops_and_blas_and_restores_the_source():
     assert [(r["blas"], r["macs"]) for r in rows] == [("numpy", 24)]
     assert rows[0]["loops_us"] > 0 and rows[0]["blas_us"] > 0
     assert {k: cb.blas_info()[k] for k in ("source", "threshold")} == before
+
+
+def test_fit_rows_say_threads_and_batch_norm_and_auto_reads_them():
+    rows = bench.fit_networks(("digits",), threads=(1,), repeats=1, target_s=1e-4,
+                              log=lambda s: None)
+    assert [(r["workload"], r["threads"], r["batch_norm"], r["m"]) for r in rows] == \
+        [("digits", 1, False, 64)]
+    assert set(rows[0]["seconds"]) == set(registry.available_backends())
+    # a table where c wins one thread without batch norm, numba two threads and batch norm
+    dims = [784, 128, 64, 10]
+
+    def row(threads, bn, c, numba):
+        return dict(layer_dims=dims, m=128, dtype="float32", threads=threads, batch_norm=bn,
+                    seconds={"numpy": 1.0, "c": c, "numba": numba})
+
+    table = dict(backends=["numpy", "numba", "c"], threads=1, cells=[], networks=[
+        row(1, False, 0.5, 0.6), row(2, False, 0.6, 0.5), row(1, True, 0.7, 0.6),
+        row(2, True, 0.7, 0.6)])
+    both = ["numpy", "numba", "c"]
+    pick = lambda **kw: auto.auto_rule(dims, 128, np.float32, both, table=table, **kw)  # noqa: E731
+    assert pick(threads=1) == "c"
+    assert pick(threads=2) == "numba"
+    assert pick(threads=16) == "numba"  # the nearest measured count
+    assert pick() == "c"  # unknown threads (a single step): the fewest measured
+    assert pick(threads=1, batch_norm=True) == "numba"
+    # a table without such rows: threads and batch norm change nothing
+    old = dict(table, networks=[dict(r, threads=None) for r in table["networks"][:1]])
+    old["networks"][0].pop("threads")
+    old["networks"][0].pop("batch_norm")
+    assert auto.auto_rule(dims, 128, np.float32, both, table=old, threads=2) == "c"

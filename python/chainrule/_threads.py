@@ -92,6 +92,33 @@ def limited(n_threads):
         _process_limit.leave(n_threads)
 
 
+def blas_threads():
+    """The threads a BLAS call would use now: the largest pool of the loaded BLAS libraries
+    (a threadpoolctl limit, ``OMP_NUM_THREADS`` and a model's ``n_threads`` included), at
+    most the CPUs this process may run on; the CPUs when no BLAS is loaded. A threadpoolctl
+    query: for once per fit (``backend="auto"``'s choice), not per step."""
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    n = _active_limit()
+    if n is None:
+        try:
+            pools = [info.get("num_threads") for info in _controller().info()
+                     if info.get("user_api") == "blas"]
+        except Exception:  # threadpoolctl cannot read this platform's pools
+            pools = []
+        n = max((int(p) for p in pools if p), default=cpus)
+    return max(1, min(int(n), cpus))
+
+
+def _active_limit():
+    """The limit of the ``limited`` block this thread is in, or None."""
+    return getattr(_active, "n_threads", None)
+
+
 def limits_threads(method):
     """Decorator: run a public method of a model with the BLAS pools limited to the model's
     ``n_threads``; entered once per call (nested public calls reuse it), never per step."""

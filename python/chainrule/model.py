@@ -15,6 +15,7 @@ from ._batchnorm import BatchNormMixin
 from ._interop import InteropMixin
 from ._scoring import Predicting
 from ._summary import Summarised
+from . import _threads
 from ._threads import limits_threads as _thread_limited
 from ._parameters import ParameterDict
 from ._persistence import Persistent
@@ -179,8 +180,11 @@ class Network(BatchNormMixin, Predicting, InteropMixin, Persistent, Summarised, 
         it may depend on both)."""
         if self._backend_request == self.backend:  # a forced one (env and shape do not matter)
             return self._ops
+        # a fit's threads (its BLAS pools, under n_threads if set), read once per fit
+        threads = None if steps is None else (self.n_threads or _threads.blas_threads())
         backend = choose_backend(self.layer_dims, m, self.dtype, self._backend_request,
-                                 steps=steps)
+                                 steps=steps, threads=threads,
+                                 batch_norm=self.has_batch_norm)
         if backend != self.backend:
             self.backend = backend
             self._ops = Ops(backend)

@@ -22,7 +22,7 @@ from .. import _coldstart, _wisdom
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_auto_table.py")
 
 
-def auto_rule(layer_dims, m, dtype, available, *, table=None):
+def auto_rule(layer_dims, m, dtype, available, *, table=None, threads=None, batch_norm=False):
     """The measured rule behind ``backend="auto"``.
 
     ``chainrule bench --calibrate --write`` times every backend's single step (``chainrule.training.step.train_step``) on
@@ -36,10 +36,16 @@ def auto_rule(layer_dims, m, dtype, available, *, table=None):
     measurement for is never picked; neither is one whose registered predicate
     (``_AUTO_PREDICATES``) declines the shape. With ``m`` unknown (``None``) a backend
     must beat NumPy at every measured ``m`` of the nearest width.
+
+    A measured network's rows may say the threads the fit ran on and whether its hidden
+    layers had batch norm (``chainrule bench --calibrate`` times the ``bench --train``
+    workloads so): a network with ``batch_norm`` is looked up among rows with batch norm, and
+    among rows of several thread counts the one nearest ``threads`` is taken (``None``:
+    unknown, the fewest: a single step's).
     """
     table = current_table() if table is None else table
     dtype = np.dtype(dtype).name
-    row = _nearest_row(layer_dims, m, dtype, table)
+    row = _nearest_row(layer_dims, m, dtype, table, threads, batch_norm)
     if not row:
         return "numpy"
     best, best_seconds = "numpy", None
@@ -59,29 +65,43 @@ def auto_rule(layer_dims, m, dtype, available, *, table=None):
     return best
 
 
-_rows = {}  # (id(table), dims, m, dtype) -> (table, row): auto asks at every public call
+_rows = {}  # (id(table), dims, m, dtype, ...) -> (table, row): auto asks at every public call
 
 
-def _nearest_row(layer_dims, m, dtype, table):
-    """The table's cells nearest to this network (its own row when it was measured as such),
-    one cell when ``m`` is known; ``[]`` when the table has nothing for this dtype.
-    Remembered per table (the table is kept with it, so its ``id`` stays its own)."""
-    key = (id(table), tuple(int(n) for n in layer_dims), None if m is None else int(m), dtype)
+def _nearest_row(layer_dims, m, dtype, table, threads=None, batch_norm=False):
+    """The table's cells nearest to this network (its own rows when it was measured as such:
+    those of its batch norm, at the thread count nearest ``threads``), one cell when ``m``
+    is known; ``[]`` when the table has nothing for this dtype. Remembered per table (the
+    table is kept with it, so its ``id`` stays its own)."""
+    key = (id(table), tuple(int(n) for n in layer_dims), None if m is None else int(m), dtype,
+           None if threads is None else int(threads), bool(batch_norm))
     found = _rows.get(key)
     if found is not None and found[0] is table:
         return found[1]
     if len(_rows) > 256:
         _rows.clear()
-    row = _find_nearest_row(layer_dims, m, dtype, table)
+    row = _find_nearest_row(layer_dims, m, dtype, table, threads, batch_norm)
     _rows[key] = (table, row)
     return row
 
 
-def _find_nearest_row(layer_dims, m, dtype, table):
+def _row_threads(cell, table):
+    """The threads a cell was measured on (the table's, for a cell that does not say)."""
+    return int(cell.get("threads", table.get("threads", 1)))
+
+
+def _find_nearest_row(layer_dims, m, dtype, table, threads=None, batch_norm=False):
     dims = [int(n) for n in layer_dims]
-    # A network measured as such (the benchmark workloads) is looked up by its own shape.
+    # A network measured as such (the benchmark workloads) is looked up by its own shape,
+    # its batch norm and the measured thread count nearest this fit's.
     row = [c for c in table.get("networks", ())
-           if c["dtype"] == dtype and [int(n) for n in c["layer_dims"]] == dims]
+           if c["dtype"] == dtype and [int(n) for n in c["layer_dims"]] == dims
+           and bool(c.get("batch_norm", False)) == bool(batch_norm)]
+    counts = sorted({_row_threads(c, table) for c in row})
+    if len(counts) > 1:
+        n = counts[0] if threads is None else min(
+            counts, key=lambda k: (abs(np.log(k) - np.log(max(int(threads), 1))), k))
+        row = [c for c in row if _row_threads(c, table) == n]
     if not row:
         cells = [c for c in table.get("cells", ()) if c["dtype"] == dtype]
         if not cells:
@@ -155,10 +175,10 @@ def current_table():
     return _wisdom.table(_auto_table())
 
 
-def seconds_per_step(layer_dims, m, dtype, table):
+def seconds_per_step(layer_dims, m, dtype, table, threads=None, batch_norm=False):
     """``{backend: seconds per step}`` of the table's nearest cell(s) (their median when
     ``m`` is unknown)."""
-    row = _nearest_row(layer_dims, m, np.dtype(dtype).name, table)
+    row = _nearest_row(layer_dims, m, np.dtype(dtype).name, table, threads, batch_norm)
     key = ("seconds", id(row))
     found = _rows.get(key)
     if found is not None and found[0] is row:
@@ -175,7 +195,8 @@ def _first_use_cost(backend):
     return _coldstart.first_use_seconds(backend, costs)
 
 
-def choose(layer_dims, m, dtype, load, backends, *, steps=None, table=None):
+def choose(layer_dims, m, dtype, load, backends, *, steps=None, table=None, threads=None,
+           batch_norm=False):
     """``backend="auto"``: the table's pick (this machine's calibration, else the shipped
     one) among the backends that ``load``, passing over one whose first use in this process
     (numba: compiling or loading its cache) costs more than ``steps`` steps would save
@@ -185,11 +206,12 @@ def choose(layer_dims, m, dtype, load, backends, *, steps=None, table=None):
     deferred = [b for b in backends if b in _coldstart.DEFAULT_FIRST_USE_SECONDS
                 and _coldstart.installed(b) and _first_use_cost(b) > 0.0]
     candidates = [b for b in backends if b in deferred or load(b)]
-    seconds = seconds_per_step(layer_dims, m, dtype, table)
+    seconds = seconds_per_step(layer_dims, m, dtype, table, threads, batch_norm)
     while True:
         pick = _coldstart.choose(
-            candidates, lambda c: auto_rule(layer_dims, m, dtype, c, table=table), seconds,
-            steps, _first_use_cost)
+            candidates, lambda c: auto_rule(layer_dims, m, dtype, c, table=table,
+                                            threads=threads, batch_norm=batch_norm),
+            seconds, steps, _first_use_cost)
         if pick not in deferred or load(pick):
             return pick
         candidates.remove(pick)  # found, but its import failed

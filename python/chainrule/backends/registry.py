@@ -181,20 +181,23 @@ def requested_backend(backend="auto"):
     return backend
 
 
-def choose_backend(layer_dims, m, dtype, backend="auto", *, steps=None):
+def choose_backend(layer_dims, m, dtype, backend="auto", *, steps=None, threads=None,
+                   batch_norm=False):
     """Resolve ``backend`` (possibly ``"auto"``) to an available backend name.
 
     ``auto`` picks, among the available backends, the one the policy rule expects to
     be fastest for this network, batch size and dtype; it never picks one expected to
     be slower than NumPy, nor one whose first use (numba's compile) costs more than
-    ``steps`` training steps would save (``None``: nothing to save).
+    ``steps`` training steps would save (``None``: nothing to save). ``threads`` (the
+    fit's) and ``batch_norm`` select the calibration's rows measured so, where it has them.
     """
     backend = requested_backend(backend)
     if backend != "auto":
         if not _load(backend):
             _raise_unavailable(backend)
         return backend
-    return auto.choose(layer_dims, m, np.dtype(dtype), _load, BACKENDS, steps=steps)
+    return auto.choose(layer_dims, m, np.dtype(dtype), _load, BACKENDS, steps=steps,
+                       threads=threads, batch_norm=batch_norm)
 
 
 class Ops:

@@ -18,7 +18,7 @@ costs little.
 """
 
 from .calibrate import (CALIBRATION_GRID, QUICK_CALIBRATION_GRID, calibrate, first_use_seconds,
-                        rule_summary, write_table)
+                        fit_networks, rule_summary, write_table)
 from .cli import add_parser, main, run_bench
 from .comparison import (Row, check_implementation, compare, implementation_names,
                       make_implementation, markdown)
@@ -35,6 +35,7 @@ __all__ = [
     "QUICK_WORKLOADS", "TRAIN_WORKLOADS", "WORKLOADS", "Problem", "Row", "TrainWorkload",
     "Workload", "add_parser", "blas_info", "calibrate", "check_implementation", "compare",
     "compare_train", "first_use_seconds", "cpu_model", "fit_implementation_names",
+    "fit_networks",
     "implementation_names", "main", "make_fit_implementation", "make_implementation",
     "make_problem", "markdown", "markdown_train", "peak_memory", "reference_step",
     "rule_summary", "run_bench", "time_interleaved", "train_data", "update_error", "versions",

@@ -25,12 +25,15 @@ from ..backends import registry as _dispatch
 from .env import cpu_model, load_average, threads_limited, versions
 from .peers import Chainrule, Implementation
 from .timing import time_interleaved
-from .workloads import QUICK_WORKLOADS, WORKLOADS, make_problem, workload_problem
+from .workloads import (QUICK_WORKLOADS, TRAIN_WORKLOADS, WORKLOADS, make_problem,
+                        workload_problem)
 
 CALIBRATION_GRID = dict(widths=(4, 16, 64, 256, 1024), ms=(16, 64, 256, 1024),
-                        dtypes=("float64", "float32"), depth=3, workloads=tuple(WORKLOADS))
+                        dtypes=("float64", "float32"), depth=3, workloads=tuple(WORKLOADS),
+                        fit_workloads=tuple(TRAIN_WORKLOADS))
 QUICK_CALIBRATION_GRID = dict(widths=(4, 64), ms=(16, 256), dtypes=("float64", "float32"),
-                              depth=2, workloads=QUICK_WORKLOADS)
+                              depth=2, workloads=QUICK_WORKLOADS,
+                              fit_workloads=tuple(TRAIN_WORKLOADS))
 
 #: Mini-batches per epoch when ``measure="fit"``.
 FIT_BATCHES = 8
@@ -38,13 +41,14 @@ FIT_BATCHES = 8
 
 class FitSteps(Implementation):
     """``Network.fit`` for one epoch of ``FIT_BATCHES`` Adam mini-batches of the problem's
-    ``m`` (the data are the problem's columns repeated); ``step()`` runs that epoch."""
+    ``m`` (the data are the problem's columns repeated; ``batch_norm``: on every hidden
+    layer); ``step()`` runs that epoch."""
 
     kind = "chainrule"
     trains = False
 
-    def __init__(self, backend):
-        self.backend = backend
+    def __init__(self, backend, batch_norm=False):
+        self.backend, self.batch_norm = backend, batch_norm
         self.name = f"chainrule[{backend}] fit"
 
     def setup(self, problem):
@@ -56,29 +60,92 @@ class FitSteps(Implementation):
         self.m = problem.m
         self.net = Network(list(problem.layer_dims), hidden=problem.hidden,
                            output=problem.output, dtype=problem.dtype.name,
-                           backend=self.backend, seed=0)
+                           backend=self.backend, seed=0, batch_norm=self.batch_norm)
 
     def step(self):
         self.net.fit(self.X, self.Y, epochs=1, learning_rate=1e-3, optimizer="adam",
                      mini_batch_size=self.m, progress=False)
 
 
-def _median_seconds(problem, backends, repeats, target_s, measure="fit"):
+def _median_seconds(problem, backends, repeats, target_s, measure="fit", batch_norm=False):
     """``{backend: median seconds per step}`` for ``problem``, backends interleaved."""
     cls, per_call = (FitSteps, FIT_BATCHES) if measure == "fit" else (Chainrule, 1)
     impls = []
     for b in backends:
-        impl = cls(b)
+        impl = cls(b, batch_norm) if measure == "fit" else cls(b)
         impl.setup(problem)
         impls.append(impl)
     times = time_interleaved(impls, repeats, target_s)
     return {i.backend: float(np.median(times[i.name])) / per_call for i in impls}
 
 
+#: The thread counts the ``bench --train`` workloads are calibrated at (0: the libraries'
+#: defaults, what a fit runs on unless told otherwise).
+FIT_THREADS = (1, 0)
+
+
+# One backend's fit steps of one workload at the libraries' default threads, alone in a fresh
+# interpreter: interleaved in one process, two backends' BLAS pools (NumPy's OpenBLAS for c
+# and numpy, SciPy's for numba) keep spinning threads on each other's cores (on 2 cores the
+# fits ran 2-10x slower than alone).
+_FIT_ROW = """
+import json
+from chainrule.bench.calibrate import _median_seconds
+from chainrule.bench.workloads import TRAIN_WORKLOADS, make_problem
+w = TRAIN_WORKLOADS[{name!r}]
+p = make_problem(w.layer_dims, w.batch_size, w.dtype, w.hidden, w.output, threads=0)
+print(json.dumps(_median_seconds(p, [{backend!r}], {repeats}, {target_s}, "fit",
+                                 batch_norm=w.batch_norm)))
+"""
+
+
+def _alone(name, backend, repeats, target_s):
+    """``_FIT_ROW`` in a fresh interpreter: ``{backend: seconds}``."""
+    import json
+
+    code = _FIT_ROW.format(name=name, backend=backend, repeats=repeats, target_s=target_s)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=900, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fit_networks(workloads=tuple(TRAIN_WORKLOADS), threads=FIT_THREADS, backends=None,
+                 repeats=5, target_s=0.02, log=print):
+    """The ``bench --train`` workloads as ``auto`` meets them: seconds per mini-batch step of
+    ``Network.fit`` (Adam, the workload's batch size and batch norm) at each thread count
+    (one thread: backends interleaved; the default threads: each backend alone in a fresh
+    interpreter): ``networks`` rows that also say ``batch_norm`` and ``threads``."""
+    import os
+
+    backends = backends or _dispatch.available_backends()
+    rows = []
+    for n in threads:
+        count = n or len(os.sched_getaffinity(0))
+        with threads_limited(n):
+            for name in workloads:
+                w = TRAIN_WORKLOADS[name]
+                if n == 1:
+                    problem = make_problem(w.layer_dims, w.batch_size, w.dtype, w.hidden,
+                                           w.output, threads=n)
+                    seconds = _median_seconds(problem, backends, repeats, target_s, "fit",
+                                              batch_norm=w.batch_norm)
+                else:
+                    seconds = {}
+                    for b in backends:
+                        seconds.update(_alone(name, b, repeats, target_s))
+                rows.append(dict(layer_dims=list(w.layer_dims), m=w.batch_size, dtype=w.dtype,
+                                 batch_norm=bool(w.batch_norm), threads=count, workload=name,
+                                 seconds=seconds))
+                log(f"{name} ({count} thread{'s' if count > 1 else ''}): " + "  ".join(
+                    f"{b} {s * 1e6:9.1f} µs" for b, s in seconds.items()))
+    return rows
+
+
 def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backends=None,
-              log=print, note="", measure="fit"):
+              log=print, note="", measure="fit", fit_threads=FIT_THREADS):
     """Median seconds per step of each available backend for every ``(w, m, dtype)`` of the
-    grid (``cells``) and for the grid's step ``workloads`` as they are (``networks``).
+    grid (``cells``), for the grid's step ``workloads`` as they are and (``measure="fit"``)
+    for its ``fit_workloads`` (``bench --train``'s) at ``fit_threads`` (``networks``).
 
     Returns the table ``chainrule.backends._auto_table`` holds: ``{"backends": [...], "cells":
     [{"width", "m", "dtype", "seconds": {backend: median}}], "networks": [...], ...}``.
@@ -103,6 +170,9 @@ def calibrate(grid=CALIBRATION_GRID, repeats=7, target_s=0.002, threads=1, backe
             networks.append(dict(layer_dims=list(problem.layer_dims), m=problem.m,
                                  dtype=problem.dtype.name, seconds=seconds))
             log(f"{name}: " + "  ".join(f"{b} {s * 1e6:9.1f} µs" for b, s in seconds.items()))
+    if measure == "fit" and fit_threads and grid.get("fit_workloads"):
+        networks += fit_networks(grid["fit_workloads"], threads=fit_threads, backends=backends,
+                                 repeats=max(3, repeats // 2 + 1), log=log)
     return dict(backends=list(backends), grid=dict(grid), threads=threads, cpu=cpu_model(),
                 note=note, load=load_average(), versions=versions(), measure=measure,
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
@@ -154,21 +224,26 @@ def first_use_seconds(backends=("numba",), repeats=1, baseline="c"):
 
 def rule_summary(table):
     """Lines saying, per cell, which backend ``auto`` picks and its speed-up over NumPy."""
+    base = table.get("threads", 1)
     rows = [(c["dtype"], c["width"], c["m"], c["seconds"],
-             (c["width"],) * (table["grid"]["depth"] + 1) + (1,)) for c in table["cells"]]
-    rows += [(c["dtype"], str(c["layer_dims"]), c["m"], c["seconds"], c["layer_dims"])
+             (c["width"],) * (table["grid"]["depth"] + 1) + (1,), base, False)
+            for c in table["cells"]]
+    rows += [(c["dtype"], c.get("workload", str(c["layer_dims"])), c["m"], c["seconds"],
+              c["layer_dims"], c.get("threads", base), c.get("batch_norm", False))
              for c in table.get("networks", ())]
-    lines = ["| dtype | width (or network) | m | "
+    lines = ["| dtype | width (or network) | m | threads | batch norm | "
              + " | ".join(f"{b} µs" for b in table["backends"]) + " | auto picks |",
-             "|---|---:|---:|" + "---:|" * len(table["backends"]) + "---|"]
-    for dtype, width, m, seconds, dims in rows:
-        pick = auto.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table)
+             "|---|---:|---:|---:|---|" + "---:|" * len(table["backends"]) + "---|"]
+    for dtype, width, m, seconds, dims, threads, bn in rows:
+        pick = auto.auto_rule(dims, m, np.dtype(dtype), table["backends"], table=table,
+                              threads=threads, batch_norm=bn)
         why = ""
         if pick != "numpy" and seconds.get("numpy"):
             why = f" ({seconds[pick] / seconds['numpy']:.2f}× numpy's time)"
         elif len(seconds) > 1:
             why = f" (none at most {auto._AUTO_MARGIN:g}× numpy's time)"
-        lines.append(f"| {dtype} | {width} | {m} | " + " | ".join(
+        lines.append(f"| {dtype} | {width} | {m} | {threads} | {'yes' if bn else 'no'} | "
+                     + " | ".join(
             f"{seconds[b] * 1e6:.1f}" for b in table["backends"]) + f" | {pick}{why} |")
     return "\n".join(lines)
 
