@@ -61,6 +61,7 @@ def test_numpy_is_always_left():
 
 def test_first_use_seconds_interpolates_between_warm_and_cold(monkeypatch):
     costs = {"numba": {"cold": 15.0, "warm": 1.0}}
+    monkeypatch.setattr(_coldstart, "engine_compiled", lambda: False)
     for state, expected in [((0.0, 0.0, 1.0), 15.0), ((0.0, 1.0, 0.0), 1.0),
                             ((0.0, 0.5, 0.5), 8.0), ((0.5, 0.5, 0.0), 1.0),
                             ((1.0, 0.0, 0.0), 0.0)]:
@@ -201,3 +202,38 @@ def test_fit_tells_auto_its_steps(monkeypatch):
     assert net.backend == "numpy"
     net.fit(X, Y, epochs=3, mini_batch_size=8, progress=False)  # 6 steps save ~6 s > 5 s
     assert net.backend == "numba"
+
+
+def test_a_process_whose_numba_engine_runs_pays_no_first_use(monkeypatch):
+    """Once numba's training engine is compiled in the process, another fit's first-use
+    charge is nothing (its kernels' state no longer matters)."""
+    costs = {"numba": {"cold": 15.0, "warm": 1.0}}
+    monkeypatch.setattr(_coldstart, "numba_kernel_state", lambda: (0.3, 0.7, 0.0))
+    monkeypatch.setattr(_coldstart, "engine_compiled", lambda: False)
+    assert _coldstart.first_use_seconds("numba", costs) == pytest.approx(1.0)
+    monkeypatch.setattr(_coldstart, "engine_compiled", lambda: True)
+    assert _coldstart.first_use_seconds("numba", costs) == 0.0
+
+
+def test_engine_compiled_reads_the_engine_without_importing_numba():
+    import subprocess
+    import sys
+
+    code = ("import sys; from chainrule import _coldstart; "
+            "print(_coldstart.engine_compiled(), 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_engine_compiled_after_a_numba_fit():
+    import numpy as np
+
+    import chainrule
+    from chainrule import Network
+
+    if "numba" not in chainrule.available_backends():
+        pytest.skip("numba is not installed")
+    net = Network([2, 3, 1], backend="numba")
+    net.fit(np.ones((2, 4)), np.array([[0.0, 1.0, 0.0, 1.0]]), epochs=1, progress=False)
+    assert _coldstart.engine_compiled()

@@ -170,6 +170,16 @@ def numba_cache_is_warm():
     return numba_kernel_state()[2] == 0.0
 
 
+def engine_compiled():
+    """Whether numba's training engine (``chainrule.core.train.fit_epochs``, what every fit
+    and ``Network.step`` run, and the bulk of numba's first-use cost) has been compiled or
+    loaded in this process: numba is imported and the engine loaded, so another fit pays at
+    most a load of another signature from the cache. Never imports numba."""
+    train = sys.modules.get("chainrule.core.train")
+    engine = getattr(train, "fit_epochs", None)
+    return bool(getattr(engine, "signatures", None))
+
+
 def first_use_seconds(backend, costs=None):
     """Seconds the first use of ``backend`` in this process is expected to cost beyond its
     steps (``costs``: ``{backend: {"cold": s, "warm": s}}``, default
@@ -177,6 +187,8 @@ def first_use_seconds(backend, costs=None):
     costs = DEFAULT_FIRST_USE_SECONDS if costs is None else costs
     if backend != "numba" or backend not in costs:
         return 0.0  # numpy and c: nothing to compile (c is compiled at install)
+    if engine_compiled():
+        return 0.0  # numba's training engine already runs in this process: paid
     compiled, cached, missing = numba_kernel_state()
     if compiled == 1.0:
         return 0.0
