@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 
@@ -67,3 +68,29 @@ def test_register_rejects_unknown_names():
         _dispatch.register("dense_forward", "fortran")
     with pytest.raises(ValueError):
         _dispatch.register("conv2d", "numpy")
+
+
+def test_auto_keeps_the_fit_backend_for_scoring(monkeypatch):
+    """After a fit, ``auto`` scores and predicts on the backend it trained with (two
+    backends' BLAS pools side by side stall each other on few cores)."""
+    import chainrule.model as model_mod
+
+    picks = iter(["numpy", "numpy"])
+    seen = []
+
+    def fake_choose(layer_dims, m, dtype, backend="auto", **kwargs):
+        pick = next(picks, "numpy")
+        seen.append((m, kwargs.get("steps"), pick))
+        return pick
+
+    monkeypatch.setattr(model_mod, "choose_backend", fake_choose)
+    net = model_mod.Network([2, 3, 1])  # construction: the first pick
+    X, Y = np.ones((2, 5)), np.array([[0.0, 1.0, 0.0, 1.0, 1.0]])
+    net.fit(X, Y, epochs=1, progress=False)  # chooses for training
+    trained = net.backend
+    net.predict(np.ones((2, 50)))
+    net.score(X, Y)
+    assert net.backend == trained
+    assert [s for s in seen[1:] if s[1] is None] == []  # no choice after the fit's
+    clone = pickle.loads(pickle.dumps(net))
+    assert "_fit_backend" not in clone.__dict__

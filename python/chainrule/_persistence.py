@@ -60,7 +60,8 @@ class Persistent:
         state.pop("_ops", None)
         state["_parameters"] = dict(self._parameters)
         state.pop("_fitting", None)
-        state.pop("_step_plan", None)  # a cache
+        state.pop("_step_plan", None)  # caches: the step's plan, the last fit's backend
+        state.pop("_fit_backend", None)
         return state
 
     def __setstate__(self, state):

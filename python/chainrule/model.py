@@ -180,11 +180,19 @@ class Network(BatchNormMixin, Predicting, InteropMixin, Persistent, Summarised, 
         it may depend on both)."""
         if self._backend_request == self.backend:  # a forced one (env and shape do not matter)
             return self._ops
-        # a fit's threads (its BLAS pools, under n_threads if set), read once per fit
-        threads = None if steps is None else (self.n_threads or _threads.blas_threads())
-        backend = choose_backend(self.layer_dims, m, self.dtype, self._backend_request,
-                                 steps=steps, threads=threads,
-                                 batch_norm=self.has_batch_norm)
+        trained = self.__dict__.get("_fit_backend")
+        if steps is None and trained is not None:
+            # after a fit, its backend serves the model (a second backend beside it would
+            # bring a second BLAS pool: on few cores the two pools' threads stall each other)
+            backend = trained
+        else:
+            # a fit's threads (its BLAS pools, under n_threads if set), read once per fit
+            threads = None if steps is None else (self.n_threads or _threads.blas_threads())
+            backend = choose_backend(self.layer_dims, m, self.dtype, self._backend_request,
+                                     steps=steps, threads=threads,
+                                     batch_norm=self.has_batch_norm)
+            if steps is not None:
+                self._fit_backend = backend
         if backend != self.backend:
             self.backend = backend
             self._ops = Ops(backend)
