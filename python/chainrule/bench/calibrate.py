@@ -40,39 +40,42 @@ FIT_BATCHES = 8
 
 
 class FitSteps(Implementation):
-    """``Network.fit`` for one epoch of ``FIT_BATCHES`` Adam mini-batches of the problem's
-    ``m`` (the data are the problem's columns repeated; ``batch_norm``: on every hidden
-    layer); ``step()`` runs that epoch."""
+    """``Network.fit`` for ``epochs`` epochs of ``batches`` Adam mini-batches of the
+    problem's ``m`` (the data are the problem's columns repeated; ``batch_norm``: on every
+    hidden layer); ``step()`` runs that fit."""
 
     kind = "chainrule"
     trains = False
 
-    def __init__(self, backend, batch_norm=False):
+    def __init__(self, backend, batch_norm=False, batches=FIT_BATCHES, epochs=1):
         self.backend, self.batch_norm = backend, batch_norm
+        self.batches, self.epochs = batches, epochs
         self.name = f"chainrule[{backend}] fit"
 
     def setup(self, problem):
         from ..model import Network
 
         self.p = problem
-        self.X = np.tile(problem.X, (1, FIT_BATCHES))
-        self.Y = np.tile(problem.Y, (1, FIT_BATCHES))
+        self.X = np.tile(problem.X, (1, self.batches))
+        self.Y = np.tile(problem.Y, (1, self.batches))
         self.m = problem.m
         self.net = Network(list(problem.layer_dims), hidden=problem.hidden,
                            output=problem.output, dtype=problem.dtype.name,
                            backend=self.backend, seed=0, batch_norm=self.batch_norm)
 
     def step(self):
-        self.net.fit(self.X, self.Y, epochs=1, learning_rate=1e-3, optimizer="adam",
+        self.net.fit(self.X, self.Y, epochs=self.epochs, learning_rate=1e-3, optimizer="adam",
                      mini_batch_size=self.m, progress=False)
 
 
-def _median_seconds(problem, backends, repeats, target_s, measure="fit", batch_norm=False):
-    """``{backend: median seconds per step}`` for ``problem``, backends interleaved."""
-    cls, per_call = (FitSteps, FIT_BATCHES) if measure == "fit" else (Chainrule, 1)
+def _median_seconds(problem, backends, repeats, target_s, measure="fit", batch_norm=False,
+                    batches=FIT_BATCHES, epochs=1):
+    """``{backend: median seconds per step}`` for ``problem``, backends interleaved
+    (``measure="fit"``: fits of ``epochs`` epochs of ``batches`` mini-batches)."""
+    per_call = batches * epochs if measure == "fit" else 1
     impls = []
     for b in backends:
-        impl = cls(b, batch_norm) if measure == "fit" else cls(b)
+        impl = FitSteps(b, batch_norm, batches, epochs) if measure == "fit" else Chainrule(b)
         impl.setup(problem)
         impls.append(impl)
     times = time_interleaved(impls, repeats, target_s)
@@ -95,7 +98,8 @@ from chainrule.bench.workloads import TRAIN_WORKLOADS, make_problem
 w = TRAIN_WORKLOADS[{name!r}]
 p = make_problem(w.layer_dims, w.batch_size, w.dtype, w.hidden, w.output, threads=0)
 print(json.dumps(_median_seconds(p, [{backend!r}], {repeats}, {target_s}, "fit",
-                                 batch_norm=w.batch_norm)))
+                                 batch_norm=w.batch_norm, batches=-(-w.m // w.batch_size),
+                                 epochs=w.epochs)))
 """
 
 
@@ -112,7 +116,8 @@ def _alone(name, backend, repeats, target_s):
 def fit_networks(workloads=tuple(TRAIN_WORKLOADS), threads=FIT_THREADS, backends=None,
                  repeats=5, target_s=0.02, log=print):
     """The ``bench --train`` workloads as ``auto`` meets them: seconds per mini-batch step of
-    ``Network.fit`` (Adam, the workload's batch size and batch norm) at each thread count
+    their ``Network.fit`` (Adam, the workload's batch size, batches per epoch, epochs and
+    batch norm, so a fit's own cost is spread over its steps) at each thread count
     (one thread: backends interleaved; the default threads: each backend alone in a fresh
     interpreter): ``networks`` rows that also say ``batch_norm`` and ``threads``."""
     import os
@@ -128,7 +133,9 @@ def fit_networks(workloads=tuple(TRAIN_WORKLOADS), threads=FIT_THREADS, backends
                     problem = make_problem(w.layer_dims, w.batch_size, w.dtype, w.hidden,
                                            w.output, threads=n)
                     seconds = _median_seconds(problem, backends, repeats, target_s, "fit",
-                                              batch_norm=w.batch_norm)
+                                              batch_norm=w.batch_norm,
+                                              batches=-(-w.m // w.batch_size),
+                                              epochs=w.epochs)
                 else:
                     seconds = {}
                     for b in backends:
