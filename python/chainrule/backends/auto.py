@@ -25,9 +25,10 @@ TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_auto_tab
 def auto_rule(layer_dims, m, dtype, available, *, table=None, threads=None, batch_norm=False):
     """The measured rule behind ``backend="auto"``.
 
-    ``chainrule bench --calibrate --write`` times every backend's single step (``chainrule.training.step.train_step``) on
-    networks ``[w, w, ..., 1]`` over a grid of width ``w``, batch ``m`` and dtype, and
-    writes the medians to ``chainrule/backends/_auto_table.py``. Here a network is placed on that
+    ``chainrule bench --calibrate --write`` times every backend's training steps (``fit``'s
+    mini-batch steps by default, ``--measure step`` the single step) on networks
+    ``[w, w, ..., 1]`` over a grid of width ``w``, batch ``m`` and dtype, and writes the
+    medians to ``chainrule/backends/_auto_table.py``. Here a network is placed on that
     grid by its effective width ``sqrt(mean_l n[l] n[l-1])`` (the per-layer products set
     the work per example) and its ``m`` (a network the table measured itself, as the
     benchmark workloads, is looked up under its own layer sizes instead), the nearest measured cell (log scale) is
