@@ -100,9 +100,11 @@ CR_CLONES static int CR_NAME(gemm_small)(char ta, char tb, i64 M, i64 N, i64 K, 
         for (i64 k0 = 0; k0 < K; k0 += CR_PACK) {
             const i64 kw = K - k0 < CR_PACK ? K - k0 : CR_PACK;
             for (i64 i = 0; i < M; ++i)
-                for (i64 kk = 0; kk < kw; ++kk) pa[i * CR_PACK + kk] = CR_OP_AT(ta, A, lda, i, k0 + kk);
+                for (i64 kk = 0; kk < kw; ++kk)
+                    pa[i * CR_PACK + kk] = CR_OP_AT(ta, A, lda, i, k0 + kk);
             for (i64 j = 0; j < N; ++j)
-                for (i64 kk = 0; kk < kw; ++kk) pb[j * CR_PACK + kk] = CR_OP_AT(tb, B, ldb, k0 + kk, j);
+                for (i64 kk = 0; kk < kw; ++kk)
+                    pb[j * CR_PACK + kk] = CR_OP_AT(tb, B, ldb, k0 + kk, j);
             for (i64 i = 0; i < M; ++i)
                 for (i64 j = 0; j < N; ++j)
                     acc[i * N + j] += CR_NAME(dot)(pa + i * CR_PACK, pb + j * CR_PACK, kw);
@@ -120,7 +122,8 @@ CR_CLONES static int CR_NAME(gemm_small)(char ta, char tb, i64 M, i64 N, i64 K, 
         for (i64 i0 = 0; i0 < M; i0 += CR_PACK) {
             const i64 iw = M - i0 < CR_PACK ? M - i0 : CR_PACK;
             for (i64 k = 0; k < K; ++k)
-                for (i64 ii = 0; ii < iw; ++ii) pack[k * CR_PACK + ii] = CR_OP_AT(ta, A, lda, i0 + ii, k);
+                for (i64 ii = 0; ii < iw; ++ii)
+                    pack[k * CR_PACK + ii] = CR_OP_AT(ta, A, lda, i0 + ii, k);
             for (i64 j = 0; j < N; ++j) {
                 for (i64 ii = 0; ii < iw; ++ii) acc[ii] = 0;
                 for (i64 k = 0; k < K; ++k) {
@@ -142,7 +145,8 @@ CR_CLONES static int CR_NAME(gemm_small)(char ta, char tb, i64 M, i64 N, i64 K, 
         for (i64 j0 = 0; j0 < N; j0 += CR_PACK) {
             const i64 jw = N - j0 < CR_PACK ? N - j0 : CR_PACK;
             for (i64 k = 0; k < K; ++k)
-                for (i64 jj = 0; jj < jw; ++jj) pack[k * CR_PACK + jj] = CR_OP_AT(tb, B, ldb, k, j0 + jj);
+                for (i64 jj = 0; jj < jw; ++jj)
+                    pack[k * CR_PACK + jj] = CR_OP_AT(tb, B, ldb, k, j0 + jj);
             for (i64 i = 0; i < M; ++i) {
                 for (i64 jj = 0; jj < jw; ++jj) acc[jj] = 0;
                 for (i64 k = 0; k < K; ++k) {
@@ -151,7 +155,8 @@ CR_CLONES static int CR_NAME(gemm_small)(char ta, char tb, i64 M, i64 N, i64 K, 
                     for (i64 jj = 0; jj < jw; ++jj) acc[jj] += a * p[jj];
                 }
                 REAL *c = C + i * ldc + j0;
-                for (i64 jj = 0; jj < jw; ++jj) c[jj] = beta != 0 ? c[jj] + alpha * acc[jj] : alpha * acc[jj];
+                for (i64 jj = 0; jj < jw; ++jj)
+                    c[jj] = beta != 0 ? c[jj] + alpha * acc[jj] : alpha * acc[jj];
             }
         }
         return 1;
@@ -1081,23 +1086,20 @@ CR_CLONES int CR_NAME(cr_fit_epochs)(const REAL *XT, const REAL *YT, const REAL 
                 CR_NAME(gemm_rm)('N', 'N', n, mb, n_prev, 1, W[0], n_prev, A_prev, ld0, 0, T, mb);
                 for (i64 r = 0; r < mb; ++r)
                     for (i64 i = 0; i < n; ++i) ws.Z[0][r * n + i] = T[i * mb + r];
+            } else if (ws.ZH[l]) {
+                CR_NAME(gemm_par)(nt, l ? 'N' : ta0, 'T', mb, n, n_prev, 1, A_prev,
+                                  l ? n_prev : ld0, W[l], n_prev, 0, ws.Z[l], n);
             }
-            if (ws.ZH[l]) { /* batch norm between the product and the activation */
-                if (!course)
-                    CR_NAME(gemm_par)(nt, l ? 'N' : ta0, 'T', mb, n, n_prev, 1, A_prev,
-                                      l ? n_prev : ld0, W[l], n_prev, 0, ws.Z[l], n);
+            if (ws.ZH[l]) /* batch norm between the product and the activation */
                 CR_NAME(bn_forward)(ws.Z[l], ws.ZH[l], (const REAL *)c->bn_gamma[l], ws.bn[l],
                                     n, mb, c->bn_epsilon);
+            if (course || ws.ZH[l]) /* the product is done: the bias and g */
                 CR_NAME(bias_activation_par)(nt, b[l], c->activation[l], (REAL)c->alpha[l], D,
                                              ws.Z[l], ws.A[l], n, mb);
-            } else if (course) {
-                CR_NAME(bias_activation_par)(nt, b[l], c->activation[l], (REAL)c->alpha[l], D,
-                                             ws.Z[l], ws.A[l], n, mb);
-            } else {
+            else /* the product and the bias and g, by rows of the batch */
                 CR_NAME(forward_par)(nt, l ? 'N' : ta0, A_prev, l ? n_prev : ld0, W[l], b[l],
                                      c->activation[l], (REAL)c->alpha[l], D, ws.Z[l], ws.A[l],
                                      n, n_prev, mb);
-            }
         }
 
         /* ---- the cost J_b = (1 / sum w) sum_k w_k L_k + lambd / (2 sum w) sum_l |W[l]|^2 */

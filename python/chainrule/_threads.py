@@ -92,18 +92,23 @@ def limited(n_threads):
         _process_limit.leave(n_threads)
 
 
+def usable_cpus():
+    """The CPUs this process may run on (its affinity; the CPU count where there is none)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def blas_threads():
     """The threads a BLAS call would use now: the largest pool of the loaded BLAS libraries
     (a threadpoolctl limit, ``OMP_NUM_THREADS`` and a model's ``n_threads`` included), at
     most the CPUs this process may run on; the CPUs when no BLAS is loaded. A threadpoolctl
     query: for once per fit (``backend="auto"``'s choice), not per step."""
-    import os
-
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    n = _active_limit()
+    cpus = usable_cpus()
+    n = getattr(_active, "n_threads", None)  # inside a ``limited`` block: its limit
     if n is None:
         try:
             pools = [info.get("num_threads") for info in _controller().info()
@@ -112,11 +117,6 @@ def blas_threads():
             pools = []
         n = max((int(p) for p in pools if p), default=cpus)
     return max(1, min(int(n), cpus))
-
-
-def _active_limit():
-    """The limit of the ``limited`` block this thread is in, or None."""
-    return getattr(_active, "n_threads", None)
 
 
 def limits_threads(method):

@@ -87,6 +87,17 @@ class _Ops:
             b -= learning_rate * db
 
 
+def _batch(perms, e, k, s, m):
+    """Batch ``k`` of chunk epoch ``e``: its index into the examples and its size. The
+    identity order is a slice, so the batch is a view (the course's X of a step is read
+    where it lies); a permutation's is its slice of ``perms[e]``."""
+    if perms is None:
+        start, stop = k * s, min((k + 1) * s, m)
+        return slice(start, stop), stop - start
+    idx = perms[e][k * s:(k + 1) * s]
+    return idx, len(idx)
+
+
 def _philox_masks(key, k, layer_dims, keep_probs, mb, dtype):
     """``{l: D[l] / p[l]}`` of batch ``k`` for the hidden layers that drop."""
     return {l: dropout_mask(key, l, k, layer_dims[l], mb, p, dtype)
@@ -197,9 +208,7 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
     while done < n_steps and e < E:
-        # the identity order takes views (the course's X of a step is read where it lies)
-        idx = slice(k * s, min((k + 1) * s, m)) if perms is None else perms[e][k * s:(k + 1) * s]
-        mb = len(range(m)[idx]) if perms is None else len(idx)
+        idx, mb = _batch(perms, e, k, s, m)
         Xb, Yb = XT[idx].T, YT[idx].T
         wb = None if w is None else w[idx]
         if masks is not None:
@@ -337,8 +346,7 @@ def _fit_epochs_bn(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, 
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
     while done < n_steps and e < E:
-        idx = slice(k * s, min((k + 1) * s, m)) if perms is None else perms[e][k * s:(k + 1) * s]
-        mb = len(range(m)[idx]) if perms is None else len(idx)
+        idx, mb = _batch(perms, e, k, s, m)
         if mb < 2:
             raise InputError(f"batch norm: mini-batch {k} of epoch {e} has {mb} example; the "
                              f"batch statistics need at least 2 (choose a mini_batch_size "

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from .._threads import usable_cpus
 from ..backends import auto
 from ..backends import registry as _dispatch
 from .env import cpu_model, load_average, threads_limited, versions
@@ -120,12 +121,10 @@ def fit_networks(workloads=tuple(TRAIN_WORKLOADS), threads=FIT_THREADS, backends
     batch norm, so a fit's own cost is spread over its steps) at each thread count
     (one thread: backends interleaved; the default threads: each backend alone in a fresh
     interpreter): ``networks`` rows that also say ``batch_norm`` and ``threads``."""
-    import os
-
     backends = backends or _dispatch.available_backends()
     rows = []
     for n in threads:
-        count = n or len(os.sched_getaffinity(0))
+        count = n or usable_cpus()
         with threads_limited(n):
             for name in workloads:
                 w = TRAIN_WORKLOADS[name]

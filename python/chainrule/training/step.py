@@ -57,15 +57,16 @@ def one_step(ops, plan, X, Y, Ws, bs, learning_rate, norm=None, masks=None):
     XT = X.T
     if not (XT.flags.c_contiguous or X.flags.c_contiguous):
         XT = np.ascontiguousarray(X).T  # neither layout: one copy, in the course's
-    YT = Y.T if Y.T.flags.c_contiguous else np.ascontiguousarray(Y.T)
+    # Y in X's layout: rows beside rows (one small copy where Y has several rows), the
+    # course's Y beside the course's X (read where it lies)
+    YT = np.ascontiguousarray(Y.T) if XT.flags.c_contiguous else Y.T
     lrs = np.array([float(learning_rate)])
     if masks is not None and any(D is not None for D in masks):
         return engine.fit_epochs(plan, XT, YT, None, perms=None, lrs=lrs, keys=None, k0=0,
                                  n_steps=1, t=0, state={}, Ws=Ws, bs=bs,
                                  masks=_masks_callable(masks), ops=ops, norm=norm)
-    kwargs = {} if norm is None else {"norm": norm}
     return ops.fit_epochs(plan, XT, YT, None, perms=None, lrs=lrs, keys=None, k0=0, n_steps=1,
-                          t=0, state={}, Ws=Ws, bs=bs, **kwargs)
+                          t=0, state={}, Ws=Ws, bs=bs, norm=norm)
 
 
 def train_step(ops, X, Y, Ws, bs, activations, loss, learning_rate, lambd=0.0, masks=None,

@@ -34,6 +34,7 @@ import threading
 
 import numpy as np
 
+from ..._threads import usable_cpus
 from ...errors import InputError
 from . import wrappers
 
@@ -168,13 +169,6 @@ def _controller():
     return libs[0] if libs else None
 
 
-def _usable_cpus():
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
-
-
 # A process forked from this one runs the engine on one thread: GNU OpenMP's threads do not
 # survive a fork, and a child entering a parallel region after its parent ran one waits for
 # them forever (a multiprocessing "fork" pool hung; tests/test_cengine_threads.py). Children
@@ -197,7 +191,7 @@ def engine_threads():
     if not wrappers.lib.cr_openmp() or _forked["child"]:
         return 1
     controller = _controller()
-    cpus = _usable_cpus()
+    cpus = usable_cpus()
     n = cpus if controller is None else controller.num_threads
     return max(1, min(int(n), cpus))
 

@@ -62,13 +62,12 @@ def _output_delta(Y, Zs, As, activation, loss, convention, out):
 
 
 def _backward_checked(Y, Zs, As, Ws, codes, activations, loss, convention, lambd, masks,
-                      need_dA, buf, dWs=None):
-    """``dWs``: where each dW goes (``None`` entries skip that dW); default ``buf["dWs"]``."""
+                      need_dA, buf):
+    """The backward into ``buf``'s dZs, dWs, dbs (and new dA arrays when ``need_dA``)."""
     L = len(Ws)
     m = Y.shape[1]
     s, l2 = _scale(convention, m), float(lambd) / m
-    dZs, dbs = buf["dZs"], buf["dbs"]
-    dWs = buf["dWs"] if dWs is None else dWs
+    dZs, dWs, dbs = buf["dZs"], buf["dWs"], buf["dbs"]
     dAs = [None] * L
     dZs[L - 1] = _output_delta(Y, Zs, As, activations[L - 1], loss, convention, dZs[L - 1])
     for l in range(L, 0, -1):
@@ -162,8 +161,8 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     ``XT``, ``YT``, ``w``, ``perms`` (int64) and the optimiser ``state`` must already be
     C-contiguous arrays of the network's dtype: nothing is copied per call. ``XT, YT`` may
     instead be ``X.T, Y.T`` of the course's C-contiguous ``X (n0, m), Y (nL, m)`` when
-    ``perms`` is None (``Network.step``'s call): the engine reads the columns where they lie. The course-exact
-    masks (``masks``) are the reference's only. An optimiser without a code
+    ``perms`` is None (``Network.step``'s call): the engine reads the columns where they
+    lie. The course-exact masks (``masks``) are the reference's only. An optimiser without a code
     (``plan.optimizer_code``) runs on the generic composition until it is compiled too, and
     so does a plan with batch-norm layers (``norm``: the engine's).
     """

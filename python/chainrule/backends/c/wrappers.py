@@ -51,11 +51,6 @@ def _check_status(status, fn):
         raise CKernelError(f"{fn} returned status {status}: {_STATUS.get(status, 'unknown')}")
 
 
-
-
-
-
-
 def new(ctype, init=None):
     """``ffi.new``: a C array or pointer owned by Python (freed with the returned object)."""
     return ffi.new(ctype, init)
@@ -326,7 +321,6 @@ def _check_network(X, Ws, bs, activations, masks=None, update=False, view=False)
     return dt, X, Ws_c, bs_c, codes, masks
 
 
-
 @register("sgd_update", "c")
 def sgd_update(Ws, bs, dWs, dbs, learning_rate):
     """``W -= lr dW``, ``b -= lr db`` in place, one C call per array."""
@@ -344,7 +338,6 @@ def _all_finite(arrays):
         if not _FN[x.dtype][3](_buf(x), x.size):
             return False
     return True
-
 
 
 # --------------------------------------------------------------------------- training engine
