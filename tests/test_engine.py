@@ -16,6 +16,7 @@ from chainrule.backends import philox as _philox
 from chainrule.backends.engine import fit_epochs as ref_fit_epochs
 from chainrule.backends.engine import n_batches
 from chainrule.backends.plan import FitPlan
+from chainrule.errors import InputError
 from chainrule.optim import make_optimizer
 
 from conftest import (OPTIMIZER_CONFIGS, OPTIMIZER_IDS, OPTIMIZER_NAMES, TOLERANCES, assert_close,
@@ -506,16 +507,38 @@ def test_engine_chunks_compose_to_one_call(engine):
     plan2 = FitPlan.build(dims, acts, loss, opt2, mini_batch_size=s, lambd=0.1,
                           keep_probs=probs)
     e, k, t, calls = 0, 0, 0, 0
-    cost_sum = np.zeros(epochs)
+    sums = np.zeros((2, epochs))
     while e < epochs:
+        running = np.ascontiguousarray(sums[:, e:])  # the epochs' sums so far, continued
         part = fn(plan2, XT, YT, None, perms=perms[e:], lrs=lrs[e:], keys=keys[e:], k0=k,
-                  n_steps=2, t=t, state=opt2.state, Ws=Ws2, bs=bs2)
-        cost_sum[e:] += part.cost_sum
+                  n_steps=2, t=t, state=opt2.state, Ws=Ws2, bs=bs2, sums=running)
+        assert np.shares_memory(part.cost_sum, running)  # added in place
+        sums[:, e:] = running
         e, k, t, calls = e + part.epoch, part.batch, part.t, calls + 1
     assert one.steps == 9 and t == one.t == 9 and calls == 5
     for P, Q in zip(Ws + bs, Ws2 + bs2):
-        assert_close(Q, P, np.float64)
-    np.testing.assert_allclose(cost_sum, one.cost_sum, rtol=1e-12)
+        np.testing.assert_array_equal(Q, P)
+    # the running sums continue step after step: the sums of one call, bit for bit
+    np.testing.assert_array_equal(sums[0], one.cost_sum)
+    np.testing.assert_array_equal(sums[1], one.weight_sum)
+
+
+@pytest.mark.parametrize("engine", ["numpy", *ENGINES.values()])
+def test_engine_refuses_running_sums_of_the_wrong_shape(engine):
+    fn = _engine(engine)
+    dims, acts, loss, X, Y = _problem("binary", 6, np.float64)
+    net = Network(dims, activations=acts, loss=loss, seed=1, backend="numpy")
+    Ws, bs, opt = _start(net, {"name": "gd"})
+    plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=3)
+    XT, YT = np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T)
+    before = [P.copy() for P in Ws + bs]
+    for bad in (np.zeros(2), np.zeros((2, 2)), np.zeros((2, 1), np.float32),
+                np.zeros((2, 2))[:, :1], [[0.0], [0.0]]):
+        with pytest.raises(InputError, match=r"sums must be .* \(2, 1\)"):
+            fn(plan, XT, YT, None, perms=None, lrs=np.array([0.1]), keys=None, k0=0,
+               n_steps=1, t=0, state=opt.state, Ws=Ws, bs=bs, sums=bad)
+    for P, Q in zip(before, Ws + bs):  # refused before any step
+        np.testing.assert_array_equal(Q, P)
 
 
 # --------------------------------------------------------------------------- update safety
@@ -664,13 +687,15 @@ def test_fit_does_not_depend_on_the_chunk_size(backend, monkeypatch):
     for seconds in (1e-12, 1e9):
         monkeypatch.setattr(loop, "CHUNK_SECONDS", seconds)
         with np.errstate(all="ignore"):
-            nets.append(Network(dims, activations=acts, loss=loss, seed=1, backend=backend)
-                        .fit(X, Y, **kw))
+            nets.append(Network(dims, activations=acts, loss=loss, seed=1, backend=backend,
+                            n_threads=1).fit(X, Y, **kw))
     small, large = nets
     assert small.history_["skipped"][-1] == large.history_["skipped"][-1] > 0
     for key, value in large.parameters.items():
-        assert_close(small.parameters[key], value, np.float64, key)
-    np.testing.assert_allclose(small.history_["cost"], large.history_["cost"], rtol=1e-12)
+        np.testing.assert_array_equal(small.parameters[key], value, err_msg=key)
+    # the engine continues each epoch's running cost sums: the same bits however the
+    # calls (sized by time) split the epochs
+    assert small.history_["cost"] == large.history_["cost"]
     assert small.history_["epoch"] == large.history_["epoch"] == [0, 2, 4]
 
 
@@ -681,9 +706,9 @@ def test_fit_calls_the_engine_in_chunks_that_stop_at_records(monkeypatch):
     calls = []
     original = loop.FitRun._run_chunk
 
-    def spy(self, first, epochs, k0, n_steps):
+    def spy(self, first, epochs, k0, n_steps, sums=None):
         calls.append(([e for e, _, _ in epochs], k0, n_steps))
-        return original(self, first, epochs, k0, n_steps)
+        return original(self, first, epochs, k0, n_steps, sums)
 
     monkeypatch.setattr(loop.FitRun, "_run_chunk", spy)
     X, Y = _problem("binary", 40, np.float64)[3:]

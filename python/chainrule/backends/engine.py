@@ -38,7 +38,7 @@ from ..errors import InputError
 from .compose import first_nonfinite_name, unsafe_update
 from .philox import dropout_mask
 
-__all__ = ["ChunkResult", "fit_epochs", "n_batches", "batch_correct"]
+__all__ = ["ChunkResult", "fit_epochs", "n_batches", "batch_correct", "running_sums"]
 
 
 class ChunkResult(NamedTuple):
@@ -135,8 +135,23 @@ class _Bounds:
         self.p, self.v, self.s = self._next
 
 
+def running_sums(sums, E):
+    """The ``(2, E)`` float64 array a :func:`fit_epochs` call adds ``Σ_b J_b Σw_b`` (row 0)
+    and ``Σ_b Σw_b`` (row 1) of its steps to: ``sums`` itself (checked), or zeros when it
+    is None."""
+    if sums is None:
+        return np.zeros((2, E))
+    if not (isinstance(sums, np.ndarray) and sums.dtype == np.float64 and sums.shape == (2, E)
+            and sums.flags.c_contiguous and sums.flags.writeable):
+        got = f"{sums.dtype} {sums.shape}" if isinstance(sums, np.ndarray) else \
+            type(sums).__name__
+        raise InputError(f"sums must be a writable C-contiguous float64 array of shape "
+                         f"(2, {E}) (the chunk's epochs), got {got}")
+    return sums
+
+
 def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-               masks=None, ops=None, norm=None):
+               masks=None, ops=None, norm=None, sums=None):
     """Run up to ``n_steps`` mini-batch steps of ``plan`` from batch ``k0`` of the chunk's
     first epoch.
 
@@ -180,6 +195,12 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
         ``(gammas, running_means, running_vars)`` per layer (``None`` for a layer without
         batch norm), updated in place: required when the plan has batch-norm layers (whose
         ``bs`` entries are their ``beta``). Such a plan runs :func:`_fit_epochs_bn`.
+    sums : (2, E) float64 array, optional
+        The running ``Σ_b J_b Σw_b`` and ``Σ_b Σw_b`` of the chunk's epochs, which the call
+        adds its steps to in place, one step after the other (the result's ``cost_sum`` and
+        ``weight_sum`` are its rows): a fit passes the sums of the epochs so far, so that an
+        epoch's cost is the same sum in the same order wherever the calls split the epoch
+        (they split it by time). Zeros when omitted.
 
     Returns
     -------
@@ -188,7 +209,7 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     if plan.batch_norm:
         return _fit_epochs_bn(plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys, k0=k0,
                               n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs, masks=masks,
-                              norm=norm)
+                              norm=norm, sums=sums)
     activations, loss, lambd, keep_probs = plan.activations, plan.loss, plan.lambd, \
         plan.keep_probs
     optimizer, mini_batch_size = plan.optimizer, plan.mini_batch_size
@@ -204,7 +225,8 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     bounds = None
     if ops is not None and optimizer.bound(0.0, 0.0, 0.0, 0.0, 0.0, 0) is not None:
         bounds = _Bounds(optimizer, Ws, bs, state, np.finfo(dtype).max)
-    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    sums = running_sums(sums, E)
+    cost_sum, weight_sum = sums
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
     while done < n_steps and e < E:
@@ -320,7 +342,7 @@ def _gradients(AL, Yb, caches, activations, loss, lambd, D, wb, share):
 
 
 def _fit_epochs_bn(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-                   masks, norm):
+                   masks, norm, sums):
     """:func:`fit_epochs` of a plan with batch-norm layers, in the reference formulas on every
     backend: per step the training forward (batch statistics; linear, batch norm, activation,
     dropout), the cost, the backward (the compact batch-norm backward, convention "L", the
@@ -342,7 +364,8 @@ def _fit_epochs_bn(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, 
     nb = n_batches(m, s)
     opt = copy.copy(plan.optimizer)
     eps, beta, unbiased = plan.bn_epsilon, plan.bn_momentum, plan.bn_unbiased
-    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    sums = running_sums(sums, E)
+    cost_sum, weight_sum = sums
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
     while done < n_steps and e < E:
@@ -428,14 +451,16 @@ def gradients_bn(AL, Yb, caches, activations, loss, lambd, D, wb, share):
 
 
 def with_handover(compiled, plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws,
-                  bs, norm, ops):
+                  bs, norm, ops, sums=None):
     """A compiled engine's ``fit_epochs`` of a plan with batch norm: ``compiled(perms, lrs,
-    keys, k0, n_steps, t)`` runs steps until it hands one over (returns ``(ChunkResult,
-    handed_over)``); that step runs here, composed (:func:`fit_epochs` applies or refuses it,
-    in the rule's words), and the compiled loop goes on from the next one. Returns the
-    chunk's :class:`ChunkResult`."""
+    keys, k0, n_steps, t, sums)`` runs steps until it hands one over (returns
+    ``(ChunkResult, handed_over)``); that step runs here, composed (:func:`fit_epochs`
+    applies or refuses it, in the rule's words), and the compiled loop goes on from the next
+    one. Every part adds to the same running ``sums`` (the rows of its epochs), in step
+    order. Returns the chunk's :class:`ChunkResult`."""
     E = len(lrs)
-    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    sums = running_sums(sums, E)
+    cost_sum, weight_sum = sums
     correct = np.zeros(E, dtype=np.int64)
     e0, k, done = 0, int(k0), 0
 
@@ -443,24 +468,27 @@ def with_handover(compiled, plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t
         return dict(perms=None if perms is None else perms[e0:], lrs=lrs[e0:],
                     keys=None if keys is None else keys[e0:])
 
-    def add(res, e0):
-        n = len(res.cost_sum)
-        cost_sum[e0:e0 + n] += res.cost_sum
-        weight_sum[e0:e0 + n] += res.weight_sum
-        correct[e0:e0 + n] += res.correct
+    def part(e0):  # the running sums of epochs e0.. (a copy: the part adds to it)
+        return np.ascontiguousarray(sums[:, e0:])
+
+    def add(res, e0, part_sums):
+        sums[:, e0:] = part_sums
+        correct[e0:e0 + len(res.correct)] += res.correct
 
     while True:
-        sub = rest(e0)
-        res, handed_over = compiled(sub["perms"], sub["lrs"], sub["keys"], k, n_steps - done, t)
+        sub, part_sums = rest(e0), part(e0)
+        res, handed_over = compiled(sub["perms"], sub["lrs"], sub["keys"], k, n_steps - done, t,
+                                    part_sums)
         if handed_over:
             done, t = done + res.steps, res.t
-            add(res, e0)
+            add(res, e0, part_sums)
             e0, k = e0 + res.epoch, res.batch
+            part_sums = part(e0)
             res = fit_epochs(plan, XT, YT, w, **rest(e0), k0=k, n_steps=1, t=t, state=state,
-                             Ws=Ws, bs=bs, ops=ops, norm=norm)
+                             Ws=Ws, bs=bs, ops=ops, norm=norm, sums=part_sums)
             handed_over = res.status == 0 and done + res.steps < n_steps
         done, t = done + res.steps, res.t
-        add(res, e0)
+        add(res, e0, part_sums)
         e0, k = e0 + res.epoch, res.batch
         if not handed_over or e0 >= E:
             return ChunkResult(done, res.status, e0, k, res.what, int(t), cost_sum,

@@ -257,7 +257,7 @@ def _as_c(x, dtype):
 
 @register("fit_epochs", "numba")
 def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-               norm=None):
+               norm=None, sums=None):
     """:func:`chainrule.backends.engine.fit_epochs` in one compiled call,
     :func:`chainrule.core.train.fit_epochs` (same arguments and result; the counter-based
     dropout masks only). The workspace is this thread's, cached per shape. An optimiser
@@ -274,23 +274,25 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     if not prep.compiled:
         return engine.generic(Ops("numba"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
                               k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
-                              norm=norm)
+                              norm=norm, sums=sums)
     if not prep.batch_norm:
         return _compiled(prep, plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws,
-                         bs, None)
+                         bs, None, sums)
 
-    def compiled(perms, lrs, keys, k0, n_steps, t):
+    def compiled(perms, lrs, keys, k0, n_steps, t, sums):
         res = _compiled(prep, plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws,
-                        bs, norm)
+                        bs, norm, sums)
         return res, res.status == core_train.HANDOVER
 
     return engine.with_handover(compiled, plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
                                 k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
-                                norm=norm, ops=Ops("numba"))
+                                norm=norm, ops=Ops("numba"), sums=sums)
 
 
-def _compiled(prep, plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm):
-    """One call of the compiled loop (``norm``: batch norm's arrays, or None)."""
+def _compiled(prep, plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm,
+              sums):
+    """One call of the compiled loop (``norm``: batch norm's arrays, or None; ``sums``: the
+    running sums it adds to, :func:`chainrule.backends.engine.running_sums`)."""
     dtype = Ws[0].dtype
     m = XT.shape[0]
     s = plan.mini_batch_size
@@ -333,7 +335,7 @@ def _compiled(prep, plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws
         if "s" in names:
             sGs = tuple(state[k] if k else b for k, b in zip(prep.gamma_names["s"], bs))
     ws = prep.workspace(s, dtype)
-    sums = np.zeros((2, E))
+    sums = engine.running_sums(sums, E)
     correct = np.zeros(E, dtype=np.int64)
     t = core_train.fit_epochs(
         XT, X, YT, w, has_w, perms, has_perm, lrs, keys, int(k0), int(n_steps), s,

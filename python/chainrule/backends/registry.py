@@ -43,8 +43,8 @@ The training op (generic: :func:`chainrule.backends.engine.fit_epochs` composed 
 backend's ``forward``, ``backward_delta`` and ``sgd_update``; numba and C register one
 compiled call)
 
-``fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm=None)
--> ChunkResult``
+``fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm=None,
+sums=None) -> ChunkResult``
     ``plan`` (:class:`~chainrule.backends.plan.FitPlan`, built once per fit) holds the
     layers, the loss, ``lambd``, the mini-batch size and the optimiser (its code,
     hyperparameter vector and state prefixes) and which layers are batch-normalized (then
@@ -61,7 +61,8 @@ compiled call)
     (``plan.optimizer_code is None``) runs the generic composition. A step whose
     cost, gradients, new parameters or new optimiser state are not all finite is not
     applied and ends the call (``status = 1``). Returns the steps done, where the next step
-    is, ``t`` and per chunk epoch ``Σ_b J_b Σw_b``, ``Σ_b Σw_b`` and the correct predictions
+    is, ``t`` and per chunk epoch ``Σ_b J_b Σw_b``, ``Σ_b Σw_b`` (added, step by step, to
+    ``sums`` when given: the running sums of a fit's epochs) and the correct predictions
     of the batches (see :class:`~chainrule.backends.engine.ChunkResult`).
 
 ``fit_session() -> context manager``

@@ -420,9 +420,10 @@ class FitRun:
             key = int(self.net.rng.integers(0, 2 ** 63, dtype=np.int64))
         return perm, key
 
-    def _run_chunk(self, first, epochs, k0, n_steps):
+    def _run_chunk(self, first, epochs, k0, n_steps, sums=None):
         """One ``fit_epochs`` call over ``epochs`` = [(epoch, perm, key), ...] from batch
-        ``k0``; updates the step counters and the optimiser's ``t``; returns the result."""
+        ``k0`` (``sums``: the epochs' running cost sums, which the engine continues); updates
+        the step counters and the optimiser's ``t``; returns the result."""
         net, opt = self.net, self.opt
         perms = None if epochs[0][1] is None else np.stack([p for _, p, _ in epochs])
         keys = np.array([key for _, _, key in epochs], dtype=np.int64)
@@ -445,7 +446,7 @@ class FitRun:
             k0_block = k0
         args = (self.plan, XT, YT, w)
         chunk = dict(perms=perms, lrs=lrs, keys=keys, k0=k0_block, n_steps=n_steps, t=opt.t,
-                     state=opt.state, Ws=self.Ws, bs=self.bs)
+                     state=opt.state, Ws=self.Ws, bs=self.bs, sums=sums)
         if self.plan.batch_norm:
             chunk["norm"] = net.batch_norm_arrays()
         start = time.perf_counter()
@@ -568,12 +569,15 @@ class FitRun:
                 if e not in drawn:
                     drawn[e] = self._draw(e)
                     sums[e] = [0.0, 0.0, 0, m]  # Σ J_b Σw_b, Σ Σw_b, correct, examples
+            # The engine continues each epoch's running sums, step after step: an epoch's cost
+            # is the same sum whichever calls (sized by time) ran its steps.
+            running = np.array([[sums[e][j] for e in range(epoch, last + 1)] for j in (0, 1)])
             res = self._run_chunk(epoch, [(e, *drawn[e]) for e in range(epoch, last + 1)], k,
-                                  n)
+                                  n, running)
             for i in range(last + 1 - epoch):
                 acc = sums[epoch + i]
-                acc[0] += float(res.cost_sum[i])
-                acc[1] += float(res.weight_sum[i])
+                acc[0] = float(res.cost_sum[i])
+                acc[1] = float(res.weight_sum[i])
                 acc[2] += int(res.correct[i])
             e_next, k_next = epoch + res.epoch, res.batch
             if res.status:

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ... import reference as ref
-from ..engine import ChunkResult, with_handover
+from ..engine import ChunkResult, running_sums, with_handover
 from ..engine import generic as generic_fit_epochs
 from ..registry import Ops, register
 from .wrappers import (ShapeError, _array, _backward_into, _check_network, _forward_into,
@@ -155,7 +155,7 @@ def fit_session():
 
 @register("fit_epochs", "c")
 def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-               masks=None, norm=None):
+               masks=None, norm=None, sums=None):
     """:func:`chainrule.backends.engine.fit_epochs` in one C call (``cr_fit_epochs``).
 
     ``XT``, ``YT``, ``w``, ``perms`` (int64) and the optimiser ``state`` must already be
@@ -169,23 +169,25 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     if plan.batch_norm and (masks is not None or plan.optimizer_code is None):
         return generic_fit_epochs(Ops("c"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
                                   k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
-                                  masks=masks, norm=norm)
+                                  masks=masks, norm=norm, sums=sums)
     if plan.batch_norm:
-        def compiled(perms, lrs, keys, k0, n_steps, t):
+        def compiled(perms, lrs, keys, k0, n_steps, t, sums):
             res = _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs,
-                            norm)
+                            norm, sums)
             return res, res.status == 1  # every refusal: the composition decides and words it
 
         return with_handover(compiled, plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
                              k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
-                             norm=norm, ops=Ops("c"))
+                             norm=norm, ops=Ops("c"), sums=sums)
     if masks is not None:
         raise _w.InputError("the C engine draws the counter-based dropout masks only; the "
                             "course-exact masks run on the reference engine")
     if plan.optimizer_code is None:
         return generic_fit_epochs(Ops("c"), plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys,
-                                  k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs)
-    return _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, None)
+                                  k0=k0, n_steps=n_steps, t=t, state=state, Ws=Ws, bs=bs,
+                                  sums=sums)
+    return _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, None,
+                     sums)
 
 
 class _Static:
@@ -205,8 +207,9 @@ class _Static:
         self.b_shapes = [(dims[l], 1) for l in range(1, plan.L + 1)]
 
 
-def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm):
-    """One cr_fit_epochs call, its arguments checked (``norm``: batch norm's, or None)."""
+def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm, sums):
+    """One cr_fit_epochs call, its arguments checked (``norm``: batch norm's, or None;
+    ``sums``: the running sums it adds to, :func:`~chainrule.backends.engine.running_sums`)."""
     L = plan.L
     if len(Ws) != L or len(bs) != L:
         raise ShapeError(f"got {len(Ws)} weights and {len(bs)} biases for a plan of {L} "
@@ -232,6 +235,7 @@ def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, 
         _w._as_is(bs[l], f"b[{l + 1}]", dt, st.b_shapes[l], writable=True)
     lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
     E = lrs.size  # any rates: one that makes the update non-finite refuses the step
+    sums = running_sums(sums, E)
     k0, n_steps, n_batches = int(k0), int(n_steps), -(-m // plan.mini_batch_size)
     if not 0 <= k0 < n_batches:
         raise _w.InputError(f"k0 = {k0} is not a batch of an epoch (0 .. {n_batches - 1})")
@@ -284,7 +288,7 @@ def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, 
         began = time.perf_counter()
         r, t, cost_sum, weight_sum, correct = _w.fit_epochs_call(
             fc, work, X, Y, m, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0, n_steps,
-            norm)
+            norm, sums)
     if choice is not None:
         choice.observe(n_threads, int(r.steps), time.perf_counter() - began)
     return ChunkResult(int(r.steps), int(r.refused), int(r.epoch), int(r.batch),

@@ -458,12 +458,13 @@ class FitConfig:
 
 
 def fit_epochs_call(fc, work, XT, YT, m, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0,
-                    n_steps, norm=None):
+                    n_steps, norm, sums):
     """One cr_fit_epochs call on checked arrays (see plans.fit_epochs; ``XT, YT`` the course's
     ``X, Y`` for a config of ``x_columns``), ``m`` examples; returns
     ``(result struct, t, cost_sum, weight_sum, correct)``. ``norm``: batch norm's
     ``(gammas, running_means, running_vars)`` (a batch-norm layer's ``bs`` entry is its
-    beta, its state ``v_dbeta{l}``...)."""
+    beta, its state ``v_dbeta{l}``...), or None. ``sums``: the checked (2, E) running sums
+    the engine adds to (``cost_sum, weight_sum`` are its rows)."""
     dt, L, E = fc.dt, len(Ws), lrs.size
     ptr = _PTR[dt]
     flags = [False] * L if norm is None else [g is not None for g in norm[0]]
@@ -496,7 +497,7 @@ def fit_epochs_call(fc, work, XT, YT, m, w, perms, lrs, keys, Ws, bs, state, pre
                                for l in range(1, L + 1)]) if prefix in prefixes else NULL)
             setattr(fc.cfg, slot, keep[-1])
         fc.cfg.bn_gamma, fc.cfg.bn_mean, fc.cfg.bn_var = keep[:3]
-    cost_sum, weight_sum = np.zeros(E), np.zeros(E)
+    cost_sum, weight_sum = sums
     correct = np.zeros(E, dtype=np.int64)
     fc.t[0] = int(t)
     status = _FIT_FN[dt](
