@@ -29,6 +29,7 @@ forward passes (with dropout): ``(a > 0.5) == (y > 0.5)`` for one output unit,
 from __future__ import annotations
 
 import copy
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -73,8 +74,8 @@ def n_batches(m, mini_batch_size):
 def batch_correct(AL, Y):
     """Correct predictions of a batch: threshold 0.5 for one unit, argmax for several."""
     if AL.shape[0] == 1:
-        return int(np.sum((AL[0] > 0.5) == (Y[0] > 0.5)))
-    return int(np.sum(np.argmax(AL, axis=0) == np.argmax(Y, axis=0)))
+        return int(np.count_nonzero((AL[0] > 0.5) == (Y[0] > 0.5)))
+    return int(np.count_nonzero(np.argmax(AL, axis=0) == np.argmax(Y, axis=0)))
 
 
 class _Ops:
@@ -85,6 +86,9 @@ class _Ops:
         for W, b, dW, db in zip(Ws, bs, dWs, dbs):
             W -= learning_rate * dW
             b -= learning_rate * db
+
+
+_DTYPE_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
 
 
 def _batch(perms, e, k, s, m):
@@ -115,20 +119,17 @@ class _Bounds:
         self.limit = 0.5 * float(dtype_max)
         self.refresh(Ws, bs, state)
 
-    @staticmethod
-    def _max(arrays):
-        return max((float(np.abs(a).max(initial=0)) for a in arrays), default=0.0)
-
     def refresh(self, Ws, bs, state):
-        self.p = self._max(Ws + bs)
-        self.v = self._max([a for key, a in state.items() if key.startswith("v_")])
-        self.s = self._max([a for key, a in state.items() if key.startswith("s_")])
+        self.p = max_abs(Ws + bs)
+        self.v = max_abs([a for key, a in state.items() if key.startswith("v_")]) if state \
+            else 0.0
+        self.s = max_abs([a for key, a in state.items() if key.startswith("s_")]) if state \
+            else 0.0
 
     def safe(self, lr, g_max, t):
         """Whether the step's new values are certainly finite; keeps the bounds for
-        :meth:`advance`."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            self._next = self.optimizer.bound(self.p, self.v, self.s, lr, g_max, t)
+        :meth:`advance` (inside the engine's ``errstate``: an inf bound is not safe)."""
+        self._next = self.optimizer.bound(self.p, self.v, self.s, lr, g_max, t)
         return all(x < self.limit for x in self._next)
 
     def advance(self):
@@ -223,26 +224,33 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
     # The exact rule always for the reference formulas (the oracle); the cheap bounds for a
     # backend's composition when the optimiser has them (Optimizer.bound).
     bounds = None
+    # the bounds of the optimisers the compiled engines know (a code) are the engines' own,
+    # tested: a step they prove finite is applied without checks; another's are trusted
+    # only as far as its update's own check
+    trusted = optimizer.code is not None
     if ops is not None and optimizer.bound(0.0, 0.0, 0.0, 0.0, 0.0, 0) is not None:
-        bounds = _Bounds(optimizer, Ws, bs, state, np.finfo(dtype).max)
+        bounds = _Bounds(optimizer, Ws, bs, state,
+                         _DTYPE_MAX.get(dtype) or float(np.finfo(dtype).max))
     sums = running_sums(sums, E)
     cost_sum, weight_sum = sums
     correct = np.zeros(E, dtype=np.int64)
     e, k, done = 0, int(k0), 0
-    while done < n_steps and e < E:
-        idx, mb = _batch(perms, e, k, s, m)
-        Xb, Yb = XT[idx].T, YT[idx].T
-        wb = None if w is None else w[idx]
-        if masks is not None:
-            D = masks(e, k, mb)
-        elif drop:
-            D = _philox_masks(keys[e], k, layer_dims, keep_probs, mb, dtype)
-        else:
-            D = None
-        params = {}
-        for l in range(1, L + 1):
-            params[f"W{l}"], params[f"b{l}"] = Ws[l - 1], bs[l - 1]
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # NaN and inf are the update-safety rule's to judge: no warnings on the way
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while done < n_steps and e < E:
+            idx, mb = _batch(perms, e, k, s, m)
+            Xb, Yb = XT[idx].T, YT[idx].T
+            wb = None if w is None else w[idx]
+            if masks is not None:
+                D = masks(e, k, mb)
+            elif drop:
+                D = _philox_masks(keys[e], k, layer_dims, keep_probs, mb, dtype)
+            else:
+                D = None
+            params = {}
+            if ops is None or lambd:
+                for l in range(1, L + 1):
+                    params[f"W{l}"], params[f"b{l}"] = Ws[l - 1], bs[l - 1]
             share = float(mb) if wb is None else float(np.sum(wb, dtype=np.float64))
             if ops is None:
                 AL, caches = ref.model_forward(Xb, params, activations, D)
@@ -261,63 +269,82 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
                     dZL = dZL * (wb * AL.dtype.type(mb / share))
                 _, dWs, dbs, _ = ops.backward_delta(dZL, Zs, As, Ws, activations, "L",
                                                     lambd * mb / share, D_list, False)
-        # the update-safety rule before the candidates exist: "cost", "gradient dW2"
-        bad = unsafe_update(J, [(f"{p}{l}", g) for l in range(1, L + 1)
-                                for p, g in (("dW", dWs[l - 1]), ("db", dbs[l - 1]))], ())
-        fast = False
-        if bad is None and bounds is not None:
-            # The composition's shortcut (the compiled engines' too): when bounds of the new
-            # values are far below the dtype's max the update is certainly finite; apply
-            # it in place, skipping the candidates (the optimiser's own rule still refuses
-            # what is not finite, changing nothing).
-            g_max = max(float(np.abs(g).max(initial=0)) for g in dWs + dbs)
-            fast = bounds.safe(float(lrs[e]), g_max, int(t))
-            if fast:
-                opt.state, opt.t = state, int(t)
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    bad = opt.update(ops, Ws, bs, dWs, dbs, float(lrs[e]))
-        if bad is None and not fast:
-            # Candidates: the optimiser's update on copies; committed only if all finite.
-            new_W = [W.copy() for W in Ws]
-            new_b = [b.copy() for b in bs]
-            opt.state = {key: v.copy() for key, v in state.items()}
-            opt.t = int(t)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # the update-safety rule before the candidates exist: "cost", "gradient dW2"
+            fast, g_max = False, None
+            if bounds is not None:
+                # one pass per gradient: its largest |g| (NaN when it holds a NaN), which also
+                # says whether all are finite; the names only when one is not
+                g_max = max_abs(dWs + dbs)
+            bad = None if g_max is not None and math.isfinite(g_max) and math.isfinite(J) else \
+                unsafe_update(J, [(f"{p}{l}", g) for l in range(1, L + 1)
+                                  for p, g in (("dW", dWs[l - 1]), ("db", dbs[l - 1]))], ())
+            if bad is None and bounds is not None:
+                # The composition's shortcut (the compiled engines' too): when bounds of the new
+                # values, with the rate as the dtype holds it, are far below the dtype's max the
+                # update is certainly finite: it is applied in place, without candidates.
+                lr_dtype = float(dtype.type(lrs[e]))  # inf past float32's max: not fast
+                fast = bounds.safe(lr_dtype, g_max, int(t))
+                if fast:
+                    opt.state, opt.t = state, int(t)
+                    if trusted:
+                        opt.apply(ops, Ws, bs, dWs, dbs, float(lrs[e]))
+                    else:  # a bound of the user's: the optimiser's own rule still checks
+                        bad = opt.update(ops, Ws, bs, dWs, dbs, float(lrs[e]))
+            if bad is None and not fast:
+                # Candidates: the optimiser's update on copies; committed only if all finite.
+                new_W = [W.copy() for W in Ws]
+                new_b = [b.copy() for b in bs]
+                opt.state = {key: v.copy() for key, v in state.items()}
+                opt.t = int(t)
                 # The optimiser commits only finite candidates (the one rule): a refusal
                 # leaves the copies as they were and says what overflowed.
                 bad = opt.update(_Ops if ops is None else ops, new_W, new_b, dWs, dbs,
                                  float(lrs[e]))
-            if bad is None:  # the optimiser's result checked as well (a custom one's too)
-                # the rule's check of the candidates (the state is the cause when both
-                # are not finite), in its words
-                name = first_nonfinite_name(sorted(opt.state.items()))
-                if name is not None:
-                    bad = f"update of {name}"
-                else:
-                    name = first_nonfinite_name([(f"{p}{l}", P) for l in range(1, L + 1)
-                                                 for p, P in (("W", new_W[l - 1]),
-                                                              ("b", new_b[l - 1]))])
-                    bad = None if name is None else f"update of {name}"
-        if bad is not None:
-            return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
-        if fast:
-            bounds.advance()
-        else:
-            for P, new in zip(Ws + bs, new_W + new_b):
-                P[...] = new
-            for key, v in state.items():
-                v[...] = opt.state[key]
-            if bounds is not None:
-                bounds.refresh(Ws, bs, state)
-        t = opt.t
-        cost_sum[e] += J * share
-        weight_sum[e] += share
-        correct[e] += batch_correct(AL, Yb)
-        done += 1
-        k += 1
-        if k == nb:
-            e, k = e + 1, 0
+                if bad is None:  # the optimiser's result checked as well (a custom one's too)
+                    # the rule's check of the candidates (the state is the cause when both
+                    # are not finite), in its words
+                    name = first_nonfinite_name(sorted(opt.state.items()))
+                    if name is not None:
+                        bad = f"update of {name}"
+                    else:
+                        name = first_nonfinite_name([(f"{p}{l}", P) for l in range(1, L + 1)
+                                                     for p, P in (("W", new_W[l - 1]),
+                                                                  ("b", new_b[l - 1]))])
+                        bad = None if name is None else f"update of {name}"
+            if bad is not None:
+                return ChunkResult(done, 1, e, k, bad, int(t), cost_sum, weight_sum, correct)
+            if fast:
+                bounds.advance()
+            else:
+                for P, new in zip(Ws + bs, new_W + new_b):
+                    P[...] = new
+                for key, v in state.items():
+                    v[...] = opt.state[key]
+                if bounds is not None:
+                    bounds.refresh(Ws, bs, state)
+            t = opt.t
+            cost_sum[e] += J * share
+            weight_sum[e] += share
+            correct[e] += batch_correct(AL, Yb)
+            done += 1
+            k += 1
+            if k == nb:
+                e, k = e + 1, 0
     return ChunkResult(done, 0, e, k, "", int(t), cost_sum, weight_sum, correct)
+
+
+def max_abs(arrays):
+    """The largest ``|a|`` over ``arrays`` (0 when all are empty), NaN when one holds a NaN:
+    one pass per array, for the update-safety rule's bounds and finiteness at once."""
+    best = 0.0
+    for a in arrays:
+        if a.size:
+            x = float(np.abs(a).max())
+            if not x <= best:  # larger, or NaN (which then stays)
+                best = x
+                if best != best:
+                    return best
+    return best
 
 
 def _gradients(AL, Yb, caches, activations, loss, lambd, D, wb, share):

@@ -169,12 +169,22 @@ class Optimizer(abc.ABC):
         bad = unsafe_update(None, (), list(new_params.items()) + list(new_state.items()))
         if bad is not None:
             return bad
+        self._commit(Ws, bs, dWs, dbs, new_params, new_state, t)
+        return None
+
+    def apply(self, ops, Ws, bs, dWs, dbs, learning_rate):
+        """:meth:`update` without its checks, for a caller whose bounds (:meth:`bound`, with
+        the learning rate as the parameters' dtype holds it) have proved every new value
+        finite: the training engines' fast path. Applies the step in place."""
+        new_params, new_state, t = self._candidates(Ws, bs, dWs, dbs, learning_rate)
+        self._commit(Ws, bs, dWs, dbs, new_params, new_state, t)
+
+    def _commit(self, Ws, bs, dWs, dbs, new_params, new_state, t):
         for key, P, _ in self._pairs(Ws, bs, dWs, dbs):
             P[...] = new_params[key]
         for key, value in new_state.items():
             self.state[key][...] = value
         self.t = t
-        return None
 
     def update_named(self, triples, learning_rate):
         """:meth:`update` over ``(key, param, grad)`` triples instead of the layer lists: the
@@ -219,6 +229,9 @@ class GradientDescent(Optimizer):
                 return f"gradient d{key}" if not np.isfinite(dP).all() else f"update of {key}"
         ops.sgd_update(Ws, bs, dWs, dbs, learning_rate)
         return None
+
+    def apply(self, ops, Ws, bs, dWs, dbs, learning_rate):
+        ops.sgd_update(Ws, bs, dWs, dbs, learning_rate)
 
     def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
         return ({key: P - learning_rate * dP for key, P, dP in self._pairs(Ws, bs, dWs, dbs)},
@@ -276,8 +289,9 @@ class RMSprop(Optimizer):
         return (0.0, self.beta, self.epsilon, float(self.eps_inside_sqrt))
 
     def bound(self, p, v, s, lr, g_max, t):
-        # |dW| / (√s + ε) <= |dW| / ε (/ √ε with ε inside the root)
-        s = self.beta * s + (1 - self.beta) * g_max * g_max
+        # |dW| / (√s + ε) <= |dW| / ε (/ √ε with ε inside the root); the square dW² is an
+        # intermediate in the dtype, so it is bounded too (it overflows before (1-β) dW²)
+        s = max(self.beta * s + (1 - self.beta) * g_max * g_max, g_max * g_max)
         return p + lr * g_max / _floor(self.epsilon, self.eps_inside_sqrt), 0.0, s
 
     def _candidates(self, Ws, bs, dWs, dbs, learning_rate):
@@ -322,7 +336,7 @@ class Adam(Optimizer):
         # |v̂| / (√ŝ + ε) <= |v̂| / ε (/ √ε with ε inside the root)
         b1, b2 = self.beta1, self.beta2
         v = b1 * v + (1 - b1) * g_max
-        s = b2 * s + (1 - b2) * g_max * g_max
+        s = max(b2 * s + (1 - b2) * g_max * g_max, g_max * g_max)  # dW² too, as RMSprop
         return p + lr * (v / (1 - b1 ** (t + 1))) / _floor(self.epsilon, self.eps_inside_sqrt), \
             v, s
 

@@ -207,6 +207,9 @@ class _Static:
         self.b_shapes = [(dims[l], 1) for l in range(1, plan.L + 1)]
 
 
+_NO_LIMIT = contextlib.nullcontext()  # (reusable)
+
+
 def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, norm, sums):
     """One cr_fit_epochs call, its arguments checked (``norm``: batch norm's, or None;
     ``sums``: the running sums it adds to, :func:`~chainrule.backends.engine.running_sums`)."""
@@ -233,7 +236,9 @@ def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, 
     for l in range(L):
         _w._as_is(Ws[l], f"W[{l + 1}]", dt, st.W_shapes[l], writable=True)
         _w._as_is(bs[l], f"b[{l + 1}]", dt, st.b_shapes[l], writable=True)
-    lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
+    if not (type(lrs) is np.ndarray and lrs.dtype == np.float64 and lrs.ndim == 1
+            and lrs.flags.c_contiguous):
+        lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
     E = lrs.size  # any rates: one that makes the update non-finite refuses the step
     sums = running_sums(sums, E)
     k0, n_steps, n_batches = int(k0), int(n_steps), -(-m // plan.mini_batch_size)
@@ -277,7 +282,7 @@ def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, 
     if n_steps == 1 and not _blas.in_session():
         # one step outside a fit (Network.step): the engine on one thread, the products on
         # the BLAS's own threads, as for any single product (no pool switch per call)
-        n_threads, blas_limit, choice = 1, contextlib.nullcontext(), None
+        n_threads, blas_limit, choice = 1, _NO_LIMIT, None
     else:
         n_threads, blas_limit, choice = _blas.engine_call_threads(key)
     if choice is not None and choice.probing():

@@ -9,6 +9,8 @@ plans are in :mod:`.plans`, the BLAS the kernels call in :mod:`.blas`.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ... import spec
@@ -360,6 +362,7 @@ _FIT_FN = {np.dtype(np.float64): lib.cr_fit_epochs_f64,
 _MASK_FN = {np.dtype(np.float64): lib.cr_dropout_mask_f64,
             np.dtype(np.float32): lib.cr_dropout_mask_f32}
 _PTR = {np.dtype(np.float64): "double *[]", np.dtype(np.float32): "float *[]"}
+_NO_STATE = (NULL,) * 4  # the v and s tables of an optimiser without state (gd)
 
 
 def _check_fit_status(status, fn):
@@ -398,6 +401,10 @@ def dropout_mask(key, layer, batch, n, mb, p, dtype):
 def _as_is(x, name, dt, shape, writable=False):
     """``x`` itself, checked: dtype, shape, C-contiguous and aligned (and writeable). Never a
     copy: the engine's data would be copied at every chunk, its state updated in a copy."""
+    if type(x) is np.ndarray and x.dtype == dt and x.shape == shape:
+        f = x.flags  # the common case at the cost of one flags object (a single step's)
+        if f.c_contiguous and f.aligned and (f.writeable or not writable):
+            return x
     if not isinstance(x, np.ndarray):
         raise InputError(f"{name} must be a NumPy array, got {type(x).__name__}")
     if x.dtype != dt:
@@ -449,8 +456,8 @@ class FitConfig:
         """The cffi pointer tables of ``Ws`` and ``bs`` (checked by the caller), reused while
         the same array objects come back (kept alive here, so their buffers stay put)."""
         p = self.params
-        if (p is None or len(p[0]) != len(Ws) or any(a is not b for a, b in zip(p[0], Ws))
-                or any(a is not b for a, b in zip(p[1], bs))):
+        if (p is None or len(p[0]) != len(Ws) or not all(map(operator.is_, p[0], Ws))
+                or not all(map(operator.is_, p[1], bs))):
             ptr = _PTR[self.dt]
             p = self.params = (list(Ws), list(bs), ffi.new(ptr, [_out(W) for W in Ws]),
                                ffi.new(ptr, [_out(b) for b in bs]))
@@ -466,17 +473,20 @@ def fit_epochs_call(fc, work, XT, YT, m, w, perms, lrs, keys, Ws, bs, state, pre
     beta, its state ``v_dbeta{l}``...), or None. ``sums``: the checked (2, E) running sums
     the engine adds to (``cost_sum, weight_sum`` are its rows)."""
     dt, L, E = fc.dt, len(Ws), lrs.size
-    ptr = _PTR[dt]
-    flags = [False] * L if norm is None else [g is not None for g in norm[0]]
-    bname = ["beta" if f else "b" for f in flags]
-    states = []
-    for prefix in ("v", "s"):
-        if prefix in prefixes:
-            states.append(ffi.new(ptr, [_out(state[f"{prefix}_dW{l}"]) for l in range(1, L + 1)]))
-            states.append(ffi.new(ptr, [_out(state[f"{prefix}_d{bname[l - 1]}{l}"])
-                                        for l in range(1, L + 1)]))
-        else:
-            states += [NULL, NULL]
+    states = _NO_STATE
+    if prefixes:
+        ptr = _PTR[dt]
+        flags = [False] * L if norm is None else [g is not None for g in norm[0]]
+        bname = ["beta" if f else "b" for f in flags]
+        states = []
+        for prefix in ("v", "s"):
+            if prefix in prefixes:
+                states.append(ffi.new(ptr, [_out(state[f"{prefix}_dW{l}"])
+                                            for l in range(1, L + 1)]))
+                states.append(ffi.new(ptr, [_out(state[f"{prefix}_d{bname[l - 1]}{l}"])
+                                            for l in range(1, L + 1)]))
+            else:
+                states += [NULL, NULL]
     if norm is not None:  # kept alive until the call returns
         buffers = []
 
