@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from chainrule.backends import Ops
 from chainrule.backends import philox as _philox
 from chainrule import reference as ref
 from chainrule.backends.engine import fit_epochs as ref_fit_epochs
@@ -177,6 +178,40 @@ def test_c_engine_matches_reference_on_awkward_shapes(case, dtype):
         if previous is not None:
             cb.set_blas_threshold(previous)
     _assert_same(expected, actual, dtype)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_c_engine_binary_cost_matches_numpy_across_probabilities(weighted, dtype):
+    """One output unit's binary cross-entropy runs a vectorised log (csrc/dense.c,
+    cr_log_positive): the cost of a step matches NumPy's log to a few ulp per term, over
+    probabilities from the clip at eps to 1 - eps, with 0/1 and soft labels and weights."""
+    rng = np.random.default_rng(5)
+    m = 3001
+    z = np.concatenate([np.linspace(-40, 40, m - 5), [-800.0, 800.0, 0.0, 1e-9, -1e-9]])
+    X = z[None, :].astype(dtype)  # W = 1, b = 0: A = sigmoid(z)
+    Y = (rng.random((1, m)) > 0.5).astype(dtype)
+    Y[0, ::7] = rng.random(len(Y[0, ::7])).astype(dtype)  # soft labels too
+    w = (rng.random(m) + 0.5).astype(dtype) if weighted else None
+    plan = FitPlan.build([1, 1], ["sigmoid"], "binary_crossentropy", make_optimizer("gd"),
+                         mini_batch_size=m)
+    W, b = np.ones((1, 1), dtype), np.zeros((1, 1), dtype)
+    res = ce.fit_epochs(plan, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w,
+                        perms=None, lrs=np.array([0.0]), keys=None, k0=0, n_steps=1, t=0,
+                        state={}, Ws=[W], bs=[b])
+    assert res.steps == 1
+    AL = Ops("c").forward(X, [W], [b], [("sigmoid", 0.0)])[1][-1]  # the engine's A
+    # the reference in float64 on the dtype's clip (eps of the dtype), as the engine judges
+    eps = np.finfo(dtype).eps
+    A = np.clip(AL, eps, 1 - eps).astype(np.float64)
+    Y64 = Y.astype(np.float64)
+    losses = -(Y64 * np.log(A) + (1 - Y64) * np.log((1 - np.clip(AL, eps, 1 - eps))
+                                                     .astype(np.float64)))[0]
+    expected = np.average(losses, weights=None if w is None else w.astype(np.float64))
+    # the logs and the sum in float64 in both: a few ulp of float64 apart (float32: 1 - y
+    # of a soft label is rounded to float32 in the engine, as the reference's would be)
+    rtol = 64 * np.finfo(np.float64).eps if dtype == np.float64 else 1e-9
+    np.testing.assert_allclose(res.cost_sum[0] / res.weight_sum[0], expected, rtol=rtol)
 
 
 def test_c_engine_partial_chunks_and_decayed_rates():
