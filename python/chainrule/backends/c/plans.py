@@ -198,13 +198,13 @@ class _Static:
         self.plan, self.dt, self.cols = plan, dt, cols
         self.key = (dt, plan.key)
         if previous is not None and previous.key == self.key and previous.cols == cols:
-            self.fc, self.work = previous.fc, previous.work
+            self.fc = previous.fc
         else:
             self.fc = _w.FitConfig(dt, plan, cols)
-            self.work = np.empty(self.fc.work_bytes, np.uint8)
         self.dims = dims = tuple(plan.layer_dims)
         self.W_shapes = [(dims[l], dims[l - 1]) for l in range(1, plan.L + 1)]
         self.b_shapes = [(dims[l], 1) for l in range(1, plan.L + 1)]
+        self.names = [(f"W[{l}]", f"b[{l}]") for l in range(1, plan.L + 1)]
 
 
 _NO_LIMIT = contextlib.nullcontext()  # (reusable)
@@ -233,9 +233,9 @@ def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, 
         _w._as_is(Y, "Y", dt, (dims[-1], m))
     else:
         X, Y = _w._as_is(XT, "XT", dt, (m, dims[0])), _w._as_is(YT, "YT", dt, (m, dims[-1]))
-    for l in range(L):
-        _w._as_is(Ws[l], f"W[{l + 1}]", dt, st.W_shapes[l], writable=True)
-        _w._as_is(bs[l], f"b[{l + 1}]", dt, st.b_shapes[l], writable=True)
+    for l, (W_name, b_name) in enumerate(st.names):
+        _w._as_is(Ws[l], W_name, dt, st.W_shapes[l], writable=True)
+        _w._as_is(bs[l], b_name, dt, st.b_shapes[l], writable=True)
     if not (type(lrs) is np.ndarray and lrs.dtype == np.float64 and lrs.ndim == 1
             and lrs.flags.c_contiguous):
         lrs = np.ascontiguousarray(lrs, dtype=np.float64).reshape(-1)
@@ -278,7 +278,7 @@ def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, 
                 if key not in state:
                     raise _w.InputError(f"the optimiser state has no {key}")
                 _w._as_is(state[key], f"state {key}", dt, P.shape, writable=True)
-    key, fc, work = st.key, st.fc, st.work
+    key, fc = st.key, st.fc
     if n_steps == 1 and not _blas.in_session():
         # one step outside a fit (Network.step): the engine on one thread, the products on
         # the BLAS's own threads, as for any single product (no pool switch per call)
@@ -292,8 +292,8 @@ def _compiled(plan, XT, YT, w, perms, lrs, keys, k0, n_steps, t, state, Ws, bs, 
     with blas_limit:
         began = time.perf_counter()
         r, t, cost_sum, weight_sum, correct = _w.fit_epochs_call(
-            fc, work, X, Y, m, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0, n_steps,
-            norm, sums)
+            fc, X, Y, m, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0, n_steps, norm,
+            sums)
     if choice is not None:
         choice.observe(n_threads, int(r.steps), time.perf_counter() - began)
     return ChunkResult(int(r.steps), int(r.refused), int(r.epoch), int(r.batch),

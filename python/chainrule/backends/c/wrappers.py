@@ -448,6 +448,9 @@ class FitConfig:
         if self.work_bytes < 0:
             raise InputError("the network and training options do not fit the C engine "
                              "(a size too large to address?)")
+        # the engine's workspace, with its pointer made once
+        self.work = np.empty(self.work_bytes, np.uint8)
+        self.work_c = ffi.from_buffer("char[]", self.work, require_writable=True)
         self.result = ffi.new("struct cr_fit_result *")
         self.t = ffi.new("long long *")
         self.params = None  # (Ws, bs, W table, b table): kept while the same arrays come back
@@ -464,7 +467,7 @@ class FitConfig:
         return p[2], p[3]
 
 
-def fit_epochs_call(fc, work, XT, YT, m, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0,
+def fit_epochs_call(fc, XT, YT, m, w, perms, lrs, keys, Ws, bs, state, prefixes, t, k0,
                     n_steps, norm, sums):
     """One cr_fit_epochs call on checked arrays (see plans.fit_epochs; ``XT, YT`` the course's
     ``X, Y`` for a config of ``x_columns``), ``m`` examples; returns
@@ -508,6 +511,7 @@ def fit_epochs_call(fc, work, XT, YT, m, w, perms, lrs, keys, Ws, bs, state, pre
             setattr(fc.cfg, slot, keep[-1])
         fc.cfg.bn_gamma, fc.cfg.bn_mean, fc.cfg.bn_var = keep[:3]
     cost_sum, weight_sum = sums
+    sums_c = ffi.from_buffer("double[]", sums, require_writable=True)  # both rows, E apart
     correct = np.zeros(E, dtype=np.int64)
     fc.t[0] = int(t)
     status = _FIT_FN[dt](
@@ -516,11 +520,9 @@ def fit_epochs_call(fc, work, XT, YT, m, w, perms, lrs, keys, Ws, bs, state, pre
         ffi.from_buffer("double[]", lrs),
         NULL if keys is None else ffi.from_buffer("unsigned long long[]", keys), fc.cfg,
         *fc.param_tables(Ws, bs), *states,
-        fc.t, ffi.from_buffer("double[]", cost_sum, require_writable=True),
-        ffi.from_buffer("double[]", weight_sum, require_writable=True),
+        fc.t, sums_c, sums_c + E,
         ffi.from_buffer("long long[]", correct, require_writable=True), fc.result,
-        ffi.from_buffer("char[]", work, require_writable=True), work.size, m, E,
-        k0, n_steps)
+        fc.work_c, fc.work.size, m, E, k0, n_steps)
     _check_fit_status(status, "cr_fit_epochs")
     return fc.result, int(fc.t[0]), cost_sum, weight_sum, correct
 
