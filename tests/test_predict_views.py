@@ -73,6 +73,42 @@ def test_large_inputs_go_in_blocks_that_match_the_reference(backend, dtype, rng)
         assert net.score(X, Y) == pytest.approx(np.mean((AL_ref > 0.5) == Y), abs=2 / m)
 
 
+def test_blocks_run_on_several_threads_and_match_one_thread(backend, rng, monkeypatch):
+    """With more than one BLAS thread to use, the blocks of predict/score are shared among
+    that many threads (each product on one BLAS thread); the result is the one-thread one,
+    within the dtype tolerance, and a model's ``n_threads=1`` keeps them on the caller's."""
+    import threading
+
+    from chainrule import _scoring, _threads
+
+    dims = [6, 9, 3]
+    m = 5 * block_columns(dims) + 17
+    X = rng.standard_normal((m, dims[0])).T
+    labels = rng.integers(0, 3, m)
+    one = Network(dims, output="softmax", backend=backend, seed=2, n_threads=1)
+    expected, expected_score = one.predict_proba(X), one.score(X, labels)
+    net = Network(dims, output="softmax", backend=backend, seed=2)
+    seen = set()
+    forward = net.ops_for(m).forward
+
+    def spy(*args, **kwargs):
+        seen.add(threading.current_thread().name)
+        return forward(*args, **kwargs)
+
+    # two threads to use (on any machine), unless a model's n_threads limits them
+    monkeypatch.setattr(_threads, "blas_threads",
+                        lambda: getattr(_threads._active, "n_threads", None) or 2)
+    monkeypatch.setattr(net.ops_for(m), "forward", spy)
+    np.testing.assert_allclose(net.predict_proba(X), expected, **TOLERANCES[np.dtype(np.float64)])
+    assert net.score(X, labels) == pytest.approx(expected_score, abs=1 / m)
+    assert len(seen) == 2 and all(n.startswith("chainrule-score") for n in seen), seen
+    seen.clear()
+    monkeypatch.setattr(one.ops_for(m), "forward", spy)
+    monkeypatch.setattr(_scoring, "_pool", None)  # one thread: the pool is not asked
+    one.predict_proba(X)
+    assert seen == {threading.current_thread().name}
+
+
 @pytest.mark.parametrize("bad, where", [(np.nan, "X[2, 4] = nan"), (-np.inf, "X[2, 4] = -inf"),
                                         (np.inf, "X[2, 4] = inf")])
 @pytest.mark.parametrize("large", [False, True], ids=["one block", "blocks"])

@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 
+from . import _threads
 from . import _validate as check
 from . import reference as ref
 from ._threads import limits_threads as _thread_limited
@@ -83,16 +84,46 @@ def dense_output(net, X):
                 return net._forward(X)[1][-1]  # raises, with today's message
         return As[-1].copy() if As[-1] is out[1][-1] else As[-1]
     AL = np.empty((net.layer_dims[-1], m), net.dtype)
-    for k in range(0, m, B):
-        Xb = X[:, k:k + B]
+    starts = range(0, m, B)
+
+    def blocks(part, parts):  # this part's blocks; True when every one is finite
         with np.errstate(invalid="ignore"):
-            Zs, As = ops.forward(Xb, Ws, bs, net.activations,
-                                 out=_scratch(net.dtype, net.layer_dims, Xb.shape[1]))
-        if not (check.sum_finite(Zs[0]) and check.sum_finite(As[-1])):
-            if not (check.all_finite(Zs[0]) and check.all_finite(As[-1])):
-                return net._forward(X)[1][-1]  # raises, with today's message
-        AL[:, k:k + B] = As[-1]
+            for k in starts[part::parts]:
+                Xb = X[:, k:k + B]
+                Zs, As = ops.forward(Xb, Ws, bs, net.activations,
+                                     out=_scratch(net.dtype, net.layer_dims, Xb.shape[1]))
+                if not (check.sum_finite(Zs[0]) and check.sum_finite(As[-1])):
+                    if not (check.all_finite(Zs[0]) and check.all_finite(As[-1])):
+                        return False
+                AL[:, k:k + B] = As[-1]
+        return True
+
+    n = min(_threads.blas_threads(), len(starts))
+    if n > 1:
+        # the blocks on n threads, each product on one BLAS thread: every pass of a block
+        # (products, bias, activation, the finiteness sums) runs in parallel, where the
+        # BLAS's own threads would split the products only (the kernels release the GIL)
+        with _threads.limited(1):
+            finite = all(_pool(n).map(lambda part: blocks(part, n), range(n)))
+    else:
+        finite = blocks(0, 1)
+    if not finite:
+        return net._forward(X)[1][-1]  # raises, with today's message
     return AL
+
+
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(n):
+    """A pool of ``n`` threads for predict/score's blocks, made once per size."""
+    with _pools_lock:
+        pool = _pools.get(n)
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            pool = _pools[n] = ThreadPoolExecutor(n, thread_name_prefix="chainrule-score")
+        return pool
 
 
 class Predicting:
