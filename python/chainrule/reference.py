@@ -878,12 +878,14 @@ def predict(AL, activation):
 
 def score(AL, Y, activation, predictions=None):
     """Accuracy of :func:`predict` for a 1-unit threshold or an argmax output (``Y`` 0/1 or
-    one-hot); otherwise R² of ``predictions`` (default ``AL``) against ``Y``."""
+    one-hot); otherwise R² of ``predictions`` (default ``AL``) against ``Y``.
+    ``predictions``: :func:`predict` of ``AL``, when the caller has it already."""
     rule = _spec.ACTIVATIONS[parse_activation(activation)[0]].predicts
     if rule == "threshold" and AL.shape[0] == 1:
         return float(np.mean((AL > 0.5) == Y))
     if rule == "argmax":
-        return float(np.mean(np.argmax(AL, axis=0) == np.argmax(Y, axis=0)))
+        labels = np.argmax(AL, axis=0) if predictions is None else predictions
+        return float(np.mean(labels == np.argmax(Y, axis=0)))
     return r_squared(Y, AL if predictions is None else predictions)
 
 
