@@ -145,8 +145,9 @@ def test_an_overflow_inside_the_network_keeps_its_message(backend):
 
 
 def test_F_ordered_X_is_not_copied(backend):
-    """predict_proba of ``X_rows.T`` allocates far less than ``X``: no copy, no mask of it."""
-    net = Network([64, 8, 1], backend=backend, seed=0)
+    """predict_proba of ``X_rows.T`` allocates far less than ``X``: no copy, no mask of it.
+    (One thread: with several, each keeps its own blocks' buffers of a few MB.)"""
+    net = Network([64, 8, 1], backend=backend, seed=0, n_threads=1)
     rows = np.random.default_rng(0).random((60000, 64))
     X = rows.T
     net.predict_proba(X)  # first calls: compiled kernels, workspaces
