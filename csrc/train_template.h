@@ -274,20 +274,39 @@ int CR_NAME(cr_dropout_mask)(unsigned long long key, long long layer, long long 
  * vectorised exponential of dense.c (a few ulp from libm's; z - max <= 0). */
 CR_CLONES static void CR_NAME(softmax_rows)(const REAL *Z, REAL *A, i64 n, i64 mb)
 {
-    for (i64 r = 0; r < mb; ++r) {
-        const REAL *z = Z + r * n;
-        REAL *a = A + r * n;
-        REAL mx = z[0];
-        for (i64 i = 1; i < n; ++i) mx = (z[i] > mx || z[i] != z[i]) ? z[i] : mx;
-        for (i64 i = 0; i < n; ++i) {
-            double sc, q;
-            cr_exp_parts((double)(z[i] - mx), &sc, &q);
-            a[i] = (REAL)(sc + sc * q);
+    /* by blocks of about 1024 entries: the shifted z - max row by row, then the exponential
+     * over the block's entries in one loop (a row of 10 classes is no vector), then each
+     * row's sum and scale; the same numbers as row by row */
+    const i64 rows = n >= 1024 ? 1 : 1024 / n;
+    for (i64 r0 = 0; r0 < mb; r0 += rows) {
+        const i64 r1 = mb - r0 < rows ? mb : r0 + rows, size = (r1 - r0) * n;
+        for (i64 r = r0; r < r1; ++r) {
+            const REAL *z = Z + r * n;
+            REAL *a = A + r * n;
+            /* the max, and whether a NaN was seen (then the max is NaN): no branch in the
+             * loop (a NaN test branching per entry cost half of the softmax) */
+            REAL mx = z[0];
+            int nan = z[0] != z[0];
+            for (i64 i = 1; i < n; ++i) {
+                mx = z[i] > mx ? z[i] : mx;
+                nan |= z[i] != z[i];
+            }
+            mx = nan ? (REAL)NAN : mx;
+            for (i64 i = 0; i < n; ++i) a[i] = z[i] - mx;
         }
-        REAL total = 0;
-        for (i64 i = 0; i < n; ++i) total += a[i];
-        const REAL inv = 1 / total; /* one division per example (an ulp from a[i] / total) */
-        for (i64 i = 0; i < n; ++i) a[i] = a[i] * inv;
+        REAL *a = A + r0 * n;
+        for (i64 k = 0; k < size; ++k) {
+            double sc, q;
+            cr_exp_parts((double)a[k], &sc, &q);
+            a[k] = (REAL)(sc + sc * q);
+        }
+        for (i64 r = r0; r < r1; ++r) {
+            REAL *ar = A + r * n;
+            REAL total = 0;
+            for (i64 i = 0; i < n; ++i) total += ar[i];
+            const REAL inv = 1 / total; /* one division per example (an ulp from a / total) */
+            for (i64 i = 0; i < n; ++i) ar[i] = ar[i] * inv;
+        }
     }
 }
 

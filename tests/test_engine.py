@@ -699,8 +699,13 @@ def test_fit_does_not_depend_on_the_chunk_size(backend, monkeypatch):
     assert small.history_["epoch"] == large.history_["epoch"] == [0, 2, 4]
 
 
-def test_fit_calls_the_engine_in_chunks_that_stop_at_records(monkeypatch):
-    """The chunks of a fit: never across a record's epoch boundary, about CHUNK_SECONDS."""
+@pytest.mark.parametrize("needs_state", ["callback", "validation", "early_stopping",
+                                         "full_score", None])
+def test_fit_calls_the_engine_in_chunks_that_stop_at_records(monkeypatch, needs_state):
+    """The chunks of a fit, about CHUNK_SECONDS: never across the epoch boundary of a record
+    that looks at the parameters (a callback, validation, early stopping, a score by a
+    forward pass); across the others, whose records are the engine's sums, with the same
+    history."""
     from chainrule.training import loop
 
     calls = []
@@ -710,17 +715,29 @@ def test_fit_calls_the_engine_in_chunks_that_stop_at_records(monkeypatch):
         calls.append(([e for e, _, _ in epochs], k0, n_steps))
         return original(self, first, epochs, k0, n_steps, sums)
 
-    monkeypatch.setattr(loop.FitRun, "_run_chunk", spy)
     X, Y = _problem("binary", 40, np.float64)[3:]
     dims, acts, loss = _problem("binary", 1, np.float64)[:3]
-    Network(dims, activations=acts, loss=loss, seed=1, backend="numpy").fit(
-        X, Y, epochs=7, mini_batch_size=10, cost_every=3, progress=False)
-    # records after epochs 0, 3, 6: chunks cover epochs {0}, {1, 2, 3}, {4, 5, 6}
+    kw = dict(epochs=7, mini_batch_size=10, cost_every=3, progress=False)
+    options = {"callback": dict(callbacks=[lambda net, epoch, logs: None]),
+               "validation": dict(validation_data=(X[:, :8], Y[:, :8])),
+               "early_stopping": dict(early_stopping=True, patience=100),
+               "full_score": dict(full_score=True), None: {}}[needs_state]
+    reference = Network(dims, activations=acts, loss=loss, seed=1, backend="numpy").fit(
+        X, Y, **kw, **options)
+    monkeypatch.setattr(loop, "CHUNK_SECONDS", 1e9)  # one chunk unless a record stops it
+    monkeypatch.setattr(loop.FitRun, "_run_chunk", spy)
+    net = Network(dims, activations=acts, loss=loss, seed=1, backend="numpy").fit(
+        X, Y, **kw, **options)
     covered = [e for epochs, _, _ in calls for e in epochs]
     assert sorted(set(covered)) == list(range(7))
-    for epochs, k0, n in calls:
-        assert not (epochs[0] <= 0 < epochs[-1] or epochs[0] <= 3 < epochs[-1])
     assert sum(n for _, _, n in calls) == 7 * 4
+    crossing = [epochs for epochs, _, _ in calls
+                if epochs[0] <= 0 < epochs[-1] or epochs[0] <= 3 < epochs[-1]]
+    if needs_state:  # records after epochs 0, 3, 6: chunks {0}, {1, 2, 3}, {4, 5, 6}
+        assert not crossing, calls
+    else:
+        assert crossing, calls
+    assert net.history_ == reference.history_
 
 
 def test_fit_hashes_the_data_only_for_checkpoints(tmp_path):

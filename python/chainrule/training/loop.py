@@ -356,6 +356,11 @@ class FitRun:
         out = net.activations[-1][0]
         # The running accuracy of the batches is the model's score for these outputs.
         self.running_score = (out == "softmax" or (out == "sigmoid" and net.layer_dims[-1] == 1))
+        # Whether a record must see the parameters at its epoch's end (a forward for the
+        # score, validation, early stopping, callbacks); else it is made of the engine's
+        # sums alone, and a chunk may run past it (the records follow, in order)
+        self.records_need_state = bool(self.callbacks) or self.X_val is not None or \
+            bool(self.early_stopping) or not (self.running_score and not self.full_score)
 
     # ---- the run
     def execute(self):
@@ -532,10 +537,11 @@ class FitRun:
 
     def _next_event(self, epoch):
         """The first epoch boundary after ``epoch`` at which Python must act: after a
-        recorded epoch (``cost_every``), at a checkpoint, at the end."""
+        recorded epoch (``cost_every``) whose record needs the parameters
+        (``records_need_state``), at a checkpoint, at the end."""
         end, cost_every = self.end, self.cost_every
         record = epoch + (-epoch % cost_every)  # the first recorded epoch >= epoch
-        boundary = min(end, record + 1)
+        boundary = min(end, record + 1) if self.records_need_state else end
         if self.checkpoint is not None:
             boundary = min(boundary, epoch + self.checkpoint_every - epoch % self.checkpoint_every)
         return boundary
