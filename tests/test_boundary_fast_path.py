@@ -107,6 +107,48 @@ def test_all_finite_and_labels_01_are_exact():
         assert not check._labels_01(with_entry(Y, (0, 1), value))
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_all_finite_of_a_large_array_finds_every_place(threads, order, monkeypatch):
+    """Large arrays are checked a chunk at a time and, past about 4M entries, in parts on
+    the BLAS's threads: a NaN or inf anywhere is found (the first and last entries, the
+    edges of chunks and of the threads' parts), in either layout and in a strided view."""
+    from chainrule import _threads
+
+    monkeypatch.setattr(_threads, "blas_threads", lambda: threads)
+    chunk, parallel = check._FINITE_CHUNK, check._FINITE_PARALLEL
+    a = np.zeros((4, parallel // 4 + 5), dtype=np.float32, order=order)
+    flat = a.ravel(order="K")
+    assert np.shares_memory(flat, a) and check.all_finite(a)
+    n = flat.size
+    places = {0, n - 1, chunk - 1, chunk, n // 2, n // threads, n // threads - 1,
+              2 * n // 3, 2 * n // 3 + 1}
+    for q in sorted(q for q in places if q < n):
+        for value in (np.nan, np.inf, -np.inf):
+            flat[q] = value
+            assert not check.all_finite(a), (q, value)
+            strided = a[:, ::2]  # not contiguous: the plain check; NumPy's answer
+            assert check.all_finite(strided) == bool(np.isfinite(strided).all())
+            flat[q] = 0
+    assert check.all_finite(a) and check.all_finite(a[:, ::2])
+    small = np.zeros(chunk + 3)
+    small[-1] = np.nan
+    assert not check.all_finite(small)
+
+
+def test_all_finite_inside_the_pool_does_not_split_again(monkeypatch):
+    """A check running on one of the pool's threads stays on it: parts queued behind busy
+    workers of the same pool would never run (a check from predict's blocks, say)."""
+    from chainrule import _threads
+
+    monkeypatch.setattr(_threads, "blas_threads", lambda: 2)
+    a = np.zeros(check._FINITE_PARALLEL + 7)
+    a[-1] = np.inf
+    futures = [_threads.pool(2).submit(check.all_finite, a) for _ in range(2)]
+    assert [f.result(timeout=60) for f in futures] == [False, False]
+    assert not _threads.in_pool() and check.all_finite(a[:-1])
+
+
 def test_parameters_are_aligned_views_of_one_buffer(backend, dtype):
     net = Network([2, 5, 3, 1], backend=backend, dtype=dtype)
     p = net.parameters

@@ -79,7 +79,7 @@ def test_blocks_run_on_several_threads_and_match_one_thread(backend, rng, monkey
     within the dtype tolerance, and a model's ``n_threads=1`` keeps them on the caller's."""
     import threading
 
-    from chainrule import _scoring, _threads
+    from chainrule import _threads
 
     dims = [6, 9, 3]
     m = 5 * block_columns(dims) + 17
@@ -101,10 +101,10 @@ def test_blocks_run_on_several_threads_and_match_one_thread(backend, rng, monkey
     monkeypatch.setattr(net.ops_for(m), "forward", spy)
     np.testing.assert_allclose(net.predict_proba(X), expected, **TOLERANCES[np.dtype(np.float64)])
     assert net.score(X, labels) == pytest.approx(expected_score, abs=1 / m)
-    assert len(seen) == 2 and all(n.startswith("chainrule-score") for n in seen), seen
+    assert len(seen) == 2 and all(n.startswith("chainrule") for n in seen), seen
     seen.clear()
     monkeypatch.setattr(one.ops_for(m), "forward", spy)
-    monkeypatch.setattr(_scoring, "_pool", None)  # one thread: the pool is not asked
+    monkeypatch.setattr(_threads, "pool", None)  # one thread: the pool is not asked
     one.predict_proba(X)
     assert seen == {threading.current_thread().name}
 

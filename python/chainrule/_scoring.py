@@ -98,32 +98,19 @@ def dense_output(net, X):
                 AL[:, k:k + B] = As[-1]
         return True
 
-    n = min(_threads.blas_threads(), len(starts))
+    n = 1 if _threads.in_pool() else min(_threads.blas_threads(), len(starts))
     if n > 1:
         # the blocks on n threads, each product on one BLAS thread: every pass of a block
         # (products, bias, activation, the finiteness sums) runs in parallel, where the
         # BLAS's own threads would split the products only (the kernels release the GIL)
         with _threads.limited(1):
-            finite = all(_pool(n).map(lambda part: blocks(part, n), range(n)))
+            finite = all(_threads.pool(n).map(lambda part: blocks(part, n), range(n)))
     else:
         finite = blocks(0, 1)
     if not finite:
         return net._forward(X)[1][-1]  # raises, with today's message
     return AL
 
-
-_pools = {}
-_pools_lock = threading.Lock()
-
-
-def _pool(n):
-    """A pool of ``n`` threads for predict/score's blocks, made once per size."""
-    with _pools_lock:
-        pool = _pools.get(n)
-        if pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-            pool = _pools[n] = ThreadPoolExecutor(n, thread_name_prefix="chainrule-score")
-        return pool
 
 
 class Predicting:

@@ -92,6 +92,33 @@ def limited(n_threads):
         _process_limit.leave(n_threads)
 
 
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+def pool(n):
+    """A pool of ``n`` threads for work split in parts whose calls release the GIL (the
+    blocks of predict/score, the finiteness check of a large array), made once per size.
+    Work running in one never splits again (:func:`in_pool`): a part waiting for parts
+    queued behind it on the same pool would wait for ever."""
+    with _pools_lock:
+        executor = _pools.get(n)
+        if executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+            executor = _pools[n] = ThreadPoolExecutor(n, thread_name_prefix="chainrule",
+                                                      initializer=_mark_pool_thread)
+        return executor
+
+
+def _mark_pool_thread():
+    _active.in_pool = True
+
+
+def in_pool():
+    """Whether this thread is one of :func:`pool`'s."""
+    return getattr(_active, "in_pool", False)
+
+
 def usable_cpus():
     """The CPUs this process may run on (its affinity; the CPU count where there is none)."""
     import os

@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from . import _threads
 from . import reference as ref
 from . import spec as _spec
 from .backends.registry import BACKENDS
@@ -245,10 +246,38 @@ def _as_float_array(a, name, dt, order="C"):
         return np.asarray(a, dtype=dt, order="C")
 
 
+# all_finite of a large array: its mask a chunk at a time (about 256 KB, kept in the cache:
+# no temporary the size of the array, which cost more than the pass itself), the chunks of an
+# array of more than about 4M entries shared among the BLAS's threads. 60000 x 784 float32
+# (X of a fit) on a 2-core AMD EPYC: 11.4-12.4 ms in one mask, 5.1-5.8 ms so.
+_FINITE_CHUNK = 1 << 18
+_FINITE_PARALLEL = 1 << 22
+
+
 def all_finite(a):
     """Whether every entry of the floating-point array ``a`` is finite (no warning, no copy
     of ``a``)."""
-    return np.count_nonzero(np.isfinite(a)) == a.size
+    if a.size <= _FINITE_CHUNK or not (a.flags.c_contiguous or a.flags.f_contiguous):
+        return np.count_nonzero(np.isfinite(a)) == a.size
+    flat = a.ravel(order="K")  # a view: the entries in memory order
+    n = _threads.blas_threads() if flat.size >= _FINITE_PARALLEL and not _threads.in_pool() \
+        else 1
+    if n == 1:
+        return _finite_chunks(flat)
+    bounds = [flat.size * t // n for t in range(n + 1)]
+    parts = [flat[bounds[t]:bounds[t + 1]] for t in range(n)]
+    return all(_threads.pool(n).map(_finite_chunks, parts))
+
+
+def _finite_chunks(flat):
+    mask = np.empty(min(_FINITE_CHUNK, flat.size), dtype=bool)
+    for start in range(0, flat.size, _FINITE_CHUNK):
+        chunk = flat[start:start + _FINITE_CHUNK]
+        view = mask[:chunk.size]
+        np.isfinite(chunk, out=view)
+        if not view.all():
+            return False
+    return True
 
 
 def sum_finite(a):
