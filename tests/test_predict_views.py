@@ -4,6 +4,7 @@ dtype against the reference; the refusals keep their messages."""
 
 from __future__ import annotations
 
+import os
 import re
 import tracemalloc
 import warnings
@@ -107,6 +108,32 @@ def test_blocks_run_on_several_threads_and_match_one_thread(backend, rng, monkey
     monkeypatch.setattr(_threads, "pool", None)  # one thread: the pool is not asked
     one.predict_proba(X)
     assert seen == {threading.current_thread().name}
+
+
+def _split_work_in_a_child(seed):
+    from chainrule import _validate
+
+    dims = [6, 9, 3]
+    X = np.random.default_rng(seed).standard_normal((dims[0], 5 * block_columns(dims) + 17))
+    net = Network(dims, output="softmax", backend="numpy", seed=2)
+    big = np.zeros(_validate._FINITE_PARALLEL + 5)
+    return float(net.predict_proba(X).sum()), _validate.all_finite(big)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_splits_work_on_its_own_threads(monkeypatch):
+    """A child forked after its parent split predict's blocks and a finiteness check among
+    threads inherits the pools but not their threads: it makes its own (before, its work
+    waited for ever)."""
+    import multiprocessing
+
+    from chainrule import _threads
+
+    monkeypatch.setattr(_threads, "blas_threads",
+                        lambda: getattr(_threads._active, "n_threads", None) or 2)
+    expected = _split_work_in_a_child(0)  # the parent's pool exists and has run
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map_async(_split_work_in_a_child, [0]).get(timeout=120) == [expected]
 
 
 @pytest.mark.parametrize("bad, where", [(np.nan, "X[2, 4] = nan"), (-np.inf, "X[2, 4] = -inf"),

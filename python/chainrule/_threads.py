@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 import threading
 
@@ -114,6 +115,18 @@ def _mark_pool_thread():
     _active.in_pool = True
 
 
+def _forget_pools():
+    # A forked child inherits the pools but not their threads: work handed to one would
+    # wait for ever. It makes its own on first use.
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
 def in_pool():
     """Whether this thread is one of :func:`pool`'s."""
     return getattr(_active, "in_pool", False)
@@ -121,8 +134,6 @@ def in_pool():
 
 def usable_cpus():
     """The CPUs this process may run on (its affinity; the CPU count where there is none)."""
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
