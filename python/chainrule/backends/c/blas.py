@@ -157,16 +157,24 @@ def use_blas(source="auto"):
 set_blas_threshold = wrappers.set_blas_threshold
 
 
+_found = {"path": None, "shared": None, "lib": None}  # the last match, and what it was for
+
+
 def _controller():
     # threadpoolctl's record of the library in use, from the shared (rescanned only when a
-    # library may have been loaded) ThreadpoolController of chainrule._threads
+    # library may have been loaded) ThreadpoolController of chainrule._threads; the match by
+    # real path is kept while the library and the scan are the same (the real paths of
+    # every library took about 150 us of each fit)
     if current["filepath"] is None:
         return None
     from ..._threads import _controller as shared_controller
+    shared = shared_controller()
+    if _found["path"] == current["filepath"] and _found["shared"] is shared:
+        return _found["lib"]
     target = os.path.realpath(current["filepath"])
-    libs = [c for c in shared_controller().lib_controllers
-            if os.path.realpath(c.filepath) == target]
-    return libs[0] if libs else None
+    libs = [c for c in shared.lib_controllers if os.path.realpath(c.filepath) == target]
+    _found.update(path=current["filepath"], shared=shared, lib=libs[0] if libs else None)
+    return _found["lib"]
 
 
 # A process forked from this one runs the engine on one thread: GNU OpenMP's threads do not
