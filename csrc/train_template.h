@@ -88,6 +88,35 @@ static i64 CR_NAME(fit_layout)(const struct cr_fit_config *c, char *base, CR_NAM
  * Returns 0 (nothing done) where the packed blocks would not fit the stack buffers. */
 #define CR_PACK 64
 #define CR_OP_AT(t, X, ld, r, c) ((t) == 'N' ? (X)[(r) * (ld) + (c)] : (X)[(c) * (ld) + (r)])
+#define CR_FLIP(t) ((t) == 'N' ? 'T' : 'N')
+/* gemm_small where M >= N: by blocks of rows of C, op(A)^T packed (K, block), each column of
+ * C accumulated along the block; C[i, j] at C[i * c_row + j * c_col]. */
+static inline void CR_NAME(gemm_small_rows)(char ta, char tb, i64 M, i64 N, i64 K, REAL alpha,
+                                            const REAL *A, i64 lda, const REAL *B, i64 ldb,
+                                            REAL beta, REAL *C, i64 c_row, i64 c_col,
+                                            REAL *pack, REAL *acc)
+{
+    for (i64 i0 = 0; i0 < M; i0 += CR_PACK) {
+        const i64 iw = M - i0 < CR_PACK ? M - i0 : CR_PACK;
+        for (i64 k = 0; k < K; ++k)
+            for (i64 ii = 0; ii < iw; ++ii)
+                pack[k * CR_PACK + ii] = CR_OP_AT(ta, A, lda, i0 + ii, k);
+        for (i64 j = 0; j < N; ++j) {
+            for (i64 ii = 0; ii < iw; ++ii) acc[ii] = 0;
+            for (i64 k = 0; k < K; ++k) {
+                const REAL b = CR_OP_AT(tb, B, ldb, k, j);
+                const REAL *p = pack + k * CR_PACK;
+                for (i64 ii = 0; ii < iw; ++ii) acc[ii] += b * p[ii];
+            }
+            for (i64 ii = 0; ii < iw; ++ii) {
+                const REAL v = alpha * acc[ii];
+                REAL *c = C + (i0 + ii) * c_row + j * c_col;
+                *c = beta != 0 ? *c + v : v;
+            }
+        }
+    }
+}
+
 CR_CLONES static int CR_NAME(gemm_small)(char ta, char tb, i64 M, i64 N, i64 K, REAL alpha,
                                         const REAL *A, i64 lda, const REAL *B, i64 ldb,
                                         REAL beta, REAL *C, i64 ldc)
@@ -116,54 +145,21 @@ CR_CLONES static int CR_NAME(gemm_small)(char ta, char tb, i64 M, i64 N, i64 K, 
             }
         return 1;
     }
-    if (M >= N && K * CR_PACK <= 4096) {
-        /* by blocks of rows of C: op(A)^T packed (K, block), each column of C accumulated
-         * along the block */
-        for (i64 i0 = 0; i0 < M; i0 += CR_PACK) {
-            const i64 iw = M - i0 < CR_PACK ? M - i0 : CR_PACK;
-            for (i64 k = 0; k < K; ++k)
-                for (i64 ii = 0; ii < iw; ++ii)
-                    pack[k * CR_PACK + ii] = CR_OP_AT(ta, A, lda, i0 + ii, k);
-            for (i64 j = 0; j < N; ++j) {
-                for (i64 ii = 0; ii < iw; ++ii) acc[ii] = 0;
-                for (i64 k = 0; k < K; ++k) {
-                    const REAL b = CR_OP_AT(tb, B, ldb, k, j);
-                    const REAL *p = pack + k * CR_PACK;
-                    for (i64 ii = 0; ii < iw; ++ii) acc[ii] += b * p[ii];
-                }
-                for (i64 ii = 0; ii < iw; ++ii) {
-                    const REAL v = alpha * acc[ii];
-                    REAL *c = C + (i0 + ii) * ldc + j;
-                    *c = beta != 0 ? *c + v : v;
-                }
-            }
-        }
-        return 1;
-    }
-    if (N > M && K * CR_PACK <= 4096) {
-        /* by blocks of columns of C: op(B) packed (K, block), each row of C accumulated */
-        for (i64 j0 = 0; j0 < N; j0 += CR_PACK) {
-            const i64 jw = N - j0 < CR_PACK ? N - j0 : CR_PACK;
-            for (i64 k = 0; k < K; ++k)
-                for (i64 jj = 0; jj < jw; ++jj)
-                    pack[k * CR_PACK + jj] = CR_OP_AT(tb, B, ldb, k, j0 + jj);
-            for (i64 i = 0; i < M; ++i) {
-                for (i64 jj = 0; jj < jw; ++jj) acc[jj] = 0;
-                for (i64 k = 0; k < K; ++k) {
-                    const REAL a = CR_OP_AT(ta, A, lda, i, k);
-                    const REAL *p = pack + k * CR_PACK;
-                    for (i64 jj = 0; jj < jw; ++jj) acc[jj] += a * p[jj];
-                }
-                REAL *c = C + i * ldc + j0;
-                for (i64 jj = 0; jj < jw; ++jj)
-                    c[jj] = beta != 0 ? c[jj] + alpha * acc[jj] : alpha * acc[jj];
-            }
-        }
+    if (K * CR_PACK <= 4096) {
+        /* C^T = op(B)^T op(A)^T is the same walk with the roles swapped: the flags flipped
+         * (op_t(X)[r, c] is op_flip(t)(X)[c, r]) and C's strides exchanged */
+        if (M >= N)
+            CR_NAME(gemm_small_rows)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1,
+                                     pack, acc);
+        else
+            CR_NAME(gemm_small_rows)(CR_FLIP(tb), CR_FLIP(ta), N, M, K, alpha, B, ldb, A, lda,
+                                     beta, C, 1, ldc, pack, acc);
         return 1;
     }
     return 0;
 }
 #undef CR_OP_AT
+#undef CR_FLIP
 #undef CR_PACK
 
 CR_CLONES static void CR_NAME(gemm_rows)(char ta, char tb, i64 M, i64 N, i64 K, REAL alpha,

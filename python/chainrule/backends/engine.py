@@ -323,14 +323,20 @@ def fit_epochs(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, Ws, 
                 if bounds is not None:
                     bounds.refresh(Ws, bs, state)
             t = opt.t
-            cost_sum[e] += J * share
-            weight_sum[e] += share
-            correct[e] += batch_correct(AL, Yb)
+            e, k = _applied(cost_sum, weight_sum, correct, e, k, nb, J, share, AL, Yb)
             done += 1
-            k += 1
-            if k == nb:
-                e, k = e + 1, 0
     return ChunkResult(done, 0, e, k, "", int(t), cost_sum, weight_sum, correct)
+
+
+def _applied(cost_sum, weight_sum, correct, e, k, nb, J, share, AL, Yb):
+    """An applied step of batch ``k`` of chunk epoch ``e``: its ``J Σw`` and ``Σw`` added to the
+    epoch's running sums and its correct predictions counted; returns the next step's
+    ``(e, k)`` (both engine loops)."""
+    cost_sum[e] += J * share
+    weight_sum[e] += share
+    correct[e] += batch_correct(AL, Yb)
+    k += 1
+    return (e + 1, 0) if k == nb else (e, k)
 
 
 def max_abs(arrays):
@@ -440,13 +446,8 @@ def _fit_epochs_bn(plan, XT, YT, w, *, perms, lrs, keys, k0, n_steps, t, state, 
         for key, v in running.items():
             v[...] = new[key]
         t = opt.t
-        cost_sum[e] += J * share
-        weight_sum[e] += share
-        correct[e] += batch_correct(AL, Yb)
+        e, k = _applied(cost_sum, weight_sum, correct, e, k, nb, J, share, AL, Yb)
         done += 1
-        k += 1
-        if k == nb:
-            e, k = e + 1, 0
     return ChunkResult(done, 0, e, k, "", int(t), cost_sum, weight_sum, correct)
 
 
