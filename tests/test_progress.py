@@ -213,3 +213,22 @@ def test_a_lowest_or_constant_cost_of_zero_is_worded_not_divided_by():
         warnings.simplefilter("ignore", DivergenceWarning)
         net.fit(np.array([[0.27392337]]), np.array([[-0.46042657]]), epochs=1,
                 learning_rate=1.0, progress=False)  # the fuzz's case: no exception
+
+
+def test_the_constant_cost_is_computed_only_for_a_cost_that_rose():
+    calls = []
+
+    def flat():
+        calls.append(1)
+        return 1.0
+
+    for costs in ([5.0, 2.0, 0.5], [7.0, 6.8], [0.5, 0.52]):  # fell, or held within 10 %
+        assert not progress.warn_if_diverged({"epoch": list(range(len(costs))), "cost": costs},
+                                             0, 0.1, flat)
+    assert calls == []
+    # rose 12x: the constant decides (the cost ends below it: no warning; above: a warning)
+    assert not progress.warn_if_diverged({"epoch": [0, 1], "cost": [0.05, 0.6]}, 0, 0.1, flat)
+    assert calls == [1]
+    with pytest.warns(DivergenceWarning):
+        assert progress.warn_if_diverged({"epoch": [0, 1], "cost": [0.5, 6.0]}, 0, 0.1, flat)
+    assert calls == [1, 1]

@@ -189,9 +189,11 @@ def warn_if_diverged(history, first_record, learning_rate, constant_cost):
     J0, J = costs[0], costs[-1]
     epoch = history["epoch"][-1] if history.get("epoch") else len(costs) - 1
     if math.isfinite(J):
-        base = float(constant_cost())
         best = min(c for c in costs if math.isfinite(c)) if math.isfinite(J0) else J
         grew = J > 1.1 * J0 if math.isfinite(J0) else False
+        if not (J > DIVERGED_FACTOR * max(best, 1e-12) or grew):
+            return False  # fell or held: no need for the constant's cost (a pass over Y)
+        base = float(constant_cost())
         if not (math.isfinite(base) and J > base and
                 (J > DIVERGED_FACTOR * max(best, 1e-12) or (J > 3 * base and grew))):
             return False
