@@ -567,3 +567,22 @@ def test_digits_reach_97_percent(backend):
             mini_batch_size=64, progress=False)
     accuracy = net.score(X[n_train:].T, y[n_train:])
     assert accuracy >= 0.97, accuracy
+
+
+def test_pacer_reaches_a_long_call_at_the_second_and_never_overshoots():
+    from chainrule.training.loop import CHUNK_SECONDS, Pacer
+
+    fast = Pacer(first=8)
+    assert fast.steps() == 8
+    fast.observe(8, 8 * 20e-6)  # 20 us a step: the next call fills a quarter chunk
+    assert fast.steps() == int(CHUNK_SECONDS / 4 / 20e-6)
+    fast.observe(fast.steps(), fast.steps() * 20e-6)  # then 4x, up to a whole chunk
+    assert fast.steps() == int(CHUNK_SECONDS / 20e-6)
+    slow = Pacer(first=8)
+    slow.observe(8, 8 * 0.01)  # 10 ms a step: a chunk's worth at most
+    assert slow.steps() == int(CHUNK_SECONDS / 0.01)
+    compiled = Pacer(first=8)
+    compiled.observe(8, 5.0)  # the first call compiled: one step next
+    assert compiled.steps() == 1
+    compiled.observe(1, 30e-6)
+    assert compiled.steps() == int(CHUNK_SECONDS / 4 / 30e-6)
