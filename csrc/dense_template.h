@@ -73,23 +73,39 @@ static void CR_NAME(axpy)(REAL a, const REAL *x, REAL *y, i64 size)
 /* ------------------------------------------------------------------------- forward */
 
 /* Column-wise softmax of Z (n, m) into A, shifted by the column max, in blocks of columns so
- * that every pass runs along rows. */
+ * that every pass runs along rows; e^(z - max) by the vectorised exponential above (a few
+ * ulp from libm's, as the training engine's softmax_rows: libm's scalar exp was two thirds
+ * of a 10-class softmax, 3.6 ns an entry). */
 CR_CLONES static void CR_NAME(softmax_columns)(const REAL *Z, REAL *A, i64 n, i64 m)
 {
-    enum { BLOCK = 64 };
+    enum { BLOCK = 256 };
     REAL mx[BLOCK], total[BLOCK];
+    int nan[BLOCK];
     for (i64 k0 = 0; k0 < m; k0 += BLOCK) {
-        i64 width = m - k0 < BLOCK ? m - k0 : BLOCK;
-        for (i64 k = 0; k < width; ++k) { mx[k] = Z[k0 + k]; total[k] = 0; }
+        const i64 width = m - k0 < BLOCK ? m - k0 : BLOCK;
+        for (i64 k = 0; k < width; ++k) {
+            mx[k] = Z[k0 + k];
+            nan[k] = Z[k0 + k] != Z[k0 + k];
+            total[k] = 0;
+        }
         for (i64 i = 1; i < n; ++i) {
             const REAL *z = Z + i * m + k0;
-            /* a NaN sticks, as in NumPy's max */
-            for (i64 k = 0; k < width; ++k) mx[k] = (z[k] > mx[k] || z[k] != z[k]) ? z[k] : mx[k];
+            for (i64 k = 0; k < width; ++k) {
+                mx[k] = z[k] > mx[k] ? z[k] : mx[k];
+                nan[k] |= z[k] != z[k];
+            }
         }
+        /* a NaN sticks, as in NumPy's max */
+        for (i64 k = 0; k < width; ++k) mx[k] = nan[k] ? (REAL)NAN : mx[k];
         for (i64 i = 0; i < n; ++i) {
             const REAL *z = Z + i * m + k0;
             REAL *a = A + i * m + k0;
-            for (i64 k = 0; k < width; ++k) { a[k] = EXP(z[k] - mx[k]); total[k] += a[k]; }
+            for (i64 k = 0; k < width; ++k) {
+                double sc, q;
+                cr_exp_parts((double)(z[k] - mx[k]), &sc, &q);
+                a[k] = (REAL)(sc + sc * q);
+                total[k] += a[k];
+            }
         }
         for (i64 i = 0; i < n; ++i) {
             REAL *a = A + i * m + k0;

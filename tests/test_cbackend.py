@@ -105,6 +105,42 @@ def test_dense_forward_matches_reference(path, dtype, shape, activation):
 
 @pytestmark_c
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, m", [(1, 3), (10, 255), (10, 256), (10, 257), (3, 1347),
+                                  (700, 9)])
+def test_forward_softmax_matches_numpy_across_blocks_and_extremes(path, dtype, n, m):
+    """The forward's softmax (blocks of 256 columns, the vectorised exponential) against
+    NumPy's over the columns of the Z it returns, with a column of huge logits, one with a
+    -inf (an overflowing product), one with a NaN (NaN throughout, as NumPy's max makes it)
+    and one spanning the exponential's range."""
+    rng = np.random.default_rng(7)
+    A_prev = (rng.standard_normal((n, m)) * 30).astype(dtype)
+    big = float(np.finfo(dtype).max)
+    A_prev[:, -1] = np.linspace(-big / 4, big / 4, n)
+    W = np.eye(n, dtype=dtype)
+    if m > 2:
+        W[0, 0] = 2  # row 0 doubled: 2 * (-max) overflows to -inf
+        A_prev[0, 0] = -big
+        A_prev[n // 2, 1] = np.nan
+    if m > 3:
+        A_prev[:, 2] = np.linspace(-800, 0, n)
+    b = np.zeros((n, 1), dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        Z, A = cb.dense_forward(A_prev, W, b, "softmax")
+        shifted = Z.astype(np.float64) - Z.max(axis=0, keepdims=True)
+        e = np.exp(shifted)
+        expected = (e / e.sum(axis=0, keepdims=True)).astype(dtype)
+    assert A.dtype == np.dtype(dtype)
+    if m > 2:
+        assert Z[0, 0] == -np.inf and np.isnan(Z[:, 1]).all() and np.isnan(A[:, 1]).all()
+    if m > 2 and n > 1:  # (a lone -inf is its own max: NaN, as NumPy's)
+        assert not np.isnan(A[:, 0]).any()
+        assert 0 <= float(A[0, 0]) < 3.4e-308  # e^-inf: held at about 3e-308 (vmath)
+    np.testing.assert_array_equal(np.isnan(A), np.isnan(expected))
+    np.testing.assert_allclose(A, expected, **TOL[dtype])
+
+
+@pytestmark_c
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("convention", ["L", "J"])
