@@ -549,3 +549,26 @@ def test_fit_rows_say_threads_and_batch_norm_and_auto_reads_them():
     old["networks"][0].pop("threads")
     old["networks"][0].pop("batch_norm")
     assert auto.auto_rule(dims, 128, np.float32, both, table=old, threads=2) == "c"
+
+
+def test_scores_and_fits_settle_alike_with_several_threads(monkeypatch):
+    """With several threads every timed score starts after the fits' pause (a BLAS pool
+    still spinning from the products before took a core from it); with one, none waits."""
+    monkeypatch.setitem(bench.TRAIN_WORKLOADS, "tiny", TINY)
+    pauses = []
+    monkeypatch.setattr(bench_train.time, "sleep", pauses.append)
+    data = bench_train.train_data(TINY)
+    impl = bench_train.make_fit_implementation("numpy")
+    impl.setup(data, 1)
+    impl.run()
+    seconds = bench_train.time_scores([impl], data, repeats=2, settle=0.2)
+    assert set(seconds) == {"products", "chainrule[numpy]"}
+    assert pauses == [0.2] * (2 * (2 * 2 + 1))  # every timed call of both, none untimed
+    pauses.clear()
+    bench_train.time_scores([impl], data, repeats=2)
+    assert pauses == []
+    rows, info = bench.compare_train(["tiny"], include=["numpy", "floor"], repeats=1,
+                                     threads=0, log=lambda s: None)
+    assert pauses and set(pauses) == {bench_train.SETTLE_SECONDS}
+    text = bench.markdown_train([(rows, info)])
+    assert f"each after {bench_train.SETTLE_SECONDS:g} s idle as the fits" in text

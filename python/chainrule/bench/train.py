@@ -344,11 +344,13 @@ def time_fits(impls, repeats, settle=0.0):
     return {id(impl): np.array(samples[id(impl)]) for impl in impls}
 
 
-def time_scores(impls, data, repeats):
+def time_scores(impls, data, repeats, settle=0.0):
     """``score`` alone after the fits: ``{name: median seconds}`` of every fitted chainrule
     implementation's ``net.score(X, Y)`` and of the forward's products alone (``"products"``:
     :class:`floor.ForwardProducts` into arrays allocated once), interleaved, ``2 repeats + 1``
-    rounds after one untimed call each."""
+    rounds after one untimed call each, each call after ``settle`` idle seconds (as the fits:
+    right after the products on two BLAS threads, OpenBLAS's spinning worker took a core from
+    the score's, 85 ms against 56 ms after a pause, 2-core AMD EPYC)."""
     from .floor import ForwardProducts
 
     nets = [(impl.name, impl.net) for impl in impls if impl.kind == "chainrule"]
@@ -363,6 +365,8 @@ def time_scores(impls, data, repeats):
     for r in range(2 * repeats + 1):
         for i in range(len(calls)):
             name, call = calls[(i + r) % len(calls)]
+            if settle:
+                time.sleep(settle)
             t0 = time.perf_counter()
             call()
             samples[name].append(time.perf_counter() - t0)
@@ -398,7 +402,8 @@ def compare_train(workloads=tuple(TRAIN_WORKLOADS), include=None, repeats=5, thr
             limits.relimit()  # peers load their own BLAS/OpenMP copies at setup
             log(f"{wname}: {w.steps} steps; timing {', '.join(i.name for i in ready)} "
                 f"({repeats} rounds, {threads or 'default'} threads)")
-            times = time_fits(ready, repeats, settle=SETTLE_SECONDS if threads != 1 else 0.0)
+            settle = SETTLE_SECONDS if threads != 1 else 0.0
+            times = time_fits(ready, repeats, settle=settle)
             for impl in ready:
                 t = times[id(impl)]
                 q1, q3 = (float(q) for q in np.percentile(t, [25, 75]))
@@ -406,7 +411,7 @@ def compare_train(workloads=tuple(TRAIN_WORKLOADS), include=None, repeats=5, thr
                                    float(np.median(t)), q1, q3, float(np.min(t)),
                                    impl.accuracy(), w.steps, w.description()))
                 used.append(impl)
-            scores[wname] = dict(label=w.label(), seconds=time_scores(ready, data, repeats))
+            scores[wname] = dict(label=w.label(), seconds=time_scores(ready, data, repeats, settle))
         now = datetime.datetime.now(datetime.timezone.utc)
         info = dict(load=load_average(), date=now.strftime("%Y-%m-%d %H:%M UTC"),
                     cpu=cpu_model(), cores=os.cpu_count(), platform=platform.platform(),
@@ -426,6 +431,8 @@ def rows_from_json(items):
 def _s(seconds):
     if not np.isfinite(seconds):
         return "—"
+    if seconds < 0.1:  # three significant digits: digits' 0.006 s fits were 0.0058-0.0068
+        return f"{seconds:.3g}"
     return f"{seconds:.3f}" if seconds < 10 else f"{seconds:.1f}"
 
 
@@ -524,8 +531,10 @@ def markdown_train(runs):
         if not scores:
             continue
         lines += ["", f"`score(X, Y)` of the training data alone, {label[info['threads']]}: "
-                  "median seconds of interleaved calls after the fits, and × the forward's "
-                  "products alone (into arrays allocated once)", "",
+                  "median seconds of interleaved calls after the fits"
+                  + ("" if info["threads"] == 1 else
+                     f", each after {SETTLE_SECONDS:g} s idle as the fits")
+                  + ", and × the forward's products alone (into arrays allocated once)", "",
                   "| workload | implementation | s | × products |", "|---|---|---:|---:|"]
         for entry in scores.values():
             seconds = entry["seconds"]
