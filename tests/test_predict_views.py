@@ -76,7 +76,7 @@ def test_large_inputs_go_in_blocks_that_match_the_reference(backend, dtype, rng)
 
 def test_blocks_run_on_several_threads_and_match_one_thread(backend, rng, monkeypatch):
     """With more than one BLAS thread to use, the blocks of predict/score are shared among
-    that many threads (each product on one BLAS thread); the result is the one-thread one,
+    that many threads, the caller's among them (each product on one BLAS thread); the result is the one-thread one,
     within the dtype tolerance, and a model's ``n_threads=1`` keeps them on the caller's."""
     import threading
 
@@ -102,7 +102,11 @@ def test_blocks_run_on_several_threads_and_match_one_thread(backend, rng, monkey
     monkeypatch.setattr(net.ops_for(m), "forward", spy)
     np.testing.assert_allclose(net.predict_proba(X), expected, **TOLERANCES[np.dtype(np.float64)])
     assert net.score(X, labels) == pytest.approx(expected_score, abs=1 / m)
-    assert len(seen) == 2 and all(n.startswith("chainrule") for n in seen), seen
+    # the caller's thread works beside one pool thread (every time: a short job's two
+    # parts never both land on one pool thread)
+    caller = threading.current_thread().name
+    assert len(seen) == 2 and caller in seen, seen
+    assert all(n.startswith("chainrule") for n in seen - {caller}), seen
     seen.clear()
     monkeypatch.setattr(one.ops_for(m), "forward", spy)
     monkeypatch.setattr(_threads, "pool", None)  # one thread: the pool is not asked

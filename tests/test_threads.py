@@ -146,3 +146,41 @@ def test_n_threads_follows_a_c_backend_blas_switch(rng):
     if not seen:
         pytest.skip("no other BLAS source loads here")
     assert seen == [1]
+
+
+def test_run_parts_works_on_the_caller_beside_the_pool():
+    """run_parts: part 0 on the caller (marked as a pool thread meanwhile), the others on
+    the pool; results in order; a failing part raises after every part has finished."""
+    import threading
+    import time as _time
+
+    from chainrule import _threads
+
+    caller = threading.current_thread().name
+    seen = {}
+
+    def part(p):
+        seen[p] = (threading.current_thread().name, _threads.in_pool())
+        return p * p
+
+    for n in (1, 2, 3):
+        seen.clear()
+        assert _threads.run_parts(part, n) == [p * p for p in range(n)]
+        assert seen[0] == (caller, n > 1)
+        assert all(name.startswith("chainrule") and inside for p, (name, inside) in seen.items()
+                   if p)
+        names = {name for name, _ in seen.values()}
+        # (n = 3: the pool's two threads may take its two parts, or one of them both)
+        assert len(names) == n if n <= 2 else 2 <= len(names) <= 3
+        assert not _threads.in_pool()  # restored
+    finished = []
+
+    def failing(p):
+        if p == 0:
+            raise ValueError("part 0")
+        _time.sleep(0.05)
+        finished.append(p)
+
+    with pytest.raises(ValueError, match="part 0"):
+        _threads.run_parts(failing, 3)
+    assert sorted(finished) == [1, 2] and not _threads.in_pool()

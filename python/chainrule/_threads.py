@@ -115,6 +115,28 @@ def _mark_pool_thread():
     _active.in_pool = True
 
 
+def run_parts(part, n):
+    """``[part(0), ..., part(n - 1)]``: the first on the calling thread, the others on
+    :func:`pool` ``(n - 1)``, so that the caller always works beside them (a pool of ``n``
+    threads may hand both parts of a short job to one of its threads, while the caller only
+    waits). The caller counts as a pool thread meanwhile (:func:`in_pool`: its part never
+    splits again). Every part has finished when this returns or raises."""
+    if n <= 1:
+        return [part(0)]
+    futures = [pool(n - 1).submit(part, p) for p in range(1, n)]
+    outer = getattr(_active, "in_pool", False)
+    _active.in_pool = True
+    try:
+        first = part(0)
+    except BaseException:
+        from concurrent.futures import wait
+        wait(futures)  # nothing of this call runs on after it
+        raise
+    finally:
+        _active.in_pool = outer
+    return [first] + [f.result() for f in futures]
+
+
 def _forget_pools():
     # A forked child inherits the pools but not their threads: work handed to one would
     # wait for ever. It makes its own on first use.

@@ -266,7 +266,7 @@ def all_finite(a):
         return _finite_chunks(flat)
     bounds = [flat.size * t // n for t in range(n + 1)]
     parts = [flat[bounds[t]:bounds[t + 1]] for t in range(n)]
-    return all(_threads.pool(n).map(_finite_chunks, parts))
+    return all(_threads.run_parts(lambda t: _finite_chunks(parts[t]), n))
 
 
 def _finite_chunks(flat):
