@@ -292,3 +292,47 @@ def test_a_forked_child_trains_on_one_thread(split_everything):
         results = pool.map_async(_fork_fit, [1, 2]).get(timeout=120)
     assert [threads for threads, _ in results] == [1, 1]
     assert all(score > 0.5 for _, score in results)
+
+
+@openmp
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("layout", ["rows", "course"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=OPT_IDS)
+def test_a_long_input_layer_split_along_k_matches_the_reference(optimizer, layout, dtype,
+                                                                monkeypatch, split_everything):
+    """On two threads an input layer with n[0] >= 2 (mb + n[1]) (here 70 inputs, batches of
+    8 and a last one of 7, 6 units) is split along K: each thread multiplies half of the
+    inputs for the whole batch and the halves are summed before the bias and g (forward_par
+    in csrc/train_template.h). With dropout, example weights, L2, the rows layout
+    (permutations) and the course's X read in place: the reference's numbers, and the same
+    bits on a second run."""
+    rng = np.random.default_rng(11)
+    dims, acts, loss = [70, 6, 3], [("relu", 0.0), ("softmax", 0.0)], "categorical_crossentropy"
+    m, s, epochs, probs = 23, 8, 3, [0.8]
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[:, rng.integers(0, 3, m)]
+    w = rng.uniform(0.2, 2.0, m).astype(dtype)
+    perms, keys = _schedule(m, epochs, probs)
+    if layout == "course":
+        perms, XT = None, X.T  # F-ordered: the engine reads the course's columns in place
+        assert not XT.flags.c_contiguous
+    else:
+        XT = np.ascontiguousarray(X.T)
+    YT = np.ascontiguousarray(Y.T)
+    lrs = np.array([0.05, 0.03, 0.02])
+    _on_threads(monkeypatch, 2)
+    runs = []
+    for engine in (ref_fit_epochs, ce.fit_epochs, ce.fit_epochs):
+        Ws, bs = _network(dims, dtype)
+        opt = _fresh_state(optimizer, Ws, bs)
+        plan = FitPlan.build(dims, acts, loss, opt, mini_batch_size=s, lambd=0.2,
+                             keep_probs=probs)
+        res = engine(plan, XT, YT, w, perms=perms, lrs=lrs, keys=keys, k0=0,
+                     n_steps=epochs * n_batches(m, s), t=0, state=opt.state, Ws=Ws, bs=bs)
+        assert res.steps == epochs * n_batches(m, s) and res.status == 0
+        runs.append((res, Ws, bs, opt.state))
+    _assert_same(runs[0], runs[1], dtype)
+    (r1, Ws1, bs1, st1), (r2, Ws2, bs2, st2) = runs[1], runs[2]
+    for P, Q in zip(Ws1 + bs1 + list(st1.values()), Ws2 + bs2 + list(st2.values())):
+        np.testing.assert_array_equal(P, Q)
+    np.testing.assert_array_equal(r1.cost_sum, r2.cost_sum)
