@@ -214,6 +214,40 @@ def test_c_engine_binary_cost_matches_numpy_across_probabilities(weighted, dtype
     np.testing.assert_allclose(res.cost_sum[0] / res.weight_sum[0], expected, rtol=rtol)
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("n", [3, 10, 1500], ids=["3-classes", "10-classes", "1500-classes"])
+def test_c_engine_categorical_cost_and_count_match_numpy(n, dtype, weighted):
+    """Categorical cross-entropy's terms by the vectorised log in blocks of rows (cce_sum;
+    1500 classes: longer than a block, one example at a time) and the count of right
+    predictions (argmax by selects): NumPy's cost to a few ulp, over probabilities down to
+    the clip, one-hot, soft and all-zero label columns, ties, weighted or not."""
+    rng = np.random.default_rng(9)
+    m = 517
+    X = (rng.standard_normal((n, m)) * 12).astype(dtype)  # W = I, b = 0: A = softmax(X)
+    X[:, 3] = 0  # a tie everywhere: the first class leads in both argmaxes
+    Y = np.eye(n, dtype=dtype)[:, rng.integers(0, n, m)]
+    Y[:, ::9] = rng.dirichlet(np.ones(n), size=len(range(0, m, 9))).T.astype(dtype)  # soft
+    Y[:, 5] = 0  # an example without a label: loss 0
+    w = (rng.random(m) + 0.5).astype(dtype) if weighted else None
+    plan = FitPlan.build([n, n], ["softmax"], "categorical_crossentropy", make_optimizer("gd"),
+                         mini_batch_size=m)
+    W, b = np.eye(n, dtype=dtype), np.zeros((n, 1), dtype)
+    res = ce.fit_epochs(plan, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w,
+                        perms=None, lrs=np.array([0.0]), keys=None, k0=0, n_steps=1, t=0,
+                        state={}, Ws=[W], bs=[b])
+    assert res.steps == 1
+    AL = Ops("c").forward(X, [W], [b], [("softmax", 0.0)])[1][-1]  # the engine's A
+    eps = np.finfo(dtype).eps
+    A = np.clip(AL, eps, 1 - eps).astype(np.float64)
+    losses = -(Y.astype(np.float64) * np.log(A)).sum(axis=0)
+    expected = np.average(losses, weights=None if w is None else w.astype(np.float64))
+    rtol = 64 * np.finfo(np.float64).eps if dtype == np.float64 else 1e-9
+    np.testing.assert_allclose(res.cost_sum[0] / res.weight_sum[0], expected, rtol=rtol)
+    right = int(np.sum(np.argmax(AL, axis=0) == np.argmax(Y, axis=0)))
+    assert int(res.correct[0]) == right
+
+
 def test_c_engine_partial_chunks_and_decayed_rates():
     """A budget that ends inside an epoch, a start inside one, and per-epoch rates."""
     dims, acts, loss, X, Y = _problem("softmax", 23, np.float64)
