@@ -29,6 +29,9 @@ COMPILED = [b for b in ("numba", "c") if b in registry.available_backends()]
 PROBLEMS = {
     "binary": dict(dims=[100, 512, 520, 1], output="sigmoid", m=3000),
     "softmax": dict(dims=[40, 600, 130, 4], output="softmax", m=2500),
+    # a long input layer: on two threads the C engine splits its forward along K (n[0] >=
+    # 2 (mb + n[1]), csrc/train_template.h forward_par)
+    "long-input": dict(dims=[1200, 32, 10], output="softmax", m=1500),
 }
 
 
@@ -146,6 +149,19 @@ def test_wide_fits_with_one_option_end_at_the_reference(optimizer, keep_prob, la
         else "binary"
     _check(backend, problem, np.float64, 1, monkeypatch, optimizer=optimizer,
            mini_batch_size=mini_batch_size, keep_prob=keep_prob, lambd=lambd)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("mini_batch_size", [128, 512], ids=["mb128", "mb512"])
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_a_long_input_layer_on_two_threads_ends_at_the_reference(dtype, optimizer,
+                                                                 mini_batch_size, backend,
+                                                                 monkeypatch):
+    """1200 inputs, batches of 128 and 512 (and the rest), dropout and L2, on two threads:
+    the C engine's input layer split along K ends at the reference, as every other split."""
+    _check(backend, "long-input", dtype, 2, monkeypatch, optimizer=optimizer,
+           mini_batch_size=mini_batch_size, keep_prob=0.8, lambd=0.7)
 
 
 @pytest.mark.skipif("c" not in registry.available_backends(), reason="no C backend")
