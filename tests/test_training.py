@@ -586,3 +586,34 @@ def test_pacer_reaches_a_long_call_at_the_second_and_never_overshoots():
     assert compiled.steps() == 1
     compiled.observe(1, 30e-6)
     assert compiled.steps() == int(CHUNK_SECONDS / 4 / 30e-6)
+
+
+def test_the_first_engine_call_is_sized_by_a_guess_of_the_step():
+    """A fit's first call takes a quarter chunk at a pessimistic guess of its step's time:
+    a small network's whole fit is one call, a large network's first call a few steps."""
+    from chainrule.training.loop import Pacer
+
+    assert Pacer.first_steps([64, 64, 10], 64) >= 220  # digits' 10 epochs: one call
+    assert Pacer.first_steps([784, 128, 64, 10], 128) <= 8  # mnist-sized: a few steps
+    assert Pacer.first_steps([12288, 20, 7, 5, 1], 209) >= 1
+    assert Pacer.first_steps([100, 512, 520, 1], 3000) == 1
+    assert Pacer.first_steps([2, 4, 1], 400) > Pacer.first_steps([2, 40, 1], 400)
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 1347))
+    y = rng.integers(0, 10, 1347)
+    net = Network([64, 64, 10], output="softmax", backend="numpy", seed=0)
+    calls = []
+    ops = net.ops_for(1347)
+    fit_epochs = ops.fit_epochs
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["n_steps"])
+        return fit_epochs(*args, **kwargs)
+
+    ops.fit_epochs = counted
+    try:
+        net.fit(X, y, epochs=10, mini_batch_size=64, optimizer="adam", progress=False)
+    finally:
+        del ops.fit_epochs
+    assert calls == [220] and net.train_state_.steps == 220

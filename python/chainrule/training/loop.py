@@ -36,12 +36,28 @@ class Pacer:
     """How many steps the next ``fit_epochs`` call may take to last about ``CHUNK_SECONDS``,
     from the time per step of the previous call: at most 4x the steps of the last call, or
     as many as fill a quarter of ``CHUNK_SECONDS`` at its pace if that is more. The first
-    calls, which may include compiling, never make one long call; short steps reach a long
-    call at the second (a 220-step digits fit was 4 calls of 8, 32, 128 and 52 steps, each
-    with its Python set-up of about 60 us; now 2)."""
+    call fills a quarter chunk at a pessimistic guess of the step's time
+    (:func:`first_steps`), so it never makes one long call, and short steps make few calls
+    (a 220-step digits fit was 4 calls of 8, 32, 128 and 52 steps, each with its Python
+    set-up and checks of about 70 us; now one)."""
 
     def __init__(self, first=8):
         self.n = first
+
+    # The guess: a fixed cost (a compiled step's bookkeeping; the generic engine's Python is
+    # more) and the step's multiply-adds at 2e10 a second, about half a core's float64 rate
+    # where measured (2-core AMD EPYC, AVX-512: 35e9 on digits' 64x64 products). A first
+    # call lasts a quarter chunk or less there, about a chunk on a core 4x slower.
+    GUESS_FIXED_SECONDS, GUESS_MACS_PER_SECOND = 30e-6, 2e10
+
+    @classmethod
+    def first_steps(cls, layer_dims, batch):
+        """The steps of a fit's first call: a quarter of ``CHUNK_SECONDS`` at the guess of
+        the time of a step of ``batch`` examples through ``layer_dims`` (forward and
+        backward: 3 products a layer)."""
+        macs = 3 * batch * sum(a * b for a, b in zip(layer_dims[:-1], layer_dims[1:]))
+        guess = cls.GUESS_FIXED_SECONDS + macs / cls.GUESS_MACS_PER_SECOND
+        return max(1, int(CHUNK_SECONDS / 4 / guess))
 
     def steps(self):
         return self.n
@@ -356,7 +372,7 @@ class FitRun:
                                                                              m)))
         self.XT, self.YT = XT, YT
         self.dropout_rng, self.full_score = c.dropout_rng, c.full_score
-        self.pacer = Pacer()
+        self.pacer = Pacer(Pacer.first_steps(net.layer_dims, min(mini_batch_size or m, m)))
         out = net.activations[-1][0]
         # The running accuracy of the batches is the model's score for these outputs.
         self.running_score = (out == "softmax" or (out == "sigmoid" and net.layer_dims[-1] == 1))
