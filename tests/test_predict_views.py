@@ -216,3 +216,29 @@ def test_reused_buffers_never_leak_into_results(backend, dtype, rng):
     np.testing.assert_array_equal(first, kept)
     assert not np.shares_memory(first, second)
     np.testing.assert_allclose(second, _expected(net, X2), **TOLERANCES[dtype])
+
+
+@pytest.mark.parametrize("labels_as", ["int", "float", "row", "one-hot", "list"])
+def test_score_of_class_labels_without_the_one_hot(labels_as, rng):
+    """score takes class labels as the one-hot they stand for: the same accuracy for
+    integer, integral float, (1, m) and list labels and for the one-hot; bad labels get
+    check.Y's words."""
+    from chainrule.errors import InputError, ShapeError
+
+    dims, m = [5, 7, 4], 301
+    net = Network(dims, output="softmax", seed=1, backend="numpy")
+    X = rng.standard_normal((dims[0], m))
+    labels = rng.integers(0, dims[-1], m)
+    expected = float(np.mean(net.predict(X) == labels))
+    Y = {"int": labels, "float": labels.astype(float), "row": labels[None, :],
+         "one-hot": np.eye(dims[-1])[:, labels], "list": labels.tolist()}[labels_as]
+    assert net.score(X, Y) == expected
+    bad = labels.astype(float)
+    bad[7] = 4.0
+    with pytest.raises(InputError, match=r"class label 4\.0 .* 4 units"):
+        net.score(X, bad)
+    bad[7] = 1.5
+    with pytest.raises(InputError, match="class label 1.5"):
+        net.score(X, bad)
+    with pytest.raises(ShapeError, match="300 class labels but there are m = 301"):
+        net.score(X, labels[:-1])

@@ -174,6 +174,13 @@ class Predicting:
         """Accuracy for classifiers (fraction of correct predictions); R² for regression."""
         if not check.is_sparse(X):
             X = check.X(X, self.layer_dims[0], self.dtype, order="K", finite=False)
-        Yv = check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
+        labels = check.class_labels(Y, self.layer_dims[-1], X.shape[1], self.loss)
+        Yv = None if labels is not None else \
+            check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
         AL = self._output(X)
-        return ref.score(AL, Yv, self.activations[-1], ref.predict(AL, self.activations[-1]))
+        predictions = ref.predict(AL, self.activations[-1])
+        if labels is not None and predictions.ndim == 1:  # argmax classes against the labels
+            return float(np.mean(predictions == labels))  # (no one-hot: its argmax is labels)
+        if Yv is None:
+            Yv = check.Y(Y, self.layer_dims[-1], X.shape[1], self.loss, self.dtype)
+        return ref.score(AL, Yv, self.activations[-1], predictions)

@@ -403,18 +403,7 @@ def Y(Y, n_out, m, loss_name, dt):
         raise InputError(f"Y has dtype {Y.dtype}: expected a numeric (bool, integer or float) "
                          f"array")
     if loss_name == "categorical_crossentropy" and (Y.ndim == 1 or Y.ndim == 2 and Y.shape[0] == 1):
-        labels = Y.reshape(-1)
-        if labels.shape[0] != m:
-            raise ShapeError(f"Y has {labels.shape[0]} class labels but there are m = {m} "
-                             f"examples: expected shape ({m},) or one-hot ({n_out}, {m})")
-        with np.errstate(invalid="ignore"):
-            bad = (labels < 0) | (labels >= n_out)
-            if labels.dtype.kind == "f":
-                bad |= ~np.isfinite(labels) | (labels != np.round(labels))
-        if bad.any():
-            label = labels[bad][0].item()
-            raise InputError(f"Y has class label {label!r} but the output layer has {n_out} "
-                             f"units: expected integers in [0, {n_out - 1}]")
+        labels = _checked_labels(Y, n_out, m)
         onehot = np.zeros((n_out, m), dtype=dt)
         onehot[labels.astype(np.intp), np.arange(m)] = 1
         return onehot
@@ -437,6 +426,37 @@ def Y(Y, n_out, m, loss_name, dt):
                          "one-hot columns (each >= 0, summing to 1), or integer labels of "
                          "shape (m,)")
     return Y
+
+
+def _checked_labels(Y, n_out, m):
+    """Class labels ``Y`` (numeric, of shape ``(m,)`` or ``(1, m)``) as a 1-D array, each an
+    integer in ``[0, n_out)``; else the errors of :func:`Y`."""
+    labels = Y.reshape(-1)
+    if labels.shape[0] != m:
+        raise ShapeError(f"Y has {labels.shape[0]} class labels but there are m = {m} "
+                         f"examples: expected shape ({m},) or one-hot ({n_out}, {m})")
+    with np.errstate(invalid="ignore"):
+        bad = (labels < 0) | (labels >= n_out)
+        if labels.dtype.kind == "f":
+            bad |= ~np.isfinite(labels) | (labels != np.round(labels))
+    if bad.any():
+        label = labels[bad][0].item()
+        raise InputError(f"Y has class label {label!r} but the output layer has {n_out} "
+                         f"units: expected integers in [0, {n_out - 1}]")
+    return labels
+
+
+def class_labels(Y, n_out, m, loss_name):
+    """For a softmax/categorical cross-entropy output: ``Y`` given as class labels (an
+    integer or integral float array of shape ``(m,)`` or ``(1, m)``), checked as :func:`Y`
+    checks them and returned as a 1-D array without the one-hot; None for any other ``Y``
+    (one-hot or soft columns: :func:`Y`'s to check)."""
+    if loss_name != "categorical_crossentropy" or isinstance(Y, (list, tuple)):
+        return None
+    if not (isinstance(Y, np.ndarray) and Y.dtype.kind in "iuf" and
+            (Y.ndim == 1 or Y.ndim == 2 and Y.shape[0] == 1 and n_out > 1)):
+        return None
+    return _checked_labels(Y, n_out, m)
 
 
 def _labels_01(Y):
