@@ -260,3 +260,19 @@ def test_set_state_refuses_optimiser_state_of_the_wrong_shape():
     state = dict(before, **{"opt/v_dW9": np.zeros((1, 1))})
     with pytest.raises(ValueError, match="is for W9, which this network does not have"):
         net.set_state(state)
+
+
+@pytest.mark.parametrize("cost_every", [1, 3])
+def test_a_refused_step_keeps_the_records_of_the_epochs_before_it(poison_step, cost_every):
+    """A chunk of engine steps runs past records made of its sums alone (a sigmoid output's
+    running accuracy); when a later step of the chunk is refused, the epochs it completed
+    before are recorded all the same, as smaller chunks would have recorded them."""
+    X, Y = data()
+    poison_step({4 * 7 + 3})  # epoch 7, mini-batch 2: one chunk from epoch 0 (4 steps each)
+    net = make_net()
+    with pytest.raises(NonFiniteError, match=r"epoch 7, mini-batch 2"):
+        net.fit(X, Y, epochs=20, cost_every=cost_every, **KW)
+    assert net.epochs_trained_ == 7 and net.stop_reason_ == "nonfinite"
+    assert net.history_["epoch"] == list(range(0, 7, cost_every))
+    assert len(net.history_["cost"]) == len(net.history_["epoch"])
+    assert all(np.isfinite(net.history_["cost"]))

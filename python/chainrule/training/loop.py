@@ -582,6 +582,26 @@ class FitRun:
         one_epoch = self.sparse or (self.dropout_rng == "generator" and
                                     not dropout_off(self.probs))
         drawn, sums = {}, {}
+
+        def completed(first, stop):
+            """Epochs ``first .. stop - 1`` are complete: count, record, checkpoint them;
+            True when the fit ends (a record asked to stop, or the last epoch)."""
+            for e in range(first, stop):
+                train.epoch = e + 1
+                drawn.pop(e)
+                total, weight, correct, examples = sums.pop(e)
+                if self.bar is not None:
+                    self.bar.update(1)
+                if e % cost_every == 0 or e == end - 1:
+                    J = total / weight if weight else float("nan")
+                    score = correct / examples if examples else float("nan")
+                    if self._record_epoch(e, J, self.lr_of(e), per_epoch=True,
+                                          running_score=score) or e == end - 1:
+                        return True  # the last checkpoint is written by execute
+                if self._checkpoint_due(e + 1):
+                    self._save_checkpoint()
+            return False
+
         epoch, k = self.start, 0
         while epoch < end:
             boundary = self._next_event(epoch)
@@ -607,25 +627,19 @@ class FitRun:
                 acc[2] += int(res.correct[i])
             e_next, k_next = epoch + res.epoch, res.batch
             if res.status:
+                # The epochs the chunk completed before the refused step are recorded first: a
+                # refusal that raises leaves the history of the steps that were applied (a
+                # chunk runs past records made of its sums alone).
+                if completed(epoch, e_next):
+                    return
+                epoch = e_next
                 self._refused(res, e_next, k_next, self.lr_of(e_next))
                 sums[e_next][3] -= min(s, m - k_next * s)  # its examples were not scored
                 k_next += 1
                 if k_next == nb:
                     e_next, k_next = e_next + 1, 0
-            for e in range(epoch, e_next):  # the epochs completed by this chunk
-                train.epoch = e + 1
-                drawn.pop(e)
-                total, weight, correct, examples = sums.pop(e)
-                if self.bar is not None:
-                    self.bar.update(1)
-                if e % cost_every == 0 or e == end - 1:
-                    J = total / weight if weight else float("nan")
-                    score = correct / examples if examples else float("nan")
-                    if self._record_epoch(e, J, self.lr_of(e), per_epoch=True,
-                                          running_score=score) or e == end - 1:
-                        return  # the last checkpoint is written by execute
-                if self._checkpoint_due(e + 1):
-                    self._save_checkpoint()
+            if completed(epoch, e_next):
+                return
             epoch, k = e_next, k_next
             self.guard.check()
 
