@@ -180,6 +180,20 @@ def test_c_engine_matches_reference_on_awkward_shapes(case, dtype):
     _assert_same(expected, actual, dtype)
 
 
+def _one_identity_step(X, Y, w, output, loss):
+    """One C engine step of rate 0 through one layer with ``W = I, b = 0`` (so ``A[L] =
+    g(X)``) over all of ``X``: the step's result and the engine's ``A[L]``."""
+    n, m = X.shape
+    dtype = X.dtype
+    plan = FitPlan.build([n, n], [output], loss, make_optimizer("gd"), mini_batch_size=m)
+    W, b = np.eye(n, dtype=dtype), np.zeros((n, 1), dtype)
+    res = ce.fit_epochs(plan, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w,
+                        perms=None, lrs=np.array([0.0]), keys=None, k0=0, n_steps=1, t=0,
+                        state={}, Ws=[W], bs=[b])
+    assert res.steps == 1
+    return res, Ops("c").forward(X, [W], [b], [(output, 0.0)])[1][-1]
+
+
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 def test_c_engine_binary_cost_matches_numpy_across_probabilities(weighted, dtype):
@@ -193,14 +207,7 @@ def test_c_engine_binary_cost_matches_numpy_across_probabilities(weighted, dtype
     Y = (rng.random((1, m)) > 0.5).astype(dtype)
     Y[0, ::7] = rng.random(len(Y[0, ::7])).astype(dtype)  # soft labels too
     w = (rng.random(m) + 0.5).astype(dtype) if weighted else None
-    plan = FitPlan.build([1, 1], ["sigmoid"], "binary_crossentropy", make_optimizer("gd"),
-                         mini_batch_size=m)
-    W, b = np.ones((1, 1), dtype), np.zeros((1, 1), dtype)
-    res = ce.fit_epochs(plan, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w,
-                        perms=None, lrs=np.array([0.0]), keys=None, k0=0, n_steps=1, t=0,
-                        state={}, Ws=[W], bs=[b])
-    assert res.steps == 1
-    AL = Ops("c").forward(X, [W], [b], [("sigmoid", 0.0)])[1][-1]  # the engine's A
+    res, AL = _one_identity_step(X, Y, w, "sigmoid", "binary_crossentropy")
     # the reference in float64 on the dtype's clip (eps of the dtype), as the engine judges
     eps = np.finfo(dtype).eps
     A = np.clip(AL, eps, 1 - eps).astype(np.float64)
@@ -230,14 +237,7 @@ def test_c_engine_categorical_cost_and_count_match_numpy(n, dtype, weighted):
     Y[:, ::9] = rng.dirichlet(np.ones(n), size=len(range(0, m, 9))).T.astype(dtype)  # soft
     Y[:, 5] = 0  # an example without a label: loss 0
     w = (rng.random(m) + 0.5).astype(dtype) if weighted else None
-    plan = FitPlan.build([n, n], ["softmax"], "categorical_crossentropy", make_optimizer("gd"),
-                         mini_batch_size=m)
-    W, b = np.eye(n, dtype=dtype), np.zeros((n, 1), dtype)
-    res = ce.fit_epochs(plan, np.ascontiguousarray(X.T), np.ascontiguousarray(Y.T), w,
-                        perms=None, lrs=np.array([0.0]), keys=None, k0=0, n_steps=1, t=0,
-                        state={}, Ws=[W], bs=[b])
-    assert res.steps == 1
-    AL = Ops("c").forward(X, [W], [b], [("softmax", 0.0)])[1][-1]  # the engine's A
+    res, AL = _one_identity_step(X, Y, w, "softmax", "categorical_crossentropy")
     eps = np.finfo(dtype).eps
     A = np.clip(AL, eps, 1 - eps).astype(np.float64)
     losses = -(Y.astype(np.float64) * np.log(A)).sum(axis=0)
