@@ -451,7 +451,9 @@ static REAL CR_NAME(clip)(REAL a)
     return a < lo ? lo : (a > hi ? hi : a);
 }
 
-/* The loss of one example (a row of n outputs), as reference.example_losses. */
+/* The loss of one example (a row of n outputs), as reference.example_losses, for binary
+ * cross-entropy over several units and mean squared error (one unit's binary cross-entropy:
+ * bce_sum; categorical cross-entropy: cce_sum). */
 static double CR_NAME(example_loss)(int loss, const REAL *a, const REAL *y, i64 n)
 {
     double total = 0;
@@ -462,10 +464,6 @@ static double CR_NAME(example_loss)(int loss, const REAL *a, const REAL *y, i64 
             REAL ac = CR_NAME(clip)(a[i]);
             if (y[i] != 0) total -= (double)y[i] * (double)LOG(ac);
             if (y[i] != 1) total -= (double)(1 - y[i]) * (double)LOG(1 - ac);
-        } else if (loss == CR_CATEGORICAL_CROSSENTROPY) {
-            /* y log(clip(a)) is 0 for y = 0 (the clipped log is finite): one log per
-             * example for one-hot labels */
-            if (y[i] != 0) total -= (double)y[i] * (double)LOG(CR_NAME(clip)(a[i]));
         } else {
             double e = (double)a[i] - (double)y[i];
             total += e * e / 2;
@@ -500,8 +498,8 @@ CR_CLONES static double CR_NAME(bce_sum)(const REAL *a, const REAL *y, const REA
  * y log(clip(a)) of a block of entries by a loop that vectorises (cr_log_positive; the loss
  * of one example was a libm log and a branch per class: 2.4 us of digits' 21 us step with
  * the count of right answers), each row's sum in class order and the rows in order, as
- * example_loss adds them (a class with y = 0 adds 0: its clipped log is finite). A block
- * holds whole rows, or a part of one row longer than the block. */
+ * reference.example_losses adds them (a class with y = 0 adds 0: its clipped log is
+ * finite). A block holds whole rows, or a part of one row longer than the block. */
 CR_CLONES static double CR_NAME(cce_sum)(const REAL *a, const REAL *y, const REAL *w, i64 mb,
                                          i64 n)
 {

@@ -626,20 +626,19 @@ class FitRun:
                 acc[1] = float(res.weight_sum[i])
                 acc[2] += int(res.correct[i])
             e_next, k_next = epoch + res.epoch, res.batch
+            # The epochs the chunk completed are recorded before a refused step is handled: a
+            # refusal that raises leaves the history of the steps that were applied (a chunk
+            # runs past records made of its sums alone).
+            if completed(epoch, e_next):
+                return
             if res.status:
-                # The epochs the chunk completed before the refused step are recorded first: a
-                # refusal that raises leaves the history of the steps that were applied (a
-                # chunk runs past records made of its sums alone).
-                if completed(epoch, e_next):
-                    return
-                epoch = e_next
                 self._refused(res, e_next, k_next, self.lr_of(e_next))
                 sums[e_next][3] -= min(s, m - k_next * s)  # its examples were not scored
                 k_next += 1
-                if k_next == nb:
+                if k_next == nb:  # the skipped step was its epoch's last
+                    if completed(e_next, e_next + 1):
+                        return
                     e_next, k_next = e_next + 1, 0
-            if completed(epoch, e_next):
-                return
             epoch, k = e_next, k_next
             self.guard.check()
 

@@ -191,15 +191,15 @@ def warn_if_diverged(history, first_record, learning_rate, constant_cost):
     if math.isfinite(J):
         best = min(c for c in costs if math.isfinite(c)) if math.isfinite(J0) else J
         grew = J > 1.1 * J0 if math.isfinite(J0) else False
-        if not (J > DIVERGED_FACTOR * max(best, 1e-12) or grew):
+        rose = J > DIVERGED_FACTOR * max(best, 1e-12)
+        if not (rose or grew):
             return False  # fell or held: no need for the constant's cost (a pass over Y)
         base = float(constant_cost())
-        if not (math.isfinite(base) and J > base and
-                (J > DIVERGED_FACTOR * max(best, 1e-12) or (J > 3 * base and grew))):
+        if not (math.isfinite(base) and J > base and (rose or (J > 3 * base and grew))):
             return False
         constant = (f"the {base:.4g} of a constant prediction (the label frequencies or the "
                     f"targets' mean)")
-        if J > DIVERGED_FACTOR * max(best, 1e-12):
+        if rose:
             what = (f"the cost rose to {J:.4g} (epoch {epoch}), {_times(J, best)} its lowest "
                     f"{best:.4g}, and ends above {constant}")
         else:
